@@ -1,0 +1,109 @@
+"""The band-gap task: a plain function (Atoms, preset) -> CalculationRecord.
+
+It knows nothing about Dask or the store, so it runs the same in a test, a
+local worker or a SLURM job. GPAW objects never leave this function (they
+cannot be pickled); only the plain record does.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import kptdensity2monkhorstpack
+
+from .presets import GpawSettings, Preset
+from .records import CalculationRecord
+
+
+def kpoint_grid(atoms: Atoms, settings: GpawSettings) -> tuple[int, int, int]:
+    """Gamma-centred Monkhorst-Pack size from the preset's k-point density."""
+    return tuple(int(n) for n in kptdensity2monkhorstpack(atoms, settings.kpts_density, False))
+
+
+def gpaw_parameters(atoms: Atoms, settings: GpawSettings) -> dict:
+    """Plain-data GPAW keyword arguments (JSON-serialisable; recorded with the result)."""
+    n_occupied = int(round(sum(_valence(atoms)))) // 2
+    params = {
+        "mode": {"name": "pw", "ecut": settings.ecut},
+        "xc": settings.xc,
+        "kpts": {"size": kpoint_grid(atoms, settings), "gamma": True},
+        "occupations": {"name": "fermi-dirac", "width": settings.smearing},
+        "nbands": n_occupied + settings.extra_bands,
+        "convergence": {**settings.convergence, "bands": n_occupied + settings.converge_bands},
+        "maxiter": settings.maxiter,
+    }
+    if settings.mixer is not None:
+        params["mixer"] = {"beta": settings.mixer[0], "nmaxold": settings.mixer[1], "weight": settings.mixer[2]}
+    return params
+
+
+def _valence(atoms: Atoms) -> list[int]:
+    # Group-IV diamond-lattice elements all have four valence electrons in GPAW's setups.
+    return [4] * len(atoms)
+
+
+def band_edges(eigenvalues: np.ndarray, n_occupied: int) -> tuple[float, float, float, bool]:
+    """Gap, VBM, CBM and directness from eigenvalues of shape (k-points, bands).
+
+    >>> eps = np.array([[-1.0, 0.5], [-0.5, 0.2]])
+    >>> band_edges(eps, 1)
+    (0.7, -0.5, 0.2, True)
+    """
+    valence, conduction = eigenvalues[:, n_occupied - 1], eigenvalues[:, n_occupied]
+    k_v, k_c = int(np.argmax(valence)), int(np.argmin(conduction))
+    vbm, cbm = float(valence[k_v]), float(conduction[k_c])
+    # Overlapping bands mean a (semi)metal: gap 0, as ase.dft.bandgap reports.
+    return round(max(cbm - vbm, 0.0), 12), vbm, cbm, k_v == k_c
+
+
+def _worker_name() -> str:
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().name)
+    except (ImportError, ValueError):
+        return "driver"
+
+
+def compute_gap(candidate: int, attempt: int, atoms: Atoms, preset: Preset, scratch_root: str) -> CalculationRecord:
+    """Run one GPAW calculation and return its record; never raises for a failed calculation.
+
+    The scratch folder (GPAW log) is removed on success and kept on failure.
+    """
+    import ase
+    import gpaw
+
+    record = CalculationRecord(candidate=candidate, attempt=attempt, preset=preset.name, status="failed",
+                               host=socket.gethostname(), worker=_worker_name(), started=time.time(),
+                               versions=f"gpaw {gpaw.__version__}; ase {ase.__version__}")
+    folder = Path(scratch_root) / f"cand{candidate:06d}-try{attempt}"
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        from gpaw import GPAW
+
+        params = gpaw_parameters(atoms, preset.gpaw)
+        record.parameters, record.kpts = params, tuple(params["kpts"]["size"])
+        atoms = atoms.copy()
+        atoms.calc = GPAW(**params, txt=str(folder / "gpaw.txt"))
+        record.energy = float(atoms.get_potential_energy())
+        calc = atoms.calc
+        eps = np.array([calc.get_eigenvalues(kpt=k) for k in range(len(calc.get_ibz_k_points()))])
+        n_occupied = int(round(calc.get_number_of_electrons())) // 2
+        record.gap, record.vbm, record.cbm, record.direct = band_edges(eps, n_occupied)
+        record.scf_iterations = int(calc.get_number_of_iterations())
+        record.status = "ok"
+    except Exception as exc:  # a failed calculation is data: keep reason and scratch
+        record.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:400]
+        (folder / "error.txt").write_text(traceback.format_exc())
+        record.scratch = str(folder)
+    finally:
+        record.finished = time.time()
+    if record.ok:
+        shutil.rmtree(folder, ignore_errors=True)
+    return record

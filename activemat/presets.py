@@ -1,0 +1,66 @@
+"""Named DFT presets (calculators/*.toml): what to compute, not where."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import InputError
+
+#: Presets shipped with the project (editable install: the repository's folder).
+PRESET_DIR = Path(__file__).resolve().parent.parent / "calculators"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GpawSettings(_Strict):
+    """Plane-wave GPAW settings; units eV and Angstrom."""
+
+    ecut: float = Field(gt=0, description="plane-wave cutoff (eV)")
+    xc: str = "PBE"
+    kpts_density: float = Field(gt=0, description="Gamma-centred k-points per reciprocal Angstrom (ASE convention)")
+    smearing: float = Field(0.01, ge=0, description="Fermi-Dirac width (eV)")
+    extra_bands: int = Field(8, ge=1, description="unoccupied bands computed")
+    converge_bands: int = Field(4, ge=1, description="unoccupied bands converged, so the conduction edge is accurate")
+    convergence: dict[str, float] = Field(default_factory=dict)
+    maxiter: int = Field(300, ge=1)
+    mixer: tuple[float, int, float] | None = Field(None, description="(beta, nmaxold, weight); None: GPAW's default")
+
+
+class Preset(_Strict):
+    name: str
+    description: str = ""
+    gpaw: GpawSettings
+
+
+def preset_dirs() -> list[Path]:
+    """Where presets are looked up: $ACTIVEMAT_CALCULATORS (colon-separated), then the shipped folder."""
+    extra = [Path(p) for p in os.environ.get("ACTIVEMAT_CALCULATORS", "").split(":") if p]
+    return [*extra, PRESET_DIR]
+
+
+def available_presets() -> list[str]:
+    return sorted({p.stem for d in preset_dirs() if d.is_dir() for p in d.glob("*.toml")})
+
+
+def load_preset(name: str) -> Preset:
+    """Load a preset by name (or by path to a .toml file)."""
+    candidates = [Path(name)] if name.endswith(".toml") else [d / f"{name}.toml" for d in preset_dirs()]
+    path = next((p for p in candidates if p.is_file()), None)
+    if path is None:
+        known = ", ".join(available_presets()) or "none found"
+        raise InputError(f"unknown calculator preset '{name}'; known presets: {known}")
+    try:
+        data = tomllib.loads(path.read_text())
+        return Preset.model_validate({"name": path.stem, **data})
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path}: not valid TOML ({exc}); fix the preset file") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InputError(f"{path}: {where}: {first['msg']}; fix the preset file") from None

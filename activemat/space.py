@@ -1,0 +1,339 @@
+"""Candidate space: A/B decorations of a diamond-lattice supercell.
+
+A pool is every symmetry-distinct decoration of a small supercell
+(``mode="configurations"``), one representative per composition
+(``"compositions"``) or random decorations of a large supercell
+(``"sampled"``), each with cluster-expansion features. Decoration column
+``j`` is site ``j`` of :func:`reference_sites`; value 1 means element B.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import spglib
+from ase import Atoms
+from ase.build import bulk
+from ase.neighborlist import neighbor_list
+
+from .errors import InputError
+
+__all__ = [
+    "LATTICE_CONSTANTS", "SpaceError", "CandidatePool", "build_pool", "reference_sites",
+    "structure_features", "parse_formula", "site_permutations", "canonical_codes",
+]
+
+#: Diamond-structure lattice constants (Angstrom).
+LATTICE_CONSTANTS: dict[str, float] = {"Si": 5.431, "Ge": 5.658, "C": 3.567, "Sn": 6.489}
+MODES = ("configurations", "compositions", "sampled")
+MAX_EXACT_SITES = 24
+# Diamond neighbour shells in units of a: sqrt(3)/4, sqrt(8)/4, sqrt(11)/4; the 4th is at 1.
+_SHELL_EDGES = np.array([np.sqrt(3) + np.sqrt(8), np.sqrt(8) + np.sqrt(11), np.sqrt(11) + 4.0]) / 8
+_SHELL_SIZES = np.array([4, 12, 12])
+_CHUNK = 1 << 14  # rows per vectorised block: bounds memory for 10^5-row pools
+
+
+class SpaceError(InputError):
+    """Bad candidate-space input; the message names the key and the fix."""
+
+
+@dataclass(frozen=True, eq=False)
+class CandidatePool:
+    """Decorated supercells with multiplicities and features.
+
+    Attributes
+    ----------
+    elements
+        (host A, alloying B); decoration value 1 means B.
+    supercell
+        Repetition of the 2-atom diamond primitive cell.
+    decorations
+        (n, n_sites) uint8, 1 = element B at that site.
+    multiplicity
+        (n,) int64, number of decorations of the supercell equivalent to this one.
+    features
+        (n, n_features) float64.
+    feature_names
+        Names of the feature columns.
+    """
+
+    elements: tuple[str, str]
+    supercell: tuple[int, int, int]
+    decorations: np.ndarray
+    multiplicity: np.ndarray
+    features: np.ndarray
+    feature_names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.decorations)
+
+    @property
+    def n_sites(self) -> int:
+        return self.decorations.shape[1]
+
+    @property
+    def n_b(self) -> np.ndarray:
+        return self.decorations.sum(axis=1, dtype=np.int64)
+
+    @property
+    def x_b(self) -> np.ndarray:
+        return self.n_b / self.n_sites
+
+    def formula(self, i: int) -> str:
+        """Return e.g. ``"Si4Ge12"`` (A first; elements with count 0 omitted)."""
+        k = int(self.decorations[i].sum())
+        return _formula(self.elements, self.n_sites - k, k)
+
+    def atoms(self, i: int) -> Atoms:
+        """Return candidate ``i`` as a periodic supercell at the Vegard lattice constant."""
+        x = float(self.decorations[i].mean())
+        a_a, a_b = (LATTICE_CONSTANTS[e] for e in self.elements)
+        atoms = bulk(self.elements[0], "diamond", a=(1 - x) * a_a + x * a_b).repeat(self.supercell)
+        atoms.set_chemical_symbols(np.array(self.elements)[self.decorations[i]])
+        return atoms
+
+
+def _formula(elements: tuple[str, str], n_a: int, n_b: int) -> str:
+    return "".join(f"{e}{n}" for e, n in zip(elements, (n_a, n_b)) if n > 0)
+
+
+def _check_elements(elements: tuple[str, str]) -> tuple[str, str]:
+    known = ", ".join(sorted(LATTICE_CONSTANTS))
+    if not isinstance(elements, (tuple, list)) or len(elements) != 2:
+        raise SpaceError(f"space.elements must be two element symbols (host, alloying), got {elements!r}")
+    for e in elements:
+        if e not in LATTICE_CONSTANTS:
+            raise SpaceError(f"unknown element {e!r} in space.elements; known: {known}")
+    if elements[0] == elements[1]:
+        raise SpaceError(f"space.elements must be two different elements, got {tuple(elements)!r}")
+    return (str(elements[0]), str(elements[1]))
+
+
+def _check_supercell(supercell: tuple[int, int, int]) -> tuple[int, int, int]:
+    ok = (isinstance(supercell, (tuple, list)) and len(supercell) == 3
+          and all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n > 0 for n in supercell))
+    if not ok:
+        raise SpaceError(f"space.supercell must be three positive integers such as [2, 2, 2], got {supercell!r}")
+    return tuple(int(n) for n in supercell)
+
+
+def reference_sites(elements: tuple[str, str], supercell: tuple[int, int, int]) -> Atoms:
+    """Return the undecorated supercell (all A, lattice constant of A).
+
+    Its site order defines the decoration columns of every pool.
+    """
+    elements, supercell = _check_elements(elements), _check_supercell(supercell)
+    return bulk(elements[0], "diamond", a=LATTICE_CONSTANTS[elements[0]]).repeat(supercell)
+
+
+def _shell_adjacency(atoms: Atoms) -> np.ndarray:
+    """Return (3, n, n) counts of periodic neighbours in shells 1-3.
+
+    Entries count bonds to all periodic images, so cells as small as the
+    2-atom primitive give the same correlations as any supercell.
+    """
+    if not np.all(atoms.pbc) or len(atoms) == 0:
+        raise SpaceError("structure must be a periodic (pbc=True) diamond-lattice crystal; set atoms.pbc = True")
+    n = len(atoms)
+    a = (8 * atoms.get_volume() / n) ** (1 / 3)  # 8 atoms per cubic cell; tolerant to Vegard/relaxed cells
+    i, j, d = neighbor_list("ijd", atoms, _SHELL_EDGES[2] * a)
+    shell = np.searchsorted(_SHELL_EDGES[:2], d / a)
+    counts = np.zeros((3, n), dtype=np.int64)
+    np.add.at(counts, (shell, i), 1)
+    if np.any(counts != _SHELL_SIZES[:, None]):
+        raise SpaceError("structure is not a diamond lattice (each atom needs 4/12/12 neighbours in shells 1-3); "
+                         "pass an undistorted diamond-lattice cell")
+    adj = np.zeros((3, n, n))
+    np.add.at(adj, (shell, i, j), 1.0)
+    return adj
+
+
+def _correlations(dec: np.ndarray, adj: np.ndarray) -> np.ndarray:
+    """Return (m, 5) features [x_B, pair1-3, triplet1] for (m, n) 0/1 decorations."""
+    m, n = dec.shape
+    stacked = np.concatenate(adj, axis=1)  # (n, 3n): one matmul gives all shell sums
+    out = np.empty((m, 5))
+    for s in range(0, m, _CHUNK):
+        sigma = 1.0 - 2.0 * dec[s:s + _CHUNK]  # +1 for A, -1 for B
+        nb = (sigma @ stacked).reshape(len(sigma), 3, n)  # nb[:, s, i] = sum of sigma over shell-s bonds of i
+        out[s:s + _CHUNK, 0] = (1.0 - sigma.mean(axis=1)) / 2
+        out[s:s + _CHUNK, 1:4] = np.einsum("mi,msi->ms", sigma, nb) / (n * _SHELL_SIZES)
+        # Triplets centred on i over its 6 pairs of nearest-neighbour bonds: (S^2 - sum sigma^2) / 2, sigma^2 = 1.
+        out[s:s + _CHUNK, 4] = np.einsum("mi,mi->m", sigma, (nb[:, 0] ** 2 - 4) / 2) / (6 * n)
+    return out
+
+
+def _feature_names(elements: tuple[str, str]) -> tuple[str, ...]:
+    return ("x_" + elements[1].lower(), "pair1", "pair2", "pair3", "triplet1")
+
+
+def structure_features(atoms: Atoms, elements: tuple[str, str]) -> np.ndarray:
+    """Return the pool feature vector (n_features,) of any diamond-lattice A/B structure.
+
+    The cell, site order and origin may be arbitrary; correlations are
+    averaged over the whole periodic cell, so they are intensive.
+    """
+    elements = _check_elements(elements)
+    symbols = np.array(atoms.get_chemical_symbols())
+    if not np.all(np.isin(symbols, elements)):
+        bad = sorted(set(symbols) - set(elements))
+        raise SpaceError(f"structure contains {', '.join(bad)} but space.elements is {elements}; "
+                         "use a structure of those two elements")
+    return _correlations((symbols == elements[1])[None].astype(np.uint8), _shell_adjacency(atoms))[0]
+
+
+def parse_formula(text: str, elements: tuple[str, str], n_sites: int) -> int:
+    """Return the number of B atoms in a formula such as ``"Si4Ge12"``.
+
+    >>> parse_formula("Si4Ge12", ("Si", "Ge"), 16)
+    12
+    """
+    elements = _check_elements(elements)
+    parts = re.findall(r"([A-Z][a-z]?)(\d*)", text)
+    if not parts or "".join(e + c for e, c in parts) != text.strip():
+        example = _formula(elements, n_sites // 2, n_sites - n_sites // 2)
+        raise SpaceError(f"cannot parse formula {text!r}; write it like {example!r}")
+    counts = dict.fromkeys(elements, 0)
+    for e, c in parts:
+        if e not in counts:
+            raise SpaceError(f"element {e!r} in formula {text!r} is not in space.elements {elements}; use only those")
+        counts[e] += int(c) if c else 1
+    if sum(counts.values()) != n_sites:
+        raise SpaceError(f"formula {text!r} has {sum(counts.values())} atoms but the supercell has {n_sites} sites; "
+                         "make the counts sum to the number of sites")
+    return counts[elements[1]]
+
+
+def site_permutations(elements: tuple[str, str], supercell: tuple[int, int, int]) -> np.ndarray:
+    """Return (n_ops, n_sites) site permutations of the all-A supercell's space group.
+
+    ``perm[o, j]`` is the site that site ``j`` is mapped to by operation ``o``.
+    """
+    atoms = reference_sites(elements, supercell)
+    frac = atoms.get_scaled_positions()
+    with warnings.catch_warnings():
+        # spglib 2.7-2.x warns on every call unless a process-wide flag is flipped; keep it local.
+        warnings.filterwarnings("ignore", "Set OLD_ERROR_HANDLING", DeprecationWarning)
+        sym = spglib.get_symmetry((atoms.cell[:], frac, atoms.numbers), symprec=1e-5)
+    if sym is None:
+        raise RuntimeError(f"spglib found no symmetry for the {supercell} supercell")
+    new = np.einsum("oab,jb->oja", sym["rotations"], frac) + sym["translations"][:, None, :]
+    diff = new[:, :, None, :] - frac[None, None, :, :]
+    match = np.all(np.abs(diff - np.round(diff)) < 1e-4, axis=-1)  # (ops, j, target)
+    assert np.all(match.sum(axis=2) == 1), "symmetry operation does not map sites onto sites"
+    return match.argmax(axis=2)
+
+
+def canonical_codes(codes: np.ndarray, perms: np.ndarray) -> np.ndarray:
+    """Return the minimum over ``perms`` of each decoration code (bit j = site j is B).
+
+    Bits are permuted a byte at a time via lookup tables, so each
+    operation costs a few gathers per code.
+    """
+    codes = np.asarray(codes, dtype=np.uint64)
+    n_ops, n = perms.shape
+    n_bytes = -(-n // 8)
+    padded = np.full((n_ops, 8 * n_bytes), -1)
+    padded[:, :n] = perms
+    bits = (np.arange(256)[:, None] >> np.arange(8)) & 1  # (256, 8)
+    weight = np.where(padded >= 0, np.uint64(1) << np.maximum(padded, 0).astype(np.uint64), np.uint64(0))
+    table = np.einsum("vk,obk->obv", bits.astype(np.uint64), weight.reshape(n_ops, n_bytes, 8))
+    out = np.empty_like(codes)
+    for s in range(0, len(codes), 1 << 20):
+        chunk = codes[s:s + (1 << 20)]
+        parts = [((chunk >> np.uint64(8 * b)) & np.uint64(255)).astype(np.intp) for b in range(n_bytes)]
+        best = np.full(len(chunk), np.iinfo(np.uint64).max, dtype=np.uint64)
+        for o in range(n_ops):
+            image = table[o, 0][parts[0]]
+            for b in range(1, n_bytes):
+                image |= table[o, b][parts[b]]
+            np.minimum(best, image, out=best)
+        out[s:s + len(chunk)] = best
+    return out
+
+
+def _codes_to_decorations(codes: np.ndarray, n: int) -> np.ndarray:
+    return ((codes[:, None] >> np.arange(n, dtype=np.uint64)) & np.uint64(1)).astype(np.uint8)
+
+
+def _enumerate(elements: tuple[str, str], supercell: tuple[int, int, int], n: int):
+    """Return (decorations, multiplicity) of all symmetry classes, sorted by (n_b, code)."""
+    if n > MAX_EXACT_SITES:
+        raise SpaceError(f"space.supercell {list(supercell)} has {n} sites, too many for exact enumeration "
+                         f"(max {MAX_EXACT_SITES}); use mode = \"sampled\" with samples_per_composition")
+    codes = np.arange(1 << n, dtype=np.uint64)
+    canon = canonical_codes(codes, site_permutations(elements, supercell))
+    reps = np.flatnonzero(canon == codes).astype(np.uint64)
+    mult = np.bincount(canon.astype(np.intp), minlength=1 << n)[reps.astype(np.intp)].astype(np.int64)
+    dec = _codes_to_decorations(reps, n)
+    order = np.lexsort((reps, dec.sum(axis=1)))
+    return dec[order], mult[order]
+
+
+def _sample(n: int, per_comp: int, seed: int) -> np.ndarray:
+    """Return random decorations, ``per_comp`` per composition, exact duplicates dropped."""
+    rng = np.random.default_rng(seed)
+    blocks = []
+    for k in range(n + 1):
+        cols = np.argsort(rng.random((per_comp, n)), axis=1)[:, :k]  # k distinct random sites per row
+        dec = np.zeros((per_comp, n), dtype=np.uint8)
+        np.put_along_axis(dec, cols, 1, axis=1)
+        packed = np.ascontiguousarray(np.packbits(dec, axis=1))
+        _, first = np.unique(packed.view(np.dtype((np.void, packed.shape[1]))).ravel(), return_index=True)
+        blocks.append(dec[np.sort(first)])  # keep draw order: deterministic for a seed
+    return np.concatenate(blocks)
+
+
+def build_pool(elements: tuple[str, str] = ("Si", "Ge"), supercell: tuple[int, int, int] = (2, 2, 2),
+               mode: str = "configurations", samples_per_composition: int | None = None, seed: int = 0) -> CandidatePool:
+    """Build the candidate pool of a diamond-lattice A/B supercell.
+
+    Parameters
+    ----------
+    elements
+        (host A, alloying B), keys of :data:`LATTICE_CONSTANTS`.
+    supercell
+        Repetition of the 2-atom diamond primitive cell.
+    mode
+        ``"configurations"``: all symmetry-distinct decorations (at most 24
+        sites); ``"compositions"``: one per composition, feature ``x_B``
+        only; ``"sampled"``: random decorations, multiplicity 1.
+    samples_per_composition
+        Draws per composition; required for ``"sampled"``, ignored otherwise.
+    seed
+        Seed of ``numpy.random.default_rng`` for ``"sampled"``.
+
+    Returns
+    -------
+    CandidatePool
+    """
+    elements, supercell = _check_elements(elements), _check_supercell(supercell)
+    if mode not in MODES:
+        raise SpaceError(f"unknown space.mode {mode!r}; use one of {', '.join(MODES)}")
+    n = 2 * math.prod(supercell)
+    names = _feature_names(elements)
+    if mode == "sampled":
+        if (not isinstance(samples_per_composition, (int, np.integer)) or isinstance(samples_per_composition, bool)
+                or samples_per_composition < 1):
+            raise SpaceError(f"space.samples_per_composition must be a positive integer for mode = \"sampled\", "
+                             f"got {samples_per_composition!r}; set e.g. samples_per_composition = 200")
+        dec = _sample(n, int(samples_per_composition), seed)
+        mult = np.ones(len(dec), dtype=np.int64)
+    else:
+        dec, mult = _enumerate(elements, supercell, n)
+    if mode == "compositions":
+        n_b = dec.sum(axis=1)
+        # Largest class per composition; argmax takes the first on ties.
+        pick = [np.flatnonzero(n_b == k)[np.argmax(mult[n_b == k])] for k in range(n + 1)]
+        dec = dec[pick]
+        mult = np.array([math.comb(n, k) for k in range(n + 1)], dtype=np.int64)
+        names, feats = names[:1], (np.arange(n + 1) / n)[:, None]
+    else:
+        feats = _correlations(dec, _shell_adjacency(reference_sites(elements, supercell)))
+    for arr in (dec, mult, feats):
+        arr.flags.writeable = False  # the pool is frozen; so are its arrays
+    return CandidatePool(elements, supercell, dec, mult, feats, names)

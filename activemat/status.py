@@ -1,0 +1,76 @@
+"""What a store holds, in numbers: counts, latest model errors, uncertainty."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+import numpy as np
+
+from . import schema as S
+from .store import StoreData
+
+
+def driver_running(path: Path) -> bool:
+    """True while a campaign driver holds the store's lock."""
+    lock = Path(f"{path}.lock")
+    if not lock.exists():
+        return False
+    fd = os.open(lock, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def _f(value) -> float | None:
+    value = float(value)
+    return None if np.isnan(value) else value
+
+
+def summarize(data: StoreData) -> dict:
+    calc, snaps = data.calculations, data.snapshots
+    status = calc["status"]
+    ok = status == S.OK
+    gaps = calc["gap"][ok]
+    latest = {k: (v[-1] if len(v) else float("nan")) for k, v in snaps.items()}
+    live = driver_running(data.path)
+    running = int(np.sum(status == S.RUNNING))
+    return {
+        "store": str(data.path),
+        "schema_version": int(data.attrs[S.ATTR_SCHEMA]),
+        "driver_running": live,
+        "candidates": int(len(data.candidates["n_b"])),
+        "attempts": int(len(status)),
+        "completed": int(ok.sum()),
+        "failed": int(np.sum(status == S.FAILED)),
+        "running": running if live else 0,
+        "interrupted": int(np.sum(status == S.INTERRUPTED)) + (0 if live else running),
+        "gap_min": _f(gaps.min()) if len(gaps) else None,
+        "gap_max": _f(gaps.max()) if len(gaps) else None,
+        "n_train": int(latest.get("n_train", 0)) if len(snaps.get("n_train", [])) else 0,
+        "cv_mae": _f(latest.get("cv_mae", float("nan"))),
+        "cv_rmse": _f(latest.get("cv_rmse", float("nan"))),
+        "baseline_mae": _f(latest.get("baseline_mae", float("nan"))),
+        "max_std": _f(latest.get("max_std", float("nan"))),
+        "model": str(latest.get("model", "")) or None,
+    }
+
+
+def render(summary: dict, console) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"activemat store {summary['store']}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in summary.items():
+        if key == "store":
+            continue
+        if isinstance(value, float):
+            value = f"{value:.4f}" + (" eV" if key not in () else "")
+        table.add_row(key.replace("_", " "), "-" if value is None else str(value))
+    console.print(table)
