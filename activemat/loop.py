@@ -28,7 +28,7 @@ from .presets import Preset, load_preset
 from .records import CalculationRecord
 from .space import CandidatePool, build_pool, parse_formula
 from .store import CampaignStore, read_store
-from .strategies import MODEL_FREE, best_available, representative, scores, space_filling
+from .strategies import best_available, kriging_believer, representative, scores, space_filling
 
 
 def build_campaign_pool(config: CampaignConfig) -> CandidatePool:
@@ -62,6 +62,7 @@ class CampaignLoop:
     store: CampaignStore
     client: object
     report: object  # activemat.progress.Reporter
+    task: object = compute_gap  # (candidate, attempt, atoms, preset, scratch) -> CalculationRecord
     trained: dict[int, float] = field(default_factory=dict)
     failed: set[int] = field(default_factory=set)
     attempts: dict[int, int] = field(default_factory=dict)
@@ -105,7 +106,7 @@ class CampaignLoop:
         attempt = self.attempts.get(candidate, 0)
         self.attempts[candidate] = attempt + 1
         row = self.store.add_attempt(candidate, attempt, self.preset.name, self.iteration, reason, score)
-        future = self.client.submit(compute_gap, candidate, attempt, self.pool.atoms(candidate), self.preset,
+        future = self.client.submit(self.task, candidate, attempt, self.pool.atoms(candidate), self.preset,
                                     self.scratch, pure=False, key=f"gap-c{candidate}-a{attempt}-{time.time_ns()}")
         self.pending[future] = _Pending(row, candidate, attempt)
         self.completed_iter.add(future)
@@ -186,14 +187,12 @@ class CampaignLoop:
         return i, st.kind, score
 
     def _believed_predictions(self) -> tuple[np.ndarray, np.ndarray]:
-        """Predictions with running calculations treated as known at their predicted mean."""
         if not self.pending:
             return self.mean, self.std
         running = np.array([p.candidate for p in self.pending.values()])
-        idx = np.concatenate([np.fromiter(self.trained, int), running])
-        y = np.concatenate([np.fromiter(self.trained.values(), float), self.mean[running]])
-        believer = self.model.with_fixed_kernel().fit(self.pool.features[idx], y)
-        return believer.predict(self.pool.features, return_std=True)
+        idx = np.fromiter(self.trained, int)
+        return kriging_believer(self.model, self.pool.features[idx], np.fromiter(self.trained.values(), float),
+                                self.pool.features[running], self.pool.features)
 
     def fill(self) -> None:
         """Submit picks until every worker slot (plus prefetch) is taken or a stop condition holds."""
@@ -225,8 +224,12 @@ class CampaignLoop:
             self.stop_reason = "budget reached"
 
 
-def run_campaign(config: CampaignConfig, campaign_text: str, *, client=None, report=None) -> dict:
-    """Run (or resume) a campaign to its stop condition; return a summary dict."""
+def run_campaign(config: CampaignConfig, campaign_text: str, *, client=None, report=None, task=compute_gap) -> dict:
+    """Run (or resume) a campaign to its stop condition; return a summary dict.
+
+    `client` reuses an existing dask Client instead of starting the [cluster];
+    `task` replaces the GPAW task (e.g. a ReplayOracle in loop tests).
+    """
     from .cluster import connect
     from .progress import Reporter
 
@@ -242,12 +245,16 @@ def run_campaign(config: CampaignConfig, campaign_text: str, *, client=None, rep
         data = read_store(path)
         if not np.array_equal(data.candidates["decoration"], pool.decorations):
             raise RuntimeError(f"{path}: candidate table differs from this activemat's enumeration")
-        with (connect(config.cluster, report.log) if client is None else _nullcontext(client)) as cl:
-            loop = CampaignLoop(config, campaign_text, pool, preset, fixed, store, cl, report)
-            resubmit = loop.load(data)
-            report.start(done=len(loop.trained), failed=len(loop.failed))
-            with report:
-                loop.run(resubmit)
+        loop = CampaignLoop(config, campaign_text, pool, preset, fixed, store, None, report, task)
+        resubmit = loop.load(data)
+        report.start(done=len(loop.trained), failed=len(loop.failed))
+        if len(loop.trained) >= config.stop.budget and not resubmit:
+            loop.stop_reason = "budget reached"  # nothing to do: don't start a cluster
+        else:
+            with (connect(config.cluster, report.log) if client is None else _nullcontext(client)) as cl:
+                loop.client = cl
+                with report:
+                    loop.run(resubmit)
     summary = {"store": str(path), "completed": len(loop.trained), "failed": len(loop.failed),
                "stop_reason": loop.stop_reason}
     report.log(f"stopped: {loop.stop_reason}; {len(loop.trained)} completed, {len(loop.failed)} failed -> {path}")

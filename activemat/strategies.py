@@ -87,3 +87,17 @@ def best_available(values: np.ndarray, available: np.ndarray) -> tuple[int, floa
     masked = np.where(available, values, -np.inf)
     i = int(np.argmax(masked))
     return i, float(values[i])
+
+
+def kriging_believer(model, X_train: np.ndarray, y_train: np.ndarray, X_running: np.ndarray,
+                     X_pool: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pool predictions as if running calculations had returned their predicted mean.
+
+    The mean is unchanged near them but their uncertainty collapses, so the
+    next pick goes elsewhere instead of repeating or crowding them.
+    """
+    if not len(X_running):
+        return model.predict(X_pool, return_std=True)
+    believed = model.predict(X_running)
+    fantasy = model.with_fixed_kernel().fit(np.vstack([X_train, X_running]), np.concatenate([y_train, believed]))
+    return fantasy.predict(X_pool, return_std=True)

@@ -1,0 +1,43 @@
+"""ReplayOracle: a stand-in for DFT that answers from a table of known gaps.
+
+For the loop logic only (tests, replay benchmarks): it has the band-gap
+task's signature and returns the same records, so the campaign loop cannot
+tell the difference; no physics happens here.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+
+from .records import CalculationRecord
+
+
+class ReplayOracle:
+    """Callable (candidate, attempt, atoms, preset, scratch) -> CalculationRecord.
+
+    Parameters
+    ----------
+    gaps : candidate index -> gap (eV); a missing candidate is a failed calculation.
+    delay : seconds each answer takes (to exercise asynchronous dispatch).
+    fail_attempts : candidate -> number of first attempts that fail.
+    """
+
+    def __init__(self, gaps: dict[int, float], delay: float = 0.0, fail_attempts: dict[int, int] | None = None):
+        self.gaps = dict(gaps)
+        self.delay = delay
+        self.fail_attempts = dict(fail_attempts or {})
+
+    def __call__(self, candidate, attempt, atoms, preset, scratch_root) -> CalculationRecord:
+        started = time.time()
+        if self.delay:
+            time.sleep(self.delay)
+        record = CalculationRecord(candidate=candidate, attempt=attempt, preset=preset.name, status="ok",
+                                   host=socket.gethostname(), worker="replay", started=started,
+                                   versions="replay oracle")
+        if candidate not in self.gaps or attempt < self.fail_attempts.get(candidate, 0):
+            record.status, record.error = "failed", f"replay oracle has no answer for candidate {candidate}"
+        else:
+            record.gap = float(self.gaps[candidate])
+        record.finished = time.time()
+        return record

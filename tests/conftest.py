@@ -1,0 +1,64 @@
+"""Shared fixtures. Tests write only under tmp_path, never into the work tree."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+TIERS = ("unit", "gpaw", "dask", "e2e", "slurm", "faults")
+
+
+def pytest_collection_modifyitems(items):
+    # The folder names the tier: `pytest -m "not gpaw"` etc. select by it.
+    for item in items:
+        tier = Path(str(item.fspath)).parent.name
+        if tier in TIERS and tier != "unit":
+            item.add_marker(getattr(pytest.mark, tier))
+
+
+TINY_CAMPAIGN = """
+[campaign]
+name = "tiny"
+store = "runs/tiny.h5"
+seed = 1
+
+[space]
+elements = ["Si", "Ge"]
+supercell = [1, 1, 2]
+mode = "configurations"
+
+[calculator]
+preset = "gpaw-fast"
+
+[strategy]
+kind = "max_std"
+n_seed = 2
+
+[stop]
+budget = 4
+
+[cluster]
+workers = 2
+dashboard = false
+"""
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    """Run the test inside its own empty directory."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def synthetic_gaps(pool) -> dict[int, float]:
+    """A smooth, configuration-dependent gap table for replay tests (not physics)."""
+    x = pool.x_b
+    pair1 = pool.features[:, pool.feature_names.index("pair1")] if "pair1" in pool.feature_names else 0 * x
+    gap = 0.60 - 0.55 * x + 0.05 * x**2 + 0.04 * (pair1 - (1 - 2 * x) ** 2)
+    return {i: float(g) for i, g in enumerate(np.maximum(gap, 0.0))}
