@@ -5,16 +5,18 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := g++ make libxc-dev libopenblas-dev
+SLURM_PACKAGES := slurmctld slurmd slurm-client munge
+SLURM_STATE ?= /tmp/activemat-slurm
 STAMP := .make
 
-.PHONY: demo test setup system-packages clean-venv
+.PHONY: demo test setup system-packages clean-venv slurm-up slurm-down
 
 demo: setup
 	$(BIN)/activemat run campaigns/demo.toml
 	$(BIN)/activemat status runs/demo.h5
 
-test: setup
-	$(BIN)/python -m pytest tests
+test: setup slurm-up
+	ACTIVEMAT_SLURM_STATE=$(SLURM_STATE) $(BIN)/python -m pytest tests
 
 setup: $(STAMP)/venv
 
@@ -26,6 +28,23 @@ system-packages:
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
+
+# The slurm test tier runs against a real single-node SLURM (slurm/local-slurm.sh, on
+# 127.0.0.1): its packages are installed when apt-get can, and it is started (idempotently)
+# before the tests. Where it cannot run, the slurm tests skip and say why.
+slurm-up:
+	@missing=$$(for p in $(SLURM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing) \
+	    || echo "SLURM packages not installable here: the slurm tests will skip"; \
+	fi; \
+	if command -v slurmctld >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  bash slurm/local-slurm.sh start $(SLURM_STATE) || [ $$? = 3 ]; \
+	else echo "no local SLURM (needs root and $(SLURM_PACKAGES)): the slurm tests will skip"; fi
+
+slurm-down:
+	bash slurm/local-slurm.sh stop $(SLURM_STATE)
 
 # GPAW is source-only on PyPI; 26.x compiles its C sources as C++ (CC=g++).
 $(STAMP)/venv: pyproject.toml | system-packages

@@ -40,6 +40,72 @@ def _status(args) -> int:
     return 0
 
 
+_FILTERS = ("composition", "n_b", "x_b", "status", "gap", "iteration", "preset")
+
+
+def _add_filters(p: argparse.ArgumentParser) -> None:
+    f = p.add_argument_group("filters (all must hold; ranges are inclusive MIN:MAX, MIN:, :MAX or one value)")
+    f.add_argument("--composition", metavar="FORMULA", help="e.g. Si4Ge12 (comma-separate several)")
+    f.add_argument("--ge-count", "--b-count", dest="n_b", metavar="MIN:MAX",
+                   help="number of alloying (Ge) atoms in the cell")
+    f.add_argument("--x-ge", "--x-b", dest="x_b", metavar="MIN:MAX", help="alloying (Ge) fraction, 0..1")
+    f.add_argument("--status", help="ok, failed, running or interrupted (comma-separate several)")
+    f.add_argument("--gap", metavar="MIN:MAX", help="band gap in eV (rows without a gap never match)")
+    f.add_argument("--iteration", metavar="MIN:MAX", help="model iteration at which the row was picked")
+    f.add_argument("--preset", metavar="NAME", help="calculator preset, e.g. gpaw-fast")
+
+
+def _filters(args) -> dict:
+    return {k: getattr(args, k) for k in _FILTERS}
+
+
+def _query(args) -> int:
+    from .query import run_query
+
+    run_query(args.store, fmt=args.format, columns=args.columns, sort=args.sort, reverse=args.reverse,
+              limit=args.limit, **_filters(args))
+    return 0
+
+
+def _export(args) -> int:
+    from .export import export_store
+
+    n = export_store(args.store, args.output, **_filters(args))
+    print(f"wrote {n} calculations to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _predict(args) -> int:
+    from .predict import predict, render
+
+    result = predict(args.store, args.spec, kind=args.model)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        render(result)
+    return 0
+
+
+def _inspect(args) -> int:
+    from .modelcard import model_card, render
+
+    card = model_card(args.store, kind=args.model, reference=args.reference)
+    if args.json:
+        print(json.dumps(card))
+    else:
+        render(card)
+    return 0
+
+
+def _plot(args) -> int:
+    from .plots import plot_store
+
+    for path in plot_store(args.store, args.output, kind=args.model, figures=args.figures,
+                           reference=args.reference).values():
+        print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="activemat", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -56,6 +122,45 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("store", help="campaign store (.h5)")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(func=_status)
+
+    query = sub.add_parser("query", help="filter a store's calculations; table, CSV or JSON")
+    query.add_argument("store", help="campaign store (.h5)")
+    _add_filters(query)
+    query.add_argument("--format", default="table", choices=("table", "csv", "json"), help="output (default table)")
+    query.add_argument("--columns", help="comma-separated columns (default: a summary for table, all otherwise)")
+    query.add_argument("--sort", metavar="COLUMN", help="sort by a column (missing values last)")
+    query.add_argument("--reverse", action="store_true", help="sort descending")
+    query.add_argument("--limit", type=int, help="at most this many rows")
+    query.set_defaults(func=_query)
+
+    export = sub.add_parser("export", help="write calculations with structures to extended XYZ, or to CSV")
+    export.add_argument("store", help="campaign store (.h5)")
+    export.add_argument("-o", "--output", required=True, help="FILE.extxyz (or .xyz) or FILE.csv")
+    _add_filters(export)
+    export.set_defaults(func=_export)
+
+    predict = sub.add_parser("predict", help="predicted gap with uncertainty for compositions or structure files")
+    predict.add_argument("store", help="campaign store (.h5)")
+    predict.add_argument("spec", nargs="+", help="composition such as Si4Ge12, or a structure file (ase.io.read)")
+    predict.add_argument("--model", choices=("gp", "linear"), help="refit this model kind instead of the campaign's")
+    predict.add_argument("--json", action="store_true", help="machine-readable output")
+    predict.set_defaults(func=_predict)
+
+    inspect = sub.add_parser("inspect", help="model card: hyperparameters, CV errors, baseline, coefficients")
+    inspect.add_argument("store", help="campaign store (.h5)")
+    inspect.add_argument("--model", choices=("gp", "linear"), help="refit this model kind instead of the campaign's")
+    inspect.add_argument("--reference", metavar="STORE", help="also score the model on this store's results"
+                         " (same [space], e.g. every candidate computed)")
+    inspect.add_argument("--json", action="store_true", help="machine-readable output")
+    inspect.set_defaults(func=_inspect)
+
+    plot = sub.add_parser("plot", help="PNG figures: gap vs composition, learning curve, parity, selection")
+    plot.add_argument("store", help="campaign store (.h5)")
+    plot.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the PNGs (created if missing)")
+    plot.add_argument("--figures", help="comma-separated subset of gap_vs_x, learning_curve, parity, selection")
+    plot.add_argument("--model", choices=("gp", "linear"), help="refit this model kind instead of the campaign's")
+    plot.add_argument("--reference", metavar="STORE", help="overlay this store's gaps (same [space]) on gap_vs_x")
+    plot.set_defaults(func=_plot)
     return parser
 
 

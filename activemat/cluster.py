@@ -1,32 +1,347 @@
-"""Where calculations run: a dask.distributed Client for the campaign's [cluster]."""
+"""Where calculations run: a dask.distributed Client for the campaign's [cluster].
+
+Three kinds, one interface (`connect` yields a Client):
+
+- ``local``: a LocalCluster of single-threaded worker processes on 127.0.0.1.
+- ``slurm``: a ``dask_jobqueue.SLURMCluster``. Workers are SLURM jobs submitted
+  with ``sbatch``; the cluster scales adaptively between ``minimum_jobs`` and
+  ``maximum_jobs``. Workers retire before the job's walltime (``--lifetime``,
+  ``--lifetime-stagger``) and are replaced; Dask reruns a retiring worker's
+  calculation elsewhere. Scheduler, workers and client talk over TLS with the
+  campaign's certificates (`activemat.security`).
+- ``address``: a scheduler someone already runs (TLS when its address is ``tls://``).
+
+What to compute stays in `activemat.bandgap`; `MpiTask` only changes how a
+calculation is launched (``mpi_ranks`` cores under an MPI launcher).
+"""
 
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
+import os
+import pickle
+import shlex
+import subprocess
+import sys
+import tempfile
+import weakref
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import InputError
 
 # GPAW's C code holds the GIL and BLAS threads fight over cores: one process per
 # calculation, one thread each.
 SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+JOB_NAME = "activemat-worker"
+
+# dask-jobqueue profile keys that slurm_cluster() sets from the [cluster] section (merging the profile's).
+_DECIDED = {"queue", "account", "walltime", "cores", "job-cpu", "processes", "memory", "interface", "name",
+            "worker-extra-args", "job-script-prologue", "job-extra-directives", "scheduler-options"}
+
+# Calculations an adaptive cluster can run once it has scaled up (see worker_slots).
+_CAPACITY: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+# -- times ---------------------------------------------------------------------
+
+def slurm_time_seconds(text: str) -> int:
+    """Seconds in a SLURM time limit: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS.
+
+    >>> slurm_time_seconds("01:00:00"), slurm_time_seconds("30"), slurm_time_seconds("1-12")
+    (3600, 1800, 129600)
+    """
+    try:
+        days, _, rest = text.strip().rpartition("-")
+        parts = [int(p) for p in rest.split(":")]
+        if days:
+            hms = parts + [0] * (3 - len(parts))  # D-HH, D-HH:MM, D-HH:MM:SS
+        else:
+            hms = {1: [0, parts[0], 0], 2: [0, *parts], 3: parts}[len(parts)]
+        if len(hms) != 3 or min(hms) < 0:
+            raise ValueError
+        return int(days or 0) * 86400 + hms[0] * 3600 + hms[1] * 60 + hms[2]
+    except (ValueError, KeyError):
+        raise ValueError(f"walltime '{text}' is not a SLURM time ([D-]HH:MM:SS, MM or D-HH)") from None
+
+
+def _seconds(text: str, what: str) -> float:
+    from dask.utils import parse_timedelta
+
+    try:
+        return float(parse_timedelta(text))
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(f"{what} '{text}' is not a duration like '50m', '90s' or '1h'") from None
+
+
+def worker_lifetime(walltime: str, lifetime: str | None, stagger: str) -> tuple[int, int]:
+    """Lifetime and stagger (s) of a worker in a job of `walltime`; it retires before the job ends.
+
+    The default lifetime leaves max(2 min, 10% of the walltime) plus the
+    stagger for the worker to hand back its work.
+
+    >>> worker_lifetime("01:00:00", None, "2m")
+    (3120, 120)
+    """
+    wall = slurm_time_seconds(walltime)
+    spread = int(_seconds(stagger, "lifetime_stagger"))
+    life = int(_seconds(lifetime, "lifetime")) if lifetime else int(wall - max(120, 0.1 * wall) - spread)
+    if life <= 0 or life + spread >= wall:
+        raise ValueError(f"worker lifetime ({lifetime or f'{life}s'}) plus lifetime_stagger ({stagger}) must be "
+                         f"shorter than walltime {walltime}; set a longer walltime or a shorter lifetime")
+    return life, spread
+
+
+def check_slurm_times(walltime: str, lifetime: str | None, stagger: str) -> None:
+    """Raise ValueError (with what to change) unless the walltime and worker lifetime fit together."""
+    worker_lifetime(walltime, lifetime, stagger)
+
+
+# -- connecting ------------------------------------------------------------------
+
+def _security(section, store, stack: ExitStack):
+    """A distributed Security for the section, or None without TLS."""
+    from .security import security_for, tls_dir_for
+
+    if not section.use_tls:
+        return None
+    if section.tls_dir:
+        directory = Path(section.tls_dir)
+    elif store is not None:
+        directory = tls_dir_for(store)
+    elif section.kind == "address":
+        raise InputError("[cluster] kind 'address' with TLS needs tls_dir: the directory holding the "
+                         "certificates the scheduler was started with")
+    else:
+        # No store to sit beside: certificates for this run only, in a private folder of the
+        # working directory (shared with the compute nodes on a cluster), removed afterwards.
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix=".activemat-tls-", dir=os.getcwd()))
+        directory = Path(tmp) / "tls"
+    return security_for(directory, create=section.kind != "address")
+
+
+def slurm_cluster(section, *, security=None, log_directory: str | None = None):
+    """A dask_jobqueue.SLURMCluster for a [cluster] section with kind 'slurm' (no jobs submitted yet).
+
+    Keys set in the campaign file override the named ``profile`` (a section
+    ``jobqueue.<profile>`` of the Dask config that needs only the keys it
+    changes); without a profile the section's defaults apply. Every worker
+    process runs one thread; a job books ``cores`` CPUs for its
+    ``processes`` x ``mpi_ranks`` cores.
+    """
+    import dask
+    from dask_jobqueue import SLURMCluster
+
+    explicit = section.model_fields_set
+    profile: dict = {}
+    if section.profile:
+        profile = dask.config.get(f"jobqueue.{section.profile}", None)
+        if not isinstance(profile, dict):
+            raise InputError(f"[cluster] profile '{section.profile}': no jobqueue.{section.profile} in the Dask "
+                             "config; copy slurm/jobqueue.yaml to ~/.config/dask/ or point DASK_CONFIG at it")
+    # Profile keys activemat does not decide itself pass straight through (dask-jobqueue's
+    # jobqueue.slurm defaults fill whatever neither sets).
+    passthrough = {("job_name" if k == "name" else k.replace("-", "_")): v for k, v in profile.items()
+                   if v is not None and k not in _DECIDED}
+
+    def pick(field: str, *keys: str):
+        if field in explicit or not profile:
+            return getattr(section, field)
+        return next((profile[k] for k in keys if profile.get(k) is not None), getattr(section, field))
+
+    cores = int(pick("cores", "job-cpu", "cores"))
+    processes = int(pick("processes", "processes") or max(cores // section.mpi_ranks, 1))
+    walltime = pick("walltime", "walltime")
+    try:
+        life, spread = worker_lifetime(walltime, section.lifetime, section.lifetime_stagger)
+    except ValueError as exc:
+        raise InputError(f"[cluster] {exc}") from None
+    kwargs = dict(passthrough, cores=processes, processes=processes, job_cpu=cores, walltime=walltime,
+                  memory=pick("memory", "memory"), job_name=passthrough.get("job_name", JOB_NAME),
+                  worker_extra_args=[*(profile.get("worker-extra-args") or []),
+                                     "--lifetime", f"{life}s", "--lifetime-stagger", f"{spread}s",
+                                     "--dashboard-address", "127.0.0.1:0"],
+                  job_script_prologue=[*(profile.get("job-script-prologue") or []),
+                                       *(f"export {k}={v}" for k, v in SINGLE_THREAD_ENV.items()),
+                                       *section.job_prologue],
+                  job_extra_directives=[*(profile.get("job-extra-directives") or []), *section.job_directives],
+                  # the scheduler's HTTP server (dashboard, health) stays on loopback: reach it by ssh -L
+                  scheduler_options={**(profile.get("scheduler-options") or {}),
+                                     "dashboard_address": "127.0.0.1:0", "dashboard": section.dashboard})
+    for field, key, arg in [("partition", "queue", "queue"), ("account", "account", "account"),
+                            ("interface", "interface", "interface")]:
+        value = pick(field, key)
+        if value is not None:
+            kwargs[arg] = value
+    if log_directory:
+        kwargs["log_directory"] = log_directory
+    if security is not None:
+        kwargs.update(security=security, protocol="tls://")
+    return SLURMCluster(silence_logs=logging.ERROR, **kwargs)
+
+
+def _local_cluster(section, security):
+    from distributed import LocalCluster
+
+    extra = {"security": security, "protocol": "tls://"} if security is not None else {}
+    # The scheduler's HTTP server runs even without a dashboard: a free port on loopback, never 8787.
+    return LocalCluster(n_workers=section.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                        dashboard_address="127.0.0.1:0", scheduler_kwargs={"dashboard": section.dashboard},
+                        env=SINGLE_THREAD_ENV, silence_logs=logging.ERROR, **extra)
 
 
 @contextmanager
-def connect(section, log=print):
-    """Yield a Client for the cluster section; everything binds to 127.0.0.1."""
-    from distributed import Client, LocalCluster
+def connect(section, log=print, *, store: str | os.PathLike | None = None):
+    """Yield a Client for the [cluster] section; close whatever was started on exit.
 
-    cluster = LocalCluster(n_workers=section.workers, threads_per_worker=1, processes=True,
-                           host="127.0.0.1", dashboard_address="127.0.0.1:0" if section.dashboard else None,
-                           env=SINGLE_THREAD_ENV, silence_logs=logging.ERROR)
-    try:
-        with Client(cluster) as client:
-            if section.dashboard:
-                log(f"dashboard: {cluster.dashboard_link}")
+    Parameters
+    ----------
+    section
+        The campaign's ClusterSection.
+    log
+        Called with one line each for the dashboard link and cluster details.
+    store
+        The campaign's store: TLS certificates go to ``<store>.tls/`` and SLURM
+        job logs to ``<store>.jobs/``. Without it, certificates live in a
+        private temporary folder of the working directory for this run only.
+    """
+    from distributed import Client
+
+    with ExitStack() as stack:
+        security = _security(section, store, stack)
+        if section.kind == "address":
+            client = stack.enter_context(Client(section.address, security=security))
+            log(f"scheduler: {section.address} ({len(client.nthreads())} workers)")
             yield client
-    finally:
-        cluster.close()
+            return
+        if section.kind == "slurm":
+            jobs = f"{Path(store).resolve()}.jobs" if store is not None else None
+            cluster = stack.enter_context(slurm_cluster(section, security=security, log_directory=jobs))
+            cluster.adapt(minimum_jobs=section.minimum_jobs, maximum_jobs=section.maximum_jobs)
+            log(f"slurm: {section.minimum_jobs}-{section.maximum_jobs} job(s) of {cluster._dummy_job.worker_processes}"
+                f" worker(s), scheduler {cluster.scheduler_address}" + (f", job logs in {jobs}" if jobs else ""))
+        else:
+            cluster = stack.enter_context(_local_cluster(section, security))
+        client = stack.enter_context(Client(cluster, security=security))
+        if section.kind == "slurm":
+            _CAPACITY[client] = section.maximum_jobs * cluster._dummy_job.worker_processes
+        if section.dashboard and cluster.dashboard_link:
+            log(f"dashboard: {cluster.dashboard_link}")
+        yield client
 
 
 def worker_slots(client) -> int:
-    """Calculations the cluster can run at once (one per worker thread)."""
-    return max(sum(client.nthreads().values()), 1)
+    """Calculations the cluster can run at once (one per worker thread).
+
+    For an adaptive SLURM cluster this is what it can run once scaled up to
+    ``maximum_jobs``: the loop submits that many, and adaptive scaling starts
+    jobs for the queued ones (it never asks for more workers than tasks).
+    """
+    return max(sum(client.nthreads().values()), _CAPACITY.get(client, 0), 1)
+
+
+# -- MPI per calculation -----------------------------------------------------------
+
+def mpi_backend() -> str | None:
+    """GPAW_MPI_BACKEND usable here: 'cgpaw' (GPAW built with MPI), 'mpi4py', or None."""
+    import importlib.util
+
+    try:
+        from gpaw import cgpaw
+
+        if getattr(cgpaw, "have_mpi", False):
+            return "cgpaw"
+    except ImportError:
+        pass
+    return "mpi4py" if importlib.util.find_spec("mpi4py") else None
+
+
+@dataclass(frozen=True)
+class MpiTask:
+    """Run a band-gap task on `ranks` cores under an MPI launcher, from inside a Dask worker.
+
+    The worker pickles the arguments to a file, starts ``launcher`` with
+    ``python -m activemat.cluster mpi-rank IN OUT`` on every rank, with
+    ``GPAW_MPI_BACKEND`` set so GPAW uses the launcher's communicator (GPAW
+    without it runs serially on each rank), and reads back the record rank 0
+    wrote. A failed launch becomes a failed record, never a lost exception.
+    """
+
+    ranks: int
+    launcher: str = "mpiexec -n {ranks}"
+    backend: str = "cgpaw"
+    task: object = None  # default: activemat.bandgap.compute_gap
+
+    def command(self, infile: str, outfile: str) -> list[str]:
+        return [*shlex.split(self.launcher.format(ranks=self.ranks)), sys.executable, "-m", "activemat.cluster",
+                "mpi-rank", infile, outfile]
+
+    def __call__(self, candidate, attempt, atoms, preset, scratch_root):
+        import time
+
+        from .bandgap import _worker_name, compute_gap
+        from .records import CalculationRecord
+
+        folder = Path(scratch_root) / f"mpi-cand{candidate:06d}-try{attempt}"
+        folder.mkdir(parents=True, exist_ok=True)
+        infile, outfile = folder / "in.pickle", folder / "out.pickle"
+        infile.write_bytes(pickle.dumps((self.task or compute_gap, (candidate, attempt, atoms, preset, scratch_root))))
+        env = {**os.environ, **SINGLE_THREAD_ENV, "GPAW_MPI_BACKEND": self.backend}
+        started = time.time()
+        proc = subprocess.run(self.command(str(infile), str(outfile)), env=env, capture_output=True, text=True)
+        if proc.returncode == 0 and outfile.is_file():
+            record = pickle.loads(outfile.read_bytes())
+            record.worker = _worker_name()
+            for f in (infile, outfile):
+                f.unlink(missing_ok=True)
+            if record.ok and not any(folder.iterdir()):
+                folder.rmdir()
+            return record
+        (folder / "launcher.txt").write_text(f"$ {shlex.join(self.command(str(infile), str(outfile)))}\n"
+                                             f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return CalculationRecord(candidate=candidate, attempt=attempt, preset=preset.name, status="failed",
+                                 worker=_worker_name(), started=started, finished=time.time(), scratch=str(folder),
+                                 error=f"MPI launch failed (exit {proc.returncode}): {tail}"[:400])
+
+
+def task_for(section, task=None):
+    """The task to submit for a [cluster] section: `task` itself, or wrapped in MpiTask when mpi_ranks > 1."""
+    from .bandgap import compute_gap
+
+    task = task or compute_gap
+    if section.mpi_ranks == 1:
+        return task
+    backend = mpi_backend()
+    launcher = shlex.split(section.mpi_launcher)[0]
+    if backend is None or not _which(launcher):
+        raise InputError(f"[cluster] mpi_ranks = {section.mpi_ranks} needs GPAW built with MPI (`gpaw info`: "
+                         f"MPI enabled) or mpi4py, and the launcher '{launcher}' on PATH; "
+                         f"found backend {backend}, launcher {_which(launcher)}. Set mpi_ranks = 1 here")
+    return MpiTask(section.mpi_ranks, section.mpi_launcher, backend, None if task is compute_gap else task)
+
+
+def _which(program: str) -> str | None:
+    import shutil
+
+    return shutil.which(program)
+
+
+def _mpi_rank_main(infile: str, outfile: str) -> int:
+    """One MPI rank: run the pickled task; rank 0 writes the record."""
+    from gpaw.mpi import world
+
+    task, args = pickle.loads(Path(infile).read_bytes())
+    record = task(*args)
+    if world.rank == 0:
+        tmp = Path(f"{outfile}.tmp")
+        tmp.write_bytes(pickle.dumps(record))
+        tmp.replace(outfile)
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "mpi-rank":
+        sys.exit(_mpi_rank_main(sys.argv[2], sys.argv[3]))
+    sys.exit("usage: python -m activemat.cluster mpi-rank IN OUT")

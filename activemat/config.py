@@ -68,10 +68,95 @@ class StopSection(_Section):
 
 
 class ClusterSection(_Section):
-    kind: Literal["local"] = "local"
-    workers: int = Field(2, ge=1)
+    """Where calculations run: local processes, SLURM jobs (dask-jobqueue) or a running scheduler.
+
+    Every Dask worker runs one calculation at a time with one thread (GPAW holds
+    the GIL); `mpi_ranks` > 1 runs each calculation under an MPI launcher instead.
+    """
+
+    kind: Literal["local", "slurm", "address"] = "local"
+    workers: int = Field(2, ge=1, description="kind='local': worker processes")
     prefetch: int = Field(0, ge=0, description="extra submissions beyond one per worker")
-    dashboard: bool = True
+    dashboard: bool = Field(True, description="serve the Dask dashboard on 127.0.0.1")
+    # kind = "slurm": each SLURM job runs `processes` workers; jobs scale between minimum_jobs and maximum_jobs
+    profile: str | None = Field(None, description="dask-jobqueue profile jobqueue.<profile> in the Dask config; "
+                                                  "keys set here override it")
+    partition: str | None = Field(None, description="SLURM partition (#SBATCH -p)")
+    account: str | None = Field(None, description="SLURM account (#SBATCH -A)")
+    walltime: str = Field("01:00:00", description="per worker job, SLURM time format ([D-]HH:MM:SS)")
+    cores: int = Field(1, ge=1, description="CPUs booked per worker job")
+    memory: str = Field("2GB", description="memory per worker job")
+    processes: int | None = Field(None, ge=1, description="worker processes per job; default cores // mpi_ranks")
+    job_prologue: list[str] = Field(default_factory=list, description="shell lines run before the workers start, "
+                                                                      "e.g. 'module load gpaw'")
+    job_directives: list[str] = Field(default_factory=list, description="extra #SBATCH options, e.g. '--qos=short'")
+    minimum_jobs: int = Field(0, ge=0, description="jobs kept even when idle")
+    maximum_jobs: int = Field(1, ge=1, description="jobs at most (adaptive scaling in between)")
+    lifetime: str | None = Field(None, description="worker lifetime, e.g. '50m'; default: walltime minus a margin")
+    lifetime_stagger: str = Field("2m", description="random spread of lifetimes, so workers do not retire at once")
+    interface: str | None = Field(None, description="network interface of scheduler and workers, e.g. 'ib0'; "
+                                                    "'lo' keeps everything on this machine")
+    mpi_ranks: int = Field(1, ge=1, description="MPI ranks (cores) per GPAW calculation; needs GPAW built with MPI")
+    mpi_launcher: str = Field("mpiexec -n {ranks}", description="command that starts the ranks of one calculation")
+    # kind = "address"
+    address: str | None = Field(None, description="running scheduler: tcp://host:port or tls://host:port")
+    # security
+    tls: bool | None = Field(None, description="TLS between scheduler, workers and client; default: on for "
+                                               "'slurm', off for 'local', from the address scheme for 'address'")
+    tls_dir: str | None = Field(None, description="certificate directory; default <store>.tls/")
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        from .cluster import check_slurm_times
+
+        if self.kind == "address":
+            if not self.address:
+                raise ValueError("kind 'address' needs address = 'tls://host:port' (or tcp://) of a running scheduler")
+            scheme = self.address.split("://")[0] if "://" in self.address else ""
+            if scheme not in ("tcp", "tls"):
+                raise ValueError(f"address '{self.address}' must start with tcp:// or tls://")
+            if self.tls is not None and self.tls != (scheme == "tls"):
+                raise ValueError(f"tls = {str(self.tls).lower()} contradicts address '{self.address}'")
+        elif self.address is not None:
+            raise ValueError(f"address is only used with kind = 'address' (kind is '{self.kind}')")
+        if self.minimum_jobs > self.maximum_jobs:
+            raise ValueError(f"minimum_jobs ({self.minimum_jobs}) exceeds maximum_jobs ({self.maximum_jobs})")
+        if self.kind == "slurm" and self.worker_processes * self.mpi_ranks > self.cores:
+            raise ValueError(f"{self.worker_processes} process(es) x {self.mpi_ranks} mpi_ranks need more than "
+                             f"cores = {self.cores}; raise cores or lower processes/mpi_ranks")
+        if "{ranks}" not in self.mpi_launcher:
+            raise ValueError("mpi_launcher must contain '{ranks}', e.g. 'mpiexec -n {ranks}'")
+        for line in self.job_prologue + self.job_directives:
+            if "\n" in line:
+                raise ValueError(f"job_prologue/job_directives entries are single lines: {line!r}")
+        for option in self.job_directives:
+            if not option.startswith("-"):
+                raise ValueError(f"job_directives entry {option!r}: give the sbatch option only, e.g. '--qos=short'")
+        if self.profile is None or "walltime" in self.model_fields_set:
+            check_slurm_times(self.walltime, self.lifetime, self.lifetime_stagger)
+        return self
+
+    @property
+    def worker_processes(self) -> int:
+        """Dask workers per SLURM job (each runs one calculation at a time)."""
+        return self.processes or max(self.cores // self.mpi_ranks, 1)
+
+    @property
+    def use_tls(self) -> bool:
+        """Whether scheduler, workers and client talk over TLS."""
+        if self.tls is not None:
+            return self.tls
+        if self.kind == "address":
+            return self.address.startswith("tls://")
+        return self.kind == "slurm"
+
+
+class FaultsSection(_Section):
+    max_attempts: int = Field(3, ge=1, description="attempts per candidate, retries included")
+    time_limit: float | None = Field(None, gt=0, description="seconds one calculation may run")
+    on_stop: Literal["wait", "cancel"] = Field(
+        "wait", description="on SIGTERM/SIGINT: wait for running calculations, or cancel them (resubmitted on resume)")
+    retry_failed: bool = Field(False, description="on resume, try candidates that failed before again")
 
 
 class CampaignConfig(_Section):
@@ -82,6 +167,7 @@ class CampaignConfig(_Section):
     strategy: StrategySection = StrategySection()
     stop: StopSection = StopSection()
     cluster: ClusterSection = ClusterSection()
+    faults: FaultsSection = FaultsSection()
 
     def identity(self) -> str:
         """Hash of what defines the data (space and calculator).

@@ -3,18 +3,24 @@
 Steps, each checkpointed in the store before the next:
   1. open   : create or reopen the store; rows a killed driver left running are
               marked interrupted and their candidates submitted again
-  2. submit : fill every free worker slot with a pick (row written as running)
-  3. collect: as any calculation completes, write its record and flush
+  2. submit : fill every free worker slot (retries first, then new picks);
+              the row is written as running before the task is sent
+  3. collect: as any calculation completes, write its record and flush; a
+              failed one is retried (with the preset's fallback settings after
+              a calculation failure) until [faults] max_attempts
   4. learn  : refit the model on all successful results, snapshot predictions
   5. select : pick for the freed slot; picks made while others run treat the
               running ones as already known at their predicted mean
               ("kriging believer"), so they are neither repeated nor crowded
-  6. stop   : budget reached, max posterior std below target, or pool exhausted
+  6. stop   : budget reached, max posterior std below target, pool exhausted,
+              or SIGTERM/SIGINT (wait for or cancel running work, exit cleanly)
 """
 
 from __future__ import annotations
 
+import signal
 import time
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +35,9 @@ from .records import CalculationRecord
 from .space import CandidatePool, build_pool, parse_formula
 from .store import CampaignStore, read_store
 from .strategies import best_available, kriging_believer, representative, scores, space_filling
+
+POLL_SECONDS = 0.5
+STARTED_TOPIC = "activemat-started"
 
 
 def build_campaign_pool(config: CampaignConfig) -> CandidatePool:
@@ -45,17 +54,59 @@ def prepare(config: CampaignConfig) -> tuple[CandidatePool, Preset, list[int]]:
     return pool, preset, fixed
 
 
+def announced(task, candidate, attempt, *args):
+    """Run a task after telling the driver it started (for time limits), from inside a Dask worker."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    worker.log_event(STARTED_TOPIC, {"candidate": candidate, "attempt": attempt, "worker": worker.address,
+                                     "time": time.time()})
+    return task(candidate, attempt, *args)
+
+
 @dataclass
 class _Pending:
     row: int
     candidate: int
     attempt: int
+    fallback: int
+    scratch: str
+    started: float | None = None
+    worker: str = ""
+
+
+class StopRequested:
+    """Set by SIGTERM/SIGINT; checked by the loop between steps (never interrupts a store write)."""
+
+    def __init__(self):
+        self.count = 0
+        self.signal = ""
+
+    def __call__(self, signum, frame):
+        self.count += 1
+        self.signal = signal.Signals(signum).name
+
+    def __bool__(self):
+        return self.count > 0
+
+
+@contextmanager
+def _stop_on_signals(flag: StopRequested):
+    try:
+        previous = {s: signal.signal(s, flag) for s in (signal.SIGTERM, signal.SIGINT)}
+    except ValueError:  # not the main thread: no signal handling
+        yield
+        return
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 @dataclass
 class CampaignLoop:
     config: CampaignConfig
-    campaign_text: str
     pool: CandidatePool
     preset: Preset
     fixed: list[int]
@@ -64,8 +115,10 @@ class CampaignLoop:
     report: object  # activemat.progress.Reporter
     task: object = compute_gap  # (candidate, attempt, atoms, preset, scratch) -> CalculationRecord
     trained: dict[int, float] = field(default_factory=dict)
-    failed: set[int] = field(default_factory=set)
+    failed: set[int] = field(default_factory=set)  # given up on
     attempts: dict[int, int] = field(default_factory=dict)
+    fallback: dict[int, int] = field(default_factory=dict)  # next fallback level per candidate
+    retry: list[int] = field(default_factory=list)  # candidates to submit again, before new picks
     pending: dict = field(default_factory=dict)  # future -> _Pending
     iteration: int = 0
     model: object = None
@@ -73,74 +126,115 @@ class CampaignLoop:
     std: np.ndarray | None = None
     max_std: float = float("inf")
     stop_reason: str = ""
+    snapshot: dict = field(default_factory=dict)
 
     def __post_init__(self):
         from sklearn.preprocessing import StandardScaler
 
         self.rng = np.random.default_rng(self.config.campaign.seed)
+        # Scale features by the whole pool (known before any label), so scaling never shifts as data arrives.
         self.scaler = StandardScaler().fit(self.pool.features)
         self.scratch = str(Path(self.config.campaign.scratch or f"{self.store.path}.scratch").resolve())
+        self.stop = StopRequested()
 
     # -- state ----------------------------------------------------------------
-    def load(self, data) -> list[int]:
-        """Restore in-memory state from the store; return candidates to submit again."""
+    def load(self, data) -> None:
+        """Restore in-memory state from the store and queue what must run again."""
+        self.store.interrupt_running()  # rows a killed driver left running
         calc = data.calculations
-        for cand, status, attempt in zip(calc["candidate"], calc["status"], calc["attempt"]):
-            self.attempts[int(cand)] = max(self.attempts.get(int(cand), 0), int(attempt) + 1)
-            if status == S.FAILED:
-                self.failed.add(int(cand))
+        last: dict[int, str] = {}  # candidate -> status of its latest attempt
+        for cand, status, attempt, error in zip(calc["candidate"], calc["status"], calc["attempt"], calc["error"]):
+            cand = int(cand)
+            self.attempts[cand] = max(self.attempts.get(cand, 0), int(attempt) + 1)
+            last[cand] = S.INTERRUPTED if status == S.RUNNING else status
+            if status == S.FAILED and not error.startswith(S.LOST):
+                self.fallback[cand] = self.fallback.get(cand, 0) + 1
         self.trained = data.completed()
-        self.failed -= set(self.trained)
+        faults = self.config.faults
+        for cand, status in last.items():
+            if cand in self.trained:
+                continue
+            if status == S.INTERRUPTED:
+                self.retry.append(cand)
+            elif faults.retry_failed:
+                self.attempts[cand] = 0  # a fresh allowance of attempts
+                self.retry.append(cand)
+            elif self.attempts[cand] >= faults.max_attempts:
+                self.failed.add(cand)
+            else:
+                self.retry.append(cand)  # the previous driver stopped before retrying it
         self.iteration = len(data.snapshots.get("iteration", []))
-        interrupted = self.store.interrupt_running()
-        return [c for c, _ in interrupted if c not in self.trained]
 
     def _busy(self) -> np.ndarray:
         busy = np.zeros(len(self.pool), bool)
-        idx = list(self.trained) + list(self.failed) + [p.candidate for p in self.pending.values()]
+        idx = list(self.trained) + list(self.failed) + self.retry + [p.candidate for p in self.pending.values()]
         busy[idx] = True
         return busy
 
     # -- steps ----------------------------------------------------------------
     def submit(self, candidate: int, reason: str, score: float = float("nan")) -> None:
         attempt = self.attempts.get(candidate, 0)
+        level = self.fallback.get(candidate, 0)
         self.attempts[candidate] = attempt + 1
         row = self.store.add_attempt(candidate, attempt, self.preset.name, self.iteration, reason, score)
-        future = self.client.submit(self.task, candidate, attempt, self.pool.atoms(candidate), self.preset,
-                                    self.scratch, pure=False, key=f"gap-c{candidate}-a{attempt}-{time.time_ns()}")
-        self.pending[future] = _Pending(row, candidate, attempt)
-        self.completed_iter.add(future)
+        preset = self.preset.with_fallback(level)
+        args = (candidate, attempt, self.pool.atoms(candidate), preset, self.scratch)
+        key = f"gap-c{candidate}-a{attempt}-{time.time_ns()}"
+        if self.config.faults.time_limit:
+            future = self.client.submit(announced, self.task, *args, pure=False, key=key)
+        else:
+            future = self.client.submit(self.task, *args, pure=False, key=key)
+        scratch = str(Path(self.scratch) / f"cand{candidate:06d}-try{attempt}")
+        self.pending[future] = _Pending(row, candidate, attempt, level, scratch)
         self.report.submitted(candidate, self.pool.formula(candidate), reason)
+
+    def _failure_record(self, job: _Pending, error: str) -> CalculationRecord:
+        now = time.time()
+        return CalculationRecord(candidate=job.candidate, attempt=job.attempt, preset=self.preset.name,
+                                 status=S.FAILED, started=job.started or now, finished=now, worker=job.worker,
+                                 error=error.splitlines()[0][:400], fallback=job.fallback, scratch=job.scratch)
 
     def collect(self, future) -> None:
         job = self.pending.pop(future)
         try:
             record = future.result()
+            record.fallback = job.fallback
         except Exception as exc:  # the worker died or the task could not run: record it, keep going
-            now = time.time()
-            record = CalculationRecord(candidate=job.candidate, attempt=job.attempt, preset=self.preset.name,
-                                       status=S.FAILED, started=now, finished=now,
-                                       error=f"{type(exc).__name__}: {exc}".splitlines()[0][:400])
-        self.store.finish_attempt(job.row, record)
-        if record.ok:
-            self.trained[record.candidate] = record.gap
-        else:
-            self.failed.add(record.candidate)
-        self.learn()
-        self.report.finished(record, self.pool.formula(record.candidate), self.snapshot)
+            record = self._failure_record(job, f"{S.LOST}: {type(exc).__name__}: {exc}")
+        self.finish(job, record)
 
-    def _fit(self) -> bool:
-        """Refit on every successful result; False while there are too few."""
-        if len(self.trained) < 2:
-            return False
-        idx = np.fromiter(self.trained, int)
-        m = self.config.model
-        self.model = make_model(m.kind, m.ard, m.restarts, self.config.campaign.seed, self.scaler).fit(
-            self.pool.features[idx], np.fromiter(self.trained.values(), float))
-        self.mean, self.std = self.model.predict(self.pool.features, return_std=True)
-        free = ~self._busy()
-        self.max_std = float(self.std[free].max()) if free.any() else 0.0
-        return True
+    def finish(self, job: _Pending, record: CalculationRecord) -> None:
+        self.store.finish_attempt(job.row, record)
+        cand = record.candidate
+        if record.ok:
+            self.trained[cand] = record.gap
+        elif self.attempts[cand] < self.config.faults.max_attempts:
+            if not record.error.startswith(S.LOST):  # the calculation itself failed: gentler settings next
+                self.fallback[cand] = self.fallback.get(cand, 0) + 1
+            self.retry.append(cand)
+        else:
+            self.failed.add(cand)
+        self.learn()
+        self.report.finished(record, self.pool.formula(cand), self.snapshot)
+
+    def enforce_time_limit(self) -> None:
+        """Cancel calculations running past [faults] time_limit and restart their workers."""
+        limit = self.config.faults.time_limit
+        if not limit or not self.pending:
+            return
+        by_job = {(p.candidate, p.attempt): p for p in self.pending.values()}
+        for _, event in self.client.get_events(STARTED_TOPIC):
+            job = by_job.get((event["candidate"], event["attempt"]))
+            if job and job.started is None:
+                job.started, job.worker = event["time"], event["worker"]
+        now = time.time()
+        for future, job in list(self.pending.items()):
+            if job.started is not None and now - job.started > limit:
+                self.pending.pop(future)
+                self.client.cancel(future)
+                # The worker's thread cannot be interrupted: restart its process to free the slot.
+                self.client.restart_workers([job.worker], raise_for_error=False)
+                self.finish(job, self._failure_record(job, f"{S.TIMEOUT}: still running after {limit:g} s"))
 
     def learn(self) -> None:
         """Refit and snapshot the model, its cross-validation and its predictions over the pool."""
@@ -155,6 +249,19 @@ class CampaignLoop:
                          "model": self.model.describe(), **cross_validate(self.model, X, y)}
         self.store.add_snapshot(self.snapshot, self.mean.astype("f4"), self.std.astype("f4"))
         self.iteration += 1
+
+    def _fit(self) -> bool:
+        """Refit on every successful result; False while there are too few."""
+        if len(self.trained) < 2:
+            return False
+        idx = np.fromiter(self.trained, int)
+        m = self.config.model
+        self.model = make_model(m.kind, m.ard, m.restarts, self.config.campaign.seed, self.scaler).fit(
+            self.pool.features[idx], np.fromiter(self.trained.values(), float))
+        self.mean, self.std = self.model.predict(self.pool.features, return_std=True)
+        free = ~self._busy()
+        self.max_std = float(self.std[free].max()) if free.any() else 0.0
+        return True
 
     def select(self) -> tuple[int, str, float] | None:
         """Next candidate, why, and its acquisition score; None when nothing is left to pick."""
@@ -195,33 +302,58 @@ class CampaignLoop:
                                 self.pool.features[running], self.pool.features)
 
     def fill(self) -> None:
-        """Submit picks until every worker slot (plus prefetch) is taken or a stop condition holds."""
+        """Submit retries, then picks, until every worker slot (plus prefetch) is taken or a stop condition holds."""
         from .cluster import worker_slots
 
+        if self.stop:
+            return
         slots = worker_slots(self.client) + self.config.cluster.prefetch
         while len(self.pending) < slots:
             if len(self.trained) + len(self.pending) >= self.config.stop.budget:
                 self.stop_reason = self.stop_reason or "budget reached"
                 return
+            if self.retry:
+                self.submit(self.retry.pop(0), "retry")
+                continue
             pick = self.select()
             if pick is None:
                 return
             self.submit(*pick)
 
-    def run(self, resubmit: list[int]) -> None:
-        from distributed import as_completed
+    def run(self) -> None:
+        from distributed import wait
 
-        self.completed_iter = as_completed()
-        for cand in resubmit:
-            if len(self.trained) + len(self.pending) < self.config.stop.budget:
-                self.submit(cand, "resubmit")
         self._fit()  # on resume, the model is rebuilt from stored results before the first pick
-        self.fill()
-        for future in self.completed_iter:
-            self.collect(future)
+        with _stop_on_signals(self.stop):
             self.fill()
-        if not self.stop_reason:
-            self.stop_reason = "budget reached"
+            while self.pending:
+                try:
+                    done, _ = wait(list(self.pending), timeout=POLL_SECONDS, return_when="FIRST_COMPLETED")
+                except TimeoutError:
+                    done = []
+                for future in done:
+                    self.collect(future)
+                self.enforce_time_limit()
+                if self.stop:
+                    self._stopping()
+                self.fill()
+        if self.stop:
+            self.stop_reason = f"stopped by {self.stop.signal}"
+        self.stop_reason = self.stop_reason or "budget reached"
+
+    def _stopping(self) -> None:
+        """On a stop signal: cancel running work (on_stop = cancel, or a second signal) or let it finish."""
+        if self.config.faults.on_stop == "wait" and self.stop.count == 1:
+            if not getattr(self, "_told", False):
+                self.report.log(f"{self.stop.signal}: waiting for {len(self.pending)} running calculation(s);"
+                                " signal again to cancel them")
+                self._told = True
+            return
+        rows = [job.row for job in self.pending.values()]
+        self.client.cancel(list(self.pending))
+        self.store.mark_interrupted(rows)
+        self.report.log(f"{self.stop.signal}: cancelled {len(rows)} running calculation(s); they rerun on resume")
+        self.pending.clear()
 
 
 def run_campaign(config: CampaignConfig, campaign_text: str, *, client=None, report=None, task=compute_gap) -> dict:
@@ -230,6 +362,8 @@ def run_campaign(config: CampaignConfig, campaign_text: str, *, client=None, rep
     `client` reuses an existing dask Client instead of starting the [cluster];
     `task` replaces the GPAW task (e.g. a ReplayOracle in loop tests).
     """
+    import dask
+
     from .cluster import connect
     from .progress import Reporter
 
@@ -245,28 +379,19 @@ def run_campaign(config: CampaignConfig, campaign_text: str, *, client=None, rep
         data = read_store(path)
         if not np.array_equal(data.candidates["decoration"], pool.decorations):
             raise RuntimeError(f"{path}: candidate table differs from this activemat's enumeration")
-        loop = CampaignLoop(config, campaign_text, pool, preset, fixed, store, None, report, task)
-        resubmit = loop.load(data)
+        loop = CampaignLoop(config, pool, preset, fixed, store, None, report, task)
+        loop.load(data)
         report.start(done=len(loop.trained), failed=len(loop.failed))
-        if len(loop.trained) >= config.stop.budget and not resubmit:
+        if len(loop.trained) >= config.stop.budget and not loop.retry:
             loop.stop_reason = "budget reached"  # nothing to do: don't start a cluster
         else:
-            with (connect(config.cluster, report.log) if client is None else _nullcontext(client)) as cl:
-                loop.client = cl
-                with report:
-                    loop.run(resubmit)
+            # A lost worker fails its task at once, so the loop (not Dask) retries it and the store shows it.
+            with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+                with connect(config.cluster, report.log) if client is None else nullcontext(client) as cl:
+                    loop.client = cl
+                    with report:
+                        loop.run()
     summary = {"store": str(path), "completed": len(loop.trained), "failed": len(loop.failed),
                "stop_reason": loop.stop_reason}
     report.log(f"stopped: {loop.stop_reason}; {len(loop.trained)} completed, {len(loop.failed)} failed -> {path}")
     return summary
-
-
-class _nullcontext:
-    def __init__(self, value):
-        self.value = value
-
-    def __enter__(self):
-        return self.value
-
-    def __exit__(self, *exc):
-        return False

@@ -21,17 +21,22 @@ class ReplayOracle:
     gaps : candidate index -> gap (eV); a missing candidate is a failed calculation.
     delay : seconds each answer takes (to exercise asynchronous dispatch).
     fail_attempts : candidate -> number of first attempts that fail.
+    hang_attempts : candidate -> number of first attempts that take `hang_seconds`.
     """
 
-    def __init__(self, gaps: dict[int, float], delay: float = 0.0, fail_attempts: dict[int, int] | None = None):
+    def __init__(self, gaps: dict[int, float], delay: float = 0.0, fail_attempts: dict[int, int] | None = None,
+                 hang_attempts: dict[int, int] | None = None, hang_seconds: float = 3600.0):
         self.gaps = dict(gaps)
         self.delay = delay
         self.fail_attempts = dict(fail_attempts or {})
+        self.hang_attempts = dict(hang_attempts or {})
+        self.hang_seconds = hang_seconds
 
     def __call__(self, candidate, attempt, atoms, preset, scratch_root) -> CalculationRecord:
         started = time.time()
-        if self.delay:
-            time.sleep(self.delay)
+        hang = attempt < self.hang_attempts.get(candidate, 0)
+        if self.delay or hang:
+            time.sleep(self.hang_seconds if hang else self.delay)
         record = CalculationRecord(candidate=candidate, attempt=attempt, preset=preset.name, status="ok",
                                    host=socket.gethostname(), worker="replay", started=started,
                                    versions="replay oracle")

@@ -6,7 +6,7 @@ import os
 import tomllib
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import InputError
 
@@ -36,6 +36,22 @@ class Preset(_Strict):
     name: str
     description: str = ""
     gpaw: GpawSettings
+    fallbacks: list[dict] = Field(default_factory=list, description="settings to change on each retry after a failure")
+
+    @model_validator(mode="after")
+    def _valid_fallbacks(self):
+        for k in range(1, len(self.fallbacks) + 1):
+            self.with_fallback(k)  # raises on an unknown or invalid key
+        return self
+
+    def with_fallback(self, level: int) -> "Preset":
+        """This preset with its fallback settings 1..level applied (0: as written)."""
+        if level == 0 or not self.fallbacks:
+            return self
+        settings = self.gpaw.model_dump()
+        for change in self.fallbacks[: level]:
+            settings.update(change)
+        return self.model_copy(update={"gpaw": GpawSettings.model_validate(settings)})
 
 
 def preset_dirs() -> list[Path]:

@@ -19,6 +19,7 @@ class CalculationRecord:
     cbm: float = float("nan")
     energy: float = float("nan")
     scf_iterations: int = -1
+    fallback: int = 0
     kpts: tuple[int, int, int] = (0, 0, 0)
     started: float = float("nan")
     finished: float = float("nan")

@@ -7,13 +7,15 @@ variable-length data.
 Schema versions
 ---------------
 1 : first version (candidates, calculations, snapshots, presets).
+2 : calculations/fallback (which of the preset's fallback settings an attempt
+    used). Version-1 files are migrated by adding the column (0 = as written).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 CREATOR = "activemat"
 
 # Root attributes
@@ -38,6 +40,8 @@ SNAPSHOT_STD = "snapshots/pool_std"
 
 # Calculation status values
 RUNNING, OK, FAILED, INTERRUPTED = "running", "ok", "failed", "interrupted"
+# Prefixes of `error` that say why an attempt failed outside GPAW
+LOST, TIMEOUT = "worker lost", "time limit"
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ CALCULATION_COLUMNS = {
     "cbm": Column("f8", "eV", fill=NAN),
     "energy": Column("f8", "eV", fill=NAN),
     "scf_iterations": Column("i4", fill=-1),
+    "fallback": Column("i4"),  # 0 = the preset as written, k = its k-th fallback settings
     "kpts": Column("i4", shape=(3,)),
     "submitted": Column("f8", "s since epoch", fill=NAN),
     "started": Column("f8", "s since epoch", fill=NAN),

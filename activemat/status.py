@@ -36,6 +36,7 @@ def summarize(data: StoreData) -> dict:
     calc, snaps = data.calculations, data.snapshots
     status = calc["status"]
     ok = status == S.OK
+    failed = status == S.FAILED
     gaps = calc["gap"][ok]
     latest = {k: (v[-1] if len(v) else float("nan")) for k, v in snaps.items()}
     live = driver_running(data.path)
@@ -47,7 +48,9 @@ def summarize(data: StoreData) -> dict:
         "candidates": int(len(data.candidates["n_b"])),
         "attempts": int(len(status)),
         "completed": int(ok.sum()),
-        "failed": int(np.sum(status == S.FAILED)),
+        "failed": int(np.sum(failed)),  # failed attempts
+        "failed_candidates": len(set(calc["candidate"][failed].tolist()) - set(calc["candidate"][ok].tolist())),
+        "retried": int(np.sum(calc["attempt"] > 0)),
         "running": running if live else 0,
         "interrupted": int(np.sum(status == S.INTERRUPTED)) + (0 if live else running),
         "gap_min": _f(gaps.min()) if len(gaps) else None,
@@ -57,7 +60,11 @@ def summarize(data: StoreData) -> dict:
         "cv_rmse": _f(latest.get("cv_rmse", float("nan"))),
         "baseline_mae": _f(latest.get("baseline_mae", float("nan"))),
         "max_std": _f(latest.get("max_std", float("nan"))),
-        "model": str(latest.get("model", "")) or None,
+        "model": str(snaps["model"][-1]) if len(snaps.get("model", [])) else None,
+        "failures": [{"candidate": int(c), "attempt": int(a), "fallback": int(fb), "error": e, "scratch": sc or None}
+                     for c, a, fb, e, sc in zip(calc["candidate"][failed], calc["attempt"][failed],
+                                                calc["fallback"][failed], calc["error"][failed],
+                                                calc["scratch"][failed])],
     }
 
 
@@ -68,9 +75,16 @@ def render(summary: dict, console) -> None:
     table.add_column(style="bold")
     table.add_column()
     for key, value in summary.items():
-        if key == "store":
+        if key in ("store", "failures"):
             continue
         if isinstance(value, float):
-            value = f"{value:.4f}" + (" eV" if key not in () else "")
+            value = f"{value:.4f} eV"
         table.add_row(key.replace("_", " "), "-" if value is None else str(value))
     console.print(table)
+    if summary["failures"]:
+        failures = Table(title="failed attempts")
+        for column in ("candidate", "attempt", "fallback", "error", "scratch"):
+            failures.add_column(column)
+        for f in summary["failures"]:
+            failures.add_row(*(str(f[k]) if f[k] is not None else "-" for k in ("candidate", "attempt", "fallback", "error", "scratch")))
+        console.print(failures)

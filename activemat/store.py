@@ -27,7 +27,9 @@ from .records import CalculationRecord
 
 
 def _encode(value: str, name: str) -> bytes:
-    return str(value).encode()[: S.STRING_LIMITS[name]]
+    # Cut to the column's width on a character boundary, so the bytes always decode.
+    text = value.decode() if isinstance(value, bytes) else str(value)
+    return text.encode()[: S.STRING_LIMITS[name]].decode("utf-8", "ignore").encode()
 
 
 def _decode(array: np.ndarray) -> np.ndarray:
@@ -62,11 +64,18 @@ def _open_read(path: Path) -> h5py.File:
     if not path.exists():
         raise StoreError(f"store not found: {path}; check the path (a campaign creates it on its first run)")
     try:
-        # SWMR read works on closed files, live files and files whose writer was killed.
-        return h5py.File(path, "r", swmr=True)
+        # A plain open checks the file's length (SWMR mode skips that check and would hang on a truncated file).
+        return h5py.File(path, "r")
     except OSError as exc:
-        raise StoreError(f"{path} is not a readable HDF5 store ({_short(exc)}); it may be truncated or corrupt:"
-                         " restore it from a backup or start a new store path") from None
+        first = exc
+    if "already open for write" in str(first) or "unable to lock file" in str(first):
+        try:
+            # A live writer, or one that was killed: SWMR reads see every flushed row.
+            return h5py.File(path, "r", swmr=True)
+        except OSError as exc:
+            first = exc
+    raise StoreError(f"{path} is not a readable HDF5 store ({_short(first)}); it may be truncated or corrupt:"
+                     " restore it from a backup or start a new store path")
 
 
 def _short(exc: Exception) -> str:
@@ -89,17 +98,25 @@ def read_store(path: str | Path) -> StoreData:
         _check_version(path, f)
         try:
             def columns(group: str) -> dict[str, np.ndarray]:
+                # A live writer appends column by column: cut every column to the shortest,
+                # so a reader sees whole rows only.
+                datasets = {name: ds for name, ds in f[group].items() if isinstance(ds, h5py.Dataset)}
+                n = min((ds.shape[0] for ds in datasets.values()), default=0)
                 out = {}
-                for name, ds in f[group].items():
-                    data = ds[()]
+                for name, ds in datasets.items():
+                    data = ds[:n]
                     out[name] = _decode(data) if data.dtype.kind == "S" else data
                 return out
 
+            calculations = columns(S.CALCULATIONS)
+            n = len(calculations["candidate"])
+            for name, col in S.CALCULATION_COLUMNS.items():  # columns added after the file's version
+                calculations.setdefault(name, np.full((n, *col.shape), col.fill, dtype=col.dtype))
             return StoreData(
                 path=path,
                 attrs={k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()},
                 candidates=columns(S.CANDIDATES),
-                calculations=columns(S.CALCULATIONS),
+                calculations=calculations,
                 snapshots={k: v for k, v in columns(S.SNAPSHOTS).items()},
                 presets={k: json.loads(v) for k, v in f[S.PRESETS].attrs.items()},
             )
@@ -200,7 +217,11 @@ class CampaignStore:
         except OSError as exc:
             if "consistency flags" not in str(exc):
                 raise StoreError(f"{path} cannot be opened for writing ({_short(exc)}); check permissions") from None
-            _recover(path)  # the previous driver was killed; we hold the lock, so nobody else writes
+            _rewrite(path)  # the previous driver was killed; we hold the lock, so nobody else writes
+            f = h5py.File(path, "r+", libver="latest")
+        if int(f.attrs[S.ATTR_SCHEMA]) < S.SCHEMA_VERSION:
+            f.close()
+            _rewrite(path, migrate=True)
             f = h5py.File(path, "r+", libver="latest")
         f.swmr_mode = True
         return cls(path, f, fd)
@@ -255,6 +276,12 @@ class CampaignStore:
         self._f.flush()
         return [(int(self._calc["candidate"][r]), int(self._calc["attempt"][r])) for r in rows]
 
+    def mark_interrupted(self, rows: list[int]) -> None:
+        """Mark submitted rows as interrupted (cancelled on a stop; resubmitted on resume)."""
+        for row in rows:
+            self._calc["status"][row] = S.INTERRUPTED.encode()
+        self._f.flush()
+
     def add_snapshot(self, values: dict, mean: np.ndarray, std: np.ndarray) -> None:
         self._append(self._snap, S.SNAPSHOT_COLUMNS, values)
         for name, array in ((S.SNAPSHOT_MEAN, mean), (S.SNAPSHOT_STD, std)):
@@ -268,13 +295,30 @@ class CampaignStore:
         self._f.flush()
 
 
-def _recover(path: Path) -> None:
-    """Copy a store left open by a killed writer into a fresh file and swap it in atomically."""
-    tmp = path.with_name(path.name + ".recover")
+def _rewrite(path: Path, migrate: bool = False) -> None:
+    """Copy a store into a fresh file (migrated to the current schema if asked) and swap it in atomically.
+
+    Used after a killed writer left HDF5's consistency flags set, and to
+    migrate older schema versions; the original stays untouched until the
+    new file is complete on disk.
+    """
+    tmp = path.with_name(path.name + ".rewrite")
     with h5py.File(path, "r", swmr=True) as src, h5py.File(tmp, "w", libver="latest") as dst:
         dst.attrs.update(dict(src.attrs))
         for name in src:
             src.copy(src[name], dst, name=name)
+        if migrate:
+            _add_missing_columns(dst)
+            dst.attrs[S.ATTR_SCHEMA] = S.SCHEMA_VERSION
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def _add_missing_columns(f: h5py.File) -> None:
+    calc = f[S.CALCULATIONS]
+    n = calc["candidate"].shape[0]
+    for name, col in S.CALCULATION_COLUMNS.items():
+        if name not in calc:
+            calc.create_dataset(name, data=np.full((n, *col.shape), col.fill, dtype=col.dtype),
+                                maxshape=(None, *col.shape), chunks=(1024, *col.shape))

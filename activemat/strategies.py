@@ -84,8 +84,8 @@ def best_available(values: np.ndarray, available: np.ndarray) -> tuple[int, floa
     """Index and value of the highest score among available candidates (first on ties)."""
     if not available.any():
         return None
-    masked = np.where(available, values, -np.inf)
-    i = int(np.argmax(masked))
+    idx = np.flatnonzero(available)
+    i = int(idx[np.argmax(values[idx])])
     return i, float(values[i])
 
 

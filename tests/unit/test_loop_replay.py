@@ -39,7 +39,8 @@ workers = 2
 
 @pytest.fixture(scope="module")
 def client():
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                      dashboard_address="127.0.0.1:0") as cluster:
         with Client(cluster) as c:
             yield c
 
@@ -90,9 +91,25 @@ def test_failures_are_recorded_and_not_repicked(in_tmp, client):
     summary, data, _ = run(client, budget=8, oracle=oracle)
     calc = data.calculations
     failed = calc["status"] == "failed"
-    assert sorted(calc["candidate"][failed]) == missing
+    # each is tried max_attempts = 3 times, with the preset's fallback settings, then given up
+    assert sorted(calc["candidate"][failed]) == sorted(missing * 3)
     assert all("no answer" in e for e in calc["error"][failed])
+    for cand in missing:
+        rows = calc["candidate"] == cand
+        assert list(calc["attempt"][rows]) == [0, 1, 2]
+        assert list(calc["reason"][rows]) == ["seed", "retry", "retry"]
+        assert list(calc["fallback"][rows]) == [0, 1, 2]
     assert (calc["status"] == "ok").sum() == 8 and summary["failed"] == 2
+
+
+def test_a_retry_that_succeeds_is_kept(in_tmp, client):
+    text = CAMPAIGN.format(kind="max_std", extra="", budget=6, stop="")
+    pool = build_campaign_pool(parse_campaign(text))
+    oracle = ReplayOracle(synthetic_gaps(pool), delay=0.01, fail_attempts={0: 1})
+    _, data, _ = run(client, budget=6, oracle=oracle)
+    calc = data.calculations
+    rows = calc["candidate"] == 0
+    assert list(calc["status"][rows]) == ["failed", "ok"] and list(calc["fallback"][rows]) == [0, 1]
 
 
 def test_fixed_strategy_follows_the_list(in_tmp, client):

@@ -1,0 +1,94 @@
+"""Export a store's calculations: extended XYZ (structures) or CSV (the query table).
+
+Each extended-XYZ frame is the candidate's supercell at its Vegard lattice
+constant, rebuilt from the stored decoration, with the calculation in
+``atoms.info`` (``candidate``, ``gap`` in eV, ``status``, ``formula``,
+``multiplicity``, ...) and the total energy (eV) on a
+``SinglePointCalculator``, so ``ase.io.read(file, ":")`` gives it back as
+``atoms.get_potential_energy()``. Missing values (the gap of a failed
+calculation, an empty error) are left out of a frame rather than written as
+``nan`` or an empty string.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+from .query import open_store, write_rows
+
+FORMATS = {".extxyz": "extxyz", ".xyz": "extxyz", ".csv": "csv"}
+# Calculation columns copied into each frame's info (when present).
+FRAME_KEYS = ("row", "candidate", "attempt", "formula", "n_{b}", "x_{b}", "multiplicity", "status", "gap", "direct",
+              "vbm", "cbm", "preset", "iteration", "reason", "scf_iterations", "kpts", "wall_time", "error", "test")
+
+
+def _format(out: Path) -> str:
+    fmt = FORMATS.get(out.suffix.lower())
+    if fmt is None:
+        raise InputError(f"cannot export to {out}: unknown file type {out.suffix or '(none)'}; "
+                         f"use a name ending in {', '.join(FORMATS)}")
+    return fmt
+
+
+def export_store(path: str | Path, out: str | Path, **filters) -> int:
+    """Write the store's calculations (filtered as in :meth:`StoreView.mask`) to ``out``; return the row count.
+
+    The format follows the suffix: ``.extxyz``/``.xyz`` (extended XYZ, one
+    frame per calculation) or ``.csv`` (every column of ``activemat query``).
+    The file is written beside its final name and renamed into place, so a
+    failed export never leaves half a file.
+    """
+    out = Path(out)
+    fmt = _format(out)
+    view = open_store(path)
+    rows = view.select(**filters)
+    n = len(rows["row"])
+    if not out.parent.exists():
+        raise InputError(f"cannot export to {out}: folder {out.parent} does not exist; create it first")
+    tmp = out.with_name(out.name + ".part")
+    try:
+        if fmt == "csv":
+            with open(tmp, "w", newline="") as fh:
+                write_rows(rows, "csv", fh)
+        else:
+            _write_extxyz(view, rows, tmp)
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return n
+
+
+def frames(view, rows: dict[str, np.ndarray]) -> list:
+    """ASE Atoms, one per row of a (filtered) calculations table, with the calculation in ``info``."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    pool = view.pool()
+    keys = [k.format(b=view.b) for k in FRAME_KEYS]
+    cols = {k: np.asarray(rows[k]).tolist() for k in keys}
+    energy = np.asarray(rows["energy"]).tolist()
+    out = []
+    for i, cand in enumerate(np.asarray(rows["candidate"]).tolist()):
+        atoms = pool.atoms(cand)
+        for k in keys:
+            v = cols[k][i]
+            if v is None or v == "" or (isinstance(v, float) and v != v) or _unset(k, v):
+                continue  # extxyz cannot round-trip an empty value, and NaN means "none"
+            atoms.info[k] = v
+        if energy[i] == energy[i]:
+            atoms.calc = SinglePointCalculator(atoms, energy=energy[i])
+        out.append(atoms)
+    return out
+
+
+def _unset(key: str, value) -> bool:
+    """Fill values of a calculation that has not finished (schema fills)."""
+    return (key == "kpts" and value == "0x0x0") or (key == "scf_iterations" and value < 0)
+
+
+def _write_extxyz(view, rows, out: Path) -> None:
+    import ase.io
+
+    ase.io.write(out, frames(view, rows), format="extxyz")

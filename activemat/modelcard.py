@@ -1,0 +1,227 @@
+"""The model card of a store (``activemat inspect``): what the model is and how good it is.
+
+Model type and fitted hyperparameters, training size, cross-validated MAE,
+RMSE and R^2 (leave-one-out, or 20-fold above 20 points, as the loop), the
+mean-value baseline cross-validated the same way, the held-out test error
+when the campaign reserved a test set, and for linear models the
+coefficients per feature with importances (|coefficient| x the feature's std
+over the pool: the gap change, in eV, of a typical feature change).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import KFold, LeaveOneOut
+
+from . import schema as S
+from .errors import InputError
+from .query import StoreView, open_store
+
+MAX_FOLDS = 20  # as activemat.model.cross_validate
+
+
+def cv_predictions(model, X: np.ndarray, y: np.ndarray, max_folds: int = MAX_FOLDS) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold predictions and their std, with the splits of :func:`activemat.model.cross_validate`.
+
+    A fitted GP is reused with its hyperparameters fixed (the cheap LOO).
+    """
+    n = len(y)
+    splitter = LeaveOneOut() if n <= max_folds else KFold(max_folds, shuffle=True, random_state=0)
+    pred, std = np.full(n, np.nan), np.full(n, np.nan)
+    if n < 3:
+        return pred, std
+    for train, test in splitter.split(X):
+        pred[test], std[test] = model.with_fixed_kernel().fit(X[train], y[train]).predict(X[test], return_std=True)
+    return pred, std
+
+
+def _nan_to_none(value):
+    return None if value is None or value != value else float(value)
+
+
+def _hyperparameters(sm) -> dict:
+    model = sm.model
+    if sm.kind == "linear":
+        return {"intercept": float(model.intercept_), "residual_std": float(model.sigma_)}
+    params = model.kernel_.get_params()
+    out = {}
+    for key, value in params.items():
+        if key.endswith(("constant_value", "length_scale", "noise_level", "nu")) and "bounds" not in key:
+            name = key.split("__")[-1]
+            value = np.asarray(value, float)
+            out[name] = float(value) if value.ndim == 0 else value.tolist()
+    if "constant_value" in out:
+        out["amplitude"] = float(np.sqrt(out.pop("constant_value")))
+    out["log_marginal_likelihood"] = float(model.gp_.log_marginal_likelihood_value_)
+    out["note"] = ("length scales in pool-standardised feature units; amplitude in units of std(gap),"
+                   " noise level in units of var(gap) (normalize_y)")
+    return out
+
+
+def _coefficients(sm) -> list[dict]:
+    names = sm.view.feature_names
+    spread = sm.pool.features.std(axis=0)
+    rows = [{"feature": n, "coef": float(c), "feature_std": float(s), "importance": float(abs(c) * s)}
+            for n, c, s in zip(names, sm.model.coef_, spread)]
+    return sorted(rows, key=lambda r: -r["importance"])
+
+
+def open_reference(view: StoreView, reference: str | Path | StoreView) -> StoreView:
+    """Open a reference store and check it holds the same candidate pool as ``view``."""
+    ref = reference if isinstance(reference, StoreView) else open_store(reference)
+    same = (ref.elements == view.elements and ref.supercell == view.supercell
+            and np.array_equal(ref.data.candidates["decoration"], view.data.candidates["decoration"]))
+    if not same:
+        raise InputError(f"reference {ref.path} has a different candidate pool from {view.path}; "
+                         "give a reference store of the same [space]")
+    return ref
+
+
+def reference_errors(sm, reference: str | Path | StoreView) -> dict:
+    """Errors of a refitted store model against every successful calculation of a reference store.
+
+    The reference must hold the same candidate pool (same ``[space]``), e.g.
+    a store that computed every candidate. ``unseen`` rows are the
+    reference candidates the model was not trained on.
+    """
+    ref = open_reference(sm.view, reference)
+    done = ref.data.completed()
+    if not done:
+        raise InputError(f"reference {ref.path} has no successful calculations; give a store with results")
+    idx = np.fromiter(done, dtype=np.int64, count=len(done))
+    y = np.fromiter(done.values(), dtype=float, count=len(done))
+    mean, std = sm.predict(sm.pool.features[idx])
+    err = mean - y
+    unseen = ~np.isin(idx, sm.train)
+    out = {"store": str(ref.path), "presets": sorted(set(ref.data.calculations["preset"][ref.data.status_mask(S.OK)])),
+           "n": int(len(idx)), "mae": float(np.mean(np.abs(err))), "rmse": float(np.sqrt(np.mean(err ** 2))),
+           "max_error": float(np.max(np.abs(err))), "n_unseen": int(unseen.sum()),
+           "mae_unseen": None, "coverage_2sigma_unseen": None}
+    if unseen.any():
+        out["mae_unseen"] = float(np.mean(np.abs(err[unseen])))
+        out["coverage_2sigma_unseen"] = float(np.mean(np.abs(err[unseen]) <= 2 * std[unseen]))
+    return out
+
+
+def model_card(store: str | Path | StoreView, kind: str | None = None,
+               reference: str | Path | StoreView | None = None) -> dict:
+    """Everything ``activemat inspect`` shows, as a JSON-ready dict.
+
+    A store with fewer than two successful calculations gives a card with
+    ``model`` None and the reason in ``note``. ``reference`` adds the errors
+    against another store of the same space (see :func:`reference_errors`).
+    """
+    from .model import cross_validate
+    from .predict import MIN_TRAIN, fit_store_model, model_settings
+
+    view = store if isinstance(store, StoreView) else open_store(store)
+    snaps = view.data.snapshots
+    train, y = view.training_set()
+    test_idx, test_y = view.test_set()
+    settings = model_settings(view, kind)
+    card = {"store": str(view.path), "model": None, "kind": settings["kind"], "features": list(view.feature_names),
+            "n_train": int(len(train)), "n_candidates": int(len(view.data.candidates["n_b"])),
+            "n_test": int(len(test_idx)), "n_test_reserved": int(view.test.sum()),
+            "latest_snapshot": _latest_snapshot(snaps)}
+    if len(train) < MIN_TRAIN:
+        card["note"] = (f"no model yet: {len(train)} successful calculation(s), a model needs {MIN_TRAIN}; "
+                        "run the campaign further")
+        return card
+    sm = fit_store_model(view, kind)
+    X = sm.X
+    cv = cross_validate(sm.model, X, y)
+    fit = sm.model.predict(X)
+    ss_tot = float(np.sum((y - y.mean()) ** 2))
+    card.update({
+        "model": sm.model.describe(),
+        "hyperparameters": _hyperparameters(sm),
+        "cv_scheme": "leave-one-out" if len(y) <= MAX_FOLDS else f"{MAX_FOLDS}-fold",
+        **{k: _nan_to_none(v) for k, v in cv.items()},
+        "fit_mae": float(np.mean(np.abs(fit - y))),
+        "fit_r2": 1.0 - float(np.sum((fit - y) ** 2)) / ss_tot if ss_tot > 0 else None,
+        "gap_range": [float(y.min()), float(y.max())],
+    })
+    if sm.kind == "linear":
+        card["coefficients"] = _coefficients(sm)
+    if len(test_idx):
+        pred = sm.model.predict(sm.pool.features[test_idx])
+        card["test_mae"] = float(np.mean(np.abs(pred - test_y)))
+        card["test_rmse"] = float(np.sqrt(np.mean((pred - test_y) ** 2)))
+    if reference is not None:
+        card["reference"] = reference_errors(sm, reference)
+    return card
+
+
+def _latest_snapshot(snaps: dict) -> dict | None:
+    if not len(snaps.get("iteration", [])):
+        return None
+    keys = ("iteration", "n_train", "cv_mae", "cv_rmse", "cv_r2", "baseline_mae", "max_std", "test_mae", "model")
+    out = {}
+    for k in keys:
+        if k not in snaps:
+            continue
+        v = snaps[k][-1]
+        out[k] = str(v) if k == "model" else int(v) if k in ("iteration", "n_train") else _nan_to_none(v)
+    return out
+
+
+def _ev(value) -> str:
+    return "-" if value is None else f"{value:.4f} eV"
+
+
+def render(card: dict, file=None) -> None:
+    """Print a model card as rich tables."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=file or sys.stdout, width=None if (file or sys.stdout).isatty() else 120)
+    t = Table(title=f"model card: {card['store']}", show_header=False)
+    t.add_column(style="bold")
+    t.add_column()
+    t.add_row("model", card["model"] or f"{card['kind']} (not fitted)")
+    t.add_row("training size", f"{card['n_train']} calculations of {card['n_candidates']} candidates")
+    t.add_row("features", ", ".join(card["features"]))
+    if card["model"] is None:
+        t.add_row("note", card["note"])
+        console.print(t)
+        return
+    for k, v in card["hyperparameters"].items():
+        if k != "note":
+            t.add_row(f"  {k.replace('_', ' ')}", ", ".join(f"{x:.4g}" for x in v) if isinstance(v, list)
+                      else f"{v:.4g}" if isinstance(v, float) else str(v))
+    t.add_row(f"CV ({card['cv_scheme']}) MAE", _ev(card["cv_mae"]))
+    t.add_row("CV RMSE", _ev(card["cv_rmse"]))
+    t.add_row("CV R^2", "-" if card["cv_r2"] is None else f"{card['cv_r2']:.3f}")
+    t.add_row("baseline MAE (training mean)", _ev(card["baseline_mae"]))
+    t.add_row("fit R^2 (training)", "-" if card["fit_r2"] is None else f"{card['fit_r2']:.3f}")
+    t.add_row("fit MAE (training)", _ev(card["fit_mae"]))
+    if card["n_test_reserved"]:
+        t.add_row("held-out test", f"{card['n_test']} computed of {card['n_test_reserved']} reserved")
+        t.add_row("test MAE", _ev(card.get("test_mae")))
+        snap_test = (card["latest_snapshot"] or {}).get("test_mae")
+        if snap_test is not None:
+            t.add_row("test MAE (latest snapshot)", _ev(snap_test))
+    else:
+        t.add_row("held-out test", "none reserved")
+    ref = card.get("reference")
+    if ref:
+        t.add_row("reference", f"{ref['store']} ({', '.join(ref['presets'])}): {ref['n']} calculations, "
+                  f"{ref['n_unseen']} not trained on")
+        t.add_row("reference MAE / RMSE / max", f"{ref['mae']:.4f} / {ref['rmse']:.4f} / {ref['max_error']:.4f} eV")
+        if ref["n_unseen"]:
+            t.add_row("reference MAE (not trained on)", _ev(ref["mae_unseen"]))
+            t.add_row("within 2 sigma (not trained on)", f"{100 * ref['coverage_2sigma_unseen']:.0f} %")
+    if card["n_train"] < 3:
+        t.add_row("note", "cross-validation needs at least 3 calculations")
+    console.print(t)
+    if "coefficients" in card:
+        c = Table(title="linear coefficients; importance = |coef| x feature std (pool)")
+        for name in ("feature", "coef (eV per unit)", "feature std", "importance (eV)"):
+            c.add_column(name, justify="left" if name == "feature" else "right")
+        c.add_row("intercept", f"{card['hyperparameters']['intercept']:+.4f}", "", "")
+        for r in card["coefficients"]:
+            c.add_row(r["feature"], f"{r['coef']:+.4f}", f"{r['feature_std']:.4f}", f"{r['importance']:.4f}")
+        console.print(c)

@@ -1,0 +1,227 @@
+"""Predict band gaps from a store: the campaign's model, refitted on its results.
+
+The model is rebuilt exactly as the loop builds it: the campaign's ``[model]``
+(kind from the latest snapshot when a later run changed it), a
+``StandardScaler`` fitted on the whole pool's features, the campaign seed,
+and every successful calculation except held-out test candidates.
+
+A composition is predicted as the multiplicity-weighted average over all its
+configurations in the pool (a disorder average). Two uncertainties are kept
+apart: the model std of that average (the weighted average of the
+per-configuration stds, i.e. assuming fully correlated model errors, an
+upper bound), and the configurational spread (the weighted std of the
+per-configuration means), which is physics, not model error.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import schema as S
+from .errors import InputError
+from .query import StoreView, open_store
+
+MIN_TRAIN = 2  # as the loop: no model before two results
+_FORMULA = re.compile(r"^(?:[A-Z][a-z]?\d*)+$")
+
+
+class NotEnoughData(InputError):
+    """The store has too few successful calculations to fit a model."""
+
+
+@dataclass
+class StoreModel:
+    """A campaign's model refitted on a store's results.
+
+    Attributes
+    ----------
+    kind : ``"gp"`` or ``"linear"``.
+    model : the fitted regressor (scikit-learn contract, ``predict(X, return_std=True)``).
+    train, y : training candidates and their gaps (eV).
+    """
+
+    view: StoreView
+    pool: object
+    kind: str
+    model: object
+    train: np.ndarray
+    y: np.ndarray
+
+    @property
+    def X(self) -> np.ndarray:
+        return self.pool.features[self.train]
+
+    def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mean, std = self.model.predict(np.atleast_2d(X), return_std=True)
+        return np.asarray(mean, float), np.asarray(std, float)
+
+    def x_range(self) -> tuple[float, float]:
+        x = self.pool.x_b[self.train]
+        return float(x.min()), float(x.max())
+
+
+def model_settings(view: StoreView, kind: str | None = None) -> dict:
+    """Model kind, ARD, restarts and seed for refitting: ``kind`` overrides the campaign's."""
+    config = view.config()
+    latest = view.data.snapshots.get("model", np.array([], dtype=object))
+    stored = str(latest[-1]).split(":")[0] if len(latest) else ""
+    campaign_kind = stored if stored in ("gp", "linear") else config.model.kind
+    kind = kind or campaign_kind
+    if kind not in ("gp", "linear"):
+        raise InputError(f"unknown model kind {kind!r}; use gp or linear")
+    same = kind == config.model.kind
+    return {"kind": kind, "ard": config.model.ard if same else False,
+            "restarts": config.model.restarts if same else 2, "seed": config.campaign.seed}
+
+
+def fit_store_model(store: str | Path | StoreView, kind: str | None = None) -> StoreModel:
+    """Refit the campaign's model on the store's successful calculations.
+
+    Raises
+    ------
+    NotEnoughData
+        Fewer than two successful (non-test) calculations.
+    """
+    from sklearn.preprocessing import StandardScaler
+
+    from .model import make_model
+
+    view = store if isinstance(store, StoreView) else open_store(store)
+    settings = model_settings(view, kind)
+    train, y = view.training_set()
+    if len(train) < MIN_TRAIN:
+        raise NotEnoughData(f"{view.path} has {len(train)} successful calculation(s) to train on; a model needs at "
+                            f"least {MIN_TRAIN}: run the campaign further (activemat run)")
+    pool = view.pool()
+    scaler = StandardScaler().fit(pool.features)
+    model = make_model(settings["kind"], settings["ard"], settings["restarts"], settings["seed"], scaler)
+    model.fit(pool.features[train], y)
+    return StoreModel(view, pool, settings["kind"], model, train, y)
+
+
+def composition_average(sm: StoreModel, n_b: int) -> dict:
+    """Multiplicity-weighted prediction over all pool configurations with ``n_b`` alloying atoms."""
+    idx = np.flatnonzero(sm.pool.n_b == n_b)
+    if not len(idx):
+        raise InputError(f"no configuration with {n_b} {sm.pool.elements[1]} atoms in the pool of {sm.view.path}")
+    mean, std = sm.predict(sm.pool.features[idx])
+    w = sm.pool.multiplicity[idx].astype(float)
+    w /= w.sum()
+    mu = float(w @ mean)
+    return {"gap": mu, "model_std": float(w @ std), "config_spread": float(np.sqrt(w @ (mean - mu) ** 2)),
+            "n_configurations": int(len(idx)), "configurations": idx, "mean": mean, "std": std}
+
+
+def _composition(sm: StoreModel, formula: str) -> dict:
+    view, b = sm.view, sm.view.b
+    n_b = view.n_b_of(formula)
+    avg = composition_average(sm, n_b)
+    x = n_b / view.n_sites
+    done = view.data.completed()
+    computed = [(c, g) for c, g in done.items() if sm.pool.n_b[c] == n_b]
+    lo, hi = sm.x_range()
+    item = {"spec": formula, "type": "composition", "formula": sm.pool.formula(int(avg["configurations"][0])),
+            f"n_{b}": int(n_b), f"x_{b}": x,
+            **{k: avg[k] for k in ("gap", "model_std", "config_spread", "n_configurations")},
+            "extrapolation": not (lo - 1e-9 <= x <= hi + 1e-9),
+            "computed": [{"candidate": int(c), "gap": float(g), "multiplicity": int(sm.pool.multiplicity[c])}
+                         for c, g in computed]}
+    return item
+
+
+def _read_frames(path: Path) -> list:
+    import ase.io
+
+    try:
+        frames = ase.io.read(path, index=":")
+    except Exception as exc:  # ASE raises many types for unreadable files; keep the cause chained
+        raise InputError(f"cannot read structure file {path} with ase.io.read ({type(exc).__name__}: {exc}); "
+                         "give a file ASE can read, e.g. .extxyz, .cif or a POSCAR") from exc
+    if not frames:
+        raise InputError(f"structure file {path} holds no structure; give a file with at least one frame")
+    return frames
+
+
+def _structures(sm: StoreModel, path: Path) -> list[dict]:
+    from .space import structure_features
+
+    view, b = sm.view, sm.view.b
+    names = view.feature_names
+    items = []
+    frames = _read_frames(path)
+    lo, hi = sm.x_range()
+    for i, atoms in enumerate(frames):
+        full = structure_features(atoms, view.elements)
+        # A compositions-mode pool keeps only x_B, the first of the features; others use all of them.
+        feats = full[: len(names)]
+        mean, std = sm.predict(feats[None])
+        symbols = np.array(atoms.get_chemical_symbols())
+        n_b = int(np.sum(symbols == view.elements[1]))
+        x = float(feats[0])
+        formula = "".join(f"{e}{k}" for e, k in zip(view.elements, (len(atoms) - n_b, n_b)) if k)
+        items.append({"spec": str(path), "type": "structure", "frame": i, "formula": formula,
+                      "n_atoms": len(atoms), f"n_{b}": n_b, f"x_{b}": x, "gap": float(mean[0]),
+                      "model_std": float(std[0]), "extrapolation": not (lo - 1e-9 <= x <= hi + 1e-9),
+                      "features": dict(zip(names, map(float, feats)))})
+    return items
+
+
+def predict(store: str | Path | StoreView, specs: list[str] | str, kind: str | None = None) -> dict:
+    """Predict gaps (eV) for compositions (``"Si4Ge12"``) and/or structure files.
+
+    Returns
+    -------
+    dict
+        ``store``, ``model`` (kind), ``description`` (fitted hyperparameters),
+        ``n_train`` and ``predictions``: one dict per composition or structure
+        frame with ``gap``, ``model_std`` and, for compositions,
+        ``config_spread`` and ``n_configurations``.
+    """
+    specs = [specs] if isinstance(specs, str) else list(specs)
+    if not specs:
+        raise InputError("nothing to predict; give a composition such as Si4Ge12 or a structure file")
+    sm = fit_store_model(store, kind)
+    items = []
+    for spec in specs:
+        path = Path(spec)
+        if path.is_file():
+            items += _structures(sm, path)
+        elif _FORMULA.match(spec.strip()) and not path.suffix:
+            items.append(_composition(sm, spec.strip()))
+        elif path.suffix or "/" in spec:
+            raise InputError(f"structure file not found: {spec}; check the path")
+        else:
+            example = f"{sm.pool.elements[0]}4{sm.pool.elements[1]}{sm.view.n_sites - 4}"
+            raise InputError(f"{spec!r} is neither a composition nor a structure file; give a formula such as "
+                             f"{example} or the path of a file ase.io.read can read")
+    presets = sorted(set(sm.view.data.calculations["preset"][sm.view.data.status_mask(S.OK)].tolist()))
+    return {"store": str(sm.view.path), "model": sm.kind, "description": sm.model.describe(),
+            "n_train": int(len(sm.train)), "presets": presets, "predictions": items}
+
+
+def render(result: dict, file=None) -> None:
+    """Human-readable lines for :func:`predict`'s result."""
+    import sys
+
+    file = file or sys.stdout
+    print(f"{result['store']}: {result['model']} model refitted on {result['n_train']} calculations "
+          f"({', '.join(result['presets']) or 'no preset'})", file=file)
+    for p in result["predictions"]:
+        xkey = next(k for k in p if k.startswith("x_"))
+        where = p["spec"] if p["type"] == "composition" else f"{p['spec']}[{p['frame']}] {p['formula']}"
+        line = (f"{where}: {xkey} = {p[xkey]:.4f}, predicted gap {p['gap']:.3f} eV"
+                f" +/- {p['model_std']:.3f} eV (model std)")
+        if p["type"] == "composition":
+            n = p["n_configurations"]
+            line += (f", configurational spread {p['config_spread']:.3f} eV over {n} configuration"
+                     f"{'s' if n != 1 else ''} (multiplicity-weighted)")
+            if p["computed"]:
+                gaps = ", ".join(f"{c['gap']:.3f}" for c in p["computed"])
+                line += f"; computed: {gaps} eV"
+        if p["extrapolation"]:
+            line += f"; extrapolation: {xkey} outside the trained range"
+        print(line, file=file)

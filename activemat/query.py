@@ -1,0 +1,429 @@
+"""Read-only access to a campaign store: one table of calculations, filters, output.
+
+A thin layer over :func:`activemat.store.read_store` (safe while a campaign
+writes the store). Every calculation row is joined with its candidate
+(formula, alloying-element count and fraction, multiplicity, test flag), and
+filters are vectorised numpy masks over those columns, so stores of 10^5 rows
+filter in milliseconds.
+
+>>> parse_range("0.2:0.5", "gap")
+(0.2, 0.5)
+>>> parse_range("4", "ge-count", int)
+(4, 4)
+>>> parse_range(":0.3", "gap")
+(None, 0.3)
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+from . import schema as S
+from .errors import InputError
+from .store import StoreData, read_store
+
+__all__ = ["StoreView", "open_store", "parse_range", "OUTPUT_FORMATS", "write_rows", "to_records"]
+
+STATUSES = (S.RUNNING, S.OK, S.FAILED, S.INTERRUPTED)
+OUTPUT_FORMATS = ("table", "csv", "json")
+# Columns shown by the rich table unless --columns is given ({b} is the alloying element, e.g. ge).
+TABLE_COLUMNS = ("row", "candidate", "formula", "x_{b}", "status", "gap", "direct", "energy", "iteration",
+                 "reason", "wall_time", "worker", "error")
+TABLE_ROW_LIMIT = 100  # rows printed by the table format without --limit
+
+
+def parse_range(text, name: str, kind=float) -> tuple:
+    """Parse ``MIN:MAX`` (either side may be empty) or a single value into an inclusive range.
+
+    ``text`` may also be a ``(min, max)`` tuple or a number (Python API).
+    """
+    if text is None:
+        return None
+    if isinstance(text, (tuple, list)) and len(text) == 2:
+        lo, hi = text
+    elif isinstance(text, (int, float, np.number)) and not isinstance(text, bool):
+        lo = hi = text
+    else:
+        parts = str(text).split(":")
+        if len(parts) > 2 or not any(p.strip() for p in parts):
+            raise InputError(f"--{name} {text!r} is not a range; write MIN:MAX, MIN:, :MAX or a single value")
+        if len(parts) == 1:
+            parts = parts * 2
+        try:
+            lo, hi = (kind(p) if p.strip() else None for p in parts)
+        except ValueError:
+            what = "integers" if kind is int else "numbers"
+            raise InputError(f"--{name} {text!r}: bounds must be {what}; write MIN:MAX, e.g. "
+                             f"{'4:8' if kind is int else '0.2:0.5'}") from None
+    for v in (lo, hi):
+        if v is not None and isinstance(v, float) and math.isnan(v):
+            raise InputError(f"--{name} {text!r}: bounds must not be nan; write MIN:MAX")
+    if lo is not None and hi is not None and lo > hi:
+        raise InputError(f"--{name} {text!r} is an empty range (MIN > MAX); write MIN:MAX with MIN <= MAX")
+    return lo, hi
+
+
+def _in_range(values: np.ndarray, bounds) -> np.ndarray:
+    lo, hi = bounds
+    mask = np.ones(len(values), bool)
+    if lo is not None:
+        mask &= values >= lo
+    if hi is not None:
+        mask &= values <= hi
+    return mask  # NaN fails both comparisons, so a gap range drops failed rows
+
+
+def _names(value) -> list[str]:
+    """'a,b' or ['a', 'b'] -> ['a', 'b']."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return [str(v).strip() for v in items if str(v).strip()]
+
+
+@dataclass
+class StoreView:
+    """A read-only, in-memory view of a store with convenience accessors.
+
+    Attributes
+    ----------
+    data
+        The :class:`activemat.store.StoreData` (raw columns as numpy arrays).
+    """
+
+    data: StoreData
+
+    # -- what the store describes ---------------------------------------------
+    @property
+    def path(self) -> Path:
+        return self.data.path
+
+    @property
+    def elements(self) -> tuple[str, str]:
+        return tuple(str(e) for e in self.data.attrs[S.ATTR_ELEMENTS])
+
+    @property
+    def supercell(self) -> tuple[int, int, int]:
+        return tuple(int(n) for n in self.data.attrs[S.ATTR_SUPERCELL])
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(str(n) for n in self.data.attrs[S.ATTR_FEATURE_NAMES])
+
+    @property
+    def n_sites(self) -> int:
+        return int(self.data.candidates["decoration"].shape[1])
+
+    @property
+    def b(self) -> str:
+        """Lower-case symbol of the alloying element, as in column names (``x_ge``)."""
+        return self.elements[1].lower()
+
+    @property
+    def test(self) -> np.ndarray:
+        """Candidates held out for testing (never trained on), as a bool array."""
+        test = self.data.candidates.get("test")
+        return np.zeros(len(self.data.candidates["n_b"]), bool) if test is None else test.astype(bool)
+
+    def config(self):
+        """The campaign definition the store was created with (:class:`activemat.config.CampaignConfig`)."""
+        from .config import parse_campaign
+
+        return parse_campaign(self.data.attrs[S.ATTR_CAMPAIGN_TEXT], f"{self.path} (stored campaign file)")
+
+    def pool(self):
+        """The store's candidate pool (:class:`activemat.space.CandidatePool`), from its stored arrays.
+
+        The loop refuses a store whose decorations differ from ``build_pool``
+        for its ``[space]``, so this is the campaign's pool, without enumerating
+        it again.
+        """
+        from .space import CandidatePool
+
+        c = self.data.candidates
+        return CandidatePool(self.elements, self.supercell, c["decoration"].astype(np.uint8),
+                             c["multiplicity"].astype(np.int64), c["features"].astype(float), self.feature_names)
+
+    def formulas(self) -> np.ndarray:
+        """Formula of every candidate, e.g. ``Si4Ge12`` (object array)."""
+        a, b = self.elements
+        n = self.n_sites
+        per_count = np.array(["".join(f"{e}{k}" for e, k in ((a, n - m), (b, m)) if k > 0) for m in range(n + 1)],
+                             dtype=object)
+        return per_count[self.data.candidates["n_b"]]
+
+    def n_b_of(self, formula: str) -> int:
+        """Number of alloying atoms in a formula; InputError naming the fix if it is not one of this store's."""
+        from .space import parse_formula
+
+        return parse_formula(formula, self.elements, self.n_sites)
+
+    def training_set(self) -> tuple[np.ndarray, np.ndarray]:
+        """Candidates with a successful calculation (held-out test candidates excluded) and their gaps (eV)."""
+        done = self.data.completed()
+        idx = np.fromiter(done, dtype=np.int64, count=len(done))
+        gaps = np.fromiter(done.values(), dtype=float, count=len(done))
+        keep = ~self.test[idx] if len(idx) else np.zeros(0, bool)
+        return idx[keep], gaps[keep]
+
+    def test_set(self) -> tuple[np.ndarray, np.ndarray]:
+        """Held-out candidates with a successful calculation and their gaps (eV)."""
+        done = self.data.completed()
+        idx = np.fromiter(done, dtype=np.int64, count=len(done))
+        gaps = np.fromiter(done.values(), dtype=float, count=len(done))
+        keep = self.test[idx] if len(idx) else np.zeros(0, bool)
+        return idx[keep], gaps[keep]
+
+    # -- the calculations table -----------------------------------------------
+    def table(self) -> dict[str, np.ndarray]:
+        """Every calculation row joined with its candidate, as ordered columns (built once per view)."""
+        if "_table" not in self.__dict__:
+            self.__dict__["_table"] = self._build_table()
+        return dict(self.__dict__["_table"])
+
+    def _build_table(self) -> dict[str, np.ndarray]:
+        calc, cand = self.data.calculations, self.data.candidates
+        c = calc["candidate"]
+        n = len(c)
+        b = self.b
+        known = (c >= 0) & (c < len(cand["n_b"]))
+        ci = np.where(known, c, 0)
+
+        def take(values, fill):
+            return np.where(known, values[ci], fill) if n else values[:0]
+
+        out = {
+            "row": np.arange(n),
+            "candidate": c,
+            "formula": np.where(known, self.formulas()[ci], "") if n else np.array([], dtype=object),
+            f"n_{b}": take(cand["n_b"], -1),
+            f"x_{b}": take(cand["x_b"], np.nan),
+            "multiplicity": take(cand["multiplicity"], 0),
+            "test": take(self.test, False).astype(bool),
+        }
+        # Then every stored calculation column, in schema order (columns a later schema adds come along).
+        names = [k for k in S.CALCULATION_COLUMNS if k in calc] + sorted(set(calc) - set(S.CALCULATION_COLUMNS))
+        for name in names:
+            if name == "candidate":
+                continue
+            values = calc[name]
+            if name == "kpts":
+                values = np.array(["x".join(map(str, k)) for k in values.tolist()], dtype=object)
+            elif name == "direct":
+                values = values.astype(bool)
+            elif values.ndim > 1:
+                continue  # no other multi-valued column today; keep the table flat
+            out[name] = values
+            if name == "finished" and "started" in calc:
+                out["wall_time"] = calc["finished"] - calc["started"]
+        for name, values in out.items():
+            if values.dtype == object and n:
+                # Rows still running hold their string fill, written as the text "b''" by store 0.1.0: show it empty.
+                out[name] = np.where(values == "b''", "", values)
+        return out
+
+    def mask(self, table: dict[str, np.ndarray] | None = None, *, composition=None, n_b=None, x_b=None,
+             status=None, gap=None, iteration=None, preset=None) -> np.ndarray:
+        """Boolean mask over calculation rows; every given filter must hold.
+
+        Parameters
+        ----------
+        composition
+            Formula(s) such as ``"Si4Ge12"`` or ``"Si4Ge12,Si8Ge8"``.
+        n_b, x_b
+            Inclusive ranges (``"4:8"``, ``(0.25, 0.5)``) of the alloying
+            element's count and fraction (Ge for SiGe).
+        status
+            One or more of running, ok, failed, interrupted.
+        gap
+            Inclusive range in eV; rows without a gap never match.
+        iteration
+            Inclusive range of the model iteration at selection.
+        preset
+            Calculator preset name(s).
+        """
+        t = self.table() if table is None else table
+        b = self.b
+        mask = np.ones(len(t["row"]), bool)
+        if composition is not None:
+            wanted = [self.n_b_of(f) for f in _names(composition)]
+            if not wanted:
+                half = self.n_sites // 2
+                raise InputError("--composition is empty; give a formula such as "
+                                 f"{self.elements[0]}{half}{self.elements[1]}{self.n_sites - half}")
+            mask &= np.isin(t[f"n_{b}"], wanted)
+        if n_b is not None:
+            mask &= _in_range(t[f"n_{b}"], parse_range(n_b, f"{b}-count", int))
+        if x_b is not None:
+            mask &= _in_range(t[f"x_{b}"], parse_range(x_b, f"x-{b}"))
+        if status is not None:
+            wanted = _names(status)
+            bad = [s for s in wanted if s not in STATUSES]
+            if bad or not wanted:
+                raise InputError(f"unknown status {', '.join(bad) or repr(status)}; use one or more of "
+                                 f"{', '.join(STATUSES)} (comma-separated)")
+            mask &= np.isin(t["status"], wanted)
+        if gap is not None:
+            mask &= _in_range(t["gap"], parse_range(gap, "gap"))
+        if iteration is not None:
+            mask &= _in_range(t["iteration"], parse_range(iteration, "iteration", int))
+        if preset is not None:
+            wanted = _names(preset)
+            known = sorted(set(self.data.presets) | set(t["preset"].tolist()) - {""})
+            bad = [p for p in wanted if p not in known]
+            if bad or not wanted:
+                raise InputError(f"preset {', '.join(bad) or repr(preset)} was not used in {self.path}; "
+                                 f"presets in this store: {', '.join(known) or 'none'}")
+            mask &= np.isin(t["preset"], wanted)
+        return mask
+
+    def select(self, columns=None, sort: str | None = None, reverse: bool = False, limit: int | None = None,
+               **filters) -> dict[str, np.ndarray]:
+        """Filtered (and optionally sorted, cut and column-selected) calculations table.
+
+        ``filters`` are those of :meth:`mask`. ``sort`` puts NaN last.
+        """
+        t = self.table()
+        idx = np.flatnonzero(self.mask(t, **filters))
+        names = self.check_columns(columns, t) if columns is not None else list(t)
+        if sort is not None:
+            (key,) = self.check_columns([sort], t, option="--sort")
+            values = t[key][idx]
+            if values.dtype.kind == "f":
+                order = np.argsort(-values if reverse else values, kind="stable")
+                order = np.concatenate([order[~np.isnan(values[order])], order[np.isnan(values[order])]])
+            else:
+                order = np.argsort(values, kind="stable")
+                if reverse:
+                    order = order[::-1]
+            idx = idx[order]
+        if limit is not None:
+            if limit < 0:
+                raise InputError(f"--limit {limit} is negative; give a number of rows >= 0")
+            idx = idx[:limit]
+        return {k: t[k][idx] for k in names}
+
+    def check_columns(self, columns, table=None, option: str = "--columns") -> list[str]:
+        t = self.table() if table is None else table
+        names = _names(columns)
+        bad = [c for c in names if c not in t]
+        if bad or not names:
+            raise InputError(f"unknown column {', '.join(bad) or repr(columns)} for {option}; "
+                             f"columns: {', '.join(t)}")
+        return names
+
+    def records(self, **filters) -> list[dict]:
+        """Filtered calculations as a list of dicts (NaN as None), e.g. for pandas or JSON."""
+        return to_records(self.select(**filters))
+
+
+def open_store(path: str | Path) -> StoreView:
+    """Open a campaign store read-only (safe while a campaign writes it).
+
+    Raises
+    ------
+    activemat.errors.StoreError
+        Missing, foreign, newer or damaged store (an InputError: fix the path).
+    """
+    return StoreView(read_store(path))
+
+
+# -- output --------------------------------------------------------------------
+def _plain(values: np.ndarray) -> list:
+    out = values.tolist()
+    if values.dtype.kind == "f":
+        out = [None if v != v else v for v in out]
+    return out
+
+
+def to_records(table: dict[str, np.ndarray]) -> list[dict]:
+    names = list(table)
+    cols = [_plain(np.asarray(table[k])) for k in names]
+    return [dict(zip(names, row)) for row in zip(*cols)]
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def write_rows(table: dict[str, np.ndarray], fmt: str = "table", file: IO | None = None, *,
+               total: int | None = None, title: str | None = None) -> None:
+    """Write a (filtered) calculations table as a rich table, CSV or JSON.
+
+    Parameters
+    ----------
+    fmt
+        ``"table"`` (human, at most ``TABLE_ROW_LIMIT`` rows), ``"csv"`` or ``"json"`` (all rows).
+    total
+        Number of rows before filtering, for the table caption.
+    """
+    if fmt not in OUTPUT_FORMATS:
+        raise InputError(f"unknown --format {fmt!r}; use one of {', '.join(OUTPUT_FORMATS)}")
+    file = file or sys.stdout
+    names = list(table)
+    n = len(table[names[0]]) if names else 0
+    if fmt == "json":
+        file.write(json.dumps(to_records(table)) + "\n")  # dumps uses the C encoder; dump does not
+    elif fmt == "csv":
+        writer = csv.writer(file, lineterminator="\n")
+        writer.writerow(names)
+        cols = [_plain(np.asarray(table[k])) for k in names]
+        writer.writerows([[_cell(v) for v in row] for row in zip(*cols)])
+    else:
+        _rich_table(table, names, n, file, total, title)
+
+
+def _rich_table(table, names, n, file, total, title) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    shown = min(n, TABLE_ROW_LIMIT)
+    caption = f"{n} of {total} calculations match" if total is not None else f"{n} rows"
+    if shown < n:
+        caption += f"; first {shown} shown (use --limit N, or --format csv/json for all)"
+    units = {"gap": " (eV)", "energy": " (eV)", "vbm": " (eV)", "cbm": " (eV)", "wall_time": " (s)"}
+    t = Table(title=title, caption=caption)
+    for k in names:
+        t.add_column(k + units.get(k, ""), justify="right" if np.asarray(table[k]).dtype.kind in "iuf" else "left",
+                     overflow="fold", max_width=40 if k == "error" else None)
+    fmt = {"gap": "{:.4f}", "energy": "{:.3f}", "vbm": "{:.3f}", "cbm": "{:.3f}", "wall_time": "{:.1f}",
+           "score": "{:.4g}"}
+    cols = [np.asarray(table[k])[:shown].tolist() for k in names]
+    for row in zip(*cols):
+        cells = []
+        for k, v in zip(names, row):
+            if isinstance(v, float):
+                cells.append("-" if v != v else fmt.get(k, "{:.3f}" if k.startswith("x_") else "{:.4g}").format(v))
+            elif isinstance(v, bool):
+                cells.append("yes" if v else "no")
+            else:
+                cells.append(str(v))
+        t.add_row(*cells)
+    Console(file=file, width=200 if not getattr(file, "isatty", lambda: False)() else None).print(t)
+
+
+def run_query(path: str | Path, *, fmt: str = "table", columns=None, sort=None, reverse=False, limit=None,
+              file: IO | None = None, **filters) -> int:
+    """Filter a store's calculations and write them (the ``activemat query`` verb); return the match count."""
+    if fmt not in OUTPUT_FORMATS:
+        raise InputError(f"unknown --format {fmt!r}; use one of {', '.join(OUTPUT_FORMATS)}")
+    view = open_store(path)
+    if columns is None and fmt == "table":
+        t = view.table()
+        columns = [c.format(b=view.b) for c in TABLE_COLUMNS if c.format(b=view.b) in t]
+        if not np.any(view.data.calculations["status"] == S.FAILED):
+            columns.remove("error")
+    rows = view.select(columns=columns, sort=sort, reverse=reverse, limit=limit, **filters)
+    write_rows(rows, fmt, file, total=view.data.n_calculations, title=f"{view.path}")
+    return len(next(iter(rows.values()))) if rows else 0
+

@@ -1,0 +1,112 @@
+"""TLS between scheduler, workers and client, with the campaign's own certificates.
+
+A real LocalCluster of processes on 127.0.0.1 with TLS: a client holding the
+campaign's certificate connects and runs a task; a plain-TCP client, a TLS
+client without a certificate, and a client with another campaign's
+certificate are refused by the scheduler.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import ssl
+import stat
+import time
+
+import pytest
+from distributed import Client
+from distributed.security import Security
+
+from activemat.cluster import connect
+from activemat.config import ClusterSection
+from activemat.security import ensure_certificates, security_for, tls_dir_for
+
+
+@pytest.fixture(scope="module")
+def tls_cluster(tmp_path_factory):
+    """A TLS LocalCluster for a campaign whose store is <tmp>/c.h5; yields (client, certificate dir, tmp)."""
+    root = tmp_path_factory.mktemp("tls")
+    with connect(ClusterSection(workers=1, tls=True, dashboard=False), log=lambda _: None,
+                 store=root / "c.h5") as client:
+        yield client, tls_dir_for(root / "c.h5"), root
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    host, port = address.split("://")[1].rsplit(":", 1)
+    return host, int(port)
+
+
+def _scheduler_logged(caplog, text: str, wait: float = 5.0) -> bool:
+    """The scheduler (in this process) logs each refused handshake; it may land a moment later."""
+    deadline = time.monotonic() + wait
+    while text not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return text in caplog.text
+
+
+def test_certificates_are_private_files_beside_the_store(tls_cluster):
+    _, certs, root = tls_cluster
+    assert certs == root / "c.h5.tls"
+    assert stat.S_IMODE(certs.stat().st_mode) == 0o700
+    for role in ("scheduler", "worker", "client"):
+        assert stat.S_IMODE((certs / f"{role}.key").stat().st_mode) == 0o600
+        assert (certs / f"{role}.pem").is_file()
+    assert not list(certs.glob("ca*.key")), "the CA key is never written"
+
+
+def test_client_with_the_campaign_certificate_connects(tls_cluster):
+    client, certs, _ = tls_cluster
+    assert client.scheduler.address.startswith("tls://127.0.0.1:")
+    assert all(addr.startswith("tls://127.0.0.1:") for addr in client.scheduler_info()["workers"])
+    with Client(client.scheduler.address, security=security_for(certs, create=False), timeout=10) as other:
+        assert other.submit(sum, [40, 2]).result() == 42
+
+
+def test_plain_tcp_client_is_refused(tls_cluster):
+    client, _, _ = tls_cluster
+    host, port = _host_port(client.scheduler.address)
+    with pytest.raises(OSError):  # distributed's CommClosedError: connection reset by the TLS listener
+        Client(f"tcp://{host}:{port}", timeout=5)
+
+
+def test_tls_client_without_certificate_is_refused(tls_cluster, caplog):
+    """Even a client that trusts the campaign CA gets nothing without a certificate of its own."""
+    client, certs, _ = tls_cluster
+    ctx = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+    ctx.check_hostname = False
+    with socket.create_connection(_host_port(client.scheduler.address), timeout=5) as raw:
+        with ctx.wrap_socket(raw) as conn:
+            # TLS 1.3: the scheduler's refusal arrives as an alert or a closed connection
+            with pytest.raises(ssl.SSLError, match="CERTIFICATE_REQUIRED|certificate required|EOF occurred"):
+                conn.sendall(b"hello")
+                conn.recv(16)
+    assert _scheduler_logged(caplog, "peer did not return a certificate")
+
+
+def test_client_with_another_campaigns_certificate_is_refused(tls_cluster, tmp_path, caplog):
+    client, certs, _ = tls_cluster
+    foreign = ensure_certificates(tmp_path / "other.h5.tls")
+    # trusts the right CA (so it accepts the scheduler) but presents a certificate it did not sign
+    security = Security(require_encryption=True, tls_ca_file=str(certs / "ca.pem"),
+                        tls_client_cert=str(foreign / "client.pem"), tls_client_key=str(foreign / "client.key"))
+    with pytest.raises(OSError, match="UNKNOWN_CA|unknown ca|EOF occurred"):
+        Client(client.scheduler.address, security=security, timeout=5)
+    assert _scheduler_logged(caplog, "certificate verify failed")
+
+
+def test_certificates_are_reused_and_replaced_when_broken(tmp_path):
+    d = ensure_certificates(tmp_path / "s.h5.tls")
+    first = (d / "ca.pem").read_bytes()
+    assert ensure_certificates(d).joinpath("ca.pem").read_bytes() == first  # workers started earlier keep working
+    (d / "worker.pem").write_bytes((ensure_certificates(tmp_path / "x.tls") / "worker.pem").read_bytes())
+    assert ensure_certificates(d).joinpath("ca.pem").read_bytes() != first  # mismatched set: a fresh CA
+    os.chmod(d, 0o755)
+    assert stat.S_IMODE(ensure_certificates(d).stat().st_mode) == 0o700
+
+
+def test_local_cluster_stays_plain_tcp_on_loopback_by_default():
+    section = ClusterSection(workers=1, dashboard=False)
+    assert not section.use_tls and ClusterSection(kind="slurm").use_tls
+    with connect(section, log=lambda _: None) as client:
+        assert client.scheduler.address.startswith("tcp://127.0.0.1:")

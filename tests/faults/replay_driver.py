@@ -1,0 +1,24 @@
+"""A campaign driver process whose DFT is a ReplayOracle (named fake; loop logic only).
+
+Used by the fault tests to kill, signal and re-run real driver processes with
+real LocalCluster workers without paying for DFT.
+
+    python tests/faults/replay_driver.py CAMPAIGN.toml DELAY_SECONDS
+"""
+
+import sys
+
+from activemat.config import load_campaign
+from activemat.errors import InputError
+from activemat.loop import build_campaign_pool, run_campaign
+from activemat.oracle import ReplayOracle
+from tests.conftest import synthetic_gaps
+
+if __name__ == "__main__":
+    config, text = load_campaign(sys.argv[1])
+    try:
+        oracle = ReplayOracle(synthetic_gaps(build_campaign_pool(config)), delay=float(sys.argv[2]))
+        run_campaign(config, text, task=oracle)
+    except InputError as exc:
+        print(f"activemat: error: {exc}", file=sys.stderr)
+        sys.exit(2)

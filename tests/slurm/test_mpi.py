@@ -1,0 +1,62 @@
+"""MPI per calculation ([cluster] mpi_ranks): one GPAW calculation on several cores.
+
+The real MPI test needs GPAW built with MPI (or mpi4py) and an `mpiexec`; it
+skips where they are missing (as on the reference machine: `gpaw info` says
+"MPI enabled: no"). The launch plumbing (arguments out, record back, failure
+as data) is tested everywhere with a launcher that is not MPI.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from ase.build import bulk
+
+from activemat.bandgap import compute_gap
+from activemat.cluster import MpiTask, mpi_backend, task_for
+from activemat.config import ClusterSection
+from activemat.errors import InputError
+from activemat.presets import load_preset
+
+HAVE_MPI = mpi_backend() is not None and shutil.which("mpiexec") is not None
+
+
+def si():
+    return bulk("Si", "diamond", a=5.431)
+
+
+def test_one_rank_is_the_plain_task():
+    assert task_for(ClusterSection()) is compute_gap
+
+
+@pytest.mark.skipif(HAVE_MPI, reason="MPI is available here: the refusal path does not apply")
+def test_mpi_ranks_without_mpi_is_a_clear_input_error():
+    with pytest.raises(InputError, match="mpi_ranks = 2 needs GPAW built with MPI.*Set mpi_ranks = 1"):
+        task_for(ClusterSection(mpi_ranks=2, cores=2))
+
+
+def test_launched_task_returns_the_record_from_the_ranks(tmp_path):
+    """The launcher here is `env` (one process, serial GPAW): the record makes the round trip."""
+    task = MpiTask(ranks=2, launcher="env ACTIVEMAT_TEST_RANKS={ranks}", backend="serial")
+    assert task.command("in", "out")[:2] == ["env", "ACTIVEMAT_TEST_RANKS=2"]
+    record = task(0, 0, si(), load_preset("gpaw-fast"), str(tmp_path))
+    assert record.ok and 0.3 < record.gap < 1.0 and record.worker == "driver"
+    assert not list(tmp_path.iterdir()), "inputs and outputs are cleaned up after success"
+
+
+def test_failed_launch_is_a_failed_record_with_its_output_kept(tmp_path):
+    record = MpiTask(ranks=2, launcher="false {ranks}")(3, 1, si(), load_preset("gpaw-fast"), str(tmp_path))
+    assert record.status == "failed" and record.candidate == 3 and record.attempt == 1
+    assert record.error.startswith("MPI launch failed (exit 1)")
+    assert "$ false 2" in (tmp_path / "mpi-cand000003-try1" / "launcher.txt").read_text()
+
+
+@pytest.mark.skipif(not HAVE_MPI, reason="no MPI here: GPAW is built without MPI (gpaw info: 'MPI enabled no'), "
+                                         "no mpi4py, or no mpiexec on PATH")
+def test_two_ranks_give_the_serial_gap(tmp_path):
+    preset = load_preset("gpaw-fast")
+    serial = compute_gap(0, 0, si(), preset, str(tmp_path))
+    parallel = task_for(ClusterSection(mpi_ranks=2, cores=2))(0, 1, si(), preset, str(tmp_path))
+    assert parallel.ok, parallel.error
+    assert abs(parallel.gap - serial.gap) < 1e-3

@@ -1,0 +1,136 @@
+"""activemat.predict on real stores written by the loop (ReplayOracle, no DFT)."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import ase.io
+import numpy as np
+import pytest
+
+from activemat.errors import InputError
+from activemat.predict import NotEnoughData, fit_store_model, predict, render
+from activemat.query import open_store
+from test_query_stores import stores, tutorial_gap
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    return stores(tmp_path_factory)
+
+
+def test_seed_tutorial_prediction_is_ordinary_least_squares(store):
+    """Si4Ge12 from the six-composition fixed design: OLS mean and prediction standard error."""
+    x = np.array([14, 10, 8, 6, 4, 2]) / 16
+    y = tutorial_gap(x)
+    slope, intercept = np.polyfit(x, y, 1)
+    resid = y - (intercept + slope * x)
+    s = math.sqrt(np.sum(resid ** 2) / (len(x) - 2))
+    design = np.column_stack([np.ones(6), x])
+    x0 = np.array([1.0, 0.75])
+    se = s * math.sqrt(1 + x0 @ np.linalg.inv(design.T @ design) @ x0)
+
+    result = predict(store["tutorial"], "Si4Ge12")
+    assert result["model"] == "linear" and result["n_train"] == 6
+    (p,) = result["predictions"]
+    assert p["formula"] == "Si4Ge12" and p["x_ge"] == 0.75 and p["n_ge"] == 12
+    assert p["gap"] == pytest.approx(intercept + slope * 0.75, abs=1e-12)
+    assert p["model_std"] == pytest.approx(se, rel=1e-9)
+    assert p["config_spread"] == 0.0 and p["n_configurations"] == 1  # one cell per composition in this pool
+    assert p["computed"] == [] and not p["extrapolation"]
+
+
+def test_computed_compositions_and_extrapolation_are_flagged(store):
+    items = {p["spec"]: p for p in predict(store["tutorial"], ["Si8Ge8", "Ge16"])["predictions"]}
+    assert [c["gap"] for c in items["Si8Ge8"]["computed"]] == pytest.approx([tutorial_gap(0.5)])
+    assert items["Ge16"]["extrapolation"] and not items["Si8Ge8"]["extrapolation"]
+    out = io.StringIO()
+    render(predict(store["tutorial"], ["Si8Ge8", "Ge16"]), out)
+    text = out.getvalue()
+    assert "Si8Ge8: x_ge = 0.5000, predicted gap" in text and f"computed: {tutorial_gap(0.5):.3f} eV" in text
+    assert "extrapolation" in text.split("Ge16:")[1]
+
+
+def test_composition_average_is_multiplicity_weighted(store):
+    sm = fit_store_model(store["configs"])
+    pool = sm.pool
+    idx = np.flatnonzero(pool.n_b == 8)
+    mean, std = sm.model.predict(pool.features[idx], return_std=True)
+    w = pool.multiplicity[idx] / pool.multiplicity[idx].sum()
+    assert pool.multiplicity[idx].sum() == math.comb(16, 8)
+    (p,) = predict(store["configs"], "Si8Ge8")["predictions"]
+    assert p["n_configurations"] == len(idx) > 10
+    assert p["gap"] == pytest.approx(w @ mean, abs=1e-12)
+    assert p["model_std"] == pytest.approx(w @ std, abs=1e-12)
+    assert p["config_spread"] == pytest.approx(math.sqrt(w @ (mean - w @ mean) ** 2), abs=1e-12)
+    assert p["config_spread"] > 1e-3  # configurations differ; kept apart from the model std
+
+
+def test_refit_reproduces_the_loops_last_model(store):
+    for name in ("configs", "tutorial"):
+        view = open_store(store[name])
+        sm = fit_store_model(view)
+        mean, std = sm.predict(sm.pool.features)
+        snaps = view.data.snapshots
+        assert sm.kind == str(snaps["model"][-1]).split(":")[0]
+        assert len(sm.train) == snaps["n_train"][-1]
+        np.testing.assert_allclose(mean, snaps["pool_mean"][-1], atol=2e-4)  # stored as float32
+        np.testing.assert_allclose(std, snaps["pool_std"][-1], atol=2e-4)
+
+
+def test_model_kind_can_be_overridden(store):
+    gp = predict(store["tutorial"], "Si4Ge12", kind="gp")
+    assert gp["model"] == "gp" and gp["description"].startswith("gp:")
+    assert gp["predictions"][0]["gap"] != predict(store["tutorial"], "Si4Ge12")["predictions"][0]["gap"]
+
+
+def test_structure_files_are_featurised(store, tmp_path):
+    sm = fit_store_model(store["configs"])
+    i = int(np.flatnonzero(sm.pool.n_b == 5)[3])
+    atoms = sm.pool.atoms(i)
+    bigger = atoms.repeat((1, 1, 2))
+    bigger = bigger[np.random.default_rng(0).permutation(len(bigger))]  # any cell and site order
+    ase.io.write(tmp_path / "one.cif", atoms)
+    ase.io.write(tmp_path / "two.extxyz", [atoms, bigger])
+    mean, std = sm.predict(sm.pool.features[[i]])
+    for name, n in (("one.cif", 1), ("two.extxyz", 2)):
+        items = predict(store["configs"], str(tmp_path / name))["predictions"]
+        assert len(items) == n
+        for p in items:
+            assert p["type"] == "structure" and p["formula"] in ("Si11Ge5", "Si22Ge10") and p["x_ge"] == pytest.approx(5 / 16)
+            assert p["gap"] == pytest.approx(mean[0], abs=1e-9) and p["model_std"] == pytest.approx(std[0], abs=1e-9)
+    # a compositions-mode store uses only x of the structure
+    (p,) = predict(store["tutorial"], str(tmp_path / "one.cif"))["predictions"]
+    assert p["gap"] == pytest.approx(predict(store["tutorial"], "Si11Ge5")["predictions"][0]["gap"], abs=1e-12)
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("Si4Ge13", "17 atoms but the supercell has 16 sites"),
+    ("Si4Sn12", "element 'Sn'"),
+    ("hello", "neither a composition nor a structure file"),
+    ("missing.cif", "structure file not found: missing.cif"),
+])
+def test_bad_specs(store, spec, message):
+    with pytest.raises(InputError, match=message):
+        predict(store["tutorial"], spec)
+
+
+def test_bad_structure_files(store, tmp_path):
+    (tmp_path / "junk.xyz").write_text("this is not\nan xyz file\n")
+    with pytest.raises(InputError, match="cannot read structure file .*junk.xyz"):
+        predict(store["tutorial"], str(tmp_path / "junk.xyz"))
+    from ase.build import bulk
+
+    ase.io.write(tmp_path / "sn.cif", bulk("Sn", "diamond", a=6.489))
+    with pytest.raises(InputError, match="contains Sn"):
+        predict(store["tutorial"], str(tmp_path / "sn.cif"))
+    ase.io.write(tmp_path / "fcc.cif", bulk("Si", "fcc", a=5.4))
+    with pytest.raises(InputError, match="not a diamond lattice"):
+        predict(store["tutorial"], str(tmp_path / "fcc.cif"))
+
+
+def test_too_little_data(store):
+    for name, n in (("empty", 0), ("single", 1)):
+        with pytest.raises(NotEnoughData, match=f"has {n} successful calculation.*at least 2"):
+            predict(store[name], "Si8Ge8")

@@ -1,0 +1,463 @@
+"""Tests for activemat.store, activemat.schema and activemat.status on real HDF5 files."""
+
+import hashlib
+import math
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+from activemat import __version__
+from activemat import schema as S
+from activemat.config import parse_campaign
+from activemat.errors import InputError, StoreError
+from activemat.presets import load_preset
+from activemat.records import CalculationRecord
+from activemat.space import build_pool
+from activemat.status import driver_running, summarize
+from activemat.store import CampaignStore, StoreLocked, read_store
+
+CAMPAIGN = textwrap.dedent("""\
+    [campaign]
+    name = "tiny"
+    [space]
+    supercell = [1, 1, 2]
+    [calculator]
+    preset = "gpaw-fast"
+    """)
+
+
+@pytest.fixture(scope="module")
+def pool():
+    return build_pool(supercell=(1, 1, 2))
+
+
+@pytest.fixture(scope="module")
+def config():
+    return parse_campaign(CAMPAIGN)
+
+
+@pytest.fixture(scope="module")
+def presets():
+    return {"gpaw-fast": load_preset("gpaw-fast").model_dump(mode="json")}
+
+
+@pytest.fixture
+def make_store(tmp_path, pool, config, presets):
+    """Create a store in tmp_path; returns the open CampaignStore (closed at teardown)."""
+    opened = []
+
+    def make(name="camp.h5"):
+        store = CampaignStore.create(tmp_path / name, campaign_text=CAMPAIGN, identity=config.identity(),
+                                     pool=pool, presets=presets)
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        store.close()
+
+
+def _record(candidate, attempt=0, status="ok", gap=0.5, **kw):
+    return CalculationRecord(candidate=candidate, attempt=attempt, preset="gpaw-fast", status=status, gap=gap, **kw)
+
+
+def _sha(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _one_line(exc):
+    msg = str(exc.value)
+    assert msg and "\n" not in msg, f"not one line: {msg!r}"
+    return msg
+
+
+def _run(script, *args, timeout=60):
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(script), *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+# -- round trip ----------------------------------------------------------------
+
+def test_round_trip(make_store, pool, presets):
+    store = make_store()
+    t0 = time.time()
+    row = store.add_attempt(3, 0, "gpaw-fast", 0, "seed", score=0.25)
+    assert row == 0
+    rec = _record(3, gap=0.4321, direct=True, vbm=5.1, cbm=5.5321, energy=-81.25, scf_iterations=17,
+                  kpts=(2, 2, 2), started=t0, finished=t0 + 12.5, host="node01", worker="tcp://127.0.0.1:1234",
+                  versions="gpaw 26.7.0 ase 3.25", parameters={"ecut": 200})
+    store.finish_attempt(row, rec)
+    row2 = store.add_attempt(5, 1, "gpaw-fast", 1, "max_std", score=0.75)
+    assert row2 == 1
+    store.finish_attempt(row2, _record(5, attempt=1, status="failed", gap=float("nan"), error="SCF did not converge",
+                                       scratch="/scratch/c5a1", fallback=1))
+    rng = np.random.default_rng(0)
+    mean, std = rng.random(len(pool)).astype("f4"), rng.random(len(pool)).astype("f4")
+    store.add_snapshot({"iteration": 1, "time": t0, "n_train": 1, "cv_mae": 0.05, "cv_rmse": 0.07, "cv_r2": 0.9,
+                        "baseline_mae": 0.2, "max_std": float(std.max()), "mean_std": float(std.mean()),
+                        "model": "gp: 1**2 * Matern(length_scale=1, nu=2.5)"}, mean, std)
+    store.close()
+
+    data = read_store(store.path)
+    # candidates
+    assert np.array_equal(data.candidates["decoration"], pool.decorations)
+    assert np.array_equal(data.candidates["n_b"], pool.n_b)
+    assert np.array_equal(data.candidates["multiplicity"], pool.multiplicity)
+    assert np.allclose(data.candidates["features"], pool.features)
+    assert np.allclose(data.candidates["x_b"], pool.x_b)
+    assert not data.candidates["test"].any()
+    # calculations
+    c = data.calculations
+    assert data.n_calculations == 2
+    assert c["candidate"].tolist() == [3, 5] and c["attempt"].tolist() == [0, 1]
+    assert c["status"].tolist() == ["ok", "failed"]  # decoded to str
+    assert c["preset"].tolist() == ["gpaw-fast", "gpaw-fast"]
+    assert c["reason"].tolist() == ["seed", "max_std"]
+    assert c["iteration"].tolist() == [0, 1]
+    assert c["score"].tolist() == [0.25, 0.75]
+    assert c["gap"][0] == pytest.approx(0.4321) and math.isnan(c["gap"][1])
+    assert c["direct"].tolist() == [1, 0]
+    assert c["vbm"][0] == pytest.approx(5.1) and c["cbm"][0] == pytest.approx(5.5321)
+    assert c["energy"][0] == pytest.approx(-81.25)
+    assert c["scf_iterations"][0] == 17
+    assert c["fallback"].tolist() == [0, 1]
+    assert c["kpts"].tolist()[0] == [2, 2, 2]
+    assert c["finished"][0] - c["started"][0] == pytest.approx(12.5)
+    assert t0 - 1 <= c["submitted"][0] <= time.time()
+    assert c["host"][0] == "node01" and c["worker"][0] == "tcp://127.0.0.1:1234"
+    assert c["versions"][0] == "gpaw 26.7.0 ase 3.25"
+    assert c["error"].tolist() == ["", "SCF did not converge"]
+    assert c["scratch"][1] == "/scratch/c5a1"
+    assert data.completed() == {3: pytest.approx(0.4321)}
+    assert data.status_mask("failed").tolist() == [False, True]
+    # snapshots
+    s = data.snapshots
+    assert s["iteration"].tolist() == [1] and s["n_train"].tolist() == [1]
+    assert s["cv_mae"][0] == pytest.approx(0.05) and s["baseline_mae"][0] == pytest.approx(0.2)
+    assert math.isnan(s["test_mae"][0])  # not given: filled with NaN
+    assert s["model"][0].startswith("gp: ")
+    assert s["pool_mean"].shape == (1, len(pool)) and s["pool_std"].shape == (1, len(pool))
+    assert np.array_equal(s["pool_mean"][0], mean) and np.array_equal(s["pool_std"][0], std)
+    assert data.presets == presets
+
+
+def test_root_attributes(make_store, config, pool):
+    store = make_store()
+    store.close()
+    data = read_store(store.path)
+    a = data.attrs
+    assert a["schema_version"] == S.SCHEMA_VERSION
+    assert a["creator"] == "activemat"
+    assert a["creator_version"] == __version__
+    time.strptime(a["created"], "%Y-%m-%dT%H:%M:%S%z")  # raises if malformed
+    assert a["campaign_toml"] == CAMPAIGN
+    assert a["campaign_identity"] == config.identity()
+    assert list(a["supercell"]) == [1, 1, 2]
+    assert [str(n.decode() if isinstance(n, bytes) else n) for n in a["feature_names"]] == list(pool.feature_names)
+    with h5py.File(store.path, "r") as f:
+        assert f["calculations/gap"].attrs["unit"] == "eV"
+        assert f[S.SNAPSHOT_MEAN].attrs["unit"] == "eV"
+
+
+def test_long_strings_are_truncated_to_schema_width(make_store):
+    store = make_store()
+    row = store.add_attempt(1, 0, "gpaw-fast", 0, "seed")
+    store.finish_attempt(row, _record(1, status="failed", error="E" * 1000))
+    store.close()
+    err = read_store(store.path).calculations["error"][0]
+    assert err == "E" * S.STRING_LIMITS["error"]
+
+
+def test_non_ascii_string_at_width_limit_keeps_store_readable(make_store):
+    store = make_store()
+    row = store.add_attempt(1, 0, "gpaw-fast", 0, "seed")
+    # an ASE/GPAW message with a non-ASCII unit (Angstrom) straddling the 400-byte limit
+    store.finish_attempt(row, _record(1, status="failed", error="x" * 399 + "\u00c5"))
+    store.close()
+    data = read_store(store.path)
+    assert data.calculations["error"][0].startswith("x" * 399)
+
+
+def test_rows_are_appended_after_reopen(make_store, config):
+    store = make_store()
+    store.finish_attempt(store.add_attempt(0, 0, "gpaw-fast", 0, "seed"), _record(0, gap=0.6))
+    store.close()
+    with CampaignStore.open(store.path, config.identity()) as again:
+        assert again.add_attempt(6, 0, "gpaw-fast", 1, "max_std") == 1
+    assert read_store(store.path).calculations["candidate"].tolist() == [0, 6]
+
+
+def test_mark_test(make_store, pool):
+    store = make_store()
+    store.mark_test(np.array([4, 1]))
+    store.close()
+    assert np.flatnonzero(read_store(store.path).candidates["test"]).tolist() == [1, 4]
+
+
+def test_older_schema_is_read_and_migrated_on_open(make_store, config):
+    store = make_store()
+    store.finish_attempt(store.add_attempt(2, 0, "gpaw-fast", 0, "seed"), _record(2, gap=0.33))
+    store.close()
+    with h5py.File(store.path, "r+") as f:  # make it a version-1 file: no fallback column
+        del f["calculations/fallback"]
+        f.attrs[S.ATTR_SCHEMA] = 1
+    assert S.SCHEMA_VERSION >= 2
+    old = read_store(store.path)
+    assert old.attrs["schema_version"] == 1
+    assert old.calculations["fallback"].tolist() == [0]  # filled in memory, file untouched
+    with CampaignStore.open(store.path, config.identity()) as again:
+        row = again.add_attempt(4, 1, "gpaw-fast", 1, "resubmit")
+        again.finish_attempt(row, _record(4, attempt=1, gap=0.21, fallback=1))
+    new = read_store(store.path)
+    assert new.attrs["schema_version"] == S.SCHEMA_VERSION
+    assert new.calculations["fallback"].tolist() == [0, 1]
+    assert new.calculations["gap"].tolist() == pytest.approx([0.33, 0.21])
+    assert new.attrs["campaign_toml"] == CAMPAIGN
+    with h5py.File(store.path, "r") as f:
+        assert "fallback" in f["calculations"]
+
+
+# -- refusals --------------------------------------------------------------------
+
+def test_open_with_other_identity_refused_without_writing(make_store):
+    store = make_store()
+    store.close()
+    before = _sha(store.path)
+    with pytest.raises(StoreError) as exc:
+        CampaignStore.open(store.path, "0123456789abcdef")
+    assert "different campaign" in _one_line(exc)
+    assert _sha(store.path) == before
+
+
+def test_identity_from_other_supercell_refused(make_store):
+    store = make_store()
+    store.close()
+    other = parse_campaign(CAMPAIGN.replace("[1, 1, 2]", "[1, 2, 2]"))
+    with pytest.raises(StoreError):
+        CampaignStore.open(store.path, other.identity())
+
+
+def test_newer_schema_refused(make_store, config):
+    store = make_store()
+    store.close()
+    with h5py.File(store.path, "r+") as f:
+        f.attrs[S.ATTR_SCHEMA] = S.SCHEMA_VERSION + 1
+    before = _sha(store.path)
+    with pytest.raises(StoreError) as exc:
+        read_store(store.path)
+    assert "newer" in _one_line(exc)
+    with pytest.raises(StoreError) as exc:
+        CampaignStore.open(store.path, config.identity())
+    assert "newer" in _one_line(exc)
+    assert _sha(store.path) == before
+
+
+def test_foreign_hdf5_file_refused(tmp_path):
+    path = tmp_path / "other.h5"
+    with h5py.File(path, "w") as f:
+        f["x"] = np.arange(3)
+    with pytest.raises(StoreError) as exc:
+        read_store(path)
+    assert "not an activemat store" in _one_line(exc)
+
+
+def test_missing_store(tmp_path, config):
+    path = tmp_path / "absent.h5"
+    with pytest.raises(StoreError) as exc:
+        read_store(path)
+    assert str(path) in _one_line(exc)
+    with pytest.raises(StoreError):
+        CampaignStore.open(path, config.identity())
+    assert not path.exists()
+    assert issubclass(StoreError, InputError)
+
+
+def test_random_bytes_file(tmp_path):
+    path = tmp_path / "noise.h5"
+    path.write_bytes(np.random.default_rng(0).bytes(8192))
+    with pytest.raises(StoreError) as exc:
+        read_store(path)
+    assert str(path) in _one_line(exc)
+
+
+def test_truncated_file(make_store, tmp_path):
+    store = make_store()
+    store.finish_attempt(store.add_attempt(2, 0, "gpaw-fast", 0, "seed"), _record(2))
+    store.close()
+    cut = tmp_path / "cut.h5"
+    shutil.copy(store.path, cut)
+    with open(cut, "r+b") as fh:
+        fh.truncate(cut.stat().st_size // 2)
+    # in a subprocess: a hang must not hang the test suite
+    proc = _run("""
+        import sys
+        from activemat.errors import StoreError
+        from activemat.store import read_store
+        try:
+            read_store(sys.argv[1])
+        except StoreError as exc:
+            msg = str(exc)
+            print("ONE-LINE" if "\\n" not in msg else "MULTI-LINE", msg)
+        else:
+            print("NO-ERROR")
+        """, cut, timeout=4)
+    assert proc.stdout.startswith("ONE-LINE"), proc.stdout + proc.stderr
+
+
+# -- locking ---------------------------------------------------------------------
+
+def test_second_writer_is_refused(make_store, config, pool, presets):
+    store = make_store()
+    with pytest.raises(StoreLocked) as exc:
+        CampaignStore.open(store.path, config.identity())
+    assert "in use" in _one_line(exc)
+    before = _sha(store.path)
+    with pytest.raises(StoreLocked):
+        CampaignStore.create(store.path, campaign_text=CAMPAIGN, identity=config.identity(), pool=pool,
+                             presets=presets)
+    assert _sha(store.path) == before
+    store.close()
+    with CampaignStore.open(store.path, config.identity()):
+        pass
+
+
+def test_driver_running_in_process(make_store):
+    store = make_store()
+    assert driver_running(store.path)
+    store.close()
+    assert not driver_running(store.path)
+
+
+def test_driver_running_and_lock_across_processes(make_store, config):
+    store = make_store()
+    store.close()
+    assert not driver_running(store.path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent("""
+            import sys
+            from activemat.store import CampaignStore
+            s = CampaignStore.open(sys.argv[1], sys.argv[2])
+            print("ready", flush=True)
+            sys.stdin.readline()
+            s.close()
+            """), str(store.path), config.identity()],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready", holder.stderr.read()
+        assert driver_running(store.path)
+        assert summarize(read_store(store.path))["driver_running"] is True  # readers work while a driver holds it
+        with pytest.raises(StoreLocked):
+            CampaignStore.open(store.path, config.identity())
+    finally:
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        holder.communicate(timeout=30)
+    assert holder.returncode == 0
+    assert not driver_running(store.path)
+
+
+# -- crash recovery ----------------------------------------------------------------
+
+def test_resume_after_sigkill(tmp_path, config):
+    path = tmp_path / "crash.h5"
+    proc = _run("""
+        import os, signal, sys
+        from activemat.config import parse_campaign
+        from activemat.presets import load_preset
+        from activemat.records import CalculationRecord
+        from activemat.space import build_pool
+        from activemat.store import CampaignStore
+        text = sys.argv[2]
+        s = CampaignStore.create(sys.argv[1], campaign_text=text, identity=parse_campaign(text).identity(),
+                                 pool=build_pool(supercell=(1, 1, 2)),
+                                 presets={"gpaw-fast": load_preset("gpaw-fast").model_dump(mode="json")})
+        row = s.add_attempt(3, 0, "gpaw-fast", 0, "seed")
+        s.finish_attempt(row, CalculationRecord(candidate=3, attempt=0, preset="gpaw-fast", status="ok", gap=0.42))
+        s.add_attempt(5, 1, "gpaw-fast", 1, "max_std", score=0.3)
+        os.kill(os.getpid(), signal.SIGKILL)
+        """, path, CAMPAIGN)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    # the killed writer left HDF5's consistency flags set: a plain writer open fails
+    with pytest.raises(OSError):
+        h5py.File(path, "r+").close()
+    # readers still work
+    data = read_store(path)
+    assert data.calculations["status"].tolist() == ["ok", "running"]
+    assert summarize(data)["interrupted"] == 1 and summarize(data)["running"] == 0
+
+    with CampaignStore.open(path, config.identity()) as store:
+        assert store.interrupt_running() == [(5, 1)]
+        assert store.interrupt_running() == []
+        row = store.add_attempt(5, 2, "gpaw-fast", 2, "resubmit")
+        store.finish_attempt(row, _record(5, attempt=2, gap=0.11))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["crash.h5", "crash.h5.lock"]  # no temporary left
+    data = read_store(path)
+    c = data.calculations
+    assert c["candidate"].tolist() == [3, 5, 5]
+    assert c["status"].tolist() == ["ok", "interrupted", "ok"]
+    assert c["gap"][0] == pytest.approx(0.42) and c["gap"][2] == pytest.approx(0.11)
+    assert data.attrs["campaign_toml"] == CAMPAIGN
+    assert len(data.candidates["n_b"]) == 7
+    assert "gpaw-fast" in data.presets
+    # the recovered file is a normal store again: plain writers can open it
+    h5py.File(path, "r+").close()
+
+
+# -- status --------------------------------------------------------------------------
+
+def _populated(make_store):
+    store = make_store()
+    for cand, status, gap in ((0, "ok", 0.7), (6, "ok", 0.1), (3, "failed", float("nan"))):
+        store.finish_attempt(store.add_attempt(cand, 0, "gpaw-fast", 0, "seed"), _record(cand, status=status, gap=gap))
+    store.add_attempt(2, 0, "gpaw-fast", 1, "max_std")
+    assert store.interrupt_running() == [(2, 0)]
+    store.add_attempt(4, 0, "gpaw-fast", 1, "max_std")  # still running
+    store.add_snapshot({"iteration": 1, "n_train": 2, "cv_mae": 0.03, "baseline_mae": 0.3, "max_std": 0.2,
+                        "model": "linear: intercept +0.7000"}, np.zeros(7, "f4"), np.full(7, 0.2, "f4"))
+    return store
+
+
+def test_summarize_while_driver_runs(make_store):
+    store = _populated(make_store)
+    s = summarize(read_store(store.path))
+    assert s["driver_running"] is True
+    assert s["schema_version"] == S.SCHEMA_VERSION
+    assert s["candidates"] == 7 and s["attempts"] == 5
+    assert (s["completed"], s["failed"], s["running"], s["interrupted"]) == (2, 1, 1, 1)
+    assert s["failed_candidates"] == 1 and s["retried"] == 0
+    assert [f["candidate"] for f in s["failures"]] == [3]
+    assert s["gap_min"] == pytest.approx(0.1) and s["gap_max"] == pytest.approx(0.7)
+    assert s["n_train"] == 2 and s["cv_mae"] == pytest.approx(0.03) and s["baseline_mae"] == pytest.approx(0.3)
+    assert s["cv_rmse"] is None  # NaN -> None
+    assert s["max_std"] == pytest.approx(0.2)
+    assert s["model"] == "linear: intercept +0.7000"
+
+
+def test_summarize_after_driver_stopped_counts_running_as_interrupted(make_store):
+    store = _populated(make_store)
+    store.close()
+    s = summarize(read_store(store.path))
+    assert s["driver_running"] is False
+    assert (s["completed"], s["failed"], s["running"], s["interrupted"]) == (2, 1, 0, 2)
+
+
+def test_summarize_empty_store(make_store):
+    store = make_store()
+    store.close()
+    s = summarize(read_store(store.path))
+    assert (s["attempts"], s["completed"], s["failed"], s["running"], s["interrupted"]) == (0, 0, 0, 0, 0)
+    assert s["gap_min"] is None and s["gap_max"] is None
+    assert s["n_train"] == 0 and s["cv_mae"] is None and s["max_std"] is None
+
+
+def test_summarize_empty_store_has_no_model(make_store):
+    store = make_store()
+    store.close()
+    assert summarize(read_store(store.path))["model"] is None
