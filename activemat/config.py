@@ -26,6 +26,8 @@ class CampaignSection(_Section):
     store: str = Field("runs/campaign.h5", description="HDF5 store path, relative to the working directory")
     seed: int = 0
     scratch: str | None = Field(None, description="scratch root; default: <store>.scratch/")
+    test_size: int = Field(0, ge=0, description="candidates held out (random, seeded): computed, never trained on "
+                                                "or selected, for an honest test error")
 
 
 class SpaceSection(_Section):

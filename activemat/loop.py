@@ -29,6 +29,7 @@ import numpy as np
 from . import schema as S
 from .bandgap import compute_gap
 from .config import CampaignConfig
+from .errors import InputError
 from .model import cross_validate, make_model
 from .presets import Preset, load_preset
 from .records import CalculationRecord
@@ -115,6 +116,8 @@ class CampaignLoop:
     report: object  # activemat.progress.Reporter
     task: object = compute_gap  # (candidate, attempt, atoms, preset, scratch) -> CalculationRecord
     trained: dict[int, float] = field(default_factory=dict)
+    tested: dict[int, float] = field(default_factory=dict)  # held-out results, never trained on
+    test: np.ndarray | None = None  # held-out candidates (bool mask)
     failed: set[int] = field(default_factory=set)  # given up on
     attempts: dict[int, int] = field(default_factory=dict)
     fallback: dict[int, int] = field(default_factory=dict)  # next fallback level per candidate
@@ -149,10 +152,13 @@ class CampaignLoop:
             last[cand] = S.INTERRUPTED if status == S.RUNNING else status
             if status == S.FAILED and not error.startswith(S.LOST):
                 self.fallback[cand] = self.fallback.get(cand, 0) + 1
-        self.trained = data.completed()
+        self.test = data.candidates["test"].astype(bool)
+        done = data.completed()
+        self.trained = {c: g for c, g in done.items() if not self.test[c]}
+        self.tested = {c: g for c, g in done.items() if self.test[c]}
         faults = self.config.faults
         for cand, status in last.items():
-            if cand in self.trained:
+            if cand in done:
                 continue
             if status == S.INTERRUPTED:
                 self.retry.append(cand)
@@ -164,12 +170,14 @@ class CampaignLoop:
             else:
                 self.retry.append(cand)  # the previous driver stopped before retrying it
         self.iteration = len(data.snapshots.get("iteration", []))
+        # held-out candidates go first: the test error is then reported from the start
+        self.retry = [int(c) for c in np.flatnonzero(self.test) if c not in done and c not in self.retry] + self.retry
 
     def _busy(self) -> np.ndarray:
         busy = np.zeros(len(self.pool), bool)
         idx = list(self.trained) + list(self.failed) + self.retry + [p.candidate for p in self.pending.values()]
         busy[idx] = True
-        return busy
+        return busy | self.test
 
     # -- steps ----------------------------------------------------------------
     def submit(self, candidate: int, reason: str, score: float = float("nan")) -> None:
@@ -207,7 +215,7 @@ class CampaignLoop:
         self.store.finish_attempt(job.row, record)
         cand = record.candidate
         if record.ok:
-            self.trained[cand] = record.gap
+            (self.tested if self.test[cand] else self.trained)[cand] = record.gap
         elif self.attempts[cand] < self.config.faults.max_attempts:
             if not record.error.startswith(S.LOST):  # the calculation itself failed: gentler settings next
                 self.fallback[cand] = self.fallback.get(cand, 0) + 1
@@ -247,6 +255,9 @@ class CampaignLoop:
         self.snapshot = {"iteration": self.iteration, "time": time.time(), "n_train": len(idx),
                          "max_std": self.max_std, "mean_std": float(self.std[free].mean()) if free.any() else 0.0,
                          "model": self.model.describe(), **cross_validate(self.model, X, y)}
+        if self.tested:
+            held = np.fromiter(self.tested, int)
+            self.snapshot["test_mae"] = float(np.mean(np.abs(self.mean[held] - np.fromiter(self.tested.values(), float))))
         self.store.add_snapshot(self.snapshot, self.mean.astype("f4"), self.std.astype("f4"))
         self.iteration += 1
 
@@ -309,7 +320,11 @@ class CampaignLoop:
             return
         slots = worker_slots(self.client) + self.config.cluster.prefetch
         while len(self.pending) < slots:
-            if len(self.trained) + len(self.pending) >= self.config.stop.budget:
+            if self.retry and self.test[self.retry[0]]:
+                self.submit(self.retry.pop(0), "test")  # held out: outside the budget
+                continue
+            training_pending = sum(not self.test[p.candidate] for p in self.pending.values())
+            if len(self.trained) + training_pending >= self.config.stop.budget:
                 self.stop_reason = self.stop_reason or "budget reached"
                 return
             if self.retry:
@@ -363,6 +378,8 @@ def run_campaign(config: CampaignConfig, campaign_text: str, *, client=None, rep
     `task` replaces the GPAW task (e.g. a ReplayOracle in loop tests).
     """
     import dask
+    import distributed  # noqa: F401  (loads its config defaults before dask.config.set below, which
+    # would otherwise delete the whole "distributed" config subtree when it exits)
 
     from .cluster import connect
     from .progress import Reporter
@@ -375,6 +392,13 @@ def run_campaign(config: CampaignConfig, campaign_text: str, *, client=None, rep
         store = CampaignStore.create(path, campaign_text=campaign_text, identity=config.identity(), pool=pool,
                                      presets={preset.name: preset.model_dump(mode="json")})
     report = report or Reporter(budget=config.stop.budget)
+    if config.campaign.test_size and not store.has_test_set():
+        if config.campaign.test_size >= len(pool):
+            store.close()
+            raise InputError(f"campaign.test_size = {config.campaign.test_size} leaves nothing to train on"
+                             f" ({len(pool)} candidates); use a smaller test_size")
+        rng = np.random.default_rng([config.campaign.seed, 7])  # its own stream: the test set never shifts
+        store.mark_test(rng.choice(len(pool), config.campaign.test_size, replace=False))
     with store:
         data = read_store(path)
         if not np.array_equal(data.candidates["decoration"], pool.decorations):
@@ -382,7 +406,7 @@ def run_campaign(config: CampaignConfig, campaign_text: str, *, client=None, rep
         loop = CampaignLoop(config, pool, preset, fixed, store, None, report, task)
         loop.load(data)
         report.start(done=len(loop.trained), failed=len(loop.failed))
-        if len(loop.trained) >= config.stop.budget and not loop.retry:
+        if len(loop.trained) >= config.stop.budget and not loop.retry and len(loop.tested) == int(loop.test.sum()):
             loop.stop_reason = "budget reached"  # nothing to do: don't start a cluster
         else:
             # A lost worker fails its task at once, so the loop (not Dask) retries it and the store shows it.

@@ -1,7 +1,8 @@
 """The campaign store: one HDF5 file per campaign (paths and dtypes in schema.py).
 
 The driver is the only writer and holds an exclusive lock file beside the
-store. It writes in SWMR mode and flushes after every change, so readers
+store (HDF5's own file locks are off: they would let a reader block a resuming
+writer, and the lock file already keeps writers apart). It writes in SWMR mode and flushes after every change, so readers
 (status, query, plots) can open the file at any time, and a driver killed
 mid-campaign leaves a readable file. HDF5 then refuses to reopen that file
 for writing (its consistency flags are still set), so resuming copies it
@@ -65,13 +66,14 @@ def _open_read(path: Path) -> h5py.File:
         raise StoreError(f"store not found: {path}; check the path (a campaign creates it on its first run)")
     try:
         # A plain open checks the file's length (SWMR mode skips that check and would hang on a truncated file).
-        return h5py.File(path, "r")
+        # locking=False: a reader must never block the writer from (re)opening the file.
+        return h5py.File(path, "r", locking=False)
     except OSError as exc:
         first = exc
     if "already open for write" in str(first) or "unable to lock file" in str(first):
         try:
             # A live writer, or one that was killed: SWMR reads see every flushed row.
-            return h5py.File(path, "r", swmr=True)
+            return h5py.File(path, "r", swmr=True, locking=False)
         except OSError as exc:
             first = exc
     raise StoreError(f"{path} is not a readable HDF5 store ({_short(first)}); it may be truncated or corrupt:"
@@ -170,7 +172,7 @@ class CampaignStore:
         path = Path(path)
         fd = cls._lock(path)
         tmp = path.with_name(path.name + ".new")
-        with h5py.File(tmp, "w", libver="latest") as f:
+        with h5py.File(tmp, "w", libver="latest", locking=False) as f:
             f.attrs.update({S.ATTR_SCHEMA: S.SCHEMA_VERSION, S.ATTR_CREATOR: S.CREATOR,
                             S.ATTR_CREATOR_VERSION: __version__,
                             S.ATTR_CREATED: time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -213,17 +215,16 @@ class CampaignStore:
     @classmethod
     def _open_writer(cls, path: Path, fd: int) -> "CampaignStore":
         try:
-            f = h5py.File(path, "r+", libver="latest")
+            f = _open_rw(path)
         except OSError as exc:
             if "consistency flags" not in str(exc):
                 raise StoreError(f"{path} cannot be opened for writing ({_short(exc)}); check permissions") from None
             _rewrite(path)  # the previous driver was killed; we hold the lock, so nobody else writes
-            f = h5py.File(path, "r+", libver="latest")
+            f = _open_rw(path)
         if int(f.attrs[S.ATTR_SCHEMA]) < S.SCHEMA_VERSION:
             f.close()
             _rewrite(path, migrate=True)
-            f = h5py.File(path, "r+", libver="latest")
-        f.swmr_mode = True
+            f = _open_rw(path)
         return cls(path, f, fd)
 
     def close(self) -> None:
@@ -290,9 +291,26 @@ class CampaignStore:
             ds[-1] = array
         self._f.flush()
 
+    def has_test_set(self) -> bool:
+        return bool(self._f[S.CANDIDATES]["test"][()].any())
+
     def mark_test(self, indices: np.ndarray) -> None:
         self._f[S.CANDIDATES]["test"][np.sort(indices)] = 1
         self._f.flush()
+
+
+def _open_rw(path: Path) -> h5py.File:
+    """Open for writing directly in SWMR mode.
+
+    Opening read-write and switching SWMR on afterwards would leave a moment
+    in which a killed writer strands the file as neither closed nor SWMR,
+    which no reader (and no recovery copy) can open.
+    """
+    fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
+    fapl.set_libver_bounds(h5py.h5f.LIBVER_LATEST, h5py.h5f.LIBVER_LATEST)
+    fapl.set_file_locking(False, True)
+    fid = h5py.h5f.open(os.fsencode(path), h5py.h5f.ACC_RDWR | h5py.h5f.ACC_SWMR_WRITE, fapl=fapl)
+    return h5py.File(fid)
 
 
 def _rewrite(path: Path, migrate: bool = False) -> None:
@@ -303,7 +321,7 @@ def _rewrite(path: Path, migrate: bool = False) -> None:
     new file is complete on disk.
     """
     tmp = path.with_name(path.name + ".rewrite")
-    with h5py.File(path, "r", swmr=True) as src, h5py.File(tmp, "w", libver="latest") as dst:
+    with h5py.File(path, "r", swmr=True, locking=False) as src, h5py.File(tmp, "w", libver="latest", locking=False) as dst:
         dst.attrs.update(dict(src.attrs))
         for name in src:
             src.copy(src[name], dst, name=name)

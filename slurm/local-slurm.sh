@@ -71,6 +71,10 @@ check_loopback() {
     esac
 }
 
+node_cpus() {  # the machine's CPUs as slurmd sees them; plain nproc would follow the caller's CPU affinity
+    slurmd -C 2>/dev/null | sed -n 's/.*CPUs=\([0-9]*\).*/\1/p' | grep . || nproc --all
+}
+
 write_conf() {
     local tmp
     tmp=$(mktemp)
@@ -96,7 +100,7 @@ ReturnToService=2
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 MpiDefault=none
-NodeName=$HOST NodeAddr=127.0.0.1 CPUs=$(nproc) RealMemory=20000 State=UNKNOWN
+NodeName=$HOST NodeAddr=127.0.0.1 CPUs=$(node_cpus) RealMemory=20000 State=UNKNOWN
 PartitionName=debug Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
 CONF
     if [ -e "$CONF" ] && ! head -n1 "$CONF" | grep -qF "$MARK"; then
@@ -178,7 +182,7 @@ stop() {
     lock
     if controller_up && [ -n "$(squeue -h -o %i 2>/dev/null)" ]; then
         scancel --full $(squeue -h -o %i) 2>/dev/null || true  # jobs run under slurmd: end them first
-        wait_for 20 test -z "$(squeue -h -o %i 2>/dev/null)" || log "jobs still listed: $(squeue -h -o %i | xargs)"
+        wait_for 60 test -z "$(squeue -h -o %i 2>/dev/null)" || log "jobs still listed: $(squeue -h -o %i | xargs)"
     fi
     stop_pid slurmd "$STATE/slurmd.pid"
     stop_pid slurmctld "$STATE/slurmctld.pid"

@@ -20,6 +20,7 @@ from distributed.security import Security
 
 from activemat.cluster import connect
 from activemat.config import ClusterSection
+from activemat.errors import InputError
 from activemat.security import ensure_certificates, security_for, tls_dir_for
 
 
@@ -93,6 +94,20 @@ def test_client_with_another_campaigns_certificate_is_refused(tls_cluster, tmp_p
     with pytest.raises(OSError, match="UNKNOWN_CA|unknown ca|EOF occurred"):
         Client(client.scheduler.address, security=security, timeout=5)
     assert _scheduler_logged(caplog, "certificate verify failed")
+
+
+def test_address_kind_joins_a_running_tls_scheduler(tls_cluster, tmp_path):
+    client, certs, _ = tls_cluster
+    section = ClusterSection(kind="address", address=client.scheduler.address, tls_dir=str(certs))
+    assert section.use_tls
+    lines = []
+    with connect(section, log=lines.append) as other:
+        assert other.submit(sum, [1, 2]).result() == 3
+    assert lines == [f"scheduler: {client.scheduler.address} (1 workers)"]
+    empty = ClusterSection(kind="address", address=client.scheduler.address, tls_dir=str(tmp_path / "none"))
+    with pytest.raises(InputError, match="no usable TLS certificates.*python -m activemat.security"):
+        with connect(empty, log=lines.append):
+            pass
 
 
 def test_certificates_are_reused_and_replaced_when_broken(tmp_path):

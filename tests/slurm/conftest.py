@@ -1,8 +1,8 @@
 """The local single-node SLURM for the slurm tier, started by slurm/local-slurm.sh.
 
 `make test` starts it before pytest; run as plain pytest, the `slurm` fixture
-starts it (and stops it again at the end) when the Debian packages are
-installed and we are root. Otherwise the tests that need it skip, saying why.
+starts it when the Debian packages are installed and we are root, and leaves
+it running (`make slurm-down` stops it). Otherwise the tests that need it skip, saying why.
 Its state lives in $ACTIVEMAT_SLURM_STATE (default /tmp/activemat-slurm),
 never in the work tree.
 """
@@ -39,21 +39,19 @@ def slurm():
                     "(`make test` installs and starts it)")
     if os.geteuid() != 0:
         pytest.skip("the local SLURM needs root (munged runs as munge, slurmd as root); run `make test` as root")
-    was_running = _local_slurm("status").returncode == 0
-    if not was_running:
+    if _local_slurm("status").returncode != 0:
         started = _local_slurm("start")
         if started.returncode == 3:  # the script's "cannot run here" code (missing tools, foreign slurm.conf, ...)
             pytest.skip(f"local SLURM cannot start here: {started.stderr.strip()}")
         assert started.returncode == 0, f"slurm/local-slurm.sh start failed:\n{started.stderr}"
-    yield STATE
-    if not was_running:
-        _local_slurm("stop")
+    # Left running, as `make test` leaves it: another test session may be using it (`make slurm-down` stops it).
+    return STATE
 
 
 def squeue() -> list[tuple[str, str, str]]:
-    """(job id, name, state) of every job in the queue."""
-    out = subprocess.run(["squeue", "-h", "-o", "%i|%j|%T"], capture_output=True, text=True, check=True).stdout
-    return [tuple(line.split("|")) for line in out.splitlines() if line.strip()]
+    """(job id, name, state) of every job in the queue (empty if squeue fails, e.g. while slurmctld is busy)."""
+    result = subprocess.run(["squeue", "-h", "-o", "%i|%j|%T"], capture_output=True, text=True, timeout=60)
+    return [tuple(line.split("|")) for line in result.stdout.splitlines() if line.count("|") == 2]
 
 
 class QueueWatcher:

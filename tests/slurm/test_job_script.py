@@ -40,7 +40,8 @@ def test_job_script_carries_the_campaign_settings(tmp_path):
     # the prologue runs, in order, after the directives and before the worker starts
     prologue = ["export OMP_NUM_THREADS=1", "module load GPAW/24.1", "source /opt/venv/bin/activate"]
     positions = [lines.index(p) for p in prologue]
-    assert positions == sorted(positions) and positions[0] > max(i for i, l in enumerate(lines) if l.startswith("#SBATCH"))
+    last_directive = max(i for i, line in enumerate(lines) if line.startswith("#SBATCH"))
+    assert positions == sorted(positions) and positions[0] > last_directive
     worker = lines[-1]
     assert positions[-1] < len(lines) - 1 and "distributed.cli.dask_worker tls://127.0.0.1:" in worker
     # 2 workers of 1 thread each; 2 MPI ranks per calculation fill the 4 booked cores
@@ -113,15 +114,11 @@ def test_slurm_time_formats():
     assert worker_lifetime("00:10:00", "5m", "30s") == (300, 30)
 
 
-def test_worker_slots_count_the_adaptive_maximum(tmp_path):
-    """An adaptive cluster never asks for more workers than queued tasks: the loop fills up to the maximum."""
+def test_worker_slots_without_workers_is_one(tmp_path):
+    """A cluster not made adaptive by connect(), with no workers yet: one slot (connect's adaptive case: see
+    tests/slurm/test_local_slurm.py, where the slots are the adaptive maximum)."""
     from distributed import Client
 
     section = ClusterSection(kind="slurm", interface="lo", tls=False, cores=2, maximum_jobs=3)
     with slurm_cluster(section) as cluster, Client(cluster) as client:
-        assert worker_slots(client) == 1  # no workers, not adaptive via connect: at least one slot
-    from activemat.cluster import _CAPACITY
-
-    with slurm_cluster(section) as cluster, Client(cluster) as client:
-        _CAPACITY[client] = section.maximum_jobs * section.worker_processes
-        assert worker_slots(client) == 6
+        assert worker_slots(client) == 1

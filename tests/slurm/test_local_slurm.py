@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import psutil
-import pytest
 
 from activemat.cluster import JOB_NAME, connect, worker_slots
 from activemat.config import ClusterSection
@@ -121,23 +120,30 @@ def test_driver_runs_as_a_batch_job_and_resubmits_itself(slurm, tmp_path):
     """slurm/campaign.sbatch: the driver is a job; at its time-limit signal it chains a job that resumes."""
     (tmp_path / "tiny.toml").write_text(slurm_campaign())
     env = {**os.environ, "ACTIVEMAT": ACTIVEMAT}
-    submit = subprocess.run(["sbatch", "--parsable", "--time=00:10:00", str(ROOT / "slurm" / "campaign.sbatch"),
+    # a time limit well beyond the script's USR1 warning (600 s before the end), so only the test signals
+    submit = subprocess.run(["sbatch", "--parsable", "--time=00:30:00", str(ROOT / "slurm" / "campaign.sbatch"),
                              "tiny.toml", "--budget", "6"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert submit.returncode == 0, submit.stderr
     first = submit.stdout.strip().split(";")[0]
-    out = tmp_path / f"activemat-driver-{first}.out"
-    deadline = time.monotonic() + 300
-    while "2/6" not in (out.read_text() if out.exists() else "") and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert "2/6" in out.read_text(), out.read_text() if out.exists() else f"no output; queue {squeue()}"
-    # what SLURM sends before the time limit (#SBATCH --signal=B:USR1@600), sent now
-    subprocess.run(["scancel", "--signal=USR1", "--batch", first], check=True)
-    deadline = time.monotonic() + 30
-    while "resubmitted as job" not in out.read_text() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    second = out.read_text().split("resubmitted as job ")[1].split()[0].rstrip(",")
-    wait_until_gone([first, second], timeout=400)
+    jobs = [first]
+    try:
+        out = tmp_path / f"activemat-driver-{first}.out"
+        deadline = time.monotonic() + 300
+        while "2/6" not in (out.read_text() if out.exists() else "") and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert "2/6" in out.read_text(), out.read_text() if out.exists() else f"no output; queue {squeue()}"
+        # what SLURM sends before the time limit (#SBATCH --signal=B:USR1@600), sent now
+        subprocess.run(["scancel", "--signal=USR1", "--batch", first], check=True)
+        deadline = time.monotonic() + 30
+        while "resubmitted as job" not in out.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        second = out.read_text().split("resubmitted as job ")[1].split()[0].rstrip(",")
+        jobs.append(second)
+        wait_until_gone(jobs, timeout=400)
+    finally:  # a failed test must not leave drivers (and through them, workers) in the queue
+        subprocess.run(["scancel", *jobs], capture_output=True)
     first_log, second_log = out.read_text(), (tmp_path / f"activemat-driver-{second}.out").read_text()
+    assert first_log.count("resubmitted as job") == 1
     assert "SIGTERM" in first_log and "driver exited with status 0" in first_log and "6/6" not in first_log
     assert f"job {second} on" in second_log and "1/6" not in second_log and "6/6" in second_log  # resumed
     assert "stopped: budget reached; 6 completed" in second_log and "driver exited with status 0" in second_log

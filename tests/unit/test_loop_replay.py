@@ -23,6 +23,7 @@ CAMPAIGN = """
 [campaign]
 store = "runs/replay.h5"
 seed = 3
+{campaign}
 [space]
 supercell = [2, 2, 2]
 [strategy]
@@ -45,8 +46,8 @@ def client():
             yield c
 
 
-def run(client, budget=10, kind="max_std", extra="", stop="", oracle=None):
-    text = CAMPAIGN.format(kind=kind, extra=extra, budget=budget, stop=stop)
+def run(client, budget=10, kind="max_std", extra="", stop="", oracle=None, campaign=""):
+    text = CAMPAIGN.format(kind=kind, extra=extra, budget=budget, stop=stop, campaign=campaign)
     config = parse_campaign(text)
     pool = build_campaign_pool(config)
     oracle = oracle or ReplayOracle(synthetic_gaps(pool), delay=0.02)
@@ -83,7 +84,7 @@ def test_resume_recomputes_nothing_and_extends(in_tmp, client):
 
 
 def test_failures_are_recorded_and_not_repicked(in_tmp, client):
-    text = CAMPAIGN.format(kind="max_std", extra="", budget=8, stop="")
+    text = CAMPAIGN.format(kind="max_std", extra="", budget=8, stop="", campaign="")
     pool = build_campaign_pool(parse_campaign(text))
     gaps = synthetic_gaps(pool)
     missing = [0, 401]  # both end members: the first seeds
@@ -103,7 +104,7 @@ def test_failures_are_recorded_and_not_repicked(in_tmp, client):
 
 
 def test_a_retry_that_succeeds_is_kept(in_tmp, client):
-    text = CAMPAIGN.format(kind="max_std", extra="", budget=6, stop="")
+    text = CAMPAIGN.format(kind="max_std", extra="", budget=6, stop="", campaign="")
     pool = build_campaign_pool(parse_campaign(text))
     oracle = ReplayOracle(synthetic_gaps(pool), delay=0.01, fail_attempts={0: 1})
     _, data, _ = run(client, budget=6, oracle=oracle)
@@ -144,3 +145,21 @@ def test_kriging_believer_moves_the_next_pick_away_from_running_ones():
     assert std_b[first] < 0.3 * std[first]  # sklearn std includes the fitted white noise
     second = int(np.argmax(std_b))
     assert abs(second - first) >= 8  # not the same, not a neighbour
+
+
+def test_held_out_test_set_is_computed_but_never_trained_on_or_selected(in_tmp, client):
+    summary, data, pool = run(client, budget=8, campaign="test_size = 5")
+    test = data.candidates["test"].astype(bool)
+    assert test.sum() == 5
+    calc = data.calculations
+    held = test[calc["candidate"]]
+    assert set(calc["reason"][held]) == {"test"} and held.sum() == 5, "held-out candidates are never picked"
+    assert (calc["status"][~held] == "ok").sum() == 8, "the budget counts training calculations only"
+    snaps = data.snapshots
+    assert snaps["n_train"][-1] == 8
+    assert np.isfinite(snaps["test_mae"][-1]) and snaps["test_mae"][-1] < 0.2
+    gaps = synthetic_gaps(pool)
+    assert all(abs(gaps[c] - g) < 1e-12 for c, g in zip(calc["candidate"][held], calc["gap"][held]))
+    _, again, _ = run(client, budget=8, campaign="test_size = 5")
+    assert np.array_equal(again.candidates["test"], data.candidates["test"]), "the test set never shifts"
+    assert len(again.calculations["candidate"]) == 13, "resume recomputes nothing"
