@@ -106,6 +106,21 @@ def _plot(args) -> int:
     return 0
 
 
+def _replay(args) -> int:
+    from .config import load_campaign
+    from .replay import main_progress, render, replay, to_json
+
+    config, _ = load_campaign(args.campaign)
+    result = replay(config, args.oracle, args.strategy, repeats=args.repeats, budget=args.budget,
+                    target_mae=args.target_mae, target_max=args.target_max, stop_at_targets=args.stop_at_targets,
+                    random_start=args.random_start, progress=None if args.quiet else main_progress)
+    if args.json:
+        print(to_json(result))
+    else:
+        render(result)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="activemat", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -161,6 +176,25 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--model", choices=("gp", "linear"), help="refit this model kind instead of the campaign's")
     plot.add_argument("--reference", metavar="STORE", help="overlay this store's gaps (same [space]) on gap_vs_x")
     plot.set_defaults(func=_plot)
+
+    rep = sub.add_parser("replay", help="replay a campaign's strategies against labelled structures (no DFT): "
+                                        "learning curves and labels needed")
+    rep.add_argument("campaign", help="campaign file (.toml): its [space], [model] and [strategy] settings")
+    rep.add_argument("--oracle", required=True, metavar="LABELED.extxyz",
+                     help="extended XYZ with the gap (eV) in each frame's info, e.g. from `activemat export`")
+    rep.add_argument("--strategy", nargs="+", default=["max_std", "ivr", "random", "fixed"],
+                     help="strategies to compare (max_std ivr random fixed ei ucb pi); 'fixed' is the seed "
+                          "tutorial's design with linear regression on x")
+    rep.add_argument("--repeats", type=int, default=10, help="runs per strategy with seeds seed, seed+1, ...")
+    rep.add_argument("--budget", type=int, help="labels per run at most (default: the whole labelled pool)")
+    rep.add_argument("--target-mae", type=float, default=0.01, help="eV, pool MAE to reach (default 0.01)")
+    rep.add_argument("--target-max", type=float, default=0.05, help="eV, pool max error to reach (default 0.05)")
+    rep.add_argument("--stop-at-targets", action="store_true", help="end each run once both targets are reached")
+    rep.add_argument("--random-start", action="store_true",
+                     help="first n_seed picks at random (per seed) instead of space-filling")
+    rep.add_argument("--json", action="store_true", help="machine-readable output")
+    rep.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    rep.set_defaults(func=_replay)
     return parser
 
 

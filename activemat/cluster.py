@@ -208,6 +208,8 @@ def connect(section, log=print, *, store: str | os.PathLike | None = None):
     """
     from distributed import Client
 
+    if section.mpi_ranks > 1:
+        task_for(section)  # refuse mpi_ranks > 1 here, before any job is submitted, when MPI is missing
     with ExitStack() as stack:
         security = _security(section, store, stack)
         if section.kind == "address":

@@ -48,7 +48,7 @@ class ModelSection(_Section):
 
 
 class StrategySection(_Section):
-    kind: Literal["max_std", "ei", "ucb", "pi", "random", "fixed"] = "max_std"
+    kind: Literal["max_std", "ivr", "ei", "ucb", "pi", "random", "fixed"] = "max_std"
     n_seed: int = Field(4, ge=1, description="space-filling picks over compositions before the model steers")
     target_gap: float | None = Field(None, description="eV; the gap ei/ucb/pi look for")
     beta: float = Field(2.0, gt=0, description="ucb exploration weight")

@@ -35,7 +35,7 @@ from .presets import Preset, load_preset
 from .records import CalculationRecord
 from .space import CandidatePool, build_pool, parse_formula
 from .store import CampaignStore, read_store
-from .strategies import best_available, kriging_believer, representative, scores, space_filling
+from .strategies import representative, select_next
 
 POLL_SECONDS = 0.5
 STARTED_TOPIC = "activemat-started"
@@ -82,6 +82,7 @@ class StopRequested:
     def __init__(self):
         self.count = 0
         self.signal = ""
+        self.announced = False
 
     def __call__(self, signum, frame):
         self.count += 1
@@ -276,41 +277,18 @@ class CampaignLoop:
 
     def select(self) -> tuple[int, str, float] | None:
         """Next candidate, why, and its acquisition score; None when nothing is left to pick."""
-        busy = self._busy()
-        free = ~busy
-        if not free.any():
-            self.stop_reason = "pool exhausted"
-            return None
-        st = self.config.strategy
-        if st.kind == "fixed":
-            left = [i for i in self.fixed if free[i]]
-            if not left:
-                self.stop_reason = "fixed list done"
-            return (left[0], "fixed", float("nan")) if left else None
-        seeds = space_filling(self.pool, st.n_seed, np.zeros(len(self.pool), bool))
-        seeds_left = [i for i in seeds if free[i]]
-        n_started = len(self.trained) + len(self.pending) + len(self.failed)
-        if seeds_left and n_started < st.n_seed or self.model is None:
-            pick = seeds_left[0] if seeds_left else space_filling(self.pool, 1, busy)[0]
-            return pick, "seed", float("nan")
-        if st.kind == "random":
-            return int(self.rng.choice(np.flatnonzero(free))), "random", float("nan")
-        if self.config.stop.target_std is not None and self.max_std < self.config.stop.target_std:
-            self.stop_reason = f"max std {self.max_std:.4f} eV below target"
-            return None
-        mean, std = self._believed_predictions()
-        values = scores(st.kind, mean, std, np.fromiter(self.trained.values(), float),
-                        target_gap=st.target_gap, beta=st.beta, tradeoff=st.tradeoff, rng=self.rng)
-        i, score = best_available(values, free)
-        return i, st.kind, score
-
-    def _believed_predictions(self) -> tuple[np.ndarray, np.ndarray]:
-        if not self.pending:
-            return self.mean, self.std
-        running = np.array([p.candidate for p in self.pending.values()])
         idx = np.fromiter(self.trained, int)
-        return kriging_believer(self.model, self.pool.features[idx], np.fromiter(self.trained.values(), float),
-                                self.pool.features[running], self.pool.features)
+        running = [p.candidate for p in self.pending.values()]
+        pick, reason = select_next(
+            self.pool, self.config.strategy, ~self._busy(),
+            n_started=len(self.trained) + len(self.pending) + len(self.failed), fixed=self.fixed,
+            model=self.model, X_train=self.pool.features[idx], y_train=np.fromiter(self.trained.values(), float),
+            X_running=self.pool.features[running],
+            predictions=(self.mean, self.std) if self.model is not None else None,
+            rng=self.rng, max_std=self.max_std, target_std=self.config.stop.target_std)
+        if pick is None:
+            self.stop_reason = reason
+        return pick
 
     def fill(self) -> None:
         """Submit retries, then picks, until every worker slot (plus prefetch) is taken or a stop condition holds."""
@@ -359,10 +337,10 @@ class CampaignLoop:
     def _stopping(self) -> None:
         """On a stop signal: cancel running work (on_stop = cancel, or a second signal) or let it finish."""
         if self.config.faults.on_stop == "wait" and self.stop.count == 1:
-            if not getattr(self, "_told", False):
+            if not self.stop.announced:
                 self.report.log(f"{self.stop.signal}: waiting for {len(self.pending)} running calculation(s);"
                                 " signal again to cancel them")
-                self._told = True
+                self.stop.announced = True
             return
         rows = [job.row for job in self.pending.values()]
         self.client.cancel(list(self.pending))
@@ -384,7 +362,10 @@ def run_campaign(config: CampaignConfig, campaign_text: str, *, client=None, rep
     from .cluster import connect
     from .progress import Reporter
 
+    from .cluster import task_for
+
     pool, preset, fixed = prepare(config)
+    task = task_for(config.cluster, task)  # MPI per calculation when [cluster] mpi_ranks > 1; refused if unavailable
     path = Path(config.campaign.store)
     if path.exists():
         store = CampaignStore.open(path, config.identity())
@@ -411,7 +392,8 @@ def run_campaign(config: CampaignConfig, campaign_text: str, *, client=None, rep
         else:
             # A lost worker fails its task at once, so the loop (not Dask) retries it and the store shows it.
             with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-                with connect(config.cluster, report.log) if client is None else nullcontext(client) as cl:
+                cluster = connect(config.cluster, report.log, store=path) if client is None else nullcontext(client)
+                with cluster as cl:
                     loop.client = cl
                     with report:
                         loop.run()

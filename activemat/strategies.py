@@ -101,3 +101,106 @@ def kriging_believer(model, X_train: np.ndarray, y_train: np.ndarray, X_running:
     believed = model.predict(X_running)
     fantasy = model.with_fixed_kernel().fit(np.vstack([X_train, X_running]), np.concatenate([y_train, believed]))
     return fantasy.predict(X_pool, return_std=True)
+
+
+def believer_model(model, X_train: np.ndarray, y_train: np.ndarray, X_running: np.ndarray):
+    """The model refitted (hyperparameters fixed) as if running calculations had returned their predicted mean."""
+    if not len(X_running):
+        return model
+    believed = model.predict(X_running)
+    return model.with_fixed_kernel().fit(np.vstack([X_train, X_running]), np.concatenate([y_train, believed]))
+
+
+IVR_REFERENCE_POINTS = 512  # pool points over which the variance is integrated (all, up to this many)
+_IVR_CHUNK = 4096  # candidates per block: bounds memory for 10^5-candidate pools
+
+
+def ivr_scores(model, X_pool: np.ndarray, candidates: np.ndarray | None = None,
+               n_reference: int = IVR_REFERENCE_POINTS) -> np.ndarray:
+    """Integrated variance reduction: how much labelling each candidate lowers the pool's summed posterior variance.
+
+    For a candidate c the reduction is sum_j cov(j, c)^2 / (var(c) + noise),
+    in closed form from the fitted posterior (GP kernel, or the OLS
+    covariance of :class:`activemat.model.LinearModel`). The sum runs over the
+    whole pool, or over ``n_reference`` evenly spaced pool points when it is
+    larger (pools are ordered by composition, so these spread over it).
+    Scores are in the model's units up to a constant factor; only their order
+    matters. Candidates outside ``candidates`` (a bool mask) score -inf.
+    """
+    X_pool = np.asarray(X_pool, float)
+    n = len(X_pool)
+    cand = np.flatnonzero(candidates) if candidates is not None else np.arange(n)
+    ref = np.arange(n) if n <= n_reference else np.unique(np.linspace(0, n - 1, n_reference).round().astype(int))
+    out = np.full(n, -np.inf)
+    if hasattr(model, "gp_"):
+        from scipy.linalg import solve_triangular
+
+        gp, kernel = model.gp_, model.gp_.kernel_
+        Z = model.scaler_.transform(X_pool)
+        v_ref = solve_triangular(gp.L_, kernel(gp.X_train_, Z[ref]), lower=True)  # (n_train, n_ref)
+        for s in range(0, len(cand), _IVR_CHUNK):
+            c = cand[s:s + _IVR_CHUNK]
+            v_c = solve_triangular(gp.L_, kernel(gp.X_train_, Z[c]), lower=True)
+            cov = kernel(Z[ref], Z[c]) - v_ref.T @ v_c  # latent posterior covariance (no white noise off-diagonal)
+            var_noisy = kernel.diag(Z[c]) - np.einsum("ij,ij->j", v_c, v_c)  # diag includes the white noise
+            out[c] = np.einsum("ij,ij->j", cov, cov) / np.maximum(var_noisy, 1e-300)
+        return out
+    if hasattr(model, "cov_"):  # OLS: cov(j, c) = s^2 d_j C d_c', var(c) + noise = s^2 (1 + d_c C d_c')
+        design = np.column_stack([np.ones(n), X_pool])
+        proj = design[ref] @ model.cov_ @ design[cand].T
+        lev = np.einsum("ij,jk,ik->i", design[cand], model.cov_, design[cand])
+        out[cand] = np.einsum("ij,ij->j", proj, proj) / (1.0 + lev)
+        return out
+    raise ValueError(f"strategy 'ivr' needs a Gaussian process or linear model, not {type(model).__name__}")
+
+
+def select_next(pool, strategy, free: np.ndarray, *, n_started: int, fixed: list[int], model=None,
+                X_train: np.ndarray | None = None, y_train: np.ndarray | None = None,
+                X_running: np.ndarray | None = None, predictions: tuple[np.ndarray, np.ndarray] | None = None,
+                rng: np.random.Generator | None = None, max_std: float = float("inf"),
+                target_std: float | None = None) -> tuple[tuple[int, str, float] | None, str]:
+    """The campaign's selection rule: the next pick, or None and why selection stops.
+
+    Parameters
+    ----------
+    pool : the candidate pool (``features``, ``n_b``, ``multiplicity``, ``n_sites``).
+    strategy : the [strategy] section (``kind``, ``n_seed``, ``target_gap``, ``beta``, ``tradeoff``).
+    free : bool mask of candidates that may be picked.
+    n_started : calculations trained on, running or given up on (seeds come first).
+    fixed : candidate indices of a ``fixed`` list, in order.
+    model, X_train, y_train : the fitted model and its training data (None before the first fit).
+    X_running : features of calculations still running ("kriging believer" fantasies).
+    predictions : (mean, std) of ``model`` over the pool, if already computed.
+    max_std, target_std : stop model-driven picks once max_std < target_std.
+
+    Returns
+    -------
+    ((index, reason, score) or None, stop reason ("" when a pick is made))
+    """
+    nan = float("nan")
+    if not free.any():
+        return None, "pool exhausted"
+    if strategy.kind == "fixed":
+        left = [i for i in fixed if free[i]]
+        return ((left[0], "fixed", nan), "") if left else (None, "fixed list done")
+    seeds = space_filling(pool, strategy.n_seed, np.zeros(len(pool), bool))
+    seeds_left = [i for i in seeds if free[i]]
+    if seeds_left and n_started < strategy.n_seed or model is None:
+        pick = seeds_left[0] if seeds_left else space_filling(pool, 1, ~free)[0]
+        return (pick, "seed", nan), ""
+    rng = rng if rng is not None else np.random.default_rng()
+    if strategy.kind == "random":
+        return (int(rng.choice(np.flatnonzero(free))), "random", nan), ""
+    if target_std is not None and max_std < target_std:
+        return None, f"max std {max_std:.4f} eV below target"
+    running = X_running if X_running is not None else np.empty((0, pool.features.shape[1]))
+    if strategy.kind == "ivr":
+        values = ivr_scores(believer_model(model, X_train, y_train, running), pool.features, free)
+    else:
+        if predictions is None or len(running):
+            predictions = kriging_believer(model, X_train, y_train, running, pool.features)
+        mean, std = predictions
+        values = scores(strategy.kind, mean, std, y_train, target_gap=strategy.target_gap, beta=strategy.beta,
+                        tradeoff=strategy.tradeoff, rng=rng)
+    i, score = best_available(values, free)
+    return (i, strategy.kind, score), ""

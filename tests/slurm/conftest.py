@@ -48,16 +48,23 @@ def slurm():
     return STATE
 
 
-def squeue() -> list[tuple[str, str, str]]:
-    """(job id, name, state) of every job in the queue (empty if squeue fails, e.g. while slurmctld is busy)."""
-    result = subprocess.run(["squeue", "-h", "-o", "%i|%j|%T"], capture_output=True, text=True, timeout=60)
-    return [tuple(line.split("|")) for line in result.stdout.splitlines() if line.count("|") == 2]
+def squeue(workdir: Path | None = None) -> list[tuple[str, str, str]]:
+    """(job id, name, state) of the jobs in the queue, only those submitted from `workdir` if given.
+
+    Other test sessions may share the local SLURM: the working directory tells their jobs apart.
+    Empty if squeue fails (e.g. while slurmctld is busy).
+    """
+    result = subprocess.run(["squeue", "-h", "-o", "%i|%j|%T|%Z"], capture_output=True, text=True, timeout=60)
+    rows = [line.split("|") for line in result.stdout.splitlines() if line.count("|") == 3]
+    return [(job, name, state) for job, name, state, cwd in rows
+            if workdir is None or Path(cwd).resolve() == Path(workdir).resolve()]
 
 
 class QueueWatcher:
-    """Polls squeue in a thread while a campaign runs: which jobs ran, under which names."""
+    """Polls squeue in a thread while a campaign runs: which jobs (submitted from `workdir`) ran, by name."""
 
-    def __init__(self, interval: float = 0.5):
+    def __init__(self, workdir: Path, interval: float = 0.5):
+        self.workdir = workdir
         self.seen: dict[str, tuple[str, set[str]]] = {}
         self._interval = interval
         self._stop = threading.Event()
@@ -65,7 +72,7 @@ class QueueWatcher:
 
     def _run(self):
         while not self._stop.is_set():
-            for job, name, state in squeue():
+            for job, name, state in squeue(self.workdir):
                 self.seen.setdefault(job, (name, set()))[1].add(state)
             self._stop.wait(self._interval)
 

@@ -31,6 +31,11 @@ def activemat(*args, cwd, timeout=600) -> subprocess.CompletedProcess:
                           timeout=timeout)
 
 
+def job_log(store: Path, job: str) -> str:
+    """What a worker job wrote (dask logs to stderr), from <store>.jobs/."""
+    return (Path(f"{store}.jobs") / f"{JOB_NAME}-{job}.err").read_text()
+
+
 def ok_rows(store: Path) -> dict:
     calc = read_store(store).calculations
     ok = calc["status"] == "ok"
@@ -78,7 +83,7 @@ def test_connect_submits_tls_workers_as_slurm_jobs(slurm, tmp_path, monkeypatch)
 
 def test_cli_campaign_runs_on_slurm_workers(slurm, tmp_path):
     (tmp_path / "tiny.toml").write_text(slurm_campaign(maximum_jobs=2))
-    with QueueWatcher() as queue:
+    with QueueWatcher(tmp_path) as queue:
         result = activemat("run", "tiny.toml", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
@@ -88,25 +93,26 @@ def test_cli_campaign_runs_on_slurm_workers(slurm, tmp_path):
     assert all(w.startswith("SLURMCluster-") for w in rows["worker"]), rows["worker"]
     jobs = queue.jobs(JOB_NAME)
     assert jobs, f"no worker job seen in squeue: {queue.seen}"
-    logs = {job: tmp_path / f"slurm-{job}.out" for job in jobs}
-    assert all(log.is_file() for log in logs.values())
-    names = {line.split()[-1] for log in logs.values() for line in log.read_text().splitlines()
-             if "Worker name:" in line}
+    # each job's log, beside the store, names the workers that computed the rows and their TLS scheduler
+    logs = [job_log(tmp_path / "runs" / "tiny.h5", job) for job in jobs]
+    names = {line.split()[-1] for log in logs for line in log.splitlines() if "Worker name:" in line}
     assert set(rows["worker"]) <= names
-    assert not list(tmp_path.glob(".activemat-tls-*")), "the run's temporary certificates are removed"
+    assert all("Registered to:      tls://127.0.0.1:" in log for log in logs)
+    certs = tmp_path / "runs" / "tiny.h5.tls"
+    assert stat.S_IMODE(certs.stat().st_mode) == 0o700 and (certs / "ca.pem").is_file()
     wait_until_gone(jobs, timeout=60)
 
 
 def test_workers_retire_before_walltime_and_are_replaced(slurm, tmp_path):
     """A 10 s worker lifetime in a 5 min job: workers retire mid-campaign, new jobs replace them, nothing is lost."""
     (tmp_path / "life.toml").write_text(slurm_campaign(walltime="00:05:00", lifetime="10s", lifetime_stagger="1s"))
-    with QueueWatcher() as queue:
+    with QueueWatcher(tmp_path) as queue:
         result = activemat("run", "life.toml", "--budget", "7", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1])["completed"] == 7
     jobs = queue.jobs(JOB_NAME)
     assert len(jobs) >= 2, f"expected a replacement job: {queue.seen}"
-    retired = [job for job in jobs if "worker-lifetime-reached" in (tmp_path / f"slurm-{job}.out").read_text()]
+    retired = [job for job in jobs if "worker-lifetime-reached" in job_log(tmp_path / "runs" / "tiny.h5", job)]
     assert retired, "a worker retired at its lifetime"
     rows = ok_rows(tmp_path / "runs" / "tiny.h5")
     assert len(rows["gap"]) == 7

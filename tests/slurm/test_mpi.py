@@ -14,7 +14,7 @@ import pytest
 from ase.build import bulk
 
 from activemat.bandgap import compute_gap
-from activemat.cluster import MpiTask, mpi_backend, task_for
+from activemat.cluster import MpiTask, connect, mpi_backend, task_for
 from activemat.config import ClusterSection
 from activemat.errors import InputError
 from activemat.presets import load_preset
@@ -32,8 +32,12 @@ def test_one_rank_is_the_plain_task():
 
 @pytest.mark.skipif(HAVE_MPI, reason="MPI is available here: the refusal path does not apply")
 def test_mpi_ranks_without_mpi_is_a_clear_input_error():
+    section = ClusterSection(mpi_ranks=2, cores=2)
     with pytest.raises(InputError, match="mpi_ranks = 2 needs GPAW built with MPI.*Set mpi_ranks = 1"):
-        task_for(ClusterSection(mpi_ranks=2, cores=2))
+        task_for(section)
+    with pytest.raises(InputError, match="needs GPAW built with MPI"):  # before any cluster starts
+        with connect(section, log=print):
+            pass
 
 
 def test_launched_task_returns_the_record_from_the_ranks(tmp_path):

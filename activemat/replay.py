@@ -1,0 +1,430 @@
+"""Replay a campaign against labelled structures instead of DFT: learning curves per strategy.
+
+``activemat replay CAMPAIGN.toml --oracle LABELED.extxyz`` answers every
+"calculation" from an extended-XYZ file whose frames carry the band gap in
+``atoms.info["gap"]`` (eV), as written by ``activemat export``. Steps:
+
+1. match : each frame is mapped onto the campaign's candidates by symmetry,
+           whatever its site order, origin or (Vegard-scaled) lattice
+           constant: atoms are assigned to the reference supercell's sites by
+           fractional position modulo lattice translations, and the
+           decoration is reduced with the supercell's space group
+           (:func:`activemat.space.canonical_codes`). Frames that match no
+           candidate are reported, with the reason.
+2. replay: the labelled candidates form the pool; the campaign's own
+           selection rule (:func:`activemat.strategies.select_next`) and model
+           (:func:`activemat.model.make_model`) run one label at a time, and
+           after each label the model's MAE and max error over the whole
+           labelled pool (training points included) are recorded.
+3. repeat: each strategy runs ``repeats`` times with seeds
+           ``seed, seed + 1, ...`` (random picks, GP optimiser restarts); the
+           curves are summarised by mean, spread and the number of labels
+           needed to reach the target MAE and max error.
+
+This is a lean sequential loop (one label at a time, no Dask, no store, no
+cross-validation): its picks are the ones a one-worker campaign would make.
+The strategy ``fixed`` is the seed tutorial's design: a fixed list of
+compositions (the campaign's ``[strategy] fixed`` list, or the tutorial's six)
+with a linear regression on the alloying fraction alone.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+from .model import make_model
+from .space import (CandidatePool, SpaceError, canonical_codes, parse_formula, reference_sites, site_permutations,
+                    structure_features)
+from .strategies import representative, select_next
+
+__all__ = ["Labels", "Matcher", "load_labels", "replay_curve", "replay", "render", "labels_to_reach",
+           "SEED_TUTORIAL_FIXED", "STRATEGIES"]
+
+#: The seed tutorial's fixed design (16-atom cell): six compositions, then linear regression on x.
+SEED_TUTORIAL_FIXED = ("Si2Ge14", "Si6Ge10", "Si8Ge8", "Si10Ge6", "Si12Ge4", "Si14Ge2")
+STRATEGIES = ("max_std", "ivr", "random", "fixed", "ei", "ucb", "pi")
+SITE_TOLERANCE = 0.3  # Angstrom: an atom this close to a reference site sits on it (first neighbours are 2.35 A apart)
+
+
+# -- 1. matching -------------------------------------------------------------------
+
+class Matcher:
+    """Maps structures onto a pool's candidates by symmetry.
+
+    Parameters
+    ----------
+    pool : the campaign's candidate pool (at most 64 sites).
+    """
+
+    def __init__(self, pool: CandidatePool):
+        if pool.n_sites > 64:
+            raise InputError(f"replay matches cells of up to 64 sites; the pool has {pool.n_sites}")
+        self.pool = pool
+        self.ref = reference_sites(pool.elements, pool.supercell)
+        self.ref_cell = self.ref.cell.array
+        self.ref_frac = self.ref.get_scaled_positions()
+        self.perms = site_permutations(pool.elements, pool.supercell)
+        self.weights = np.uint64(1) << np.arange(pool.n_sites, dtype=np.uint64)
+        canon = canonical_codes(self._codes(pool.decorations), self.perms)
+        self.lookup: dict[int, int] = {}
+        for i, c in enumerate(canon.tolist()):
+            self.lookup.setdefault(c, i)  # sampled pools may hold a class twice: the first one answers
+
+    def _codes(self, decorations: np.ndarray) -> np.ndarray:
+        return (decorations.astype(np.uint64) * self.weights).sum(axis=1, dtype=np.uint64)
+
+    def decoration(self, atoms) -> np.ndarray | None:
+        """The structure's decoration of the reference sites (1 = element B), or None if its atoms do not sit on them."""
+        n = self.pool.n_sites
+        scale = (abs(np.linalg.det(self.ref_cell)) / atoms.get_volume()) ** (1 / 3)  # undo a Vegard/other scaling
+        inv = np.linalg.inv(self.ref_cell)
+        # The structure's cell must span the same lattice as the reference supercell (any basis of it).
+        basis = atoms.cell.array * scale @ inv
+        if not (np.allclose(basis, np.round(basis), atol=0.02) and round(abs(np.linalg.det(np.round(basis)))) == 1):
+            return None
+        frac = atoms.positions * scale @ inv
+        is_b = np.array(atoms.get_chemical_symbols()) == self.pool.elements[1]
+        for k in range(n):  # put atom k on site 0; half the atoms (one sublattice) make every atom land on a site
+            d = (frac - frac[k] + self.ref_frac[0])[:, None, :] - self.ref_frac[None, :, :]
+            d -= np.round(d)
+            dist = np.linalg.norm(d @ self.ref_cell, axis=-1)  # (atoms, sites), Angstrom
+            site = dist.argmin(axis=1)
+            if np.all(dist[np.arange(n), site] < SITE_TOLERANCE) and len(np.unique(site)) == n:
+                dec = np.zeros(n, np.uint8)
+                dec[site] = is_b
+                return dec
+        return None
+
+    def match(self, atoms) -> tuple[int | None, str]:
+        """Candidate index of a structure and how it was found, or None and why not."""
+        n, pool = self.pool.n_sites, self.pool
+        symbols = set(atoms.get_chemical_symbols())
+        if not symbols <= set(pool.elements):
+            return None, f"elements {sorted(symbols)} not in the space's {list(pool.elements)}"
+        if len(atoms) != n:
+            return None, f"{len(atoms)} atoms; the space's cells have {n}"
+        dec = self.decoration(atoms)
+        if dec is not None:
+            code = int(canonical_codes(self._codes(dec[None]), self.perms)[0])
+            if code in self.lookup:
+                return self.lookup[code], "sites"
+            return None, "configuration not in the pool" + (
+                " (mode 'compositions' keeps one configuration per composition)" if len(pool.feature_names) == 1
+                else "")
+        if len(pool.feature_names) == 1:
+            return None, "atoms do not sit on the reference supercell's sites"
+        # Rotated cells, other cell shapes: the (intensive) correlation features, if they single out one candidate.
+        try:
+            feats = structure_features(atoms, pool.elements)
+        except SpaceError as exc:
+            return None, str(exc).split(";")[0]
+        hits = np.flatnonzero(np.all(np.abs(pool.features - feats) < 1e-6, axis=1))
+        if len(hits) == 1:
+            return int(hits[0]), "features"
+        return None, ("no candidate has its features" if not len(hits)
+                      else f"features shared by {len(hits)} candidates and sites not on the reference cell")
+
+
+@dataclass
+class Labels:
+    """Gaps matched to candidates, and what could not be matched."""
+
+    gaps: dict[int, float]
+    frames: int
+    unmatched: list[dict] = field(default_factory=list)  # frame, formula, reason
+    skipped: list[dict] = field(default_factory=list)  # frames without a gap
+    duplicates: int = 0  # further frames of an already matched candidate (first one kept)
+    how: dict[str, int] = field(default_factory=dict)  # "sites" / "features" -> count
+
+
+def load_labels(path: str | Path, pool: CandidatePool) -> Labels:
+    """Read an extended-XYZ file of labelled structures and match each frame to its candidate."""
+    import ase.io
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"oracle file not found: {path}; give an extended XYZ file (e.g. from `activemat export`)")
+    try:
+        frames = ase.io.read(path, ":", format="extxyz")
+    except Exception as exc:  # ase raises many types for a malformed file
+        raise InputError(f"{path}: not readable as extended XYZ ({type(exc).__name__}: {exc}); "
+                         "give a file written by `activemat export` or ase.io.write") from None
+    matcher = Matcher(pool)
+    out = Labels(gaps={}, frames=len(frames))
+    for f, atoms in enumerate(frames):
+        gap = atoms.info.get("gap")
+        if gap is None or not np.isfinite(float(gap)) or atoms.info.get("status", "ok") != "ok":
+            out.skipped.append({"frame": f, "formula": atoms.get_chemical_formula(), "reason": "no gap"})
+            continue
+        cand, how = matcher.match(atoms)
+        if cand is None:
+            out.unmatched.append({"frame": f, "formula": atoms.get_chemical_formula(), "reason": how})
+        elif cand in out.gaps:
+            out.duplicates += 1
+        else:
+            out.gaps[cand] = float(gap)
+            out.how[how] = out.how.get(how, 0) + 1
+    return out
+
+
+# -- 2. one replay run ----------------------------------------------------------------
+
+def subpool(pool: CandidatePool, idx: np.ndarray) -> CandidatePool:
+    """The candidates ``idx`` of a pool, as a pool of their own."""
+    return CandidatePool(pool.elements, pool.supercell, pool.decorations[idx], pool.multiplicity[idx],
+                         pool.features[idx], pool.feature_names)
+
+
+def fixed_design(pool: CandidatePool, formulas) -> list[int]:
+    """The most probable candidate of each listed composition that the pool holds, in order."""
+    picks = []
+    for f in formulas:
+        i = representative(pool, parse_formula(f, pool.elements, pool.n_sites))
+        if i is not None:
+            picks.append(i)
+    return picks
+
+
+def tutorial_formulas(pool: CandidatePool) -> list[str]:
+    """The seed tutorial's six compositions, rescaled to the pool's cell size."""
+    out = []
+    for f in SEED_TUTORIAL_FIXED:
+        k = round(parse_formula(f, ("Si", "Ge"), 16) * pool.n_sites / 16)
+        out.append("".join(f"{e}{c}" for e, c in zip(pool.elements, (pool.n_sites - k, k)) if c))
+    return out
+
+
+def replay_curve(pool: CandidatePool, y: np.ndarray, strategy, model_section, *, seed: int, budget: int,
+                 scaler=None, fixed: list[int] | None = None, random_start: bool = False,
+                 stop_at: tuple[float, float] | None = None) -> dict:
+    """Run one strategy on a fully labelled pool; errors over the whole pool after each label.
+
+    Parameters
+    ----------
+    pool : labelled candidates only; ``y`` holds their gaps (eV).
+    strategy : a [strategy] section (its ``kind`` is used; ``fixed`` means the
+        fixed list ``fixed`` with a linear model on the first feature, x).
+    model_section : the [model] section (kind, ard, restarts).
+    random_start : the first ``n_seed`` picks at random instead of space-filling.
+    stop_at : (MAE, max error) in eV: stop once both have been reached at least once.
+
+    Returns
+    -------
+    dict with ``picks`` and ``mae``/``max`` (index n = after n labels; NaN before a model exists).
+    """
+    rng = np.random.default_rng(seed)
+    n = len(pool)
+    budget = min(budget, n)
+    is_fixed = strategy.kind == "fixed"
+    X = pool.features[:, :1] if is_fixed else pool.features
+    kind = "linear" if is_fixed else model_section.kind
+    mae, mx = np.full(budget + 1, np.nan), np.full(budget + 1, np.nan)
+    free = np.ones(n, bool)
+    picks: list[int] = []
+    model = mean = std = None
+    while len(picks) < budget:
+        if random_start and len(picks) < strategy.n_seed and not is_fixed:
+            pick = int(rng.choice(np.flatnonzero(free)))
+        else:
+            chosen, _ = select_next(pool, strategy, free, n_started=len(picks), fixed=fixed or [], model=model,
+                                    X_train=pool.features[picks], y_train=y[picks],
+                                    predictions=(mean, std) if model is not None else None, rng=rng)
+            if chosen is None:
+                break
+            pick = chosen[0]
+        picks.append(pick)
+        free[pick] = False
+        if len(picks) >= 2:
+            model = make_model(kind, model_section.ard, model_section.restarts, seed,
+                               None if is_fixed else scaler).fit(X[picks], y[picks])
+            mean, std = model.predict(X, return_std=True)
+            err = np.abs(mean - y)
+            mae[len(picks)], mx[len(picks)] = err.mean(), err.max()
+            if stop_at and np.nanmin(mae) <= stop_at[0] and np.nanmin(mx) <= stop_at[1]:
+                break
+    return {"picks": picks, "mae": mae[:len(picks) + 1], "max": mx[:len(picks) + 1]}
+
+
+def labels_to_reach(curve: np.ndarray, target: float) -> int | None:
+    """First number of labels at which the error is at or below ``target`` (None if never).
+
+    >>> labels_to_reach(np.array([np.nan, np.nan, 0.3, 0.05, 0.02, 0.04]), 0.05)
+    3
+    """
+    hit = np.flatnonzero(np.nan_to_num(curve, nan=np.inf) <= target)
+    return int(hit[0]) if len(hit) else None
+
+
+# -- 3. the benchmark ------------------------------------------------------------------
+
+def _summary(curves: list[np.ndarray]) -> dict[str, list]:
+    length = max(len(c) for c in curves)
+    grid = np.full((len(curves), length), np.nan)
+    for r, c in enumerate(curves):
+        grid[r, :len(c)] = c
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns before the first fit
+            return {"mean": np.nanmean(grid, 0).tolist(), "std": np.nanstd(grid, 0).tolist(),
+                    "median": np.nanmedian(grid, 0).tolist(), "min": np.nanmin(grid, 0).tolist(),
+                    "max": np.nanmax(grid, 0).tolist()}
+
+
+def _median(values: list[int | None]) -> float | None:
+    """Median over repeats, counting a repeat that never reached the target as +inf (None if most never did)."""
+    v = np.array([np.inf if x is None else x for x in values], float)
+    m = float(np.median(v))
+    return None if not np.isfinite(m) else m
+
+
+def replay(config, oracle: str | Path, strategies=("max_std", "ivr", "random", "fixed"), *, repeats: int = 10,
+           budget: int | None = None, target_mae: float = 0.01, target_max: float = 0.05,
+           stop_at_targets: bool = False, random_start: bool = False, progress=None) -> dict:
+    """Replay a campaign's strategies against labelled structures; a JSON-ready result.
+
+    ``budget`` caps the labels per run (default: the whole labelled pool).
+    ``stop_at_targets`` ends a run once both targets are reached (faster; the
+    curve then stops there).
+    """
+    from sklearn.preprocessing import StandardScaler
+
+    from .loop import build_campaign_pool
+
+    for s in strategies:
+        if s not in STRATEGIES:
+            raise InputError(f"unknown strategy {s!r}; use some of {', '.join(STRATEGIES)}")
+        if s in ("ei", "ucb", "pi") and config.strategy.target_gap is None:
+            raise InputError(f"strategy {s!r} needs [strategy] target_gap in the campaign file")
+    if repeats < 1:
+        raise InputError(f"--repeats must be at least 1, got {repeats}")
+    full = build_campaign_pool(config)
+    labels = load_labels(oracle, full)
+    if len(labels.gaps) < 3:
+        raise InputError(f"{oracle}: only {len(labels.gaps)} structure(s) matched a candidate of this campaign's "
+                         "[space]; replay needs at least 3 (check the campaign file's [space])")
+    idx = np.array(sorted(labels.gaps))
+    pool = subpool(full, idx)
+    y = np.array([labels.gaps[i] for i in idx])
+    scaler = StandardScaler().fit(full.features)  # as the loop does: the whole pool, known before any label
+    budget = min(budget or len(pool), len(pool))
+    formulas = list(config.strategy.fixed) or tutorial_formulas(pool)
+    result = {
+        "campaign": config.campaign.name, "oracle": str(oracle), "frames": labels.frames,
+        "matched": len(labels.gaps), "matched_by": labels.how, "duplicates": labels.duplicates,
+        "skipped": len(labels.skipped), "unmatched": labels.unmatched, "pool_size": len(full),
+        "labelled_pool": len(pool), "complete": len(pool) == len(full), "budget": budget, "repeats": repeats,
+        "model": config.model.model_dump(mode="json"), "n_seed": config.strategy.n_seed,
+        "random_start": random_start, "targets": {"mae": target_mae, "max": target_max},
+        "gap_range": [float(y.min()), float(y.max())], "strategies": {}}
+    for s in strategies:
+        strat = config.strategy.model_copy(update={"kind": s})
+        fixed = fixed_design(pool, formulas) if s == "fixed" else []
+        runs = []
+        started = time.perf_counter()
+        for r in range(1 if s == "fixed" else repeats):  # the fixed design is deterministic
+            seed = config.campaign.seed + r
+            run = replay_curve(pool, y, strat, config.model, seed=seed, budget=budget, scaler=scaler, fixed=fixed,
+                               random_start=random_start,
+                               stop_at=(target_mae, target_max) if stop_at_targets else None)
+            runs.append(run)
+            if progress:
+                progress(f"{s}: run {r + 1} done, {len(run['picks'])} labels, final MAE {run['mae'][-1]:.4f} eV")
+        to_mae = [labels_to_reach(run["mae"], target_mae) for run in runs]
+        to_max = [labels_to_reach(run["max"], target_max) for run in runs]
+        result["strategies"][s] = {
+            "model": "linear on x (seed tutorial)" if s == "fixed" else config.model.kind,
+            "design": formulas if s == "fixed" else None,
+            "repeats": len(runs), "seconds": round(time.perf_counter() - started, 2),
+            "mae": _summary([run["mae"] for run in runs]), "max": _summary([run["max"] for run in runs]),
+            "labels_to_mae": to_mae, "labels_to_max": to_max,
+            "median_labels_to_mae": _median(to_mae), "median_labels_to_max": _median(to_max),
+            "final_mae": [float(run["mae"][-1]) for run in runs], "final_max": [float(run["max"][-1]) for run in runs],
+            "picks": [run["picks"] for run in runs]}
+    return result
+
+
+def to_json(result: dict) -> str:
+    """JSON with NaN and infinities as null."""
+    def clean(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        if isinstance(v, np.integer):
+            return int(v)
+        if isinstance(v, np.floating):
+            return clean(float(v))
+        return v
+    return json.dumps(clean(result))
+
+
+def render(result: dict, console=None) -> None:
+    """Print the matching summary, the labels each strategy needs, and the learning curves."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    console.print(f"oracle {result['oracle']}: {result['frames']} frames, {result['matched']} matched "
+                  f"({', '.join(f'{v} by {k}' for k, v in result['matched_by'].items()) or 'none'}), "
+                  f"{len(result['unmatched'])} unmatched, {result['skipped']} without a gap, "
+                  f"{result['duplicates']} duplicates; labelled pool {result['labelled_pool']} of {result['pool_size']}"
+                  + ("" if result["complete"] else " (INCOMPLETE: errors are over the labelled candidates only)"))
+    for u in result["unmatched"][:10]:
+        console.print(f"  unmatched frame {u['frame']} ({u['formula']}): {u['reason']}")
+    if len(result["unmatched"]) > 10:
+        console.print(f"  ... and {len(result['unmatched']) - 10} more")
+    t = result["targets"]
+    table = Table(title=f"labels needed (median over repeats; budget {result['budget']})")
+    for col in ("strategy", "model", "repeats", f"MAE <= {t['mae']:g} eV", "reached", f"max <= {t['max']:g} eV",
+                "reached", "final MAE (eV)", "final max (eV)"):
+        table.add_column(col, justify="left" if col in ("strategy", "model") else "right")
+    for name, s in result["strategies"].items():
+        def med(v):
+            return "-" if v is None else f"{v:g}"
+        reached = sum(v is not None for v in s["labels_to_mae"]), sum(v is not None for v in s["labels_to_max"])
+        table.add_row(name, s["model"], str(s["repeats"]), med(s["median_labels_to_mae"]),
+                      f"{reached[0]}/{s['repeats']}", med(s["median_labels_to_max"]), f"{reached[1]}/{s['repeats']}",
+                      f"{np.median(s['final_mae']):.4f}", f"{np.median(s['final_max']):.4f}")
+    console.print(table)
+    curve = Table(title="learning curve: pool MAE / max error (eV), mean ± std over repeats")
+    curve.add_column("labels", justify="right")
+    names = list(result["strategies"])
+    for name in names:
+        curve.add_column(name, justify="right")
+    length = max(len(s["mae"]["mean"]) for s in result["strategies"].values())
+    for n in _checkpoints(length - 1):
+        row = [str(n)]
+        for name in names:
+            s = result["strategies"][name]
+            if n < len(s["mae"]["mean"]) and s["mae"]["mean"][n] is not None and np.isfinite(s["mae"]["mean"][n]):
+                row.append(f"{s['mae']['mean'][n]:.4f}±{s['mae']['std'][n]:.4f} / {s['max']['mean'][n]:.3f}")
+            else:
+                row.append("")
+        curve.add_row(*row)
+    console.print(curve)
+
+
+def _checkpoints(last: int) -> list[int]:
+    """Label counts shown in the curve table.
+
+    >>> _checkpoints(12)
+    [2, 3, 4, 5, 6, 8, 10, 12]
+    """
+    pts = [2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50, 60, 80, 100, 120, 150, 200, 250, 300, 350, 402]
+    return [p for p in pts if p <= last] + ([last] if last > 1 and last not in pts else [])
+
+
+def main_progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

@@ -1,0 +1,90 @@
+"""Driver cost per result: refit, cross-validation, predictions over the pool and selection, timed.
+
+What the campaign loop does after every result (activemat.loop.CampaignLoop.learn
+and select): fit the GP (hyperparameters optimised, 2 restarts), cross-validate
+it (activemat.model.cross_validate), predict mean and std over the whole pool,
+then pick with the campaign's selection rule (activemat.strategies.select_next;
+with one calculation still running, i.e. 2 workers, the "kriging believer"
+refit is included). Pools come from activemat.space sampled mode on the
+54-site 3x3x3 supercell; labels are a smooth synthetic function (timing only).
+Single-threaded BLAS, as the driver runs next to the workers.
+
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/driver_cost.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import save, synthetic_gap  # noqa: E402
+
+from activemat.config import parse_campaign  # noqa: E402
+from activemat.model import cross_validate, make_model  # noqa: E402
+from activemat.space import build_pool  # noqa: E402
+from activemat.strategies import select_next  # noqa: E402
+
+
+def timed(fn):
+    t = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t
+
+
+def one(pool, n_train: int, kind: str, seed: int = 0) -> dict:
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(seed)
+    X = pool.features
+    y = synthetic_gap(X) + 0.005 * rng.normal(size=len(X))
+    scaler = StandardScaler().fit(X)
+    train = rng.choice(len(X), n_train, replace=False)
+    running = np.setdiff1d(rng.choice(len(X), 3, replace=False), train)[:1]
+    strategy = parse_campaign(f"[strategy]\nkind = '{kind}'\nn_seed = 4\n").strategy
+    model, t_fit = timed(lambda: make_model("gp", False, 2, seed, scaler).fit(X[train], y[train]))
+    _, t_cv = timed(lambda: cross_validate(model, X[train], y[train]))
+    (mean, std), t_pred = timed(lambda: model.predict(X, return_std=True))
+    free = np.ones(len(X), bool)
+    free[train] = False
+    free[running] = False
+    args = dict(n_started=n_train + 1, fixed=[], model=model, X_train=X[train], y_train=y[train],
+                predictions=(mean, std))
+    _, t_sel0 = timed(lambda: select_next(pool, strategy, free, **args))
+    _, t_sel1 = timed(lambda: select_next(pool, strategy, free, X_running=X[running], **args))
+    return {"pool": len(X), "n_train": n_train, "strategy": kind, "fit_s": t_fit, "cv_s": t_cv, "predict_s": t_pred,
+            "select_s": t_sel0, "select_1_running_s": t_sel1,
+            "refit_and_select_s": t_fit + t_cv + t_pred + t_sel1}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--pools", type=int, nargs="+", default=[100, 1000, 10000, 100000])
+    p.add_argument("--train", type=int, nargs="+", default=[50, 100, 200, 500])
+    p.add_argument("--strategies", nargs="+", default=["max_std", "ivr"])
+    args = p.parse_args()
+    rows = []
+    for target in args.pools:
+        per = max(1, round(target / 55))  # 55 compositions of the 54-site cell
+        pool, t_build = timed(lambda: build_pool(("Si", "Ge"), (3, 3, 3), mode="sampled", samples_per_composition=per,
+                                                 seed=0))
+        sizes = args.train if target == 10000 else [min(200, len(pool) // 2)]
+        for n in sizes:
+            for kind in args.strategies:
+                r = one(pool, n, kind)
+                r["pool_build_s"] = t_build
+                rows.append(r)
+                print(f"pool {r['pool']:6d} train {n:3d} {kind:7s}: fit {r['fit_s']:.3f} s, cv {r['cv_s']:.3f} s, "
+                      f"predict {r['predict_s']:.3f} s, select {r['select_s']:.3f} s "
+                      f"({r['select_1_running_s']:.3f} s with 1 running) -> total {r['refit_and_select_s']:.3f} s",
+                      flush=True)
+    path = save("driver_cost", {"rows": rows, "command": "benchmarks/driver_cost.py " + " ".join(sys.argv[1:])})
+    print(f"-> {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""Write benchmarks/REPORT.md from the JSON results the other scripts left in benchmarks/results/.
+
+    .venv/bin/python benchmarks/report.py
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import RESULTS, load  # noqa: E402
+
+REFERENCE_COMMAND = ("OMP_NUM_THREADS=1 .venv/bin/python benchmarks/sample_efficiency.py --name reference-pbe "
+                     "--campaign campaigns/reference-pbe.toml --store runs/reference-pbe.h5 --repeats 10 --budget 200")
+
+
+def _n(v, fmt="{:g}"):
+    return "not reached" if v is None else fmt.format(v)
+
+
+def _first(curve, target):
+    for n, v in enumerate(curve):
+        if v is not None and v <= target:
+            return n
+    return None
+
+
+def sample_efficiency(name: str) -> list[str]:
+    d = load(f"sample_efficiency_{name}")
+    if d is None:
+        return [f"_No results for `{name}` yet._", ""]
+    t = d["targets"]
+    out = [f"Data: `{d['oracle']}` ({d['labelled_pool']} of {d['pool_size']} candidates labelled"
+           + ("" if d["complete"] else ", **incomplete: errors over the labelled candidates only**")
+           + f"), campaign `{d['campaign']}`, model {d['model']['kind']} (restarts {d['model']['restarts']}), "
+           f"{d['n_seed']} space-filling seeds, {d['repeats']} repeats, budget {d['budget']} labels. "
+           f"Gaps span {d['gap_range'][0]:.3f}-{d['gap_range'][1]:.3f} eV. Command: `{d['command']}`.", "",
+           f"| strategy | model | labels to MAE <= {t['mae']:g} eV (median; reached) | labels to max <= {t['max']:g} eV "
+           "(median; reached) | labels to MAE <= 0.02 eV (mean curve) | MAE / max at the end (eV) |",
+           "|---|---|---|---|---|---|"]
+    for s, r in d["strategies"].items():
+        sm = d["summary"][s]
+        out.append(f"| {s} | {r['model']} | {_n(sm['median_labels_to_mae'])}; {sm['reached_mae']}/{sm['repeats']} "
+                   f"| {_n(sm['median_labels_to_max'])}; {sm['reached_max']}/{sm['repeats']} "
+                   f"| {_n(_first(r['mae']['mean'], 0.02))} | {sm['final_mae']:.4f} / {sm['final_max']:.4f} |")
+    out += ["", "Learning curve, pool MAE in eV (mean ± std over repeats):", ""]
+    names = list(d["strategies"])
+    out += ["| labels | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    length = max(len(r["mae"]["mean"]) for r in d["strategies"].values())
+    for n in [k for k in (2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 30, 40, 50, 75, 100, 150, 200, 300, 402) if k < length]:
+        cells = []
+        for s in names:
+            m = d["strategies"][s]["mae"]
+            ok = n < len(m["mean"]) and m["mean"][n] is not None
+            cells.append(f"{m['mean'][n]:.4f} ± {m['std'][n]:.4f}" if ok else "")
+        out.append(f"| {n} | " + " | ".join(cells) + " |")
+    return out + [""]
+
+
+def dispatch() -> list[str]:
+    d = load("dispatch")
+    if d is None:
+        return ["_Not run yet._", ""]
+    out = [f"Command: `{d['command']}` (load average {d['machine']['load_1min']} on {d['machine']['cpus']} cores).", "",
+           "| tasks | workers | tasks run | wall (s) | utilisation | overhead per task (s) | median submit->start (s) |",
+           "|---|---|---|---|---|---|---|"]
+    for r in d["synthetic"]:
+        out.append(f"| synthetic {r['task_s']:g} s | {r['workers']} | {r['calculations']} | {r['wall_s']} | "
+                   f"{100 * r['utilisation']:.1f} % | {r['overhead_per_task_s']} | {r['median_submit_to_start_s']} |")
+    for r in d["real"]:
+        out.append(f"| real GPAW `{r['store']}` ({r['mean_task_s']} s mean) | {r['workers']} | {r['calculations']} | "
+                   f"{r['wall_s']} | {100 * r['utilisation']:.1f} % | {r['overhead_per_task_s']} | "
+                   f"{r['median_submit_to_start_s']} |")
+    return out + [""]
+
+
+def driver() -> list[str]:
+    d = load("driver_cost")
+    if d is None:
+        return ["_Not run yet._", ""]
+    out = [f"Command: `OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 .venv/bin/python {d['command'].strip()}` "
+           f"(load average {d['machine']['load_1min']} on {d['machine']['cpus']} cores).", "",
+           "| pool | training points | strategy | fit (s) | CV (s) | predict mean+std (s) | select, 1 running (s) "
+           "| total (s) |", "|---|---|---|---|---|---|---|---|"]
+    for r in d["rows"]:
+        out.append(f"| {r['pool']} | {r['n_train']} | {r['strategy']} | {r['fit_s']:.3f} | {r['cv_s']:.3f} | "
+                   f"{r['predict_s']:.3f} | {r['select_1_running_s']:.3f} | **{r['refit_and_select_s']:.3f}** |")
+    return out + [""]
+
+
+def store() -> list[str]:
+    d = load("store_throughput")
+    if d is None:
+        return ["_Not run yet._", ""]
+    q = "status=ok, gap 0.2:0.4, ge-count 4:12"
+    out = [f"Command: `.venv/bin/python {d['command'].strip()}`.", "",
+           "| rows | append, as the loop writes (ms/row) | file size (MB) | bytes/row | read whole store (s) "
+           f"| filtered query `{q}` (s) |", "|---|---|---|---|---|---|"]
+    for r in d["rows"]:
+        out.append(f"| {r['rows']} | {r['flushed_ms_per_row']:.1f} | {r['file_mb']:.1f} | {r['bytes_per_row']:.0f} | "
+                   f"{r['query']['read all']['seconds']:.3f} | {r['query'][q]['seconds']:.3f} |")
+    return out + [""]
+
+
+def main() -> None:
+    text = ["# activemat benchmarks", "",
+            "Generated by `benchmarks/report.py` from `benchmarks/results/*.json`; every figure below names the "
+            "command that produced it. The machine is a shared 2-core VM (a reference DFT campaign runs on one "
+            "core throughout), so timings are upper bounds.", "",
+            "## Sample efficiency (replay, no DFT)", "",
+            "`activemat replay` answers the campaign's picks from labelled structures and records, after every "
+            "label, the model's MAE and max error over the whole labelled pool (training points included). "
+            "`fixed` is the seed tutorial's design: six compositions, linear regression on x.", "",
+            "### 17 compositions, gpaw-fast (complete, real)", ""]
+    text += sample_efficiency("seed-compositions")
+    text += ["### 402 configurations, gpaw-pbe-pw (the reference dataset)", ""]
+    if (RESULTS / "sample_efficiency_reference-pbe.json").exists() and load("sample_efficiency_reference-pbe")["complete"]:
+        text += sample_efficiency("reference-pbe")
+    else:
+        text += ["**Not run yet**: `runs/reference-pbe.h5` is still being computed. When it is complete, run", "",
+                 f"    {REFERENCE_COMMAND}", "    .venv/bin/python benchmarks/report.py", ""]
+        if (RESULTS / "sample_efficiency_reference-pbe-partial.json").exists():
+            text += ["Preview on the labels that exist so far (a small, random subset of the pool: NOT the "
+                     "benchmark, and no conclusion about targets can be drawn from it):", ""]
+            text += sample_efficiency("reference-pbe-partial")
+    text += ["## Dispatch", ""] + dispatch()
+    text += ["## Driver cost per result", ""] + driver()
+    text += ["## Store", ""] + store()
+    notes = (Path(__file__).resolve().parent / "NOTES.md")
+    if notes.exists():
+        text += [notes.read_text()]
+    out = Path(__file__).resolve().parent / "REPORT.md"
+    out.write_text("\n".join(text))
+    print(out)
+
+
+if __name__ == "__main__":
+    main()

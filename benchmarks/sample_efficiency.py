@@ -1,0 +1,86 @@
+"""Sample efficiency: labels each strategy needs to reach a pool-wide MAE / max error (replay, no DFT).
+
+Replays a campaign's selection against labelled structures with
+`activemat.replay` (the project's own model and selection functions) and
+compares max_std, ivr and random sampling (all with the campaign's model) with
+the seed tutorial's fixed design plus linear regression.
+
+    # complete real data available now: the 17 compositions (gpaw-fast)
+    .venv/bin/python benchmarks/sample_efficiency.py --name seed-compositions \
+        --campaign campaigns/seed-tutorial-active.toml --store runs/seed-tutorial-all.h5 --repeats 10
+    # the 402-configuration reference dataset (gpaw-pbe-pw), once runs/reference-pbe.h5 is complete
+    .venv/bin/python benchmarks/sample_efficiency.py --name reference-pbe \
+        --campaign campaigns/reference-pbe.toml --store runs/reference-pbe.h5 --repeats 10 --budget 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import save  # noqa: E402
+
+from activemat.config import load_campaign  # noqa: E402
+from activemat.export import export_store  # noqa: E402
+from activemat.replay import main_progress, replay  # noqa: E402
+
+
+def summarise(result: dict) -> dict:
+    """Headline figures: median labels to each target and the ratio of active to random."""
+    s = result["strategies"]
+    out = {}
+    for name, r in s.items():
+        out[name] = {"median_labels_to_mae": r["median_labels_to_mae"], "median_labels_to_max": r["median_labels_to_max"],
+                     "reached_mae": sum(v is not None for v in r["labels_to_mae"]),
+                     "reached_max": sum(v is not None for v in r["labels_to_max"]), "repeats": r["repeats"],
+                     "final_mae": float(np.median(r["final_mae"])), "final_max": float(np.median(r["final_max"])),
+                     "seconds": r["seconds"]}
+    rnd = out.get("random", {}).get("median_labels_to_mae")
+    for name, v in out.items():
+        a = v["median_labels_to_mae"]
+        v["mae_labels_vs_random"] = (a / rnd) if (a is not None and rnd) else None
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--name", required=True, help="results/sample_efficiency_<name>.json")
+    p.add_argument("--campaign", required=True)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--store", help="labelled store; its ok calculations are exported to a temporary extxyz")
+    src.add_argument("--oracle", help="labelled extxyz")
+    p.add_argument("--strategy", nargs="+", default=["max_std", "ivr", "random", "fixed"])
+    p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--budget", type=int)
+    p.add_argument("--random-start", action="store_true")
+    p.add_argument("--target-mae", type=float, default=0.01)
+    p.add_argument("--target-max", type=float, default=0.05)
+    args = p.parse_args()
+    config, _ = load_campaign(args.campaign)
+    with tempfile.TemporaryDirectory() as tmp:
+        oracle = args.oracle
+        if args.store:
+            oracle = Path(tmp) / "labels.extxyz"
+            export_store(args.store, oracle, status="ok")
+        result = replay(config, oracle, args.strategy, repeats=args.repeats, budget=args.budget,
+                        target_mae=args.target_mae, target_max=args.target_max, random_start=args.random_start,
+                        progress=main_progress)
+    result["oracle"] = args.store or args.oracle
+    result["summary"] = summarise(result)
+    result["command"] = " ".join(["benchmarks/sample_efficiency.py", *sys.argv[1:]])
+    path = save(f"sample_efficiency_{args.name}", result)
+    print(f"{result['labelled_pool']}/{result['pool_size']} labelled candidates, {result['repeats']} repeats, "
+          f"targets MAE {args.target_mae} eV, max {args.target_max} eV  -> {path}")
+    for name, v in result["summary"].items():
+        print(f"  {name:8s} labels to MAE: {v['median_labels_to_mae']} ({v['reached_mae']}/{v['repeats']} reached), "
+              f"to max: {v['median_labels_to_max']} ({v['reached_max']}/{v['repeats']}), "
+              f"final MAE {v['final_mae']:.4f} eV, final max {v['final_max']:.4f} eV")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""`activemat replay` in a subprocess, on an oracle file written here.
+
+The labels are tests.conftest.synthetic_gaps: a smooth synthetic function of
+the features (not DFT), enough to exercise matching, replay and the output.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import ase.io
+import numpy as np
+
+from activemat.space import build_pool
+from tests.conftest import synthetic_gaps
+
+CAMPAIGN = """
+[campaign]
+name = "replay-e2e"
+seed = 0
+[space]
+supercell = [2, 2, 2]
+[model]
+restarts = 0
+[strategy]
+kind = "max_std"
+n_seed = 3
+"""
+
+
+def activemat(*args, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "activemat.cli", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_replay_cli_json_and_table(tmp_path):
+    pool = build_pool(("Si", "Ge"), (2, 2, 2))
+    gaps = synthetic_gaps(pool)
+    rng = np.random.default_rng(0)
+    frames = []
+    for i in range(0, len(pool), 8):  # 51 candidates, site order shuffled and origin shifted
+        atoms = pool.atoms(i)[rng.permutation(16)]
+        atoms.translate(rng.normal(size=3))
+        atoms.wrap()
+        atoms.info["gap"] = gaps[i]
+        frames.append(atoms)
+    stranger = build_pool(("Si", "Ge"), (1, 1, 2)).atoms(1)  # 4 atoms: matches nothing
+    stranger.info["gap"] = 0.4
+    ase.io.write(tmp_path / "oracle.extxyz", frames + [stranger], format="extxyz")
+    (tmp_path / "c.toml").write_text(CAMPAIGN)
+
+    result = activemat("replay", "c.toml", "--oracle", "oracle.extxyz", "--strategy", "max_std", "random", "fixed",
+                       "--repeats", "2", "--budget", "12", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["matched"] == 51 and out["labelled_pool"] == 51 and out["pool_size"] == 402
+    assert [u["frame"] for u in out["unmatched"]] == [51]
+    assert set(out["strategies"]) == {"max_std", "random", "fixed"}
+    s = out["strategies"]["max_std"]
+    assert s["repeats"] == 2 and len(s["mae"]["mean"]) == 13 and s["mae"]["mean"][0] is None
+    assert s["mae"]["mean"][12] < s["mae"]["mean"][3]
+    assert "run 2 done" in result.stderr  # progress goes to stderr, JSON alone to stdout
+
+    table = activemat("replay", "c.toml", "--oracle", "oracle.extxyz", "--strategy", "ivr", "--repeats", "1",
+                      "--budget", "8", "--quiet", cwd=tmp_path)
+    assert table.returncode == 0, table.stderr
+    assert "1 unmatched" in table.stdout and "labels needed" in table.stdout and "ivr" in table.stdout
+
+    missing = activemat("replay", "c.toml", "--oracle", "nope.extxyz", cwd=tmp_path)
+    assert missing.returncode == 2 and "oracle file not found" in missing.stderr
