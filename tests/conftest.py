@@ -49,6 +49,23 @@ dashboard = false
 """
 
 
+# A 402-candidate campaign for loop and fault tests (answers come from a ReplayOracle).
+FAULT_CAMPAIGN = """
+[campaign]
+store = "runs/faults.h5"
+seed = {seed}
+[space]
+supercell = [2, 2, 2]
+[stop]
+budget = {budget}
+[cluster]
+workers = 2
+dashboard = false
+[faults]
+{faults}
+"""
+
+
 @pytest.fixture
 def in_tmp(tmp_path, monkeypatch):
     """Run the test inside its own empty directory."""

@@ -24,26 +24,12 @@ from activemat.loop import build_campaign_pool, run_campaign
 from activemat.oracle import ReplayOracle
 from activemat.progress import Reporter
 from activemat.store import CampaignStore, read_store
-from tests.conftest import TINY_CAMPAIGN, synthetic_gaps
+from tests.conftest import FAULT_CAMPAIGN, TINY_CAMPAIGN, synthetic_gaps
 
-CAMPAIGN = """
-[campaign]
-store = "runs/faults.h5"
-seed = 2
-[space]
-supercell = [2, 2, 2]
-[stop]
-budget = {budget}
-[cluster]
-workers = 2
-dashboard = false
-[faults]
-{faults}
-"""
 
 
 def _run_replay(budget, oracle_kwargs, faults=""):
-    text = CAMPAIGN.format(budget=budget, faults=faults)
+    text = FAULT_CAMPAIGN.format(seed=2, budget=budget, faults=faults)
     config = parse_campaign(text)
     oracle = ReplayOracle(synthetic_gaps(build_campaign_pool(config)), **oracle_kwargs)
     report = Reporter(budget, Console(file=io.StringIO()))

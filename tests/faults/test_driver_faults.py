@@ -13,28 +13,15 @@ from pathlib import Path
 import numpy as np
 
 from activemat.store import read_store
+from tests.conftest import FAULT_CAMPAIGN
 
 REPO = Path(__file__).resolve().parents[2]
 DRIVER = REPO / "tests" / "faults" / "replay_driver.py"
 
-CAMPAIGN = """
-[campaign]
-store = "runs/faults.h5"
-seed = 5
-[space]
-supercell = [2, 2, 2]
-[stop]
-budget = {budget}
-[cluster]
-workers = 2
-dashboard = false
-[faults]
-on_stop = "{on_stop}"
-"""
 
 
 def start_driver(root: Path, budget: int, delay: float, on_stop: str = "wait") -> subprocess.Popen:
-    (root / "campaign.toml").write_text(CAMPAIGN.format(budget=budget, on_stop=on_stop))
+    (root / "campaign.toml").write_text(FAULT_CAMPAIGN.format(seed=5, budget=budget, faults=f'on_stop = "{on_stop}"'))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.Popen([sys.executable, str(DRIVER), "campaign.toml", str(delay)], cwd=root, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
