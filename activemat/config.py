@@ -154,7 +154,8 @@ class ClusterSection(_Section):
 
 
 class FaultsSection(_Section):
-    max_attempts: int = Field(3, ge=1, description="attempts per candidate, retries included")
+    max_attempts: int = Field(3, ge=1, description="failed calculations per candidate before it is given up "
+                                                   "(attempts lost with their worker do not count)")
     time_limit: float | None = Field(None, gt=0, description="seconds one calculation may run")
     on_stop: Literal["wait", "cancel"] = Field(
         "wait", description="on SIGTERM/SIGINT: wait for running calculations, or cancel them (resubmitted on resume)")

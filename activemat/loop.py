@@ -7,7 +7,9 @@ Steps, each checkpointed in the store before the next:
               the row is written as running before the task is sent
   3. collect: as any calculation completes, write its record and flush; a
               failed one is retried (with the preset's fallback settings after
-              a calculation failure) until [faults] max_attempts
+              a calculation failure) until [faults] max_attempts such failures;
+              attempts lost with their worker (node failure, walltime, lifetime
+              retirement) are retried as they were, up to MAX_LOST times
   4. learn  : refit the model on all successful results, snapshot predictions
   5. select : pick for the freed slot; picks made while others run treat the
               running ones as already known at their predicted mean
@@ -38,6 +40,7 @@ from .store import CampaignStore, read_store
 from .strategies import representative, select_next
 
 POLL_SECONDS = 0.5
+MAX_LOST = 10  # attempts per candidate lost with their worker before it is given up
 STARTED_TOPIC = "activemat-started"
 
 
@@ -121,7 +124,9 @@ class CampaignLoop:
     test: np.ndarray | None = None  # held-out candidates (bool mask)
     failed: set[int] = field(default_factory=set)  # given up on
     attempts: dict[int, int] = field(default_factory=dict)
-    fallback: dict[int, int] = field(default_factory=dict)  # next fallback level per candidate
+    fallback: dict[int, int] = field(default_factory=dict)  # calculation failures = next fallback level
+    lost: dict[int, int] = field(default_factory=dict)  # attempts lost with their worker
+    forgiven: dict[int, int] = field(default_factory=dict)  # failures before retry_failed gave a fresh allowance
     retry: list[int] = field(default_factory=list)  # candidates to submit again, before new picks
     pending: dict = field(default_factory=dict)  # future -> _Pending
     iteration: int = 0
@@ -151,8 +156,8 @@ class CampaignLoop:
             cand = int(cand)
             self.attempts[cand] = max(self.attempts.get(cand, 0), int(attempt) + 1)
             last[cand] = S.INTERRUPTED if status == S.RUNNING else status
-            if status == S.FAILED and not error.startswith(S.LOST):
-                self.fallback[cand] = self.fallback.get(cand, 0) + 1
+            if status == S.FAILED:
+                self._count_failure(cand, error)
         self.test = data.candidates["test"].astype(bool)
         done = data.completed()
         self.trained = {c: g for c, g in done.items() if not self.test[c]}
@@ -164,15 +169,26 @@ class CampaignLoop:
             if status == S.INTERRUPTED:
                 self.retry.append(cand)
             elif faults.retry_failed:
-                self.attempts[cand] = 0  # a fresh allowance of attempts
+                self.forgiven[cand] = self.fallback.get(cand, 0)  # a fresh allowance of attempts
+                self.lost[cand] = 0
                 self.retry.append(cand)
-            elif self.attempts[cand] >= faults.max_attempts:
+            elif self._given_up(cand):
                 self.failed.add(cand)
             else:
                 self.retry.append(cand)  # the previous driver stopped before retrying it
         self.iteration = len(data.snapshots.get("iteration", []))
         # held-out candidates go first: the test error is then reported from the start
         self.retry = [int(c) for c in np.flatnonzero(self.test) if c not in done and c not in self.retry] + self.retry
+
+    def _count_failure(self, cand: int, error: str) -> None:
+        if error.startswith(S.LOST):  # not the calculation's fault: same settings next time
+            self.lost[cand] = self.lost.get(cand, 0) + 1
+        else:  # the calculation itself failed: the preset's next fallback settings
+            self.fallback[cand] = self.fallback.get(cand, 0) + 1
+
+    def _given_up(self, cand: int) -> bool:
+        failures = self.fallback.get(cand, 0) - self.forgiven.get(cand, 0)
+        return failures >= self.config.faults.max_attempts or self.lost.get(cand, 0) >= MAX_LOST
 
     def _busy(self) -> np.ndarray:
         busy = np.zeros(len(self.pool), bool)
@@ -217,12 +233,9 @@ class CampaignLoop:
         cand = record.candidate
         if record.ok:
             (self.tested if self.test[cand] else self.trained)[cand] = record.gap
-        elif self.attempts[cand] < self.config.faults.max_attempts:
-            if not record.error.startswith(S.LOST):  # the calculation itself failed: gentler settings next
-                self.fallback[cand] = self.fallback.get(cand, 0) + 1
-            self.retry.append(cand)
         else:
-            self.failed.add(cand)
+            self._count_failure(cand, record.error)
+            (self.failed.add if self._given_up(cand) else self.retry.append)(cand)
         self.learn()
         self.report.finished(record, self.pool.formula(cand), self.snapshot)
 

@@ -6,7 +6,9 @@ import os
 import tomllib
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import InputError
 
@@ -22,7 +24,11 @@ class GpawSettings(_Strict):
     """Plane-wave GPAW settings; units eV and Angstrom."""
 
     ecut: float = Field(gt=0, description="plane-wave cutoff (eV)")
-    xc: str = "PBE"
+    xc: str | dict[str, str | int | float] = Field(
+        "PBE", description='functional: a name ("PBE") or a GPAW xc table ({name = "TB09", stencil = 1})')
+    legacy: bool = Field(False, description="run GPAW's legacy calculator (legacy_gpaw=True); needed by TB09 and GLLB-SC")
+    gap: Literal["ks", "gllbsc"] = Field(
+        "ks", description='"ks": Kohn-Sham CBM - VBM; "gllbsc": Kohn-Sham gap plus the GLLB-SC derivative discontinuity')
     kpts_density: float = Field(gt=0, description="Gamma-centred k-points per reciprocal Angstrom (ASE convention)")
     smearing: float = Field(0.01, ge=0, description="Fermi-Dirac width (eV)")
     extra_bands: int = Field(8, ge=1, description="unoccupied bands computed")
@@ -30,6 +36,26 @@ class GpawSettings(_Strict):
     convergence: dict[str, float] = Field(default_factory=dict)
     maxiter: int = Field(300, ge=1)
     mixer: tuple[float, int, float] | None = Field(None, description="(beta, nmaxold, weight); None: GPAW's default")
+
+    @field_validator("xc")
+    @classmethod
+    def _xc_has_name(cls, xc):
+        if isinstance(xc, dict) and not isinstance(xc.get("name"), str):
+            raise ValueError('an xc table needs a string "name", e.g. {name = "TB09", stencil = 1}')
+        return xc
+
+    @property
+    def xc_name(self) -> str:
+        return self.xc if isinstance(self.xc, str) else self.xc["name"]
+
+    @model_validator(mode="after")
+    def _consistent_method(self):
+        # In GPAW 26.7 these functionals exist only in the legacy calculator; say so rather than fall back silently.
+        if self.xc_name.upper().startswith(("TB09", "GLLB")) and not self.legacy:
+            raise ValueError(f"xc {self.xc_name} runs on GPAW's legacy calculator: set legacy = true")
+        if self.gap == "gllbsc" and not self.xc_name.upper().startswith("GLLB"):
+            raise ValueError(f'gap = "gllbsc" needs a GLLB functional (xc = "GLLBSC"), not {self.xc_name}')
+        return self
 
 
 class Preset(_Strict):
