@@ -100,9 +100,14 @@ def _inspect(args) -> int:
 def _plot(args) -> int:
     from .plots import plot_store
 
-    for path in plot_store(args.store, args.output, kind=args.model, figures=args.figures,
-                           reference=args.reference).values():
+    results = {}
+    for path in plot_store(args.store[0], args.output, kind=args.model, figures=args.figures,
+                           reference=args.reference, compare=args.store[1:], results=results).values():
         print(path)
+    if "experiment" in results:
+        from .plots import render_comparison
+
+        render_comparison(results["experiment"])
     return 0
 
 
@@ -170,9 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.set_defaults(func=_inspect)
 
     plot = sub.add_parser("plot", help="PNG figures: gap vs composition, learning curve, parity, selection")
-    plot.add_argument("store", help="campaign store (.h5)")
+    plot.add_argument("store", nargs="+", metavar="STORE",
+                      help="campaign store (.h5); more stores (other fidelities) go into the experiment figure only")
     plot.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the PNGs (created if missing)")
-    plot.add_argument("--figures", help="comma-separated subset of gap_vs_x, learning_curve, parity, selection")
+    plot.add_argument("--figures", help="comma-separated subset of gap_vs_x, learning_curve, parity, selection "
+                      "(the default), and experiment: composition-averaged gap of each store against the "
+                      "measured SiGe gap (Weber and Alonso, Phys. Rev. B 40, 5683 (1989))")
     plot.add_argument("--model", choices=("gp", "linear"), help="refit this model kind instead of the campaign's")
     plot.add_argument("--reference", metavar="STORE", help="overlay this store's gaps (same [space]) on gap_vs_x")
     plot.set_defaults(func=_plot)

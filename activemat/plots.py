@@ -6,7 +6,11 @@
 - ``learning_curve.png``: cross-validated MAE against the number of DFT
   calculations, with the mean-value baseline (and test MAE when reserved);
 - ``parity.png``: out-of-fold predictions against DFT;
-- ``selection.png``: what was computed, in order, and why.
+- ``selection.png``: what was computed, in order, and why;
+- ``experiment.png`` (only on request, ``--figures experiment``): the
+  composition-averaged model gap of one or more stores (one fidelity each)
+  against the measured SiGe gap of Weber and Alonso, Phys. Rev. B 40, 5683
+  (1989), with each fidelity's deviation from experiment.
 
 Figures are built on ``matplotlib.figure.Figure`` with the Agg canvas, never
 through pyplot, so no global backend or state is touched.
@@ -22,7 +26,8 @@ from . import schema as S
 from .errors import InputError
 from .query import StoreView, open_store
 
-FIGURES = ("gap_vs_x", "learning_curve", "parity", "selection")
+FIGURES = ("gap_vs_x", "learning_curve", "parity", "selection")  # the default set
+EXTRA_FIGURES = ("experiment",)  # drawn only when asked for by name
 REASON_ORDER = ("seed", "fixed", "max_std", "ei", "ucb", "pi", "random", "resubmit")
 _COLOURS = ("#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22")
 
@@ -222,27 +227,192 @@ def plot_selection(view: StoreView, path: Path) -> None:
     fig.savefig(path, dpi=150)
 
 
-def plot_store(store: str | Path | StoreView, out_dir: str | Path, kind: str | None = None,
-               figures=None, reference: str | Path | StoreView | None = None) -> dict[str, Path]:
-    """Write the store's figures as PNGs into ``out_dir`` (created if missing); return name -> path.
+def fidelity_label(view: StoreView) -> str:
+    """The store's calculator preset(s) with their functional, e.g. ``gpaw-fast (PBE)``."""
+    t = view.table()
+    names = sorted(set(t["preset"][t["status"] == S.OK].tolist()) - {""}) or sorted(view.data.presets)
+    labels = []
+    for name in names:
+        xc = view.data.presets.get(name, {}).get("gpaw", {}).get("xc", "")
+        xc = xc.get("name", "") if isinstance(xc, dict) else xc
+        labels.append(f"{name} ({xc})" if xc else name)
+    return ", ".join(labels) or "unknown preset"
 
-    ``figures`` is a subset of :data:`FIGURES` (a list or a comma-separated string); default all.
-    ``reference``, a store of the same space, adds its gaps to ``gap_vs_x`` as open circles.
+
+def experiment_curve(view: StoreView, sm) -> dict:
+    """One store (one fidelity) against experiment.
+
+    The model curve is :func:`activemat.predict.composition_average` (the
+    multiplicity-weighted disorder average ``activemat predict`` gives for a
+    composition) at every composition of the pool; ``deviation`` is
+    :func:`activemat.experiment.deviations` of that curve (``None`` without a
+    model). ``computed_x``/``computed_gap`` are the multiplicity-weighted
+    averages of the computed gaps per composition.
+    """
+    from .experiment import deviations
+    from .predict import composition_average
+
+    pool = sm.pool if sm is not None else view.pool()
+    done = view.data.completed()
+    idx = np.fromiter(done, dtype=np.int64, count=len(done))
+    gaps = np.fromiter(done.values(), dtype=float, count=len(done))
+    cx, cg = [], []
+    for k in np.unique(pool.n_b[idx]):
+        m = pool.n_b[idx] == k
+        w = pool.multiplicity[idx[m]].astype(float)
+        cx.append(float(k) / view.n_sites)
+        cg.append(float(w @ gaps[m] / w.sum()))
+    curve = {"store": str(view.path), "label": fidelity_label(view), "n_computed": int(len(idx)),
+             "computed_x": cx, "computed_gap": cg, "model": None, "n_train": 0, "x": [], "gap": [],
+             "model_std": [], "deviation": None}
+    if sm is not None:
+        ks = np.unique(pool.n_b)
+        avgs = [composition_average(sm, int(k)) for k in ks]
+        x = ks / view.n_sites
+        mean = np.array([a["gap"] for a in avgs])
+        curve.update(model=sm.kind, n_train=int(len(sm.train)), x=x.tolist(), gap=mean.tolist(),
+                     model_std=[a["model_std"] for a in avgs], deviation=deviations(x, mean))
+    return curve
+
+
+def plot_experiment(curves: list[dict], path: Path) -> None:
+    """Draw :func:`experiment_curve` results next to the Weber-Alonso curve."""
+    from .experiment import CITATION_SHORT, CROSSOVER_X, ge_like_gap, si_like_gap, weber_alonso_gap
+
+    fig, ax = _figure(7.0, 5.6)
+    xs = np.linspace(0, 1, 201)
+    ax.plot(xs, weber_alonso_gap(xs), color="k", lw=2.2, zorder=4,
+            label="experiment, low temperature (Weber & Alonso 1989): the lower of the Si-like and Ge-like branches")
+    ax.plot(xs, si_like_gap(xs), color="k", lw=0.8, ls=":", zorder=3)
+    ax.plot(xs, ge_like_gap(xs), color="k", lw=0.8, ls=":", zorder=3)
+    ax.annotate("Si-like ($\\Delta$)", (0.30, float(si_like_gap(0.30))), xytext=(0, 6), textcoords="offset points",
+                fontsize=8, color="0.2")
+    ax.annotate("Ge-like (L)", (0.74, float(ge_like_gap(0.74))), xytext=(4, 2), textcoords="offset points",
+                fontsize=8, color="0.2")
+    ax.axvline(CROSSOVER_X, color="0.6", lw=0.7, ls="--", zorder=0)
+    for i, c in enumerate(curves):
+        colour = _COLOURS[i % len(_COLOURS)]
+        name = Path(c["store"]).name
+        if c["deviation"] is not None:
+            d = c["deviation"]
+            x, mean, std = np.array(c["x"]), np.array(c["gap"]), np.array(c["model_std"])
+            ax.fill_between(x, mean - 2 * std, mean + 2 * std, color=colour, alpha=0.18, lw=0, zorder=1)
+            ax.plot(x, mean, color=colour, lw=2, zorder=2,
+                    label=f"{c['label']}: {c['model']} model $\\pm 2\\sigma$, {name} ({c['n_train']} calculations)\n"
+                          f"  model $-$ experiment: mean {d['mean_signed']:+.3f} eV, mean |dev| "
+                          f"{d['mean_abs']:.3f} eV, x=0 {d['at_0']:+.3f} eV, x=1 {d['at_1']:+.3f} eV")
+        else:
+            ax.plot([], [], color=colour, lw=2, label=f"{c['label']}: {name}, no model yet (needs 2 calculations)")
+        ax.scatter(c["computed_x"], c["computed_gap"], s=34, color=colour, edgecolor="k", lw=0.6, zorder=5,
+                   label=f"{c['label']}: computed, average per composition ({c['n_computed']} calculations)")
+    ax.set_xlabel("Ge fraction x in Si$_{1-x}$Ge$_x$")
+    ax.set_ylabel("band gap (eV)")
+    ax.set_xlim(-0.03, 1.03)
+    highs = [float(np.max(np.add(c["gap"], 2 * np.array(c["model_std"])))) for c in curves if c["gap"]]
+    highs += [max(c["computed_gap"]) for c in curves if c["computed_gap"]]
+    top = max([1.3] + highs) + 0.05
+    ax.set_ylim(0, top)  # the Ge-like branch runs off the top at small x; only the lower branch is the gap
+    ax.set_title(f"composition-averaged gap against experiment\nmeasured: {CITATION_SHORT}", fontsize=10)
+    ax.grid(alpha=0.3)
+    _legend_below(ax, ncol=1, handlelength=2.5)
+    fig.savefig(path, dpi=150)
+
+
+def compare_experiment(stores, path: str | Path, kind: str | None = None, models: dict | None = None) -> dict:
+    """Write ``path`` (PNG): each store's composition-averaged model gap next to experiment.
+
+    Each store is one fidelity, labelled by its calculator preset. Returns
+    ``reference`` (the citation), ``figure`` and ``fidelities``: one
+    :func:`experiment_curve` dict per store, whose ``deviation`` holds
+    ``mean_signed``, ``mean_abs``, ``max_abs``, ``at_0`` and ``at_1`` (eV,
+    model minus experiment).
 
     Raises
     ------
     InputError
-        Unknown figure name, an output folder that is a file, or a store
-        with no calculation at all.
+        A store that is not Si(1-x)Ge(x) or has no calculation.
+    """
+    from .experiment import CITATION, ELEMENTS
+    from .predict import NotEnoughData, fit_store_model
+
+    models = models or {}
+    curves = []
+    for store in stores:
+        view = store if isinstance(store, StoreView) else open_store(store)
+        if tuple(view.elements) != ELEMENTS:
+            raise InputError(f"the experimental curve is for Si(1-x)Ge(x), but {view.path} is "
+                             f"{view.elements[0]}(1-x){view.elements[1]}(x); compare SiGe stores only")
+        if view.data.n_calculations == 0:
+            raise InputError(f"nothing to compare: {view.path} has no calculations yet; run the campaign first")
+        if str(view.path) in models:
+            sm = models[str(view.path)]
+        else:
+            try:
+                sm = fit_store_model(view, kind)
+            except NotEnoughData:
+                sm = None
+        curves.append(experiment_curve(view, sm))
+    path = Path(path)
+    plot_experiment(curves, path)
+    return {"reference": CITATION, "figure": str(path), "fidelities": curves}
+
+
+def render_comparison(result: dict, file=None) -> None:
+    """One line per fidelity: deviation of the composition-averaged model from experiment."""
+    import sys
+
+    file = file or sys.stdout
+    print(f"model - experiment ({result['reference']}), composition-averaged:", file=file)
+    for c in result["fidelities"]:
+        d = c["deviation"]
+        where = f"{c['label']} [{c['store']}, {c['n_train']} calculations]"
+        if d is None:
+            print(f"  {where}: no model yet (needs 2 successful calculations)", file=file)
+        else:
+            print(f"  {where}: mean {d['mean_signed']:+.3f} eV, mean |dev| {d['mean_abs']:.3f} eV "
+                  f"over {d['n_compositions']} compositions in [0, 1]; x=0 {d['at_0']:+.3f} eV, "
+                  f"x=1 {d['at_1']:+.3f} eV", file=file)
+
+
+def plot_store(store: str | Path | StoreView, out_dir: str | Path, kind: str | None = None,
+               figures=None, reference: str | Path | StoreView | None = None, compare=(),
+               results: dict | None = None) -> dict[str, Path]:
+    """Write the store's figures as PNGs into ``out_dir`` (created if missing); return name -> path.
+
+    ``figures`` is a list or a comma-separated string of names from :data:`FIGURES`
+    (the default set) and :data:`EXTRA_FIGURES`.
+    ``reference``, a store of the same space, adds its gaps to ``gap_vs_x`` as open circles.
+    ``compare``: more stores (other fidelities) for the ``experiment`` figure, drawn after this one.
+    ``results``, if given, receives ``results["experiment"]``, :func:`compare_experiment`'s numbers.
+
+    Raises
+    ------
+    InputError
+        Unknown figure name, an output folder that is a file, a store
+        with no calculation at all, ``compare`` without the ``experiment``
+        figure, or ``experiment`` on a store that is not SiGe.
     """
     from .predict import NotEnoughData, fit_store_model
 
     view = store if isinstance(store, StoreView) else open_store(store)
     figures = FIGURES if figures is None else [f.strip() for f in (figures.split(",") if isinstance(figures, str)
                                                                     else figures) if f.strip()]
-    unknown = sorted(set(figures) - set(FIGURES))
+    unknown = sorted(set(figures) - set(FIGURES) - set(EXTRA_FIGURES))
     if unknown:
-        raise InputError(f"unknown figure {', '.join(unknown)}; choose from {', '.join(FIGURES)}")
+        raise InputError(f"unknown figure {', '.join(unknown)}; choose from {', '.join(FIGURES + EXTRA_FIGURES)}")
+    compare = [c if isinstance(c, StoreView) else open_store(c) for c in (compare or ())]
+    if compare and "experiment" not in figures:
+        raise InputError("more than one store is only used by the experiment figure; add --figures experiment "
+                         "(or experiment,gap_vs_x,...)")
+    if "experiment" in figures:
+        from .experiment import ELEMENTS
+
+        for v in [view, *compare]:
+            if tuple(v.elements) != ELEMENTS:
+                raise InputError(f"the experiment figure is for Si(1-x)Ge(x), but {v.path} is "
+                                 f"{v.elements[0]}(1-x){v.elements[1]}(x); leave out experiment for this store")
+            if v.data.n_calculations == 0:
+                raise InputError(f"nothing to compare: {v.path} has no calculations yet; run the campaign first")
     if reference is not None:
         from .modelcard import open_reference
 
@@ -266,4 +436,8 @@ def plot_store(store: str | Path | StoreView, out_dir: str | Path, kind: str | N
         plot_parity(view, sm, paths["parity"])
     if "selection" in paths:
         plot_selection(view, paths["selection"])
+    if "experiment" in paths:
+        comparison = compare_experiment([view, *compare], paths["experiment"], kind, models={str(view.path): sm})
+        if results is not None:
+            results["experiment"] = comparison
     return paths
