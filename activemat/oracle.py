@@ -22,18 +22,24 @@ class ReplayOracle:
     delay : seconds each answer takes (to exercise asynchronous dispatch).
     fail_attempts : candidate -> number of first attempts that fail.
     hang_attempts : candidate -> number of first attempts that take `hang_seconds`.
+    raise_attempts : candidate -> number of first attempts that raise instead of
+        returning a record, as a task does when its worker process dies.
     """
 
     def __init__(self, gaps: dict[int, float], delay: float = 0.0, fail_attempts: dict[int, int] | None = None,
-                 hang_attempts: dict[int, int] | None = None, hang_seconds: float = 3600.0):
+                 hang_attempts: dict[int, int] | None = None, hang_seconds: float = 3600.0,
+                 raise_attempts: dict[int, int] | None = None):
         self.gaps = dict(gaps)
         self.delay = delay
         self.fail_attempts = dict(fail_attempts or {})
         self.hang_attempts = dict(hang_attempts or {})
         self.hang_seconds = hang_seconds
+        self.raise_attempts = dict(raise_attempts or {})
 
     def __call__(self, candidate, attempt, atoms, preset, scratch_root) -> CalculationRecord:
         started = time.time()
+        if attempt < self.raise_attempts.get(candidate, 0):
+            raise RuntimeError(f"replay oracle: candidate {candidate} attempt {attempt} lost")
         hang = attempt < self.hang_attempts.get(candidate, 0)
         if self.delay or hang:
             time.sleep(self.hang_seconds if hang else self.delay)

@@ -163,3 +163,21 @@ def test_held_out_test_set_is_computed_but_never_trained_on_or_selected(in_tmp, 
     _, again, _ = run(client, budget=8, campaign="test_size = 5")
     assert np.array_equal(again.candidates["test"], data.candidates["test"]), "the test set never shifts"
     assert len(again.calculations["candidate"]) == 13, "resume recomputes nothing"
+
+
+def test_lost_attempts_do_not_use_up_max_attempts_but_are_capped(in_tmp, client):
+    from activemat.loop import MAX_LOST
+
+    text = CAMPAIGN.format(kind="max_std", extra="", budget=6, stop="", campaign="")
+    pool = build_campaign_pool(parse_campaign(text))
+    # candidate 0 is lost twice then succeeds; candidate 401 is lost every time
+    oracle = ReplayOracle(synthetic_gaps(pool), delay=0.01, raise_attempts={0: 2, 401: 100})
+    summary, data, _ = run(client, budget=6, extra="", stop="[faults]\nmax_attempts = 1", oracle=oracle)
+    calc = data.calculations
+    first = calc["candidate"] == 0
+    assert list(calc["status"][first]) == ["failed", "failed", "ok"], "lost attempts do not count toward max_attempts"
+    assert all(e.startswith("worker lost") for e in calc["error"][first][:2])
+    assert list(calc["fallback"][first]) == [0, 0, 0], "a lost attempt is retried with the same settings"
+    hopeless = calc["candidate"] == 401
+    assert hopeless.sum() == MAX_LOST and set(calc["status"][hopeless]) == {"failed"}
+    assert summary["failed"] == 1 and summary["completed"] == 6
