@@ -25,26 +25,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import save, synthetic_gap  # noqa: E402
-from utilisation import utilisation  # noqa: E402
+from utilisation import CAMPAIGN, utilisation  # noqa: E402
 
 from activemat.config import parse_campaign  # noqa: E402
 from activemat.loop import build_campaign_pool, run_campaign  # noqa: E402
 from activemat.oracle import ReplayOracle  # noqa: E402
 from activemat.store import read_store  # noqa: E402
 
-CAMPAIGN = """
-[campaign]
-store = "{store}"
-[space]
-supercell = [2, 2, 2]
-[strategy]
-kind = "max_std"
-[stop]
-budget = {budget}
-[cluster]
-workers = {workers}
-dashboard = false
-"""
 
 REAL_STORES = ("runs/seed-tutorial-all.h5", "runs/seed-tutorial.h5", "runs/seed-tutorial-active.h5",
                "runs/reference-pbe.h5")
@@ -58,7 +45,7 @@ def synthetic(workers: int, delay: float, tasks_per_worker: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         store = Path(tmp) / "dispatch.h5"
         budget = workers * tasks_per_worker
-        text = CAMPAIGN.format(store=store, budget=budget, workers=workers)
+        text = CAMPAIGN.format(preset="gpaw-fast", store=store, budget=budget, workers=workers)
         config = parse_campaign(text)
         pool = build_campaign_pool(config)
         gaps = dict(enumerate(synthetic_gap(pool.features).tolist()))
