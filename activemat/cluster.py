@@ -220,6 +220,10 @@ def connect(section, log=print, *, store: str | os.PathLike | None = None):
         if section.kind == "slurm":
             jobs = f"{Path(store).resolve()}.jobs" if store is not None else None
             cluster = stack.enter_context(slurm_cluster(section, security=security, log_directory=jobs))
+            if section.minimum_jobs:
+                # Submit the minimum at once rather than on the adaptive loop's first tick,
+                # which was seen to submit nothing for minutes on a busy machine.
+                cluster.scale(jobs=section.minimum_jobs)
             cluster.adapt(minimum_jobs=section.minimum_jobs, maximum_jobs=section.maximum_jobs)
             log(f"slurm: {section.minimum_jobs}-{section.maximum_jobs} job(s) of {cluster._dummy_job.worker_processes}"
                 f" worker(s), scheduler {cluster.scheduler_address}" + (f", job logs in {jobs}" if jobs else ""))
