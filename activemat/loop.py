@@ -134,6 +134,7 @@ class CampaignLoop:
     mean: np.ndarray | None = None
     std: np.ndarray | None = None
     max_std: float = float("inf")
+    mean_std: float = float("inf")
     stop_reason: str = ""
     snapshot: dict = field(default_factory=dict)
 
@@ -263,11 +264,9 @@ class CampaignLoop:
         self.snapshot = {}
         if not self._fit():
             return
-        idx = np.fromiter(self.trained, int)
-        X, y = self.pool.features[idx], np.fromiter(self.trained.values(), float)
-        free = ~self._busy()
-        self.snapshot = {"iteration": self.iteration, "time": time.time(), "n_train": len(idx),
-                         "max_std": self.max_std, "mean_std": float(self.std[free].mean()) if free.any() else 0.0,
+        X, y = self._training_set()
+        self.snapshot = {"iteration": self.iteration, "time": time.time(), "n_train": len(y),
+                         "max_std": self.max_std, "mean_std": self.mean_std,
                          "model": self.model.describe(), **cross_validate(self.model, X, y)}
         if self.tested:
             held = np.fromiter(self.tested, int)
@@ -279,23 +278,27 @@ class CampaignLoop:
         """Refit on every successful result; False while there are too few."""
         if len(self.trained) < 2:
             return False
-        idx = np.fromiter(self.trained, int)
         m = self.config.model
         self.model = make_model(m.kind, m.ard, m.restarts, self.config.campaign.seed, self.scaler).fit(
-            self.pool.features[idx], np.fromiter(self.trained.values(), float))
+            *self._training_set())
         self.mean, self.std = self.model.predict(self.pool.features, return_std=True)
         free = ~self._busy()
         self.max_std = float(self.std[free].max()) if free.any() else 0.0
+        self.mean_std = float(self.std[free].mean()) if free.any() else 0.0
         return True
+
+    def _training_set(self) -> tuple[np.ndarray, np.ndarray]:
+        """Features and gaps of every successful training calculation (held-out ones excluded)."""
+        return self.pool.features[np.fromiter(self.trained, int)], np.fromiter(self.trained.values(), float)
 
     def select(self) -> tuple[int, str, float] | None:
         """Next candidate, why, and its acquisition score; None when nothing is left to pick."""
-        idx = np.fromiter(self.trained, int)
+        X_train, y_train = self._training_set()
         running = [p.candidate for p in self.pending.values()]
         pick, reason = select_next(
             self.pool, self.config.strategy, ~self._busy(),
             n_started=len(self.trained) + len(self.pending) + len(self.failed), fixed=self.fixed,
-            model=self.model, X_train=self.pool.features[idx], y_train=np.fromiter(self.trained.values(), float),
+            model=self.model, X_train=X_train, y_train=y_train,
             X_running=self.pool.features[running],
             predictions=(self.mean, self.std) if self.model is not None else None,
             rng=self.rng, max_std=self.max_std, target_std=self.config.stop.target_std)

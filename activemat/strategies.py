@@ -96,11 +96,7 @@ def kriging_believer(model, X_train: np.ndarray, y_train: np.ndarray, X_running:
     The mean is unchanged near them but their uncertainty collapses, so the
     next pick goes elsewhere instead of repeating or crowding them.
     """
-    if not len(X_running):
-        return model.predict(X_pool, return_std=True)
-    believed = model.predict(X_running)
-    fantasy = model.with_fixed_kernel().fit(np.vstack([X_train, X_running]), np.concatenate([y_train, believed]))
-    return fantasy.predict(X_pool, return_std=True)
+    return believer_model(model, X_train, y_train, X_running).predict(X_pool, return_std=True)
 
 
 def believer_model(model, X_train: np.ndarray, y_train: np.ndarray, X_running: np.ndarray):
