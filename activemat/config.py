@@ -37,14 +37,45 @@ class SpaceSection(_Section):
     samples_per_composition: int | None = Field(None, gt=0)
 
 
+class CheaperFidelity(_Section):
+    preset: str
+    cost: float = Field(gt=0, description="CPU-seconds per calculation, measured (benchmarks/preset_cost.py)")
+
+
 class CalculatorSection(_Section):
-    preset: str = "gpaw-fast"
+    preset: str = Field("gpaw-fast", description="the preset whose gap the campaign maps")
+    cost: float | None = Field(None, gt=0, description="CPU-seconds per calculation of `preset`, measured; "
+                                                       "needed with `cheaper`")
+    cheaper: list[CheaperFidelity] = Field(
+        default_factory=list, description="multi-fidelity: cheaper presets the model learns the gap from, "
+                                          "cheapest first")
+
+    @model_validator(mode="after")
+    def _fidelities(self):
+        if self.cheaper and self.cost is None:
+            raise ValueError("a multi-fidelity campaign needs `cost` (CPU-seconds per calculation) of its preset")
+        names = [self.preset] + [f.preset for f in self.cheaper]
+        if len(set(names)) < len(names):
+            raise ValueError(f"each preset may appear once among preset and cheaper, got {names}")
+        return self
+
+    @property
+    def presets(self) -> list[str]:
+        """Fidelities cheap to accurate; the last is the campaign's own preset."""
+        return [f.preset for f in self.cheaper] + [self.preset]
+
+    @property
+    def costs(self) -> list[float]:
+        return [f.cost for f in self.cheaper] + [self.cost or 1.0]
 
 
 class ModelSection(_Section):
     kind: Literal["gp", "linear"] = "gp"
     ard: bool = Field(False, description="one GP length scale per feature")
     restarts: int = Field(2, ge=0, description="GP hyperparameter optimizer restarts")
+    transfer_from: str | None = Field(
+        None, description="store of a previous (cheaper) campaign over the same space: its gaps pretrain the "
+                          "model, this campaign's results fine-tune it")
 
 
 class StrategySection(_Section):
@@ -53,7 +84,8 @@ class StrategySection(_Section):
     target_gap: float | None = Field(None, description="eV; the gap ei/ucb/pi look for")
     beta: float = Field(2.0, gt=0, description="ucb exploration weight")
     tradeoff: float = Field(0.0, ge=0, description="ei/pi exploration margin (eV)")
-    fixed: list[str] = Field(default_factory=list, description="formulas for kind='fixed', e.g. 'Si4Ge12'")
+    fixed: list[str] = Field(default_factory=list, description="for kind='fixed', in order: formulas (e.g. 'Si4Ge12', its most probable "
+                                   "configuration) or structure files (every configuration in them)")
 
     @model_validator(mode="after")
     def _needs(self):
@@ -67,6 +99,8 @@ class StrategySection(_Section):
 class StopSection(_Section):
     budget: int = Field(10, ge=1, description="completed calculations")
     target_std: float | None = Field(None, gt=0, description="eV; stop when the pool's max posterior std is below")
+    cost_budget: float | None = Field(None, gt=0, description="CPU-seconds of calculations (by the [calculator] "
+                                                              "costs); for multi-fidelity campaigns")
 
 
 class ClusterSection(_Section):
@@ -172,14 +206,28 @@ class CampaignConfig(_Section):
     cluster: ClusterSection = ClusterSection()
     faults: FaultsSection = FaultsSection()
 
+    @model_validator(mode="after")
+    def _multi_fidelity(self):
+        if self.calculator.cheaper:
+            if self.strategy.kind != "ivr":
+                raise ValueError("a multi-fidelity campaign picks candidate and fidelity by cost-aware variance "
+                                 "reduction: set [strategy] kind = \"ivr\"")
+            if self.model.transfer_from:
+                raise ValueError("use either [calculator] cheaper (multi-fidelity) or [model] transfer_from, not both")
+        if (self.calculator.cheaper or self.model.transfer_from) and self.model.kind != "gp":
+            raise ValueError("multi-fidelity and transfer models are Gaussian processes: set [model] kind = \"gp\"")
+        return self
+
     def identity(self) -> str:
         """Hash of what defines the data (space and calculator).
 
         A store can only be continued by a campaign with the same identity;
         budget, strategy, model and cluster may change between runs.
         """
-        spec = {"space": self.space.model_dump(mode="json"),
-                "calculator": self.calculator.model_dump(mode="json")}
+        calculator = {"preset": self.calculator.preset}  # costs may be re-measured; they define no data
+        if self.calculator.cheaper:
+            calculator["cheaper"] = [f.preset for f in self.calculator.cheaper]
+        spec = {"space": self.space.model_dump(mode="json"), "calculator": calculator}
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -35,9 +35,10 @@ from .errors import InputError
 from .model import cross_validate, make_model
 from .presets import Preset, load_preset
 from .records import CalculationRecord
+from .fidelity import CoKriging, pretrain, select_fidelity
 from .space import CandidatePool, build_pool, parse_formula
 from .store import CampaignStore, read_store
-from .strategies import representative, select_next
+from .strategies import representative, select_next, space_filling
 
 POLL_SECONDS = 0.5
 MAX_LOST = 10  # attempts per candidate lost with their worker before it is given up
@@ -50,27 +51,54 @@ def build_campaign_pool(config: CampaignConfig) -> CandidatePool:
                       samples_per_composition=sp.samples_per_composition, seed=config.campaign.seed)
 
 
-def prepare(config: CampaignConfig) -> tuple[CandidatePool, Preset, list[int]]:
-    """Everything that can fail on bad input, done before any store is touched."""
-    preset = load_preset(config.calculator.preset)
+def prepare(config: CampaignConfig) -> tuple[CandidatePool, list[Preset], list[int]]:
+    """Everything that can fail on bad input, done before any store is touched.
+
+    Returns the pool, the presets cheap to accurate (the last is the campaign's own) and the fixed list.
+    """
+    presets = [load_preset(name) for name in config.calculator.presets]
     pool = build_campaign_pool(config)
-    fixed = [representative(pool, parse_formula(f, pool.elements, pool.n_sites)) for f in config.strategy.fixed]
-    return pool, preset, fixed
+    return pool, presets, fixed_candidates(config.strategy.fixed, pool)
 
 
-def announced(task, candidate, attempt, *args):
+def model_factory(config: CampaignConfig, pool: CandidatePool):
+    """A callable returning the campaign's unfitted model. Features are scaled by the whole pool (known
+    before any label), so the scaling never shifts as data arrives."""
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(pool.features)
+    m = config.model
+    return lambda: make_model(m.kind, m.ard, m.restarts, config.campaign.seed, scaler)
+
+
+def fixed_candidates(entries: list[str], pool: CandidatePool) -> list[int]:
+    """A ``fixed`` list's candidates in order: a formula names its most probable configuration, a structure
+    file (.xyz, .extxyz, .traj, ...) every configuration in it (matched by symmetry)."""
+    from .replay import structure_candidates
+
+    picks: list[int] = []
+    for entry in entries:
+        if Path(entry).suffix:
+            new = structure_candidates(entry, pool)
+        else:
+            new = [representative(pool, parse_formula(entry, pool.elements, pool.n_sites))]
+        picks += [i for i in new if i not in picks]
+    return picks
+
+
+def announced(task, tag, *args):
     """Run a task after telling the driver it started (for time limits), from inside a Dask worker."""
     from distributed import get_worker
 
     worker = get_worker()
-    worker.log_event(STARTED_TOPIC, {"candidate": candidate, "attempt": attempt, "worker": worker.address,
-                                     "time": time.time()})
-    return task(candidate, attempt, *args)
+    worker.log_event(STARTED_TOPIC, {"tag": tag, "worker": worker.address, "time": time.time()})
+    return task(*args)
 
 
 @dataclass
 class _Pending:
     row: int
+    key: int  # the loop's key: fidelity * pool size + candidate
     candidate: int
     attempt: int
     fallback: int
@@ -111,14 +139,19 @@ def _stop_on_signals(flag: StopRequested):
 
 @dataclass
 class CampaignLoop:
+    """The loop's state is keyed by ``key = fidelity * len(pool) + candidate``; fidelities run cheap to
+    accurate and the last is the campaign's own preset, so a single-fidelity campaign's keys are its
+    candidates."""
+
     config: CampaignConfig
     pool: CandidatePool
-    preset: Preset
+    presets: list[Preset]  # cheap -> accurate
     fixed: list[int]
     store: CampaignStore
     client: object
     report: object  # activemat.progress.Reporter
     task: object = compute_gap  # (candidate, attempt, atoms, preset, scratch) -> CalculationRecord
+    pretrained: object = None  # a fitted CoKriging of a previous campaign's gaps ([model] transfer_from)
     trained: dict[int, float] = field(default_factory=dict)
     tested: dict[int, float] = field(default_factory=dict)  # held-out results, never trained on
     test: np.ndarray | None = None  # held-out candidates (bool mask)
@@ -139,30 +172,62 @@ class CampaignLoop:
     snapshot: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        from sklearn.preprocessing import StandardScaler
-
         self.rng = np.random.default_rng(self.config.campaign.seed)
-        # Scale features by the whole pool (known before any label), so scaling never shifts as data arrives.
-        self.scaler = StandardScaler().fit(self.pool.features)
+        self._make_gp = model_factory(self.config, self.pool)
         self.scratch = str(Path(self.config.campaign.scratch or f"{self.store.path}.scratch").resolve())
         self.stop = StopRequested()
+        self.n = len(self.pool)
+        self.top = len(self.presets) - 1  # the campaign's own fidelity
+        self.fidelity_of = {p.name: i for i, p in enumerate(self.presets)}
+        self.multi = self.top > 0 or self.pretrained is not None
+        self.wall_times: dict[int, list[float]] = {f: [] for f in range(len(self.presets))}
+
+    # -- keys -----------------------------------------------------------------
+    def _key(self, candidate: int, fidelity: int | None = None) -> int:
+        return (self.top if fidelity is None else fidelity) * self.n + int(candidate)
+
+    def _split(self, key: int) -> tuple[int, int]:
+        """(fidelity, candidate) of a key."""
+        return divmod(int(key), self.n)
+
+    def _fidelity(self, preset_name: str) -> int:
+        try:
+            return self.fidelity_of[preset_name]
+        except KeyError:
+            raise InputError(f"{self.store.path}: holds calculations with preset {preset_name!r}, which this "
+                             f"campaign does not declare; add it to [calculator]") from None
+
+    def cost(self, fidelity: int) -> float:
+        """CPU-seconds per calculation: the median measured wall time once 3 are done, else the declared cost."""
+        walls = self.wall_times[fidelity]
+        return float(np.median(walls)) if len(walls) >= 3 else self.config.calculator.costs[fidelity]
+
+    def _spent(self) -> float:
+        keys = list(self.trained) + [p.key for p in self.pending.values()]
+        return sum(self.cost(self._split(k)[0]) for k in keys)
 
     # -- state ----------------------------------------------------------------
     def load(self, data) -> None:
         """Restore in-memory state from the store and queue what must run again."""
         self.store.interrupt_running()  # rows a killed driver left running
         calc = data.calculations
-        last: dict[int, str] = {}  # candidate -> status of its latest attempt
-        for cand, status, attempt, error in zip(calc["candidate"], calc["status"], calc["attempt"], calc["error"]):
-            cand = int(cand)
-            self.attempts[cand] = max(self.attempts.get(cand, 0), int(attempt) + 1)
-            last[cand] = S.INTERRUPTED if status == S.RUNNING else status
+        last: dict[int, str] = {}  # key -> status of its latest attempt
+        done: dict[int, float] = {}
+        for cand, preset, status, attempt, error, gap, wall in zip(
+                calc["candidate"], calc["preset"], calc["status"], calc["attempt"], calc["error"], calc["gap"],
+                calc["finished"] - calc["started"]):
+            fid = self._fidelity(preset)
+            key = self._key(cand, fid)
+            self.attempts[key] = max(self.attempts.get(key, 0), int(attempt) + 1)
+            last[key] = S.INTERRUPTED if status == S.RUNNING else status
             if status == S.FAILED:
-                self._count_failure(cand, error)
+                self._count_failure(key, error)
+            elif status == S.OK:
+                done[key] = float(gap)
+                self.wall_times[fid].append(float(wall))
         self.test = data.candidates["test"].astype(bool)
-        done = data.completed()
-        self.trained = {c: g for c, g in done.items() if not self.test[c]}
-        self.tested = {c: g for c, g in done.items() if self.test[c]}
+        self.trained = {k: g for k, g in done.items() if not self.test[self._split(k)[1]]}
+        self.tested = {k: g for k, g in done.items() if self.test[self._split(k)[1]]}
         faults = self.config.faults
         for cand, status in last.items():
             if cand in done:
@@ -178,8 +243,9 @@ class CampaignLoop:
             else:
                 self.retry.append(cand)  # the previous driver stopped before retrying it
         self.iteration = len(data.snapshots.get("iteration", []))
-        # held-out candidates go first: the test error is then reported from the start
-        self.retry = [int(c) for c in np.flatnonzero(self.test) if c not in done and c not in self.retry] + self.retry
+        # held-out candidates go first (at the campaign's fidelity): the test error is then reported from the start
+        held = [self._key(c) for c in np.flatnonzero(self.test)]
+        self.retry = [k for k in held if k not in done and k not in self.retry] + self.retry
 
     def _count_failure(self, cand: int, error: str) -> None:
         if error.startswith(S.LOST):  # not the calculation's fault: same settings next time
@@ -192,31 +258,46 @@ class CampaignLoop:
         return failures >= self.config.faults.max_attempts or self.lost.get(cand, 0) >= MAX_LOST
 
     def _busy(self) -> np.ndarray:
-        busy = np.zeros(len(self.pool), bool)
-        idx = list(self.trained) + list(self.failed) + self.retry + [p.candidate for p in self.pending.values()]
+        """Keys not to pick: done, given up, queued, running, or held out (at every fidelity)."""
+        busy = np.zeros(len(self.presets) * self.n, bool)
+        idx = list(self.trained) + list(self.failed) + self.retry + [p.key for p in self.pending.values()]
         busy[idx] = True
-        return busy | self.test
+        return busy | np.tile(self.test, len(self.presets))
+
+    def _free(self, fidelity: int | None = None) -> np.ndarray:
+        """Candidates free to pick at a fidelity (default: the campaign's)."""
+        f = self.top if fidelity is None else fidelity
+        return ~self._busy()[f * self.n:(f + 1) * self.n]
+
+    def _label(self, key: int) -> str:
+        fid, cand = self._split(key)
+        formula = self.pool.formula(cand)
+        return f"{formula} @{self.presets[fid].name}" if self.top else formula
 
     # -- steps ----------------------------------------------------------------
-    def submit(self, candidate: int, reason: str, score: float = float("nan")) -> None:
-        attempt = self.attempts.get(candidate, 0)
-        level = self.fallback.get(candidate, 0)
-        self.attempts[candidate] = attempt + 1
-        row = self.store.add_attempt(candidate, attempt, self.preset.name, self.iteration, reason, score)
-        preset = self.preset.with_fallback(level)
-        args = (candidate, attempt, self.pool.atoms(candidate), preset, self.scratch)
-        key = f"gap-c{candidate}-a{attempt}-{time.time_ns()}"
+    def submit(self, key: int, reason: str, score: float = float("nan")) -> None:
+        fid, candidate = self._split(key)
+        attempt = self.attempts.get(key, 0)
+        level = self.fallback.get(key, 0)
+        self.attempts[key] = attempt + 1
+        base = self.presets[fid]
+        row = self.store.add_attempt(candidate, attempt, base.name, self.iteration, reason, score)
+        # cheaper fidelities keep their scratch apart (same candidate and attempt numbers)
+        scratch_root = self.scratch if fid == self.top else str(Path(self.scratch) / base.name)
+        args = (candidate, attempt, self.pool.atoms(candidate), base.with_fallback(level), scratch_root)
+        dask_key = f"gap-{base.name}-c{candidate}-a{attempt}-{time.time_ns()}"
         if self.config.faults.time_limit:
-            future = self.client.submit(announced, self.task, *args, pure=False, key=key)
+            future = self.client.submit(announced, self.task, dask_key, *args, pure=False, key=dask_key)
         else:
-            future = self.client.submit(self.task, *args, pure=False, key=key)
-        scratch = str(Path(self.scratch) / f"cand{candidate:06d}-try{attempt}")
-        self.pending[future] = _Pending(row, candidate, attempt, level, scratch)
-        self.report.submitted(candidate, self.pool.formula(candidate), reason)
+            future = self.client.submit(self.task, *args, pure=False, key=dask_key)
+        scratch = str(Path(scratch_root) / f"cand{candidate:06d}-try{attempt}")
+        self.pending[future] = _Pending(row, key, candidate, attempt, level, scratch)
+        self.report.submitted(candidate, self._label(key), reason)
 
     def _failure_record(self, job: _Pending, error: str) -> CalculationRecord:
         now = time.time()
-        return CalculationRecord(candidate=job.candidate, attempt=job.attempt, preset=self.preset.name,
+        preset = self.presets[self._split(job.key)[0]].name
+        return CalculationRecord(candidate=job.candidate, attempt=job.attempt, preset=preset,
                                  status=S.FAILED, started=job.started or now, finished=now, worker=job.worker,
                                  error=error.splitlines()[0][:400], fallback=job.fallback, scratch=job.scratch)
 
@@ -231,23 +312,24 @@ class CampaignLoop:
 
     def finish(self, job: _Pending, record: CalculationRecord) -> None:
         self.store.finish_attempt(job.row, record)
-        cand = record.candidate
+        key = job.key
         if record.ok:
-            (self.tested if self.test[cand] else self.trained)[cand] = record.gap
+            (self.tested if self.test[job.candidate] else self.trained)[key] = record.gap
+            self.wall_times[self._split(key)[0]].append(record.wall_time)
         else:
-            self._count_failure(cand, record.error)
-            (self.failed.add if self._given_up(cand) else self.retry.append)(cand)
+            self._count_failure(key, record.error)
+            (self.failed.add if self._given_up(key) else self.retry.append)(key)
         self.learn()
-        self.report.finished(record, self.pool.formula(cand), self.snapshot)
+        self.report.finished(record, self._label(key), self.snapshot)
 
     def enforce_time_limit(self) -> None:
         """Cancel calculations running past [faults] time_limit and restart their workers."""
         limit = self.config.faults.time_limit
         if not limit or not self.pending:
             return
-        by_job = {(p.candidate, p.attempt): p for p in self.pending.values()}
+        by_job = {f.key: p for f, p in self.pending.items()}
         for _, event in self.client.get_events(STARTED_TOPIC):
-            job = by_job.get((event["candidate"], event["attempt"]))
+            job = by_job.get(event["tag"])
             if job and job.started is None:
                 job.started, job.worker = event["time"], event["worker"]
         now = time.time()
@@ -266,37 +348,50 @@ class CampaignLoop:
             return
         X, y = self._training_set()
         self.snapshot = {"iteration": self.iteration, "time": time.time(), "n_train": len(y),
-                         "max_std": self.max_std, "mean_std": self.mean_std,
-                         "model": self.model.describe(), **cross_validate(self.model, X, y)}
+                         "max_std": self.max_std, "mean_std": self.mean_std, "model": self.model.describe()[:300]}
+        if not self.multi:  # closed-form cross-validation is for single GPs and linear models
+            self.snapshot.update(cross_validate(self.model, X, y))
         if self.tested:
-            held = np.fromiter(self.tested, int)
+            held = np.array([self._split(k)[1] for k in self.tested], int)
             self.snapshot["test_mae"] = float(np.mean(np.abs(self.mean[held] - np.fromiter(self.tested.values(), float))))
         self.store.add_snapshot(self.snapshot, self.mean.astype("f4"), self.std.astype("f4"))
         self.iteration += 1
 
     def _fit(self) -> bool:
-        """Refit on every successful result; False while there are too few."""
-        if len(self.trained) < 2:
-            return False
-        m = self.config.model
-        self.model = make_model(m.kind, m.ard, m.restarts, self.config.campaign.seed, self.scaler).fit(
-            *self._training_set())
+        """Refit on every successful result; False while there are too few (2 per fidelity)."""
+        if self.multi:
+            levels = [self._training_set(f) for f in range(len(self.presets))]
+            if self.pretrained is not None:
+                levels = levels[-1:]  # the pretrained model is the cheap level
+            if min(len(y) for _, y in levels) < 2:
+                return False
+            self.model = CoKriging(self._make_gp, frozen=self.pretrained).fit(levels)
+        else:
+            if len(self.trained) < 2:
+                return False
+            self.model = self._make_gp().fit(*self._training_set())
         self.mean, self.std = self.model.predict(self.pool.features, return_std=True)
-        free = ~self._busy()
+        free = self._free()
         self.max_std = float(self.std[free].max()) if free.any() else 0.0
         self.mean_std = float(self.std[free].mean()) if free.any() else 0.0
         return True
 
-    def _training_set(self) -> tuple[np.ndarray, np.ndarray]:
-        """Features and gaps of every successful training calculation (held-out ones excluded)."""
-        return self.pool.features[np.fromiter(self.trained, int)], np.fromiter(self.trained.values(), float)
+    def _training_set(self, fidelity: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Features and gaps of every successful training calculation at a fidelity (default: the campaign's;
+        held-out ones excluded)."""
+        f = self.top if fidelity is None else fidelity
+        keys = [k for k in self.trained if self._split(k)[0] == f]
+        cands = np.array([self._split(k)[1] for k in keys], int)
+        return self.pool.features[cands], np.array([self.trained[k] for k in keys], float)
 
     def select(self) -> tuple[int, str, float] | None:
-        """Next candidate, why, and its acquisition score; None when nothing is left to pick."""
+        """Next key, why, and its acquisition score; None when nothing is left to pick."""
+        if self.multi:
+            return self._select_fidelity()
         X_train, y_train = self._training_set()
         running = [p.candidate for p in self.pending.values()]
         pick, reason = select_next(
-            self.pool, self.config.strategy, ~self._busy(),
+            self.pool, self.config.strategy, self._free(),
             n_started=len(self.trained) + len(self.pending) + len(self.failed), fixed=self.fixed,
             model=self.model, X_train=X_train, y_train=y_train,
             X_running=self.pool.features[running],
@@ -306,6 +401,50 @@ class CampaignLoop:
             self.stop_reason = reason
         return pick
 
+    def _select_fidelity(self) -> tuple[int, str, float] | None:
+        """Multi-fidelity and transfer: space-filling seeds at every fidelity that is computed here (the same
+        candidates, cheap first), then the (candidate, fidelity) with the most variance reduction of the
+        campaign's gap per CPU-second (:func:`activemat.fidelity.select_fidelity`)."""
+        levels = [self.top] if self.pretrained is not None else range(len(self.presets))
+        free = [self._free(f) if f in levels else np.zeros(self.n, bool) for f in range(len(self.presets))]
+        if not any(m.any() for m in free):
+            self.stop_reason = "pool exhausted"
+            return None
+        seeds = space_filling(self.pool, self.config.strategy.n_seed, np.zeros(self.n, bool))
+        for f in levels:
+            for c in seeds:
+                if free[f][c]:
+                    return self._key(c, f), "seed", float("nan")
+        if self.model is None:  # seeds failed: more space filling at the campaign's fidelity
+            if not free[self.top].any():
+                self.stop_reason = "pool exhausted"
+                return None
+            return self._key(space_filling(self.pool, 1, ~free[self.top])[0]), "seed", float("nan")
+        target = self.config.stop.target_std
+        if target is not None and self.max_std < target:
+            self.stop_reason = f"max std {self.max_std:.4f} eV below target"
+            return None
+        if self.config.strategy.kind == "random":
+            return self._key(int(self.rng.choice(np.flatnonzero(free[self.top])))), "random", float("nan")
+        # model levels -> this campaign's fidelities (None: a frozen, pretrained level)
+        if self.pretrained is not None:
+            fids = [None] * self.pretrained.n_levels + [self.top]
+        else:
+            fids = list(range(len(self.presets)))
+        running: dict[int, list[int]] = {f: [] for f in range(len(self.presets))}
+        for p in self.pending.values():
+            running[self._split(p.key)[0]].append(p.candidate)
+        none = np.zeros(self.n, bool)
+        pick = select_fidelity(
+            self.model, self.pool.features,
+            free=[none if f is None else free[f] for f in fids],
+            costs=[1.0 if f is None else self.cost(f) for f in fids],
+            running=[self.pool.features[[] if f is None else running[f]] for f in fids])
+        if pick is None:
+            self.stop_reason = "pool exhausted"
+            return None
+        return self._key(pick.candidate, fids[pick.level]), "ivr/cost", pick.score
+
     def fill(self) -> None:
         """Submit retries, then picks, until every worker slot (plus prefetch) is taken or a stop condition holds."""
         from .cluster import worker_slots
@@ -314,12 +453,16 @@ class CampaignLoop:
             return
         slots = worker_slots(self.client) + self.config.cluster.prefetch
         while len(self.pending) < slots:
-            if self.retry and self.test[self.retry[0]]:
+            if self.retry and self.test[self._split(self.retry[0])[1]]:
                 self.submit(self.retry.pop(0), "test")  # held out: outside the budget
                 continue
             training_pending = sum(not self.test[p.candidate] for p in self.pending.values())
             if len(self.trained) + training_pending >= self.config.stop.budget:
                 self.stop_reason = self.stop_reason or "budget reached"
+                return
+            cost_budget = self.config.stop.cost_budget
+            if cost_budget is not None and self._spent() >= cost_budget:
+                self.stop_reason = self.stop_reason or "cost budget reached"
                 return
             if self.retry:
                 self.submit(self.retry.pop(0), "retry")
@@ -380,14 +523,17 @@ def run_campaign(config: CampaignConfig, campaign_text: str, *, client=None, rep
 
     from .cluster import task_for
 
-    pool, preset, fixed = prepare(config)
+    pool, presets, fixed = prepare(config)
     task = task_for(config.cluster, task)  # MPI per calculation when [cluster] mpi_ranks > 1; refused if unavailable
+    pretrained = None
+    if config.model.transfer_from:
+        pretrained = pretrain(config.model.transfer_from, pool, model_factory(config, pool))
     path = Path(config.campaign.store)
     if path.exists():
         store = CampaignStore.open(path, config.identity())
     else:
         store = CampaignStore.create(path, campaign_text=campaign_text, identity=config.identity(), pool=pool,
-                                     presets={preset.name: preset.model_dump(mode="json")})
+                                     presets={p.name: p.model_dump(mode="json") for p in presets})
     report = report or Reporter(budget=config.stop.budget)
     if config.campaign.test_size and not store.has_test_set():
         if config.campaign.test_size >= len(pool):
@@ -400,7 +546,7 @@ def run_campaign(config: CampaignConfig, campaign_text: str, *, client=None, rep
         data = read_store(path)
         if not np.array_equal(data.candidates["decoration"], pool.decorations):
             raise RuntimeError(f"{path}: candidate table differs from this activemat's enumeration")
-        loop = CampaignLoop(config, pool, preset, fixed, store, None, report, task)
+        loop = CampaignLoop(config, pool, presets, fixed, store, None, report, task, pretrained)
         loop.load(data)
         report.start(done=len(loop.trained), failed=len(loop.failed))
         if len(loop.trained) >= config.stop.budget and not loop.retry and len(loop.tested) == int(loop.test.sum()):
@@ -415,5 +561,8 @@ def run_campaign(config: CampaignConfig, campaign_text: str, *, client=None, rep
                         loop.run()
     summary = {"store": str(path), "completed": len(loop.trained), "failed": len(loop.failed),
                "stop_reason": loop.stop_reason}
+    if loop.top:  # multi-fidelity: completed calculations and the measured cost of each preset
+        summary["fidelities"] = {p.name: {"completed": sum(loop._split(k)[0] == f for k in loop.trained),
+                                          "cost": loop.cost(f)} for f, p in enumerate(presets)}
     report.log(f"stopped: {loop.stop_reason}; {len(loop.trained)} completed, {len(loop.failed)} failed -> {path}")
     return summary

@@ -19,6 +19,8 @@ class ReplayOracle:
     Parameters
     ----------
     gaps : candidate index -> gap (eV); a missing candidate is a failed calculation.
+    preset_gaps : preset name -> its own candidate -> gap table (multi-fidelity); presets not listed
+        answer from ``gaps``.
     delay : seconds each answer takes (to exercise asynchronous dispatch).
     fail_attempts : candidate -> number of first attempts that fail.
     hang_attempts : candidate -> number of first attempts that take `hang_seconds`.
@@ -28,8 +30,9 @@ class ReplayOracle:
 
     def __init__(self, gaps: dict[int, float], delay: float = 0.0, fail_attempts: dict[int, int] | None = None,
                  hang_attempts: dict[int, int] | None = None, hang_seconds: float = 3600.0,
-                 raise_attempts: dict[int, int] | None = None):
+                 raise_attempts: dict[int, int] | None = None, preset_gaps: dict[str, dict[int, float]] | None = None):
         self.gaps = dict(gaps)
+        self.preset_gaps = dict(preset_gaps or {})
         self.delay = delay
         self.fail_attempts = dict(fail_attempts or {})
         self.hang_attempts = dict(hang_attempts or {})
@@ -46,9 +49,10 @@ class ReplayOracle:
         record = CalculationRecord(candidate=candidate, attempt=attempt, preset=preset.name, status="ok",
                                    host=socket.gethostname(), worker="replay", started=started,
                                    versions="replay oracle")
-        if candidate not in self.gaps or attempt < self.fail_attempts.get(candidate, 0):
+        gaps = self.preset_gaps.get(preset.name, self.gaps)
+        if candidate not in gaps or attempt < self.fail_attempts.get(candidate, 0):
             record.status, record.error = "failed", f"replay oracle has no answer for candidate {candidate}"
         else:
-            record.gap = float(self.gaps[candidate])
+            record.gap = float(gaps[candidate])
         record.finished = time.time()
         return record

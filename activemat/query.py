@@ -164,9 +164,15 @@ class StoreView:
 
         return parse_formula(formula, self.elements, self.n_sites)
 
+    @property
+    def preset(self) -> str:
+        """The campaign's own preset (a multi-fidelity store also holds cheaper ones)."""
+        return self.config().calculator.preset
+
     def training_set(self) -> tuple[np.ndarray, np.ndarray]:
-        """Candidates with a successful calculation (held-out test candidates excluded) and their gaps (eV)."""
-        done = self.data.completed()
+        """Candidates with a successful calculation at the campaign's preset (held-out test candidates
+        excluded) and their gaps (eV)."""
+        done = self.data.completed(self.preset)
         idx = np.fromiter(done, dtype=np.int64, count=len(done))
         gaps = np.fromiter(done.values(), dtype=float, count=len(done))
         keep = ~self.test[idx] if len(idx) else np.zeros(0, bool)
@@ -174,7 +180,7 @@ class StoreView:
 
     def test_set(self) -> tuple[np.ndarray, np.ndarray]:
         """Held-out candidates with a successful calculation and their gaps (eV)."""
-        done = self.data.completed()
+        done = self.data.completed(self.preset)
         idx = np.fromiter(done, dtype=np.int64, count=len(done))
         gaps = np.fromiter(done.values(), dtype=float, count=len(done))
         keep = self.test[idx] if len(idx) else np.zeros(0, bool)

@@ -193,6 +193,30 @@ def fixed_design(pool: CandidatePool, formulas) -> list[int]:
     return picks
 
 
+def structure_candidates(path: str | Path, pool: CandidatePool) -> list[int]:
+    """Candidates of every frame of a structure file (any format ase reads), in file order, without repeats.
+
+    Raises InputError naming the first frame that matches no candidate.
+    """
+    import ase.io
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"structure file not found: {path}; give a path relative to the working directory")
+    try:
+        frames = ase.io.read(path, ":")
+    except Exception as exc:  # ase raises many types for a malformed file
+        raise InputError(f"{path}: not readable as a structure file ({type(exc).__name__}: {exc})") from None
+    matcher, picks = Matcher(pool), []
+    for f, atoms in enumerate(frames):
+        cand, how = matcher.match(atoms)
+        if cand is None:
+            raise InputError(f"{path}: frame {f} ({atoms.get_chemical_formula()}) matches no candidate: {how}")
+        if cand not in picks:
+            picks.append(cand)
+    return picks
+
+
 def tutorial_formulas(pool: CandidatePool) -> list[str]:
     """The seed tutorial's six compositions, rescaled to the pool's cell size."""
     out = []

@@ -55,9 +55,11 @@ class StoreData:
     def status_mask(self, status: str) -> np.ndarray:
         return self.calculations["status"] == status
 
-    def completed(self) -> dict[int, float]:
-        """Candidate -> gap of its successful calculation."""
+    def completed(self, preset: str | None = None) -> dict[int, float]:
+        """Candidate -> gap of its successful calculation (with that preset only, if given)."""
         ok = self.status_mask(S.OK)
+        if preset is not None:
+            ok &= self.calculations["preset"] == preset
         return dict(zip(self.calculations["candidate"][ok].tolist(), self.calculations["gap"][ok].tolist()))
 
 

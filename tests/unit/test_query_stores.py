@@ -92,7 +92,7 @@ def stores(tmp_path_factory) -> dict[str, Path]:
 
     text = campaign_text("empty", root / "empty.h5")
     config = parse_campaign(text)
-    pool, preset, _ = prepare(config)
+    pool, (preset,), _ = prepare(config)
     CampaignStore.create(root / "empty.h5", campaign_text=text, identity=config.identity(), pool=pool,
                          presets={preset.name: preset.model_dump(mode="json")}).close()
     _STORES.update({name: root / f"{name}.h5" for name in ("configs", "tutorial", "single", "empty")})

@@ -1,0 +1,184 @@
+"""Learning an accurate gap from cheaper ones: recursive co-kriging and cost-aware selection.
+
+Fidelities are ordered cheap to accurate, ``levels[0]`` the cheapest and
+``levels[-1]`` the gap the campaign wants. Each level is the one below it,
+scaled, plus a discrepancy learned from that level's own data
+(Kennedy and O'Hagan, Biometrika 87, 1 (2000); recursive form of Le Gratiet
+and Garnier, Int. J. Uncertain. Quantif. 4, 365 (2014)):
+
+    f_0(x) = d_0(x)        f_l(x) = rho_l * f_{l-1}(x) + d_l(x)
+
+with every d_l an independent GP. Prediction composes the levels:
+mean_l = rho_l mean_{l-1} + mean(d_l), var_l = rho_l^2 var_{l-1} + var(d_l).
+rho_l is the generalised-least-squares estimate under d_l's fitted kernel
+(with a constant offset), bounded to RHO_BOUNDS; with fewer than
+MIN_POINTS_FOR_RHO points at a level it is 1 (plain Delta-learning of the
+difference), since two points cannot tell a scale from an offset.
+
+The same model does transfer learning: a previous cheap campaign's results
+are level 0 (pretraining), and the few accurate points fit only rho and the
+discrepancy (fine-tuning).
+
+Selection (:func:`select_fidelity`) scores each free (candidate, level) pair
+by the integrated variance reduction it brings to the accurate level over
+the whole pool, divided by that level's cost: a level-l result shrinks d_l's
+variance, which reaches the top through the product of the rho^2 above it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .strategies import believer_model, ivr_scores
+
+RHO_BOUNDS = (0.0, 2.0)
+MIN_POINTS_FOR_RHO = 4
+
+
+class CoKriging:
+    """Recursive multi-fidelity GP over levels cheap -> accurate.
+
+    Parameters
+    ----------
+    make_gp : callable returning an unfitted regressor with ``fit``,
+        ``predict(X, return_std=True)``, ``with_fixed_kernel`` and ``gp_``
+        (e.g. ``lambda: make_model("gp", scaler=...)``).
+    frozen : a fitted CoKriging whose levels are reused as they are (transfer:
+        the pretrained cheap model); only the levels above it are fitted.
+    """
+
+    def __init__(self, make_gp, frozen: "CoKriging | None" = None):
+        self.make_gp = make_gp
+        self.frozen = frozen
+
+    def fit(self, levels: list[tuple[np.ndarray, np.ndarray]]) -> "CoKriging":
+        """Fit on ``[(X_0, y_0), ..., (X_top, y_top)]``; each level needs at least one point.
+
+        With ``frozen``, ``levels`` lists only the levels above the frozen ones.
+        """
+        self.gps_ = list(self.frozen.gps_) if self.frozen else []
+        self.rhos_ = list(self.frozen.rhos_) if self.frozen else []
+        self.train_ = list(self.frozen.train_) if self.frozen else []  # (X, discrepancy targets) per level
+        for X, y in levels:
+            X, y = np.asarray(X, float), np.asarray(y, float)
+            if not len(y):
+                raise ValueError(f"fidelity level {len(self.gps_)} has no results to fit")
+            if not self.gps_:
+                rho, below = 0.0, np.zeros(len(y))
+            else:
+                below = self._predict(X, len(self.gps_) - 1)[0]
+                rho = 1.0
+            gp = self.make_gp().fit(X, y - rho * below)
+            if self.gps_ and len(y) >= MIN_POINTS_FOR_RHO:
+                rho = _gls_rho(gp, X, y, below)
+                gp = self.make_gp().fit(X, y - rho * below)
+            self.gps_.append(gp)
+            self.rhos_.append(float(rho))
+            self.train_.append((X, y - rho * below))
+        return self
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.gps_)
+
+    def _predict(self, X, level: int) -> tuple[np.ndarray, np.ndarray]:
+        mean, var = np.zeros(len(X)), np.zeros(len(X))
+        for gp, rho in zip(self.gps_[:level + 1], self.rhos_[:level + 1]):
+            m, s = gp.predict(X, return_std=True)
+            mean, var = rho * mean + m, rho ** 2 * var + s ** 2
+        return mean, var
+
+    def predict(self, X, return_std: bool = False, level: int = -1):
+        """Mean (and std) of level ``level`` (default: the most accurate)."""
+        level = level % self.n_levels
+        mean, var = self._predict(np.asarray(X, float), level)
+        return (mean, np.sqrt(var)) if return_std else mean
+
+    def variance_weights(self) -> np.ndarray:
+        """How much a unit of variance at each level counts at the top: the product of the rho^2 above it."""
+        w = np.ones(self.n_levels)
+        for level in range(self.n_levels - 2, -1, -1):
+            w[level] = w[level + 1] * self.rhos_[level + 1] ** 2
+        return w
+
+    def with_running(self, running: list[np.ndarray]) -> "CoKriging":
+        """A copy in which calculations still running (features per level) count as known at their
+        predicted mean ("kriging believer"): it changes variances, and so the next pick, not the means."""
+        out = CoKriging(self.make_gp, self.frozen)
+        out.gps_, out.rhos_, out.train_ = list(self.gps_), list(self.rhos_), list(self.train_)
+        for level, X_run in enumerate(running):
+            if len(X_run):
+                X, r = self.train_[level]
+                out.gps_[level] = believer_model(self.gps_[level], X, r, X_run)
+        return out
+
+    def describe(self) -> str:
+        parts = [f"level {i}: rho {rho:.3f}, {gp.describe()}" if i else f"level 0: {gp.describe()}"
+                 for i, (gp, rho) in enumerate(zip(self.gps_, self.rhos_))]
+        return "co-kriging; " + "; ".join(parts)
+
+
+def _gls_rho(gp, X: np.ndarray, y: np.ndarray, below: np.ndarray) -> float:
+    """Generalised least squares for y = b + rho * below + d under d's fitted kernel; rho clipped to RHO_BOUNDS."""
+    Z = gp.scaler_.transform(X)
+    K = gp.gp_.kernel_(Z)  # includes the white noise; its overall scale cancels in GLS
+    H = np.column_stack([np.ones(len(y)), below])
+    Ki_H = np.linalg.solve(K, H)
+    try:
+        beta = np.linalg.solve(H.T @ Ki_H, Ki_H.T @ y)
+    except np.linalg.LinAlgError:  # all cheap values equal: no scale to estimate
+        return 1.0
+    return float(np.clip(beta[1], *RHO_BOUNDS))
+
+
+@dataclass(frozen=True)
+class Pick:
+    candidate: int
+    level: int
+    score: float  # top-level variance reduction per unit cost
+
+
+def fidelity_scores(model: CoKriging, X_pool: np.ndarray, free: list[np.ndarray], costs) -> np.ndarray:
+    """Scores (levels x candidates): pool-integrated top-level variance reduction per unit cost; -inf if not free."""
+    weights = model.variance_weights()
+    out = np.full((model.n_levels, len(X_pool)), -np.inf)
+    for level in range(model.n_levels):
+        if free[level].any():
+            gp = model.gps_[level]
+            # ivr_scores is in the GP's normalised units: back to eV^2 so levels compare
+            red = ivr_scores(gp, X_pool, free[level]) * gp.gp_._y_train_std ** 2
+            out[level] = np.where(free[level], weights[level] * red / float(costs[level]), -np.inf)
+    return out
+
+
+def select_fidelity(model: CoKriging, X_pool: np.ndarray, free: list[np.ndarray], costs,
+                    running: list[np.ndarray] | None = None) -> Pick | None:
+    """The (candidate, level) pair with the most information about the accurate gap per unit cost."""
+    if running is not None and any(len(r) for r in running):
+        model = model.with_running(running)
+    s = fidelity_scores(model, X_pool, free, costs)
+    if not np.isfinite(s).any():
+        return None
+    level, cand = np.unravel_index(int(np.argmax(s)), s.shape)
+    return Pick(int(cand), int(level), float(s[level, cand]))
+
+
+def pretrain(path, pool, make_gp) -> CoKriging:
+    """The cheap level of a transfer model: a CoKriging fitted on a previous campaign's gaps over ``pool``.
+
+    Raises InputError (one line) if the store is missing, unreadable, over another space or too small.
+    """
+    from .errors import InputError
+    from .query import open_store
+
+    view = open_store(path)
+    if not np.array_equal(view.data.candidates["decoration"], pool.decorations):
+        raise InputError(f"[model] transfer_from = {path}: that campaign's [space] differs from this one's; "
+                         "pretrain from a store over the same space")
+    idx, gaps = view.training_set()
+    if len(idx) < 2:
+        raise InputError(f"[model] transfer_from = {path}: {len(idx)} completed calculation(s); "
+                         "pretraining needs at least 2")
+    return CoKriging(make_gp).fit([(pool.features[idx], gaps)])

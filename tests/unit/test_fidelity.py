@@ -1,0 +1,105 @@
+"""Recursive co-kriging and cost-aware fidelity selection on a synthetic two-fidelity gap table."""
+
+import numpy as np
+import pytest
+
+from activemat.fidelity import CoKriging, select_fidelity
+from activemat.model import make_model
+from activemat.space import build_pool
+from sklearn.preprocessing import StandardScaler
+
+from tests.conftest import synthetic_gaps
+
+
+@pytest.fixture(scope="module")
+def two_fidelities():
+    """402 configurations; 'accurate' = 0.6 * cheap + 0.55 + 0.1 x (a scaled, shifted, tilted copy)."""
+    pool = build_pool()
+    cheap = np.array(list(synthetic_gaps(pool).values()))
+    accurate = 0.6 * cheap + 0.55 + 0.1 * pool.x_b
+    return pool, cheap, accurate
+
+
+def _make_gp(pool):
+    scaler = StandardScaler().fit(pool.features)
+    return lambda: make_model("gp", restarts=1, scaler=scaler)
+
+
+def test_cokriging_recovers_the_scale_and_beats_accurate_points_alone(two_fidelities):
+    pool, cheap, accurate = two_fidelities
+    X = pool.features
+    hi = np.random.default_rng(0).choice(len(pool), 12, replace=False)
+    model = CoKriging(_make_gp(pool)).fit([(X, cheap), (X[hi], accurate[hi])])
+    # 0.1 x is itself nearly linear in the cheap gap, so any rho in between describes the data
+    assert model.rhos_[0] == 0.0 and 0.3 < model.rhos_[1] < 0.8
+    mae_multi = np.abs(model.predict(X) - accurate).mean()
+    alone = _make_gp(pool)().fit(X[hi], accurate[hi])
+    mae_alone = np.abs(alone.predict(X) - accurate).mean()
+    assert mae_multi < 0.005
+    assert mae_multi < mae_alone / 2
+    # the cheap level is still there, unchanged
+    assert np.abs(model.predict(X, level=0) - cheap).mean() < 0.005
+
+
+def test_few_accurate_points_learn_the_difference_only(two_fidelities):
+    pool, cheap, accurate = two_fidelities
+    X = pool.features
+    model = CoKriging(_make_gp(pool)).fit([(X[::4], cheap[::4]), (X[[0, -1]], accurate[[0, -1]])])
+    assert model.rhos_[1] == 1.0  # two points cannot tell a scale from an offset
+    assert np.allclose(model.variance_weights(), [1.0, 1.0])
+
+
+def test_variance_composes_through_the_levels(two_fidelities):
+    pool, cheap, accurate = two_fidelities
+    X = pool.features
+    hi = np.arange(0, len(pool), 40)
+    model = CoKriging(_make_gp(pool)).fit([(X[::3], cheap[::3]), (X[hi], accurate[hi])])
+    _, s_top = model.predict(X, return_std=True)
+    _, s_low = model.gps_[0].predict(X, return_std=True)
+    _, s_d = model.gps_[1].predict(X, return_std=True)
+    assert np.allclose(s_top ** 2, model.rhos_[1] ** 2 * s_low ** 2 + s_d ** 2)
+    assert np.allclose(model.variance_weights(), [model.rhos_[1] ** 2, 1.0])
+
+
+def test_selection_weighs_information_against_cost(two_fidelities):
+    pool, cheap, accurate = two_fidelities
+    X = pool.features
+    lo, hi = np.arange(0, len(pool), 50), np.arange(0, len(pool), 100)
+    model = CoKriging(_make_gp(pool)).fit([(X[lo], cheap[lo]), (X[hi], accurate[hi])])
+    free = [np.ones(len(pool), bool), np.ones(len(pool), bool)]
+    free[0][lo] = free[1][hi] = False
+    assert select_fidelity(model, X, free, costs=[1.0, 1e6]).level == 0
+    assert select_fidelity(model, X, free, costs=[1e6, 1.0]).level == 1
+    pick = select_fidelity(model, X, free, costs=[1.0, 3.0])
+    assert free[pick.level][pick.candidate] and np.isfinite(pick.score)
+    none_free = [np.zeros(len(pool), bool)] * 2
+    assert select_fidelity(model, X, none_free, costs=[1.0, 3.0]) is None
+
+
+def test_running_calculations_steer_the_next_pick_away(two_fidelities):
+    pool, cheap, accurate = two_fidelities
+    X = pool.features
+    lo, hi = np.arange(0, len(pool), 50), np.arange(0, len(pool), 100)
+    model = CoKriging(_make_gp(pool)).fit([(X[lo], cheap[lo]), (X[hi], accurate[hi])])
+    free = [np.ones(len(pool), bool), np.ones(len(pool), bool)]
+    first = select_fidelity(model, X, free, costs=[1.0, 1e6])
+    running = [X[[first.candidate]], X[:0]]
+    believer = model.with_running(running)
+    assert np.allclose(believer.predict(X), model.predict(X), atol=1e-3)  # means (nearly) unchanged
+    assert believer.predict(X[[first.candidate]], return_std=True)[1][0] < \
+        model.predict(X[[first.candidate]], return_std=True)[1][0]
+    free[0][first.candidate] = False
+    second = select_fidelity(model, X, free, costs=[1.0, 1e6], running=running)
+    assert second.candidate != first.candidate
+
+
+def test_transfer_reuses_the_pretrained_cheap_level(two_fidelities):
+    pool, cheap, accurate = two_fidelities
+    X = pool.features
+    pretrained = CoKriging(_make_gp(pool)).fit([(X, cheap)])
+    hi = np.arange(0, len(pool), 30)
+    tuned = CoKriging(_make_gp(pool), frozen=pretrained).fit([(X[hi], accurate[hi])])
+    assert tuned.n_levels == 2 and tuned.gps_[0] is pretrained.gps_[0]
+    assert np.abs(tuned.predict(X) - accurate).mean() < 0.01
+    with pytest.raises(ValueError, match="level 1 has no results"):
+        CoKriging(_make_gp(pool), frozen=pretrained).fit([(X[:0], accurate[:0])])

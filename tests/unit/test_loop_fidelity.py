@@ -1,0 +1,167 @@
+"""Multi-fidelity and transfer campaigns against a ReplayOracle (named fake: answers from per-preset
+tables, no DFT) on an in-process Dask client, so dispatch is real and asynchronous."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from distributed import Client, LocalCluster
+from rich.console import Console
+
+from activemat.config import parse_campaign
+from activemat.errors import InputError
+from activemat.loop import build_campaign_pool, run_campaign
+from activemat.oracle import ReplayOracle
+from activemat.progress import Reporter
+from activemat.query import open_store
+from activemat.store import read_store
+from tests.conftest import synthetic_gaps
+
+CHEAP, ACCURATE = "gpaw-pbe-pw", "gpaw-tb09"
+
+MULTI = """
+[campaign]
+store = "{store}"
+seed = 1
+[calculator]
+preset = "gpaw-tb09"
+cost = {cost}
+[[calculator.cheaper]]
+preset = "gpaw-pbe-pw"
+cost = 1.0
+[strategy]
+kind = "ivr"
+n_seed = 3
+[stop]
+budget = {budget}
+{stop}
+[cluster]
+workers = 2
+"""
+
+SINGLE = """
+[campaign]
+store = "{store}"
+seed = 1
+[calculator]
+preset = "{preset}"
+[model]
+{model}
+[strategy]
+kind = "{kind}"
+n_seed = 3
+[stop]
+budget = {budget}
+[cluster]
+workers = 2
+"""
+
+
+@pytest.fixture(scope="module")
+def client():
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                      dashboard_address="127.0.0.1:0") as cluster:
+        with Client(cluster) as c:
+            yield c
+
+
+@pytest.fixture(scope="module")
+def truth():
+    """Cheap gaps with a rough configurational part a few points cannot learn, and accurate ones
+    = 0.6 * cheap + 0.55 + 0.1 x (synthetic, not physics)."""
+    pool = build_campaign_pool(parse_campaign(MULTI.format(store="x.h5", cost=10, budget=1, stop="")))
+    f = dict(zip(pool.feature_names, pool.features.T))
+    rough = 0.04 * np.cos(9 * f["pair2"] + 7 * f["triplet1"])
+    cheap = {i: g + rough[i] for i, g in synthetic_gaps(pool).items()}
+    accurate = {i: 0.6 * g + 0.55 + 0.1 * pool.x_b[i] for i, g in cheap.items()}
+    return pool, cheap, accurate
+
+
+def _run(client, text, cheap, accurate):
+    oracle = ReplayOracle(accurate, delay=0.01, preset_gaps={CHEAP: cheap})
+    return run_campaign(parse_campaign(text), text, client=client, task=oracle,
+                        report=Reporter(10, Console(file=io.StringIO())))
+
+
+def _mae(store, accurate) -> float:
+    data = read_store(store)
+    truth = np.array([accurate[i] for i in range(len(accurate))])
+    return float(np.abs(data.snapshots["pool_mean"][-1] - truth).mean())
+
+
+def test_multi_fidelity_campaign_spends_on_the_cheap_preset_and_learns_the_accurate_gap(in_tmp, client, truth):
+    pool, cheap, accurate = truth
+    text = MULTI.format(store="mf.h5", cost=20.0, budget=30, stop="")
+    summary = _run(client, text, cheap, accurate)
+    data = read_store("mf.h5")
+    calc = data.calculations
+    ok = calc["status"] == "ok"
+    presets = calc["preset"][ok]
+    n_cheap, n_acc = int((presets == CHEAP).sum()), int((presets == ACCURATE).sum())
+    assert n_cheap + n_acc == 30 and summary["completed"] == 30
+    assert n_acc >= 3 and n_cheap > n_acc  # 20x cheaper: most calculations are cheap ones
+    pairs = list(zip(calc["candidate"][ok].tolist(), presets.tolist()))
+    assert len(set(pairs)) == len(pairs)  # no (candidate, fidelity) computed twice
+    # each fidelity's rows hold that fidelity's answer
+    for c, p, g in zip(calc["candidate"][ok], presets, calc["gap"][ok]):
+        assert g == pytest.approx((cheap if p == CHEAP else accurate)[int(c)])
+    assert set(summary["fidelities"]) == {CHEAP, ACCURATE}
+    assert summary["fidelities"][CHEAP]["completed"] == n_cheap
+    snap = data.snapshots
+    assert snap["model"][-1].startswith("co-kriging") and snap["n_train"][-1] == n_acc
+    # at equal cost, better than spending it all on accurate calculations
+    equal_cost = SINGLE.format(store="alone.h5", preset=ACCURATE, model="", kind="ivr",
+                               budget=n_acc + round(n_cheap / 20))
+    _run(client, equal_cost, cheap, accurate)
+    assert _mae("mf.h5", accurate) < _mae("alone.h5", accurate)
+    # the store keeps fidelities apart: queries select one, and the model's view is the campaign's preset
+    view = open_store("mf.h5")
+    assert len(view.select(preset=ACCURATE)["gap"]) == n_acc
+    assert len(view.select(preset=CHEAP)["gap"]) == n_cheap
+    assert len(view.training_set()[0]) == n_acc
+
+
+def test_multi_fidelity_resumes_and_stops_at_its_cost_budget(in_tmp, client, truth):
+    pool, cheap, accurate = truth
+    _run(client, MULTI.format(store="mf.h5", cost=5.0, budget=10, stop=""), cheap, accurate)
+    first = read_store("mf.h5").n_calculations
+    # declared costs until 3 results are measured; the replay answers in ~0.01 s, so measured costs are tiny
+    summary = _run(client, MULTI.format(store="mf.h5", cost=5.0, budget=500, stop="cost_budget = 0.25"),
+                   cheap, accurate)
+    assert summary["stop_reason"] == "cost budget reached"
+    calc = read_store("mf.h5").calculations
+    ok = calc["status"] == "ok"
+    pairs = list(zip(calc["candidate"][ok].tolist(), calc["preset"][ok].tolist()))
+    assert len(set(pairs)) == len(pairs) > first
+    for name in (CHEAP, ACCURATE):
+        assert 0 < summary["fidelities"][name]["cost"] < 0.25  # measured wall times, not the declared 1 and 5 s
+
+
+def test_transfer_from_a_cheap_store_beats_accurate_points_alone(in_tmp, client, truth):
+    pool, cheap, accurate = truth
+    _run(client, SINGLE.format(store="cheap.h5", preset=CHEAP, model="", kind="max_std", budget=80), cheap, accurate)
+    alone = SINGLE.format(store="alone.h5", preset=ACCURATE, model="", kind="ivr", budget=8)
+    _run(client, alone, cheap, accurate)
+    tuned = SINGLE.format(store="tuned.h5", preset=ACCURATE, model='transfer_from = "cheap.h5"', kind="ivr", budget=8)
+    _run(client, tuned, cheap, accurate)
+    data = read_store("tuned.h5")
+    assert set(data.calculations["preset"].tolist()) == {ACCURATE}  # the cheap store is only read
+    assert data.snapshots["model"][-1].startswith("co-kriging")
+    assert _mae("tuned.h5", accurate) < _mae("alone.h5", accurate) / 2
+
+
+def test_transfer_refuses_a_missing_or_foreign_store_before_creating_its_own(in_tmp, client, truth):
+    pool, cheap, accurate = truth
+    text = SINGLE.format(store="t.h5", preset=ACCURATE, model='transfer_from = "nowhere.h5"', kind="ivr", budget=4)
+    with pytest.raises(InputError, match="nowhere.h5"):
+        _run(client, text, cheap, accurate)
+    other = SINGLE.format(store="small.h5", preset=CHEAP, model="", kind="max_std", budget=3).replace(
+        "[calculator]", "[space]\nmode = \"compositions\"\n[calculator]")
+    _run(client, other, cheap, accurate)
+    text = SINGLE.format(store="t.h5", preset=ACCURATE, model='transfer_from = "small.h5"', kind="ivr", budget=4)
+    with pytest.raises(InputError, match="space"):
+        _run(client, text, cheap, accurate)
+    import os
+    assert not os.path.exists("t.h5")
