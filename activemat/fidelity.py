@@ -112,6 +112,7 @@ class CoKriging:
             if len(X_run):
                 X, r = self.train_[level]
                 out.gps_[level] = believer_model(self.gps_[level], X, r, X_run)
+                out.train_[level] = (np.vstack([X, X_run]), np.concatenate([r, self.gps_[level].predict(X_run)]))
         return out
 
     def describe(self) -> str:
@@ -155,9 +156,19 @@ def fidelity_scores(model: CoKriging, X_pool: np.ndarray, free: list[np.ndarray]
 
 def select_fidelity(model: CoKriging, X_pool: np.ndarray, free: list[np.ndarray], costs,
                     running: list[np.ndarray] | None = None) -> Pick | None:
-    """The (candidate, level) pair with the most information about the accurate gap per unit cost."""
+    """The (candidate, level) pair with the most information about the accurate gap per unit cost.
+
+    A level whose scale to the one below is not yet estimated (fewer than MIN_POINTS_FOR_RHO results,
+    running ones included) is filled first: until then rho is 1 and its small discrepancy GP, fitted to a
+    few nearly equal values, would make cheaper results look better than they are.
+    """
     if running is not None and any(len(r) for r in running):
         model = model.with_running(running)
+    free = list(free)
+    for level in range(1, model.n_levels):
+        if free[level].any() and len(model.train_[level][1]) < MIN_POINTS_FOR_RHO:
+            free = [f if i == level else np.zeros_like(f) for i, f in enumerate(free)]
+            break
     s = fidelity_scores(model, X_pool, free, costs)
     if not np.isfinite(s).any():
         return None

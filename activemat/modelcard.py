@@ -46,6 +46,9 @@ def _hyperparameters(sm) -> dict:
     model = sm.model
     if sm.kind == "linear":
         return {"intercept": float(model.intercept_), "residual_std": float(model.sigma_)}
+    if sm.kind == "co-kriging":
+        return {"rho": model.rhos_[1:], "levels": model.n_levels,
+                "note": "rho: scale of each level onto the next (level 0 the cheapest)"}
     params = model.kernel_.get_params()
     out = {}
     for key, value in params.items():
@@ -132,13 +135,14 @@ def model_card(store: str | Path | StoreView, kind: str | None = None,
         return card
     sm = fit_store_model(view, kind)
     X = sm.X
-    cv = cross_validate(sm.model, X, y)
+    # co-kriging: no closed-form cross-validation (each fold would refit every level)
+    cv = {} if sm.kind == "co-kriging" else cross_validate(sm.model, X, y)
     fit = sm.model.predict(X)
     ss_tot = float(np.sum((y - y.mean()) ** 2))
     card.update({
         "model": sm.model.describe(),
         "hyperparameters": _hyperparameters(sm),
-        "cv_scheme": "leave-one-out" if len(y) <= MAX_FOLDS else f"{MAX_FOLDS}-fold",
+        "cv_scheme": None if sm.kind == "co-kriging" else "leave-one-out" if len(y) <= MAX_FOLDS else f"{MAX_FOLDS}-fold",
         **{k: _nan_to_none(v) for k, v in cv.items()},
         "fit_mae": float(np.mean(np.abs(fit - y))),
         "fit_r2": 1.0 - float(np.sum((fit - y) ** 2)) / ss_tot if ss_tot > 0 else None,
@@ -192,10 +196,11 @@ def render(card: dict, file=None) -> None:
         if k != "note":
             t.add_row(f"  {k.replace('_', ' ')}", ", ".join(f"{x:.4g}" for x in v) if isinstance(v, list)
                       else f"{v:.4g}" if isinstance(v, float) else str(v))
-    t.add_row(f"CV ({card['cv_scheme']}) MAE", _ev(card["cv_mae"]))
-    t.add_row("CV RMSE", _ev(card["cv_rmse"]))
-    t.add_row("CV R^2", "-" if card["cv_r2"] is None else f"{card['cv_r2']:.3f}")
-    t.add_row("baseline MAE (training mean)", _ev(card["baseline_mae"]))
+    if card["cv_scheme"]:
+        t.add_row(f"CV ({card['cv_scheme']}) MAE", _ev(card["cv_mae"]))
+        t.add_row("CV RMSE", _ev(card["cv_rmse"]))
+        t.add_row("CV R^2", "-" if card["cv_r2"] is None else f"{card['cv_r2']:.3f}")
+        t.add_row("baseline MAE (training mean)", _ev(card["baseline_mae"]))
     t.add_row("fit R^2 (training)", "-" if card["fit_r2"] is None else f"{card['fit_r2']:.3f}")
     t.add_row("fit MAE (training)", _ev(card["fit_mae"]))
     if card["n_test_reserved"]:

@@ -98,9 +98,34 @@ def fit_store_model(store: str | Path | StoreView, kind: str | None = None) -> S
                             f"least {MIN_TRAIN}: run the campaign further (activemat run)")
     pool = view.pool()
     scaler = StandardScaler().fit(pool.features)
-    model = make_model(settings["kind"], settings["ard"], settings["restarts"], settings["seed"], scaler)
-    model.fit(pool.features[train], y)
-    return StoreModel(view, pool, settings["kind"], model, train, y)
+
+    def make_gp():
+        return make_model(settings["kind"], settings["ard"], settings["restarts"], settings["seed"], scaler)
+
+    config = view.config()
+    if settings["kind"] == "gp" and (config.calculator.cheaper or config.model.transfer_from):
+        return StoreModel(view, pool, "co-kriging", _cokriging(view, config, pool, make_gp), train, y)
+    return StoreModel(view, pool, settings["kind"], make_gp().fit(pool.features[train], y), train, y)
+
+
+def _cokriging(view: StoreView, config, pool, make_gp):
+    """The loop's multi-fidelity or transfer model: cheaper presets' results (or the pretraining store) below,
+    the campaign's preset on top."""
+    from .fidelity import CoKriging, pretrain
+
+    if config.model.transfer_from:
+        frozen, names = pretrain(config.model.transfer_from, pool, make_gp), [config.calculator.preset]
+    else:
+        frozen, names = None, config.calculator.presets
+    levels = []
+    for name in names:
+        done = view.data.completed(name)
+        idx = np.array([c for c in done if not view.test[c]], int)
+        if len(idx) < MIN_TRAIN:
+            raise NotEnoughData(f"{view.path} has {len(idx)} successful {name} calculation(s); its co-kriging "
+                                f"model needs {MIN_TRAIN} per preset: run the campaign further (activemat run)")
+        levels.append((pool.features[idx], np.array([done[c] for c in idx])))
+    return CoKriging(make_gp, frozen=frozen).fit(levels)
 
 
 def composition_average(sm: StoreModel, n_b: int) -> dict:

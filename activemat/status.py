@@ -32,6 +32,10 @@ def _f(value) -> float | None:
     return None if np.isnan(value) else value
 
 
+def _wall(calc: dict, mask: np.ndarray) -> np.ndarray:
+    return calc["finished"][mask] - calc["started"][mask]
+
+
 def summarize(data: StoreData) -> dict:
     calc, snaps = data.calculations, data.snapshots
     status = calc["status"]
@@ -48,6 +52,11 @@ def summarize(data: StoreData) -> dict:
         "candidates": int(len(data.candidates["n_b"])),
         "attempts": int(len(status)),
         "completed": int(ok.sum()),
+        # completed per preset (a multi-fidelity store holds several) with the median wall time, s
+        "presets": {str(p): {"completed": int(np.sum(ok & (calc["preset"] == p))),
+                             "median_wall_time": _f(np.median(_wall(calc, ok & (calc["preset"] == p))))
+                             if np.any(ok & (calc["preset"] == p)) else None}
+                    for p in sorted(set(calc["preset"][ok].tolist()))},
         "failed": int(np.sum(failed)),  # failed attempts
         "failed_candidates": len(set(calc["candidate"][failed].tolist()) - set(calc["candidate"][ok].tolist())),
         "retried": int(np.sum(calc["attempt"] > 0)),
@@ -79,6 +88,9 @@ def render(summary: dict, console) -> None:
             continue
         if isinstance(value, float):
             value = f"{value:.4f} eV"
+        if key == "presets":
+            value = ", ".join(f"{name}: {v['completed']} ({v['median_wall_time']:.0f} s each)"
+                              for name, v in value.items()) or None
         table.add_row(key.replace("_", " "), "-" if value is None else str(value))
     console.print(table)
     if summary["failures"]:

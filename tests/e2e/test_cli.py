@@ -61,6 +61,11 @@ def test_second_run_recomputes_nothing(campaign):
     (('preset = "gpaw-fast"', 'preset = "gpaw-nonexistent"'), "unknown calculator preset 'gpaw-nonexistent'"),
     (('elements = ["Si", "Ge"]', 'elements = ["Si", "Xx"]'), "unknown element 'Xx'"),
     (("supercell = [1, 1, 2]", "supercell = [2, 1, 2]"), "different campaign definition"),
+    (('preset = "gpaw-fast"', 'preset = "gpaw-fast"\ncost = 5\ncheaper = [{preset = "gpaw-pbe-pw", cost = 1}]'),
+     'set [strategy] kind = "ivr"'),
+    (('[strategy]\nkind = "max_std"', '[model]\ntransfer_from = "nowhere.h5"\n[strategy]\nkind = "ivr"'),
+     "store not found: nowhere.h5"),
+    (('kind = "max_std"', 'kind = "fixed"\nfixed = ["Si2Ge2", "picks.extxyz"]'), "structure file not found: picks.extxyz"),
 ])
 def test_bad_input_exits_2_with_one_line_and_store_untouched(campaign, edit, expected):
     bad = campaign / "bad.toml"

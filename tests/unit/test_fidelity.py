@@ -103,3 +103,19 @@ def test_transfer_reuses_the_pretrained_cheap_level(two_fidelities):
     assert np.abs(tuned.predict(X) - accurate).mean() < 0.01
     with pytest.raises(ValueError, match="level 1 has no results"):
         CoKriging(_make_gp(pool), frozen=pretrained).fit([(X[:0], accurate[:0])])
+
+
+def test_a_level_without_an_estimated_scale_is_filled_first(two_fidelities):
+    pool, cheap, accurate = two_fidelities
+    X = pool.features
+    lo, hi = np.arange(0, len(pool), 50), np.array([0, 200, 401])
+    model = CoKriging(_make_gp(pool)).fit([(X[lo], cheap[lo]), (X[hi], accurate[hi])])
+    assert model.rhos_[1] == 1.0
+    free = [np.ones(len(pool), bool), np.ones(len(pool), bool)]
+    free[0][lo] = free[1][hi] = False
+    # even a 1000x dearer accurate result comes first while only 3 exist...
+    assert select_fidelity(model, X, free, costs=[1.0, 1000.0]).level == 1
+    # ...counting running ones: with a 4th running, cheap results win again
+    running = [X[:0], X[[100]]]
+    free[1][100] = False
+    assert select_fidelity(model, X, free, costs=[1.0, 1000.0], running=running).level == 0
