@@ -35,6 +35,9 @@ class SpaceSection(_Section):
     supercell: tuple[int, int, int] = (2, 2, 2)
     mode: Literal["configurations", "compositions", "sampled"] = "configurations"
     samples_per_composition: int | None = Field(None, gt=0)
+    features: Literal["shells", "orbits"] = Field(
+        "shells", description="shells: x, pairs in shells 1-3, nearest-neighbour triplet (any cell); orbits: "
+                              "every symmetry-distinct 2-4-site cluster of the supercell")
 
 
 class CheaperFidelity(_Section):
@@ -227,7 +230,10 @@ class CampaignConfig(_Section):
         calculator = {"preset": self.calculator.preset}  # costs may be re-measured; they define no data
         if self.calculator.cheaper:
             calculator["cheaper"] = [f.preset for f in self.calculator.cheaper]
-        spec = {"space": self.space.model_dump(mode="json"), "calculator": calculator}
+        space = self.space.model_dump(mode="json")
+        if space["features"] == "shells":
+            del space["features"]  # the original feature set: stores made before the option keep their identity
+        spec = {"space": space, "calculator": calculator}
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -91,7 +91,7 @@ def reference_errors(sm, reference: str | Path | StoreView) -> dict:
     reference candidates the model was not trained on.
     """
     ref = open_reference(sm.view, reference)
-    done = ref.data.completed()
+    done = ref.data.completed(ref.preset)
     if not done:
         raise InputError(f"reference {ref.path} has no successful calculations; give a store with results")
     idx = np.fromiter(done, dtype=np.int64, count=len(done))

@@ -82,12 +82,12 @@ def plot_gap_vs_x(view: StoreView, sm, path: Path, reference: StoreView | None =
                         label="model $\\pm 2\\sigma$", zorder=0)
         ax.plot(x, mean, color="#1f77b4", lw=2, label=avg_label, zorder=2)
     if reference is not None:
-        done = reference.data.completed()
+        done = reference.data.completed(reference.preset)
         idx = np.fromiter(done, dtype=np.int64, count=len(done))
         ax.scatter(reference.data.candidates["x_b"][idx], list(done.values()), s=30, facecolor="none",
                    edgecolor="0.3", lw=1.0, zorder=2, label=f"reference: {reference.path.name} ({len(idx)})")
     t = view.table()
-    ok = t["status"] == S.OK
+    ok = (t["status"] == S.OK) & (t["preset"] == view.preset)  # the campaign's fidelity only
     xb = t[f"x_{view.b}"]
     test = t["test"]
     presets = ", ".join(sorted(set(t["preset"][ok].tolist()))) or "DFT"
@@ -253,7 +253,7 @@ def experiment_curve(view: StoreView, sm) -> dict:
     from .predict import composition_average
 
     pool = sm.pool if sm is not None else view.pool()
-    done = view.data.completed()
+    done = view.data.completed(view.preset)
     idx = np.fromiter(done, dtype=np.int64, count=len(done))
     gaps = np.fromiter(done.values(), dtype=float, count=len(done))
     cx, cg = [], []

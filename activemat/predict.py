@@ -146,7 +146,7 @@ def _composition(sm: StoreModel, formula: str) -> dict:
     n_b = view.n_b_of(formula)
     avg = composition_average(sm, n_b)
     x = n_b / view.n_sites
-    done = view.data.completed()
+    done = view.data.completed(view.preset)
     computed = [(c, g) for c, g in done.items() if sm.pool.n_b[c] == n_b]
     lo, hi = sm.x_range()
     item = {"spec": formula, "type": "composition", "formula": sm.pool.formula(int(avg["configurations"][0])),
@@ -179,10 +179,21 @@ def _structures(sm: StoreModel, path: Path) -> list[dict]:
     items = []
     frames = _read_frames(path)
     lo, hi = sm.x_range()
+    matcher = None
     for i, atoms in enumerate(frames):
-        full = structure_features(atoms, view.elements)
-        # A compositions-mode pool keeps only x_B, the first of the features; others use all of them.
-        feats = full[: len(names)]
+        if len(names) > 5:  # space.features = "orbits": defined on the supercell's sites only
+            from .replay import Matcher
+
+            matcher = matcher or Matcher(sm.pool)
+            cand, why = matcher.match(atoms)
+            if cand is None:
+                raise InputError(f"{path}: frame {i}: {why}; with space.features = \"orbits\" a structure must be "
+                                 "a decoration of the campaign's supercell")
+            feats = sm.pool.features[cand]
+        else:
+            full = structure_features(atoms, view.elements)
+            # A compositions-mode pool keeps only x_B, the first of the features; others use all of them.
+            feats = full[: len(names)]
         mean, std = sm.predict(feats[None])
         symbols = np.array(atoms.get_chemical_symbols())
         n_b = int(np.sum(symbols == view.elements[1]))

@@ -51,6 +51,7 @@ __all__ = ["Labels", "Matcher", "load_labels", "replay_curve", "replay", "render
 #: The seed tutorial's fixed design (16-atom cell): six compositions, then linear regression on x.
 SEED_TUTORIAL_FIXED = ("Si2Ge14", "Si6Ge10", "Si8Ge8", "Si10Ge6", "Si12Ge4", "Si14Ge2")
 STRATEGIES = ("max_std", "ivr", "random", "fixed", "ei", "ucb", "pi")
+SHELL_FEATURES = ("x", "pair1", "pair2", "pair3", "triplet1")  # the cell-independent feature set ("shells")
 SITE_TOLERANCE = 0.3  # Angstrom: an atom this close to a reference site sits on it (first neighbours are 2.35 A apart)
 
 
@@ -119,8 +120,8 @@ class Matcher:
             return None, "configuration not in the pool" + (
                 " (mode 'compositions' keeps one configuration per composition)" if len(pool.feature_names) == 1
                 else "")
-        if len(pool.feature_names) == 1:
-            return None, "atoms do not sit on the reference supercell's sites"
+        if len(pool.feature_names) == 1 or len(pool.feature_names) != len(SHELL_FEATURES):
+            return None, "atoms do not sit on the reference supercell's sites"  # only shell features are cell-free
         # Rotated cells, other cell shapes: the (intensive) correlation features, if they single out one candidate.
         try:
             feats = structure_features(atoms, pool.elements)

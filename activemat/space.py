@@ -24,12 +24,14 @@ from .errors import InputError
 
 __all__ = [
     "LATTICE_CONSTANTS", "SpaceError", "CandidatePool", "build_pool", "reference_sites",
-    "structure_features", "parse_formula", "site_permutations", "canonical_codes",
+    "structure_features", "parse_formula", "site_permutations", "canonical_codes", "cluster_orbits",
 ]
 
 #: Diamond-structure lattice constants (Angstrom).
 LATTICE_CONSTANTS: dict[str, float] = {"Si": 5.431, "Ge": 5.658, "C": 3.567, "Sn": 6.489}
 MODES = ("configurations", "compositions", "sampled")
+FEATURE_SETS = ("shells", "orbits")
+MAX_ORBIT_BODIES = 4  # "orbits": every symmetry-distinct cluster of 2, 3 and 4 sites of the supercell
 MAX_EXACT_SITES = 24
 # Diamond neighbour shells in units of a: sqrt(3)/4, sqrt(8)/4, sqrt(11)/4; the 4th is at 1.
 _SHELL_EDGES = np.array([np.sqrt(3) + np.sqrt(8), np.sqrt(8) + np.sqrt(11), np.sqrt(11) + 4.0]) / 8
@@ -171,6 +173,52 @@ def _feature_names(elements: tuple[str, str]) -> tuple[str, ...]:
     return ("x_" + elements[1].lower(), "pair1", "pair2", "pair3", "triplet1")
 
 
+def cluster_orbits(elements: tuple[str, str], supercell: tuple[int, int, int]) -> list[np.ndarray]:
+    """Every symmetry-distinct cluster of 2 to MAX_ORBIT_BODIES sites of the supercell, as orbits.
+
+    Each orbit is an (m, k) array of site indices: all images of one k-site
+    cluster under the supercell's space group (:func:`site_permutations`).
+    Orbits are ordered by size, then by the cluster's summed minimum-image
+    bond length (compact clusters first).
+    """
+    import itertools
+
+    perms = site_permutations(elements, supercell)
+    atoms = reference_sites(elements, supercell)
+    dist = atoms.get_all_distances(mic=True)
+    orbits = []
+    for k in range(2, MAX_ORBIT_BODIES + 1):
+        seen: set[tuple[int, ...]] = set()
+        found = []
+        for cluster in itertools.combinations(range(len(atoms)), k):
+            if cluster in seen:
+                continue
+            images = {tuple(sorted(p[list(cluster)])) for p in perms}
+            seen |= images
+            size = sum(dist[i, j] for i, j in itertools.combinations(cluster, 2))
+            found.append((round(size, 6), sorted(images)))
+        orbits += [np.array(images) for _, images in sorted(found, key=lambda f: f[0])]
+    return orbits
+
+
+def _orbit_features(dec: np.ndarray, orbits: list[np.ndarray]) -> np.ndarray:
+    """(m, 1 + n_orbits) features [x_B, orbit correlations]: the mean over an orbit of the product of spins."""
+    sigma = 1.0 - 2.0 * dec
+    out = [dec.mean(axis=1)]
+    for orbit in orbits:
+        out.append(np.mean(np.prod(sigma[:, orbit], axis=2), axis=1))
+    return np.column_stack(out)
+
+
+def _orbit_names(elements: tuple[str, str], orbits: list[np.ndarray]) -> tuple[str, ...]:
+    names, counts = ["x_" + elements[1].lower()], {}
+    for orbit in orbits:
+        k = orbit.shape[1]
+        counts[k] = counts.get(k, 0) + 1
+        names.append(f"{ {2: 'pair', 3: 'triplet', 4: 'quad'}[k]}{counts[k]}")
+    return tuple(names)
+
+
 def structure_features(atoms: Atoms, elements: tuple[str, str]) -> np.ndarray:
     """Return the pool feature vector (n_features,) of any diamond-lattice A/B structure.
 
@@ -289,7 +337,8 @@ def _sample(n: int, per_comp: int, seed: int) -> np.ndarray:
 
 
 def build_pool(elements: tuple[str, str] = ("Si", "Ge"), supercell: tuple[int, int, int] = (2, 2, 2),
-               mode: str = "configurations", samples_per_composition: int | None = None, seed: int = 0) -> CandidatePool:
+               mode: str = "configurations", samples_per_composition: int | None = None, seed: int = 0,
+               features: str = "shells") -> CandidatePool:
     """Build the candidate pool of a diamond-lattice A/B supercell.
 
     Parameters
@@ -306,6 +355,12 @@ def build_pool(elements: tuple[str, str] = ("Si", "Ge"), supercell: tuple[int, i
         Draws per composition; required for ``"sampled"``, ignored otherwise.
     seed
         Seed of ``numpy.random.default_rng`` for ``"sampled"``.
+    features
+        ``"shells"``: x_B, pair correlations of neighbour shells 1-3 and the
+        nearest-neighbour triplet, for any diamond-lattice cell;
+        ``"orbits"``: x_B and the correlation of every symmetry-distinct
+        cluster of 2-4 sites of the supercell (a complete four-body cluster
+        expansion of that cell; at most MAX_EXACT_SITES sites).
 
     Returns
     -------
@@ -315,6 +370,11 @@ def build_pool(elements: tuple[str, str] = ("Si", "Ge"), supercell: tuple[int, i
     if mode not in MODES:
         raise SpaceError(f"unknown space.mode {mode!r}; use one of {', '.join(MODES)}")
     n = 2 * math.prod(supercell)
+    if features not in FEATURE_SETS:
+        raise SpaceError(f"unknown space.features {features!r}; use one of {', '.join(FEATURE_SETS)}")
+    if features == "orbits" and n > MAX_EXACT_SITES:
+        raise SpaceError(f"space.features = \"orbits\" enumerates the clusters of the supercell; {n} sites is too "
+                         f"many (max {MAX_EXACT_SITES}); use features = \"shells\"")
     names = _feature_names(elements)
     if mode == "sampled":
         if (not isinstance(samples_per_composition, (int, np.integer)) or isinstance(samples_per_composition, bool)
@@ -332,6 +392,9 @@ def build_pool(elements: tuple[str, str] = ("Si", "Ge"), supercell: tuple[int, i
         dec = dec[pick]
         mult = np.array([math.comb(n, k) for k in range(n + 1)], dtype=np.int64)
         names, feats = names[:1], (np.arange(n + 1) / n)[:, None]
+    elif features == "orbits":
+        orbits = cluster_orbits(elements, supercell)
+        names, feats = _orbit_names(elements, orbits), _orbit_features(dec, orbits)
     else:
         feats = _correlations(dec, _shell_adjacency(reference_sites(elements, supercell)))
     for arr in (dec, mult, feats):

@@ -14,7 +14,9 @@ candidate pool of the campaign's [space]):
 * ``random``   GP on accurate labels only; random picks.
 * ``multi``    `activemat.fidelity.CoKriging` over [cheap, accurate];
                `select_fidelity` picks candidate and level each step. The seeds
-               are computed at both levels (nested), cheap first.
+               are computed at both levels (nested), cheap first. As in a
+               campaign, cheap picks may be any candidate of the cheap dataset,
+               accurate picks any of the evaluation subset.
 * ``transfer`` level 0 pretrained on ALL cheap labels of the cheap dataset
                (a previous campaign: its cost is sunk, reported separately, not
                on the cost axis); the accurate level is fine-tuned on the
@@ -151,26 +153,34 @@ def run_single(X, y_acc, seeds, budget, make_gp, rng=None) -> dict:
     return run.result()
 
 
-def run_multi(X, y_cheap, y_acc, seeds, budget, make_gp, costs) -> dict:
-    """Co-kriging over [cheap, accurate]: seeds at both levels (cheap first), then select_fidelity."""
-    run = _Run(X, y_acc)
-    ys, rel = (y_cheap, y_acc), (costs[0] / costs[1], 1.0)
-    free = [np.ones(len(X), bool), np.ones(len(X), bool)]
+def run_multi(X_all, y_cheap_all, in_sub, y_acc, seeds, budget, make_gp, costs) -> dict:
+    """Co-kriging over [cheap, accurate]: seeds at both levels (cheap first), then select_fidelity.
+
+    As in a campaign, the cheap level may pick any candidate the cheap dataset labels (``X_all``); the
+    accurate level only the evaluation subset (``in_sub``: indices of the subset in ``X_all``, whose
+    accurate gaps are ``y_acc``). Errors are over the subset.
+    """
+    run = _Run(X_all[in_sub], y_acc)
+    y_acc_all = np.full(len(X_all), np.nan)
+    y_acc_all[in_sub] = y_acc
+    ys, rel = (y_cheap_all, y_acc_all), (costs[0] / costs[1], 1.0)
+    free = [np.ones(len(X_all), bool), np.zeros(len(X_all), bool)]
+    free[1][in_sub] = True
     picked: list[list[int]] = [[], []]
-    queue = [(s, 0) for s in seeds] + [(s, 1) for s in seeds]
+    queue = [(in_sub[s], 0) for s in seeds] + [(in_sub[s], 1) for s in seeds]
     model = None
     while run.spent() < budget - EPS:
         if queue:
             pick, level = queue.pop(0)
         else:
-            chosen = select_fidelity(model, X, free, costs=list(costs))
+            chosen = select_fidelity(model, X_all, free, costs=list(costs))
             if chosen is None:
                 break
             pick, level = chosen.candidate, chosen.level
         picked[level].append(pick)
         free[level][pick] = False
         fit = all(len(p) >= MIN_POINTS for p in picked)
-        model = CoKriging(make_gp).fit([(X[p], y[p]) for p, y in zip(picked, ys)]) if fit else None
+        model = CoKriging(make_gp).fit([(X_all[p], y[p]) for p, y in zip(picked, ys)]) if fit else None
         run.record(pick, level, rel[level], model)
     return run.result()
 
@@ -254,6 +264,8 @@ def run_benchmark(pool, cheap: dict[int, float], accurate: dict[int, float], cos
     y_cheap = np.array([cheap[i] for i in idx])
     y_acc = np.array([accurate[i] for i in idx])
     cheap_idx = np.array(sorted(cheap), int)
+    X_cheap, y_cheap_all = pool.features[cheap_idx], np.array([cheap[i] for i in cheap_idx])
+    in_sub = np.searchsorted(cheap_idx, idx)  # the subset's rows in the cheap dataset
     scaler = StandardScaler().fit(pool.features)  # the whole pool: known before any label
 
     def gp_factory(seed: int):
@@ -262,7 +274,7 @@ def run_benchmark(pool, cheap: dict[int, float], accurate: dict[int, float], cos
     budget = float(budget if budget is not None else len(idx))
     grid = GRID_STEP * np.arange(int(np.floor(budget / GRID_STEP + EPS)) + 1)
     started = time.perf_counter()
-    pretrained = CoKriging(gp_factory(0)).fit([(pool.features[cheap_idx], np.array([cheap[i] for i in cheap_idx]))])
+    pretrained = CoKriging(gp_factory(0)).fit([(X_cheap, y_cheap_all)])
     pretrain_seconds = time.perf_counter() - started
 
     runs: dict[str, list[dict]] = {m: [] for m in METHODS}
@@ -282,7 +294,7 @@ def run_benchmark(pool, cheap: dict[int, float], accurate: dict[int, float], cos
             elif m == "random":
                 out = run_single(X, y_acc, seeds, budget, make_gp, rng=np.random.default_rng([r, 1]))
             elif m == "multi":
-                out = run_multi(X, y_cheap, y_acc, seeds, budget, make_gp, costs)
+                out = run_multi(X_cheap, y_cheap_all, in_sub, y_acc, seeds, budget, make_gp, costs)
             else:
                 out = run_transfer(X, y_acc, seeds, budget, make_gp, costs, pretrained)
             seconds[m] += time.perf_counter() - t0
@@ -304,7 +316,8 @@ def run_benchmark(pool, cheap: dict[int, float], accurate: dict[int, float], cos
             "final_mae": [float(o["mae"][-1]) for o in runs[m]], "final_cost": [float(o["cost"][-1]) for o in runs[m]],
             "n_cheap": [sum(lv == 0 for _, lv in o["picks"]) for o in runs[m]],
             "n_accurate": [sum(lv == 1 for _, lv in o["picks"]) for o in runs[m]],
-            "picks": [[[int(idx[p]), lv] for p, lv in o["picks"]] for o in runs[m]]}
+            "picks": [[[int((cheap_idx if m == "multi" else idx)[p]), lv] for p, lv in o["picks"]]
+                      for o in runs[m]]}
     table = {}
     for m in METHODS:
         row = {}

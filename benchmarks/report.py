@@ -126,6 +126,10 @@ def main() -> None:
             text += ["Preview on the labels that exist so far (a small, random subset of the pool: NOT the "
                      "benchmark, and no conclusion about targets can be drawn from it):", ""]
             text += sample_efficiency("reference-pbe-partial")
+    fidelity = RESULTS / "fidelity.md"
+    text += ["## Multi-fidelity and transfer at equal cost (replay, no DFT)", ""]
+    text += [fidelity.read_text(), ""] if fidelity.exists() else [
+        "_Not run yet: `benchmarks/fidelity.py` (command in its docstring)._", ""]
     text += ["## Dispatch", ""] + dispatch()
     text += ["## Driver cost per result", ""] + driver()
     text += ["## Store", ""] + store()

@@ -134,3 +134,32 @@ def test_too_little_data(store):
     for name, n in (("empty", 0), ("single", 1)):
         with pytest.raises(NotEnoughData, match=f"has {n} successful calculation.*at least 2"):
             predict(store[name], "Si8Ge8")
+
+
+def test_orbit_feature_stores_predict_structures_that_sit_on_the_supercell(tmp_path):
+    """features = "orbits" are defined on the supercell's sites: a structure is matched to its candidate
+    (any site order), and a structure off those sites is a clear input error."""
+    from distributed import Client, LocalCluster
+
+    from activemat.config import parse_campaign
+    from activemat.loop import build_campaign_pool
+    from activemat.oracle import ReplayOracle
+    from test_query_stores import _run, campaign_text
+    from tests.conftest import synthetic_gaps
+
+    text = campaign_text("orbits", tmp_path / "orbits.h5", mode='configurations"\nfeatures = "orbits', budget=6)
+    pool = build_campaign_pool(parse_campaign(text))
+    assert pool.features.shape[1] == 30
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
+        _run(client, text, ReplayOracle(synthetic_gaps(pool)))
+    sm = fit_store_model(tmp_path / "orbits.h5")
+    i = int(np.flatnonzero(pool.n_b == 5)[3])
+    atoms = pool.atoms(i)
+    ase.io.write(tmp_path / "one.extxyz", atoms[np.random.default_rng(1).permutation(len(atoms))])
+    (p,) = predict(tmp_path / "orbits.h5", str(tmp_path / "one.extxyz"))["predictions"]
+    mean, std = sm.predict(pool.features[[i]])
+    assert p["gap"] == pytest.approx(mean[0], abs=1e-9) and len(p["features"]) == 30
+    ase.io.write(tmp_path / "big.extxyz", atoms.repeat((1, 1, 2)))
+    with pytest.raises(InputError, match="orbits"):
+        predict(tmp_path / "orbits.h5", str(tmp_path / "big.extxyz"))

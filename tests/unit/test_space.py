@@ -219,3 +219,54 @@ def test_structure_features_rejects_bad_structures():
     atoms.pbc = False
     with pytest.raises(SpaceError, match="periodic"):
         structure_features(atoms, SIGE)
+
+
+# -- features = "orbits": a complete four-body cluster expansion of the supercell -------------
+
+@pytest.fixture(scope="module")
+def orbit_pool():
+    return build_pool(features="orbits")
+
+
+def test_orbit_features_count_every_cluster_once(orbit_pool):
+    from activemat.space import cluster_orbits
+
+    orbits = cluster_orbits(("Si", "Ge"), (2, 2, 2))
+    by_size = {k: [o for o in orbits if o.shape[1] == k] for k in (2, 3, 4)}
+    assert [len(by_size[k]) for k in (2, 3, 4)] == [4, 6, 19]
+    for k, group in by_size.items():  # the orbits partition all k-site clusters of the 16-site cell
+        assert sum(len(o) for o in group) == math.comb(16, k)
+    assert orbit_pool.features.shape == (402, 30)
+    assert orbit_pool.feature_names[:2] == ("x_ge", "pair1") and orbit_pool.feature_names[-1] == "quad19"
+
+
+def test_orbit_features_are_symmetry_invariant_and_extend_the_shell_pairs(pool, orbit_pool):
+    from activemat.space import _orbit_features, cluster_orbits, site_permutations
+
+    orbits = cluster_orbits(("Si", "Ge"), (2, 2, 2))
+    perms = site_permutations(("Si", "Ge"), (2, 2, 2))
+    rng = np.random.default_rng(0)
+    dec = orbit_pool.decorations[rng.choice(402, 20, replace=False)]
+    for o in rng.choice(len(perms), 5, replace=False):
+        image = np.zeros_like(dec)
+        image[:, perms[o]] = dec
+        assert np.allclose(_orbit_features(image, orbits), _orbit_features(dec, orbits))
+    # the most compact pair orbit is the nearest-neighbour shell: same correlation as the shell features
+    assert np.allclose(orbit_pool.features[:, 1], pool.features[:, 1])
+    assert np.array_equal(orbit_pool.decorations, pool.decorations)  # same candidates, other features
+
+
+def test_orbit_features_refuse_large_cells_and_unknown_sets():
+    with pytest.raises(SpaceError, match="too many"):
+        build_pool(supercell=(3, 3, 3), mode="sampled", samples_per_composition=2, features="orbits")
+    with pytest.raises(SpaceError, match="unknown space.features"):
+        build_pool(features="soap")
+
+
+def test_orbit_features_are_part_of_the_campaign_identity():
+    from activemat.config import parse_campaign
+
+    shells = parse_campaign("[space]\nsupercell = [2, 2, 2]\n")
+    explicit = parse_campaign('[space]\nsupercell = [2, 2, 2]\nfeatures = "shells"\n')
+    orbits = parse_campaign('[space]\nsupercell = [2, 2, 2]\nfeatures = "orbits"\n')
+    assert shells.identity() == explicit.identity() != orbits.identity()
