@@ -41,6 +41,8 @@ from .store import CampaignStore, read_store
 from .strategies import representative, select_next, space_filling
 
 POLL_SECONDS = 0.5
+FULL_REFIT_EVERY = 10  # model iterations between full hyperparameter searches (with restarts)
+WARM_START_MIN = 20  # results before refits start from the previous hyperparameters
 MAX_LOST = 10  # attempts per candidate lost with their worker before it is given up
 STARTED_TOPIC = "activemat-started"
 
@@ -69,7 +71,8 @@ def model_factory(config: CampaignConfig, pool: CandidatePool):
 
     scaler = StandardScaler().fit(pool.features)
     m = config.model
-    return lambda: make_model(m.kind, m.ard, m.restarts, config.campaign.seed, scaler)
+    return lambda warm_start=None: make_model(m.kind, m.ard, m.restarts, config.campaign.seed, scaler,
+                                              warm_start)
 
 
 def fixed_candidates(entries: list[str], pool: CandidatePool) -> list[int]:
@@ -370,7 +373,13 @@ class CampaignLoop:
         else:
             if len(self.trained) < 2:
                 return False
-            self.model = self._make_gp().fit(*self._training_set())
+            # Between full hyperparameter searches, start from the last fit (ARD over many features is slow);
+            # not while data is scarce, when one more label can move the hyperparameters far.
+            warm = None
+            if (hasattr(self.model, "kernel_") and len(self.trained) >= WARM_START_MIN
+                    and self.iteration % FULL_REFIT_EVERY):
+                warm = self.model.kernel_
+            self.model = self._make_gp(warm).fit(*self._training_set())
         self.mean, self.std = self.model.predict(self.pool.features, return_std=True)
         free = self._free()
         self.max_std = float(self.std[free].max()) if free.any() else 0.0

@@ -30,15 +30,18 @@ class GPRegressor(RegressorMixin, BaseEstimator):
     random_state : seed of the optimiser restarts.
     scaler : a fitted feature scaler (e.g. fitted on the whole candidate pool,
         which is known before any label); None fits one on the training data.
+    warm_start : a previously fitted kernel to start the optimiser from, with no
+        restarts (a refit after one more label moves the hyperparameters little).
     """
 
     def __init__(self, ard: bool = False, restarts: int = 2, kernel=None, random_state: int | None = 0,
-                 scaler=None):
+                 scaler=None, warm_start=None):
         self.ard = ard
         self.restarts = restarts
         self.kernel = kernel
         self.random_state = random_state
         self.scaler = scaler
+        self.warm_start = warm_start
 
     def _default_kernel(self, n_features: int):
         length = np.ones(n_features) if self.ard else 1.0
@@ -50,10 +53,11 @@ class GPRegressor(RegressorMixin, BaseEstimator):
         X, y = np.asarray(X, float), np.asarray(y, float)
         self.scaler_ = self.scaler if self.scaler is not None else StandardScaler().fit(X)
         fixed = self.kernel is not None
+        start = self.kernel if fixed else self.warm_start or self._default_kernel(X.shape[1])
         self.gp_ = GaussianProcessRegressor(
-            kernel=self.kernel if fixed else self._default_kernel(X.shape[1]),
+            kernel=start,
             optimizer=None if fixed else "fmin_l_bfgs_b",
-            n_restarts_optimizer=0 if fixed else self.restarts,
+            n_restarts_optimizer=0 if fixed or self.warm_start is not None else self.restarts,
             normalize_y=True, random_state=self.random_state)
         with warnings.catch_warnings():
             # With a handful of points a hyperparameter at its bound is expected, not an error.
@@ -110,9 +114,11 @@ class LinearModel(RegressorMixin, BaseEstimator):
         return f"linear: intercept {self.intercept_:+.4f}, coef [{coefs}]"
 
 
-def make_model(kind: str, ard: bool = False, restarts: int = 2, random_state: int = 0, scaler=None):
+def make_model(kind: str, ard: bool = False, restarts: int = 2, random_state: int = 0, scaler=None,
+               warm_start=None):
     if kind == "gp":
-        return GPRegressor(ard=ard, restarts=restarts, random_state=random_state, scaler=scaler)
+        return GPRegressor(ard=ard, restarts=restarts, random_state=random_state, scaler=scaler,
+                           warm_start=warm_start)
     if kind == "linear":
         return LinearModel()
     raise ValueError(f"unknown model kind {kind!r}")

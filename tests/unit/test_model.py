@@ -200,3 +200,16 @@ def test_cv_switches_to_kfold_above_max_folds(n, max_folds, folds, train_sizes):
     assert set(log) == train_sizes
     assert sum(n - t for t in log) == n  # every point predicted exactly once
     assert cv["cv_mae"] == pytest.approx(0.0, abs=1e-10)
+
+
+def test_warm_start_refines_from_the_previous_fit_and_finds_the_same_optimum():
+    rng = np.random.default_rng(1)
+    X = rng.uniform(0.0, 1.0, (40, 3))
+    y = 0.6 - 0.5 * X[:, 0] + 0.1 * np.sin(6 * X[:, 1]) + 0.01 * rng.normal(size=40)
+    previous = GPRegressor(ard=True, restarts=2, random_state=0).fit(X[:-1], y[:-1])
+    warm = GPRegressor(ard=True, restarts=2, random_state=0, warm_start=previous.kernel_).fit(X, y)
+    cold = GPRegressor(ard=True, restarts=2, random_state=0).fit(X, y)
+    assert warm.gp_.n_restarts_optimizer == 0 and cold.gp_.n_restarts_optimizer == 2
+    assert warm.gp_.log_marginal_likelihood_value_ == pytest.approx(cold.gp_.log_marginal_likelihood_value_, abs=0.05)
+    assert np.allclose(warm.predict(X), cold.predict(X), atol=2e-3)
+    assert warm.kernel_ is not previous.kernel_  # refined, not reused as is
