@@ -32,7 +32,7 @@ from . import schema as S
 from .bandgap import compute_gap
 from .config import CampaignConfig
 from .errors import InputError
-from .model import cross_validate, make_model
+from .model import FULL_REFIT_EVERY, WARM_START_MIN, cross_validate, make_model
 from .presets import Preset, load_preset
 from .records import CalculationRecord
 from .fidelity import CoKriging, pretrain, select_fidelity
@@ -41,8 +41,6 @@ from .store import CampaignStore, read_store
 from .strategies import representative, select_next, space_filling
 
 POLL_SECONDS = 0.5
-FULL_REFIT_EVERY = 10  # model iterations between full hyperparameter searches (with restarts)
-WARM_START_MIN = 20  # results before refits start from the previous hyperparameters
 MAX_LOST = 10  # attempts per candidate lost with their worker before it is given up
 STARTED_TOPIC = "activemat-started"
 

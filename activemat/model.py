@@ -18,6 +18,12 @@ from sklearn.model_selection import KFold, LeaveOneOut
 from sklearn.preprocessing import StandardScaler
 
 
+# A campaign's refit policy (loop and replay): once WARM_START_MIN results exist, refits start from the previous
+# hyperparameters, with a full search (restarts) every FULL_REFIT_EVERY-th refit.
+WARM_START_MIN = 20
+FULL_REFIT_EVERY = 10
+
+
 class GPRegressor(RegressorMixin, BaseEstimator):
     """Gaussian process on standardised features: C * Matern(5/2) + white noise.
 

@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
-from .model import make_model
+from .model import FULL_REFIT_EVERY, WARM_START_MIN, make_model
 from .space import (CandidatePool, SpaceError, canonical_codes, parse_formula, reference_sites, site_permutations,
                     structure_features)
 from .strategies import representative, select_next
@@ -268,8 +268,11 @@ def replay_curve(pool: CandidatePool, y: np.ndarray, strategy, model_section, *,
         picks.append(pick)
         free[pick] = False
         if len(picks) >= 2:
+            # the loop's rule: warm-started refits from WARM_START_MIN labels on
+            warm = (model.kernel_ if hasattr(model, "kernel_") and len(picks) >= WARM_START_MIN
+                    and (len(picks) - 2) % FULL_REFIT_EVERY else None)
             model = make_model(kind, model_section.ard, model_section.restarts, seed,
-                               None if is_fixed else scaler).fit(X[picks], y[picks])
+                               None if is_fixed else scaler, warm).fit(X[picks], y[picks])
             mean, std = model.predict(X, return_std=True)
             err = np.abs(mean - y)
             mae[len(picks)], mx[len(picks)] = err.mean(), err.max()
