@@ -395,8 +395,9 @@ def plot(result: dict, path: Path) -> None:
                 ax.annotate(f"{t:g} eV", (1, t), xycoords=("axes fraction", "data"), xytext=(-3, 3),
                             textcoords="offset points", ha="right", va="bottom", fontsize=8)
         ax.set_yscale("log")
+        ax.set_ylim(bottom=2e-3)  # below this only exhausted pools (every label known) remain
         ax.yaxis.set_major_formatter(plain)
-        ax.yaxis.set_minor_formatter(plain)
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:g}"[0] in "25" else ""))
         ax.tick_params(axis="y", which="minor", labelsize=7)
         ax.set_xlim(0, grid[-1])
         ax.set_xlabel(f"compute cost spent (accurate calculations; 1 = {c_acc:.0f} CPU-s)")

@@ -126,10 +126,13 @@ def main() -> None:
             text += ["Preview on the labels that exist so far (a small, random subset of the pool: NOT the "
                      "benchmark, and no conclusion about targets can be drawn from it):", ""]
             text += sample_efficiency("reference-pbe-partial")
-    fidelity = RESULTS / "fidelity.md"
     text += ["## Multi-fidelity and transfer at equal cost (replay, no DFT)", ""]
-    text += [fidelity.read_text(), ""] if fidelity.exists() else [
-        "_Not run yet: `benchmarks/fidelity.py` (command in its docstring)._", ""]
+    for name, cheap in (("fidelity", "gpaw-pbe-pw"), ("fidelity-fast", "gpaw-fast")):
+        fidelity = RESULTS / f"{name}.md"
+        text += [f"### Cheap fidelity {cheap}", ""]
+        body = fidelity.read_text().split("\n", 1)[1].replace("../../docs/", "../docs/") if fidelity.exists() else ""
+        text += [body, ""] if fidelity.exists() else [
+            "_Not run yet: `benchmarks/fidelity.py` (command in its docstring)._", ""]
     text += ["## Dispatch", ""] + dispatch()
     text += ["## Driver cost per result", ""] + driver()
     text += ["## Store", ""] + store()
