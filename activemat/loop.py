@@ -206,7 +206,8 @@ class CampaignLoop:
 
     def _spent(self) -> float:
         keys = list(self.trained) + [p.key for p in self.pending.values()]
-        return sum(self.cost(self._split(k)[0]) for k in keys)
+        counts = np.bincount([self._split(k)[0] for k in keys], minlength=len(self.presets))
+        return sum(n * self.cost(f) for f, n in enumerate(counts))  # one median per fidelity, not per key
 
     # -- state ----------------------------------------------------------------
     def load(self, data) -> None:

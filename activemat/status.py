@@ -32,8 +32,14 @@ def _f(value) -> float | None:
     return None if np.isnan(value) else value
 
 
-def _wall(calc: dict, mask: np.ndarray) -> np.ndarray:
-    return calc["finished"][mask] - calc["started"][mask]
+def _per_preset(calc: dict, ok: np.ndarray) -> dict:
+    """Completed calculations and their median wall time (s) per preset (a multi-fidelity store holds several)."""
+    out = {}
+    for preset in sorted(set(calc["preset"][ok].tolist())):
+        mask = ok & (calc["preset"] == preset)
+        wall = calc["finished"][mask] - calc["started"][mask]
+        out[str(preset)] = {"completed": int(mask.sum()), "median_wall_time": _f(np.median(wall))}
+    return out
 
 
 def summarize(data: StoreData) -> dict:
@@ -52,11 +58,7 @@ def summarize(data: StoreData) -> dict:
         "candidates": int(len(data.candidates["n_b"])),
         "attempts": int(len(status)),
         "completed": int(ok.sum()),
-        # completed per preset (a multi-fidelity store holds several) with the median wall time, s
-        "presets": {str(p): {"completed": int(np.sum(ok & (calc["preset"] == p))),
-                             "median_wall_time": _f(np.median(_wall(calc, ok & (calc["preset"] == p))))
-                             if np.any(ok & (calc["preset"] == p)) else None}
-                    for p in sorted(set(calc["preset"][ok].tolist()))},
+        "presets": _per_preset(calc, ok),
         "failed": int(np.sum(failed)),  # failed attempts
         "failed_candidates": len(set(calc["candidate"][failed].tolist()) - set(calc["candidate"][ok].tolist())),
         "retried": int(np.sum(calc["attempt"] > 0)),

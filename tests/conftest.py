@@ -66,6 +66,18 @@ dashboard = false
 """
 
 
+@pytest.fixture(scope="module")
+def client():
+    """A Dask client on two in-process workers (one thread each): real, asynchronous dispatch for loop
+    tests against a ReplayOracle, without starting processes."""
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                      dashboard_address="127.0.0.1:0") as cluster:
+        with Client(cluster) as c:
+            yield c
+
+
 @pytest.fixture
 def in_tmp(tmp_path, monkeypatch):
     """Run the test inside its own empty directory."""

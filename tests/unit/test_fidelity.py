@@ -61,11 +61,18 @@ def test_variance_composes_through_the_levels(two_fidelities):
     assert np.allclose(model.variance_weights(), [model.rhos_[1] ** 2, 1.0])
 
 
-def test_selection_weighs_information_against_cost(two_fidelities):
+@pytest.fixture(scope="module")
+def sparse(two_fidelities):
+    """Cheap results at every 50th candidate, accurate ones at every 100th, and the co-kriging fit to them."""
     pool, cheap, accurate = two_fidelities
     X = pool.features
     lo, hi = np.arange(0, len(pool), 50), np.arange(0, len(pool), 100)
-    model = CoKriging(_make_gp(pool)).fit([(X[lo], cheap[lo]), (X[hi], accurate[hi])])
+    return pool, lo, hi, CoKriging(_make_gp(pool)).fit([(X[lo], cheap[lo]), (X[hi], accurate[hi])])
+
+
+def test_selection_weighs_information_against_cost(sparse):
+    pool, lo, hi, model = sparse
+    X = pool.features
     free = [np.ones(len(pool), bool), np.ones(len(pool), bool)]
     free[0][lo] = free[1][hi] = False
     assert select_fidelity(model, X, free, costs=[1.0, 1e6]).level == 0
@@ -76,11 +83,9 @@ def test_selection_weighs_information_against_cost(two_fidelities):
     assert select_fidelity(model, X, none_free, costs=[1.0, 3.0]) is None
 
 
-def test_running_calculations_steer_the_next_pick_away(two_fidelities):
-    pool, cheap, accurate = two_fidelities
+def test_running_calculations_steer_the_next_pick_away(sparse):
+    pool, _, _, model = sparse
     X = pool.features
-    lo, hi = np.arange(0, len(pool), 50), np.arange(0, len(pool), 100)
-    model = CoKriging(_make_gp(pool)).fit([(X[lo], cheap[lo]), (X[hi], accurate[hi])])
     free = [np.ones(len(pool), bool), np.ones(len(pool), bool)]
     first = select_fidelity(model, X, free, costs=[1.0, 1e6])
     running = [X[[first.candidate]], X[:0]]

@@ -7,7 +7,6 @@ import io
 
 import numpy as np
 import pytest
-from distributed import Client, LocalCluster
 from rich.console import Console
 
 from activemat.config import parse_campaign
@@ -57,14 +56,6 @@ budget = {budget}
 [cluster]
 workers = 2
 """
-
-
-@pytest.fixture(scope="module")
-def client():
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                      dashboard_address="127.0.0.1:0") as cluster:
-        with Client(cluster) as c:
-            yield c
 
 
 @pytest.fixture(scope="module")
