@@ -317,12 +317,13 @@ def _median(values: list[int | None]) -> float | None:
 
 def replay(config, oracle: str | Path, strategies=("max_std", "ivr", "random", "fixed"), *, repeats: int = 10,
            budget: int | None = None, target_mae: float = 0.01, target_max: float = 0.05,
-           stop_at_targets: bool = False, random_start: bool = False, progress=None) -> dict:
+           stop_at_targets: bool = False, random_start: bool = False, jobs: int = 1, progress=None) -> dict:
     """Replay a campaign's strategies against labelled structures; a JSON-ready result.
 
     ``budget`` caps the labels per run (default: the whole labelled pool).
     ``stop_at_targets`` ends a run once both targets are reached (faster; the
-    curve then stops there).
+    curve then stops there). ``jobs`` > 1 spreads the runs over that many
+    processes; the result is the same as with one.
     """
     from sklearn.preprocessing import StandardScaler
 
@@ -335,6 +336,8 @@ def replay(config, oracle: str | Path, strategies=("max_std", "ivr", "random", "
             raise InputError(f"strategy {s!r} needs [strategy] target_gap in the campaign file")
     if repeats < 1:
         raise InputError(f"--repeats must be at least 1, got {repeats}")
+    if jobs < 1:
+        raise InputError(f"--jobs must be at least 1, got {jobs}")
     full = build_campaign_pool(config)
     labels = load_labels(oracle, full)
     if len(labels.gaps) < 3:
@@ -351,34 +354,56 @@ def replay(config, oracle: str | Path, strategies=("max_std", "ivr", "random", "
         "matched": len(labels.gaps), "matched_by": labels.how, "duplicates": labels.duplicates,
         "skipped": len(labels.skipped), "unmatched": labels.unmatched, "pool_size": len(full),
         "labelled_pool": len(pool), "complete": len(pool) == len(full), "budget": budget, "repeats": repeats,
-        "model": config.model.model_dump(mode="json"), "n_seed": config.strategy.n_seed,
+        "model": config.model.model_dump(mode="json"), "features": config.space.features,
+        "n_seed": config.strategy.n_seed,
         "random_start": random_start, "targets": {"mae": target_mae, "max": target_max},
         "gap_range": [float(y.min()), float(y.max())], "strategies": {}}
+    tasks = []  # (strategy, repeat, replay_curve arguments)
     for s in strategies:
         strat = config.strategy.model_copy(update={"kind": s})
         fixed = fixed_design(pool, formulas) if s == "fixed" else []
-        runs = []
-        started = time.perf_counter()
         for r in range(1 if s == "fixed" else repeats):  # the fixed design is deterministic
-            seed = config.campaign.seed + r
-            run = replay_curve(pool, y, strat, config.model, seed=seed, budget=budget, scaler=scaler, fixed=fixed,
-                               random_start=random_start,
-                               stop_at=(target_mae, target_max) if stop_at_targets else None)
-            runs.append(run)
-            if progress:
-                progress(f"{s}: run {r + 1} done, {len(run['picks'])} labels, final MAE {run['mae'][-1]:.4f} eV")
-        to_mae = [labels_to_reach(run["mae"], target_mae) for run in runs]
-        to_max = [labels_to_reach(run["max"], target_max) for run in runs]
+            kwargs = dict(seed=config.campaign.seed + r, budget=budget, scaler=scaler, fixed=fixed,
+                          random_start=random_start, stop_at=(target_mae, target_max) if stop_at_targets else None)
+            tasks.append((s, r, (pool, y, strat, config.model), kwargs))
+    runs: dict[str, list[dict]] = {s: [] for s in strategies}
+    for (s, r, _, _), run in zip(tasks, _run_all(tasks, jobs)):
+        runs[s].append(run)
+        if progress:
+            progress(f"{s}: run {r + 1} done, {len(run['picks'])} labels, final MAE {run['mae'][-1]:.4f} eV")
+    for s in strategies:
+        to_mae = [labels_to_reach(run["mae"], target_mae) for run in runs[s]]
+        to_max = [labels_to_reach(run["max"], target_max) for run in runs[s]]
         result["strategies"][s] = {
             "model": "linear on x (seed tutorial)" if s == "fixed" else config.model.kind,
             "design": formulas if s == "fixed" else None,
-            "repeats": len(runs), "seconds": round(time.perf_counter() - started, 2),
-            "mae": _summary([run["mae"] for run in runs]), "max": _summary([run["max"] for run in runs]),
+            "repeats": len(runs[s]), "seconds": round(sum(run["seconds"] for run in runs[s]), 2),
+            "mae": _summary([run["mae"] for run in runs[s]]), "max": _summary([run["max"] for run in runs[s]]),
             "labels_to_mae": to_mae, "labels_to_max": to_max,
             "median_labels_to_mae": _median(to_mae), "median_labels_to_max": _median(to_max),
-            "final_mae": [float(run["mae"][-1]) for run in runs], "final_max": [float(run["max"][-1]) for run in runs],
-            "picks": [run["picks"] for run in runs]}
+            "final_mae": [float(run["mae"][-1]) for run in runs[s]],
+            "final_max": [float(run["max"][-1]) for run in runs[s]],
+            "picks": [run["picks"] for run in runs[s]]}
     return result
+
+
+def _timed_curve(args, kwargs) -> dict:
+    started = time.perf_counter()
+    run = replay_curve(*args, **kwargs)
+    run["seconds"] = time.perf_counter() - started
+    return run
+
+
+def _run_all(tasks: list, jobs: int):
+    """Every replay run, in task order: in this process, or spread over ``jobs`` processes (runs are independent)."""
+    if jobs <= 1 or len(tasks) <= 1:
+        for *_, args, kwargs in tasks:
+            yield _timed_curve(args, kwargs)
+        return
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(min(jobs, len(tasks))) as executor:
+        yield from executor.map(_timed_curve, *zip(*[(args, kwargs) for *_, args, kwargs in tasks]))
 
 
 def to_json(result: dict) -> str:

@@ -63,10 +63,12 @@ def test_replay_cli_json_and_table(tmp_path):
     assert s["mae"]["mean"][12] < s["mae"]["mean"][3]
     assert "run 2 done" in result.stderr  # progress goes to stderr, JSON alone to stdout
 
-    table = activemat("replay", "c.toml", "--oracle", "oracle.extxyz", "--strategy", "ivr", "--repeats", "1",
-                      "--budget", "8", "--quiet", cwd=tmp_path)
+    table = activemat("replay", "c.toml", "--oracle", "oracle.extxyz", "--strategy", "ivr", "random", "--repeats", "2",
+                      "--budget", "8", "--quiet", "--jobs", "2", cwd=tmp_path)
     assert table.returncode == 0, table.stderr
     assert "1 unmatched" in table.stdout and "labels needed" in table.stdout and "ivr" in table.stdout
 
     missing = activemat("replay", "c.toml", "--oracle", "nope.extxyz", cwd=tmp_path)
     assert missing.returncode == 2 and "oracle file not found" in missing.stderr
+    no_jobs = activemat("replay", "c.toml", "--oracle", "oracle.extxyz", "--jobs", "0", cwd=tmp_path)
+    assert no_jobs.returncode == 2 and "--jobs must be at least 1" in no_jobs.stderr

@@ -1,10 +1,12 @@
 """Tests for activemat.model: regressors with predict(X, return_std=True) and cross-validation."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
 from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
 
 from activemat.model import GPRegressor, LinearModel, cross_validate, make_model
 
@@ -213,3 +215,20 @@ def test_warm_start_refines_from_the_previous_fit_and_finds_the_same_optimum():
     assert warm.gp_.log_marginal_likelihood_value_ == pytest.approx(cold.gp_.log_marginal_likelihood_value_, abs=0.05)
     assert np.allclose(warm.predict(X), cold.predict(X), atol=2e-3)
     assert warm.kernel_ is not previous.kernel_  # refined, not reused as is
+
+
+def test_optimiser_tolerance_keeps_the_optimum_of_scipys_default():
+    """The looser L-BFGS-B stopping rule ends within a small fraction of a nat of scikit-learn's default search."""
+    from sklearn.gaussian_process import GaussianProcessRegressor
+
+    rng = np.random.default_rng(2)
+    X = rng.uniform(0.0, 1.0, (60, 5))
+    y = 0.6 - 0.5 * X[:, 0] + 0.1 * np.sin(6 * X[:, 1]) + 0.05 * X[:, 2] * X[:, 3] + 0.005 * rng.normal(size=60)
+    ours = GPRegressor(ard=True, restarts=1, random_state=0).fit(X, y)
+    default = GaussianProcessRegressor(ours._default_kernel(5), optimizer="fmin_l_bfgs_b", n_restarts_optimizer=1,
+                                       normalize_y=True, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # a hyperparameter at its bound, as GPRegressor allows
+        default.fit(ours.scaler_.transform(X), y)
+    assert ours.gp_.log_marginal_likelihood_value_ == pytest.approx(default.log_marginal_likelihood_value_, abs=0.3)
+    assert np.abs(ours.predict(X) - default.predict(ours.scaler_.transform(X))).max() < 5e-3

@@ -213,7 +213,13 @@ def test_replay_end_to_end_on_a_written_oracle(tmp_path, pool):
     assert rand["picks"][0] != rand["picks"][1]  # seeds differ between repeats
     assert np.median(active["final_mae"]) < fixed["final_mae"][0]
     assert len(active["mae"]["mean"]) == 26
+    spread = replay(config, path, ("max_std", "random", "fixed"), repeats=2, budget=25, jobs=2)
+    for name, one in result["strategies"].items():  # two processes give the runs one process gives, in order
+        assert spread["strategies"][name]["picks"] == one["picks"]
+        assert spread["strategies"][name]["final_mae"] == pytest.approx(one["final_mae"])
     with pytest.raises(InputError, match="unknown strategy"):
         replay(config, path, ("greedy",))
+    with pytest.raises(InputError, match="--jobs"):
+        replay(config, path, ("random",), jobs=0)
     with pytest.raises(InputError, match="target_gap"):
         replay(config, path, ("ei",))
