@@ -72,6 +72,29 @@ def sample_efficiency(name: str) -> list[str]:
     return out + [""]
 
 
+def features() -> list[str]:
+    d = load("features_cv")
+    if d is None:
+        return ["_Not run yet: `benchmarks/features_cv.py STORE`._", ""]
+    out = [f"Leave-one-out CV of the campaign GP on `{d['store']}` ({d['n_labels']} labels, {d['restarts']} optimiser "
+           f"restart). Command: `benchmarks/features_cv.py {d['store']}` (load average {d['machine']['load_1min']} on "
+           f"{d['machine']['cpus']} cores: times are upper bounds; evaluation counts do not depend on load).", "",
+           "| features | ARD | LOO MAE (eV) | training MAE (eV) | fit (s) | warm-started refit (s) |",
+           "|---|---|---|---|---|---|"]
+    for r in d["rows"]:
+        out.append(f"| {r['features']} ({r['n_features']}) | {'yes' if r['ard'] else 'no'} | {r['cv_mae']:.4f} | "
+                   f"{r['fit_mae']:.4f} | {r['fit_seconds']:.1f} | {r['warm_refit_seconds']:.1f} |")
+    if d.get("optimiser"):
+        out += ["", "Marginal-likelihood optimiser, orbits + ARD: scipy's default stopping rule against the "
+                "project's (`LML_FTOL` in `activemat/model.py`):", "",
+                "| labels | stopping rule | likelihood evaluations | log marginal likelihood | LOO MAE (eV) | fit (s) |",
+                "|---|---|---|---|---|---|"]
+        for r in d["optimiser"]:
+            out.append(f"| {r['n']} | {r['stopping']} | {r['evaluations']} | {r['log_marginal_likelihood']:.2f} | "
+                       f"{r['loo_mae']:.4f} | {r['seconds']:.1f} |")
+    return out + [""]
+
+
 def dispatch() -> list[str]:
     d = load("dispatch")
     if d is None:
@@ -138,6 +161,7 @@ def main() -> None:
             text += ["Preview on the labels that exist so far (a small, random subset of the pool: NOT the "
                      "benchmark, and no conclusion about targets can be drawn from it):", ""]
             text += sample_efficiency("reference-pbe-partial")
+    text += ["### Features and model (no DFT)", ""] + features()
     text += ["## Multi-fidelity and transfer at equal cost (replay, no DFT)", ""]
     for name, cheap in (("fidelity", "gpaw-pbe-pw"), ("fidelity-fast", "gpaw-fast")):
         fidelity = RESULTS / f"{name}.md"
