@@ -8,9 +8,10 @@ the seed tutorial's fixed design plus linear regression.
     # complete real data available now: the 17 compositions (gpaw-fast)
     .venv/bin/python benchmarks/sample_efficiency.py --name seed-compositions \
         --campaign campaigns/seed-tutorial-active.toml --store runs/seed-tutorial-all.h5 --repeats 10
-    # the 402-configuration reference dataset (gpaw-pbe-pw), once runs/reference-pbe.h5 is complete
+    # the 402-configuration reference dataset (gpaw-pbe-pw)
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/sample_efficiency.py --name reference-pbe \
-        --campaign campaigns/sige16-pbe.toml --store runs/reference-pbe.h5 --repeats 10 --budget 200 --jobs 2
+        --campaign campaigns/sige16-pbe.toml --oracle benchmarks/data/sige16-pbe.extxyz --repeats 10 --budget 200 \
+        --jobs 2 --stop-at-targets
 """
 
 from __future__ import annotations
