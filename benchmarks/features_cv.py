@@ -35,6 +35,7 @@ def main(argv=None) -> dict:
     space = view.config().space
     idx, y = view.training_set()
     rows = []
+    scaled = {}  # features -> (X, pool-wide scaler)
     for features in ("shells", "orbits"):
         pool = build_pool(space.elements, space.supercell, space.mode, space.samples_per_composition,
                           features=features)
@@ -42,6 +43,7 @@ def main(argv=None) -> dict:
             raise SystemExit(f"{args.store}: its candidates differ from build_pool's; give a configurations store")
         X = pool.features
         scaler = StandardScaler().fit(X)
+        scaled[features] = X, scaler
         for ard in (False, True):
             t0 = time.perf_counter()
             model = make_model("gp", ard, args.restarts, 0, scaler).fit(X[idx], y)
@@ -58,6 +60,7 @@ def main(argv=None) -> dict:
                          "warm_refit_seconds": warm, "kernel": str(model.kernel_)})
             print(f"{features:7s} ({X.shape[1]:2d})  ard={ard!s:5s}  LOO CV MAE {cv['cv_mae']:.4f} eV  "
                   f"fit MAE {fit:.4f} eV  fit {seconds:.1f} s, warm-started refit {warm:.1f} s")
+    X, scaler = scaled["orbits"]
     out = {"store": str(args.store), "n_labels": int(len(y)), "restarts": args.restarts, "rows": rows,
            "optimiser": compare_tolerance(X[idx], y, scaler, args.restarts)}
     save("features_cv", out)

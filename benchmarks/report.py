@@ -95,6 +95,30 @@ def features() -> list[str]:
     return out + [""]
 
 
+def design_bound(name: str) -> list[str]:
+    d = load(f"design_bound_{name}")
+    if d is None:
+        return ["_Not run yet: `benchmarks/design_bound.py` (command in its docstring)._", ""]
+    t = d["target_mae"]
+    third = d["campaign_random_median"] / 3 if d["campaign_random_median"] else None
+    out = [f"The campaign's GP fitted once on all {d['labels']} labels ({d['fit_seconds']:.0f} s), hyperparameters "
+           f"then fixed: the best a campaign could learn. Command: `{d['command']}`.", "",
+           f"| design of N labels | labels to pool MAE <= {t:g} eV | pool MAE / max at the largest N tried (eV) |",
+           "|---|---|---|"]
+    reached = [v for v in d["random_labels_to_mae"] if v is not None]
+    out.append(f"| random, these hyperparameters (median of {len(d['random_labels_to_mae'])}) | "
+               f"{_n(d['random_median'])} (range {min(reached)}-{max(reached)}) | - |" if reached else
+               "| random, these hyperparameters | not reached | - |")
+    for k, v in d["designs"].items():
+        last = max(v["curve"], key=int)
+        mae, mx = v["curve"][last]
+        out.append(f"| {k} | {_n(v['labels_to_mae'])} | {mae:.4f} / {mx:.4f} at N = {last} |")
+    if third:
+        out += ["", f"One third of the campaign replay's random median ({d['campaign_random_median']:g} labels) is "
+                f"{third:.1f} labels."]
+    return out + [""]
+
+
 def dispatch() -> list[str]:
     d = load("dispatch")
     if d is None:
@@ -161,6 +185,7 @@ def main() -> None:
             text += ["Preview on the labels that exist so far (a small, random subset of the pool: NOT the "
                      "benchmark, and no conclusion about targets can be drawn from it):", ""]
             text += sample_efficiency("reference-pbe-partial")
+    text += ["### What any strategy could reach with this model (no DFT)", ""] + design_bound("reference-pbe")
     text += ["### Features and model (no DFT)", ""] + features()
     text += ["## Multi-fidelity and transfer at equal cost (replay, no DFT)", ""]
     for name, cheap in (("fidelity", "gpaw-pbe-pw"), ("fidelity-fast", "gpaw-fast")):
