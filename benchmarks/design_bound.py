@@ -67,15 +67,19 @@ class FixedGP:
         return float(np.sum(self.prior_var - explained))
 
 
+# Costs are compared rounded: symmetric candidates tie, and BLAS round-off (thread count) would otherwise decide.
+TIE_DECIMALS = 9
+
+
 def greedy_add(picks: list[int], n_pool: int, cost) -> list[int]:
     taken = set(picks)
-    best = min((cost(picks + [c]), c) for c in range(n_pool) if c not in taken)
+    best = min((round(cost(picks + [c]), TIE_DECIMALS), c) for c in range(n_pool) if c not in taken)
     return picks + [best[1]]
 
 
 def exchange(picks: list[int], n_pool: int, cost, rng: np.random.Generator, max_passes: int = 6) -> list[int]:
     """Fedorov-style exchange: swap single picks for the best outsider until a pass improves nothing."""
-    picks, best = list(picks), cost(picks)
+    picks, best = list(picks), round(cost(picks), TIE_DECIMALS)
     for _ in range(max_passes):
         improved = False
         for i in rng.permutation(len(picks)):
@@ -84,9 +88,9 @@ def exchange(picks: list[int], n_pool: int, cost, rng: np.random.Generator, max_
             values = []
             for c in outside:
                 trial[i] = int(c)
-                values.append(cost(trial))
+                values.append(round(cost(trial), TIE_DECIMALS))
             j = int(np.argmin(values))
-            if values[j] < best - 1e-12:
+            if values[j] < best:
                 best, picks[i], improved = values[j], int(outside[j]), True
         if not improved:
             break
