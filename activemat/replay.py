@@ -45,7 +45,7 @@ from .space import (CandidatePool, SpaceError, canonical_codes, parse_formula, r
                     structure_features)
 from .strategies import representative, select_next
 
-__all__ = ["Labels", "Matcher", "load_labels", "replay_curve", "replay", "render", "labels_to_reach",
+__all__ = ["Labels", "Matcher", "load_labels", "labelled_pool", "replay_curve", "replay", "render", "labels_to_reach",
            "SEED_TUTORIAL_FIXED", "STRATEGIES"]
 
 #: The seed tutorial's fixed design (16-atom cell): six compositions, then linear regression on x.
@@ -315,6 +315,19 @@ def _median(values: list[int | None]) -> float | None:
     return None if not np.isfinite(m) else m
 
 
+def labelled_pool(config, oracle: str | Path) -> tuple[CandidatePool, Labels, CandidatePool, np.ndarray]:
+    """The campaign's candidate pool, the oracle's labels, the labelled candidates and their gaps (eV)."""
+    from .loop import build_campaign_pool
+
+    full = build_campaign_pool(config)
+    labels = load_labels(oracle, full)
+    if len(labels.gaps) < 3:
+        raise InputError(f"{oracle}: only {len(labels.gaps)} structure(s) matched a candidate of this campaign's "
+                         "[space]; replay needs at least 3 (check the campaign file's [space])")
+    idx = np.array(sorted(labels.gaps))
+    return full, labels, subpool(full, idx), np.array([labels.gaps[i] for i in idx])
+
+
 def replay(config, oracle: str | Path, strategies=("max_std", "ivr", "random", "fixed"), *, repeats: int = 10,
            budget: int | None = None, target_mae: float = 0.01, target_max: float = 0.05,
            stop_at_targets: bool = False, random_start: bool = False, jobs: int = 1, progress=None) -> dict:
@@ -327,8 +340,6 @@ def replay(config, oracle: str | Path, strategies=("max_std", "ivr", "random", "
     """
     from sklearn.preprocessing import StandardScaler
 
-    from .loop import build_campaign_pool
-
     for s in strategies:
         if s not in STRATEGIES:
             raise InputError(f"unknown strategy {s!r}; use some of {', '.join(STRATEGIES)}")
@@ -338,14 +349,7 @@ def replay(config, oracle: str | Path, strategies=("max_std", "ivr", "random", "
         raise InputError(f"--repeats must be at least 1, got {repeats}")
     if jobs < 1:
         raise InputError(f"--jobs must be at least 1, got {jobs}")
-    full = build_campaign_pool(config)
-    labels = load_labels(oracle, full)
-    if len(labels.gaps) < 3:
-        raise InputError(f"{oracle}: only {len(labels.gaps)} structure(s) matched a candidate of this campaign's "
-                         "[space]; replay needs at least 3 (check the campaign file's [space])")
-    idx = np.array(sorted(labels.gaps))
-    pool = subpool(full, idx)
-    y = np.array([labels.gaps[i] for i in idx])
+    full, labels, pool, y = labelled_pool(config, oracle)
     scaler = StandardScaler().fit(full.features)  # as the loop does: the whole pool, known before any label
     budget = min(budget or len(pool), len(pool))
     formulas = list(config.strategy.fixed) or tutorial_formulas(pool)

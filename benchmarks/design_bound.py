@@ -23,12 +23,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import load, save  # noqa: E402
 
 from activemat.config import load_campaign  # noqa: E402
 from activemat.model import GPRegressor  # noqa: E402
+from activemat.replay import labelled_pool  # noqa: E402
 
 
 class FixedGP:
@@ -124,19 +126,6 @@ def first_reaching(c: dict[int, list], target: float) -> int | None:
     return next((n for n, (mae, _) in sorted(c.items()) if mae <= target), None)
 
 
-def labelled_pool(config, oracle: str):
-    """The labelled candidates of the campaign's pool (features, gaps) and the loop's pool-wide scaler."""
-    from sklearn.preprocessing import StandardScaler
-
-    from activemat.loop import build_campaign_pool
-    from activemat.replay import load_labels
-
-    full = build_campaign_pool(config)
-    labels = load_labels(oracle, full)
-    idx = np.array(sorted(labels.gaps))
-    return full.features[idx], np.array([labels.gaps[i] for i in idx]), StandardScaler().fit(full.features)
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--name", required=True, help="results/design_bound_<name>.json")
@@ -148,7 +137,8 @@ def main() -> None:
     p.add_argument("--start", type=int, default=10, help="smallest design size tried")
     args = p.parse_args()
     config, _ = load_campaign(args.campaign)
-    X, y, scaler = labelled_pool(config, args.oracle)
+    full, _, pool, y = labelled_pool(config, args.oracle)
+    X, scaler = pool.features, StandardScaler().fit(full.features)  # the pool-wide scaler, as the loop's
     t0 = time.perf_counter()
     model = GPRegressor(ard=config.model.ard, restarts=config.model.restarts, scaler=scaler).fit(X, y)
     fit_s = time.perf_counter() - t0
