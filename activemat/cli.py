@@ -8,8 +8,8 @@ import sys
 
 
 def _run(args) -> int:
-    from .config import load_campaign
-    from .loop import run_campaign
+    from activemat.campaign.config import load_campaign
+    from activemat.campaign.loop import run_campaign
 
     config, text = load_campaign(args.campaign)
     overrides = {}
@@ -29,8 +29,8 @@ def _run(args) -> int:
 def _status(args) -> int:
     from rich.console import Console
 
-    from .status import render, summarize
-    from .store import read_store
+    from activemat.store.status import render, summarize
+    from activemat.store.hdf5 import read_store
 
     summary = summarize(read_store(args.store))
     if args.json:
@@ -60,7 +60,7 @@ def _filters(args) -> dict:
 
 
 def _query(args) -> int:
-    from .query import run_query
+    from activemat.store.query import run_query
 
     run_query(args.store, fmt=args.format, columns=args.columns, sort=args.sort, reverse=args.reverse,
               limit=args.limit, **_filters(args))
@@ -68,7 +68,7 @@ def _query(args) -> int:
 
 
 def _export(args) -> int:
-    from .export import export_store
+    from activemat.store.export import export_store
 
     n = export_store(args.store, args.output, **_filters(args))
     print(f"wrote {n} calculations to {args.output}", file=sys.stderr)
@@ -76,7 +76,7 @@ def _export(args) -> int:
 
 
 def _predict(args) -> int:
-    from .predict import predict, render
+    from activemat.analysis.predict import predict, render
 
     result = predict(args.store, args.spec, kind=args.model)
     if args.json:
@@ -87,7 +87,7 @@ def _predict(args) -> int:
 
 
 def _inspect(args) -> int:
-    from .modelcard import model_card, render
+    from activemat.analysis.modelcard import model_card, render
 
     card = model_card(args.store, kind=args.model, reference=args.reference)
     if args.json:
@@ -98,22 +98,22 @@ def _inspect(args) -> int:
 
 
 def _plot(args) -> int:
-    from .plots import plot_store
+    from activemat.analysis.plots import plot_store
 
     results = {}
     for path in plot_store(args.store[0], args.output, kind=args.model, figures=args.figures,
                            reference=args.reference, compare=args.store[1:], results=results).values():
         print(path)
     if "experiment" in results:
-        from .plots import render_comparison
+        from activemat.analysis.plots import render_comparison
 
         render_comparison(results["experiment"])
     return 0
 
 
 def _replay(args) -> int:
-    from .config import load_campaign
-    from .replay import main_progress, render, replay, to_json
+    from activemat.campaign.config import load_campaign
+    from activemat.analysis.replay import main_progress, render, replay, to_json
 
     config, _ = load_campaign(args.campaign)
     result = replay(config, args.oracle, args.strategy, repeats=args.repeats, budget=args.budget,
@@ -208,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .errors import InputError
+    from activemat.errors import InputError
 
     args = build_parser().parse_args(argv)
     try:

@@ -1,8 +1,8 @@
 """Dispatch: worker utilisation and per-task overhead with 1, 2, 4 workers on tasks of known duration.
 
-Runs the real campaign loop (activemat.loop.run_campaign) on a real Dask
+Runs the real campaign loop (activemat.campaign.loop.run_campaign) on a real Dask
 LocalCluster of worker processes (127.0.0.1), with the GPAW task replaced by
-activemat.oracle.ReplayOracle answering after a fixed delay (sleeping, so
+activemat.compute.oracle.ReplayOracle answering after a fixed delay (sleeping, so
 tasks of known duration that leave the CPU to the driver). Everything the
 driver does between results (store writes, GP refit, cross-validation,
 predictions over the 402-candidate pool, kriging-believer selection) counts
@@ -27,10 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import save, synthetic_gap  # noqa: E402
 from utilisation import CAMPAIGN, utilisation  # noqa: E402
 
-from activemat.config import parse_campaign  # noqa: E402
-from activemat.loop import build_campaign_pool, run_campaign  # noqa: E402
-from activemat.oracle import ReplayOracle  # noqa: E402
-from activemat.store import read_store  # noqa: E402
+from activemat.campaign.config import parse_campaign  # noqa: E402
+from activemat.campaign.loop import build_campaign_pool, run_campaign  # noqa: E402
+from activemat.compute.oracle import ReplayOracle  # noqa: E402
+from activemat.store.hdf5 import read_store  # noqa: E402
 
 
 REAL_STORES = ("runs/seed-tutorial-all.h5", "runs/seed-tutorial.h5", "runs/seed-tutorial-active.h5",
@@ -40,7 +40,7 @@ REAL_STORES = ("runs/seed-tutorial-all.h5", "runs/seed-tutorial.h5", "runs/seed-
 def synthetic(workers: int, delay: float, tasks_per_worker: int) -> dict:
     from rich.console import Console
 
-    from activemat.progress import Reporter
+    from activemat.campaign.progress import Reporter
 
     with tempfile.TemporaryDirectory() as tmp:
         store = Path(tmp) / "dispatch.h5"

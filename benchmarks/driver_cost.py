@@ -1,11 +1,11 @@
 """Driver cost per result: refit, cross-validation, predictions over the pool and selection, timed.
 
-What the campaign loop does after every result (activemat.loop.CampaignLoop.learn
+What the campaign loop does after every result (activemat.campaign.loop.CampaignLoop.learn
 and select): fit the GP (hyperparameters optimised, 2 restarts), cross-validate
-it (activemat.model.cross_validate), predict mean and std over the whole pool,
-then pick with the campaign's selection rule (activemat.strategies.select_next;
+it (activemat.learn.models.cross_validate), predict mean and std over the whole pool,
+then pick with the campaign's selection rule (activemat.learn.strategies.select_next;
 with one calculation still running, i.e. 2 workers, the "kriging believer"
-refit is included). Pools come from activemat.space sampled mode on the
+refit is included). Pools come from activemat.space.pool sampled mode on the
 54-site 3x3x3 supercell; labels are a smooth synthetic function (timing only).
 Single-threaded BLAS, as the driver runs next to the workers.
 
@@ -24,10 +24,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import save, synthetic_gap  # noqa: E402
 
-from activemat.config import parse_campaign  # noqa: E402
-from activemat.model import cross_validate, make_model  # noqa: E402
-from activemat.space import build_pool  # noqa: E402
-from activemat.strategies import select_next  # noqa: E402
+from activemat.campaign.config import parse_campaign  # noqa: E402
+from activemat.learn.models import cross_validate, make_model  # noqa: E402
+from activemat.space.pool import build_pool  # noqa: E402
+from activemat.learn.strategies import select_next  # noqa: E402
 
 
 def timed(fn):

@@ -19,9 +19,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import save  # noqa: E402
 
-from activemat.model import cross_validate, make_model  # noqa: E402
-from activemat.query import open_store  # noqa: E402
-from activemat.space import build_pool  # noqa: E402
+from activemat.learn.models import cross_validate, make_model  # noqa: E402
+from activemat.store.query import open_store  # noqa: E402
+from activemat.space.pool import build_pool  # noqa: E402
 
 
 def main(argv=None) -> dict:
@@ -73,7 +73,7 @@ def compare_tolerance(X: np.ndarray, y: np.ndarray, scaler, restarts: int) -> li
 
     from sklearn.exceptions import ConvergenceWarning
 
-    from activemat import model as gp_model
+    from activemat.learn import models as gp_model
 
     rows = []
     for n in (len(y) // 2, len(y)):

@@ -10,9 +10,9 @@ Methods (all use a GP, restarts=1, on features standardised over the whole
 candidate pool of the campaign's [space]):
 
 * ``single``   GP on accurate labels only; picks by integrated variance
-               reduction (`activemat.strategies.ivr_scores`), refitted each step.
+               reduction (`activemat.learn.strategies.ivr_scores`), refitted each step.
 * ``random``   GP on accurate labels only; random picks.
-* ``multi``    `activemat.fidelity.CoKriging` over [cheap, accurate];
+* ``multi``    `activemat.learn.cokriging.CoKriging` over [cheap, accurate];
                `select_fidelity` picks candidate and level each step. The seeds
                are computed at both levels (nested), cheap first. As in a
                campaign, cheap picks may be any candidate of the cheap dataset,
@@ -25,7 +25,7 @@ candidate pool of the campaign's [space]):
 
 Every method starts from the same 3 seed candidates in a repeat. Repeat 0
 uses the campaign's rule, space-filling seeds
-(`activemat.strategies.space_filling`); repeat r > 0 draws 3 distinct seeds
+(`activemat.learn.strategies.space_filling`); repeat r > 0 draws 3 distinct seeds
 at random with ``np.random.default_rng(r)`` (otherwise the deterministic
 methods would repeat one run). Random picks use ``default_rng([r, 1])``,
 the GP optimiser restarts ``random_state=r``.
@@ -63,12 +63,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
 
-from activemat.config import load_campaign  # noqa: E402
-from activemat.fidelity import CoKriging, select_fidelity  # noqa: E402
-from activemat.loop import build_campaign_pool  # noqa: E402
-from activemat.model import make_model  # noqa: E402
-from activemat.replay import load_labels, subpool  # noqa: E402
-from activemat.strategies import best_available, ivr_scores, space_filling  # noqa: E402
+from activemat.campaign.config import load_campaign  # noqa: E402
+from activemat.learn.cokriging import CoKriging, select_fidelity  # noqa: E402
+from activemat.campaign.loop import build_campaign_pool  # noqa: E402
+from activemat.learn.models import make_model  # noqa: E402
+from activemat.analysis.replay import load_labels, subpool  # noqa: E402
+from activemat.learn.strategies import best_available, ivr_scores, space_filling  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 METHODS = ("single", "random", "multi", "transfer")

@@ -14,9 +14,9 @@ import argparse
 import tempfile
 import time
 
-from activemat.bandgap import compute_gap
-from activemat.presets import load_preset
-from activemat.space import build_pool
+from activemat.compute.bandgap import compute_gap
+from activemat.compute.presets import load_preset
+from activemat.space.pool import build_pool
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """Sample efficiency: labels each strategy needs to reach a pool-wide MAE / max error (replay, no DFT).
 
 Replays a campaign's selection against labelled structures with
-`activemat.replay` (the project's own model and selection functions) and
+`activemat.analysis.replay` (the project's own model and selection functions) and
 compares max_std, ivr and random sampling (all with the campaign's model) with
 the seed tutorial's fixed design plus linear regression.
 
@@ -26,9 +26,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import save  # noqa: E402
 
-from activemat.config import load_campaign  # noqa: E402
-from activemat.export import export_store  # noqa: E402
-from activemat.replay import main_progress, replay  # noqa: E402
+from activemat.campaign.config import load_campaign  # noqa: E402
+from activemat.store.export import export_store  # noqa: E402
+from activemat.analysis.replay import main_progress, replay  # noqa: E402
 
 
 def summarise(result: dict) -> dict:

@@ -1,12 +1,12 @@
 """Store throughput: append rate, file size and filtered-query time up to 10^5 calculation rows.
 
-Appends go through activemat.store.CampaignStore exactly as the loop writes
+Appends go through activemat.store.hdf5.CampaignStore exactly as the loop writes
 (add_attempt + finish_attempt, each flushed, SWMR). Filling 10^5 rows that way
 takes ~30 min of CPU here (about 20 ms a row: each row resizes and writes
 ~30 datasets), so the bulk of the rows is written column-wise in blocks
 through the schema's own column table (benchmark only, labelled "bulk"),
 and the loop's real per-row rate is measured at each size.
-Queries use activemat.query.open_store(...).select(...) (read the whole store
+Queries use activemat.store.query.open_store(...).select(...) (read the whole store
 + vectorised filters), as `activemat query` does.
 
     .venv/bin/python benchmarks/store_throughput.py
@@ -25,11 +25,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import save  # noqa: E402
 
-from activemat import schema as S  # noqa: E402
-from activemat.query import open_store  # noqa: E402
-from activemat.records import CalculationRecord  # noqa: E402
-from activemat.space import build_pool  # noqa: E402
-from activemat.store import CampaignStore  # noqa: E402
+from activemat.store import schema as S  # noqa: E402
+from activemat.store.query import open_store  # noqa: E402
+from activemat.compute.records import CalculationRecord  # noqa: E402
+from activemat.space.pool import build_pool  # noqa: E402
+from activemat.store.hdf5 import CampaignStore  # noqa: E402
 
 
 def append(store: CampaignStore, start: int, n: int, n_cand: int, rng) -> None:

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from activemat.config import parse_campaign
-from activemat.loop import run_campaign
-from activemat.store import read_store
+from activemat.campaign.config import parse_campaign
+from activemat.campaign.loop import run_campaign
+from activemat.store.hdf5 import read_store
 
 CAMPAIGN = """
 [campaign]

@@ -8,10 +8,10 @@ import psutil
 import pytest
 from ase.build import bulk
 
-from activemat.bandgap import compute_gap
-from activemat.cluster import connect, worker_slots
-from activemat.config import ClusterSection
-from activemat.presets import load_preset
+from activemat.compute.bandgap import compute_gap
+from activemat.dispatch.clusters import connect, worker_slots
+from activemat.campaign.config import ClusterSection
+from activemat.compute.presets import load_preset
 
 
 def _listening_hosts(pid: int) -> set[str]:

@@ -18,10 +18,10 @@ import pytest
 from distributed import Client
 from distributed.security import Security
 
-from activemat.cluster import connect
-from activemat.config import ClusterSection
+from activemat.dispatch.clusters import connect
+from activemat.campaign.config import ClusterSection
 from activemat.errors import InputError
-from activemat.security import ensure_certificates, security_for, tls_dir_for
+from activemat.dispatch.security import ensure_certificates, security_for, tls_dir_for
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +105,7 @@ def test_address_kind_joins_a_running_tls_scheduler(tls_cluster, tmp_path):
         assert other.submit(sum, [1, 2]).result() == 3
     assert lines == [f"scheduler: {client.scheduler.address} (1 workers)"]
     empty = ClusterSection(kind="address", address=client.scheduler.address, tls_dir=str(tmp_path / "none"))
-    with pytest.raises(InputError, match="no usable TLS certificates.*python -m activemat.security"):
+    with pytest.raises(InputError, match="no usable TLS certificates.*python -m activemat.dispatch.security"):
         with connect(empty, log=lines.append):
             pass
 

@@ -13,7 +13,7 @@ import sys
 import ase.io
 import numpy as np
 
-from activemat.space import build_pool
+from activemat.space.pool import build_pool
 from tests.conftest import synthetic_gaps
 
 CAMPAIGN = """

@@ -8,10 +8,10 @@ real LocalCluster workers without paying for DFT.
 
 import sys
 
-from activemat.config import load_campaign
+from activemat.campaign.config import load_campaign
 from activemat.errors import InputError
-from activemat.loop import build_campaign_pool, run_campaign
-from activemat.oracle import ReplayOracle
+from activemat.campaign.loop import build_campaign_pool, run_campaign
+from activemat.compute.oracle import ReplayOracle
 from tests.conftest import synthetic_gaps
 
 if __name__ == "__main__":

@@ -18,12 +18,12 @@ import psutil
 import pytest
 from rich.console import Console
 
-from activemat import schema as S
-from activemat.config import parse_campaign
-from activemat.loop import build_campaign_pool, run_campaign
-from activemat.oracle import ReplayOracle
-from activemat.progress import Reporter
-from activemat.store import CampaignStore, read_store
+from activemat.store import schema as S
+from activemat.campaign.config import parse_campaign
+from activemat.campaign.loop import build_campaign_pool, run_campaign
+from activemat.compute.oracle import ReplayOracle
+from activemat.campaign.progress import Reporter
+from activemat.store.hdf5 import CampaignStore, read_store
 from tests.conftest import FAULT_CAMPAIGN, TINY_CAMPAIGN, synthetic_gaps
 
 

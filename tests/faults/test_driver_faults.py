@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from activemat.store import read_store
+from activemat.store.hdf5 import read_store
 from tests.conftest import FAULT_CAMPAIGN
 
 REPO = Path(__file__).resolve().parents[2]

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from ase.build import bulk
 
-from activemat.bandgap import compute_gap
-from activemat.presets import load_preset
+from activemat.compute.bandgap import compute_gap
+from activemat.compute.presets import load_preset
 
 pytest.importorskip("gpaw")
 

@@ -12,10 +12,10 @@ import dask
 import pytest
 import yaml
 
-from activemat.cluster import slurm_cluster, slurm_time_seconds, worker_lifetime, worker_slots
-from activemat.config import ClusterSection, parse_campaign
+from activemat.dispatch.clusters import slurm_cluster, slurm_time_seconds, worker_lifetime, worker_slots
+from activemat.campaign.config import ClusterSection, parse_campaign
 from activemat.errors import InputError
-from activemat.security import security_for
+from activemat.dispatch.security import security_for
 
 ROOT = Path(__file__).resolve().parents[2]
 

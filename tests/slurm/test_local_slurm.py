@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from activemat.cluster import JOB_NAME, connect, worker_slots
-from activemat.config import ClusterSection
-from activemat.store import read_store
+from activemat.dispatch.clusters import JOB_NAME, connect, worker_slots
+from activemat.campaign.config import ClusterSection
+from activemat.store.hdf5 import read_store
 from tests.slurm.conftest import ACTIVEMAT, ROOT, QueueWatcher, slurm_campaign, squeue, wait_until_gone
 
 

@@ -13,11 +13,11 @@ import shutil
 import pytest
 from ase.build import bulk
 
-from activemat.bandgap import compute_gap
-from activemat.cluster import MpiTask, connect, mpi_backend, task_for
-from activemat.config import ClusterSection
+from activemat.compute.bandgap import compute_gap
+from activemat.dispatch.clusters import MpiTask, connect, mpi_backend, task_for
+from activemat.campaign.config import ClusterSection
 from activemat.errors import InputError
-from activemat.presets import load_preset
+from activemat.compute.presets import load_preset
 
 HAVE_MPI = mpi_backend() is not None and shutil.which("mpiexec") is not None
 

@@ -1,12 +1,12 @@
-"""Tests for activemat.config (campaign files) and activemat.presets (DFT presets)."""
+"""Tests for activemat.campaign.config (campaign files) and activemat.compute.presets (DFT presets)."""
 
 from pathlib import Path
 
 import pytest
 
-from activemat.config import CampaignConfig, load_campaign, parse_campaign
+from activemat.campaign.config import CampaignConfig, load_campaign, parse_campaign
 from activemat.errors import InputError
-from activemat.presets import available_presets, load_preset
+from activemat.compute.presets import available_presets, load_preset
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "campaigns" / "demo.toml"

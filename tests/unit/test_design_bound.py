@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from activemat.model import GPRegressor
-from activemat.space import build_pool
+from activemat.learn.models import GPRegressor
+from activemat.space.pool import build_pool
 
 from tests.conftest import synthetic_gaps
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from activemat.fidelity import CoKriging, select_fidelity
-from activemat.model import make_model
-from activemat.space import build_pool
+from activemat.learn.cokriging import CoKriging, select_fidelity
+from activemat.learn.models import make_model
+from activemat.space.pool import build_pool
 from sklearn.preprocessing import StandardScaler
 
 from tests.conftest import synthetic_gaps

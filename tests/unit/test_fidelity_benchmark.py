@@ -8,7 +8,7 @@ import ase.io
 import numpy as np
 import pytest
 
-from activemat.space import build_pool
+from activemat.space.pool import build_pool
 
 from tests.conftest import synthetic_gaps
 

@@ -1,4 +1,4 @@
-"""activemat.modelcard (``activemat inspect``) on real stores written by the loop (ReplayOracle, no DFT)."""
+"""activemat.analysis.modelcard (``activemat inspect``) on real stores written by the loop (ReplayOracle, no DFT)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from activemat.model import cross_validate
-from activemat.modelcard import cv_predictions, model_card, render
-from activemat.predict import fit_store_model
-from activemat.query import open_store
+from activemat.learn.models import cross_validate
+from activemat.analysis.modelcard import cv_predictions, model_card, render
+from activemat.analysis.predict import fit_store_model
+from activemat.store.query import open_store
 from test_query_stores import stores, tutorial_gap, with_test_set
 
 

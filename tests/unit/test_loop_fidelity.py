@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from activemat.config import parse_campaign
+from activemat.campaign.config import parse_campaign
 from activemat.errors import InputError
-from activemat.loop import build_campaign_pool, run_campaign
-from activemat.oracle import ReplayOracle
-from activemat.progress import Reporter
-from activemat.query import open_store
-from activemat.store import read_store
+from activemat.campaign.loop import build_campaign_pool, run_campaign
+from activemat.compute.oracle import ReplayOracle
+from activemat.campaign.progress import Reporter
+from activemat.store.query import open_store
+from activemat.store.hdf5 import read_store
 from tests.conftest import synthetic_gaps
 
 CHEAP, ACCURATE = "gpaw-pbe-pw", "gpaw-tb09"

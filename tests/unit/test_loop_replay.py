@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from activemat.config import parse_campaign
-from activemat.loop import build_campaign_pool, run_campaign
-from activemat.model import GPRegressor
-from activemat.oracle import ReplayOracle
-from activemat.progress import Reporter
-from activemat.store import read_store
-from activemat.strategies import kriging_believer
+from activemat.campaign.config import parse_campaign
+from activemat.campaign.loop import build_campaign_pool, run_campaign
+from activemat.learn.models import GPRegressor
+from activemat.compute.oracle import ReplayOracle
+from activemat.campaign.progress import Reporter
+from activemat.store.hdf5 import read_store
+from activemat.learn.strategies import kriging_believer
 from tests.conftest import synthetic_gaps
 
 CAMPAIGN = """
@@ -157,7 +157,7 @@ def test_held_out_test_set_is_computed_but_never_trained_on_or_selected(in_tmp, 
 
 
 def test_lost_attempts_do_not_use_up_max_attempts_but_are_capped(in_tmp, client):
-    from activemat.loop import MAX_LOST
+    from activemat.campaign.loop import MAX_LOST
 
     text = CAMPAIGN.format(kind="max_std", extra="", budget=6, stop="", campaign="")
     pool = build_campaign_pool(parse_campaign(text))

@@ -1,4 +1,4 @@
-"""Tests for activemat.model: regressors with predict(X, return_std=True) and cross-validation."""
+"""Tests for activemat.learn.models: regressors with predict(X, return_std=True) and cross-validation."""
 
 import math
 import warnings
@@ -8,7 +8,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
-from activemat.model import GPRegressor, LinearModel, cross_validate, make_model
+from activemat.learn.models import GPRegressor, LinearModel, cross_validate, make_model
 
 
 @pytest.fixture(scope="module")

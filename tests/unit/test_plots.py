@@ -1,4 +1,4 @@
-"""activemat.plots (``activemat plot``) on real stores written by the loop (ReplayOracle, no DFT)."""
+"""activemat.analysis.plots (``activemat plot``) on real stores written by the loop (ReplayOracle, no DFT)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import matplotlib.image
 import pytest
 
 from activemat.errors import InputError
-from activemat.modelcard import model_card
-from activemat.plots import FIGURES, plot_parity, plot_store
-from activemat.predict import fit_store_model
-from activemat.query import open_store
+from activemat.analysis.modelcard import model_card
+from activemat.analysis.plots import FIGURES, plot_parity, plot_store
+from activemat.analysis.predict import fit_store_model
+from activemat.store.query import open_store
 from test_query_stores import stores, with_test_set
 
 

@@ -1,4 +1,4 @@
-"""activemat.predict on real stores written by the loop (ReplayOracle, no DFT)."""
+"""activemat.analysis.predict on real stores written by the loop (ReplayOracle, no DFT)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from activemat.errors import InputError
-from activemat.predict import NotEnoughData, fit_store_model, predict, render
-from activemat.query import open_store
+from activemat.analysis.predict import NotEnoughData, fit_store_model, predict, render
+from activemat.store.query import open_store
 from test_query_stores import stores, tutorial_gap
 
 
@@ -141,9 +141,9 @@ def test_orbit_feature_stores_predict_structures_that_sit_on_the_supercell(tmp_p
     (any site order), and a structure off those sites is a clear input error."""
     from distributed import Client, LocalCluster
 
-    from activemat.config import parse_campaign
-    from activemat.loop import build_campaign_pool
-    from activemat.oracle import ReplayOracle
+    from activemat.campaign.config import parse_campaign
+    from activemat.campaign.loop import build_campaign_pool
+    from activemat.compute.oracle import ReplayOracle
     from test_query_stores import _run, campaign_text
     from tests.conftest import synthetic_gaps
 

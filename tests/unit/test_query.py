@@ -1,4 +1,4 @@
-"""activemat.query and activemat.export on real stores written by the loop (ReplayOracle, no DFT)."""
+"""activemat.store.query and activemat.store.export on real stores written by the loop (ReplayOracle, no DFT)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ import h5py
 import numpy as np
 import pytest
 
-from activemat import schema as S
+from activemat.store import schema as S
 from activemat.errors import InputError
-from activemat.export import export_store
-from activemat.loop import build_campaign_pool
-from activemat.query import open_store, parse_range, run_query
-from activemat.space import LATTICE_CONSTANTS, structure_features
+from activemat.store.export import export_store
+from activemat.campaign.loop import build_campaign_pool
+from activemat.store.query import open_store, parse_range, run_query
+from activemat.space.pool import LATTICE_CONSTANTS, structure_features
 from test_query_stores import FAILING, stores
 
 

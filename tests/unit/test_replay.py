@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from ase import Atoms
 
-from activemat.config import parse_campaign
+from activemat.campaign.config import parse_campaign
 from activemat.errors import InputError
-from activemat.model import GPRegressor
-from activemat.replay import Matcher, labels_to_reach, load_labels, replay, replay_curve, subpool
-from activemat.space import build_pool, site_permutations
-from activemat.strategies import ivr_scores, select_next
+from activemat.learn.models import GPRegressor
+from activemat.analysis.replay import Matcher, labels_to_reach, load_labels, replay, replay_curve, subpool
+from activemat.space.pool import build_pool, site_permutations
+from activemat.learn.strategies import ivr_scores, select_next
 from tests.conftest import synthetic_gaps
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from activemat.model import GPRegressor, cross_validate
+from activemat.learn.models import GPRegressor, cross_validate
 
 
 class _Refit(GPRegressor):

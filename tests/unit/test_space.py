@@ -1,4 +1,4 @@
-"""Tests for activemat.space: enumeration, symmetry, features, formulas, validation."""
+"""Tests for activemat.space.pool: enumeration, symmetry, features, formulas, validation."""
 
 import math
 import time
@@ -8,7 +8,7 @@ import pytest
 from ase.build import bulk
 from ase.neighborlist import neighbor_list
 
-from activemat.space import (
+from activemat.space.pool import (
     LATTICE_CONSTANTS,
     SpaceError,
     build_pool,
@@ -229,7 +229,7 @@ def orbit_pool():
 
 
 def test_orbit_features_count_every_cluster_once(orbit_pool):
-    from activemat.space import cluster_orbits
+    from activemat.space.pool import cluster_orbits
 
     orbits = cluster_orbits(("Si", "Ge"), (2, 2, 2))
     by_size = {k: [o for o in orbits if o.shape[1] == k] for k in (2, 3, 4)}
@@ -241,7 +241,7 @@ def test_orbit_features_count_every_cluster_once(orbit_pool):
 
 
 def test_orbit_features_are_symmetry_invariant_and_extend_the_shell_pairs(pool, orbit_pool):
-    from activemat.space import _orbit_features, cluster_orbits, site_permutations
+    from activemat.space.pool import _orbit_features, cluster_orbits, site_permutations
 
     orbits = cluster_orbits(("Si", "Ge"), (2, 2, 2))
     perms = site_permutations(("Si", "Ge"), (2, 2, 2))
@@ -264,7 +264,7 @@ def test_orbit_features_refuse_large_cells_and_unknown_sets():
 
 
 def test_orbit_features_are_part_of_the_campaign_identity():
-    from activemat.config import parse_campaign
+    from activemat.campaign.config import parse_campaign
 
     shells = parse_campaign("[space]\nsupercell = [2, 2, 2]\n")
     explicit = parse_campaign('[space]\nsupercell = [2, 2, 2]\nfeatures = "shells"\n')

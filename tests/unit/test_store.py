@@ -1,4 +1,4 @@
-"""Tests for activemat.store, activemat.schema and activemat.status on real HDF5 files."""
+"""Tests for activemat.store.hdf5, activemat.store.schema and activemat.store.status on real HDF5 files."""
 
 import hashlib
 import math
@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 
 from activemat import __version__
-from activemat import schema as S
-from activemat.config import parse_campaign
+from activemat.store import schema as S
+from activemat.campaign.config import parse_campaign
 from activemat.errors import InputError, StoreError
-from activemat.presets import load_preset
-from activemat.records import CalculationRecord
-from activemat.space import build_pool
-from activemat.status import driver_running, summarize
-from activemat.store import CampaignStore, StoreLocked, read_store
+from activemat.compute.presets import load_preset
+from activemat.compute.records import CalculationRecord
+from activemat.space.pool import build_pool
+from activemat.store.status import driver_running, summarize
+from activemat.store.hdf5 import CampaignStore, StoreLocked, read_store
 
 CAMPAIGN = textwrap.dedent("""\
     [campaign]
@@ -299,7 +299,7 @@ def test_truncated_file(make_store, tmp_path):
     proc = _run("""
         import sys
         from activemat.errors import StoreError
-        from activemat.store import read_store
+        from activemat.store.hdf5 import read_store
         try:
             read_store(sys.argv[1])
         except StoreError as exc:
@@ -342,7 +342,7 @@ def test_driver_running_and_lock_across_processes(make_store, config):
     holder = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent("""
             import sys
-            from activemat.store import CampaignStore
+            from activemat.store.hdf5 import CampaignStore
             s = CampaignStore.open(sys.argv[1], sys.argv[2])
             print("ready", flush=True)
             sys.stdin.readline()
@@ -369,11 +369,11 @@ def test_resume_after_sigkill(tmp_path, config):
     path = tmp_path / "crash.h5"
     proc = _run("""
         import os, signal, sys
-        from activemat.config import parse_campaign
-        from activemat.presets import load_preset
-        from activemat.records import CalculationRecord
-        from activemat.space import build_pool
-        from activemat.store import CampaignStore
+        from activemat.campaign.config import parse_campaign
+        from activemat.compute.presets import load_preset
+        from activemat.compute.records import CalculationRecord
+        from activemat.space.pool import build_pool
+        from activemat.store.hdf5 import CampaignStore
         text = sys.argv[2]
         s = CampaignStore.create(sys.argv[1], campaign_text=text, identity=parse_campaign(text).identity(),
                                  pool=build_pool(supercell=(1, 1, 2)),

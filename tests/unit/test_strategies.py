@@ -1,12 +1,12 @@
-"""Tests for activemat.strategies: seeding, acquisition scores and selection."""
+"""Tests for activemat.learn.strategies: seeding, acquisition scores and selection."""
 
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from activemat.space import build_pool
-from activemat.strategies import _spread, best_available, representative, scores, space_filling
+from activemat.space.pool import build_pool
+from activemat.learn.strategies import _spread, best_available, representative, scores, space_filling
 
 
 @pytest.fixture(scope="module")

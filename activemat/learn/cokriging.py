@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .strategies import believer_model, ivr_scores
+from activemat.learn.strategies import believer_model, ivr_scores
 
 RHO_BOUNDS = (0.0, 2.0)
 MIN_POINTS_FOR_RHO = 4
@@ -181,8 +181,8 @@ def pretrain(path, pool, make_gp) -> CoKriging:
 
     Raises InputError (one line) if the store is missing, unreadable, over another space or too small.
     """
-    from .errors import InputError
-    from .query import open_store
+    from activemat.errors import InputError
+    from activemat.store.query import open_store
 
     view = open_store(path)
     if not np.array_equal(view.data.candidates["decoration"], pool.decorations):

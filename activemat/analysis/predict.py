@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import schema as S
-from .errors import InputError
-from .query import StoreView, open_store
+from activemat.store import schema as S
+from activemat.errors import InputError
+from activemat.store.query import StoreView, open_store
 
 MIN_TRAIN = 2  # as the loop: no model before two results
 _FORMULA = re.compile(r"^(?:[A-Z][a-z]?\d*)+$")
@@ -88,7 +88,7 @@ def fit_store_model(store: str | Path | StoreView, kind: str | None = None) -> S
     """
     from sklearn.preprocessing import StandardScaler
 
-    from .model import make_model
+    from activemat.learn.models import make_model
 
     view = store if isinstance(store, StoreView) else open_store(store)
     settings = model_settings(view, kind)
@@ -111,7 +111,7 @@ def fit_store_model(store: str | Path | StoreView, kind: str | None = None) -> S
 def _cokriging(view: StoreView, config, pool, make_gp):
     """The loop's multi-fidelity or transfer model: cheaper presets' results (or the pretraining store) below,
     the campaign's preset on top."""
-    from .fidelity import CoKriging, pretrain
+    from activemat.learn.cokriging import CoKriging, pretrain
 
     if config.model.transfer_from:
         frozen, names = pretrain(config.model.transfer_from, pool, make_gp), [config.calculator.preset]
@@ -172,7 +172,7 @@ def _read_frames(path: Path) -> list:
 
 
 def _structures(sm: StoreModel, path: Path) -> list[dict]:
-    from .space import structure_features
+    from activemat.space.pool import structure_features
 
     view, b = sm.view, sm.view.b
     names = view.feature_names
@@ -182,7 +182,7 @@ def _structures(sm: StoreModel, path: Path) -> list[dict]:
     matcher = None
     for i, atoms in enumerate(frames):
         if len(names) > 5:  # space.features = "orbits": defined on the supercell's sites only
-            from .replay import Matcher
+            from activemat.analysis.replay import Matcher
 
             matcher = matcher or Matcher(sm.pool)
             cand, why = matcher.match(atoms)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 import time
 
-from .records import CalculationRecord
+from activemat.compute.records import CalculationRecord
 
 
 class ReplayOracle:

@@ -9,11 +9,11 @@
            constant: atoms are assigned to the reference supercell's sites by
            fractional position modulo lattice translations, and the
            decoration is reduced with the supercell's space group
-           (:func:`activemat.space.canonical_codes`). Frames that match no
+           (:func:`activemat.space.pool.canonical_codes`). Frames that match no
            candidate are reported, with the reason.
 2. replay: the labelled candidates form the pool; the campaign's own
-           selection rule (:func:`activemat.strategies.select_next`) and model
-           (:func:`activemat.model.make_model`) run one label at a time, and
+           selection rule (:func:`activemat.learn.strategies.select_next`) and model
+           (:func:`activemat.learn.models.make_model`) run one label at a time, and
            after each label the model's MAE and max error over the whole
            labelled pool (training points included) are recorded.
 3. repeat: each strategy runs ``repeats`` times with seeds
@@ -39,11 +39,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
-from .model import FULL_REFIT_EVERY, WARM_START_MIN, make_model
-from .space import (CandidatePool, SpaceError, canonical_codes, parse_formula, reference_sites, site_permutations,
+from activemat.errors import InputError
+from activemat.learn.models import FULL_REFIT_EVERY, WARM_START_MIN, make_model
+from activemat.space.pool import (CandidatePool, SpaceError, canonical_codes, parse_formula, reference_sites, site_permutations,
                     structure_features)
-from .strategies import representative, select_next
+from activemat.learn.strategies import representative, select_next
 
 __all__ = ["Labels", "Matcher", "load_labels", "labelled_pool", "replay_curve", "replay", "render", "labels_to_reach",
            "SEED_TUTORIAL_FIXED", "STRATEGIES"]
@@ -317,7 +317,7 @@ def _median(values: list[int | None]) -> float | None:
 
 def labelled_pool(config, oracle: str | Path) -> tuple[CandidatePool, Labels, CandidatePool, np.ndarray]:
     """The campaign's candidate pool, the oracle's labels, the labelled candidates and their gaps (eV)."""
-    from .loop import build_campaign_pool
+    from activemat.campaign.loop import build_campaign_pool
 
     full = build_campaign_pool(config)
     labels = load_labels(oracle, full)

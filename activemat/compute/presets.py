@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from importlib import resources
 import tomllib
 from pathlib import Path
 
@@ -10,10 +11,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import InputError
+from activemat.errors import InputError
 
-#: Presets shipped with the project (editable install: the repository's folder).
-PRESET_DIR = Path(__file__).resolve().parent.parent / "calculators"
+#: Presets shipped inside the package: the repository's ``calculators/`` folder, installed as the package
+#: data ``activemat.calculators`` (pyproject.toml maps one onto the other).
+SHIPPED = "activemat.calculators"
 
 
 class _Strict(BaseModel):
@@ -81,9 +83,9 @@ class Preset(_Strict):
 
 
 def preset_dirs() -> list[Path]:
-    """Where presets are looked up: $ACTIVEMAT_CALCULATORS (colon-separated), then the shipped folder."""
+    """Where presets are looked up: $ACTIVEMAT_CALCULATORS (colon-separated), then the shipped presets."""
     extra = [Path(p) for p in os.environ.get("ACTIVEMAT_CALCULATORS", "").split(":") if p]
-    return [*extra, PRESET_DIR]
+    return [*extra, Path(str(resources.files(SHIPPED)))]
 
 
 def available_presets() -> list[str]:

@@ -17,8 +17,8 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import kptdensity2monkhorstpack
 
-from .presets import GpawSettings, Preset
-from .records import CalculationRecord
+from activemat.compute.presets import GpawSettings, Preset
+from activemat.compute.records import CalculationRecord
 
 
 def kpoint_grid(atoms: Atoms, settings: GpawSettings) -> tuple[int, int, int]:

@@ -28,17 +28,17 @@ from pathlib import Path
 
 import numpy as np
 
-from . import schema as S
-from .bandgap import compute_gap
-from .config import CampaignConfig
-from .errors import InputError
-from .model import FULL_REFIT_EVERY, WARM_START_MIN, cross_validate, make_model
-from .presets import Preset, load_preset
-from .records import CalculationRecord
-from .fidelity import CoKriging, pretrain, select_fidelity
-from .space import CandidatePool, build_pool, parse_formula
-from .store import CampaignStore, read_store
-from .strategies import representative, select_next, space_filling
+from activemat.store import schema as S
+from activemat.compute.bandgap import compute_gap
+from activemat.campaign.config import CampaignConfig
+from activemat.errors import InputError
+from activemat.learn.models import FULL_REFIT_EVERY, WARM_START_MIN, cross_validate, make_model
+from activemat.compute.presets import Preset, load_preset
+from activemat.compute.records import CalculationRecord
+from activemat.learn.cokriging import CoKriging, pretrain, select_fidelity
+from activemat.space.pool import CandidatePool, build_pool, parse_formula
+from activemat.store.hdf5 import CampaignStore, read_store
+from activemat.learn.strategies import representative, select_next, space_filling
 
 POLL_SECONDS = 0.5
 MAX_LOST = 10  # attempts per candidate lost with their worker before it is given up
@@ -76,7 +76,7 @@ def model_factory(config: CampaignConfig, pool: CandidatePool):
 def fixed_candidates(entries: list[str], pool: CandidatePool) -> list[int]:
     """A ``fixed`` list's candidates in order: a formula names its most probable configuration, a structure
     file (.xyz, .extxyz, .traj, ...) every configuration in it (matched by symmetry)."""
-    from .replay import structure_candidates
+    from activemat.analysis.replay import structure_candidates
 
     picks: list[int] = []
     for entry in entries:
@@ -151,7 +151,7 @@ class CampaignLoop:
     fixed: list[int]
     store: CampaignStore
     client: object
-    report: object  # activemat.progress.Reporter
+    report: object  # activemat.campaign.progress.Reporter
     task: object = compute_gap  # (candidate, attempt, atoms, preset, scratch) -> CalculationRecord
     pretrained: object = None  # a fitted CoKriging of a previous campaign's gaps ([model] transfer_from)
     trained: dict[int, float] = field(default_factory=dict)
@@ -413,7 +413,7 @@ class CampaignLoop:
     def _select_fidelity(self) -> tuple[int, str, float] | None:
         """Multi-fidelity and transfer: space-filling seeds at every fidelity that is computed here (the same
         candidates, cheap first), then the (candidate, fidelity) with the most variance reduction of the
-        campaign's gap per CPU-second (:func:`activemat.fidelity.select_fidelity`)."""
+        campaign's gap per CPU-second (:func:`activemat.learn.cokriging.select_fidelity`)."""
         levels = [self.top] if self.pretrained is not None else range(len(self.presets))
         free = [self._free(f) if f in levels else np.zeros(self.n, bool) for f in range(len(self.presets))]
         if not any(m.any() for m in free):
@@ -456,7 +456,7 @@ class CampaignLoop:
 
     def fill(self) -> None:
         """Submit retries, then picks, until every worker slot (plus prefetch) is taken or a stop condition holds."""
-        from .cluster import worker_slots
+        from activemat.dispatch.clusters import worker_slots
 
         if self.stop:
             return
@@ -527,10 +527,10 @@ def run_campaign(config: CampaignConfig, campaign_text: str, *, client=None, rep
     import distributed  # noqa: F401  (loads its config defaults before dask.config.set below, which
     # would otherwise delete the whole "distributed" config subtree when it exits)
 
-    from .cluster import connect
-    from .progress import Reporter
+    from activemat.dispatch.clusters import connect
+    from activemat.campaign.progress import Reporter
 
-    from .cluster import task_for
+    from activemat.dispatch.clusters import task_for
 
     pool, presets, fixed = prepare(config)
     task = task_for(config.cluster, task)  # MPI per calculation when [cluster] mpi_ranks > 1; refused if unavailable

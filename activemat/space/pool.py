@@ -20,7 +20,7 @@ from ase import Atoms
 from ase.build import bulk
 from ase.neighborlist import neighbor_list
 
-from .errors import InputError
+from activemat.errors import InputError
 
 __all__ = [
     "LATTICE_CONSTANTS", "SpaceError", "CandidatePool", "build_pool", "reference_sites",

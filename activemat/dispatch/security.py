@@ -27,7 +27,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import InputError
+from activemat.errors import InputError
 
 ROLES = ("scheduler", "worker", "client")
 VALID_DAYS = 365
@@ -155,7 +155,7 @@ def security_for(directory: str | os.PathLike, *, create: bool = True):
         ensure_certificates(directory)
     elif not _usable(directory):
         raise InputError(f"{directory}: no usable TLS certificates; create them with "
-                         f"`python -m activemat.security {directory}` and start the scheduler with them")
+                         f"`python -m activemat.dispatch.security {directory}` and start the scheduler with them")
     files = {"tls_ca_file": str(directory / "ca.pem")}
     for role in ROLES:
         files[f"tls_{role}_cert"] = str(directory / f"{role}.pem")
@@ -175,11 +175,11 @@ def command_line_flags(directory: str | os.PathLike, role: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m activemat.security DIR``: create certificates, print the flags to use them."""
+    """``python -m activemat.dispatch.security DIR``: create certificates, print the flags to use them."""
     import argparse
     import shlex
 
-    parser = argparse.ArgumentParser(prog="python -m activemat.security", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m activemat.dispatch.security", description=main.__doc__)
     parser.add_argument("directory", help="certificate directory, e.g. runs/demo.h5.tls")
     args = parser.parse_args(argv)
     directory = ensure_certificates(args.directory)

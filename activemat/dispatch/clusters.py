@@ -8,10 +8,10 @@ Three kinds, one interface (`connect` yields a Client):
   ``maximum_jobs``. Workers retire before the job's walltime (``--lifetime``,
   ``--lifetime-stagger``) and are replaced; Dask reruns a retiring worker's
   calculation elsewhere. Scheduler, workers and client talk over TLS with the
-  campaign's certificates (`activemat.security`).
+  campaign's certificates (`activemat.dispatch.security`).
 - ``address``: a scheduler someone already runs (TLS when its address is ``tls://``).
 
-What to compute stays in `activemat.bandgap`; `MpiTask` only changes how a
+What to compute stays in `activemat.compute.bandgap`; `MpiTask` only changes how a
 calculation is launched (``mpi_ranks`` cores under an MPI launcher).
 """
 
@@ -29,7 +29,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InputError
+from activemat.errors import InputError
 
 # GPAW's C code holds the GIL and BLAS threads fight over cores: one process per
 # calculation, one thread each.
@@ -102,7 +102,7 @@ def check_slurm_times(walltime: str, lifetime: str | None, stagger: str) -> None
 
 def _security(section, store, stack: ExitStack):
     """A distributed Security for the section, or None without TLS."""
-    from .security import security_for, tls_dir_for
+    from activemat.dispatch.security import security_for, tls_dir_for
 
     if not section.use_tls:
         return None
@@ -268,7 +268,7 @@ class MpiTask:
     """Run a band-gap task on `ranks` cores under an MPI launcher, from inside a Dask worker.
 
     The worker pickles the arguments to a file, starts ``launcher`` with
-    ``python -m activemat.cluster mpi-rank IN OUT`` on every rank, with
+    ``python -m activemat.dispatch.clusters mpi-rank IN OUT`` on every rank, with
     ``GPAW_MPI_BACKEND`` set so GPAW uses the launcher's communicator (GPAW
     without it runs serially on each rank), and reads back the record rank 0
     wrote. A failed launch becomes a failed record, never a lost exception.
@@ -277,17 +277,17 @@ class MpiTask:
     ranks: int
     launcher: str = "mpiexec -n {ranks}"
     backend: str = "cgpaw"
-    task: object = None  # default: activemat.bandgap.compute_gap
+    task: object = None  # default: activemat.compute.bandgap.compute_gap
 
     def command(self, infile: str, outfile: str) -> list[str]:
-        return [*shlex.split(self.launcher.format(ranks=self.ranks)), sys.executable, "-m", "activemat.cluster",
+        return [*shlex.split(self.launcher.format(ranks=self.ranks)), sys.executable, "-m", "activemat.dispatch.clusters",
                 "mpi-rank", infile, outfile]
 
     def __call__(self, candidate, attempt, atoms, preset, scratch_root):
         import time
 
-        from .bandgap import _worker_name, compute_gap
-        from .records import CalculationRecord
+        from activemat.compute.bandgap import _worker_name, compute_gap
+        from activemat.compute.records import CalculationRecord
 
         folder = Path(scratch_root) / f"mpi-cand{candidate:06d}-try{attempt}"
         folder.mkdir(parents=True, exist_ok=True)
@@ -314,7 +314,7 @@ class MpiTask:
 
 def task_for(section, task=None):
     """The task to submit for a [cluster] section: `task` itself, or wrapped in MpiTask when mpi_ranks > 1."""
-    from .bandgap import compute_gap
+    from activemat.compute.bandgap import compute_gap
 
     task = task or compute_gap
     if section.mpi_ranks == 1:
@@ -350,4 +350,4 @@ def _mpi_rank_main(infile: str, outfile: str) -> int:
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "mpi-rank":
         sys.exit(_mpi_rank_main(sys.argv[2], sys.argv[3]))
-    sys.exit("usage: python -m activemat.cluster mpi-rank IN OUT")
+    sys.exit("usage: python -m activemat.dispatch.clusters mpi-rank IN OUT")

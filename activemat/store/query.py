@@ -1,6 +1,6 @@
 """Read-only access to a campaign store: one table of calculations, filters, output.
 
-A thin layer over :func:`activemat.store.read_store` (safe while a campaign
+A thin layer over :func:`activemat.store.hdf5.read_store` (safe while a campaign
 writes the store). Every calculation row is joined with its candidate
 (formula, alloying-element count and fraction, multiplicity, test flag), and
 filters are vectorised numpy masks over those columns, so stores of 10^5 rows
@@ -26,9 +26,9 @@ from typing import IO
 
 import numpy as np
 
-from . import schema as S
-from .errors import InputError
-from .store import StoreData, read_store
+from activemat.store import schema as S
+from activemat.errors import InputError
+from activemat.store.hdf5 import StoreData, read_store
 
 __all__ = ["StoreView", "open_store", "parse_range", "OUTPUT_FORMATS", "write_rows", "to_records"]
 
@@ -94,7 +94,7 @@ class StoreView:
     Attributes
     ----------
     data
-        The :class:`activemat.store.StoreData` (raw columns as numpy arrays).
+        The :class:`activemat.store.hdf5.StoreData` (raw columns as numpy arrays).
     """
 
     data: StoreData
@@ -132,19 +132,19 @@ class StoreView:
         return np.zeros(len(self.data.candidates["n_b"]), bool) if test is None else test.astype(bool)
 
     def config(self):
-        """The campaign definition the store was created with (:class:`activemat.config.CampaignConfig`)."""
-        from .config import parse_campaign
+        """The campaign definition the store was created with (:class:`activemat.campaign.config.CampaignConfig`)."""
+        from activemat.campaign.config import parse_campaign
 
         return parse_campaign(self.data.attrs[S.ATTR_CAMPAIGN_TEXT], f"{self.path} (stored campaign file)")
 
     def pool(self):
-        """The store's candidate pool (:class:`activemat.space.CandidatePool`), from its stored arrays.
+        """The store's candidate pool (:class:`activemat.space.pool.CandidatePool`), from its stored arrays.
 
         The loop refuses a store whose decorations differ from ``build_pool``
         for its ``[space]``, so this is the campaign's pool, without enumerating
         it again.
         """
-        from .space import CandidatePool
+        from activemat.space.pool import CandidatePool
 
         c = self.data.candidates
         return CandidatePool(self.elements, self.supercell, c["decoration"].astype(np.uint8),
@@ -160,7 +160,7 @@ class StoreView:
 
     def n_b_of(self, formula: str) -> int:
         """Number of alloying atoms in a formula; InputError naming the fix if it is not one of this store's."""
-        from .space import parse_formula
+        from activemat.space.pool import parse_formula
 
         return parse_formula(formula, self.elements, self.n_sites)
 

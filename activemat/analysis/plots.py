@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import schema as S
-from .errors import InputError
-from .query import StoreView, open_store
+from activemat.store import schema as S
+from activemat.errors import InputError
+from activemat.store.query import StoreView, open_store
 
 FIGURES = ("gap_vs_x", "learning_curve", "parity", "selection")  # the default set
 EXTRA_FIGURES = ("experiment",)  # drawn only when asked for by name
@@ -59,7 +59,7 @@ def _label_x(view: StoreView) -> str:
 
 
 def plot_gap_vs_x(view: StoreView, sm, path: Path, reference: StoreView | None = None) -> None:
-    from .predict import composition_average
+    from activemat.analysis.predict import composition_average
 
     fig, ax = _figure()
     pool = sm.pool if sm is not None else view.pool()
@@ -145,7 +145,7 @@ def plot_learning_curve(view: StoreView, path: Path) -> None:
 
 
 def plot_parity(view: StoreView, sm, path: Path) -> dict:
-    from .modelcard import MAX_FOLDS, cv_predictions
+    from activemat.analysis.modelcard import MAX_FOLDS, cv_predictions
 
     fig, ax = _figure(5.2, 5.0)
     stats = {}
@@ -242,15 +242,15 @@ def fidelity_label(view: StoreView) -> str:
 def experiment_curve(view: StoreView, sm) -> dict:
     """One store (one fidelity) against experiment.
 
-    The model curve is :func:`activemat.predict.composition_average` (the
+    The model curve is :func:`activemat.analysis.predict.composition_average` (the
     multiplicity-weighted disorder average ``activemat predict`` gives for a
     composition) at every composition of the pool; ``deviation`` is
-    :func:`activemat.experiment.deviations` of that curve (``None`` without a
+    :func:`activemat.analysis.experiment.deviations` of that curve (``None`` without a
     model). ``computed_x``/``computed_gap`` are the multiplicity-weighted
     averages of the computed gaps per composition.
     """
-    from .experiment import deviations
-    from .predict import composition_average
+    from activemat.analysis.experiment import deviations
+    from activemat.analysis.predict import composition_average
 
     pool = sm.pool if sm is not None else view.pool()
     done = view.data.completed(view.preset)
@@ -277,7 +277,7 @@ def experiment_curve(view: StoreView, sm) -> dict:
 
 def plot_experiment(curves: list[dict], path: Path) -> None:
     """Draw :func:`experiment_curve` results next to the Weber-Alonso curve."""
-    from .experiment import CITATION_SHORT, CROSSOVER_X, ge_like_gap, si_like_gap, weber_alonso_gap
+    from activemat.analysis.experiment import CITATION_SHORT, CROSSOVER_X, ge_like_gap, si_like_gap, weber_alonso_gap
 
     fig, ax = _figure(7.0, 5.6)
     xs = np.linspace(0, 1, 201)
@@ -332,8 +332,8 @@ def compare_experiment(stores, path: str | Path, kind: str | None = None, models
     InputError
         A store that is not Si(1-x)Ge(x) or has no calculation.
     """
-    from .experiment import CITATION, ELEMENTS
-    from .predict import NotEnoughData, fit_store_model
+    from activemat.analysis.experiment import CITATION, ELEMENTS
+    from activemat.analysis.predict import NotEnoughData, fit_store_model
 
     models = models or {}
     curves = []
@@ -392,7 +392,7 @@ def plot_store(store: str | Path | StoreView, out_dir: str | Path, kind: str | N
         with no calculation at all, ``compare`` without the ``experiment``
         figure, or ``experiment`` on a store that is not SiGe.
     """
-    from .predict import NotEnoughData, fit_store_model
+    from activemat.analysis.predict import NotEnoughData, fit_store_model
 
     view = store if isinstance(store, StoreView) else open_store(store)
     figures = FIGURES if figures is None else [f.strip() for f in (figures.split(",") if isinstance(figures, str)
@@ -405,7 +405,7 @@ def plot_store(store: str | Path | StoreView, out_dir: str | Path, kind: str | N
         raise InputError("more than one store is only used by the experiment figure; add --figures experiment "
                          "(or experiment,gap_vs_x,...)")
     if "experiment" in figures:
-        from .experiment import ELEMENTS
+        from activemat.analysis.experiment import ELEMENTS
 
         for v in [view, *compare]:
             if tuple(v.elements) != ELEMENTS:
@@ -414,7 +414,7 @@ def plot_store(store: str | Path | StoreView, out_dir: str | Path, kind: str | N
             if v.data.n_calculations == 0:
                 raise InputError(f"nothing to compare: {v.path} has no calculations yet; run the campaign first")
     if reference is not None:
-        from .modelcard import open_reference
+        from activemat.analysis.modelcard import open_reference
 
         reference = open_reference(view, reference)
     if view.data.n_calculations == 0:

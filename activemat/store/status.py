@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import schema as S
-from .store import StoreData
+from activemat.store import schema as S
+from activemat.store.hdf5 import StoreData
 
 
 def driver_running(path: Path) -> bool:

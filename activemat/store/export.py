@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
-from .query import open_store, write_rows
+from activemat.errors import InputError
+from activemat.store.query import open_store, write_rows
 
 FORMATS = {".extxyz": "extxyz", ".xyz": "extxyz", ".csv": "csv"}
 # Calculation columns copied into each frame's info (when present).

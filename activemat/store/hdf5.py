@@ -21,10 +21,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from . import __version__
-from . import schema as S
-from .errors import StoreError
-from .records import CalculationRecord
+from activemat import __version__
+from activemat.store import schema as S
+from activemat.errors import StoreError
+from activemat.compute.records import CalculationRecord
 
 
 def _encode(value: str, name: str) -> bytes:

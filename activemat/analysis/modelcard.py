@@ -16,15 +16,15 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import KFold, LeaveOneOut
 
-from . import schema as S
-from .errors import InputError
-from .query import StoreView, open_store
+from activemat.store import schema as S
+from activemat.errors import InputError
+from activemat.store.query import StoreView, open_store
 
-MAX_FOLDS = 20  # as activemat.model.cross_validate
+MAX_FOLDS = 20  # as activemat.learn.models.cross_validate
 
 
 def cv_predictions(model, X: np.ndarray, y: np.ndarray, max_folds: int = MAX_FOLDS) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-fold predictions and their std, with the splits of :func:`activemat.model.cross_validate`.
+    """Out-of-fold predictions and their std, with the splits of :func:`activemat.learn.models.cross_validate`.
 
     A fitted GP is reused with its hyperparameters fixed (the cheap LOO).
     """
@@ -117,8 +117,8 @@ def model_card(store: str | Path | StoreView, kind: str | None = None,
     ``model`` None and the reason in ``note``. ``reference`` adds the errors
     against another store of the same space (see :func:`reference_errors`).
     """
-    from .model import cross_validate
-    from .predict import MIN_TRAIN, fit_store_model, model_settings
+    from activemat.learn.models import cross_validate
+    from activemat.analysis.predict import MIN_TRAIN, fit_store_model, model_settings
 
     view = store if isinstance(store, StoreView) else open_store(store)
     snaps = view.data.snapshots

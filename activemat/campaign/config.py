@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .errors import InputError
+from activemat.errors import InputError
 
 
 class _Section(BaseModel):
@@ -146,7 +146,7 @@ class ClusterSection(_Section):
 
     @model_validator(mode="after")
     def _consistent(self):
-        from .cluster import check_slurm_times
+        from activemat.dispatch.clusters import check_slurm_times
 
         if self.kind == "address":
             if not self.address:

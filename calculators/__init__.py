@@ -1,0 +1,1 @@
+"""The DFT presets shipped with activemat (package data; see activemat.compute.presets)."""
