@@ -6,6 +6,11 @@ import argparse
 import json
 import sys
 
+from activemat.errors import InputError
+# The registries name the choices (strategies, model kinds): light modules, imported for the parser.
+from activemat.learn.models import MODEL_KINDS
+from activemat.learn.strategies import campaign_kinds
+
 
 def _run(args) -> int:
     from activemat.campaign.config import load_campaign
@@ -162,13 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
     predict = sub.add_parser("predict", help="predicted gap with uncertainty for compositions or structure files")
     predict.add_argument("store", help="campaign store (.h5)")
     predict.add_argument("spec", nargs="+", help="composition such as Si4Ge12, or a structure file (ase.io.read)")
-    predict.add_argument("--model", choices=("gp", "linear"), help="refit this model kind instead of the campaign's")
+    predict.add_argument("--model", choices=MODEL_KINDS, help="refit this model kind instead of the campaign's")
     predict.add_argument("--json", action="store_true", help="machine-readable output")
     predict.set_defaults(func=_predict)
 
     inspect = sub.add_parser("inspect", help="model card: hyperparameters, CV errors, baseline, coefficients")
     inspect.add_argument("store", help="campaign store (.h5)")
-    inspect.add_argument("--model", choices=("gp", "linear"), help="refit this model kind instead of the campaign's")
+    inspect.add_argument("--model", choices=MODEL_KINDS, help="refit this model kind instead of the campaign's")
     inspect.add_argument("--reference", metavar="STORE", help="also score the model on this store's results"
                          " (same [space], e.g. every candidate computed)")
     inspect.add_argument("--json", action="store_true", help="machine-readable output")
@@ -181,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--figures", help="comma-separated subset of gap_vs_x, learning_curve, parity, selection "
                       "(the default), and experiment: composition-averaged gap of each store against the "
                       "measured SiGe gap (Weber and Alonso, Phys. Rev. B 40, 5683 (1989))")
-    plot.add_argument("--model", choices=("gp", "linear"), help="refit this model kind instead of the campaign's")
+    plot.add_argument("--model", choices=MODEL_KINDS, help="refit this model kind instead of the campaign's")
     plot.add_argument("--reference", metavar="STORE", help="overlay this store's gaps (same [space]) on gap_vs_x")
     plot.set_defaults(func=_plot)
 
@@ -191,7 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--oracle", required=True, metavar="LABELED.extxyz",
                      help="extended XYZ with the gap (eV) in each frame's info, e.g. from `activemat export`")
     rep.add_argument("--strategy", nargs="+", default=["max_std", "ivr", "random", "fixed"],
-                     help="strategies to compare (max_std ivr random fixed ei ucb pi); 'fixed' is the seed "
+                     choices=campaign_kinds(), metavar="STRATEGY",
+                     help=f"strategies to compare ({' '.join(campaign_kinds())}); 'fixed' is the seed "
                           "tutorial's design with linear regression on x")
     rep.add_argument("--repeats", type=int, default=10, help="runs per strategy with seeds seed, seed+1, ...")
     rep.add_argument("--budget", type=int, help="labels per run at most (default: the whole labelled pool)")
@@ -208,8 +214,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from activemat.errors import InputError
-
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

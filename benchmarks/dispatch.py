@@ -28,7 +28,8 @@ from _common import save, synthetic_gap  # noqa: E402
 from utilisation import CAMPAIGN, utilisation  # noqa: E402
 
 from activemat.campaign.config import parse_campaign  # noqa: E402
-from activemat.campaign.loop import build_campaign_pool, run_campaign  # noqa: E402
+from activemat.campaign.loop import run_campaign  # noqa: E402
+from activemat.campaign.setup import build_campaign_pool  # noqa: E402
 from activemat.compute.oracle import ReplayOracle  # noqa: E402
 from activemat.store.hdf5 import read_store  # noqa: E402
 

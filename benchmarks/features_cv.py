@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import save  # noqa: E402
 
 from activemat.learn.models import cross_validate, make_model  # noqa: E402
-from activemat.store.query import open_store  # noqa: E402
+from activemat.campaign.stored import open_campaign  # noqa: E402
 from activemat.space.pool import build_pool  # noqa: E402
 
 
@@ -31,7 +31,7 @@ def main(argv=None) -> dict:
     args = p.parse_args(argv)
     from sklearn.preprocessing import StandardScaler
 
-    view = open_store(args.store)
+    view = open_campaign(args.store)
     space = view.config().space
     idx, y = view.training_set()
     rows = []

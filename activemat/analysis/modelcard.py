@@ -16,9 +16,12 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import KFold, LeaveOneOut
 
-from activemat.store import schema as S
+from activemat.analysis.predict import fit_store_model, model_settings
+from activemat.campaign.setup import MIN_TRAIN
+from activemat.campaign.stored import CampaignView, open_campaign
 from activemat.errors import InputError
-from activemat.store.query import StoreView, open_store
+from activemat.learn.models import cross_validate
+from activemat.store import schema as S
 
 MAX_FOLDS = 20  # as activemat.learn.models.cross_validate
 
@@ -72,9 +75,9 @@ def _coefficients(sm) -> list[dict]:
     return sorted(rows, key=lambda r: -r["importance"])
 
 
-def open_reference(view: StoreView, reference: str | Path | StoreView) -> StoreView:
+def open_reference(view: CampaignView, reference: str | Path | CampaignView) -> CampaignView:
     """Open a reference store and check it holds the same candidate pool as ``view``."""
-    ref = reference if isinstance(reference, StoreView) else open_store(reference)
+    ref = open_campaign(reference)
     same = (ref.elements == view.elements and ref.supercell == view.supercell
             and np.array_equal(ref.data.candidates["decoration"], view.data.candidates["decoration"]))
     if not same:
@@ -83,7 +86,7 @@ def open_reference(view: StoreView, reference: str | Path | StoreView) -> StoreV
     return ref
 
 
-def reference_errors(sm, reference: str | Path | StoreView) -> dict:
+def reference_errors(sm, reference: str | Path | CampaignView) -> dict:
     """Errors of a refitted store model against every successful calculation of a reference store.
 
     The reference must hold the same candidate pool (same ``[space]``), e.g.
@@ -109,23 +112,20 @@ def reference_errors(sm, reference: str | Path | StoreView) -> dict:
     return out
 
 
-def model_card(store: str | Path | StoreView, kind: str | None = None,
-               reference: str | Path | StoreView | None = None) -> dict:
+def model_card(store: str | Path | CampaignView, kind: str | None = None,
+               reference: str | Path | CampaignView | None = None) -> dict:
     """Everything ``activemat inspect`` shows, as a JSON-ready dict.
 
     A store with fewer than two successful calculations gives a card with
     ``model`` None and the reason in ``note``. ``reference`` adds the errors
     against another store of the same space (see :func:`reference_errors`).
     """
-    from activemat.learn.models import cross_validate
-    from activemat.analysis.predict import MIN_TRAIN, fit_store_model, model_settings
-
-    view = store if isinstance(store, StoreView) else open_store(store)
+    view = open_campaign(store)
     snaps = view.data.snapshots
     train, y = view.training_set()
     test_idx, test_y = view.test_set()
     settings = model_settings(view, kind)
-    card = {"store": str(view.path), "model": None, "kind": settings["kind"], "features": list(view.feature_names),
+    card = {"store": str(view.path), "model": None, "kind": settings.kind, "features": list(view.feature_names),
             "n_train": int(len(train)), "n_candidates": int(len(view.data.candidates["n_b"])),
             "n_test": int(len(test_idx)), "n_test_reserved": int(view.test.sum()),
             "latest_snapshot": _latest_snapshot(snaps)}

@@ -22,13 +22,19 @@ from pathlib import Path
 
 import numpy as np
 
+from activemat.analysis.experiment import (CITATION, CITATION_SHORT, CROSSOVER_X, ELEMENTS, deviations, ge_like_gap,
+                                           si_like_gap, weber_alonso_gap)
+from activemat.analysis.modelcard import MAX_FOLDS, cv_predictions, open_reference
+from activemat.analysis.predict import composition_average, fit_store_model
+from activemat.learn.strategies import reasons
+from activemat.campaign.ledger import RETRY, TEST
 from activemat.store import schema as S
-from activemat.errors import InputError
-from activemat.store.query import StoreView, open_store
+from activemat.errors import InputError, NotEnoughData
+from activemat.campaign.stored import CampaignView, open_campaign
 
 FIGURES = ("gap_vs_x", "learning_curve", "parity", "selection")  # the default set
 EXTRA_FIGURES = ("experiment",)  # drawn only when asked for by name
-REASON_ORDER = ("seed", "fixed", "max_std", "ei", "ucb", "pi", "random", "resubmit")
+REASON_ORDER = (*reasons(), RETRY, TEST)  # every reason the loop writes; a reason keeps its colour
 _COLOURS = ("#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22")
 
 
@@ -50,17 +56,15 @@ def _legend_below(ax, ncol: int = 2, **kw) -> None:
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=ncol, fontsize=8, frameon=False, **kw)
 
 
-def _title(view: StoreView, what: str) -> str:
+def _title(view: CampaignView, what: str) -> str:
     return f"{what} - {view.path.name}"
 
 
-def _label_x(view: StoreView) -> str:
+def _label_x(view: CampaignView) -> str:
     return f"{view.elements[1]} fraction x in {view.elements[0]}$_{{1-x}}${view.elements[1]}$_x$"
 
 
-def plot_gap_vs_x(view: StoreView, sm, path: Path, reference: StoreView | None = None) -> None:
-    from activemat.analysis.predict import composition_average
-
+def plot_gap_vs_x(view: CampaignView, sm, path: Path, reference: CampaignView | None = None) -> None:
     fig, ax = _figure()
     pool = sm.pool if sm is not None else view.pool()
     n = view.n_sites
@@ -113,7 +117,7 @@ def _per_n_train(snaps: dict) -> dict[str, np.ndarray]:
     return {k: np.asarray(v)[keep] for k, v in snaps.items() if np.ndim(v) == 1}
 
 
-def plot_learning_curve(view: StoreView, path: Path) -> None:
+def plot_learning_curve(view: CampaignView, path: Path) -> None:
     fig, ax = _figure()
     snaps = view.data.snapshots
     if len(snaps.get("n_train", [])):
@@ -144,9 +148,7 @@ def plot_learning_curve(view: StoreView, path: Path) -> None:
     fig.savefig(path, dpi=150)
 
 
-def plot_parity(view: StoreView, sm, path: Path) -> dict:
-    from activemat.analysis.modelcard import MAX_FOLDS, cv_predictions
-
+def plot_parity(view: CampaignView, sm, path: Path) -> dict:
     fig, ax = _figure(5.2, 5.0)
     stats = {}
     if sm is not None and len(sm.y) >= 3:
@@ -187,15 +189,15 @@ def plot_parity(view: StoreView, sm, path: Path) -> dict:
     return stats
 
 
-def plot_selection(view: StoreView, path: Path) -> None:
+def plot_selection(view: CampaignView, path: Path) -> None:
     fig, ax = _figure(6.4, 4.0)
     t = view.table()
     order = t["row"] + 1
     xb = t[f"x_{view.b}"]
-    reasons = [r for r in REASON_ORDER if r in set(t["reason"].tolist())]
-    reasons += sorted(set(t["reason"].tolist()) - set(reasons))
+    present = [r for r in REASON_ORDER if r in set(t["reason"].tolist())]
+    present += sorted(set(t["reason"].tolist()) - set(present))
     failed = np.isin(t["status"], [S.FAILED, S.INTERRUPTED])
-    for reason in reasons:
+    for reason in present:
         m = (t["reason"] == reason) & ~failed
         # a reason keeps its colour from store to store
         colour = _COLOURS[(REASON_ORDER.index(reason) if reason in REASON_ORDER else len(REASON_ORDER))
@@ -227,7 +229,7 @@ def plot_selection(view: StoreView, path: Path) -> None:
     fig.savefig(path, dpi=150)
 
 
-def fidelity_label(view: StoreView) -> str:
+def fidelity_label(view: CampaignView) -> str:
     """The store's calculator preset(s) with their functional, e.g. ``gpaw-fast (PBE)``."""
     t = view.table()
     names = sorted(set(t["preset"][t["status"] == S.OK].tolist()) - {""}) or sorted(view.data.presets)
@@ -239,7 +241,7 @@ def fidelity_label(view: StoreView) -> str:
     return ", ".join(labels) or "unknown preset"
 
 
-def experiment_curve(view: StoreView, sm) -> dict:
+def experiment_curve(view: CampaignView, sm) -> dict:
     """One store (one fidelity) against experiment.
 
     The model curve is :func:`activemat.analysis.predict.composition_average` (the
@@ -249,8 +251,6 @@ def experiment_curve(view: StoreView, sm) -> dict:
     model). ``computed_x``/``computed_gap`` are the multiplicity-weighted
     averages of the computed gaps per composition.
     """
-    from activemat.analysis.experiment import deviations
-    from activemat.analysis.predict import composition_average
 
     pool = sm.pool if sm is not None else view.pool()
     done = view.data.completed(view.preset)
@@ -277,8 +277,6 @@ def experiment_curve(view: StoreView, sm) -> dict:
 
 def plot_experiment(curves: list[dict], path: Path) -> None:
     """Draw :func:`experiment_curve` results next to the Weber-Alonso curve."""
-    from activemat.analysis.experiment import CITATION_SHORT, CROSSOVER_X, ge_like_gap, si_like_gap, weber_alonso_gap
-
     fig, ax = _figure(7.0, 5.6)
     xs = np.linspace(0, 1, 201)
     ax.plot(xs, weber_alonso_gap(xs), color="k", lw=2.2, zorder=4,
@@ -332,13 +330,11 @@ def compare_experiment(stores, path: str | Path, kind: str | None = None, models
     InputError
         A store that is not Si(1-x)Ge(x) or has no calculation.
     """
-    from activemat.analysis.experiment import CITATION, ELEMENTS
-    from activemat.analysis.predict import NotEnoughData, fit_store_model
 
     models = models or {}
     curves = []
     for store in stores:
-        view = store if isinstance(store, StoreView) else open_store(store)
+        view = open_campaign(store)
         if tuple(view.elements) != ELEMENTS:
             raise InputError(f"the experimental curve is for Si(1-x)Ge(x), but {view.path} is "
                              f"{view.elements[0]}(1-x){view.elements[1]}(x); compare SiGe stores only")
@@ -374,8 +370,8 @@ def render_comparison(result: dict, file=None) -> None:
                   f"x=1 {d['at_1']:+.3f} eV", file=file)
 
 
-def plot_store(store: str | Path | StoreView, out_dir: str | Path, kind: str | None = None,
-               figures=None, reference: str | Path | StoreView | None = None, compare=(),
+def plot_store(store: str | Path | CampaignView, out_dir: str | Path, kind: str | None = None,
+               figures=None, reference: str | Path | CampaignView | None = None, compare=(),
                results: dict | None = None) -> dict[str, Path]:
     """Write the store's figures as PNGs into ``out_dir`` (created if missing); return name -> path.
 
@@ -392,21 +388,17 @@ def plot_store(store: str | Path | StoreView, out_dir: str | Path, kind: str | N
         with no calculation at all, ``compare`` without the ``experiment``
         figure, or ``experiment`` on a store that is not SiGe.
     """
-    from activemat.analysis.predict import NotEnoughData, fit_store_model
-
-    view = store if isinstance(store, StoreView) else open_store(store)
+    view = open_campaign(store)
     figures = FIGURES if figures is None else [f.strip() for f in (figures.split(",") if isinstance(figures, str)
                                                                     else figures) if f.strip()]
     unknown = sorted(set(figures) - set(FIGURES) - set(EXTRA_FIGURES))
     if unknown:
         raise InputError(f"unknown figure {', '.join(unknown)}; choose from {', '.join(FIGURES + EXTRA_FIGURES)}")
-    compare = [c if isinstance(c, StoreView) else open_store(c) for c in (compare or ())]
+    compare = [open_campaign(c) for c in (compare or ())]
     if compare and "experiment" not in figures:
         raise InputError("more than one store is only used by the experiment figure; add --figures experiment "
                          "(or experiment,gap_vs_x,...)")
     if "experiment" in figures:
-        from activemat.analysis.experiment import ELEMENTS
-
         for v in [view, *compare]:
             if tuple(v.elements) != ELEMENTS:
                 raise InputError(f"the experiment figure is for Si(1-x)Ge(x), but {v.path} is "
@@ -414,8 +406,6 @@ def plot_store(store: str | Path | StoreView, out_dir: str | Path, kind: str | N
             if v.data.n_calculations == 0:
                 raise InputError(f"nothing to compare: {v.path} has no calculations yet; run the campaign first")
     if reference is not None:
-        from activemat.analysis.modelcard import open_reference
-
         reference = open_reference(view, reference)
     if view.data.n_calculations == 0:
         raise InputError(f"nothing to plot: {view.path} has no calculations yet; run the campaign first")

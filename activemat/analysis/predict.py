@@ -22,15 +22,16 @@ from pathlib import Path
 import numpy as np
 
 from activemat.store import schema as S
-from activemat.errors import InputError
-from activemat.store.query import StoreView, open_store
+from activemat.campaign.config import ModelSection
+from activemat.campaign.setup import MIN_TRAIN, model_factory, pretrain
+from activemat.errors import InputError, NotEnoughData
+from activemat.learn.cokriging import CoKriging
+from activemat.learn.models import MODEL_KINDS
+from activemat.space.matching import Matcher
+from activemat.space.pool import structure_features
+from activemat.campaign.stored import CampaignView, open_campaign
 
-MIN_TRAIN = 2  # as the loop: no model before two results
 _FORMULA = re.compile(r"^(?:[A-Z][a-z]?\d*)+$")
-
-
-class NotEnoughData(InputError):
-    """The store has too few successful calculations to fit a model."""
 
 
 @dataclass
@@ -44,7 +45,7 @@ class StoreModel:
     train, y : training candidates and their gaps (eV).
     """
 
-    view: StoreView
+    view: CampaignView
     pool: object
     kind: str
     model: object
@@ -64,21 +65,22 @@ class StoreModel:
         return float(x.min()), float(x.max())
 
 
-def model_settings(view: StoreView, kind: str | None = None) -> dict:
-    """Model kind, ARD, restarts and seed for refitting: ``kind`` overrides the campaign's."""
+def model_settings(view: CampaignView, kind: str | None = None) -> ModelSection:
+    """The [model] section to refit with: the campaign's, or ``kind`` instead (then without ARD, default
+    restarts)."""
     config = view.config()
     latest = view.data.snapshots.get("model", np.array([], dtype=object))
     stored = str(latest[-1]).split(":")[0] if len(latest) else ""
-    campaign_kind = stored if stored in ("gp", "linear") else config.model.kind
+    campaign_kind = stored if stored in MODEL_KINDS else config.model.kind
     kind = kind or campaign_kind
-    if kind not in ("gp", "linear"):
-        raise InputError(f"unknown model kind {kind!r}; use gp or linear")
-    same = kind == config.model.kind
-    return {"kind": kind, "ard": config.model.ard if same else False,
-            "restarts": config.model.restarts if same else 2, "seed": config.campaign.seed}
+    if kind not in MODEL_KINDS:
+        raise InputError(f"unknown model kind {kind!r}; use one of {', '.join(MODEL_KINDS)}")
+    if kind == config.model.kind:
+        return config.model
+    return ModelSection(kind=kind)
 
 
-def fit_store_model(store: str | Path | StoreView, kind: str | None = None) -> StoreModel:
+def fit_store_model(store: str | Path | CampaignView, kind: str | None = None) -> StoreModel:
     """Refit the campaign's model on the store's successful calculations.
 
     Raises
@@ -86,45 +88,34 @@ def fit_store_model(store: str | Path | StoreView, kind: str | None = None) -> S
     NotEnoughData
         Fewer than two successful (non-test) calculations.
     """
-    from sklearn.preprocessing import StandardScaler
-
-    from activemat.learn.models import make_model
-
-    view = store if isinstance(store, StoreView) else open_store(store)
-    settings = model_settings(view, kind)
+    view = open_campaign(store)
+    section = model_settings(view, kind)
     train, y = view.training_set()
     if len(train) < MIN_TRAIN:
         raise NotEnoughData(f"{view.path} has {len(train)} successful calculation(s) to train on; a model needs at "
                             f"least {MIN_TRAIN}: run the campaign further (activemat run)")
     pool = view.pool()
-    scaler = StandardScaler().fit(pool.features)
-
-    def make_gp():
-        return make_model(settings["kind"], settings["ard"], settings["restarts"], settings["seed"], scaler)
-
     config = view.config()
-    if settings["kind"] == "gp" and (config.calculator.cheaper or config.model.transfer_from):
-        return StoreModel(view, pool, "co-kriging", _cokriging(view, config, pool, make_gp), train, y)
-    return StoreModel(view, pool, settings["kind"], make_gp().fit(pool.features[train], y), train, y)
+    make_model = model_factory(section, config.campaign.seed, pool)
+    if section.kind == "gp" and (config.calculator.cheaper or config.model.transfer_from):
+        return StoreModel(view, pool, "co-kriging", _cokriging(view, config, pool, make_model), train, y)
+    return StoreModel(view, pool, section.kind, make_model().fit(pool.features[train], y), train, y)
 
 
-def _cokriging(view: StoreView, config, pool, make_gp):
+def _cokriging(view: CampaignView, config, pool, make_gp):
     """The loop's multi-fidelity or transfer model: cheaper presets' results (or the pretraining store) below,
     the campaign's preset on top."""
-    from activemat.learn.cokriging import CoKriging, pretrain
-
     if config.model.transfer_from:
         frozen, names = pretrain(config.model.transfer_from, pool, make_gp), [config.calculator.preset]
     else:
         frozen, names = None, config.calculator.presets
     levels = []
     for name in names:
-        done = view.data.completed(name)
-        idx = np.array([c for c in done if not view.test[c]], int)
+        idx, gaps = view.results(name)
         if len(idx) < MIN_TRAIN:
             raise NotEnoughData(f"{view.path} has {len(idx)} successful {name} calculation(s); its co-kriging "
                                 f"model needs {MIN_TRAIN} per preset: run the campaign further (activemat run)")
-        levels.append((pool.features[idx], np.array([done[c] for c in idx])))
+        levels.append((pool.features[idx], gaps))
     return CoKriging(make_gp, frozen=frozen).fit(levels)
 
 
@@ -172,8 +163,6 @@ def _read_frames(path: Path) -> list:
 
 
 def _structures(sm: StoreModel, path: Path) -> list[dict]:
-    from activemat.space.pool import structure_features
-
     view, b = sm.view, sm.view.b
     names = view.feature_names
     items = []
@@ -182,8 +171,6 @@ def _structures(sm: StoreModel, path: Path) -> list[dict]:
     matcher = None
     for i, atoms in enumerate(frames):
         if len(names) > 5:  # space.features = "orbits": defined on the supercell's sites only
-            from activemat.analysis.replay import Matcher
-
             matcher = matcher or Matcher(sm.pool)
             cand, why = matcher.match(atoms)
             if cand is None:
@@ -206,7 +193,7 @@ def _structures(sm: StoreModel, path: Path) -> list[dict]:
     return items
 
 
-def predict(store: str | Path | StoreView, specs: list[str] | str, kind: str | None = None) -> dict:
+def predict(store: str | Path | CampaignView, specs: list[str] | str, kind: str | None = None) -> dict:
     """Predict gaps (eV) for compositions (``"Si4Ge12"``) and/or structure files.
 
     Returns

@@ -34,149 +34,26 @@ import json
 import math
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from activemat.errors import InputError
-from activemat.learn.models import FULL_REFIT_EVERY, WARM_START_MIN, make_model
-from activemat.space.pool import (CandidatePool, SpaceError, canonical_codes, parse_formula, reference_sites, site_permutations,
-                    structure_features)
-from activemat.learn.strategies import representative, select_next
+from activemat.campaign.config import ModelSection
+from activemat.campaign.setup import build_campaign_pool, model_factory
+from activemat.learn.acquisition import representative
+from activemat.learn.models import refit_start
+from activemat.learn.strategies import STRATEGIES, Context, campaign_kinds, choose, make_strategy
+from activemat.space.matching import Labels, load_labels
+from activemat.space.pool import CandidatePool, parse_formula
 
-__all__ = ["Labels", "Matcher", "load_labels", "labelled_pool", "replay_curve", "replay", "render", "labels_to_reach",
-           "SEED_TUTORIAL_FIXED", "STRATEGIES"]
+__all__ = ["labelled_pool", "replay_curve", "replay", "render", "labels_to_reach", "SEED_TUTORIAL_FIXED"]
 
 #: The seed tutorial's fixed design (16-atom cell): six compositions, then linear regression on x.
 SEED_TUTORIAL_FIXED = ("Si2Ge14", "Si6Ge10", "Si8Ge8", "Si10Ge6", "Si12Ge4", "Si14Ge2")
-STRATEGIES = ("max_std", "ivr", "random", "fixed", "ei", "ucb", "pi")
-SHELL_FEATURES = ("x", "pair1", "pair2", "pair3", "triplet1")  # the cell-independent feature set ("shells")
-SITE_TOLERANCE = 0.3  # Angstrom: an atom this close to a reference site sits on it (first neighbours are 2.35 A apart)
 
 
-# -- 1. matching -------------------------------------------------------------------
-
-class Matcher:
-    """Maps structures onto a pool's candidates by symmetry.
-
-    Parameters
-    ----------
-    pool : the campaign's candidate pool (at most 64 sites).
-    """
-
-    def __init__(self, pool: CandidatePool):
-        if pool.n_sites > 64:
-            raise InputError(f"replay matches cells of up to 64 sites; the pool has {pool.n_sites}")
-        self.pool = pool
-        self.ref = reference_sites(pool.elements, pool.supercell)
-        self.ref_cell = self.ref.cell.array
-        self.ref_frac = self.ref.get_scaled_positions()
-        self.perms = site_permutations(pool.elements, pool.supercell)
-        self.weights = np.uint64(1) << np.arange(pool.n_sites, dtype=np.uint64)
-        canon = canonical_codes(self._codes(pool.decorations), self.perms)
-        self.lookup: dict[int, int] = {}
-        for i, c in enumerate(canon.tolist()):
-            self.lookup.setdefault(c, i)  # sampled pools may hold a class twice: the first one answers
-
-    def _codes(self, decorations: np.ndarray) -> np.ndarray:
-        return (decorations.astype(np.uint64) * self.weights).sum(axis=1, dtype=np.uint64)
-
-    def decoration(self, atoms) -> np.ndarray | None:
-        """The structure's decoration of the reference sites (1 = element B), or None if its atoms do not sit on them."""
-        n = self.pool.n_sites
-        scale = (abs(np.linalg.det(self.ref_cell)) / atoms.get_volume()) ** (1 / 3)  # undo a Vegard/other scaling
-        inv = np.linalg.inv(self.ref_cell)
-        # The structure's cell must span the same lattice as the reference supercell (any basis of it).
-        basis = atoms.cell.array * scale @ inv
-        if not (np.allclose(basis, np.round(basis), atol=0.02) and round(abs(np.linalg.det(np.round(basis)))) == 1):
-            return None
-        frac = atoms.positions * scale @ inv
-        is_b = np.array(atoms.get_chemical_symbols()) == self.pool.elements[1]
-        for k in range(n):  # put atom k on site 0; half the atoms (one sublattice) make every atom land on a site
-            d = (frac - frac[k] + self.ref_frac[0])[:, None, :] - self.ref_frac[None, :, :]
-            d -= np.round(d)
-            dist = np.linalg.norm(d @ self.ref_cell, axis=-1)  # (atoms, sites), Angstrom
-            site = dist.argmin(axis=1)
-            if np.all(dist[np.arange(n), site] < SITE_TOLERANCE) and len(np.unique(site)) == n:
-                dec = np.zeros(n, np.uint8)
-                dec[site] = is_b
-                return dec
-        return None
-
-    def match(self, atoms) -> tuple[int | None, str]:
-        """Candidate index of a structure and how it was found, or None and why not."""
-        n, pool = self.pool.n_sites, self.pool
-        symbols = set(atoms.get_chemical_symbols())
-        if not symbols <= set(pool.elements):
-            return None, f"elements {sorted(symbols)} not in the space's {list(pool.elements)}"
-        if len(atoms) != n:
-            return None, f"{len(atoms)} atoms; the space's cells have {n}"
-        dec = self.decoration(atoms)
-        if dec is not None:
-            code = int(canonical_codes(self._codes(dec[None]), self.perms)[0])
-            if code in self.lookup:
-                return self.lookup[code], "sites"
-            return None, "configuration not in the pool" + (
-                " (mode 'compositions' keeps one configuration per composition)" if len(pool.feature_names) == 1
-                else "")
-        if len(pool.feature_names) == 1 or len(pool.feature_names) != len(SHELL_FEATURES):
-            return None, "atoms do not sit on the reference supercell's sites"  # only shell features are cell-free
-        # Rotated cells, other cell shapes: the (intensive) correlation features, if they single out one candidate.
-        try:
-            feats = structure_features(atoms, pool.elements)
-        except SpaceError as exc:
-            return None, str(exc).split(";")[0]
-        hits = np.flatnonzero(np.all(np.abs(pool.features - feats) < 1e-6, axis=1))
-        if len(hits) == 1:
-            return int(hits[0]), "features"
-        return None, ("no candidate has its features" if not len(hits)
-                      else f"features shared by {len(hits)} candidates and sites not on the reference cell")
-
-
-@dataclass
-class Labels:
-    """Gaps matched to candidates, and what could not be matched."""
-
-    gaps: dict[int, float]
-    frames: int
-    unmatched: list[dict] = field(default_factory=list)  # frame, formula, reason
-    skipped: list[dict] = field(default_factory=list)  # frames without a gap
-    duplicates: int = 0  # further frames of an already matched candidate (first one kept)
-    how: dict[str, int] = field(default_factory=dict)  # "sites" / "features" -> count
-
-
-def load_labels(path: str | Path, pool: CandidatePool) -> Labels:
-    """Read an extended-XYZ file of labelled structures and match each frame to its candidate."""
-    import ase.io
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"oracle file not found: {path}; give an extended XYZ file (e.g. from `activemat export`)")
-    try:
-        frames = ase.io.read(path, ":", format="extxyz")
-    except Exception as exc:  # ase raises many types for a malformed file
-        raise InputError(f"{path}: not readable as extended XYZ ({type(exc).__name__}: {exc}); "
-                         "give a file written by `activemat export` or ase.io.write") from None
-    matcher = Matcher(pool)
-    out = Labels(gaps={}, frames=len(frames))
-    for f, atoms in enumerate(frames):
-        gap = atoms.info.get("gap")
-        if gap is None or not np.isfinite(float(gap)) or atoms.info.get("status", "ok") != "ok":
-            out.skipped.append({"frame": f, "formula": atoms.get_chemical_formula(), "reason": "no gap"})
-            continue
-        cand, how = matcher.match(atoms)
-        if cand is None:
-            out.unmatched.append({"frame": f, "formula": atoms.get_chemical_formula(), "reason": how})
-        elif cand in out.gaps:
-            out.duplicates += 1
-        else:
-            out.gaps[cand] = float(gap)
-            out.how[how] = out.how.get(how, 0) + 1
-    return out
-
-
-# -- 2. one replay run ----------------------------------------------------------------
+# -- 1. one replay run ----------------------------------------------------------------
 
 def subpool(pool: CandidatePool, idx: np.ndarray) -> CandidatePool:
     """The candidates ``idx`` of a pool, as a pool of their own."""
@@ -194,30 +71,6 @@ def fixed_design(pool: CandidatePool, formulas) -> list[int]:
     return picks
 
 
-def structure_candidates(path: str | Path, pool: CandidatePool) -> list[int]:
-    """Candidates of every frame of a structure file (any format ase reads), in file order, without repeats.
-
-    Raises InputError naming the first frame that matches no candidate.
-    """
-    import ase.io
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"structure file not found: {path}; give a path relative to the working directory")
-    try:
-        frames = ase.io.read(path, ":")
-    except Exception as exc:  # ase raises many types for a malformed file
-        raise InputError(f"{path}: not readable as a structure file ({type(exc).__name__}: {exc})") from None
-    matcher, picks = Matcher(pool), []
-    for f, atoms in enumerate(frames):
-        cand, how = matcher.match(atoms)
-        if cand is None:
-            raise InputError(f"{path}: frame {f} ({atoms.get_chemical_formula()}) matches no candidate: {how}")
-        if cand not in picks:
-            picks.append(cand)
-    return picks
-
-
 def tutorial_formulas(pool: CandidatePool) -> list[str]:
     """The seed tutorial's six compositions, rescaled to the pool's cell size."""
     out = []
@@ -227,8 +80,8 @@ def tutorial_formulas(pool: CandidatePool) -> list[str]:
     return out
 
 
-def replay_curve(pool: CandidatePool, y: np.ndarray, strategy, model_section, *, seed: int, budget: int,
-                 scaler=None, fixed: list[int] | None = None, random_start: bool = False,
+def replay_curve(pool: CandidatePool, y: np.ndarray, strategy, make_model, *, seed: int, budget: int,
+                 fixed: list[int] | None = None, random_start: bool = False,
                  stop_at: tuple[float, float] | None = None) -> dict:
     """Run one strategy on a fully labelled pool; errors over the whole pool after each label.
 
@@ -237,7 +90,8 @@ def replay_curve(pool: CandidatePool, y: np.ndarray, strategy, model_section, *,
     pool : labelled candidates only; ``y`` holds their gaps (eV).
     strategy : a [strategy] section (its ``kind`` is used; ``fixed`` means the
         fixed list ``fixed`` with a linear model on the first feature, x).
-    model_section : the [model] section (kind, ard, restarts).
+    make_model : the campaign's model factory (:func:`activemat.campaign.setup.model_factory`).
+    seed : seed of the random picks.
     random_start : the first ``n_seed`` picks at random instead of space-filling.
     stop_at : (MAE, max error) in eV: stop once both have been reached at least once.
 
@@ -250,7 +104,9 @@ def replay_curve(pool: CandidatePool, y: np.ndarray, strategy, model_section, *,
     budget = min(budget, n)
     is_fixed = strategy.kind == "fixed"
     X = pool.features[:, :1] if is_fixed else pool.features
-    kind = "linear" if is_fixed else model_section.kind
+    if is_fixed:  # the seed tutorial's model: least squares on x alone, scaled by its own data
+        make_model = model_factory(ModelSection(kind="linear"), seed)
+    chooser = make_strategy(strategy.kind, strategy)
     mae, mx = np.full(budget + 1, np.nan), np.full(budget + 1, np.nan)
     free = np.ones(n, bool)
     picks: list[int] = []
@@ -259,20 +115,17 @@ def replay_curve(pool: CandidatePool, y: np.ndarray, strategy, model_section, *,
         if random_start and len(picks) < strategy.n_seed and not is_fixed:
             pick = int(rng.choice(np.flatnonzero(free)))
         else:
-            chosen, _ = select_next(pool, strategy, free, n_started=len(picks), fixed=fixed or [], model=model,
-                                    X_train=pool.features[picks], y_train=y[picks],
-                                    predictions=(mean, std) if model is not None else None, rng=rng)
+            ctx = Context(pool=pool, free=free[None], rng=rng, model=model, X_train=pool.features[picks],
+                          y_train=y[picks], predictions=(mean, std) if model is not None else None, fixed=fixed or [])
+            chosen, _ = choose(chooser, ctx, n_seed=strategy.n_seed, n_started=len(picks))
             if chosen is None:
                 break
-            pick = chosen[0]
+            pick = chosen.candidate
         picks.append(pick)
         free[pick] = False
         if len(picks) >= 2:
-            # the loop's rule: warm-started refits from WARM_START_MIN labels on
-            warm = (model.kernel_ if hasattr(model, "kernel_") and len(picks) >= WARM_START_MIN
-                    and (len(picks) - 2) % FULL_REFIT_EVERY else None)
-            model = make_model(kind, model_section.ard, model_section.restarts, seed,
-                               None if is_fixed else scaler, warm).fit(X[picks], y[picks])
+            # the loop's refit policy; refit k happens at k + 2 labels
+            model = make_model(refit_start(model, len(picks), len(picks) - 2)).fit(X[picks], y[picks])
             mean, std = model.predict(X, return_std=True)
             err = np.abs(mean - y)
             mae[len(picks)], mx[len(picks)] = err.mean(), err.max()
@@ -291,7 +144,7 @@ def labels_to_reach(curve: np.ndarray, target: float) -> int | None:
     return int(hit[0]) if len(hit) else None
 
 
-# -- 3. the benchmark ------------------------------------------------------------------
+# -- 2. the benchmark ------------------------------------------------------------------
 
 def _summary(curves: list[np.ndarray]) -> dict[str, list]:
     length = max(len(c) for c in curves)
@@ -317,8 +170,6 @@ def _median(values: list[int | None]) -> float | None:
 
 def labelled_pool(config, oracle: str | Path) -> tuple[CandidatePool, Labels, CandidatePool, np.ndarray]:
     """The campaign's candidate pool, the oracle's labels, the labelled candidates and their gaps (eV)."""
-    from activemat.campaign.loop import build_campaign_pool
-
     full = build_campaign_pool(config)
     labels = load_labels(oracle, full)
     if len(labels.gaps) < 3:
@@ -338,19 +189,16 @@ def replay(config, oracle: str | Path, strategies=("max_std", "ivr", "random", "
     curve then stops there). ``jobs`` > 1 spreads the runs over that many
     processes; the result is the same as with one.
     """
-    from sklearn.preprocessing import StandardScaler
-
     for s in strategies:
-        if s not in STRATEGIES:
-            raise InputError(f"unknown strategy {s!r}; use some of {', '.join(STRATEGIES)}")
-        if s in ("ei", "ucb", "pi") and config.strategy.target_gap is None:
+        if s not in campaign_kinds():
+            raise InputError(f"unknown strategy {s!r}; use some of {', '.join(campaign_kinds())}")
+        if STRATEGIES[s].needs_target_gap and config.strategy.target_gap is None:
             raise InputError(f"strategy {s!r} needs [strategy] target_gap in the campaign file")
     if repeats < 1:
         raise InputError(f"--repeats must be at least 1, got {repeats}")
     if jobs < 1:
         raise InputError(f"--jobs must be at least 1, got {jobs}")
     full, labels, pool, y = labelled_pool(config, oracle)
-    scaler = StandardScaler().fit(full.features)  # as the loop does: the whole pool, known before any label
     budget = min(budget or len(pool), len(pool))
     formulas = list(config.strategy.fixed) or tutorial_formulas(pool)
     result = {
@@ -367,9 +215,11 @@ def replay(config, oracle: str | Path, strategies=("max_std", "ivr", "random", "
         strat = config.strategy.model_copy(update={"kind": s})
         fixed = fixed_design(pool, formulas) if s == "fixed" else []
         for r in range(1 if s == "fixed" else repeats):  # the fixed design is deterministic
-            kwargs = dict(seed=config.campaign.seed + r, budget=budget, scaler=scaler, fixed=fixed,
-                          random_start=random_start, stop_at=(target_mae, target_max) if stop_at_targets else None)
-            tasks.append((s, r, (pool, y, strat, config.model), kwargs))
+            seed = config.campaign.seed + r
+            kwargs = dict(seed=seed, budget=budget, fixed=fixed, random_start=random_start,
+                          stop_at=(target_mae, target_max) if stop_at_targets else None)
+            # the loop's model, its features scaled by the whole pool (known before any label)
+            tasks.append((s, r, (pool, y, strat, model_factory(config.model, seed, full)), kwargs))
     runs: dict[str, list[dict]] = {s: [] for s in strategies}
     for (s, r, _, _), run in zip(tasks, _run_all(tasks, jobs)):
         runs[s].append(run)

@@ -12,9 +12,12 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from activemat.dispatch.clusters import check_slurm_times
 from activemat.errors import InputError
+from activemat.learn.models import MODEL_KINDS
+from activemat.learn.strategies import STRATEGIES, campaign_kinds
 
 
 class _Section(BaseModel):
@@ -73,7 +76,8 @@ class CalculatorSection(_Section):
 
 
 class ModelSection(_Section):
-    kind: Literal["gp", "linear"] = "gp"
+    kind: Literal[MODEL_KINDS] = Field("gp", description="gp: Gaussian process (Matern 5/2 + white noise); "
+                                                          "linear: least squares, as in the seed tutorial")
     ard: bool = Field(False, description="one GP length scale per feature")
     restarts: int = Field(2, ge=0, description="GP hyperparameter optimizer restarts")
     transfer_from: str | None = Field(
@@ -82,7 +86,8 @@ class ModelSection(_Section):
 
 
 class StrategySection(_Section):
-    kind: Literal["max_std", "ivr", "ei", "ucb", "pi", "random", "fixed"] = "max_std"
+    kind: str = Field("max_std", description="selection strategy, one of the registry's: "
+                                             + ", ".join(campaign_kinds()))
     n_seed: int = Field(4, ge=1, description="space-filling picks over compositions before the model steers")
     target_gap: float | None = Field(None, description="eV; the gap ei/ucb/pi look for")
     beta: float = Field(2.0, gt=0, description="ucb exploration weight")
@@ -90,9 +95,16 @@ class StrategySection(_Section):
     fixed: list[str] = Field(default_factory=list, description="for kind='fixed', in order: formulas (e.g. 'Si4Ge12', its most probable "
                                    "configuration) or structure files (every configuration in them)")
 
+    @field_validator("kind")
+    @classmethod
+    def _registered(cls, kind):
+        if kind not in campaign_kinds():  # looked up now: a strategy registered after import counts
+            raise ValueError(f"unknown strategy {kind!r}; use one of {', '.join(campaign_kinds())}")
+        return kind
+
     @model_validator(mode="after")
     def _needs(self):
-        if self.kind in ("ei", "ucb", "pi") and self.target_gap is None:
+        if STRATEGIES[self.kind].needs_target_gap and self.target_gap is None:
             raise ValueError(f"strategy kind '{self.kind}' needs target_gap (eV)")
         if self.kind == "fixed" and not self.fixed:
             raise ValueError("strategy kind 'fixed' needs a non-empty list 'fixed'")
@@ -146,8 +158,6 @@ class ClusterSection(_Section):
 
     @model_validator(mode="after")
     def _consistent(self):
-        from activemat.dispatch.clusters import check_slurm_times
-
         if self.kind == "address":
             if not self.address:
                 raise ValueError("kind 'address' needs address = 'tls://host:port' (or tcp://) of a running scheduler")
@@ -242,7 +252,7 @@ def _one_line(path: Path, err: ValidationError) -> str:
     where = ".".join(str(p) for p in first["loc"]) or "(top level)"
     msg = first["msg"]
     if first["type"] == "extra_forbidden":
-        msg = "unknown key; check its spelling against README's campaign reference"
+        msg = "unknown key; check its spelling against the campaign file reference (docs: reference/campaign)"
     more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
     return f"{path}: {where}: {msg}{more}"
 

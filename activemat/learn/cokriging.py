@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from activemat.learn.strategies import believer_model, ivr_scores
+from activemat.learn.acquisition import believer_model, ivr_scores
 
 RHO_BOUNDS = (0.0, 2.0)
 MIN_POINTS_FOR_RHO = 4
@@ -149,7 +149,7 @@ def fidelity_scores(model: CoKriging, X_pool: np.ndarray, free: list[np.ndarray]
         if free[level].any():
             gp = model.gps_[level]
             # ivr_scores is in the GP's normalised units: back to eV^2 so levels compare
-            red = ivr_scores(gp, X_pool, free[level]) * gp.gp_._y_train_std ** 2
+            red = ivr_scores(gp, X_pool, free[level]) * gp.y_std_ ** 2
             out[level] = np.where(free[level], weights[level] * red / float(costs[level]), -np.inf)
     return out
 
@@ -174,22 +174,3 @@ def select_fidelity(model: CoKriging, X_pool: np.ndarray, free: list[np.ndarray]
         return None
     level, cand = np.unravel_index(int(np.argmax(s)), s.shape)
     return Pick(int(cand), int(level), float(s[level, cand]))
-
-
-def pretrain(path, pool, make_gp) -> CoKriging:
-    """The cheap level of a transfer model: a CoKriging fitted on a previous campaign's gaps over ``pool``.
-
-    Raises InputError (one line) if the store is missing, unreadable, over another space or too small.
-    """
-    from activemat.errors import InputError
-    from activemat.store.query import open_store
-
-    view = open_store(path)
-    if not np.array_equal(view.data.candidates["decoration"], pool.decorations):
-        raise InputError(f"[model] transfer_from = {path}: that campaign's [space] differs from this one's; "
-                         "pretrain from a store over the same space")
-    idx, gaps = view.training_set()
-    if len(idx) < 2:
-        raise InputError(f"[model] transfer_from = {path}: {len(idx)} completed calculation(s); "
-                         "pretraining needs at least 2")
-    return CoKriging(make_gp).fit([(pool.features[idx], gaps)])

@@ -19,7 +19,8 @@ from sklearn.model_selection import KFold, LeaveOneOut
 from sklearn.preprocessing import StandardScaler
 
 
-# A campaign's refit policy (loop and replay): once WARM_START_MIN results exist, refits start from the previous
+MODEL_KINDS = ("gp", "linear")
+# The refit policy (refit_start): once WARM_START_MIN results exist, refits start from the previous
 # hyperparameters, with a full search (restarts) every FULL_REFIT_EVERY-th refit.
 WARM_START_MIN = 20
 FULL_REFIT_EVERY = 10
@@ -88,6 +89,9 @@ class GPRegressor(RegressorMixin, BaseEstimator):
             warnings.simplefilter("ignore", ConvergenceWarning)
             self.gp_.fit(self.scaler_.transform(X), y)
         self.kernel_ = self.gp_.kernel_
+        # normalize_y divides targets by their std (1 when constant): the factor from the GP's units to eV
+        std = float(np.std(y))
+        self.y_std_ = std if std > 0 else 1.0
         return self
 
     def predict(self, X, return_std: bool = False):
@@ -138,14 +142,33 @@ class LinearModel(RegressorMixin, BaseEstimator):
         return f"linear: intercept {self.intercept_:+.4f}, coef [{coefs}]"
 
 
-def make_model(kind: str, ard: bool = False, restarts: int = 2, random_state: int = 0, scaler=None,
+def make_model(kind: str, *, ard: bool = False, restarts: int = 2, random_state: int = 0, scaler=None,
                warm_start=None):
+    """An unfitted regressor of ``kind`` (one of MODEL_KINDS); the linear model ignores the GP settings."""
     if kind == "gp":
         return GPRegressor(ard=ard, restarts=restarts, random_state=random_state, scaler=scaler,
                            warm_start=warm_start)
     if kind == "linear":
         return LinearModel()
     raise ValueError(f"unknown model kind {kind!r}")
+
+
+def refit_start(previous, n_labels: int, refit: int):
+    """The kernel a refit starts from (None: a full hyperparameter search with restarts).
+
+    Between full searches a refit starts from the last fit (ARD over many
+    features is slow to optimise), but not while data is scarce, when one
+    more label can move the hyperparameters far.
+
+    Parameters
+    ----------
+    previous : the last fitted model (None before the first fit).
+    n_labels : results the refit trains on.
+    refit : index of this refit (0 for the first fit).
+    """
+    if not hasattr(previous, "kernel_") or n_labels < WARM_START_MIN or refit % FULL_REFIT_EVERY == 0:
+        return None
+    return previous.kernel_
 
 
 def cross_validate(model, X: np.ndarray, y: np.ndarray, max_folds: int = 20) -> dict[str, float]:

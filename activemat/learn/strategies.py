@@ -1,202 +1,298 @@
-"""Selection strategies as plain functions: scores over the pool, then a pick.
+"""Selection strategies: one class per strategy, registered by name.
 
-The acquisition maths comes from modAL (EI, PI, UCB); its ActiveLearner is not
-used (broken on current scikit-learn, modAL issue #196). Target-gap search
-maximises the negated distance to the target, -|mean - target|.
+A strategy answers one question, "which candidate next?", through
+:meth:`Strategy.select`, from a :class:`Context` holding the pool, the
+candidates still free, the fitted model and the calculations still running.
+Everything that names a strategy reads this registry: the campaign file's
+``[strategy] kind`` choices, the ``replay --strategy`` choices, plot labels
+and the ``reason`` values written to the store. Adding a strategy is one
+class here, decorated with :func:`register`.
+
+The steps every strategy shares (space-filling seeds before the model
+steers, the stop on a small enough posterior std) live in :func:`choose`, so
+the campaign loop and replay pick the same way.
+
+>>> sorted(campaign_kinds())
+['ei', 'fixed', 'ivr', 'max_std', 'pi', 'random', 'ucb']
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import ClassVar
+
 import numpy as np
-from modAL.acquisition import EI, PI, UCB
 
-MODEL_FREE = ("random", "fixed")
+from activemat.learn.acquisition import best_available, believer_model, ivr_scores, kriging_believer, space_filling
+from activemat.learn.cokriging import select_fidelity
 
-
-def representative(pool, n_b: int, excluded: np.ndarray | None = None) -> int | None:
-    """The most probable configuration class at a composition (largest multiplicity)."""
-    mask = pool.n_b == n_b
-    if excluded is not None:
-        mask &= ~excluded
-    idx = np.flatnonzero(mask)
-    return int(idx[np.argmax(pool.multiplicity[idx])]) if len(idx) else None
+SEED = "seed"  # the reason stored for the space-filling picks made before a model steers
 
 
-def space_filling(pool, n: int, excluded: np.ndarray) -> list[int]:
-    """n picks spread evenly over compositions (end members first), one per composition."""
-    picks: list[int] = []
-    taken = excluded.copy()
-    for target in _spread(pool.n_sites, n):
-        # nearest composition that still has a free candidate
-        for n_b in sorted(range(pool.n_sites + 1), key=lambda k: (abs(k - target), k)):
-            i = representative(pool, n_b, taken)
-            if i is not None:
-                picks.append(i)
-                taken[i] = True
-                break
-    return picks
+@dataclass
+class Context:
+    """What a strategy sees when it picks.
 
-
-def _spread(n_sites: int, n: int) -> list[int]:
-    """Evenly spaced composition targets, in an order that keeps coverage even if cut short.
-
-    >>> _spread(16, 5)
-    [0, 16, 8, 4, 12]
+    Attributes
+    ----------
+    pool
+        The candidate pool (``features``, ``n_b``, ``multiplicity``, ``n_sites``).
+    free
+        (levels, candidates) bool: what may be picked at each model level, cheap
+        to accurate; a single-fidelity campaign has one level.
+    rng
+        The campaign's random generator (seeded).
+    model
+        The fitted model (a :class:`~activemat.learn.cokriging.CoKriging` for
+        several levels), or None before the first fit.
+    X_train, y_train
+        Training data of the top level.
+    running
+        Features of calculations still running, one array per level.
+    predictions
+        (mean, std) of ``model`` over the pool without the running ones, when
+        already computed.
+    fixed
+        Candidates of a fixed list, in order.
+    costs
+        CPU-seconds of one calculation per level.
     """
-    targets = [int(round(v)) for v in np.linspace(0, n_sites, n)] if n > 1 else [n_sites // 2]
-    order: list[int] = []
-    # bisection order: ends, middle, quarters, ...
-    remaining = list(range(len(targets)))
-    if len(remaining) > 1:
-        order += [remaining[0], remaining[-1]]
-    queue = [(0, len(targets) - 1)]
-    while queue:
-        lo, hi = queue.pop(0)
-        if hi - lo < 2:
-            continue
-        mid = (lo + hi) // 2
-        order.append(mid)
-        queue += [(lo, mid), (mid, hi)]
-    order += [i for i in remaining if i not in order]
-    return [targets[i] for i in order]
+
+    pool: object
+    free: np.ndarray
+    rng: np.random.Generator
+    model: object = None
+    X_train: np.ndarray | None = None
+    y_train: np.ndarray | None = None
+    running: list[np.ndarray] = field(default_factory=list)
+    predictions: tuple[np.ndarray, np.ndarray] | None = None
+    fixed: list[int] = field(default_factory=list)
+    costs: list[float] = field(default_factory=list)
+
+    @property
+    def top_free(self) -> np.ndarray:
+        return self.free[-1]
+
+    @property
+    def top_running(self) -> np.ndarray:
+        return self.running[-1] if self.running else np.empty((0, self.pool.features.shape[1]))
 
 
-def scores(kind: str, mean: np.ndarray, std: np.ndarray, y_train: np.ndarray, *, target_gap=None,
-           beta: float = 2.0, tradeoff: float = 0.0, rng: np.random.Generator | None = None) -> np.ndarray:
-    """Acquisition value of every candidate (higher is better)."""
-    if kind == "max_std":
-        return std
-    if kind == "random":
-        return (rng or np.random.default_rng()).random(len(mean))
-    closeness = -np.abs(mean - target_gap)
-    best = float(np.max(-np.abs(y_train - target_gap))) if len(y_train) else float(np.max(closeness))
-    std = np.maximum(std, 1e-12)
-    if kind == "ei":
-        return np.asarray(EI(closeness, std, best, tradeoff))
-    if kind == "pi":
-        return np.asarray(PI(closeness, std, best, tradeoff))
-    if kind == "ucb":
-        return np.asarray(UCB(closeness, std, beta))
-    raise ValueError(f"unknown strategy {kind!r}")
+@dataclass(frozen=True)
+class Pick:
+    """A selection: the candidate, its model level (-1: the top), why, and its acquisition score."""
+
+    candidate: int
+    reason: str
+    score: float = float("nan")
+    level: int = -1
 
 
-def best_available(values: np.ndarray, available: np.ndarray) -> tuple[int, float] | None:
-    """Index and value of the highest score among available candidates (first on ties)."""
-    if not available.any():
-        return None
-    idx = np.flatnonzero(available)
-    i = int(idx[np.argmax(values[idx])])
-    return i, float(values[i])
+class Strategy(ABC):
+    """One way of picking the next calculation.
 
-
-def kriging_believer(model, X_train: np.ndarray, y_train: np.ndarray, X_running: np.ndarray,
-                     X_pool: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pool predictions as if running calculations had returned their predicted mean.
-
-    The mean is unchanged near them but their uncertainty collapses, so the
-    next pick goes elsewhere instead of repeating or crowding them.
+    Class attributes say what the strategy needs; ``settings`` is the
+    campaign's [strategy] section (``target_gap``, ``beta``, ``tradeoff``).
     """
-    return believer_model(model, X_train, y_train, X_running).predict(X_pool, return_std=True)
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    uses_model: ClassVar[bool] = True  # False: picks without the model, so a small posterior std never stops it
+    seeds: ClassVar[bool] = True  # space-filling seeds come first, and until a model is fitted
+    needs_target_gap: ClassVar[bool] = False
+    multi_fidelity: ClassVar[bool] = False  # picks a fidelity level as well as a candidate
+    in_campaigns: ClassVar[bool] = True  # a campaign file may name it as [strategy] kind
+    done: ClassVar[str] = "pool exhausted"  # the stop reason when select() returns None
+
+    def __init__(self, settings=None):
+        self.settings = settings
+
+    @abstractmethod
+    def select(self, ctx: Context) -> Pick | None:
+        """The next pick, or None when nothing is left to pick."""
 
 
-def believer_model(model, X_train: np.ndarray, y_train: np.ndarray, X_running: np.ndarray):
-    """The model refitted (hyperparameters fixed) as if running calculations had returned their predicted mean."""
-    if not len(X_running):
-        return model
-    believed = model.predict(X_running)
-    return model.with_fixed_kernel().fit(np.vstack([X_train, X_running]), np.concatenate([y_train, believed]))
+class ScoredStrategy(Strategy):
+    """A strategy that scores every candidate and picks the best free one (first on ties), as modAL's
+    utility-plus-selector functions do."""
+
+    @abstractmethod
+    def scores(self, ctx: Context) -> np.ndarray:
+        """Acquisition value of every candidate of the pool (higher is better)."""
+
+    def select(self, ctx: Context) -> Pick | None:
+        best = best_available(self.scores(ctx), ctx.top_free)
+        return None if best is None else Pick(best[0], self.name, best[1])
 
 
-IVR_REFERENCE_POINTS = 512  # pool points over which the variance is integrated (all, up to this many)
-_IVR_CHUNK = 4096  # candidates per block: bounds memory for 10^5-candidate pools
+STRATEGIES: dict[str, type[Strategy]] = {}
 
 
-def ivr_scores(model, X_pool: np.ndarray, candidates: np.ndarray | None = None,
-               n_reference: int = IVR_REFERENCE_POINTS) -> np.ndarray:
-    """Integrated variance reduction: how much labelling each candidate lowers the pool's summed posterior variance.
+def register(cls: type[Strategy]) -> type[Strategy]:
+    """Class decorator: make a strategy known by its ``name``."""
+    STRATEGIES[cls.name] = cls
+    return cls
 
-    For a candidate c the reduction is sum_j cov(j, c)^2 / (var(c) + noise),
-    in closed form from the fitted posterior (GP kernel, or the OLS
-    covariance of :class:`activemat.learn.models.LinearModel`). The sum runs over the
-    whole pool, or over ``n_reference`` evenly spaced pool points when it is
-    larger (pools are ordered by composition, so these spread over it).
-    Scores are in the model's units up to a constant factor; only their order
-    matters. Candidates outside ``candidates`` (a bool mask) score -inf.
+
+def campaign_kinds() -> tuple[str, ...]:
+    """Strategy names a campaign file may give as ``[strategy] kind``."""
+    return tuple(name for name, cls in STRATEGIES.items() if cls.in_campaigns)
+
+
+def reasons() -> tuple[str, ...]:
+    """Every ``reason`` a selection writes to the store, in display order."""
+    return (SEED, *STRATEGIES)
+
+
+def make_strategy(kind: str, settings=None) -> Strategy:
+    try:
+        return STRATEGIES[kind](settings)
+    except KeyError:
+        raise ValueError(f"unknown strategy {kind!r}; known: {', '.join(STRATEGIES)}") from None
+
+
+def _believed(ctx: Context) -> tuple[np.ndarray, np.ndarray]:
+    """Pool mean and std, with running calculations counted as known at their predicted mean."""
+    if ctx.predictions is not None and not len(ctx.top_running):
+        return ctx.predictions
+    return kriging_believer(ctx.model, ctx.X_train, ctx.y_train, ctx.top_running, ctx.pool.features)
+
+
+@register
+class MaxStd(ScoredStrategy):
+    name = "max_std"
+    description = "largest posterior std: map the whole space"
+
+    def scores(self, ctx):
+        return _believed(ctx)[1]
+
+
+@register
+class IntegratedVarianceReduction(ScoredStrategy):
+    name = "ivr"
+    description = "largest reduction of the pool's summed posterior variance"
+
+    def scores(self, ctx):
+        model = believer_model(ctx.model, ctx.X_train, ctx.y_train, ctx.top_running)
+        return ivr_scores(model, ctx.pool.features, ctx.top_free)
+
+
+class _TargetGap(ScoredStrategy):
+    """Search for a target gap: acquisition on the closeness -|mean - target_gap|.
+
+    The EI/PI/UCB maths is modAL's (its functions; its ActiveLearner is broken
+    on current scikit-learn, modAL issue #196). modAL is imported when a pick
+    is made: it pulls in SciPy's statistics (0.7 s), and the CLI imports this
+    registry just to build its parser.
     """
-    X_pool = np.asarray(X_pool, float)
-    n = len(X_pool)
-    cand = np.flatnonzero(candidates) if candidates is not None else np.arange(n)
-    ref = np.arange(n) if n <= n_reference else np.unique(np.linspace(0, n - 1, n_reference).round().astype(int))
-    out = np.full(n, -np.inf)
-    if hasattr(model, "gp_"):
-        from scipy.linalg import solve_triangular
 
-        gp, kernel = model.gp_, model.gp_.kernel_
-        Z = model.scaler_.transform(X_pool)
-        v_ref = solve_triangular(gp.L_, kernel(gp.X_train_, Z[ref]), lower=True)  # (n_train, n_ref)
-        for s in range(0, len(cand), _IVR_CHUNK):
-            c = cand[s:s + _IVR_CHUNK]
-            v_c = solve_triangular(gp.L_, kernel(gp.X_train_, Z[c]), lower=True)
-            cov = kernel(Z[ref], Z[c]) - v_ref.T @ v_c  # latent posterior covariance (no white noise off-diagonal)
-            var_noisy = kernel.diag(Z[c]) - np.einsum("ij,ij->j", v_c, v_c)  # diag includes the white noise
-            out[c] = np.einsum("ij,ij->j", cov, cov) / np.maximum(var_noisy, 1e-300)
-        return out
-    if hasattr(model, "cov_"):  # OLS: cov(j, c) = s^2 d_j C d_c', var(c) + noise = s^2 (1 + d_c C d_c')
-        design = np.column_stack([np.ones(n), X_pool])
-        proj = design[ref] @ model.cov_ @ design[cand].T
-        lev = np.einsum("ij,jk,ik->i", design[cand], model.cov_, design[cand])
-        out[cand] = np.einsum("ij,ij->j", proj, proj) / (1.0 + lev)
-        return out
-    raise ValueError(f"strategy 'ivr' needs a Gaussian process or linear model, not {type(model).__name__}")
+    needs_target_gap = True
+
+    def scores(self, ctx):
+        mean, std = _believed(ctx)
+        target = self.settings.target_gap
+        closeness = -np.abs(mean - target)
+        y = ctx.y_train if ctx.y_train is not None else np.empty(0)
+        best = float(np.max(-np.abs(y - target))) if len(y) else float(np.max(closeness))
+        return np.asarray(self.acquisition(closeness, np.maximum(std, 1e-12), best))
+
+    @abstractmethod
+    def acquisition(self, closeness: np.ndarray, std: np.ndarray, best: float) -> np.ndarray:
+        """Acquisition value of every candidate (higher is better)."""
 
 
-def select_next(pool, strategy, free: np.ndarray, *, n_started: int, fixed: list[int], model=None,
-                X_train: np.ndarray | None = None, y_train: np.ndarray | None = None,
-                X_running: np.ndarray | None = None, predictions: tuple[np.ndarray, np.ndarray] | None = None,
-                rng: np.random.Generator | None = None, max_std: float = float("inf"),
-                target_std: float | None = None) -> tuple[tuple[int, str, float] | None, str]:
-    """The campaign's selection rule: the next pick, or None and why selection stops.
+@register
+class ExpectedImprovement(_TargetGap):
+    name = "ei"
+    description = "expected improvement towards target_gap"
+
+    def acquisition(self, closeness, std, best):
+        from modAL.acquisition import EI  # deferred: heavy, see _TargetGap
+
+        return EI(closeness, std, best, self.settings.tradeoff)
+
+
+@register
+class UpperConfidenceBound(_TargetGap):
+    name = "ucb"
+    description = "upper confidence bound of the closeness to target_gap"
+
+    def acquisition(self, closeness, std, best):
+        from modAL.acquisition import UCB  # deferred: heavy, see _TargetGap
+
+        return UCB(closeness, std, self.settings.beta)
+
+
+@register
+class ProbabilityOfImprovement(_TargetGap):
+    name = "pi"
+    description = "probability of improvement towards target_gap"
+
+    def acquisition(self, closeness, std, best):
+        from modAL.acquisition import PI  # deferred: heavy, see _TargetGap
+
+        return PI(closeness, std, best, self.settings.tradeoff)
+
+
+@register
+class Random(Strategy):
+    name = "random"
+    description = "uniformly at random: the baseline"
+    uses_model = False
+
+    def select(self, ctx):
+        free = np.flatnonzero(ctx.top_free)
+        return Pick(int(ctx.rng.choice(free)), self.name) if len(free) else None
+
+
+@register
+class FixedList(Strategy):
+    name = "fixed"
+    description = "the [strategy] fixed list, in order (e.g. the seed tutorial's six compositions)"
+    uses_model = False
+    seeds = False
+    done = "fixed list done"
+
+    def select(self, ctx):
+        left = [i for i in ctx.fixed if ctx.top_free[i]]
+        return Pick(left[0], self.name) if left else None
+
+
+@register
+class CostAwareIVR(Strategy):
+    name = "ivr/cost"
+    description = "multi-fidelity: the (candidate, fidelity) with the most variance reduction per CPU-second"
+    multi_fidelity = True
+    in_campaigns = False  # chosen by a multi-fidelity campaign with kind = "ivr"
+
+    def select(self, ctx):
+        pick = select_fidelity(ctx.model, ctx.pool.features, free=list(ctx.free), costs=ctx.costs,
+                               running=ctx.running)
+        return None if pick is None else Pick(pick.candidate, self.name, pick.score, pick.level)
+
+
+def choose(strategy: Strategy, ctx: Context, *, n_seed: int, n_started: int, max_std: float = float("inf"),
+           target_std: float | None = None) -> tuple[Pick | None, str]:
+    """The next pick of a single-fidelity campaign, or None and why selection stops.
+
+    Space-filling seeds over compositions come first (``n_seed`` of them, and
+    more while there is no model); then the strategy picks, unless the
+    pool's max posterior std is already below ``target_std``.
 
     Parameters
     ----------
-    pool : the candidate pool (``features``, ``n_b``, ``multiplicity``, ``n_sites``).
-    strategy : the [strategy] section (``kind``, ``n_seed``, ``target_gap``, ``beta``, ``tradeoff``).
-    free : bool mask of candidates that may be picked.
-    n_started : calculations trained on, running or given up on (seeds come first).
-    fixed : candidate indices of a ``fixed`` list, in order.
-    model, X_train, y_train : the fitted model and its training data (None before the first fit).
-    X_running : features of calculations still running ("kriging believer" fantasies).
-    predictions : (mean, std) of ``model`` over the pool, if already computed.
-    max_std, target_std : stop model-driven picks once max_std < target_std.
-
-    Returns
-    -------
-    ((index, reason, score) or None, stop reason ("" when a pick is made))
+    n_started : calculations trained on, running or given up on.
+    max_std : the pool's largest posterior std among free candidates (eV).
     """
-    nan = float("nan")
+    free = ctx.top_free
     if not free.any():
         return None, "pool exhausted"
-    if strategy.kind == "fixed":
-        left = [i for i in fixed if free[i]]
-        return ((left[0], "fixed", nan), "") if left else (None, "fixed list done")
-    seeds = space_filling(pool, strategy.n_seed, np.zeros(len(pool), bool))
-    seeds_left = [i for i in seeds if free[i]]
-    if seeds_left and n_started < strategy.n_seed or model is None:
-        pick = seeds_left[0] if seeds_left else space_filling(pool, 1, ~free)[0]
-        return (pick, "seed", nan), ""
-    rng = rng if rng is not None else np.random.default_rng()
-    if strategy.kind == "random":
-        return (int(rng.choice(np.flatnonzero(free))), "random", nan), ""
-    if target_std is not None and max_std < target_std:
-        return None, f"max std {max_std:.4f} eV below target"
-    running = X_running if X_running is not None else np.empty((0, pool.features.shape[1]))
-    if strategy.kind == "ivr":
-        values = ivr_scores(believer_model(model, X_train, y_train, running), pool.features, free)
-    else:
-        if predictions is None or len(running):
-            predictions = kriging_believer(model, X_train, y_train, running, pool.features)
-        mean, std = predictions
-        values = scores(strategy.kind, mean, std, y_train, target_gap=strategy.target_gap, beta=strategy.beta,
-                        tradeoff=strategy.tradeoff, rng=rng)
-    i, score = best_available(values, free)
-    return (i, strategy.kind, score), ""
+    if strategy.seeds:
+        seeds = [i for i in space_filling(ctx.pool, n_seed, np.zeros(len(free), bool)) if free[i]]
+        if seeds and n_started < n_seed or ctx.model is None:
+            return Pick(seeds[0] if seeds else space_filling(ctx.pool, 1, ~free)[0], SEED), ""
+        if strategy.uses_model and target_std is not None and max_std < target_std:
+            return None, f"max std {max_std:.4f} eV below target"
+    pick = strategy.select(ctx)
+    return pick, "" if pick is not None else strategy.done

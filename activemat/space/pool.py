@@ -20,10 +20,10 @@ from ase import Atoms
 from ase.build import bulk
 from ase.neighborlist import neighbor_list
 
-from activemat.errors import InputError
+from activemat.errors import SpaceError
 
 __all__ = [
-    "LATTICE_CONSTANTS", "SpaceError", "CandidatePool", "build_pool", "reference_sites",
+    "LATTICE_CONSTANTS", "CandidatePool", "build_pool", "reference_sites",
     "structure_features", "parse_formula", "site_permutations", "canonical_codes", "cluster_orbits",
 ]
 
@@ -37,10 +37,6 @@ MAX_EXACT_SITES = 24
 _SHELL_EDGES = np.array([np.sqrt(3) + np.sqrt(8), np.sqrt(8) + np.sqrt(11), np.sqrt(11) + 4.0]) / 8
 _SHELL_SIZES = np.array([4, 12, 12])
 _CHUNK = 1 << 14  # rows per vectorised block: bounds memory for 10^5-row pools
-
-
-class SpaceError(InputError):
-    """Bad candidate-space input; the message names the key and the fix."""
 
 
 @dataclass(frozen=True, eq=False)

@@ -23,7 +23,7 @@ import numpy as np
 
 from activemat import __version__
 from activemat.store import schema as S
-from activemat.errors import StoreError
+from activemat.errors import StoreError, StoreLocked
 from activemat.compute.records import CalculationRecord
 
 
@@ -126,10 +126,6 @@ def read_store(path: str | Path) -> StoreData:
             )
         except (KeyError, OSError, ValueError) as exc:
             raise StoreError(f"{path} is damaged ({exc}); restore it from a backup or start a new store path") from None
-
-
-class StoreLocked(StoreError):
-    pass
 
 
 class CampaignStore:

@@ -28,6 +28,7 @@ import numpy as np
 
 from activemat.store import schema as S
 from activemat.errors import InputError
+from activemat.space.pool import CandidatePool, parse_formula
 from activemat.store.hdf5 import StoreData, read_store
 
 __all__ = ["StoreView", "open_store", "parse_range", "OUTPUT_FORMATS", "write_rows", "to_records"]
@@ -131,25 +132,6 @@ class StoreView:
         test = self.data.candidates.get("test")
         return np.zeros(len(self.data.candidates["n_b"]), bool) if test is None else test.astype(bool)
 
-    def config(self):
-        """The campaign definition the store was created with (:class:`activemat.campaign.config.CampaignConfig`)."""
-        from activemat.campaign.config import parse_campaign
-
-        return parse_campaign(self.data.attrs[S.ATTR_CAMPAIGN_TEXT], f"{self.path} (stored campaign file)")
-
-    def pool(self):
-        """The store's candidate pool (:class:`activemat.space.pool.CandidatePool`), from its stored arrays.
-
-        The loop refuses a store whose decorations differ from ``build_pool``
-        for its ``[space]``, so this is the campaign's pool, without enumerating
-        it again.
-        """
-        from activemat.space.pool import CandidatePool
-
-        c = self.data.candidates
-        return CandidatePool(self.elements, self.supercell, c["decoration"].astype(np.uint8),
-                             c["multiplicity"].astype(np.int64), c["features"].astype(float), self.feature_names)
-
     def formulas(self) -> np.ndarray:
         """Formula of every candidate, e.g. ``Si4Ge12`` (object array)."""
         a, b = self.elements
@@ -160,30 +142,26 @@ class StoreView:
 
     def n_b_of(self, formula: str) -> int:
         """Number of alloying atoms in a formula; InputError naming the fix if it is not one of this store's."""
-        from activemat.space.pool import parse_formula
-
         return parse_formula(formula, self.elements, self.n_sites)
 
-    @property
-    def preset(self) -> str:
-        """The campaign's own preset (a multi-fidelity store also holds cheaper ones)."""
-        return self.config().calculator.preset
+    def pool(self) -> CandidatePool:
+        """The store's candidate pool, from its stored arrays.
 
-    def training_set(self) -> tuple[np.ndarray, np.ndarray]:
-        """Candidates with a successful calculation at the campaign's preset (held-out test candidates
-        excluded) and their gaps (eV)."""
-        done = self.data.completed(self.preset)
+        The loop refuses a store whose decorations differ from ``build_pool``
+        for its ``[space]``, so this is the campaign's pool, without enumerating
+        it again.
+        """
+        c = self.data.candidates
+        return CandidatePool(self.elements, self.supercell, c["decoration"].astype(np.uint8),
+                             c["multiplicity"].astype(np.int64), c["features"].astype(float), self.feature_names)
+
+    def results(self, preset: str, *, held_out: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Candidates with a successful calculation at ``preset`` and their gaps (eV): the training candidates,
+        or with ``held_out`` the test candidates."""
+        done = self.data.completed(preset)
         idx = np.fromiter(done, dtype=np.int64, count=len(done))
         gaps = np.fromiter(done.values(), dtype=float, count=len(done))
-        keep = ~self.test[idx] if len(idx) else np.zeros(0, bool)
-        return idx[keep], gaps[keep]
-
-    def test_set(self) -> tuple[np.ndarray, np.ndarray]:
-        """Held-out candidates with a successful calculation and their gaps (eV)."""
-        done = self.data.completed(self.preset)
-        idx = np.fromiter(done, dtype=np.int64, count=len(done))
-        gaps = np.fromiter(done.values(), dtype=float, count=len(done))
-        keep = self.test[idx] if len(idx) else np.zeros(0, bool)
+        keep = (self.test[idx] == held_out) if len(idx) else np.zeros(0, bool)
         return idx[keep], gaps[keep]
 
     # -- the calculations table -----------------------------------------------

@@ -10,7 +10,8 @@ import sys
 
 from activemat.campaign.config import load_campaign
 from activemat.errors import InputError
-from activemat.campaign.loop import build_campaign_pool, run_campaign
+from activemat.campaign.loop import run_campaign
+from activemat.campaign.setup import build_campaign_pool
 from activemat.compute.oracle import ReplayOracle
 from tests.conftest import synthetic_gaps
 

@@ -20,7 +20,8 @@ from rich.console import Console
 
 from activemat.store import schema as S
 from activemat.campaign.config import parse_campaign
-from activemat.campaign.loop import build_campaign_pool, run_campaign
+from activemat.campaign.loop import run_campaign
+from activemat.campaign.setup import build_campaign_pool
 from activemat.compute.oracle import ReplayOracle
 from activemat.campaign.progress import Reporter
 from activemat.store.hdf5 import CampaignStore, read_store

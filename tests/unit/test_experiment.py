@@ -14,7 +14,7 @@ from activemat.cli import main
 from activemat.campaign.config import parse_campaign
 from activemat.errors import InputError
 from activemat.analysis.experiment import CROSSOVER_X, deviations, ge_like_gap, si_like_gap, weber_alonso_gap
-from activemat.campaign.loop import build_campaign_pool
+from activemat.campaign.setup import build_campaign_pool
 from activemat.compute.oracle import ReplayOracle
 from activemat.analysis.plots import FIGURES, compare_experiment, plot_store
 from activemat.analysis.predict import composition_average, fit_store_model

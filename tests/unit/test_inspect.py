@@ -11,7 +11,7 @@ import pytest
 from activemat.learn.models import cross_validate
 from activemat.analysis.modelcard import cv_predictions, model_card, render
 from activemat.analysis.predict import fit_store_model
-from activemat.store.query import open_store
+from activemat.campaign.stored import open_campaign as open_store
 from test_query_stores import stores, tutorial_gap, with_test_set
 
 

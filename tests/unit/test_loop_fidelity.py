@@ -11,7 +11,9 @@ from rich.console import Console
 
 from activemat.campaign.config import parse_campaign
 from activemat.errors import InputError
-from activemat.campaign.loop import build_campaign_pool, run_campaign
+from activemat.campaign.loop import run_campaign
+from activemat.campaign.setup import build_campaign_pool
+from activemat.campaign.stored import open_campaign
 from activemat.compute.oracle import ReplayOracle
 from activemat.campaign.progress import Reporter
 from activemat.store.query import open_store
@@ -111,7 +113,7 @@ def test_multi_fidelity_campaign_spends_on_the_cheap_preset_and_learns_the_accur
     view = open_store("mf.h5")
     assert len(view.select(preset=ACCURATE)["gap"]) == n_acc
     assert len(view.select(preset=CHEAP)["gap"]) == n_cheap
-    assert len(view.training_set()[0]) == n_acc
+    assert len(open_campaign(view).training_set()[0]) == n_acc
 
 
 def test_multi_fidelity_resumes_and_stops_at_its_cost_budget(in_tmp, client, truth):

@@ -10,7 +10,8 @@ import pytest
 from rich.console import Console
 
 from activemat.campaign.config import parse_campaign
-from activemat.campaign.loop import build_campaign_pool, run_campaign
+from activemat.campaign.loop import run_campaign
+from activemat.campaign.setup import build_campaign_pool
 from activemat.learn.models import GPRegressor
 from activemat.compute.oracle import ReplayOracle
 from activemat.campaign.progress import Reporter
@@ -157,7 +158,7 @@ def test_held_out_test_set_is_computed_but_never_trained_on_or_selected(in_tmp, 
 
 
 def test_lost_attempts_do_not_use_up_max_attempts_but_are_capped(in_tmp, client):
-    from activemat.campaign.loop import MAX_LOST
+    from activemat.campaign.ledger import MAX_LOST
 
     text = CAMPAIGN.format(kind="max_std", extra="", budget=6, stop="", campaign="")
     pool = build_campaign_pool(parse_campaign(text))

@@ -9,7 +9,7 @@ from activemat.errors import InputError
 from activemat.analysis.modelcard import model_card
 from activemat.analysis.plots import FIGURES, plot_parity, plot_store
 from activemat.analysis.predict import fit_store_model
-from activemat.store.query import open_store
+from activemat.campaign.stored import open_campaign as open_store
 from test_query_stores import stores, with_test_set
 
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from activemat.errors import InputError
-from activemat.analysis.predict import NotEnoughData, fit_store_model, predict, render
+from activemat.analysis.predict import fit_store_model, predict, render
+from activemat.errors import NotEnoughData
 from activemat.store.query import open_store
 from test_query_stores import stores, tutorial_gap
 
@@ -142,7 +143,7 @@ def test_orbit_feature_stores_predict_structures_that_sit_on_the_supercell(tmp_p
     from distributed import Client, LocalCluster
 
     from activemat.campaign.config import parse_campaign
-    from activemat.campaign.loop import build_campaign_pool
+    from activemat.campaign.setup import build_campaign_pool
     from activemat.compute.oracle import ReplayOracle
     from test_query_stores import _run, campaign_text
     from tests.conftest import synthetic_gaps

@@ -14,7 +14,8 @@ import pytest
 from activemat.store import schema as S
 from activemat.errors import InputError
 from activemat.store.export import export_store
-from activemat.campaign.loop import build_campaign_pool
+from activemat.campaign.setup import build_campaign_pool
+from activemat.campaign.stored import open_campaign
 from activemat.store.query import open_store, parse_range, run_query
 from activemat.space.pool import LATTICE_CONSTANTS, structure_features
 from test_query_stores import FAILING, stores
@@ -46,7 +47,7 @@ def test_parse_range_rejects(text, kind, message):
 # -- the table ----------------------------------------------------------------------------
 def test_table_joins_each_row_with_its_candidate(store):
     view = open_store(store["configs"])
-    pool = build_campaign_pool(view.config())
+    pool = build_campaign_pool(open_campaign(view).config())
     t = view.table()
     calc = view.data.calculations
     assert len(t["row"]) == len(calc["candidate"]) > 10

@@ -17,7 +17,8 @@ import numpy as np
 from rich.console import Console
 
 from activemat.campaign.config import parse_campaign
-from activemat.campaign.loop import build_campaign_pool, prepare, run_campaign
+from activemat.campaign.loop import run_campaign
+from activemat.campaign.setup import build_campaign_pool, prepare
 from activemat.compute.oracle import ReplayOracle
 from activemat.campaign.progress import Reporter
 from activemat.store.hdf5 import CampaignStore
@@ -107,7 +108,7 @@ def copy_store(src: Path, dst: Path) -> Path:
 def with_test_set(src: Path, dst: Path, n: int = 2) -> tuple[Path, np.ndarray]:
     """A copy of a store whose first `n` successfully computed candidates are marked held-out,
     plus one snapshot carrying a finite test_mae (as a loop with a test set writes)."""
-    from activemat.store.query import open_store
+    from activemat.campaign.stored import open_campaign as open_store
 
     copy_store(src, dst)
     view = open_store(dst)

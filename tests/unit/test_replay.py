@@ -14,9 +14,12 @@ from ase import Atoms
 from activemat.campaign.config import parse_campaign
 from activemat.errors import InputError
 from activemat.learn.models import GPRegressor
-from activemat.analysis.replay import Matcher, labels_to_reach, load_labels, replay, replay_curve, subpool
+from activemat.analysis.replay import labels_to_reach, replay, replay_curve, subpool
+from activemat.space.matching import Matcher, load_labels
 from activemat.space.pool import build_pool, site_permutations
-from activemat.learn.strategies import ivr_scores, select_next
+from activemat.campaign.setup import model_factory
+from activemat.learn.acquisition import ivr_scores
+from activemat.learn.strategies import Context, choose, make_strategy
 from tests.conftest import synthetic_gaps
 
 
@@ -142,7 +145,7 @@ def test_ivr_pick_is_the_brute_force_best_variance_reduction():
     assert np.corrcoef(values[free][order], -np.array(total)[order])[0, 1] > 0.99
 
 
-def test_select_next_ivr_avoids_running_and_trained(pool):
+def test_ivr_strategy_avoids_running_and_trained(pool):
     cfg = parse_campaign("[strategy]\nkind = 'ivr'\nn_seed = 2\n")
     gaps = synthetic_gaps(pool)
     y = np.array([gaps[i] for i in range(len(pool))])
@@ -150,14 +153,18 @@ def test_select_next_ivr_avoids_running_and_trained(pool):
     model = GPRegressor(restarts=0).fit(pool.features[trained], y[trained])
     free = np.ones(len(pool), bool)
     free[trained] = False
-    (first, reason, _), stop = select_next(pool, cfg.strategy, free, n_started=3, fixed=[], model=model,
-                                           X_train=pool.features[trained], y_train=y[trained])
-    assert reason == "ivr" and stop == "" and free[first]
-    free[first] = False
-    (second, _, _), _ = select_next(pool, cfg.strategy, free, n_started=4, fixed=[], model=model,
-                                    X_train=pool.features[trained], y_train=y[trained],
-                                    X_running=pool.features[[first]])
-    assert second != first and free[second]
+    strategy = make_strategy(cfg.strategy.kind, cfg.strategy)
+
+    def pick(running):
+        ctx = Context(pool=pool, free=free[None], rng=np.random.default_rng(0), model=model,
+                      X_train=pool.features[trained], y_train=y[trained], running=[pool.features[running]])
+        return choose(strategy, ctx, n_seed=2, n_started=len(trained) + len(running))
+
+    first, stop = pick([])
+    assert first.reason == "ivr" and stop == "" and free[first.candidate]
+    free[first.candidate] = False
+    second, _ = pick([first.candidate])
+    assert second.candidate != first.candidate and free[second.candidate]
 
 
 # -- replay --------------------------------------------------------------------------
@@ -180,13 +187,14 @@ def test_replay_curve_learns_and_reaches_targets(pool):
     sub = subpool(pool, np.arange(0, len(pool), 3))  # 134 candidates, all compositions
     gaps = synthetic_gaps(sub)
     y = np.array([gaps[i] for i in range(len(sub))])
-    run = replay_curve(sub, y, config.strategy, config.model, seed=0, budget=40)
+    make = model_factory(config.model, 0)  # scaled by its own training data
+    run = replay_curve(sub, y, config.strategy, make, seed=0, budget=40)
     assert len(run["picks"]) == 40 == len(set(run["picks"]))
     mae = run["mae"]
     assert np.isnan(mae[:2]).all() and np.isfinite(mae[2:]).all()
     assert mae[-1] < mae[4] / 3  # learns
     assert labels_to_reach(mae, 0.005) is not None  # the smooth synthetic function is easy
-    stopped = replay_curve(sub, y, config.strategy, config.model, seed=0, budget=40, stop_at=(0.01, 0.05))
+    stopped = replay_curve(sub, y, config.strategy, make, seed=0, budget=40, stop_at=(0.01, 0.05))
     n = len(stopped["picks"])
     assert stopped["picks"] == run["picks"][:n]  # same run, cut where both targets were reached
     assert stopped["mae"][-1] <= 0.01 or np.nanmin(stopped["mae"]) <= 0.01

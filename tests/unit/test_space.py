@@ -8,9 +8,9 @@ import pytest
 from ase.build import bulk
 from ase.neighborlist import neighbor_list
 
+from activemat.errors import SpaceError
 from activemat.space.pool import (
     LATTICE_CONSTANTS,
-    SpaceError,
     build_pool,
     canonical_codes,
     parse_formula,

@@ -21,7 +21,8 @@ from activemat.compute.presets import load_preset
 from activemat.compute.records import CalculationRecord
 from activemat.space.pool import build_pool
 from activemat.store.status import driver_running, summarize
-from activemat.store.hdf5 import CampaignStore, StoreLocked, read_store
+from activemat.errors import StoreLocked
+from activemat.store.hdf5 import CampaignStore, read_store
 
 CAMPAIGN = textwrap.dedent("""\
     [campaign]

@@ -1,4 +1,5 @@
-"""Tests for activemat.learn.strategies: seeding, acquisition scores and selection."""
+"""Tests for activemat.learn.acquisition and activemat.learn.strategies: seeding, acquisition scores, selection,
+and the registry."""
 
 from types import SimpleNamespace
 
@@ -6,7 +7,9 @@ import numpy as np
 import pytest
 
 from activemat.space.pool import build_pool
-from activemat.learn.strategies import _spread, best_available, representative, scores, space_filling
+from activemat.learn.acquisition import _spread, best_available, representative, space_filling
+from activemat.learn.strategies import (STRATEGIES, Context, Pick, Strategy, campaign_kinds, choose, make_strategy,
+                                        reasons, register)
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +118,18 @@ def test_space_filling_runs_out_gracefully():
 
 # -- scores ------------------------------------------------------------------------------
 
+def _ctx(mean, std, y_train=np.array([]), free=None, seed=0):
+    pool = SimpleNamespace(features=np.zeros((len(mean), 1)))
+    free = np.ones(len(mean), bool) if free is None else free
+    return Context(pool=pool, free=free[None], rng=np.random.default_rng(seed), model=object(),
+                   y_train=y_train, predictions=(mean, std))
+
+
+def scores(kind, mean, std, y_train, *, target_gap=None, beta=2.0, tradeoff=0.0):
+    settings = SimpleNamespace(target_gap=target_gap, beta=beta, tradeoff=tradeoff)
+    return make_strategy(kind, settings).scores(_ctx(mean, std, y_train))
+
+
 def test_max_std_scores_are_std():
     rng = np.random.default_rng(1)
     mean, std = rng.random(50), rng.random(50)
@@ -122,11 +137,13 @@ def test_max_std_scores_are_std():
     assert np.array_equal(out, std)
 
 
-def test_random_scores_are_seeded():
+def test_random_picks_are_seeded_and_free():
     mean, std = np.zeros(40), np.ones(40)
-    a = scores("random", mean, std, np.array([]), rng=np.random.default_rng(5))
-    b = scores("random", mean, std, np.array([]), rng=np.random.default_rng(5))
-    assert a.shape == (40,) and np.array_equal(a, b) and len(np.unique(a)) == 40
+    free = np.arange(40) % 3 == 0
+    random = make_strategy("random")
+    a = [random.select(_ctx(mean, std, free=free, seed=s)).candidate for s in range(20)]
+    b = [random.select(_ctx(mean, std, free=free, seed=s)).candidate for s in range(20)]
+    assert a == b and all(free[a]) and len(set(a)) > 3
 
 
 @pytest.mark.parametrize("kind", ["ei", "ucb", "pi"])
@@ -161,8 +178,53 @@ def test_target_scores_without_training_data():
 
 
 def test_unknown_strategy():
-    with pytest.raises(ValueError):
-        scores("thompson", np.zeros(3), np.ones(3), np.array([]), target_gap=0.5)
+    with pytest.raises(ValueError, match="thompson"):
+        make_strategy("thompson")
+
+
+# -- the registry ----------------------------------------------------------------------------
+
+def test_registry_names_everything_that_names_a_strategy():
+    from activemat.analysis.plots import REASON_ORDER
+    from activemat.campaign.config import parse_campaign
+    from activemat.campaign.ledger import RETRY, TEST
+    from activemat.cli import build_parser
+
+    assert set(campaign_kinds()) == {"max_std", "ivr", "ei", "ucb", "pi", "random", "fixed"}
+    assert "ivr/cost" in STRATEGIES and "ivr/cost" not in campaign_kinds()  # multi-fidelity only
+    assert set(REASON_ORDER) == set(reasons()) | {RETRY, TEST}
+    for kind in campaign_kinds():
+        extra = "target_gap = 0.5\n" if STRATEGIES[kind].needs_target_gap else ""
+        extra += "fixed = ['Si8Ge8']\n" if kind == "fixed" else ""
+        assert parse_campaign(f"[strategy]\nkind = '{kind}'\n{extra}").strategy.kind == kind
+    args = build_parser().parse_args(["replay", "c.toml", "--oracle", "o.extxyz", "--strategy", *campaign_kinds()])
+    assert args.strategy == list(campaign_kinds())
+
+
+def test_a_registered_strategy_is_usable_everywhere(monkeypatch, pool):
+    """Adding a strategy is one class: once registered, campaign files, replay and the CLI accept it."""
+    from activemat.analysis.replay import replay_curve
+    from activemat.campaign.config import parse_campaign
+    from activemat.campaign.setup import model_factory
+    from tests.conftest import synthetic_gaps
+
+    class LowestIndex(Strategy):
+        name = "lowest"
+        description = "the free candidate with the lowest index (a toy)"
+
+        def select(self, ctx):
+            free = np.flatnonzero(ctx.top_free)
+            return Pick(int(free[0]), self.name) if len(free) else None
+
+    monkeypatch.setitem(STRATEGIES, "lowest", None)  # restores the registry afterwards; register() fills it
+    register(LowestIndex)
+    assert "lowest" in campaign_kinds() and "lowest" in reasons()
+    config = parse_campaign("[strategy]\nkind = 'lowest'\nn_seed = 2\n[model]\nrestarts = 0\n")
+    gaps = synthetic_gaps(pool)
+    y = np.array([gaps[i] for i in range(len(pool))])
+    run = replay_curve(pool, y, config.strategy, model_factory(config.model, 0), seed=0, budget=6)
+    seeds = run["picks"][:2]
+    assert run["picks"][2:] == [i for i in range(len(pool)) if i not in seeds][:4]
 
 
 # -- best_available --------------------------------------------------------------------------

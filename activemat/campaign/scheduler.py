@@ -1,0 +1,146 @@
+"""Sending calculations to the Dask cluster and taking them back: slots, task tags, time limits.
+
+Every submission is written to the store as a ``running`` row before the
+task is sent, so a driver killed at any moment leaves a row to resume from.
+A task whose worker died comes back as a failed record (``worker lost``),
+never as an exception.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from distributed import get_worker, wait
+
+from activemat.campaign.ledger import TaskKey
+from activemat.compute.records import CalculationRecord
+from activemat.dispatch.clusters import worker_slots
+from activemat.store import schema as S
+
+STARTED_TOPIC = "activemat-started"
+
+
+def announced(task, tag, *args):
+    """Run a task after telling the driver it started (for time limits), from inside a Dask worker."""
+    worker = get_worker()
+    worker.log_event(STARTED_TOPIC, {"tag": tag, "worker": worker.address, "time": time.time()})
+    return task(*args)
+
+
+@dataclass
+class Running:
+    """A submitted calculation: its store row, task, attempt and settings level."""
+
+    row: int
+    key: TaskKey
+    attempt: int
+    fallback: int
+    scratch: str
+    started: float | None = None
+    worker: str = ""
+
+    def failure(self, preset: str, error: str) -> CalculationRecord:
+        """The record of this attempt failing outside the task (lost worker, time limit)."""
+        now = time.time()
+        return CalculationRecord(candidate=self.key.candidate, attempt=self.attempt, preset=preset,
+                                 status=S.FAILED, started=self.started or now, finished=now, worker=self.worker,
+                                 error=error.splitlines()[0][:400], fallback=self.fallback, scratch=self.scratch)
+
+
+class Scheduler:
+    """The campaign's side of the cluster.
+
+    Parameters
+    ----------
+    client : a dask.distributed Client.
+    task : ``(candidate, attempt, atoms, preset, scratch_root) -> CalculationRecord``.
+    store : the campaign's writer (rows are written before tasks are sent).
+    pool, presets : what to compute (presets cheap to accurate).
+    scratch : scratch root of the campaign's own preset; cheaper presets use a subfolder each.
+    time_limit : seconds a calculation may run (None: no limit).
+    prefetch : submissions beyond one per worker.
+    """
+
+    def __init__(self, client, task, store, pool, presets, *, scratch: str, time_limit: float | None = None,
+                 prefetch: int = 0):
+        self.client, self.task, self.store = client, task, store
+        self.pool, self.presets = pool, presets
+        self.scratch, self.time_limit, self.prefetch = scratch, time_limit, prefetch
+        self.running: dict = {}  # future -> Running
+
+    def __len__(self) -> int:
+        return len(self.running)
+
+    def keys(self) -> list[TaskKey]:
+        return [r.key for r in self.running.values()]
+
+    def free_slots(self) -> int:
+        """Submissions that would fill every worker slot (plus prefetch)."""
+        return worker_slots(self.client) + self.prefetch - len(self.running)
+
+    def preset_name(self, key: TaskKey) -> str:
+        return self.presets[key.fidelity].name
+
+    def submit(self, key: TaskKey, *, attempt: int, fallback: int, iteration: int, reason: str,
+               score: float = float("nan")) -> None:
+        """Write the attempt's row (status running), then send the task."""
+        base = self.presets[key.fidelity]
+        row = self.store.add_attempt(key.candidate, attempt, base.name, iteration, reason, score)
+        # cheaper fidelities keep their scratch apart (same candidate and attempt numbers)
+        top = key.fidelity == len(self.presets) - 1
+        scratch_root = self.scratch if top else str(Path(self.scratch) / base.name)
+        args = (key.candidate, attempt, self.pool.atoms(key.candidate), base.with_fallback(fallback), scratch_root)
+        tag = f"gap-{base.name}-c{key.candidate}-a{attempt}-{time.time_ns()}"
+        if self.time_limit:
+            future = self.client.submit(announced, self.task, tag, *args, pure=False, key=tag)
+        else:
+            future = self.client.submit(self.task, *args, pure=False, key=tag)
+        scratch = str(Path(scratch_root) / f"cand{key.candidate:06d}-try{attempt}")
+        self.running[future] = Running(row, key, attempt, fallback, scratch)
+
+    def finished(self, timeout: float) -> list[tuple[Running, CalculationRecord]]:
+        """Calculations that completed within ``timeout`` seconds, with their records."""
+        try:
+            done, _ = wait(list(self.running), timeout=timeout, return_when="FIRST_COMPLETED")
+        except TimeoutError:
+            return []
+        out = []
+        for future in done:
+            job = self.running.pop(future)
+            try:
+                record = future.result()
+                record.fallback = job.fallback
+            except Exception as exc:  # the worker died or the task could not run: record it, keep going
+                record = job.failure(self.preset_name(job.key), f"{S.LOST}: {type(exc).__name__}: {exc}")
+            out.append((job, record))
+        return out
+
+    def overdue(self) -> list[tuple[Running, CalculationRecord]]:
+        """Cancel calculations running past the time limit (restarting their workers); their failure records."""
+        if not self.time_limit or not self.running:
+            return []
+        by_tag = {f.key: job for f, job in self.running.items()}
+        for _, event in self.client.get_events(STARTED_TOPIC):
+            job = by_tag.get(event["tag"])
+            if job and job.started is None:
+                job.started, job.worker = event["time"], event["worker"]
+        now, out = time.time(), []
+        for future, job in list(self.running.items()):
+            if job.started is not None and now - job.started > self.time_limit:
+                self.running.pop(future)
+                self.client.cancel(future)
+                # The worker's thread cannot be interrupted: restart its process to free the slot.
+                self.client.restart_workers([job.worker], raise_for_error=False)
+                error = f"{S.TIMEOUT}: still running after {self.time_limit:g} s"
+                out.append((job, job.failure(self.preset_name(job.key), error)))
+        return out
+
+    def cancel_all(self) -> int:
+        """Cancel every running calculation and mark its row interrupted (it reruns on resume)."""
+        rows = [job.row for job in self.running.values()]
+        self.client.cancel(list(self.running))
+        self.store.mark_interrupted(rows)
+        self.running.clear()
+        return len(rows)

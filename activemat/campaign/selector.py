@@ -1,0 +1,99 @@
+"""Picking the next calculation: the campaign's strategy, given what is done, running and free.
+
+Single fidelity: :func:`activemat.learn.strategies.choose` (space-filling
+seeds, then the strategy). Multi-fidelity and transfer: seeds at every
+fidelity computed here (the same candidates, cheap first), then the
+strategy picks a (candidate, fidelity) pair from the co-kriging model.
+Running calculations count as already known at their predicted mean
+("kriging believer"), so picks made while others run neither repeat nor
+crowd them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from activemat.campaign.ledger import TaskKey
+from activemat.learn.acquisition import space_filling
+from activemat.learn.strategies import SEED, Context, Pick, choose, make_strategy
+
+
+class Selector:
+    """The campaign's selection rule.
+
+    Parameters
+    ----------
+    config : the campaign's CampaignConfig ([strategy], [stop], [calculator] costs, seed).
+    pool : the candidate pool.
+    learner : the :class:`~activemat.campaign.learner.Learner` holding the current model.
+    fixed : candidates of a fixed list, in order.
+    """
+
+    def __init__(self, config, pool, learner, fixed: list[int]):
+        self.config, self.pool, self.learner, self.fixed = config, pool, learner, fixed
+        self.rng = np.random.default_rng(config.campaign.seed)
+        kind = config.strategy.kind
+        if learner.multi and kind != "random":
+            kind = "ivr/cost"  # a co-kriging model picks candidate and fidelity by cost-aware variance reduction
+        self.strategy = make_strategy(kind, config.strategy)
+        self.stop_reason = ""
+
+    def next(self, ledger, running: list[TaskKey]) -> tuple[TaskKey, str, float] | None:
+        """The next task, why, and its acquisition score; None (with ``stop_reason`` set) when selection stops."""
+        busy = ledger.busy(running)
+        if self.learner.multi:
+            return self._next_multi(ledger, busy, running)
+        return self._next_single(ledger, busy, running)
+
+    def _context(self, ledger, free: np.ndarray, running_by_level: list[np.ndarray], costs=()) -> Context:
+        lr = self.learner
+        idx, y = ledger.training_set(ledger.top)
+        return Context(pool=self.pool, free=free, rng=self.rng, model=lr.model, X_train=self.pool.features[idx],
+                       y_train=y, running=running_by_level, fixed=self.fixed, costs=list(costs),
+                       predictions=(lr.mean, lr.std) if lr.model is not None else None)
+
+    def _next_single(self, ledger, busy, running):
+        running_top = self.pool.features[[k.candidate for k in running]]
+        ctx = self._context(ledger, ~busy[-1:], [running_top])
+        pick, why = choose(self.strategy, ctx, n_seed=self.config.strategy.n_seed,
+                           n_started=len(ledger.trained) + len(running) + len(ledger.failed),
+                           max_std=self.learner.max_std, target_std=self.config.stop.target_std)
+        if pick is None:
+            self.stop_reason = why
+            return None
+        return TaskKey(ledger.top, pick.candidate), pick.reason, pick.score
+
+    def _next_multi(self, ledger, busy, running):
+        top, n = ledger.top, len(self.pool)
+        levels = self.learner.model_levels()
+        computed = [f for f in levels if f is not None]
+        free = np.array([~busy[f] if f in computed else np.zeros(n, bool) for f in range(ledger.levels)])
+        if not free.any():
+            return self._stop("pool exhausted")
+        seeds = space_filling(self.pool, self.config.strategy.n_seed, np.zeros(n, bool))
+        for f in computed:
+            for c in seeds:
+                if free[f][c]:
+                    return TaskKey(f, c), SEED, float("nan")
+        if self.learner.model is None:  # seeds failed: more space filling at the campaign's fidelity
+            if not free[top].any():
+                return self._stop("pool exhausted")
+            return TaskKey(top, space_filling(self.pool, 1, ~free[top])[0]), SEED, float("nan")
+        target = self.config.stop.target_std
+        if target is not None and self.learner.max_std < target:
+            return self._stop(f"max std {self.learner.max_std:.4f} eV below target")
+        # per model level: a frozen, pretrained level is never picked
+        none = np.zeros(n, bool)
+        declared = self.config.calculator.costs
+        ctx = self._context(
+            ledger, np.array([none if f is None else free[f] for f in levels]),
+            [self.pool.features[[k.candidate for k in running if k.fidelity == f]] for f in levels],
+            costs=[1.0 if f is None else ledger.cost(f, declared[f]) for f in levels])
+        pick: Pick | None = self.strategy.select(ctx)
+        if pick is None:
+            return self._stop("pool exhausted")
+        return TaskKey(levels[pick.level], pick.candidate), pick.reason, pick.score
+
+    def _stop(self, reason: str) -> None:
+        self.stop_reason = reason
+        return None

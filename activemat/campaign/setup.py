@@ -1,0 +1,101 @@
+"""What a campaign is made of, built from its file: the pool, the presets, the fixed list, the model.
+
+Everything here can fail on bad input and is done before any store is
+touched. :func:`model_factory` is the one place a campaign's regressor is
+built: the loop, ``predict``/``inspect``/``plot``, replay and the benchmarks
+all call it, so they fit the same model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.preprocessing import StandardScaler
+
+from activemat.campaign.config import CampaignConfig, ModelSection
+from activemat.campaign.stored import open_campaign
+from activemat.compute.presets import Preset, load_preset
+from activemat.errors import InputError
+from activemat.learn.acquisition import representative
+from activemat.learn.cokriging import CoKriging
+from activemat.learn.models import make_model
+from activemat.space.matching import structure_candidates
+from activemat.space.pool import CandidatePool, build_pool, parse_formula
+
+MIN_TRAIN = 2  # results a model needs before it is fitted
+
+
+def build_campaign_pool(config: CampaignConfig) -> CandidatePool:
+    """The candidate pool of the campaign's [space]."""
+    sp = config.space
+    return build_pool(elements=sp.elements, supercell=sp.supercell, mode=sp.mode,
+                      samples_per_composition=sp.samples_per_composition, seed=config.campaign.seed,
+                      features=sp.features)
+
+
+def prepare(config: CampaignConfig) -> tuple[CandidatePool, list[Preset], list[int]]:
+    """The pool, the presets cheap to accurate (the last is the campaign's own) and the fixed list."""
+    presets = [load_preset(name) for name in config.calculator.presets]
+    pool = build_campaign_pool(config)
+    return pool, presets, fixed_candidates(config.strategy.fixed, pool)
+
+
+def fixed_candidates(entries: list[str], pool: CandidatePool) -> list[int]:
+    """A ``fixed`` list's candidates in order: a formula names its most probable configuration, a structure
+    file (.xyz, .extxyz, .traj, ...) every configuration in it (matched by symmetry)."""
+    picks: list[int] = []
+    for entry in entries:
+        if Path(entry).suffix:
+            new = structure_candidates(entry, pool)
+        else:
+            new = [representative(pool, parse_formula(entry, pool.elements, pool.n_sites))]
+        picks += [i for i in new if i not in picks]
+    return picks
+
+
+@dataclass(frozen=True)
+class ModelFactory:
+    """Callable ``make(warm_start=None)`` returning the [model] section's unfitted regressor (picklable, so
+    replay runs can go to other processes)."""
+
+    section: ModelSection
+    seed: int
+    scaler: StandardScaler | None = None
+
+    def __call__(self, warm_start=None):
+        s = self.section
+        return make_model(s.kind, ard=s.ard, restarts=s.restarts, random_state=self.seed, scaler=self.scaler,
+                          warm_start=warm_start)
+
+
+def model_factory(section: ModelSection, seed: int, pool: CandidatePool | None = None) -> ModelFactory:
+    """The [model] section's regressor factory.
+
+    With ``pool``, features are scaled by the whole pool (known before any
+    label), so the scaling never shifts as data arrives; without it the model
+    scales by its own training data.
+    """
+    return ModelFactory(section, seed, StandardScaler().fit(pool.features) if pool is not None else None)
+
+
+def campaign_model(config: CampaignConfig, pool: CandidatePool):
+    """:func:`model_factory` for a campaign file's [model] and seed."""
+    return model_factory(config.model, config.campaign.seed, pool)
+
+
+def pretrain(path, pool: CandidatePool, make_gp) -> CoKriging:
+    """The cheap level of a transfer model: a CoKriging fitted on a previous campaign's gaps over ``pool``.
+
+    Raises InputError (one line) if the store is missing, unreadable, over another space or too small.
+    """
+    view = open_campaign(path)
+    if not np.array_equal(view.data.candidates["decoration"], pool.decorations):
+        raise InputError(f"[model] transfer_from = {path}: that campaign's [space] differs from this one's; "
+                         "pretrain from a store over the same space")
+    idx, gaps = view.training_set()
+    if len(idx) < MIN_TRAIN:
+        raise InputError(f"[model] transfer_from = {path}: {len(idx)} completed calculation(s); "
+                         f"pretraining needs at least {MIN_TRAIN}")
+    return CoKriging(make_gp).fit([(pool.features[idx], gaps)])

@@ -1,0 +1,37 @@
+"""SIGTERM and SIGINT as a stop request the loop checks between steps (never inside a store write)."""
+
+from __future__ import annotations
+
+import signal
+from contextlib import contextmanager
+
+
+class StopRequested:
+    """Set by SIGTERM/SIGINT; counts the signals (a second one cancels running work)."""
+
+    def __init__(self):
+        self.count = 0
+        self.signal = ""
+        self.announced = False
+
+    def __call__(self, signum, frame):
+        self.count += 1
+        self.signal = signal.Signals(signum).name
+
+    def __bool__(self):
+        return self.count > 0
+
+
+@contextmanager
+def stop_on_signals(flag: StopRequested):
+    """Route SIGTERM and SIGINT to ``flag`` inside the block (only in the main thread; elsewhere a no-op)."""
+    try:
+        previous = {s: signal.signal(s, flag) for s in (signal.SIGTERM, signal.SIGINT)}
+    except ValueError:  # not the main thread: no signal handling
+        yield
+        return
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

@@ -1,0 +1,51 @@
+"""A store read as the campaign that wrote it: its validated campaign file, its own preset, its training data.
+
+The store layer knows columns, not campaigns; which preset is "the
+campaign's own" and which results are training data is a campaign fact, so
+it lives here, beside the campaign file's model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from activemat.campaign.config import CampaignConfig, parse_campaign
+from activemat.store import schema as S
+from activemat.store.query import StoreView, open_store
+
+
+class CampaignView(StoreView):
+    """A :class:`~activemat.store.query.StoreView` that also knows the campaign definition stored in it."""
+
+    def config(self) -> CampaignConfig:
+        """The campaign definition the store was created with."""
+        return parse_campaign(self.data.attrs[S.ATTR_CAMPAIGN_TEXT], f"{self.path} (stored campaign file)")
+
+    @property
+    def preset(self) -> str:
+        """The campaign's own preset (a multi-fidelity store also holds cheaper ones)."""
+        return self.config().calculator.preset
+
+    def training_set(self) -> tuple[np.ndarray, np.ndarray]:
+        """Candidates with a successful calculation at the campaign's preset (held-out test candidates
+        excluded) and their gaps (eV)."""
+        return self.results(self.preset)
+
+    def test_set(self) -> tuple[np.ndarray, np.ndarray]:
+        """Held-out candidates with a successful calculation at the campaign's preset and their gaps (eV)."""
+        return self.results(self.preset, held_out=True)
+
+
+def open_campaign(store: str | Path | StoreView) -> CampaignView:
+    """Open a campaign store read-only (safe while a campaign writes it), or view an open one as a campaign.
+
+    Raises
+    ------
+    activemat.errors.StoreError
+        Missing, foreign, newer or damaged store (an InputError: fix the path).
+    """
+    if isinstance(store, CampaignView):
+        return store
+    return CampaignView((store if isinstance(store, StoreView) else open_store(store)).data)

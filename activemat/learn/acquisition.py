@@ -1,0 +1,126 @@
+"""Acquisition maths as plain functions: space-filling seeds, integrated variance reduction, the best free
+candidate, and "kriging believer" fantasies for calculations still running.
+
+The strategies (:mod:`activemat.learn.strategies`) are built from these.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+def representative(pool, n_b: int, excluded: np.ndarray | None = None) -> int | None:
+    """The most probable configuration class at a composition (largest multiplicity)."""
+    mask = pool.n_b == n_b
+    if excluded is not None:
+        mask &= ~excluded
+    idx = np.flatnonzero(mask)
+    return int(idx[np.argmax(pool.multiplicity[idx])]) if len(idx) else None
+
+
+def space_filling(pool, n: int, excluded: np.ndarray) -> list[int]:
+    """n picks spread evenly over compositions (end members first), one per composition."""
+    picks: list[int] = []
+    taken = excluded.copy()
+    for target in _spread(pool.n_sites, n):
+        # nearest composition that still has a free candidate
+        for n_b in sorted(range(pool.n_sites + 1), key=lambda k: (abs(k - target), k)):
+            i = representative(pool, n_b, taken)
+            if i is not None:
+                picks.append(i)
+                taken[i] = True
+                break
+    return picks
+
+
+def _spread(n_sites: int, n: int) -> list[int]:
+    """Evenly spaced composition targets, in an order that keeps coverage even if cut short.
+
+    >>> _spread(16, 5)
+    [0, 16, 8, 4, 12]
+    """
+    targets = [int(round(v)) for v in np.linspace(0, n_sites, n)] if n > 1 else [n_sites // 2]
+    order: list[int] = []
+    # bisection order: ends, middle, quarters, ...
+    remaining = list(range(len(targets)))
+    if len(remaining) > 1:
+        order += [remaining[0], remaining[-1]]
+    queue = [(0, len(targets) - 1)]
+    while queue:
+        lo, hi = queue.pop(0)
+        if hi - lo < 2:
+            continue
+        mid = (lo + hi) // 2
+        order.append(mid)
+        queue += [(lo, mid), (mid, hi)]
+    order += [i for i in remaining if i not in order]
+    return [targets[i] for i in order]
+
+
+def best_available(values: np.ndarray, available: np.ndarray) -> tuple[int, float] | None:
+    """Index and value of the highest score among available candidates (first on ties)."""
+    if not available.any():
+        return None
+    idx = np.flatnonzero(available)
+    i = int(idx[np.argmax(values[idx])])
+    return i, float(values[i])
+
+
+def kriging_believer(model, X_train: np.ndarray, y_train: np.ndarray, X_running: np.ndarray,
+                     X_pool: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pool predictions as if running calculations had returned their predicted mean.
+
+    The mean is unchanged near them but their uncertainty collapses, so the
+    next pick goes elsewhere instead of repeating or crowding them.
+    """
+    return believer_model(model, X_train, y_train, X_running).predict(X_pool, return_std=True)
+
+
+def believer_model(model, X_train: np.ndarray, y_train: np.ndarray, X_running: np.ndarray):
+    """The model refitted (hyperparameters fixed) as if running calculations had returned their predicted mean."""
+    if not len(X_running):
+        return model
+    believed = model.predict(X_running)
+    return model.with_fixed_kernel().fit(np.vstack([X_train, X_running]), np.concatenate([y_train, believed]))
+
+
+IVR_REFERENCE_POINTS = 512  # pool points over which the variance is integrated (all, up to this many)
+_IVR_CHUNK = 4096  # candidates per block: bounds memory for 10^5-candidate pools
+
+
+def ivr_scores(model, X_pool: np.ndarray, candidates: np.ndarray | None = None,
+               n_reference: int = IVR_REFERENCE_POINTS) -> np.ndarray:
+    """Integrated variance reduction: how much labelling each candidate lowers the pool's summed posterior variance.
+
+    For a candidate c the reduction is sum_j cov(j, c)^2 / (var(c) + noise),
+    in closed form from the fitted posterior (GP kernel, or the OLS
+    covariance of :class:`activemat.learn.models.LinearModel`). The sum runs over the
+    whole pool, or over ``n_reference`` evenly spaced pool points when it is
+    larger (pools are ordered by composition, so these spread over it).
+    Scores are in the model's units up to a constant factor; only their order
+    matters. Candidates outside ``candidates`` (a bool mask) score -inf.
+    """
+    X_pool = np.asarray(X_pool, float)
+    n = len(X_pool)
+    cand = np.flatnonzero(candidates) if candidates is not None else np.arange(n)
+    ref = np.arange(n) if n <= n_reference else np.unique(np.linspace(0, n - 1, n_reference).round().astype(int))
+    out = np.full(n, -np.inf)
+    if hasattr(model, "gp_"):
+        from scipy.linalg import solve_triangular
+
+        gp, kernel = model.gp_, model.gp_.kernel_
+        Z = model.scaler_.transform(X_pool)
+        v_ref = solve_triangular(gp.L_, kernel(gp.X_train_, Z[ref]), lower=True)  # (n_train, n_ref)
+        for s in range(0, len(cand), _IVR_CHUNK):
+            c = cand[s:s + _IVR_CHUNK]
+            v_c = solve_triangular(gp.L_, kernel(gp.X_train_, Z[c]), lower=True)
+            cov = kernel(Z[ref], Z[c]) - v_ref.T @ v_c  # latent posterior covariance (no white noise off-diagonal)
+            var_noisy = kernel.diag(Z[c]) - np.einsum("ij,ij->j", v_c, v_c)  # diag includes the white noise
+            out[c] = np.einsum("ij,ij->j", cov, cov) / np.maximum(var_noisy, 1e-300)
+        return out
+    if hasattr(model, "cov_"):  # OLS: cov(j, c) = s^2 d_j C d_c', var(c) + noise = s^2 (1 + d_c C d_c')
+        design = np.column_stack([np.ones(n), X_pool])
+        proj = design[ref] @ model.cov_ @ design[cand].T
+        lev = np.einsum("ij,jk,ik->i", design[cand], model.cov_, design[cand])
+        out[cand] = np.einsum("ij,ij->j", proj, proj) / (1.0 + lev)
+        return out
+    raise ValueError(f"strategy 'ivr' needs a Gaussian process or linear model, not {type(model).__name__}")

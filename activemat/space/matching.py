@@ -1,0 +1,167 @@
+"""Which candidate is this structure? Matching structures onto a pool by symmetry.
+
+Each structure is mapped onto the pool's candidates whatever its site order,
+origin or (Vegard-scaled) lattice constant: atoms are assigned to the
+reference supercell's sites by fractional position modulo lattice
+translations, and the decoration is reduced with the supercell's space group
+(:func:`activemat.space.pool.canonical_codes`). Structures that match no
+candidate are reported, with the reason. Used by fixed lists of structure
+files, ``predict`` on structure files, and replay oracles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from activemat.errors import InputError, SpaceError
+from activemat.space.pool import (CandidatePool, canonical_codes, reference_sites, site_permutations,
+                                  structure_features)
+
+SHELL_FEATURES = ("x", "pair1", "pair2", "pair3", "triplet1")  # the cell-independent feature set ("shells")
+SITE_TOLERANCE = 0.3  # Angstrom: an atom this close to a reference site sits on it (first neighbours are 2.35 A apart)
+
+
+class Matcher:
+    """Maps structures onto a pool's candidates by symmetry.
+
+    Parameters
+    ----------
+    pool : the campaign's candidate pool (at most 64 sites).
+    """
+
+    def __init__(self, pool: CandidatePool):
+        if pool.n_sites > 64:
+            raise InputError(f"replay matches cells of up to 64 sites; the pool has {pool.n_sites}")
+        self.pool = pool
+        self.ref = reference_sites(pool.elements, pool.supercell)
+        self.ref_cell = self.ref.cell.array
+        self.ref_frac = self.ref.get_scaled_positions()
+        self.perms = site_permutations(pool.elements, pool.supercell)
+        self.weights = np.uint64(1) << np.arange(pool.n_sites, dtype=np.uint64)
+        canon = canonical_codes(self._codes(pool.decorations), self.perms)
+        self.lookup: dict[int, int] = {}
+        for i, c in enumerate(canon.tolist()):
+            self.lookup.setdefault(c, i)  # sampled pools may hold a class twice: the first one answers
+
+    def _codes(self, decorations: np.ndarray) -> np.ndarray:
+        return (decorations.astype(np.uint64) * self.weights).sum(axis=1, dtype=np.uint64)
+
+    def decoration(self, atoms) -> np.ndarray | None:
+        """The structure's decoration of the reference sites (1 = element B), or None if its atoms do not sit on them."""
+        n = self.pool.n_sites
+        scale = (abs(np.linalg.det(self.ref_cell)) / atoms.get_volume()) ** (1 / 3)  # undo a Vegard/other scaling
+        inv = np.linalg.inv(self.ref_cell)
+        # The structure's cell must span the same lattice as the reference supercell (any basis of it).
+        basis = atoms.cell.array * scale @ inv
+        if not (np.allclose(basis, np.round(basis), atol=0.02) and round(abs(np.linalg.det(np.round(basis)))) == 1):
+            return None
+        frac = atoms.positions * scale @ inv
+        is_b = np.array(atoms.get_chemical_symbols()) == self.pool.elements[1]
+        for k in range(n):  # put atom k on site 0; half the atoms (one sublattice) make every atom land on a site
+            d = (frac - frac[k] + self.ref_frac[0])[:, None, :] - self.ref_frac[None, :, :]
+            d -= np.round(d)
+            dist = np.linalg.norm(d @ self.ref_cell, axis=-1)  # (atoms, sites), Angstrom
+            site = dist.argmin(axis=1)
+            if np.all(dist[np.arange(n), site] < SITE_TOLERANCE) and len(np.unique(site)) == n:
+                dec = np.zeros(n, np.uint8)
+                dec[site] = is_b
+                return dec
+        return None
+
+    def match(self, atoms) -> tuple[int | None, str]:
+        """Candidate index of a structure and how it was found, or None and why not."""
+        n, pool = self.pool.n_sites, self.pool
+        symbols = set(atoms.get_chemical_symbols())
+        if not symbols <= set(pool.elements):
+            return None, f"elements {sorted(symbols)} not in the space's {list(pool.elements)}"
+        if len(atoms) != n:
+            return None, f"{len(atoms)} atoms; the space's cells have {n}"
+        dec = self.decoration(atoms)
+        if dec is not None:
+            code = int(canonical_codes(self._codes(dec[None]), self.perms)[0])
+            if code in self.lookup:
+                return self.lookup[code], "sites"
+            return None, "configuration not in the pool" + (
+                " (mode 'compositions' keeps one configuration per composition)" if len(pool.feature_names) == 1
+                else "")
+        if len(pool.feature_names) == 1 or len(pool.feature_names) != len(SHELL_FEATURES):
+            return None, "atoms do not sit on the reference supercell's sites"  # only shell features are cell-free
+        # Rotated cells, other cell shapes: the (intensive) correlation features, if they single out one candidate.
+        try:
+            feats = structure_features(atoms, pool.elements)
+        except SpaceError as exc:
+            return None, str(exc).split(";")[0]
+        hits = np.flatnonzero(np.all(np.abs(pool.features - feats) < 1e-6, axis=1))
+        if len(hits) == 1:
+            return int(hits[0]), "features"
+        return None, ("no candidate has its features" if not len(hits)
+                      else f"features shared by {len(hits)} candidates and sites not on the reference cell")
+
+
+@dataclass
+class Labels:
+    """Gaps matched to candidates, and what could not be matched."""
+
+    gaps: dict[int, float]
+    frames: int
+    unmatched: list[dict] = field(default_factory=list)  # frame, formula, reason
+    skipped: list[dict] = field(default_factory=list)  # frames without a gap
+    duplicates: int = 0  # further frames of an already matched candidate (first one kept)
+    how: dict[str, int] = field(default_factory=dict)  # "sites" / "features" -> count
+
+
+def load_labels(path: str | Path, pool: CandidatePool) -> Labels:
+    """Read an extended-XYZ file of labelled structures and match each frame to its candidate."""
+    import ase.io
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"oracle file not found: {path}; give an extended XYZ file (e.g. from `activemat export`)")
+    try:
+        frames = ase.io.read(path, ":", format="extxyz")
+    except Exception as exc:  # ase raises many types for a malformed file
+        raise InputError(f"{path}: not readable as extended XYZ ({type(exc).__name__}: {exc}); "
+                         "give a file written by `activemat export` or ase.io.write") from None
+    matcher = Matcher(pool)
+    out = Labels(gaps={}, frames=len(frames))
+    for f, atoms in enumerate(frames):
+        gap = atoms.info.get("gap")
+        if gap is None or not np.isfinite(float(gap)) or atoms.info.get("status", "ok") != "ok":
+            out.skipped.append({"frame": f, "formula": atoms.get_chemical_formula(), "reason": "no gap"})
+            continue
+        cand, how = matcher.match(atoms)
+        if cand is None:
+            out.unmatched.append({"frame": f, "formula": atoms.get_chemical_formula(), "reason": how})
+        elif cand in out.gaps:
+            out.duplicates += 1
+        else:
+            out.gaps[cand] = float(gap)
+            out.how[how] = out.how.get(how, 0) + 1
+    return out
+
+
+def structure_candidates(path: str | Path, pool: CandidatePool) -> list[int]:
+    """Candidates of every frame of a structure file (any format ase reads), in file order, without repeats.
+
+    Raises InputError naming the first frame that matches no candidate.
+    """
+    import ase.io
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"structure file not found: {path}; give a path relative to the working directory")
+    try:
+        frames = ase.io.read(path, ":")
+    except Exception as exc:  # ase raises many types for a malformed file
+        raise InputError(f"{path}: not readable as a structure file ({type(exc).__name__}: {exc})") from None
+    matcher, picks = Matcher(pool), []
+    for f, atoms in enumerate(frames):
+        cand, how = matcher.match(atoms)
+        if cand is None:
+            raise InputError(f"{path}: frame {f} ({atoms.get_chemical_formula()}) matches no candidate: {how}")
+        if cand not in picks:
+            picks.append(cand)
+    return picks
