@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from activemat.dispatch.clusters import check_slurm_times
+from activemat.dispatch.times import check_slurm_times
 from activemat.errors import InputError
 from activemat.learn.models import MODEL_KINDS
 from activemat.learn.strategies import STRATEGIES, campaign_kinds

@@ -12,22 +12,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from distributed import get_worker, wait
+from distributed import wait
 
 from activemat.campaign.ledger import TaskKey
 from activemat.compute.records import CalculationRecord
 from activemat.dispatch.clusters import worker_slots
+from activemat.dispatch.tasks import STARTED_TOPIC, on_worker
 from activemat.store import schema as S
-
-STARTED_TOPIC = "activemat-started"
-
-
-def announced(task, tag, *args):
-    """Run a task after telling the driver it started (for time limits), from inside a Dask worker."""
-    worker = get_worker()
-    worker.log_event(STARTED_TOPIC, {"tag": tag, "worker": worker.address, "time": time.time()})
-    return task(*args)
-
 
 @dataclass
 class Running:
@@ -93,10 +84,7 @@ class Scheduler:
         scratch_root = self.scratch if top else str(Path(self.scratch) / base.name)
         args = (key.candidate, attempt, self.pool.atoms(key.candidate), base.with_fallback(fallback), scratch_root)
         tag = f"gap-{base.name}-c{key.candidate}-a{attempt}-{time.time_ns()}"
-        if self.time_limit:
-            future = self.client.submit(announced, self.task, tag, *args, pure=False, key=tag)
-        else:
-            future = self.client.submit(self.task, *args, pure=False, key=tag)
+        future = self.client.submit(on_worker, self.task, tag, bool(self.time_limit), *args, pure=False, key=tag)
         scratch = str(Path(scratch_root) / f"cand{key.candidate:06d}-try{attempt}")
         self.running[future] = Running(row, key, attempt, fallback, scratch)
 

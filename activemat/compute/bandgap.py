@@ -1,7 +1,8 @@
 """The band-gap task: a plain function (Atoms, preset) -> CalculationRecord.
 
 It knows nothing about Dask or the store, so it runs the same in a test, a
-local worker or a SLURM job. GPAW objects never leave this function (they
+local worker or a SLURM job (the dispatch layer stamps the worker's name on
+the record). GPAW objects never leave this function (they
 cannot be pickled); only the plain record does.
 """
 
@@ -20,6 +21,9 @@ from ase.calculators.calculator import kptdensity2monkhorstpack
 from activemat.compute.presets import GpawSettings, Preset
 from activemat.compute.records import CalculationRecord
 
+# GPAW's C code holds the GIL and BLAS threads fight over cores: one process per
+# calculation, one thread each (set in every worker's environment).
+SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 def kpoint_grid(atoms: Atoms, settings: GpawSettings) -> tuple[int, int, int]:
     """Gamma-centred Monkhorst-Pack size from the preset's k-point density."""
@@ -77,15 +81,6 @@ def gllbsc_discontinuity(calc) -> tuple[float, float]:
     return float(ks_gap), float(dxc)
 
 
-def _worker_name() -> str:
-    try:
-        from distributed import get_worker
-
-        return str(get_worker().name)
-    except (ImportError, ValueError):
-        return "driver"
-
-
 def compute_gap(candidate: int, attempt: int, atoms: Atoms, preset: Preset, scratch_root: str) -> CalculationRecord:
     """Run one GPAW calculation and return its record; never raises for a failed calculation.
 
@@ -100,7 +95,7 @@ def compute_gap(candidate: int, attempt: int, atoms: Atoms, preset: Preset, scra
     import gpaw
 
     record = CalculationRecord(candidate=candidate, attempt=attempt, preset=preset.name, status="failed",
-                               host=socket.gethostname(), worker=_worker_name(), started=time.time(),
+                               host=socket.gethostname(), started=time.time(),
                                versions=f"gpaw {gpaw.__version__}; ase {ase.__version__}")
     folder = Path(scratch_root) / f"cand{candidate:06d}-try{attempt}"
     folder.mkdir(parents=True, exist_ok=True)

@@ -11,8 +11,8 @@ Three kinds, one interface (`connect` yields a Client):
   campaign's certificates (`activemat.dispatch.security`).
 - ``address``: a scheduler someone already runs (TLS when its address is ``tls://``).
 
-What to compute stays in `activemat.compute.bandgap`; `MpiTask` only changes how a
-calculation is launched (``mpi_ranks`` cores under an MPI launcher).
+What to compute stays in :mod:`activemat.compute`; :func:`task_for` only picks how a
+calculation is launched (``mpi_ranks`` cores under an MPI launcher: :class:`activemat.compute.mpi.MpiTask`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import logging
 import os
 import pickle
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,11 +30,12 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from activemat.compute.bandgap import SINGLE_THREAD_ENV, compute_gap
+from activemat.compute.mpi import MpiTask, mpi_backend
+from activemat.dispatch.security import security_for, tls_dir_for
+from activemat.dispatch.times import worker_lifetime
 from activemat.errors import InputError
 
-# GPAW's C code holds the GIL and BLAS threads fight over cores: one process per
-# calculation, one thread each.
-SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 JOB_NAME = "activemat-worker"
 
 # dask-jobqueue profile keys that slurm_cluster() sets from the [cluster] section (merging the profile's).
@@ -44,66 +46,10 @@ _DECIDED = {"queue", "account", "walltime", "cores", "job-cpu", "processes", "me
 _CAPACITY: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-# -- times ---------------------------------------------------------------------
-
-def slurm_time_seconds(text: str) -> int:
-    """Seconds in a SLURM time limit: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS.
-
-    >>> slurm_time_seconds("01:00:00"), slurm_time_seconds("30"), slurm_time_seconds("1-12")
-    (3600, 1800, 129600)
-    """
-    try:
-        days, _, rest = text.strip().rpartition("-")
-        parts = [int(p) for p in rest.split(":")]
-        if days:
-            hms = parts + [0] * (3 - len(parts))  # D-HH, D-HH:MM, D-HH:MM:SS
-        else:
-            hms = {1: [0, parts[0], 0], 2: [0, *parts], 3: parts}[len(parts)]
-        if len(hms) != 3 or min(hms) < 0:
-            raise ValueError
-        return int(days or 0) * 86400 + hms[0] * 3600 + hms[1] * 60 + hms[2]
-    except (ValueError, KeyError):
-        raise ValueError(f"walltime '{text}' is not a SLURM time ([D-]HH:MM:SS, MM or D-HH)") from None
-
-
-def _seconds(text: str, what: str) -> float:
-    from dask.utils import parse_timedelta
-
-    try:
-        return float(parse_timedelta(text))
-    except (ValueError, KeyError, TypeError):
-        raise ValueError(f"{what} '{text}' is not a duration like '50m', '90s' or '1h'") from None
-
-
-def worker_lifetime(walltime: str, lifetime: str | None, stagger: str) -> tuple[int, int]:
-    """Lifetime and stagger (s) of a worker in a job of `walltime`; it retires before the job ends.
-
-    The default lifetime leaves max(2 min, 10% of the walltime) plus the
-    stagger for the worker to hand back its work.
-
-    >>> worker_lifetime("01:00:00", None, "2m")
-    (3120, 120)
-    """
-    wall = slurm_time_seconds(walltime)
-    spread = int(_seconds(stagger, "lifetime_stagger"))
-    life = int(_seconds(lifetime, "lifetime")) if lifetime else int(wall - max(120, 0.1 * wall) - spread)
-    if life <= 0 or life + spread >= wall:
-        raise ValueError(f"worker lifetime ({lifetime or f'{life}s'}) plus lifetime_stagger ({stagger}) must be "
-                         f"shorter than walltime {walltime}; set a longer walltime or a shorter lifetime")
-    return life, spread
-
-
-def check_slurm_times(walltime: str, lifetime: str | None, stagger: str) -> None:
-    """Raise ValueError (with what to change) unless the walltime and worker lifetime fit together."""
-    worker_lifetime(walltime, lifetime, stagger)
-
-
 # -- connecting ------------------------------------------------------------------
 
 def _security(section, store, stack: ExitStack):
     """A distributed Security for the section, or None without TLS."""
-    from activemat.dispatch.security import security_for, tls_dir_for
-
     if not section.use_tls:
         return None
     if section.tls_dir:
@@ -247,75 +193,8 @@ def worker_slots(client) -> int:
     return max(sum(client.nthreads().values()), _CAPACITY.get(client, 0), 1)
 
 
-# -- MPI per calculation -----------------------------------------------------------
-
-def mpi_backend() -> str | None:
-    """GPAW_MPI_BACKEND usable here: 'cgpaw' (GPAW built with MPI), 'mpi4py', or None."""
-    import importlib.util
-
-    try:
-        from gpaw import cgpaw
-
-        if getattr(cgpaw, "have_mpi", False):
-            return "cgpaw"
-    except ImportError:
-        pass
-    return "mpi4py" if importlib.util.find_spec("mpi4py") else None
-
-
-@dataclass(frozen=True)
-class MpiTask:
-    """Run a band-gap task on `ranks` cores under an MPI launcher, from inside a Dask worker.
-
-    The worker pickles the arguments to a file, starts ``launcher`` with
-    ``python -m activemat.dispatch.clusters mpi-rank IN OUT`` on every rank, with
-    ``GPAW_MPI_BACKEND`` set so GPAW uses the launcher's communicator (GPAW
-    without it runs serially on each rank), and reads back the record rank 0
-    wrote. A failed launch becomes a failed record, never a lost exception.
-    """
-
-    ranks: int
-    launcher: str = "mpiexec -n {ranks}"
-    backend: str = "cgpaw"
-    task: object = None  # default: activemat.compute.bandgap.compute_gap
-
-    def command(self, infile: str, outfile: str) -> list[str]:
-        return [*shlex.split(self.launcher.format(ranks=self.ranks)), sys.executable, "-m", "activemat.dispatch.clusters",
-                "mpi-rank", infile, outfile]
-
-    def __call__(self, candidate, attempt, atoms, preset, scratch_root):
-        import time
-
-        from activemat.compute.bandgap import _worker_name, compute_gap
-        from activemat.compute.records import CalculationRecord
-
-        folder = Path(scratch_root) / f"mpi-cand{candidate:06d}-try{attempt}"
-        folder.mkdir(parents=True, exist_ok=True)
-        infile, outfile = folder / "in.pickle", folder / "out.pickle"
-        infile.write_bytes(pickle.dumps((self.task or compute_gap, (candidate, attempt, atoms, preset, scratch_root))))
-        env = {**os.environ, **SINGLE_THREAD_ENV, "GPAW_MPI_BACKEND": self.backend}
-        started = time.time()
-        proc = subprocess.run(self.command(str(infile), str(outfile)), env=env, capture_output=True, text=True)
-        if proc.returncode == 0 and outfile.is_file():
-            record = pickle.loads(outfile.read_bytes())
-            record.worker = _worker_name()
-            for f in (infile, outfile):
-                f.unlink(missing_ok=True)
-            if record.ok and not any(folder.iterdir()):
-                folder.rmdir()
-            return record
-        (folder / "launcher.txt").write_text(f"$ {shlex.join(self.command(str(infile), str(outfile)))}\n"
-                                             f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        return CalculationRecord(candidate=candidate, attempt=attempt, preset=preset.name, status="failed",
-                                 worker=_worker_name(), started=started, finished=time.time(), scratch=str(folder),
-                                 error=f"MPI launch failed (exit {proc.returncode}): {tail}"[:400])
-
-
 def task_for(section, task=None):
     """The task to submit for a [cluster] section: `task` itself, or wrapped in MpiTask when mpi_ranks > 1."""
-    from activemat.compute.bandgap import compute_gap
-
     task = task or compute_gap
     if section.mpi_ranks == 1:
         return task
@@ -329,25 +208,4 @@ def task_for(section, task=None):
 
 
 def _which(program: str) -> str | None:
-    import shutil
-
     return shutil.which(program)
-
-
-def _mpi_rank_main(infile: str, outfile: str) -> int:
-    """One MPI rank: run the pickled task; rank 0 writes the record."""
-    from gpaw.mpi import world
-
-    task, args = pickle.loads(Path(infile).read_bytes())
-    record = task(*args)
-    if world.rank == 0:
-        tmp = Path(f"{outfile}.tmp")
-        tmp.write_bytes(pickle.dumps(record))
-        tmp.replace(outfile)
-    return 0
-
-
-if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "mpi-rank":
-        sys.exit(_mpi_rank_main(sys.argv[2], sys.argv[3]))
-    sys.exit("usage: python -m activemat.dispatch.clusters mpi-rank IN OUT")

@@ -10,6 +10,7 @@ from ase.build import bulk
 
 from activemat.compute.bandgap import compute_gap
 from activemat.dispatch.clusters import connect, worker_slots
+from activemat.dispatch.tasks import on_worker
 from activemat.campaign.config import ClusterSection
 from activemat.compute.presets import load_preset
 
@@ -33,7 +34,8 @@ def test_local_cluster_runs_gpaw_on_loopback_single_threaded(tmp_path):
         assert _listening_hosts(os.getpid()) == {"127.0.0.1"}
         assert any(line.startswith("dashboard: http://127.0.0.1:") for line in lines)
         preset = load_preset("gpaw-fast")
-        futures = [client.submit(compute_gap, i, 0, bulk(el, "diamond", a=a), preset, str(tmp_path), pure=False)
+        futures = [client.submit(on_worker, compute_gap, f"t{i}", False, i, 0, bulk(el, "diamond", a=a), preset,
+                                 str(tmp_path), pure=False)
                    for i, (el, a) in enumerate([("Si", 5.431), ("Ge", 5.658)])]
         records = client.gather(futures)
     assert [r.ok for r in records] == [True, True]

@@ -12,7 +12,8 @@ import dask
 import pytest
 import yaml
 
-from activemat.dispatch.clusters import slurm_cluster, slurm_time_seconds, worker_lifetime, worker_slots
+from activemat.dispatch.clusters import slurm_cluster, worker_slots
+from activemat.dispatch.times import slurm_time_seconds, worker_lifetime
 from activemat.campaign.config import ClusterSection, parse_campaign
 from activemat.errors import InputError
 from activemat.dispatch.security import security_for
