@@ -19,16 +19,14 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 import shlex
 import shutil
-import subprocess
-import sys
 import tempfile
 import weakref
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
+
+import dask
 
 from activemat.compute.bandgap import SINGLE_THREAD_ENV, compute_gap
 from activemat.compute.mpi import MpiTask, mpi_backend
@@ -37,10 +35,6 @@ from activemat.dispatch.times import worker_lifetime
 from activemat.errors import InputError
 
 JOB_NAME = "activemat-worker"
-
-# dask-jobqueue profile keys that slurm_cluster() sets from the [cluster] section (merging the profile's).
-_DECIDED = {"queue", "account", "walltime", "cores", "job-cpu", "processes", "memory", "interface", "name",
-            "worker-extra-args", "job-script-prologue", "job-extra-directives", "scheduler-options"}
 
 # Calculations an adaptive cluster can run once it has scaled up (see worker_slots).
 _CAPACITY: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -67,59 +61,78 @@ def _security(section, store, stack: ExitStack):
     return security_for(directory, create=section.kind != "address")
 
 
-def slurm_cluster(section, *, security=None, log_directory: str | None = None):
-    """A dask_jobqueue.SLURMCluster for a [cluster] section with kind 'slurm' (no jobs submitted yet).
+def _profile(name: str) -> dict:
+    """The dask-jobqueue profile ``jobqueue.<name>``, completed from dask-jobqueue's ``jobqueue.slurm`` defaults.
 
-    Keys set in the campaign file override the named ``profile`` (a section
-    ``jobqueue.<profile>`` of the Dask config that needs only the keys it
-    changes); without a profile the section's defaults apply. Every worker
-    process runs one thread; a job books ``cores`` CPUs for its
-    ``processes`` x ``mpi_ranks`` cores.
+    dask-jobqueue reads every setting from ``jobqueue.<config_name>`` itself
+    (also when it starts jobs later), so a short profile that names only what
+    it changes is completed in the Dask config, with dask's own merge.
     """
-    import dask
-    from dask_jobqueue import SLURMCluster
+    profile = dask.config.get(f"jobqueue.{name}", None)
+    if not isinstance(profile, dict):
+        raise InputError(f"[cluster] profile '{name}': no jobqueue.{name} in the Dask "
+                         "config; copy slurm/jobqueue.yaml to ~/.config/dask/ or point DASK_CONFIG at it")
+    dask.config.set({f"jobqueue.{name}": dask.config.merge(dask.config.get("jobqueue.slurm"), profile)})
+    return profile
 
-    explicit = section.model_fields_set
-    profile: dict = {}
-    if section.profile:
-        profile = dask.config.get(f"jobqueue.{section.profile}", None)
-        if not isinstance(profile, dict):
-            raise InputError(f"[cluster] profile '{section.profile}': no jobqueue.{section.profile} in the Dask "
-                             "config; copy slurm/jobqueue.yaml to ~/.config/dask/ or point DASK_CONFIG at it")
-    # Profile keys activemat does not decide itself pass straight through (dask-jobqueue's
-    # jobqueue.slurm defaults fill whatever neither sets).
-    passthrough = {("job_name" if k == "name" else k.replace("-", "_")): v for k, v in profile.items()
-                   if v is not None and k not in _DECIDED}
 
-    def pick(field: str, *keys: str):
-        if field in explicit or not profile:
-            return getattr(section, field)
-        return next((profile[k] for k in keys if profile.get(k) is not None), getattr(section, field))
+def slurm_settings(section) -> dict:
+    """Keyword arguments of ``dask_jobqueue.SLURMCluster`` for a [cluster] section with kind 'slurm'.
 
-    cores = int(pick("cores", "job-cpu", "cores"))
-    processes = int(pick("processes", "processes") or max(cores // section.mpi_ranks, 1))
-    walltime = pick("walltime", "walltime")
+    With a ``profile``, dask-jobqueue looks its settings up itself
+    (``config_name``); keys set in the campaign file override it, and the
+    campaign's prologue and directives are appended to the profile's. Without
+    one, the section's values (and defaults) apply. Every worker process runs
+    one thread; a job books ``cores`` CPUs for its ``processes`` x
+    ``mpi_ranks`` cores.
+
+    ``processes`` in the result is the number of Dask workers per job.
+    """
+    name = section.profile
+    profile = _profile(name) if name else {}
+    given = section.model_fields_set if name else set(type(section).model_fields)  # what overrides the profile
+
+    def setting(field: str, key: str):
+        """The campaign file's value, else the profile's (None if neither sets it)."""
+        return getattr(section, field) if field in given else profile.get(key)
+
+    def listed(key: str) -> list:
+        return list(profile.get(key) or [])
+
+    cores = int(setting("cores", "job-cpu") or setting("cores", "cores") or section.cores)
+    processes = int(setting("processes", "processes") or max(cores // section.mpi_ranks, 1))
+    walltime = setting("walltime", "walltime") or section.walltime
     try:
         life, spread = worker_lifetime(walltime, section.lifetime, section.lifetime_stagger)
     except ValueError as exc:
         raise InputError(f"[cluster] {exc}") from None
-    kwargs = dict(passthrough, cores=processes, processes=processes, job_cpu=cores, walltime=walltime,
-                  memory=pick("memory", "memory"), job_name=passthrough.get("job_name", JOB_NAME),
-                  worker_extra_args=[*(profile.get("worker-extra-args") or []),
-                                     "--lifetime", f"{life}s", "--lifetime-stagger", f"{spread}s",
-                                     "--dashboard-address", "127.0.0.1:0"],
-                  job_script_prologue=[*(profile.get("job-script-prologue") or []),
+    kwargs = dict(cores=processes, processes=processes, job_cpu=cores, walltime=walltime,
+                  worker_extra_args=[*listed("worker-extra-args"), "--lifetime", f"{life}s",
+                                     "--lifetime-stagger", f"{spread}s", "--dashboard-address", "127.0.0.1:0"],
+                  job_script_prologue=[*listed("job-script-prologue"),
                                        *(f"export {k}={v}" for k, v in SINGLE_THREAD_ENV.items()),
                                        *section.job_prologue],
-                  job_extra_directives=[*(profile.get("job-extra-directives") or []), *section.job_directives],
+                  job_extra_directives=[*listed("job-extra-directives"), *section.job_directives],
                   # the scheduler's HTTP server (dashboard, health) stays on loopback: reach it by ssh -L
                   scheduler_options={**(profile.get("scheduler-options") or {}),
                                      "dashboard_address": "127.0.0.1:0", "dashboard": section.dashboard})
-    for field, key, arg in [("partition", "queue", "queue"), ("account", "account", "account"),
-                            ("interface", "interface", "interface")]:
-        value = pick(field, key)
-        if value is not None:
-            kwargs[arg] = value
+    if "name" not in profile:
+        kwargs["job_name"] = JOB_NAME
+    for field, key in [("memory", "memory"), ("partition", "queue"), ("account", "account"),
+                       ("interface", "interface")]:
+        # the file's value, or the section's default where the profile has none (dask-jobqueue reads the rest)
+        if (field in given or profile.get(key) is None) and getattr(section, field) is not None:
+            kwargs[key] = getattr(section, field)
+    if name:
+        kwargs["config_name"] = name
+    return kwargs
+
+
+def slurm_cluster(section, *, security=None, log_directory: str | None = None):
+    """A dask_jobqueue.SLURMCluster for a [cluster] section with kind 'slurm' (no jobs submitted yet)."""
+    from dask_jobqueue import SLURMCluster  # deferred: only SLURM campaigns need it
+
+    kwargs = slurm_settings(section)
     if log_directory:
         kwargs["log_directory"] = log_directory
     if security is not None:
@@ -165,19 +178,20 @@ def connect(section, log=print, *, store: str | os.PathLike | None = None):
             return
         if section.kind == "slurm":
             jobs = f"{Path(store).resolve()}.jobs" if store is not None else None
+            per_job = slurm_settings(section)["processes"]
             cluster = stack.enter_context(slurm_cluster(section, security=security, log_directory=jobs))
             if section.minimum_jobs:
                 # Submit the minimum at once rather than on the adaptive loop's first tick,
                 # which was seen to submit nothing for minutes on a busy machine.
                 cluster.scale(jobs=section.minimum_jobs)
             cluster.adapt(minimum_jobs=section.minimum_jobs, maximum_jobs=section.maximum_jobs)
-            log(f"slurm: {section.minimum_jobs}-{section.maximum_jobs} job(s) of {cluster._dummy_job.worker_processes}"
+            log(f"slurm: {section.minimum_jobs}-{section.maximum_jobs} job(s) of {per_job}"
                 f" worker(s), scheduler {cluster.scheduler_address}" + (f", job logs in {jobs}" if jobs else ""))
         else:
             cluster = stack.enter_context(_local_cluster(section, security))
         client = stack.enter_context(Client(cluster, security=security))
         if section.kind == "slurm":
-            _CAPACITY[client] = section.maximum_jobs * cluster._dummy_job.worker_processes
+            _CAPACITY[client] = section.maximum_jobs * per_job
         if section.dashboard and cluster.dashboard_link:
             log(f"dashboard: {cluster.dashboard_link}")
         yield client

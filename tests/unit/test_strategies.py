@@ -8,7 +8,7 @@ import pytest
 
 from activemat.space.pool import build_pool
 from activemat.learn.acquisition import _spread, best_available, representative, space_filling
-from activemat.learn.strategies import (STRATEGIES, Context, Pick, Strategy, campaign_kinds, choose, make_strategy,
+from activemat.learn.strategies import (STRATEGIES, Context, Pick, Strategy, campaign_kinds, make_strategy,
                                         reasons, register)
 
 
