@@ -3,7 +3,7 @@
 What the campaign loop does after every result (activemat.campaign.loop.CampaignLoop.learn
 and select): fit the GP (hyperparameters optimised, 2 restarts), cross-validate
 it (activemat.learn.models.cross_validate), predict mean and std over the whole pool,
-then pick with the campaign's selection rule (activemat.learn.strategies.select_next;
+then pick with the campaign's selection rule (activemat.learn.strategies.choose;
 with one calculation still running, i.e. 2 workers, the "kriging believer"
 refit is included). Pools come from activemat.space.pool sampled mode on the
 54-site 3x3x3 supercell; labels are a smooth synthetic function (timing only).
@@ -25,9 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import save, synthetic_gap  # noqa: E402
 
 from activemat.campaign.config import parse_campaign  # noqa: E402
-from activemat.learn.models import cross_validate, make_model  # noqa: E402
+from activemat.campaign.setup import model_factory  # noqa: E402
+from activemat.learn.models import cross_validate  # noqa: E402
+from activemat.learn.strategies import Context, choose, make_strategy  # noqa: E402
 from activemat.space.pool import build_pool  # noqa: E402
-from activemat.learn.strategies import select_next  # noqa: E402
 
 
 def timed(fn):
@@ -37,25 +38,28 @@ def timed(fn):
 
 
 def one(pool, n_train: int, kind: str, seed: int = 0) -> dict:
-    from sklearn.preprocessing import StandardScaler
-
     rng = np.random.default_rng(seed)
     X = pool.features
     y = synthetic_gap(X) + 0.005 * rng.normal(size=len(X))
-    scaler = StandardScaler().fit(X)
     train = rng.choice(len(X), n_train, replace=False)
     running = np.setdiff1d(rng.choice(len(X), 3, replace=False), train)[:1]
-    strategy = parse_campaign(f"[strategy]\nkind = '{kind}'\nn_seed = 4\n").strategy
-    model, t_fit = timed(lambda: make_model("gp", False, 2, seed, scaler).fit(X[train], y[train]))
+    config = parse_campaign(f"[strategy]\nkind = '{kind}'\nn_seed = 4\n[model]\nrestarts = 2\n")
+    strategy = make_strategy(kind, config.strategy)
+    make = model_factory(config.model, seed, pool)
+    model, t_fit = timed(lambda: make().fit(X[train], y[train]))
     _, t_cv = timed(lambda: cross_validate(model, X[train], y[train]))
     (mean, std), t_pred = timed(lambda: model.predict(X, return_std=True))
     free = np.ones(len(X), bool)
     free[train] = False
     free[running] = False
-    args = dict(n_started=n_train + 1, fixed=[], model=model, X_train=X[train], y_train=y[train],
-                predictions=(mean, std))
-    _, t_sel0 = timed(lambda: select_next(pool, strategy, free, **args))
-    _, t_sel1 = timed(lambda: select_next(pool, strategy, free, X_running=X[running], **args))
+
+    def select(X_running):
+        ctx = Context(pool=pool, free=free[None], rng=rng, model=model, X_train=X[train], y_train=y[train],
+                      running=[X_running], predictions=(mean, std))
+        return choose(strategy, ctx, n_seed=4, n_started=n_train + 1)
+
+    _, t_sel0 = timed(lambda: select(X[:0]))
+    _, t_sel1 = timed(lambda: select(X[running]))
     return {"pool": len(X), "n_train": n_train, "strategy": kind, "fit_s": t_fit, "cv_s": t_cv, "predict_s": t_pred,
             "select_s": t_sel0, "select_1_running_s": t_sel1,
             "refit_and_select_s": t_fit + t_cv + t_pred + t_sel1}

@@ -19,7 +19,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import save  # noqa: E402
 
-from activemat.learn.models import cross_validate, make_model  # noqa: E402
+from activemat.campaign.config import ModelSection  # noqa: E402
+from activemat.campaign.setup import model_factory  # noqa: E402
+from activemat.learn.models import cross_validate  # noqa: E402
 from activemat.campaign.stored import open_campaign  # noqa: E402
 from activemat.space.pool import build_pool  # noqa: E402
 
@@ -45,15 +47,16 @@ def main(argv=None) -> dict:
         scaler = StandardScaler().fit(X)
         scaled[features] = X, scaler
         for ard in (False, True):
+            make = model_factory(ModelSection(ard=ard, restarts=args.restarts), 0, pool)  # the campaign's model
             t0 = time.perf_counter()
-            model = make_model("gp", ard, args.restarts, 0, scaler).fit(X[idx], y)
+            model = make().fit(X[idx], y)
             seconds = time.perf_counter() - t0
             cv = cross_validate(model, X[idx], y, max_folds=len(y))  # leave-one-out (closed form)
             fit = float(np.mean(np.abs(model.predict(X[idx]) - y)))
             # the loop's refit after one more label: warm-started from the fit without it
-            before = make_model("gp", ard, args.restarts, 0, scaler).fit(X[idx[:-1]], y[:-1])
+            before = make().fit(X[idx[:-1]], y[:-1])
             t0 = time.perf_counter()
-            make_model("gp", ard, args.restarts, 0, scaler, warm_start=before.kernel_).fit(X[idx], y)
+            make(warm_start=before.kernel_).fit(X[idx], y)
             warm = time.perf_counter() - t0
             rows.append({"features": features, "n_features": X.shape[1], "ard": ard, "cv_mae": cv["cv_mae"],
                          "cv_rmse": cv["cv_rmse"], "fit_mae": fit, "fit_seconds": seconds,

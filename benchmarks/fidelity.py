@@ -66,7 +66,8 @@ import _common  # noqa: E402
 from activemat.campaign.config import load_campaign  # noqa: E402
 from activemat.learn.cokriging import CoKriging, select_fidelity  # noqa: E402
 from activemat.campaign.setup import build_campaign_pool  # noqa: E402
-from activemat.learn.models import make_model  # noqa: E402
+from activemat.campaign.config import ModelSection  # noqa: E402
+from activemat.campaign.setup import model_factory  # noqa: E402
 from activemat.analysis.replay import subpool  # noqa: E402
 from activemat.space.matching import load_labels  # noqa: E402
 from activemat.learn.strategies import best_available, ivr_scores, space_filling  # noqa: E402
@@ -253,8 +254,6 @@ def run_benchmark(pool, cheap: dict[int, float], accurate: dict[int, float], cos
     costs : (cheap, accurate) CPU-seconds per calculation.
     budget : accurate-equivalents per run (default: the number of candidates with both labels).
     """
-    from sklearn.preprocessing import StandardScaler
-
     idx = np.array(sorted(set(cheap) & set(accurate)), int)
     if len(idx) <= N_SEED:
         raise SystemExit(f"only {len(idx)} candidates have both a cheap and an accurate label; need more than {N_SEED}")
@@ -267,10 +266,8 @@ def run_benchmark(pool, cheap: dict[int, float], accurate: dict[int, float], cos
     cheap_idx = np.array(sorted(cheap), int)
     X_cheap, y_cheap_all = pool.features[cheap_idx], np.array([cheap[i] for i in cheap_idx])
     in_sub = np.searchsorted(cheap_idx, idx)  # the subset's rows in the cheap dataset
-    scaler = StandardScaler().fit(pool.features)  # the whole pool: known before any label
-
-    def gp_factory(seed: int):
-        return lambda: make_model("gp", restarts=RESTARTS, random_state=seed, scaler=scaler)
+    def gp_factory(seed: int):  # the campaign's model, features scaled by the whole pool
+        return model_factory(ModelSection(restarts=RESTARTS), seed, pool)
 
     budget = float(budget if budget is not None else len(idx))
     grid = GRID_STEP * np.arange(int(np.floor(budget / GRID_STEP + EPS)) + 1)
