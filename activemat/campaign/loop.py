@@ -95,7 +95,8 @@ class CampaignLoop:
         if self.stop:
             return
         led, stop = self.ledger, self.config.stop
-        while self.scheduler.free_slots() > 0:
+        slots = self.scheduler.slots()
+        while len(self.scheduler) < slots:
             if led.retry and led.test[led.retry[0].candidate]:
                 self.submit(led.retry.pop(0), TEST)  # held out: outside the budget
                 continue

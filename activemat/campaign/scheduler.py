@@ -67,9 +67,9 @@ class Scheduler:
     def keys(self) -> list[TaskKey]:
         return [r.key for r in self.running.values()]
 
-    def free_slots(self) -> int:
-        """Submissions that would fill every worker slot (plus prefetch)."""
-        return worker_slots(self.client) + self.prefetch - len(self.running)
+    def slots(self) -> int:
+        """Calculations to keep submitted: one per worker slot, plus prefetch."""
+        return worker_slots(self.client) + self.prefetch
 
     def preset_name(self, key: TaskKey) -> str:
         return self.presets[key.fidelity].name
