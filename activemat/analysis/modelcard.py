@@ -14,32 +14,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import KFold, LeaveOneOut
 
 from activemat.analysis.predict import fit_store_model, model_settings
 from activemat.campaign.setup import MIN_TRAIN
 from activemat.campaign.stored import CampaignView, open_campaign
 from activemat.errors import InputError
-from activemat.learn.models import cross_validate
+from activemat.learn.models import MAX_FOLDS, cross_validate
 from activemat.store import schema as S
-
-MAX_FOLDS = 20  # as activemat.learn.models.cross_validate
-
-
-def cv_predictions(model, X: np.ndarray, y: np.ndarray, max_folds: int = MAX_FOLDS) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-fold predictions and their std, with the splits of :func:`activemat.learn.models.cross_validate`.
-
-    A fitted GP is reused with its hyperparameters fixed (the cheap LOO).
-    """
-    n = len(y)
-    splitter = LeaveOneOut() if n <= max_folds else KFold(max_folds, shuffle=True, random_state=0)
-    pred, std = np.full(n, np.nan), np.full(n, np.nan)
-    if n < 3:
-        return pred, std
-    for train, test in splitter.split(X):
-        pred[test], std[test] = model.with_fixed_kernel().fit(X[train], y[train]).predict(X[test], return_std=True)
-    return pred, std
-
 
 def _nan_to_none(value):
     return None if value is None or value != value else float(value)

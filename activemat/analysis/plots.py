@@ -24,8 +24,9 @@ import numpy as np
 
 from activemat.analysis.experiment import (CITATION, CITATION_SHORT, CROSSOVER_X, ELEMENTS, deviations, ge_like_gap,
                                            si_like_gap, weber_alonso_gap)
-from activemat.analysis.modelcard import MAX_FOLDS, cv_predictions, open_reference
+from activemat.analysis.modelcard import open_reference
 from activemat.analysis.predict import composition_average, fit_store_model
+from activemat.learn.models import MAX_FOLDS, cv_predictions
 from activemat.learn.strategies import reasons
 from activemat.campaign.ledger import RETRY, TEST
 from activemat.store import schema as S

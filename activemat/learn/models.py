@@ -171,7 +171,29 @@ def refit_start(previous, n_labels: int, refit: int):
     return previous.kernel_
 
 
-def cross_validate(model, X: np.ndarray, y: np.ndarray, max_folds: int = 20) -> dict[str, float]:
+MAX_FOLDS = 20  # leave-one-out up to this many points, k-fold with this many folds above
+
+
+def cv_splits(n: int, max_folds: int = MAX_FOLDS):
+    """The cross-validation splitter for ``n`` points: leave-one-out, or shuffled k-fold (seeded) above ``max_folds``."""
+    return LeaveOneOut() if n <= max_folds else KFold(max_folds, shuffle=True, random_state=0)
+
+
+def cv_predictions(model, X: np.ndarray, y: np.ndarray, max_folds: int = MAX_FOLDS) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold predictions and their std, with the splits of :func:`cross_validate` (NaN below 3 points).
+
+    A fitted GP is reused with its hyperparameters fixed (the cheap LOO).
+    """
+    n = len(y)
+    pred, std = np.full(n, np.nan), np.full(n, np.nan)
+    if n < 3:
+        return pred, std
+    for train, test in cv_splits(n, max_folds).split(X):
+        pred[test], std[test] = model.with_fixed_kernel().fit(X[train], y[train]).predict(X[test], return_std=True)
+    return pred, std
+
+
+def cross_validate(model, X: np.ndarray, y: np.ndarray, max_folds: int = MAX_FOLDS) -> dict[str, float]:
     """Leave-one-out CV (k-fold above `max_folds` points) of a fitted model.
 
     A fitted GP is re-used with its hyperparameters fixed, the standard cheap
@@ -181,10 +203,9 @@ def cross_validate(model, X: np.ndarray, y: np.ndarray, max_folds: int = 20) -> 
     nan = float("nan")
     if n < 3:
         return {"cv_mae": nan, "cv_rmse": nan, "cv_r2": nan, "baseline_mae": nan}
-    splitter = LeaveOneOut() if n <= max_folds else KFold(max_folds, shuffle=True, random_state=0)
     pred, base = np.empty(n), np.empty(n)
     closed = _gp_fold_predictor(model, X, y) if type(model) is GPRegressor and hasattr(model, "gp_") else None
-    for train, test in splitter.split(X):
+    for train, test in cv_splits(n, max_folds).split(X):
         if closed is not None:
             pred[test] = closed(test, y[train].mean())
         else:
