@@ -7,6 +7,7 @@ import json
 import sys
 
 from activemat.errors import InputError
+
 # The registries name the choices (strategies, model kinds): light modules, imported for the parser.
 from activemat.learn.models import MODEL_KINDS
 from activemat.learn.strategies import campaign_kinds
@@ -34,8 +35,8 @@ def _run(args) -> int:
 def _status(args) -> int:
     from rich.console import Console
 
-    from activemat.store.status import render, summarize
     from activemat.store.hdf5 import read_store
+    from activemat.store.status import render, summarize
 
     summary = summarize(read_store(args.store))
     if args.json:
@@ -117,8 +118,8 @@ def _plot(args) -> int:
 
 
 def _replay(args) -> int:
-    from activemat.campaign.config import load_campaign
     from activemat.analysis.replay import main_progress, render, replay, to_json
+    from activemat.campaign.config import load_campaign
 
     config, _ = load_campaign(args.campaign)
     result = replay(config, args.oracle, args.strategy, repeats=args.repeats, budget=args.budget,

@@ -28,9 +28,9 @@ from sklearn.preprocessing import StandardScaler
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import load, save  # noqa: E402
 
+from activemat.analysis.replay import labelled_pool  # noqa: E402
 from activemat.campaign.config import load_campaign  # noqa: E402
 from activemat.learn.models import GPRegressor  # noqa: E402
-from activemat.analysis.replay import labelled_pool  # noqa: E402
 
 
 class FixedGP:

@@ -21,8 +21,8 @@ from _common import save  # noqa: E402
 
 from activemat.campaign.config import ModelSection  # noqa: E402
 from activemat.campaign.setup import model_factory  # noqa: E402
-from activemat.learn.models import cross_validate  # noqa: E402
 from activemat.campaign.stored import open_campaign  # noqa: E402
+from activemat.learn.models import cross_validate  # noqa: E402
 from activemat.space.pool import build_pool  # noqa: E402
 
 

@@ -63,14 +63,18 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
 
-from activemat.campaign.config import load_campaign  # noqa: E402
-from activemat.learn.cokriging import CoKriging, select_fidelity  # noqa: E402
-from activemat.campaign.setup import build_campaign_pool  # noqa: E402
-from activemat.campaign.config import ModelSection  # noqa: E402
-from activemat.campaign.setup import model_factory  # noqa: E402
 from activemat.analysis.replay import subpool  # noqa: E402
-from activemat.space.matching import load_labels  # noqa: E402
+from activemat.campaign.config import (
+    ModelSection,  # noqa: E402
+    load_campaign,  # noqa: E402
+)
+from activemat.campaign.setup import (
+    build_campaign_pool,  # noqa: E402
+    model_factory,  # noqa: E402
+)
+from activemat.learn.cokriging import CoKriging, select_fidelity  # noqa: E402
 from activemat.learn.strategies import best_available, ivr_scores, space_filling  # noqa: E402
+from activemat.space.matching import load_labels  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 METHODS = ("single", "random", "multi", "transfer")

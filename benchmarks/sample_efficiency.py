@@ -26,9 +26,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import save  # noqa: E402
 
+from activemat.analysis.replay import main_progress, replay  # noqa: E402
 from activemat.campaign.config import load_campaign  # noqa: E402
 from activemat.store.export import export_store  # noqa: E402
-from activemat.analysis.replay import main_progress, replay  # noqa: E402
 
 
 def summarise(result: dict) -> dict:

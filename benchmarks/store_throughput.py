@@ -25,11 +25,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import save  # noqa: E402
 
-from activemat.store import schema as S  # noqa: E402
-from activemat.store.query import open_store  # noqa: E402
 from activemat.compute.records import CalculationRecord  # noqa: E402
 from activemat.space.pool import build_pool  # noqa: E402
+from activemat.store import schema as S  # noqa: E402
 from activemat.store.hdf5 import CampaignStore  # noqa: E402
+from activemat.store.query import open_store  # noqa: E402
 
 
 def append(store: CampaignStore, start: int, n: int, n_cand: int, rng) -> None:

@@ -4,7 +4,7 @@ Model type and fitted hyperparameters, training size, cross-validated MAE,
 RMSE and R^2 (leave-one-out, or 20-fold above 20 points, as the loop), the
 mean-value baseline cross-validated the same way, the held-out test error
 when the campaign reserved a test set, and for linear models the
-coefficients per feature with importances (|coefficient| x the feature's std
+coefficients per feature with importances (``|coefficient|`` x the feature's std
 over the pool: the gap change, in eV, of a typical feature change).
 """
 
@@ -21,6 +21,7 @@ from activemat.campaign.stored import CampaignView, open_campaign
 from activemat.errors import InputError
 from activemat.learn.models import MAX_FOLDS, cross_validate
 from activemat.store import schema as S
+
 
 def _nan_to_none(value):
     return None if value is None or value != value else float(value)

@@ -18,20 +18,29 @@ through pyplot, so no global backend or state is touched.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from activemat.analysis.experiment import (CITATION, CITATION_SHORT, CROSSOVER_X, ELEMENTS, deviations, ge_like_gap,
-                                           si_like_gap, weber_alonso_gap)
+from activemat.analysis.experiment import (
+    CITATION,
+    CITATION_SHORT,
+    CROSSOVER_X,
+    ELEMENTS,
+    deviations,
+    ge_like_gap,
+    si_like_gap,
+    weber_alonso_gap,
+)
 from activemat.analysis.modelcard import open_reference
 from activemat.analysis.predict import composition_average, fit_store_model
+from activemat.campaign.ledger import RETRY, TEST
+from activemat.campaign.stored import CampaignView, open_campaign
+from activemat.errors import InputError, NotEnoughData
 from activemat.learn.models import MAX_FOLDS, cv_predictions
 from activemat.learn.strategies import reasons
-from activemat.campaign.ledger import RETRY, TEST
 from activemat.store import schema as S
-from activemat.errors import InputError, NotEnoughData
-from activemat.campaign.stored import CampaignView, open_campaign
 
 FIGURES = ("gap_vs_x", "learning_curve", "parity", "selection")  # the default set
 EXTRA_FIGURES = ("experiment",)  # drawn only when asked for by name
@@ -356,8 +365,6 @@ def compare_experiment(stores, path: str | Path, kind: str | None = None, models
 
 def render_comparison(result: dict, file=None) -> None:
     """One line per fidelity: deviation of the composition-averaged model from experiment."""
-    import sys
-
     file = file or sys.stdout
     print(f"model - experiment ({result['reference']}), composition-averaged:", file=file)
     for c in result["fidelities"]:

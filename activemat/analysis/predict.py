@@ -16,20 +16,22 @@ per-configuration means), which is physics, not model error.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import ase.io
 import numpy as np
 
-from activemat.store import schema as S
 from activemat.campaign.config import ModelSection
 from activemat.campaign.setup import MIN_TRAIN, model_factory, pretrain
+from activemat.campaign.stored import CampaignView, open_campaign
 from activemat.errors import InputError, NotEnoughData
 from activemat.learn.cokriging import CoKriging
 from activemat.learn.models import MODEL_KINDS
 from activemat.space.matching import Matcher
 from activemat.space.pool import structure_features
-from activemat.campaign.stored import CampaignView, open_campaign
+from activemat.store import schema as S
 
 _FORMULA = re.compile(r"^(?:[A-Z][a-z]?\d*)+$")
 
@@ -150,8 +152,6 @@ def _composition(sm: StoreModel, formula: str) -> dict:
 
 
 def _read_frames(path: Path) -> list:
-    import ase.io
-
     try:
         frames = ase.io.read(path, index=":")
     except Exception as exc:  # ASE raises many types for unreadable files; keep the cause chained
@@ -228,8 +228,6 @@ def predict(store: str | Path | CampaignView, specs: list[str] | str, kind: str 
 
 def render(result: dict, file=None) -> None:
     """Human-readable lines for :func:`predict`'s result."""
-    import sys
-
     file = file or sys.stdout
     print(f"{result['store']}: {result['model']} model refitted on {result['n_train']} calculations "
           f"({', '.join(result['presets']) or 'no preset'})", file=file)

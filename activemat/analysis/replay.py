@@ -34,13 +34,14 @@ import json
 import math
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from activemat.errors import InputError
 from activemat.campaign.config import ModelSection
 from activemat.campaign.setup import build_campaign_pool, model_factory
+from activemat.errors import InputError
 from activemat.learn.acquisition import representative
 from activemat.learn.models import refit_start
 from activemat.learn.strategies import STRATEGIES, Context, campaign_kinds, choose, make_strategy
@@ -152,8 +153,6 @@ def _summary(curves: list[np.ndarray]) -> dict[str, list]:
     for r, c in enumerate(curves):
         grid[r, :len(c)] = c
     with np.errstate(all="ignore"):
-        import warnings
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns before the first fit
             return {"mean": np.nanmean(grid, 0).tolist(), "std": np.nanstd(grid, 0).tolist(),

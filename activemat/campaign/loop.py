@@ -23,6 +23,7 @@ from pathlib import Path
 
 import dask
 import distributed  # noqa: F401  (loads its config defaults before dask.config.set below, which
+
 # would otherwise delete the whole "distributed" config subtree when it exits)
 import numpy as np
 

@@ -20,6 +20,7 @@ from activemat.dispatch.clusters import worker_slots
 from activemat.dispatch.tasks import STARTED_TOPIC, on_worker
 from activemat.store import schema as S
 
+
 @dataclass
 class Running:
     """A submitted calculation: its store row, task, attempt and settings level."""

@@ -1,12 +1,11 @@
-"""Named DFT presets (calculators/*.toml): what to compute, not where."""
+"""Named DFT presets (``calculators/*.toml``): what to compute, not where."""
 
 from __future__ import annotations
 
 import os
-from importlib import resources
 import tomllib
+from importlib import resources
 from pathlib import Path
-
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator

@@ -22,8 +22,10 @@ Files: ``ca.pem``, and ``<role>.pem`` + ``<role>.key`` for the roles
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -176,9 +178,6 @@ def command_line_flags(directory: str | os.PathLike, role: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m activemat.dispatch.security DIR``: create certificates, print the flags to use them."""
-    import argparse
-    import shlex
-
     parser = argparse.ArgumentParser(prog="python -m activemat.dispatch.security", description=main.__doc__)
     parser.add_argument("directory", help="certificate directory, e.g. runs/demo.h5.tls")
     args = parser.parse_args(argv)

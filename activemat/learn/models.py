@@ -10,6 +10,7 @@ import warnings
 from functools import partial
 
 import numpy as np
+from scipy.optimize import minimize
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
@@ -17,7 +18,6 @@ from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import KFold, LeaveOneOut
 from sklearn.preprocessing import StandardScaler
-
 
 MODEL_KINDS = ("gp", "linear")
 # The refit policy (refit_start): once WARM_START_MIN results exist, refits start from the previous
@@ -36,8 +36,6 @@ LOOSE_STOP_MIN = 40
 def lbfgs(obj_func, initial_theta, bounds, ftol: float | None = LML_FTOL):
     """The marginal-likelihood optimiser: scikit-learn's L-BFGS-B, stopping at relative change ``ftol`` (None:
     scipy's defaults, exactly scikit-learn's own optimiser)."""
-    from scipy.optimize import minimize
-
     options = {} if ftol is None else {"ftol": ftol, "maxiter": LML_MAXITER}
     result = minimize(obj_func, initial_theta, method="L-BFGS-B", jac=True, bounds=bounds, options=options)
     return result.x, result.fun

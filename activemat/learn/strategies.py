@@ -24,7 +24,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from activemat.learn.acquisition import best_available, believer_model, ivr_scores, kriging_believer, space_filling
+from activemat.learn.acquisition import believer_model, best_available, ivr_scores, kriging_believer, space_filling
 from activemat.learn.cokriging import select_fidelity
 
 SEED = "seed"  # the reason stored for the space-filling picks made before a model steers

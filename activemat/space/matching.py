@@ -14,11 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import ase.io
 import numpy as np
 
 from activemat.errors import InputError, SpaceError
-from activemat.space.pool import (CandidatePool, canonical_codes, reference_sites, site_permutations,
-                                  structure_features)
+from activemat.space.pool import CandidatePool, canonical_codes, reference_sites, site_permutations, structure_features
 
 SHELL_FEATURES = ("x", "pair1", "pair2", "pair3", "triplet1")  # the cell-independent feature set ("shells")
 SITE_TOLERANCE = 0.3  # Angstrom: an atom this close to a reference site sits on it (first neighbours are 2.35 A apart)
@@ -115,8 +115,6 @@ class Labels:
 
 def load_labels(path: str | Path, pool: CandidatePool) -> Labels:
     """Read an extended-XYZ file of labelled structures and match each frame to its candidate."""
-    import ase.io
-
     path = Path(path)
     if not path.is_file():
         raise InputError(f"oracle file not found: {path}; give an extended XYZ file (e.g. from `activemat export`)")
@@ -148,8 +146,6 @@ def structure_candidates(path: str | Path, pool: CandidatePool) -> list[int]:
 
     Raises InputError naming the first frame that matches no candidate.
     """
-    import ase.io
-
     path = Path(path)
     if not path.is_file():
         raise InputError(f"structure file not found: {path}; give a path relative to the working directory")

@@ -9,6 +9,7 @@ A pool is every symmetry-distinct decoration of a small supercell
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import warnings
@@ -177,8 +178,6 @@ def cluster_orbits(elements: tuple[str, str], supercell: tuple[int, int, int]) -
     Orbits are ordered by size, then by the cluster's summed minimum-image
     bond length (compact clusters first).
     """
-    import itertools
-
     perms = site_permutations(elements, supercell)
     atoms = reference_sites(elements, supercell)
     dist = atoms.get_all_distances(mic=True)

@@ -8,11 +8,11 @@ import psutil
 import pytest
 from ase.build import bulk
 
+from activemat.campaign.config import ClusterSection
 from activemat.compute.bandgap import compute_gap
+from activemat.compute.presets import load_preset
 from activemat.dispatch.clusters import connect, worker_slots
 from activemat.dispatch.tasks import on_worker
-from activemat.campaign.config import ClusterSection
-from activemat.compute.presets import load_preset
 
 
 def _listening_hosts(pid: int) -> set[str]:

@@ -18,10 +18,10 @@ import pytest
 from distributed import Client
 from distributed.security import Security
 
-from activemat.dispatch.clusters import connect
 from activemat.campaign.config import ClusterSection
-from activemat.errors import InputError
+from activemat.dispatch.clusters import connect
 from activemat.dispatch.security import ensure_certificates, security_for, tls_dir_for
+from activemat.errors import InputError
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,10 @@ real LocalCluster workers without paying for DFT.
 import sys
 
 from activemat.campaign.config import load_campaign
-from activemat.errors import InputError
 from activemat.campaign.loop import run_campaign
 from activemat.campaign.setup import build_campaign_pool
 from activemat.compute.oracle import ReplayOracle
+from activemat.errors import InputError
 from tests.conftest import synthetic_gaps
 
 if __name__ == "__main__":

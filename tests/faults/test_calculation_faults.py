@@ -18,15 +18,14 @@ import psutil
 import pytest
 from rich.console import Console
 
-from activemat.store import schema as S
 from activemat.campaign.config import parse_campaign
 from activemat.campaign.loop import run_campaign
+from activemat.campaign.progress import Reporter
 from activemat.campaign.setup import build_campaign_pool
 from activemat.compute.oracle import ReplayOracle
-from activemat.campaign.progress import Reporter
+from activemat.store import schema as S
 from activemat.store.hdf5 import CampaignStore, read_store
 from tests.conftest import FAULT_CAMPAIGN, TINY_CAMPAIGN, synthetic_gaps
-
 
 
 def _run_replay(budget, oracle_kwargs, faults=""):

@@ -12,11 +12,11 @@ import dask
 import pytest
 import yaml
 
-from activemat.dispatch.clusters import slurm_cluster, worker_slots
-from activemat.dispatch.times import slurm_time_seconds, worker_lifetime
 from activemat.campaign.config import ClusterSection, parse_campaign
-from activemat.errors import InputError
+from activemat.dispatch.clusters import slurm_cluster, worker_slots
 from activemat.dispatch.security import security_for
+from activemat.dispatch.times import slurm_time_seconds, worker_lifetime
+from activemat.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from activemat.dispatch.clusters import JOB_NAME, connect, worker_slots
 from activemat.campaign.config import ClusterSection
+from activemat.dispatch.clusters import JOB_NAME, connect, worker_slots
 from activemat.store.hdf5 import read_store
 from tests.slurm.conftest import ACTIVEMAT, ROOT, QueueWatcher, slurm_campaign, squeue, wait_until_gone
 

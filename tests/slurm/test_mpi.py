@@ -13,12 +13,12 @@ import shutil
 import pytest
 from ase.build import bulk
 
+from activemat.campaign.config import ClusterSection
 from activemat.compute.bandgap import compute_gap
 from activemat.compute.mpi import MpiTask, mpi_backend
-from activemat.dispatch.clusters import connect, task_for
-from activemat.campaign.config import ClusterSection
-from activemat.errors import InputError
 from activemat.compute.presets import load_preset
+from activemat.dispatch.clusters import connect, task_for
+from activemat.errors import InputError
 
 HAVE_MPI = mpi_backend() is not None and shutil.which("mpiexec") is not None
 

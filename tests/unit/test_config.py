@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from activemat.campaign.config import CampaignConfig, load_campaign, parse_campaign
-from activemat.errors import InputError
 from activemat.compute.presets import available_presets, load_preset
+from activemat.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "campaigns" / "demo.toml"

@@ -8,7 +8,6 @@ import pytest
 
 from activemat.learn.models import GPRegressor
 from activemat.space.pool import build_pool
-
 from tests.conftest import synthetic_gaps
 
 BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "design_bound.py"

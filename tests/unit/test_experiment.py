@@ -8,18 +8,18 @@ import doctest
 import matplotlib.image
 import numpy as np
 import pytest
+from test_query_stores import _run, campaign_text, stores
 
 import activemat.analysis.experiment as experiment
-from activemat.cli import main
-from activemat.campaign.config import parse_campaign
-from activemat.errors import InputError
 from activemat.analysis.experiment import CROSSOVER_X, deviations, ge_like_gap, si_like_gap, weber_alonso_gap
-from activemat.campaign.setup import build_campaign_pool
-from activemat.compute.oracle import ReplayOracle
 from activemat.analysis.plots import FIGURES, compare_experiment, plot_store
 from activemat.analysis.predict import composition_average, fit_store_model
+from activemat.campaign.config import parse_campaign
+from activemat.campaign.setup import build_campaign_pool
+from activemat.cli import main
+from activemat.compute.oracle import ReplayOracle
+from activemat.errors import InputError
 from activemat.store.query import open_store
-from test_query_stores import _run, campaign_text, stores
 
 SHIFT = -0.5  # eV: the "low" fidelity answers the measured gap shifted by this much
 

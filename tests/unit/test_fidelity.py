@@ -2,12 +2,11 @@
 
 import numpy as np
 import pytest
+from sklearn.preprocessing import StandardScaler
 
 from activemat.learn.cokriging import CoKriging, select_fidelity
 from activemat.learn.models import make_model
 from activemat.space.pool import build_pool
-from sklearn.preprocessing import StandardScaler
-
 from tests.conftest import synthetic_gaps
 
 

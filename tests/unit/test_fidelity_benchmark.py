@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from activemat.space.pool import build_pool
-
 from tests.conftest import synthetic_gaps
 
 BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "fidelity.py"

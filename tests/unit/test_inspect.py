@@ -7,13 +7,12 @@ import json
 
 import numpy as np
 import pytest
+from test_query_stores import stores, tutorial_gap, with_test_set
 
-from activemat.learn.models import cross_validate
 from activemat.analysis.modelcard import model_card, render
-from activemat.learn.models import cv_predictions
 from activemat.analysis.predict import fit_store_model
 from activemat.campaign.stored import open_campaign as open_store
-from test_query_stores import stores, tutorial_gap, with_test_set
+from activemat.learn.models import cross_validate, cv_predictions
 
 
 @pytest.fixture(scope="module")

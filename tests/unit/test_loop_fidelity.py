@@ -10,14 +10,14 @@ import pytest
 from rich.console import Console
 
 from activemat.campaign.config import parse_campaign
-from activemat.errors import InputError
 from activemat.campaign.loop import run_campaign
+from activemat.campaign.progress import Reporter
 from activemat.campaign.setup import build_campaign_pool
 from activemat.campaign.stored import open_campaign
 from activemat.compute.oracle import ReplayOracle
-from activemat.campaign.progress import Reporter
-from activemat.store.query import open_store
+from activemat.errors import InputError
 from activemat.store.hdf5 import read_store
+from activemat.store.query import open_store
 from tests.conftest import synthetic_gaps
 
 CHEAP, ACCURATE = "gpaw-pbe-pw", "gpaw-tb09"

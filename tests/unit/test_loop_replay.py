@@ -11,12 +11,12 @@ from rich.console import Console
 
 from activemat.campaign.config import parse_campaign
 from activemat.campaign.loop import run_campaign
-from activemat.campaign.setup import build_campaign_pool
-from activemat.learn.models import GPRegressor
-from activemat.compute.oracle import ReplayOracle
 from activemat.campaign.progress import Reporter
-from activemat.store.hdf5 import read_store
+from activemat.campaign.setup import build_campaign_pool
+from activemat.compute.oracle import ReplayOracle
+from activemat.learn.models import GPRegressor
 from activemat.learn.strategies import kriging_believer
+from activemat.store.hdf5 import read_store
 from tests.conftest import synthetic_gaps
 
 CAMPAIGN = """

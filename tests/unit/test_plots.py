@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import matplotlib.image
 import pytest
+from test_query_stores import stores, with_test_set
 
-from activemat.errors import InputError
 from activemat.analysis.modelcard import model_card
 from activemat.analysis.plots import FIGURES, plot_parity, plot_store
 from activemat.analysis.predict import fit_store_model
 from activemat.campaign.stored import open_campaign as open_store
-from test_query_stores import stores, with_test_set
+from activemat.errors import InputError
 
 
 @pytest.fixture(scope="module")

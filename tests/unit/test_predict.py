@@ -8,12 +8,11 @@ import math
 import ase.io
 import numpy as np
 import pytest
-
-from activemat.errors import InputError
-from activemat.analysis.predict import fit_store_model, predict, render
-from activemat.errors import NotEnoughData
-from activemat.store.query import open_store
 from test_query_stores import stores, tutorial_gap
+
+from activemat.analysis.predict import fit_store_model, predict, render
+from activemat.errors import InputError, NotEnoughData
+from activemat.store.query import open_store
 
 
 @pytest.fixture(scope="module")
@@ -141,11 +140,11 @@ def test_orbit_feature_stores_predict_structures_that_sit_on_the_supercell(tmp_p
     """features = "orbits" are defined on the supercell's sites: a structure is matched to its candidate
     (any site order), and a structure off those sites is a clear input error."""
     from distributed import Client, LocalCluster
+    from test_query_stores import _run, campaign_text
 
     from activemat.campaign.config import parse_campaign
     from activemat.campaign.setup import build_campaign_pool
     from activemat.compute.oracle import ReplayOracle
-    from test_query_stores import _run, campaign_text
     from tests.conftest import synthetic_gaps
 
     text = campaign_text("orbits", tmp_path / "orbits.h5", mode='configurations"\nfeatures = "orbits', budget=6)

@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 from ase import Atoms
 
-from activemat.campaign.config import parse_campaign
-from activemat.errors import InputError
-from activemat.learn.models import GPRegressor
 from activemat.analysis.replay import labels_to_reach, replay, replay_curve, subpool
+from activemat.campaign.config import parse_campaign
+from activemat.campaign.setup import model_factory
+from activemat.errors import InputError
+from activemat.learn.acquisition import ivr_scores
+from activemat.learn.models import GPRegressor
+from activemat.learn.strategies import Context, choose, make_strategy
 from activemat.space.matching import Matcher, load_labels
 from activemat.space.pool import build_pool, site_permutations
-from activemat.campaign.setup import model_factory
-from activemat.learn.acquisition import ivr_scores
-from activemat.learn.strategies import Context, choose, make_strategy
 from tests.conftest import synthetic_gaps
 
 

@@ -6,10 +6,18 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from activemat.space.pool import build_pool
 from activemat.learn.acquisition import _spread, best_available, representative, space_filling
-from activemat.learn.strategies import (STRATEGIES, Context, Pick, Strategy, campaign_kinds, make_strategy,
-                                        reasons, register)
+from activemat.learn.strategies import (
+    STRATEGIES,
+    Context,
+    Pick,
+    Strategy,
+    campaign_kinds,
+    make_strategy,
+    reasons,
+    register,
+)
+from activemat.space.pool import build_pool
 
 
 @pytest.fixture(scope="module")
