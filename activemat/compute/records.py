@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+#: Entries of ``CalculationRecord.parameters`` that are results of the run, not settings it ran with.
+RESULT_PARAMETERS = ("gllbsc",)
+
 
 @dataclass
 class CalculationRecord:
-    """Everything one attempt produced. Energies in eV, times in seconds (unix epoch)."""
+    """Everything one attempt produced. Energies in eV, times in seconds (unix epoch).
+
+    ``parameters`` holds the GPAW keyword arguments the attempt ran with
+    (plain data), plus, for a GLLB-SC gap, ``"gllbsc"``: the Kohn-Sham gap
+    and the derivative discontinuity (eV).
+    """
 
     candidate: int
     attempt: int
@@ -37,6 +45,25 @@ class CalculationRecord:
     @property
     def wall_time(self) -> float:
         return self.finished - self.started
+
+    @property
+    def settings(self) -> dict:
+        """The GPAW keyword arguments the attempt ran with: ``parameters`` without its results.
+
+        >>> CalculationRecord(0, 0, "p", "ok", parameters={"xc": "GLLBSC", "gllbsc": {"ks_gap": 0.6}}).settings
+        {'xc': 'GLLBSC'}
+        """
+        return {k: v for k, v in self.parameters.items() if k not in RESULT_PARAMETERS}
+
+    @property
+    def ks_gap(self) -> float:
+        """GLLB-SC: the Kohn-Sham gap (eV) before the derivative discontinuity; NaN otherwise."""
+        return float(self.parameters.get("gllbsc", {}).get("ks_gap", float("nan")))
+
+    @property
+    def discontinuity(self) -> float:
+        """GLLB-SC: the derivative discontinuity (eV) added to the Kohn-Sham gap; NaN otherwise."""
+        return float(self.parameters.get("gllbsc", {}).get("discontinuity", float("nan")))
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -5,9 +5,11 @@ constant, rebuilt from the stored decoration, with the calculation in
 ``atoms.info`` (``candidate``, ``gap`` in eV, ``status``, ``formula``,
 ``multiplicity``, ...) and the total energy (eV) on a
 ``SinglePointCalculator``, so ``ase.io.read(file, ":")`` gives it back as
-``atoms.get_potential_energy()``. Missing values (the gap of a failed
-calculation, an empty error) are left out of a frame rather than written as
-``nan`` or an empty string.
+``atoms.get_potential_energy()``. The GPAW keyword arguments of the
+calculation are ``atoms.info["parameters"]``, their canonical JSON text.
+Missing values (the gap of a failed calculation, an empty error, parameters
+not recorded) are left out of a frame rather than written as ``nan`` or an
+empty string.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from activemat.store.query import open_store, write_rows
 FORMATS = {".extxyz": "extxyz", ".xyz": "extxyz", ".csv": "csv"}
 # Calculation columns copied into each frame's info (when present).
 FRAME_KEYS = ("row", "candidate", "attempt", "formula", "n_{b}", "x_{b}", "multiplicity", "status", "gap", "direct",
-              "vbm", "cbm", "preset", "iteration", "reason", "scf_iterations", "kpts", "wall_time", "error", "test")
+              "vbm", "cbm", "ks_gap", "discontinuity", "preset", "iteration", "reason", "scf_iterations", "kpts",
+              "wall_time", "error", "test", "parameters")
 
 
 def _format(out: Path) -> str:

@@ -4,7 +4,10 @@ A thin layer over :func:`activemat.store.hdf5.read_store` (safe while a campaign
 writes the store). Every calculation row is joined with its candidate
 (formula, alloying-element count and fraction, multiplicity, test flag), and
 filters are vectorised numpy masks over those columns, so stores of 10^5 rows
-filter in milliseconds.
+filter in milliseconds. The ``parameters`` column holds the canonical JSON of
+the GPAW keyword arguments a calculation ran with (empty when not recorded,
+as in stores written before schema 3); :func:`to_records` and the JSON output
+give it back as an object.
 
 >>> parse_range("0.2:0.5", "gap")
 (0.2, 0.5)
@@ -33,12 +36,12 @@ from activemat.store.hdf5 import StoreData, read_store
 
 __all__ = ["StoreView", "open_store", "parse_range", "OUTPUT_FORMATS", "write_rows", "to_records"]
 
-STATUSES = (S.RUNNING, S.OK, S.FAILED, S.INTERRUPTED)
 OUTPUT_FORMATS = ("table", "csv", "json")
 # Columns shown by the rich table unless --columns is given ({b} is the alloying element, e.g. ge).
 TABLE_COLUMNS = ("row", "candidate", "formula", "x_{b}", "status", "gap", "direct", "energy", "iteration",
                  "reason", "wall_time", "worker", "error")
 TABLE_ROW_LIMIT = 100  # rows printed by the table format without --limit
+JSON_COLUMNS = ("parameters",)  # table columns holding JSON text: objects in records and JSON output
 
 
 def parse_range(text, name: str, kind=float) -> tuple:
@@ -155,6 +158,11 @@ class StoreView:
         return CandidatePool(self.elements, self.supercell, c["decoration"].astype(np.uint8),
                              c["multiplicity"].astype(np.int64), c["features"].astype(float), self.feature_names)
 
+    def parameters(self, row: int) -> dict:
+        """The GPAW keyword arguments calculation ``row`` ran with (empty if they were not recorded)."""
+        key = self.data.calculations["parameters"][row]
+        return self.data.parameters.get(key, {})
+
     def results(self, preset: str, *, held_out: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Candidates with a successful calculation at ``preset`` and their gaps (eV): the training candidates,
         or with ``held_out`` the test candidates."""
@@ -191,9 +199,8 @@ class StoreView:
             "multiplicity": take(cand["multiplicity"], 0),
             "test": take(self.test, False).astype(bool),
         }
-        # Then every stored calculation column, in schema order (columns a later schema adds come along).
-        names = [k for k in S.CALCULATION_COLUMNS if k in calc] + sorted(set(calc) - set(S.CALCULATION_COLUMNS))
-        for name in names:
+        # Then every calculation column, in schema order.
+        for name in S.CALCULATIONS.names:
             if name == "candidate":
                 continue
             values = calc[name]
@@ -201,10 +208,15 @@ class StoreView:
                 values = np.array(["x".join(map(str, k)) for k in values.tolist()], dtype=object)
             elif name == "direct":
                 values = values.astype(bool)
+            elif name == "parameters":  # the key of a parameter set -> its JSON
+                keys, inverse = np.unique(values.astype(str), return_inverse=True)
+                texts = [S.parameters_json(self.data.parameters[k]) if k in self.data.parameters else ""
+                         for k in keys.tolist()]
+                values = np.array(texts, dtype=object)[inverse]
             elif values.ndim > 1:
                 continue  # no other multi-valued column today; keep the table flat
             out[name] = values
-            if name == "finished" and "started" in calc:
+            if name == "finished":
                 out["wall_time"] = calc["finished"] - calc["started"]
         for name, values in out.items():
             if values.dtype == object and n:
@@ -248,10 +260,10 @@ class StoreView:
             mask &= _in_range(t[f"x_{b}"], parse_range(x_b, f"x-{b}"))
         if status is not None:
             wanted = _names(status)
-            bad = [s for s in wanted if s not in STATUSES]
+            bad = [s for s in wanted if s not in S.STATUSES]
             if bad or not wanted:
                 raise InputError(f"unknown status {', '.join(bad) or repr(status)}; use one or more of "
-                                 f"{', '.join(STATUSES)} (comma-separated)")
+                                 f"{', '.join(S.STATUSES)} (comma-separated)")
             mask &= np.isin(t["status"], wanted)
         if gap is not None:
             mask &= _in_range(t["gap"], parse_range(gap, "gap"))
@@ -327,8 +339,12 @@ def _plain(values: np.ndarray) -> list:
 
 
 def to_records(table: dict[str, np.ndarray]) -> list[dict]:
+    """Rows of a table as dicts: NaN as None, JSON text columns (``parameters``) as objects (None if empty)."""
     names = list(table)
     cols = [_plain(np.asarray(table[k])) for k in names]
+    for i, name in enumerate(names):
+        if name in JSON_COLUMNS:
+            cols[i] = [json.loads(v) if v else None for v in cols[i]]
     return [dict(zip(names, row)) for row in zip(*cols)]
 
 
@@ -375,13 +391,14 @@ def _rich_table(table, names, n, file, total, title) -> None:
     caption = f"{n} of {total} calculations match" if total is not None else f"{n} rows"
     if shown < n:
         caption += f"; first {shown} shown (use --limit N, or --format csv/json for all)"
-    units = {"gap": " (eV)", "energy": " (eV)", "vbm": " (eV)", "cbm": " (eV)", "wall_time": " (s)"}
+    units = {c.name: f" ({c.unit})" for c in S.CALCULATIONS.columns if c.unit}
+    units["wall_time"] = f" ({S.UNITS['time']})"
     t = Table(title=title, caption=caption)
     for k in names:
         t.add_column(k + units.get(k, ""), justify="right" if np.asarray(table[k]).dtype.kind in "iuf" else "left",
                      overflow="fold", max_width=40 if k == "error" else None)
-    fmt = {"gap": "{:.4f}", "energy": "{:.3f}", "vbm": "{:.3f}", "cbm": "{:.3f}", "wall_time": "{:.1f}",
-           "score": "{:.4g}"}
+    fmt = {"gap": "{:.4f}", "ks_gap": "{:.4f}", "discontinuity": "{:.4f}", "energy": "{:.3f}", "vbm": "{:.3f}",
+           "cbm": "{:.3f}", "wall_time": "{:.1f}", "score": "{:.4g}"}
     cols = [np.asarray(table[k])[:shown].tolist() for k in names]
     for row in zip(*cols):
         cells = []

@@ -1,24 +1,57 @@
-"""The on-disk schema of a campaign store: every HDF5 path, dtype and unit.
+"""The on-disk schema of a campaign store: every HDF5 group, column, dtype, unit and fill value.
 
-No other module writes a path string. Fixed-size dtypes throughout: HDF5's
-SWMR mode (live readers while the driver writes) does not support
-variable-length data.
+This module is the one place that names a path, a dtype or a unit of the
+store. :mod:`activemat.store.hdf5` creates and migrates a store from these
+declarations alone, and the readers look columns up by the names declared
+here. A store is one HDF5 file:
+
+- root attributes (:data:`ROOT_ATTRIBUTES`): schema version, creator, the
+  campaign file's text and identity, the pool's elements, supercell and
+  feature names, the units;
+- groups (:data:`GROUPS`), each a table of equal-length columns, one
+  dataset per column: :data:`CANDIDATES` (one row per candidate, written
+  once), :data:`CALCULATIONS` (one row per attempt), :data:`PARAMETERS`
+  (the distinct GPAW parameter sets the calculations used),
+  :data:`SNAPSHOTS` (one row per model refit, with the predictions over the
+  pool); and :data:`PRESETS`, attributes only.
+
+Every dtype is fixed-size: HDF5's SWMR mode (live readers while the driver
+writes) supports no variable-length data, and a SWMR writer can only append
+to datasets that already exist, so every group and column is created with
+the store (or added by a migration), never while a campaign writes.
 
 Schema versions
 ---------------
 1 : first version (candidates, calculations, snapshots, presets).
 2 : calculations/fallback (which of the preset's fallback settings an attempt
     used). Version-1 files are migrated by adding the column (0 = as written).
+3 : the GPAW parameters of every calculation: calculations/parameters (the
+    key of its parameter set), the group ``parameters`` (key -> canonical
+    JSON, each distinct set once), and calculations/ks_gap and
+    calculations/discontinuity (GLLB-SC results, NaN otherwise). Older files
+    are migrated by adding the columns (empty key = parameters not recorded,
+    NaN) and an empty ``parameters`` group.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 CREATOR = "activemat"
 
-# Root attributes
+#: HDF5 file-format bounds (low, high) of every open that writes. New objects use the low bound, the
+#: lowest format with SWMR (1.10), so HDF5 1.10 tools (Debian's ``h5dump``) read the store; the high
+#: bound lets a recovery or migration copy objects an older activemat wrote in a newer format.
+FORMAT = ("v110", "latest")
+
+#: Units of the physical quantities (also stored as the root attribute ``units``, and per column).
+UNITS = {"energy": "eV", "length": "Angstrom", "time": "s"}
+
+# -- root attributes -----------------------------------------------------------------------
 ATTR_SCHEMA = "schema_version"
 ATTR_CREATOR = "creator"
 ATTR_CREATOR_VERSION = "creator_version"
@@ -30,77 +63,268 @@ ATTR_ELEMENTS = "elements"
 ATTR_SUPERCELL = "supercell"
 ATTR_UNITS = "units"
 
-# Groups
-CANDIDATES = "candidates"
-CALCULATIONS = "calculations"
-SNAPSHOTS = "snapshots"
-PRESETS = "presets"  # one attribute per preset: its JSON
-SNAPSHOT_MEAN = "snapshots/pool_mean"  # (iterations, candidates) float32, eV
-SNAPSHOT_STD = "snapshots/pool_std"
 
-# Calculation status values
+@dataclass(frozen=True)
+class Attribute:
+    """A root attribute of the store.
+
+    Attributes
+    ----------
+    name
+        Attribute name (one of the ``ATTR_*`` constants).
+    kind
+        What it holds, for the reference: ``"int"``, ``"str"``, ``"list[str]"``, ``"list[int]"`` or ``"JSON"``.
+    doc
+        One line for the reference.
+    """
+
+    name: str
+    kind: str
+    doc: str
+
+
+ROOT_ATTRIBUTES = (
+    Attribute(ATTR_SCHEMA, "int", "schema version of the file (see the changelog); newer files are refused"),
+    Attribute(ATTR_CREATOR, "str", f'always "{CREATOR}"; a file without it is not a store'),
+    Attribute(ATTR_CREATOR_VERSION, "str", "activemat version that created the file"),
+    Attribute(ATTR_CREATED, "str", "creation time, ISO 8601 with UTC offset"),
+    Attribute(ATTR_CAMPAIGN_TEXT, "str", "text of the campaign file the store was created with"),
+    Attribute(ATTR_IDENTITY, "str", "hash of what defines the data (space and calculator); a resume must match it"),
+    Attribute(ATTR_FEATURE_NAMES, "list[str]", "names of the columns of candidates/features"),
+    Attribute(ATTR_ELEMENTS, "list[str]", "host and alloying element (A, B), e.g. Si, Ge"),
+    Attribute(ATTR_SUPERCELL, "list[int]", "supercell of the parent primitive cell, e.g. 2, 2, 2"),
+    Attribute(ATTR_UNITS, "JSON", "units of the physical quantities, " + json.dumps(UNITS)),
+)
+
+# -- calculation status ------------------------------------------------------------------
 RUNNING, OK, FAILED, INTERRUPTED = "running", "ok", "failed", "interrupted"
-# Prefixes of `error` that say why an attempt failed outside GPAW
+#: Every value of calculations/status.
+STATUSES = (RUNNING, OK, FAILED, INTERRUPTED)
+#: Prefixes of calculations/error that say why an attempt failed outside GPAW.
 LOST, TIMEOUT = "worker lost", "time limit"
+
+# -- columns ---------------------------------------------------------------------------------
+#: Lengths a column's ``per`` rule can name; the candidate pool fixes them when the store is created.
+SITE, FEATURE, CANDIDATE = "site", "feature", "candidate"
+#: Sources of a calculation column: written on submission or from the finished record.
+SUBMIT, RESULT = "submit", "result"
+_NAN = float("nan")
 
 
 @dataclass(frozen=True)
 class Column:
+    """One column of a group: a dataset with one entry per row.
+
+    Attributes
+    ----------
+    name
+        Dataset name inside its group.
+    dtype
+        Fixed-size numpy dtype; ``S<n>`` is UTF-8 text cut to ``n`` bytes on a character boundary.
+    unit
+        Physical unit (also the dataset's ``unit`` attribute); empty if none.
+    fill
+        Value of a row that has none (not yet written, or added by a migration).
+    per
+        Shape of one entry: ``None`` a scalar; an int ``n`` a fixed vector of ``n``; or :data:`SITE`,
+        :data:`FEATURE`, :data:`CANDIDATE` a vector with one value per supercell site, per feature or
+        per candidate of the pool.
+    source
+        Where the writer takes the value: for candidates, the attribute of the candidate pool (empty:
+        the fill); for calculations, :data:`SUBMIT` (``CampaignStore.add_attempt``) or :data:`RESULT`
+        (``CampaignStore.finish_attempt``, from the calculation record); empty elsewhere (the caller's
+        values).
+    compress
+        Gzip each row as its own chunk (rows as wide as the pool).
+    since
+        Schema version that added the column (older files get it, filled, by migration).
+    doc
+        One line for the reference.
+    """
+
+    name: str
     dtype: str
     unit: str = ""
-    shape: tuple[int, ...] = ()
     fill: object = 0
+    per: int | str | None = None
+    source: str = ""
+    compress: bool = False
+    since: int = 1
+    doc: str = ""
+
+    def shape(self, sizes: Mapping[str, int]) -> tuple[int, ...]:
+        """Shape of one entry, with the pool's ``sizes`` (keys :data:`SITE`, :data:`FEATURE`, :data:`CANDIDATE`).
+
+        >>> Column("kpts", "i4", per=3).shape({})
+        (3,)
+        >>> Column("features", "f8", per=FEATURE).shape({FEATURE: 5})
+        (5,)
+        """
+        if self.per is None:
+            return ()
+        return (self.per,) if isinstance(self.per, int) else (sizes[self.per],)
+
+    @property
+    def width(self) -> int:
+        """Bytes of a text column (0 for numbers).
+
+        >>> Column("status", "S12").width
+        12
+        """
+        return int(self.dtype[1:]) if self.dtype.startswith("S") else 0
 
 
-CANDIDATE_COLUMNS = {
-    "decoration": Column("u1"),  # shape (n_sites,) set at creation; 1 = alloying element B
-    "n_b": Column("i4"),
-    "x_b": Column("f8"),
-    "multiplicity": Column("i8"),
-    "features": Column("f8"),  # shape (n_features,) set at creation
-    "test": Column("u1"),  # 1 = held out for testing, never trained on or selected
-}
+@dataclass(frozen=True)
+class Group:
+    """An HDF5 group: a table of equal-length columns, or (with no columns) attributes only.
 
-NAN = float("nan")
-CALCULATION_COLUMNS = {
-    "candidate": Column("i8", fill=-1),
-    "attempt": Column("i4"),
-    "status": Column("S12", fill=b""),
-    "preset": Column("S40", fill=b""),
-    "iteration": Column("i4", fill=-1),  # model iteration at selection
-    "reason": Column("S24", fill=b""),  # why it was picked: seed, max_std, ei, ..., resubmit
-    "score": Column("f8", fill=NAN),  # acquisition value at selection
-    "gap": Column("f8", "eV", fill=NAN),
-    "direct": Column("u1"),
-    "vbm": Column("f8", "eV", fill=NAN),
-    "cbm": Column("f8", "eV", fill=NAN),
-    "energy": Column("f8", "eV", fill=NAN),
-    "scf_iterations": Column("i4", fill=-1),
-    "fallback": Column("i4"),  # 0 = the preset as written, k = its k-th fallback settings
-    "kpts": Column("i4", shape=(3,)),
-    "submitted": Column("f8", "s since epoch", fill=NAN),
-    "started": Column("f8", "s since epoch", fill=NAN),
-    "finished": Column("f8", "s since epoch", fill=NAN),
-    "host": Column("S64", fill=b""),
-    "worker": Column("S64", fill=b""),
-    "versions": Column("S48", fill=b""),
-    "error": Column("S400", fill=b""),
-    "scratch": Column("S256", fill=b""),
-}
+    Attributes
+    ----------
+    path
+        Path of the group from the file's root.
+    columns
+        Its columns, in table order.
+    doc
+        One paragraph for the reference.
+    appendable
+        Rows are appended as the campaign runs (chunked, resizable datasets); otherwise the rows
+        are written once, when the store is created.
+    chunk_rows
+        Rows per HDF5 chunk of an appendable column (compressed columns: one row per chunk).
+    since
+        Schema version that added the group.
+    """
 
-SNAPSHOT_COLUMNS = {
-    "iteration": Column("i4"),
-    "time": Column("f8", "s since epoch", fill=NAN),
-    "n_train": Column("i4"),
-    "cv_mae": Column("f8", "eV", fill=NAN),
-    "cv_rmse": Column("f8", "eV", fill=NAN),
-    "cv_r2": Column("f8", fill=NAN),
-    "baseline_mae": Column("f8", "eV", fill=NAN),
-    "max_std": Column("f8", "eV", fill=NAN),
-    "mean_std": Column("f8", "eV", fill=NAN),
-    "test_mae": Column("f8", "eV", fill=NAN),
-    "model": Column("S300", fill=b""),  # model kind and fitted hyperparameters
-}
+    path: str
+    columns: tuple[Column, ...]
+    doc: str
+    appendable: bool = True
+    chunk_rows: int = 1024
+    since: int = 1
 
-STRING_LIMITS = {name: int(c.dtype[1:]) for name, c in {**CALCULATION_COLUMNS, **SNAPSHOT_COLUMNS}.items()
-                 if c.dtype.startswith("S")}
+    def __getitem__(self, name: str) -> Column:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(f"{self.path} has no column {name!r}; columns: {', '.join(self.names)}")
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.names
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Column names, in table order."""
+        return tuple(c.name for c in self.columns)
+
+    def path_of(self, name: str) -> str:
+        """Path of a column's dataset from the file's root.
+
+        >>> SNAPSHOTS.path_of("pool_std")
+        'snapshots/pool_std'
+        """
+        return f"{self.path}/{self[name].name}"
+
+
+CANDIDATES = Group("candidates", (
+    Column("decoration", "u1", per=SITE, source="decorations",
+           doc="occupation of each supercell site: 0 = host element A, 1 = alloying element B"),
+    Column("n_b", "i4", source="n_b", doc="number of B atoms"),
+    Column("x_b", "f8", source="x_b", doc="fraction of B atoms, n_b / sites"),
+    Column("multiplicity", "i8", source="multiplicity",
+           doc="number of decorations of the supercell equivalent to this one by symmetry"),
+    Column("features", "f8", per=FEATURE, source="features",
+           doc="model features; names in the root attribute feature_names"),
+    Column("test", "u1", doc="1 = held out for testing: never trained on or selected"),
+), doc="The candidate pool: symmetry-distinct configurations of the supercell, one row each, written once.",
+    appendable=False)
+
+CALCULATIONS = Group("calculations", (
+    Column("candidate", "i8", fill=-1, source=SUBMIT, doc="row of the candidate in candidates"),
+    Column("attempt", "i4", source=SUBMIT, doc="0 for the first attempt at a candidate and preset, then 1, 2, ..."),
+    Column("status", "S12", fill=b"", source=RESULT,
+           doc="running, then ok or failed; interrupted if the driver stopped before the result"),
+    Column("preset", "S40", fill=b"", source=SUBMIT, doc="name of the calculator preset"),
+    Column("iteration", "i4", fill=-1, source=SUBMIT, doc="model iteration at selection"),
+    Column("reason", "S24", fill=b"", source=SUBMIT,
+           doc="why it was picked: seed, a strategy name (max_std, ei, ...), retry, ..."),
+    Column("score", "f8", fill=_NAN, source=SUBMIT, doc="acquisition value at selection"),
+    Column("gap", "f8", "eV", _NAN, source=RESULT, doc="band gap (CBM - VBM; with GLLB-SC its discontinuity added)"),
+    Column("direct", "u1", source=RESULT, doc="1 = VBM and CBM at the same k-point"),
+    Column("vbm", "f8", "eV", _NAN, source=RESULT, doc="valence band maximum"),
+    Column("cbm", "f8", "eV", _NAN, source=RESULT, doc="conduction band minimum"),
+    Column("energy", "f8", "eV", _NAN, source=RESULT, doc="total energy"),
+    Column("scf_iterations", "i4", fill=-1, source=RESULT, doc="SCF iterations to convergence"),
+    Column("fallback", "i4", source=RESULT, since=2,
+           doc="0 = the preset as written, k = with its first k fallback settings"),
+    Column("kpts", "i4", per=3, source=RESULT, doc="Gamma-centred Monkhorst-Pack grid (0, 0, 0 = not run)"),
+    Column("submitted", "f8", "s since epoch", _NAN, source=SUBMIT, doc="time of submission"),
+    Column("started", "f8", "s since epoch", _NAN, source=RESULT, doc="time the calculation started"),
+    Column("finished", "f8", "s since epoch", _NAN, source=RESULT, doc="time the calculation ended"),
+    Column("host", "S64", fill=b"", source=RESULT, doc="host name of the machine that ran it"),
+    Column("worker", "S64", fill=b"", source=RESULT, doc="Dask worker that ran it"),
+    Column("versions", "S48", fill=b"", source=RESULT, doc="GPAW and ASE versions"),
+    Column("error", "S400", fill=b"", source=RESULT,
+           doc="why it failed (first line); prefixed 'worker lost' or 'time limit' outside GPAW"),
+    Column("scratch", "S256", fill=b"", source=RESULT, doc="scratch folder kept after a failure"),
+    Column("parameters", "S16", fill=b"", source=RESULT, since=3,
+           doc="key of the GPAW parameters used, in the parameters group; empty = not recorded"),
+    Column("ks_gap", "f8", "eV", _NAN, source=RESULT, since=3,
+           doc="GLLB-SC: the Kohn-Sham gap before the discontinuity; NaN otherwise"),
+    Column("discontinuity", "f8", "eV", _NAN, source=RESULT, since=3,
+           doc="GLLB-SC: the derivative discontinuity added to the gap; NaN otherwise"),
+), doc="One row per calculation attempt, appended on submission and filled in when its result arrives.")
+
+#: Bytes of JSON per row of the parameters group; a longer set continues on the next rows under its key.
+PARAMETERS_PART = 512
+PARAMETERS = Group("parameters", (
+    Column("key", "S16", fill=b"", doc="first 16 hex digits of the SHA-256 of the set's canonical JSON"),
+    Column("json", f"S{PARAMETERS_PART}", fill=b"",
+           doc="canonical JSON of the GPAW keyword arguments (the parts of one key, in row order, joined)"),
+), doc="Each distinct set of GPAW keyword arguments used by the calculations, stored once under its key "
+       "(calculations/parameters).", chunk_rows=8, since=3)
+
+SNAPSHOTS = Group("snapshots", (
+    Column("iteration", "i4", doc="model iteration"),
+    Column("time", "f8", "s since epoch", _NAN, doc="time of the refit"),
+    Column("n_train", "i4", doc="training set size"),
+    Column("cv_mae", "f8", "eV", _NAN, doc="cross-validated mean absolute error"),
+    Column("cv_rmse", "f8", "eV", _NAN, doc="cross-validated root-mean-square error"),
+    Column("cv_r2", "f8", fill=_NAN, doc="cross-validated coefficient of determination"),
+    Column("baseline_mae", "f8", "eV", _NAN, doc="error of predicting the training mean"),
+    Column("max_std", "f8", "eV", _NAN, doc="largest predicted standard deviation over the pool"),
+    Column("mean_std", "f8", "eV", _NAN, doc="mean predicted standard deviation over the pool"),
+    Column("test_mae", "f8", "eV", _NAN, doc="mean absolute error on the held-out test set"),
+    Column("model", "S300", fill=b"", doc="model kind and fitted hyperparameters"),
+    Column("pool_mean", "f4", "eV", _NAN, per=CANDIDATE, compress=True, doc="predicted gap of every candidate"),
+    Column("pool_std", "f4", "eV", _NAN, per=CANDIDATE, compress=True,
+           doc="predicted standard deviation of every candidate's gap"),
+), doc="One row per model refit: training size, errors, hyperparameters and the predictions over the pool.")
+
+PRESETS = Group("presets", (), doc="One attribute per calculator preset the campaign uses: its name -> its JSON.")
+
+#: Every group of a store, in file order.
+GROUPS = (CANDIDATES, CALCULATIONS, PARAMETERS, SNAPSHOTS, PRESETS)
+
+
+# -- parameter sets --------------------------------------------------------------------------
+def parameters_json(parameters: Mapping) -> str:
+    """Canonical JSON of a parameter set: sorted keys, no spaces, ASCII only, tuples as lists.
+
+    >>> parameters_json({"xc": "PBE", "kpts": {"size": (2, 2, 2)}})
+    '{"kpts":{"size":[2,2,2]},"xc":"PBE"}'
+    """
+    return json.dumps(parameters, sort_keys=True, separators=(",", ":"), default=_plain)
+
+
+def parameters_key(text: str) -> str:
+    """Key of a parameter set from its canonical JSON: the first 16 hex digits of its SHA-256.
+
+    >>> parameters_key('{"xc":"PBE"}')
+    'cbf3d9efe811fe3e'
+    """
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _plain(value):
+    # numpy scalars and arrays (anything with tolist); anything else as its text, so a record is never lost
+    return value.tolist() if hasattr(value, "tolist") else str(value)

@@ -16,6 +16,8 @@ from activemat.errors import InputError
 from activemat.store.export import export_store
 from activemat.campaign.setup import build_campaign_pool
 from activemat.campaign.stored import open_campaign
+from activemat.compute.records import CalculationRecord
+from activemat.store.hdf5 import CampaignStore
 from activemat.store.query import open_store, parse_range, run_query
 from activemat.space.pool import LATTICE_CONSTANTS, structure_features
 from test_query_stores import FAILING, stores
@@ -170,9 +172,9 @@ def test_query_on_1e5_rows(store, tmp_path):
     gap = np.where(status == b"ok", rng.uniform(0, 0.7, n), np.nan)
     iteration = np.arange(n, dtype="i4") // 2
     with h5py.File(path, "r+") as f:
-        g = f[S.CALCULATIONS]
-        for name, col in S.CALCULATION_COLUMNS.items():
-            g[name].resize((n, *col.shape))
+        g = f[S.CALCULATIONS.path]
+        for column in S.CALCULATIONS.columns:
+            g[column.name].resize((n, *g[column.name].shape[1:]))
         g["candidate"][:] = cand
         g["status"][:] = status
         g["gap"][:] = gap
@@ -237,3 +239,56 @@ def test_export_of_empty_store_and_bad_targets(store, tmp_path):
     with pytest.raises(InputError, match="does not exist; create it first"):
         export_store(store["configs"], tmp_path / "missing" / "x.csv")
     assert not list(tmp_path.glob("*.part"))
+
+
+# -- GPAW parameters ---------------------------------------------------------------------------
+PBE = {"mode": {"name": "pw", "ecut": 300.0}, "xc": "PBE", "kpts": {"size": [2, 2, 2], "gamma": True}}
+FAST = {**PBE, "mode": {"name": "pw", "ecut": 200.0}, "kpts": {"size": [1, 1, 1], "gamma": True}}
+
+
+@pytest.fixture
+def with_parameters(store, tmp_path):
+    """A copy of the empty store with three finished calculations: two parameter sets and one not recorded."""
+    path = tmp_path / "params.h5"
+    path.write_bytes(store["empty"].read_bytes())
+    identity = open_store(path).data.attrs[S.ATTR_IDENTITY]
+    with CampaignStore.open(path, identity) as s:
+        for cand, params in ((5, PBE), (9, FAST), (11, PBE), (12, {})):
+            s.finish_attempt(s.add_attempt(cand, 0, "gpaw-fast", 0, "seed"), CalculationRecord(
+                candidate=cand, attempt=0, preset="gpaw-fast", status="ok", gap=0.3, kpts=(2, 2, 2),
+                parameters=params))
+    return path
+
+
+def test_parameters_column_and_accessor(with_parameters):
+    view = open_store(with_parameters)
+    t = view.table()
+    assert [json.loads(p) if p else None for p in t["parameters"]] == [PBE, FAST, PBE, None]
+    assert t["parameters"][0] == S.parameters_json(PBE)  # canonical JSON text in the table
+    assert [view.parameters(r) for r in range(4)] == [PBE, FAST, PBE, {}]
+    assert len(view.data.parameters) == 2
+    rows = view.select(columns="candidate,parameters", sort="parameters")  # text: sortable
+    assert list(rows["candidate"]) == [12, 9, 5, 11]  # "" first, then by JSON text (FAST has kpts [1, ...])
+
+
+def test_parameters_in_json_csv_and_records(with_parameters):
+    out = io.StringIO()
+    run_query(with_parameters, fmt="json", file=out, columns="candidate,parameters")
+    assert json.loads(out.getvalue()) == [{"candidate": 5, "parameters": PBE}, {"candidate": 9, "parameters": FAST},
+                                          {"candidate": 11, "parameters": PBE}, {"candidate": 12, "parameters": None}]
+    assert open_store(with_parameters).records(columns="candidate,parameters") == json.loads(out.getvalue())
+    out = io.StringIO()
+    run_query(with_parameters, fmt="csv", file=out, columns="candidate,parameters")
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert [json.loads(r["parameters"]) if r["parameters"] else None for r in rows] == [PBE, FAST, PBE, None]
+    out = io.StringIO()
+    run_query(with_parameters, file=out, columns="candidate,parameters")  # the rich table shows the text
+    assert '"ecut":200.0' in out.getvalue().replace("\n", "").replace(" ", "").replace("│", "")
+
+
+def test_export_keeps_the_parameters(with_parameters, tmp_path):
+    out = tmp_path / "p.extxyz"
+    assert export_store(with_parameters, out) == 4
+    frames = ase.io.read(out, ":")
+    assert [json.loads(f.info["parameters"]) if "parameters" in f.info else None for f in frames] == \
+           [PBE, FAST, PBE, None]

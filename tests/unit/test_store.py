@@ -1,6 +1,7 @@
 """Tests for activemat.store.hdf5, activemat.store.schema and activemat.store.status on real HDF5 files."""
 
 import hashlib
+import json
 import math
 import shutil
 import signal
@@ -79,6 +80,18 @@ def _one_line(exc):
     return msg
 
 
+def _downgrade(f, version):
+    """Make an open store file look written by schema `version`: drop every group and column added later."""
+    for group in S.GROUPS:
+        if group.since > version:
+            del f[group.path]
+            continue
+        for column in group.columns:
+            if column.since > version:
+                del f[group.path_of(column.name)]
+    f.attrs[S.ATTR_SCHEMA] = version
+
+
 def _run(script, *args, timeout=60):
     return subprocess.run([sys.executable, "-c", textwrap.dedent(script), *map(str, args)],
                           capture_output=True, text=True, timeout=timeout)
@@ -136,6 +149,8 @@ def test_round_trip(make_store, pool, presets):
     assert c["versions"][0] == "gpaw 26.7.0 ase 3.25"
     assert c["error"].tolist() == ["", "SCF did not converge"]
     assert c["scratch"][1] == "/scratch/c5a1"
+    assert data.parameters == {c["parameters"][0]: {"ecut": 200}} and c["parameters"][1] == ""
+    assert math.isnan(c["ks_gap"][0]) and math.isnan(c["discontinuity"][0])
     assert data.completed() == {3: pytest.approx(0.4321)}
     assert data.status_mask("failed").tolist() == [False, True]
     # snapshots
@@ -164,7 +179,7 @@ def test_root_attributes(make_store, config, pool):
     assert [str(n.decode() if isinstance(n, bytes) else n) for n in a["feature_names"]] == list(pool.feature_names)
     with h5py.File(store.path, "r") as f:
         assert f["calculations/gap"].attrs["unit"] == "eV"
-        assert f[S.SNAPSHOT_MEAN].attrs["unit"] == "eV"
+        assert f[S.SNAPSHOTS.path_of("pool_mean")].attrs["unit"] == "eV"
 
 
 def test_long_strings_are_truncated_to_schema_width(make_store):
@@ -173,7 +188,7 @@ def test_long_strings_are_truncated_to_schema_width(make_store):
     store.finish_attempt(row, _record(1, status="failed", error="E" * 1000))
     store.close()
     err = read_store(store.path).calculations["error"][0]
-    assert err == "E" * S.STRING_LIMITS["error"]
+    assert err == "E" * S.CALCULATIONS["error"].width
 
 
 def test_non_ascii_string_at_width_limit_keeps_store_readable(make_store):
@@ -206,9 +221,9 @@ def test_older_schema_is_read_and_migrated_on_open(make_store, config):
     store = make_store()
     store.finish_attempt(store.add_attempt(2, 0, "gpaw-fast", 0, "seed"), _record(2, gap=0.33))
     store.close()
-    with h5py.File(store.path, "r+") as f:  # make it a version-1 file: no fallback column
-        del f["calculations/fallback"]
-        f.attrs[S.ATTR_SCHEMA] = 1
+    with h5py.File(store.path, "r+") as f:  # make it a version-1 file: no fallback column (nor later additions)
+        _downgrade(f, 1)
+        assert "calculations/fallback" not in f
     assert S.SCHEMA_VERSION >= 2
     old = read_store(store.path)
     assert old.attrs["schema_version"] == 1
@@ -223,6 +238,159 @@ def test_older_schema_is_read_and_migrated_on_open(make_store, config):
     assert new.attrs["campaign_toml"] == CAMPAIGN
     with h5py.File(store.path, "r") as f:
         assert "fallback" in f["calculations"]
+
+
+# -- the schema declaration --------------------------------------------------------
+
+def test_schema_doctests():
+    import doctest
+
+    assert doctest.testmod(S).failed == 0
+
+
+def test_store_is_laid_out_exactly_as_the_schema_declares(make_store, pool):
+    store = make_store()
+    store.close()
+    sizes = {S.SITE: pool.decorations.shape[1], S.FEATURE: pool.features.shape[1], S.CANDIDATE: len(pool)}
+    with h5py.File(store.path, "r") as f:
+        assert set(f.attrs) == {a.name for a in S.ROOT_ATTRIBUTES}
+        assert json.loads(f.attrs[S.ATTR_UNITS]) == S.UNITS
+        assert set(f) == {g.path for g in S.GROUPS}
+        for group in S.GROUPS:
+            g = f[group.path]
+            assert set(g) == set(group.names), group.path
+            for column in group.columns:
+                ds = g[column.name]
+                assert ds.dtype == np.dtype(column.dtype), column.name
+                rows = len(pool) if not group.appendable else 0
+                assert ds.shape == (rows, *column.shape(sizes)), column.name
+                assert ds.maxshape[0] == (None if group.appendable else rows), column.name
+                assert ds.attrs.get("unit", "") == column.unit, column.name
+    assert S.CALCULATIONS.since == S.CANDIDATES.since == 1 and S.PARAMETERS.since == S.SCHEMA_VERSION == 3
+    assert [c.name for c in S.CALCULATIONS.columns if c.since == 3] == ["parameters", "ks_gap", "discontinuity"]
+
+
+def test_new_store_is_readable_by_hdf5_1_10(make_store, pool, tmp_path):
+    """Every object of a new store fits the HDF5 1.10 file format (Debian's h5dump reads it)."""
+    store = make_store()
+    store.finish_attempt(store.add_attempt(1, 0, "gpaw-fast", 0, "seed"), _record(1, parameters={"xc": "PBE"}))
+    store.add_snapshot({"iteration": 1}, np.zeros(len(pool), "f4"), np.zeros(len(pool), "f4"))
+    store.close()
+    with h5py.File(store.path, "r") as src, h5py.File(tmp_path / "v110.h5", "w", libver=("v110", "v110")) as dst:
+        for name in src:
+            src.copy(src[name], dst, name=name)  # raises "... version out of bounds" for a newer format
+
+
+# -- GPAW parameters -----------------------------------------------------------------
+
+PBE = {"mode": {"name": "pw", "ecut": 300.0}, "xc": "PBE", "kpts": {"size": (2, 2, 2), "gamma": True},
+       "occupations": {"name": "fermi-dirac", "width": 0.01}, "nbands": 40, "convergence": {"bands": 36},
+       "maxiter": 300}
+
+
+def _as_json(params):
+    return json.loads(json.dumps(params))  # tuples -> lists, as plain data comes back
+
+
+def test_parameters_are_stored_once_per_distinct_set(make_store):
+    store = make_store()
+    fast = {**PBE, "mode": {"name": "pw", "ecut": 200.0}}
+    for cand, params in ((0, PBE), (1, fast), (2, PBE), (3, {}), (4, dict(reversed(list(PBE.items()))))):
+        store.finish_attempt(store.add_attempt(cand, 0, "gpaw-fast", 0, "seed"), _record(cand, parameters=params))
+    store.close()
+    data = read_store(store.path)
+    keys = data.calculations["parameters"]
+    assert keys[0] == keys[2] == keys[4] != keys[1] and keys[3] == ""  # key order does not matter; {} = not recorded
+    assert all(len(k) == 16 for k in keys[[0, 1]])
+    assert data.parameters == {keys[0]: _as_json(PBE), keys[1]: _as_json(fast)}
+    assert keys[0] == S.parameters_key(S.parameters_json(PBE))
+    with h5py.File(store.path, "r") as f:
+        assert f[S.PARAMETERS.path_of("key")].shape == (2,)  # two distinct sets, one row each
+
+
+def test_gllbsc_results_are_columns_not_parameters(make_store):
+    store = make_store()
+    gllb = {**PBE, "xc": "GLLBSC", "legacy_gpaw": True}
+    for cand, (ks, dxc) in enumerate(((0.61, 0.43), (0.55, 0.40))):
+        store.finish_attempt(store.add_attempt(cand, 0, "gpaw-fast", 0, "seed"), _record(
+            cand, gap=ks + dxc, parameters={**gllb, "gllbsc": {"ks_gap": ks, "discontinuity": dxc}}))
+    store.finish_attempt(store.add_attempt(2, 0, "gpaw-fast", 0, "seed"), _record(2, parameters=PBE))
+    store.close()
+    data = read_store(store.path)
+    c = data.calculations
+    assert c["ks_gap"][:2].tolist() == [0.61, 0.55] and c["discontinuity"][:2].tolist() == [0.43, 0.40]
+    assert math.isnan(c["ks_gap"][2]) and math.isnan(c["discontinuity"][2])
+    assert c["parameters"][0] == c["parameters"][1]  # the same settings: one set, the results are per row
+    assert data.parameters[c["parameters"][0]] == _as_json(gllb)
+    assert len(data.parameters) == 2
+
+
+def test_a_parameter_set_longer_than_a_row_is_split_and_joined(make_store):
+    store = make_store()
+    big = {**PBE, "setups": {f"site{i}": "paw" for i in range(120)}, "note": "\u00c5ngstr\u00f6m"}
+    assert len(S.parameters_json(big)) > 3 * S.PARAMETERS_PART
+    store.finish_attempt(store.add_attempt(0, 0, "gpaw-fast", 0, "seed"), _record(0, parameters=big))
+    store.finish_attempt(store.add_attempt(1, 0, "gpaw-fast", 0, "seed"), _record(1, parameters=big))
+    store.close()
+    data = read_store(store.path)
+    assert data.parameters == {data.calculations["parameters"][0]: _as_json(big)}
+    with h5py.File(store.path, "r") as f:
+        n = f[S.PARAMETERS.path_of("key")].shape[0]
+    assert n == -(-len(S.parameters_json(big)) // S.PARAMETERS_PART)  # its parts, stored once
+
+
+def test_parameters_survive_reopen_and_are_not_stored_again(make_store, config):
+    store = make_store()
+    store.finish_attempt(store.add_attempt(0, 0, "gpaw-fast", 0, "seed"), _record(0, parameters=PBE))
+    store.close()
+    with CampaignStore.open(store.path, config.identity()) as again:
+        again.finish_attempt(again.add_attempt(1, 0, "gpaw-fast", 1, "max_std"), _record(1, parameters=PBE))
+    data = read_store(store.path)
+    assert len(set(data.calculations["parameters"])) == 1 and len(data.parameters) == 1
+    with h5py.File(store.path, "r") as f:
+        assert f[S.PARAMETERS.path_of("key")].shape == (1,)
+
+
+def test_status_is_written_last(make_store, monkeypatch):
+    """A row reads as finished only once all its results are in (a killed writer leaves it 'running')."""
+    store = make_store()
+    row = store.add_attempt(0, 0, "gpaw-fast", 0, "seed")
+    seen = []
+    real = store._value
+
+    def spy(column, value):
+        seen.append(column.name)
+        return real(column, value)
+
+    monkeypatch.setattr(store, "_value", spy)
+    store.finish_attempt(row, _record(0, parameters=PBE))
+    assert seen[:2] == list(S.PARAMETERS.names)  # the new parameter set first
+    assert seen[-1] == "status"
+    assert set(seen[2:]) == {c.name for c in S.CALCULATIONS.columns if c.source == S.RESULT}
+
+
+def test_half_appended_row_of_a_killed_writer_is_overwritten(make_store, config):
+    store = make_store()
+    store.finish_attempt(store.add_attempt(0, 0, "gpaw-fast", 0, "seed"), _record(0, gap=0.6))
+    store.close()
+    with h5py.File(store.path, "r+") as f:  # a writer killed after appending the first column of row 1
+        ds = f[S.CALCULATIONS.path_of("candidate")]
+        ds.resize((2,))
+        ds[1] = 5
+    assert read_store(store.path).n_calculations == 1  # readers see whole rows only
+    with CampaignStore.open(store.path, config.identity()) as again:
+        assert again.add_attempt(6, 0, "gpaw-fast", 1, "max_std") == 1
+    data = read_store(store.path)
+    assert data.calculations["candidate"].tolist() == [0, 6]
+    assert data.calculations["status"].tolist() == ["ok", "running"]
+    with h5py.File(store.path, "r") as f:
+        assert {ds.shape[0] for ds in f[S.CALCULATIONS.path].values()} == {2}
+
+
+def test_unknown_column_is_refused(make_store, pool):
+    store = make_store()
+    with pytest.raises(ValueError, match="snapshots has no column cv_maee"):
+        store.add_snapshot({"iteration": 1, "cv_maee": 0.1}, np.zeros(len(pool), "f4"), np.zeros(len(pool), "f4"))
 
 
 # -- refusals --------------------------------------------------------------------
@@ -380,7 +548,8 @@ def test_resume_after_sigkill(tmp_path, config):
                                  pool=build_pool(supercell=(1, 1, 2)),
                                  presets={"gpaw-fast": load_preset("gpaw-fast").model_dump(mode="json")})
         row = s.add_attempt(3, 0, "gpaw-fast", 0, "seed")
-        s.finish_attempt(row, CalculationRecord(candidate=3, attempt=0, preset="gpaw-fast", status="ok", gap=0.42))
+        s.finish_attempt(row, CalculationRecord(candidate=3, attempt=0, preset="gpaw-fast", status="ok", gap=0.42,
+                                                parameters={"xc": "PBE", "kpts": [1, 1, 2]}))
         s.add_attempt(5, 1, "gpaw-fast", 1, "max_std", score=0.3)
         os.kill(os.getpid(), signal.SIGKILL)
         """, path, CAMPAIGN)
@@ -391,13 +560,14 @@ def test_resume_after_sigkill(tmp_path, config):
     # readers still work
     data = read_store(path)
     assert data.calculations["status"].tolist() == ["ok", "running"]
+    assert data.parameters[data.calculations["parameters"][0]] == {"xc": "PBE", "kpts": [1, 1, 2]}
     assert summarize(data)["interrupted"] == 1 and summarize(data)["running"] == 0
 
     with CampaignStore.open(path, config.identity()) as store:
         assert store.interrupt_running() == [(5, 1)]
         assert store.interrupt_running() == []
         row = store.add_attempt(5, 2, "gpaw-fast", 2, "resubmit")
-        store.finish_attempt(row, _record(5, attempt=2, gap=0.11))
+        store.finish_attempt(row, _record(5, attempt=2, gap=0.11, parameters={"kpts": [1, 1, 2], "xc": "PBE"}))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["crash.h5", "crash.h5.lock"]  # no temporary left
     data = read_store(path)
     c = data.calculations
@@ -407,6 +577,7 @@ def test_resume_after_sigkill(tmp_path, config):
     assert data.attrs["campaign_toml"] == CAMPAIGN
     assert len(data.candidates["n_b"]) == 7
     assert "gpaw-fast" in data.presets
+    assert c["parameters"][0] == c["parameters"][2] != "" and len(data.parameters) == 1  # known set, not stored again
     # the recovered file is a normal store again: plain writers can open it
     h5py.File(path, "r+").close()
 
