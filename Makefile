@@ -1,5 +1,6 @@
 # Two entry points: `make demo` and `make test`. Both install whatever is
 # missing first (Debian packages, a virtual environment, GPAW built from source).
+# `make docs` builds the documentation into docs/_build/html (warnings are errors).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +10,7 @@ SLURM_PACKAGES := slurmctld slurmd slurm-client munge
 SLURM_STATE ?= /tmp/activemat-slurm
 STAMP := .make
 
-.PHONY: demo test setup system-packages clean-venv slurm-up slurm-down
+.PHONY: demo test docs setup system-packages clean-venv slurm-up slurm-down
 
 demo: setup
 	$(BIN)/activemat run campaigns/demo.toml
@@ -17,6 +18,15 @@ demo: setup
 
 test: setup slurm-up
 	ACTIVEMAT_SLURM_STATE=$(SLURM_STATE) $(BIN)/python -m pytest tests
+
+# Sphinx + MyST; the reference pages are generated from the code (docs/_ext, sphinx-argparse,
+# autodoc-pydantic, autosummary). The docs dependencies are in the `test` extra: installed if missing.
+DOCS_MODULES := sphinx myst_parser sphinxarg sphinxcontrib.autodoc_pydantic furo
+docs: setup
+	@$(BIN)/python -c 'import importlib, sys; [importlib.import_module(m) for m in sys.argv[1:]]' $(DOCS_MODULES) \
+	  2>/dev/null || $(BIN)/pip install -q -e '.[test]'
+	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
+	@echo "docs: docs/_build/html/index.html"
 
 setup: $(STAMP)/venv
 

@@ -1,0 +1,291 @@
+"""Reference tables generated from activemat's own declarations, so the docs cannot drift from the code.
+
+Directives (usable from MyST as ```` ```{activemat-store-schema} ````):
+
+``activemat-store-schema``
+    The HDF5 store layout from :mod:`activemat.store.schema`: ``SCHEMA_VERSION``,
+    the root attributes (``ATTR_*`` strings), the status values (``RUNNING``,
+    ``OK``, ``FAILED``, ``INTERRUPTED``), the datasets given as paths (string
+    constants holding a ``/``, e.g. ``SNAPSHOT_MEAN``), the group ``PRESETS``, and one table per column
+    declaration: every public dict whose values have a ``dtype`` attribute
+    (``CANDIDATE_COLUMNS``, ``CALCULATION_COLUMNS``, ``SNAPSHOT_COLUMNS``); a
+    column's ``dtype``, ``unit``, ``shape`` and ``fill`` (and ``description`` or
+    ``doc`` when it has one) are shown. A dict ``<PREFIX>_COLUMNS`` belongs to the
+    group named by the string constant ``<PREFIX>S`` (``CALCULATIONS``), else to
+    ``<prefix>s``. A dict whose values carry ``columns`` (a group declaration)
+    is read the same way, group by group.
+``activemat-presets``
+    The presets shipped in ``calculators/``, through
+    :func:`activemat.compute.presets.available_presets` and
+    :func:`activemat.compute.presets.load_preset` (``$ACTIVEMAT_CALCULATORS`` is
+    ignored while the table is built, so a local preset never lands in the docs).
+``activemat-strategies``
+    The registry :data:`activemat.learn.strategies.STRATEGIES`: each strategy's
+    name, description and every boolean class flag of ``Strategy``.
+``repo-literalinclude``
+    ``literalinclude`` with a path relative to the repository root (config value
+    ``activemat_repo``), for files outside ``docs/`` such as ``slurm/campaign.sbatch``.
+
+Anything missing from these modules is a build warning, which ``make docs`` turns into an error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from docutils import nodes
+from sphinx.directives.code import LiteralInclude
+from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
+
+logger = logging.getLogger(__name__)
+
+
+def _cell(value) -> nodes.entry:
+    """A table cell: a docutils node as it is, ``("code", text)`` as a literal, anything else as text."""
+    entry = nodes.entry()
+    if isinstance(value, nodes.Node):
+        entry += value
+    elif isinstance(value, tuple) and value[0] == "code":
+        entry += nodes.paragraph("", "", nodes.literal(text=str(value[1])))
+    else:
+        entry += nodes.paragraph(text="" if value is None else str(value))
+    return entry
+
+
+def table(header: list[str], rows: list[list], title: str | None = None) -> nodes.table:
+    tbl = nodes.table(classes=["activemat-generated"])
+    if title:
+        tbl += nodes.title(text=title)
+    group = nodes.tgroup(cols=len(header))
+    tbl += group
+    for _ in header:
+        group += nodes.colspec(colwidth=1)
+    head = nodes.thead()
+    group += head
+    row = nodes.row()
+    for name in header:
+        row += _cell(name)
+    head += row
+    body = nodes.tbody()
+    group += body
+    for values in rows:
+        row = nodes.row()
+        for value in values:
+            row += _cell(value)
+        body += row
+    return tbl
+
+
+def _code(text) -> tuple[str, str]:
+    return ("code", text)
+
+
+class _Table(SphinxDirective):
+    has_content = False
+
+    def depends_on(self, *files) -> None:
+        """Rebuild the page when these files change (incremental builds)."""
+        for f in files:
+            self.env.note_dependency(str(f))
+
+    def warn(self, message: str) -> list[nodes.Node]:
+        logger.warning(message, location=self.get_location())
+        return []
+
+
+# --- store ----------------------------------------------------------------------------------------------------
+
+def _columns(value) -> list[tuple[str, object]] | None:
+    """(name, column) pairs of a column declaration (a dict name -> column, or a sequence of named columns)."""
+    if isinstance(value, dict):
+        items = list(value.items())
+    elif isinstance(value, (list, tuple)):
+        items = [(getattr(c, "name", None), c) for c in value]
+    else:
+        return None
+    return items if all(isinstance(n, str) and hasattr(c, "dtype") for n, c in items) else None
+
+
+def schema_groups(schema) -> list[tuple[str, list, str]]:
+    """(group path, [(name, column)], doc) of every group the schema module declares.
+
+    ``GROUPS`` (objects with ``path``, ``columns`` and ``doc``) when the module has it; otherwise every
+    public ``<PREFIX>_COLUMNS`` dict, in the group named by the string ``<PREFIX>S``.
+    """
+    groups = getattr(schema, "GROUPS", None)
+    if isinstance(groups, (list, tuple)) and groups:
+        return [(g.path, _columns(g.columns) or [], getattr(g, "doc", "")) for g in groups]
+    found = []
+    for attr, value in vars(schema).items():
+        if attr.endswith("_COLUMNS") and _columns(value):
+            prefix = attr[: -len("_COLUMNS")]
+            group = getattr(schema, prefix + "S", None)
+            found.append((group if isinstance(group, str) else prefix.lower() + "s", _columns(value), ""))
+    return found
+
+
+def _dtype(code: str) -> str:
+    import numpy as np
+
+    dt = np.dtype(code)
+    return f"{code} (text, {dt.itemsize} bytes)" if dt.kind == "S" else f"{code} ({dt.name})"
+
+
+def _fill(value) -> str:
+    if isinstance(value, bytes):
+        return repr(value)
+    if isinstance(value, float) and value != value:
+        return "NaN"
+    return str(value)
+
+
+def _shape(col) -> str:
+    if hasattr(col, "per"):  # None: scalar; n: fixed vector; "site" / "feature" / "candidate": one per ...
+        per = col.per
+        return "scalar" if per is None else f"({per},)" if isinstance(per, int) else f"one per {per}"
+    shape = tuple(getattr(col, "shape", ()) or ())
+    return f"{shape}" if shape else "scalar"
+
+
+class StoreSchema(_Table):
+    def run(self):
+        from activemat.store import schema
+
+        self.depends_on(schema.__file__)
+        out: list[nodes.Node] = []
+        version = getattr(schema, "SCHEMA_VERSION", None)
+        if version is None:
+            return self.warn("activemat.store.schema has no SCHEMA_VERSION")
+        para = nodes.paragraph()
+        para += nodes.Text("Schema version ")
+        para += nodes.literal(text=str(version))
+        para += nodes.Text(". A store written by a newer schema is refused; an older one is migrated on a copy.")
+        out.append(para)
+
+        root = getattr(schema, "ROOT_ATTRIBUTES", None)
+        if root:
+            out.append(table(["root attribute", "holds", "meaning"],
+                             [[_code(a.name), getattr(a, "kind", ""), getattr(a, "doc", "")] for a in root],
+                             "Root attributes"))
+        else:
+            attrs = [[_code(v), _code(k)] for k, v in vars(schema).items() if k.startswith("ATTR_") and isinstance(v, str)]
+            if not attrs:
+                return self.warn("activemat.store.schema declares no root attributes (ROOT_ATTRIBUTES or ATTR_*)")
+            out.append(table(["root attribute", "declared as"], attrs, "Root attributes"))
+
+        groups = schema_groups(schema)
+        if not any(columns for _, columns, _ in groups):
+            return self.warn("activemat.store.schema declares no columns (GROUPS or *_COLUMNS)")
+        for path, columns, doc in groups:
+            rubric = nodes.rubric()
+            rubric += nodes.literal(text=f"{path}/")
+            out.append(rubric)
+            if doc:
+                out.append(nodes.paragraph(text=doc))
+            if not columns:
+                continue
+            rows = [[_code(name), _dtype(c.dtype), getattr(c, "unit", "") or "", _shape(c),
+                     _code(_fill(getattr(c, "fill", ""))), str(getattr(c, "since", "")),
+                     getattr(c, "doc", "") or getattr(c, "description", "")] for name, c in columns]
+            out.append(table(["column", "dtype", "unit", "entry", "fill (no value)", "since", "meaning"], rows))
+
+        paths = [[_code(v), _code(k)] for k, v in vars(schema).items()
+                 if not k.startswith("_") and isinstance(v, str) and "/" in v]
+        if isinstance(getattr(schema, "PRESETS", None), str):
+            paths.append([_code(schema.PRESETS), _code("PRESETS")])
+        if paths:
+            out.append(table(["path", "declared as"], paths, "Other groups and datasets"))
+
+        statuses = getattr(schema, "STATUSES", None) or [
+            getattr(schema, n) for n in ("RUNNING", "OK", "FAILED", "INTERRUPTED") if hasattr(schema, n)]
+        if statuses:
+            para = nodes.paragraph()
+            para += nodes.Text("Values of calculations/status: ")
+            for i, value in enumerate(statuses):
+                para += nodes.Text(", " if i else "")
+                para += nodes.literal(text=value)
+            para += nodes.Text(".")
+            out.append(para)
+        return out
+
+
+# --- presets --------------------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _shipped_only():
+    saved = os.environ.pop("ACTIVEMAT_CALCULATORS", None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ["ACTIVEMAT_CALCULATORS"] = saved
+
+
+def _xc(settings) -> str:
+    xc = settings.xc
+    if isinstance(xc, str):
+        return xc
+    return xc["name"] + " (" + ", ".join(f"{k} = {v}" for k, v in xc.items() if k != "name") + ")"
+
+
+class Presets(_Table):
+    def run(self):
+        from activemat.compute.presets import available_presets, load_preset
+
+        from activemat.compute import presets as module
+
+        with _shipped_only():
+            presets = [load_preset(n) for n in available_presets()]
+            self.depends_on(module.__file__, *(p for d in module.preset_dirs() for p in sorted(d.glob("*.toml"))))
+        if not presets:
+            return self.warn("no calculator presets found (activemat.compute.presets.available_presets())")
+        rows = []
+        for p in presets:
+            g = p.gpaw
+            rows.append([_code(p.name), p.description, _xc(g), "legacy" if g.legacy else "new", g.gap,
+                         f"{g.ecut:g}", f"{g.kpts_density:g}", f"{g.smearing:g}",
+                         ", ".join(f"{k} = {v:g}" for k, v in g.convergence.items()) or "GPAW default",
+                         str(len(p.fallbacks))])
+        return [table(["preset", "description", "xc", "GPAW calculator", "gap", "cutoff (eV)",
+                       "k-point density (per Å⁻¹)", "smearing (eV)", "convergence", "fallbacks"], rows)]
+
+
+# --- strategies -----------------------------------------------------------------------------------------------
+
+class Strategies(_Table):
+    def run(self):
+        from activemat.learn import strategies
+        from activemat.learn.strategies import STRATEGIES, Strategy
+
+        self.depends_on(strategies.__file__)
+        if not STRATEGIES:
+            return self.warn("activemat.learn.strategies.STRATEGIES is empty")
+        flags = [k for k, v in vars(Strategy).items() if not k.startswith("_") and isinstance(v, bool)]
+        rows = [[_code(name), getattr(cls, "description", ""),
+                 *("yes" if getattr(cls, f) else "no" for f in flags), getattr(cls, "done", "")]
+                for name, cls in STRATEGIES.items()]
+        return [table(["name", "description", *(f.replace("_", " ") for f in flags), "stops with"], rows)]
+
+
+# --- files outside docs/ --------------------------------------------------------------------------------------
+
+class RepoLiteralInclude(LiteralInclude):
+    """``literalinclude`` of a path relative to the repository root."""
+
+    def run(self):
+        root = Path(self.config.activemat_repo)
+        here = Path(self.env.doc2path(self.env.docname)).parent
+        self.arguments[0] = os.path.relpath(root / self.arguments[0], here)
+        return super().run()
+
+
+def setup(app):
+    app.add_config_value("activemat_repo", str(Path(__file__).resolve().parents[2]), "env")
+    app.add_directive("activemat-store-schema", StoreSchema)
+    app.add_directive("activemat-presets", Presets)
+    app.add_directive("activemat-strategies", Strategies)
+    app.add_directive("repo-literalinclude", RepoLiteralInclude)
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
