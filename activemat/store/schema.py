@@ -22,10 +22,13 @@ the store (or added by a migration), never while a campaign writes.
 
 Schema versions
 ---------------
-1 : first version (candidates, calculations, snapshots, presets).
-2 : calculations/fallback (which of the preset's fallback settings an attempt
+1
+    first version (candidates, calculations, snapshots, presets).
+2
+    calculations/fallback (which of the preset's fallback settings an attempt
     used). Version-1 files are migrated by adding the column (0 = as written).
-3 : the GPAW parameters of every calculation: calculations/parameters (the
+3
+    the GPAW parameters of every calculation: calculations/parameters (the
     key of its parameter set), the group ``parameters`` (key -> canonical
     JSON, each distinct set once), and calculations/ks_gap and
     calculations/discontinuity (GLLB-SC results, NaN otherwise). Older files
