@@ -3,17 +3,10 @@
 Directives (usable from MyST as ```` ```{activemat-store-schema} ````):
 
 ``activemat-store-schema``
-    The HDF5 store layout from :mod:`activemat.store.schema`: ``SCHEMA_VERSION``,
-    the root attributes (``ATTR_*`` strings), the status values (``RUNNING``,
-    ``OK``, ``FAILED``, ``INTERRUPTED``), the datasets given as paths (string
-    constants holding a ``/``, e.g. ``SNAPSHOT_MEAN``), the group ``PRESETS``, and one table per column
-    declaration: every public dict whose values have a ``dtype`` attribute
-    (``CANDIDATE_COLUMNS``, ``CALCULATION_COLUMNS``, ``SNAPSHOT_COLUMNS``); a
-    column's ``dtype``, ``unit``, ``shape`` and ``fill`` (and ``description`` or
-    ``doc`` when it has one) are shown. A dict ``<PREFIX>_COLUMNS`` belongs to the
-    group named by the string constant ``<PREFIX>S`` (``CALCULATIONS``), else to
-    ``<prefix>s``. A dict whose values carry ``columns`` (a group declaration)
-    is read the same way, group by group.
+    The HDF5 store layout declared by :mod:`activemat.store.schema`, from exactly these names:
+    ``SCHEMA_VERSION``; ``ROOT_ATTRIBUTES`` (each ``name``, ``kind``, ``doc``); ``GROUPS`` (each
+    ``path``, ``doc`` and ``columns``, a column's ``name``, ``dtype``, ``unit``, ``per``, ``fill``,
+    ``since`` and ``doc``); and ``STATUSES`` (optional).
 ``activemat-presets``
     The presets shipped in ``calculators/``, through
     :func:`activemat.compute.presets.available_presets` and
@@ -44,11 +37,9 @@ logger = logging.getLogger(__name__)
 
 
 def _cell(value) -> nodes.entry:
-    """A table cell: a docutils node as it is, ``("code", text)`` as a literal, anything else as text."""
+    """A table cell: ``("code", text)`` as a literal, anything else as text."""
     entry = nodes.entry()
-    if isinstance(value, nodes.Node):
-        entry += value
-    elif isinstance(value, tuple) and value[0] == "code":
+    if isinstance(value, tuple) and value[0] == "code":
         entry += nodes.paragraph("", "", nodes.literal(text=str(value[1])))
     else:
         entry += nodes.paragraph(text="" if value is None else str(value))
@@ -98,35 +89,6 @@ class _Table(SphinxDirective):
 
 # --- store ----------------------------------------------------------------------------------------------------
 
-def _columns(value) -> list[tuple[str, object]] | None:
-    """(name, column) pairs of a column declaration (a dict name -> column, or a sequence of named columns)."""
-    if isinstance(value, dict):
-        items = list(value.items())
-    elif isinstance(value, (list, tuple)):
-        items = [(getattr(c, "name", None), c) for c in value]
-    else:
-        return None
-    return items if all(isinstance(n, str) and hasattr(c, "dtype") for n, c in items) else None
-
-
-def schema_groups(schema) -> list[tuple[str, list, str]]:
-    """(group path, [(name, column)], doc) of every group the schema module declares.
-
-    ``GROUPS`` (objects with ``path``, ``columns`` and ``doc``) when the module has it; otherwise every
-    public ``<PREFIX>_COLUMNS`` dict, in the group named by the string ``<PREFIX>S``.
-    """
-    groups = getattr(schema, "GROUPS", None)
-    if isinstance(groups, (list, tuple)) and groups:
-        return [(g.path, _columns(g.columns) or [], getattr(g, "doc", "")) for g in groups]
-    found = []
-    for attr, value in vars(schema).items():
-        if attr.endswith("_COLUMNS") and _columns(value):
-            prefix = attr[: -len("_COLUMNS")]
-            group = getattr(schema, prefix + "S", None)
-            found.append((group if isinstance(group, str) else prefix.lower() + "s", _columns(value), ""))
-    return found
-
-
 def _dtype(code: str) -> str:
     import numpy as np
 
@@ -142,12 +104,19 @@ def _fill(value) -> str:
     return str(value)
 
 
-def _shape(col) -> str:
-    if hasattr(col, "per"):  # None: scalar; n: fixed vector; "site" / "feature" / "candidate": one per ...
-        per = col.per
-        return "scalar" if per is None else f"({per},)" if isinstance(per, int) else f"one per {per}"
-    shape = tuple(getattr(col, "shape", ()) or ())
-    return f"{shape}" if shape else "scalar"
+def _entry(per) -> str:
+    """A column's ``per``: None a scalar, n a vector of n, a name (site, feature, candidate) one value per such."""
+    return "scalar" if per is None else f"({per},)" if isinstance(per, int) else f"one per {per}"
+
+
+def _literals(prefix: str, values, suffix: str = ".") -> nodes.paragraph:
+    para = nodes.paragraph()
+    para += nodes.Text(prefix)
+    for i, value in enumerate(values):
+        para += nodes.Text(", " if i else "")
+        para += nodes.literal(text=str(value))
+    para += nodes.Text(suffix)
+    return para
 
 
 class StoreSchema(_Table):
@@ -155,60 +124,24 @@ class StoreSchema(_Table):
         from activemat.store import schema
 
         self.depends_on(schema.__file__)
-        out: list[nodes.Node] = []
-        version = getattr(schema, "SCHEMA_VERSION", None)
-        if version is None:
-            return self.warn("activemat.store.schema has no SCHEMA_VERSION")
-        para = nodes.paragraph()
-        para += nodes.Text("Schema version ")
-        para += nodes.literal(text=str(version))
-        para += nodes.Text(". A store written by a newer schema is refused; an older one is migrated on a copy.")
-        out.append(para)
-
-        root = getattr(schema, "ROOT_ATTRIBUTES", None)
-        if root:
-            out.append(table(["root attribute", "holds", "meaning"],
-                             [[_code(a.name), getattr(a, "kind", ""), getattr(a, "doc", "")] for a in root],
-                             "Root attributes"))
-        else:
-            attrs = [[_code(v), _code(k)] for k, v in vars(schema).items() if k.startswith("ATTR_") and isinstance(v, str)]
-            if not attrs:
-                return self.warn("activemat.store.schema declares no root attributes (ROOT_ATTRIBUTES or ATTR_*)")
-            out.append(table(["root attribute", "declared as"], attrs, "Root attributes"))
-
-        groups = schema_groups(schema)
-        if not any(columns for _, columns, _ in groups):
-            return self.warn("activemat.store.schema declares no columns (GROUPS or *_COLUMNS)")
-        for path, columns, doc in groups:
+        missing = [n for n in ("SCHEMA_VERSION", "ROOT_ATTRIBUTES", "GROUPS") if not getattr(schema, n, None)]
+        if missing:
+            return self.warn(f"activemat.store.schema no longer declares {', '.join(missing)}: update docs/_ext")
+        out: list[nodes.Node] = [_literals(
+            "Schema version ", [schema.SCHEMA_VERSION],
+            ". A store written by a newer schema is refused; an older one is migrated on a copy.")]
+        out.append(table(["root attribute", "holds", "meaning"],
+                         [[_code(a.name), a.kind, a.doc] for a in schema.ROOT_ATTRIBUTES], "Root attributes"))
+        for group in schema.GROUPS:
             rubric = nodes.rubric()
-            rubric += nodes.literal(text=f"{path}/")
-            out.append(rubric)
-            if doc:
-                out.append(nodes.paragraph(text=doc))
-            if not columns:
-                continue
-            rows = [[_code(name), _dtype(c.dtype), getattr(c, "unit", "") or "", _shape(c),
-                     _code(_fill(getattr(c, "fill", ""))), str(getattr(c, "since", "")),
-                     getattr(c, "doc", "") or getattr(c, "description", "")] for name, c in columns]
-            out.append(table(["column", "dtype", "unit", "entry", "fill (no value)", "since", "meaning"], rows))
-
-        paths = [[_code(v), _code(k)] for k, v in vars(schema).items()
-                 if not k.startswith("_") and isinstance(v, str) and "/" in v]
-        if isinstance(getattr(schema, "PRESETS", None), str):
-            paths.append([_code(schema.PRESETS), _code("PRESETS")])
-        if paths:
-            out.append(table(["path", "declared as"], paths, "Other groups and datasets"))
-
-        statuses = getattr(schema, "STATUSES", None) or [
-            getattr(schema, n) for n in ("RUNNING", "OK", "FAILED", "INTERRUPTED") if hasattr(schema, n)]
-        if statuses:
-            para = nodes.paragraph()
-            para += nodes.Text("Values of calculations/status: ")
-            for i, value in enumerate(statuses):
-                para += nodes.Text(", " if i else "")
-                para += nodes.literal(text=value)
-            para += nodes.Text(".")
-            out.append(para)
+            rubric += nodes.literal(text=f"{group.path}/")
+            out += [rubric, nodes.paragraph(text=group.doc)]
+            if group.columns:
+                out.append(table(["column", "dtype", "unit", "entry", "fill (no value)", "since", "meaning"],
+                                 [[_code(c.name), _dtype(c.dtype), c.unit, _entry(c.per), _code(_fill(c.fill)),
+                                   str(c.since), c.doc] for c in group.columns]))
+        if getattr(schema, "STATUSES", None):
+            out.append(_literals("Values of calculations/status: ", schema.STATUSES))
         return out
 
 
