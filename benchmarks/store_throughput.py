@@ -45,7 +45,7 @@ def append(store: CampaignStore, start: int, n: int, n_cand: int, rng) -> None:
 
 def bulk_fill(store: CampaignStore, n: int, n_cand: int, rng) -> None:
     """Benchmark only: n finished rows at once, column by column, with the schema's dtypes and fill values."""
-    group = store._f[S.CALCULATIONS]
+    group = store._f[S.CALCULATIONS.path]
     start = group["candidate"].shape[0]
     ok = rng.random(n) > 0.05
     now = np.arange(start, start + n, dtype=float)
@@ -54,11 +54,12 @@ def bulk_fill(store: CampaignStore, n: int, n_cand: int, rng) -> None:
               "score": np.full(n, 0.1), "gap": np.where(ok, rng.uniform(0, 0.6, n), np.nan), "energy": np.full(n, -60.0),
               "submitted": now, "started": now, "finished": now + 10, "host": np.full(n, b"bench"),
               "worker": np.full(n, b"w0"), "error": np.where(ok, b"", b"SCF did not converge")}
-    for name, col in S.CALCULATION_COLUMNS.items():
-        ds = group[name]
-        ds.resize((start + n, *col.shape))
-        ds[start:] = np.asarray(values[name]).astype(col.dtype) if name in values else np.full(
-            (n, *col.shape), col.fill, dtype=col.dtype)
+    for col in S.CALCULATIONS.columns:
+        ds = group[col.name]
+        shape = ds.shape[1:]
+        ds.resize((start + n, *shape))
+        ds[start:] = np.asarray(values[col.name]).astype(col.dtype) if col.name in values else np.full(
+            (n, *shape), col.fill, dtype=col.dtype)
     store._f.flush()
 
 

@@ -198,7 +198,7 @@ class CampaignLoop:
         return out
 
 
-def open_store(config: CampaignConfig, campaign_text: str, pool, presets) -> CampaignStore:
+def create_or_open(config: CampaignConfig, campaign_text: str, pool, presets) -> CampaignStore:
     """Create the campaign's store, or reopen it to resume; draw the held-out test set once."""
     path = Path(config.campaign.store)
     if path.exists():
@@ -228,7 +228,7 @@ def run_campaign(config: CampaignConfig, campaign_text: str, *, client=None, rep
     pretrained = None
     if config.model.transfer_from:
         pretrained = pretrain(config.model.transfer_from, pool, campaign_model(config, pool))
-    store = open_store(config, campaign_text, pool, presets)
+    store = create_or_open(config, campaign_text, pool, presets)
     report = report or Reporter(budget=config.stop.budget)
     with store:
         data = read_store(store.path)
