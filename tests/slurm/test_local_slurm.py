@@ -104,8 +104,11 @@ def test_cli_campaign_runs_on_slurm_workers(slurm, tmp_path):
 
 
 def test_workers_retire_before_walltime_and_are_replaced(slurm, tmp_path):
-    """A 10 s worker lifetime in a 5 min job: workers retire mid-campaign, new jobs replace them, nothing is lost."""
-    (tmp_path / "life.toml").write_text(slurm_campaign(walltime="00:05:00", lifetime="10s", lifetime_stagger="1s"))
+    """A 5 s worker lifetime in a 5 min job: workers retire mid-campaign, new jobs replace them, nothing is lost.
+
+    (With 10 s, one job computed all 7 tiny calculations before its worker retired on this machine.)
+    """
+    (tmp_path / "life.toml").write_text(slurm_campaign(walltime="00:05:00", lifetime="5s", lifetime_stagger="1s"))
     with QueueWatcher(tmp_path) as queue:
         result = activemat("run", "life.toml", "--budget", "7", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
