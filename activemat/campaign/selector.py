@@ -15,7 +15,7 @@ import numpy as np
 
 from activemat.campaign.ledger import TaskKey
 from activemat.learn.acquisition import space_filling
-from activemat.learn.strategies import SEED, Context, Pick, choose, make_strategy
+from activemat.learn.strategies import SEED, Context, CostAwareIVR, Pick, choose, make_strategy
 
 
 class Selector:
@@ -32,10 +32,10 @@ class Selector:
     def __init__(self, config, pool, learner, fixed: list[int]):
         self.config, self.pool, self.learner, self.fixed = config, pool, learner, fixed
         self.rng = np.random.default_rng(config.campaign.seed)
-        kind = config.strategy.kind
-        if learner.multi and kind != "random":
-            kind = "ivr/cost"  # a co-kriging model picks candidate and fidelity by cost-aware variance reduction
-        self.strategy = make_strategy(kind, config.strategy)
+        self.strategy = make_strategy(config.strategy.kind, config.strategy)
+        if learner.multi and self.strategy.uses_model:
+            # a co-kriging model picks candidate and fidelity together, by cost-aware variance reduction
+            self.strategy = make_strategy(CostAwareIVR.name, config.strategy)
         self.stop_reason = ""
 
     def next(self, ledger, running: list[TaskKey]) -> tuple[TaskKey, str, float] | None:
@@ -70,18 +70,19 @@ class Selector:
         free = np.array([~busy[f] if f in computed else np.zeros(n, bool) for f in range(ledger.levels)])
         if not free.any():
             return self._stop("pool exhausted")
-        seeds = space_filling(self.pool, self.config.strategy.n_seed, np.zeros(n, bool))
-        for f in computed:
-            for c in seeds:
-                if free[f][c]:
-                    return TaskKey(f, c), SEED, float("nan")
-        if self.learner.model is None:  # seeds failed: more space filling at the campaign's fidelity
-            if not free[top].any():
-                return self._stop("pool exhausted")
-            return TaskKey(top, space_filling(self.pool, 1, ~free[top])[0]), SEED, float("nan")
-        target = self.config.stop.target_std
-        if target is not None and self.learner.max_std < target:
-            return self._stop(f"max std {self.learner.max_std:.4f} eV below target")
+        if self.strategy.seeds:
+            seeds = space_filling(self.pool, self.config.strategy.n_seed, np.zeros(n, bool))
+            for f in computed:
+                for c in seeds:
+                    if free[f][c]:
+                        return TaskKey(f, c), SEED, float("nan")
+            if self.learner.model is None:  # seeds failed or are still running: more space filling at the top
+                if not free[top].any():
+                    return self._stop("pool exhausted")
+                return TaskKey(top, space_filling(self.pool, 1, ~free[top])[0]), SEED, float("nan")
+            target = self.config.stop.target_std
+            if target is not None and self.learner.max_std < target:
+                return self._stop(f"max std {self.learner.max_std:.4f} eV below target")
         # per model level: a frozen, pretrained level is never picked
         none = np.zeros(n, bool)
         declared = self.config.calculator.costs
@@ -91,7 +92,7 @@ class Selector:
             costs=[1.0 if f is None else ledger.cost(f, declared[f]) for f in levels])
         pick: Pick | None = self.strategy.select(ctx)
         if pick is None:
-            return self._stop("pool exhausted")
+            return self._stop(self.strategy.done)
         return TaskKey(levels[pick.level], pick.candidate), pick.reason, pick.score
 
     def _stop(self, reason: str) -> None:

@@ -158,3 +158,19 @@ def test_transfer_refuses_a_missing_or_foreign_store_before_creating_its_own(in_
         _run(client, text, cheap, accurate)
     import os
     assert not os.path.exists("t.h5")
+
+
+def test_transfer_with_a_fixed_list_computes_that_list(in_tmp, client, truth):
+    """A transfer campaign keeps a model-free strategy: the fixed list is computed in order, with no seeds, as
+    in a single-fidelity campaign (model-driven kinds become cost-aware variance reduction)."""
+    pool, cheap, accurate = truth
+    _run(client, SINGLE.format(store="cheap.h5", preset=CHEAP, model="", kind="max_std", budget=20), cheap, accurate)
+    fixed = SINGLE.format(store="listed.h5", preset=ACCURATE, model='transfer_from = "cheap.h5"', kind="fixed",
+                          budget=5).replace("n_seed = 3", 'n_seed = 2\nfixed = ["Si12Ge4", "Si4Ge12", "Si8Ge8"]')
+    _run(client, fixed, cheap, accurate)
+    calc = read_store("listed.h5").calculations
+    picked = [pool.formula(c) for c, r in zip(calc["candidate"], calc["reason"]) if r == "fixed"]
+    assert picked == ["Si12Ge4", "Si4Ge12", "Si8Ge8"]
+    assert set(calc["reason"].tolist()) == {"fixed"}
+    summary = _run(client, fixed, cheap, accurate)  # resumed: the list is done
+    assert summary["stop_reason"] == "fixed list done" and summary["completed"] == 3
