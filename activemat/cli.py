@@ -9,7 +9,7 @@ import sys
 from activemat.errors import InputError
 
 # The registries name the choices (strategies, model kinds): light modules, imported for the parser.
-from activemat.learn.models import MODEL_KINDS
+from activemat.learn import MODEL_KINDS
 from activemat.learn.strategies import campaign_kinds
 
 

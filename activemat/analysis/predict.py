@@ -28,7 +28,7 @@ from activemat.campaign.setup import MIN_TRAIN, model_factory, pretrain
 from activemat.campaign.stored import CampaignView, open_campaign
 from activemat.errors import InputError, NotEnoughData
 from activemat.learn.cokriging import CoKriging
-from activemat.learn.models import MODEL_KINDS
+from activemat.learn import MODEL_KINDS
 from activemat.space.matching import Matcher
 from activemat.space.pool import structure_features
 from activemat.store import schema as S

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from activemat.dispatch.times import check_slurm_times
 from activemat.errors import InputError
-from activemat.learn.models import MODEL_KINDS
+from activemat.learn import MODEL_KINDS
 from activemat.learn.strategies import STRATEGIES, campaign_kinds
 
 

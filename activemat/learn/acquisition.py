@@ -7,7 +7,6 @@ The strategies (:mod:`activemat.learn.strategies`) are built from these.
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import solve_triangular
 
 
 def representative(pool, n_b: int, excluded: np.ndarray | None = None) -> int | None:
@@ -107,6 +106,9 @@ def ivr_scores(model, X_pool: np.ndarray, candidates: np.ndarray | None = None,
     ref = np.arange(n) if n <= n_reference else np.unique(np.linspace(0, n - 1, n_reference).round().astype(int))
     out = np.full(n, -np.inf)
     if hasattr(model, "gp_"):
+        # deferred: SciPy's linalg costs 0.1 s, and the CLI imports the strategy registry to build its parser
+        from scipy.linalg import solve_triangular
+
         gp, kernel = model.gp_, model.gp_.kernel_
         Z = model.scaler_.transform(X_pool)
         v_ref = solve_triangular(gp.L_, kernel(gp.X_train_, Z[ref]), lower=True)  # (n_train, n_ref)

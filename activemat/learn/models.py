@@ -19,7 +19,7 @@ from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import KFold, LeaveOneOut
 from sklearn.preprocessing import StandardScaler
 
-MODEL_KINDS = ("gp", "linear")
+
 # The refit policy (refit_start): once WARM_START_MIN results exist, refits start from the previous
 # hyperparameters, with a full search (restarts) every FULL_REFIT_EVERY-th refit.
 WARM_START_MIN = 20
@@ -142,7 +142,8 @@ class LinearModel(RegressorMixin, BaseEstimator):
 
 def make_model(kind: str, *, ard: bool = False, restarts: int = 2, random_state: int = 0, scaler=None,
                warm_start=None):
-    """An unfitted regressor of ``kind`` (one of MODEL_KINDS); the linear model ignores the GP settings."""
+    """An unfitted regressor of ``kind`` (one of :data:`activemat.learn.MODEL_KINDS`); the linear model ignores
+    the GP settings."""
     if kind == "gp":
         return GPRegressor(ard=ard, restarts=restarts, random_state=random_state, scaler=scaler,
                            warm_start=warm_start)
