@@ -14,19 +14,20 @@ from activemat.learn.strategies import campaign_kinds
 
 
 def _run(args) -> int:
-    from activemat.campaign.config import load_campaign
-    from activemat.campaign.loop import run_campaign
+    # First, before the heavy imports: a SIGTERM or Ctrl-C from now on ends the run cleanly, never half-way.
+    from activemat.campaign.signals import StopRequested, stop_on_signals
 
-    config, text = load_campaign(args.campaign)
-    overrides = {}
-    if args.store:
-        overrides["campaign"] = config.campaign.model_copy(update={"store": args.store})
-    if args.workers:
-        overrides["cluster"] = config.cluster.model_copy(update={"workers": args.workers})
-    if args.budget:
-        overrides["stop"] = config.stop.model_copy(update={"budget": args.budget})
-    config = config.model_copy(update=overrides)
-    summary = run_campaign(config, text)
+    stop = StopRequested()
+    with stop_on_signals(stop):
+        from activemat.campaign.config import load_campaign
+        from activemat.campaign.loop import run_campaign
+
+        options = {"campaign.store": ("store", "--store"), "cluster.workers": ("workers", "--workers"),
+                   "stop.budget": ("budget", "--budget")}
+        overrides = {key: (getattr(args, name), f"{flag} {getattr(args, name)}")
+                     for key, (name, flag) in options.items() if getattr(args, name) is not None}
+        config, text = load_campaign(args.campaign, overrides)
+        summary = run_campaign(config, text, stop=stop)
     if args.json:
         print(json.dumps(summary))
     return 0
@@ -35,10 +36,10 @@ def _run(args) -> int:
 def _status(args) -> int:
     from rich.console import Console
 
-    from activemat.store.hdf5 import read_store
-    from activemat.store.status import render, summarize
+    from activemat.campaign.stored import open_campaign
+    from activemat.store.status import render
 
-    summary = summarize(read_store(args.store))
+    summary = open_campaign(args.store).status()
     if args.json:
         print(json.dumps(summary))
     else:

@@ -26,7 +26,9 @@ class _Section(BaseModel):
 
 class CampaignSection(_Section):
     name: str = "campaign"
-    store: str = Field("runs/campaign.h5", description="HDF5 store path, relative to the working directory")
+    store: str = Field("runs/campaign.h5", min_length=1,
+                       description="HDF5 store path, relative to the working directory; missing directories on "
+                                   "the way are created")
     seed: int = 0
     scratch: str | None = Field(None, description="scratch root; default: <store>.scratch/")
     test_size: int = Field(0, ge=0, description="candidates held out (random, seeded): computed, never trained on "
@@ -247,33 +249,49 @@ class CampaignConfig(_Section):
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _one_line(path: Path, err: ValidationError) -> str:
+def _one_line(path: Path, err: ValidationError, overrides: dict[str, str]) -> str:
     first = err.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "(top level)"
     msg = first["msg"]
     if first["type"] == "extra_forbidden":
         msg = "unknown key; check its spelling against the campaign file reference (docs: reference/campaign)"
     more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    option = next((opt for key, opt in overrides.items() if where.startswith(key)), None)
+    if option:
+        return f"{option}: {where}: {msg}{more}"
     return f"{path}: {where}: {msg}{more}"
 
 
-def parse_campaign(text: str, source: Path | str = "<campaign>") -> CampaignConfig:
-    """Validate campaign TOML text; raise InputError with a one-line message."""
+def parse_campaign(text: str, source: Path | str = "<campaign>", overrides: dict | None = None) -> CampaignConfig:
+    """Validate campaign TOML text; raise InputError with a one-line message.
+
+    ``overrides`` maps a dotted key to ``(value, option)``, e.g.
+    ``{"stop.budget": (20, "--budget 20")}``: the value replaces the file's
+    before validation, so a command-line override passes the same checks as
+    the file, and an error names the option.
+    """
     source = Path(source)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{source}: not valid TOML ({exc}); fix the syntax") from None
+    for key, (value, _) in (overrides or {}).items():
+        section, name = key.split(".")
+        table = data.setdefault(section, {})
+        if not isinstance(table, dict):
+            raise InputError(f"{source}: {section}: must be a table [{section}]; fix the file")
+        table[name] = value
     try:
         return CampaignConfig.model_validate(data)
     except ValidationError as exc:
-        raise InputError(_one_line(source, exc)) from None
+        raise InputError(_one_line(source, exc, {k: opt for k, (_, opt) in (overrides or {}).items()})) from None
 
 
-def load_campaign(path: str | Path) -> tuple[CampaignConfig, str]:
-    """Read and validate a campaign file; return the config and its text."""
+def load_campaign(path: str | Path, overrides: dict | None = None) -> tuple[CampaignConfig, str]:
+    """Read and validate a campaign file (with ``overrides``, see :func:`parse_campaign`); return the config and
+    the file's text."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"campaign file not found: {path}; give the path of a .toml file (see campaigns/)")
     text = path.read_text()
-    return parse_campaign(text, path), text
+    return parse_campaign(text, path, overrides), text

@@ -143,6 +143,20 @@ class Ledger:
         keys = [k for k in self.trained if k.fidelity == fidelity]
         return np.array([k.candidate for k in keys], int), np.array([self.trained[k] for k in keys], float)
 
+    def counts(self) -> dict[str, int]:
+        """The attempt figures ``run`` and ``status`` both report (one definition, from this ledger).
+
+        failed : failed attempts (rows with status failed), whatever came after them.
+        retried : attempts after a task's first.
+        given_up : tasks with no result that the retry policy stopped trying.
+        to_retry : tasks with no result whose last attempt failed or was interrupted: a resumed run tries
+            them again.
+        """
+        return {"failed": sum(self.fallback.values()) + sum(self.lost.values()),
+                "retried": sum(max(n - 1, 0) for n in self.attempts.values()),
+                "given_up": len(self.failed),
+                "to_retry": len({k for k in self.retry if self.attempts.get(k)})}
+
     def completed(self, fidelity: int) -> int:
         return sum(k.fidelity == fidelity for k in self.trained)
 

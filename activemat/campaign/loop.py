@@ -18,7 +18,7 @@ Steps, each checkpointed in the store before the next:
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from pathlib import Path
 
 import dask
@@ -58,7 +58,7 @@ class CampaignLoop:
     """
 
     def __init__(self, config: CampaignConfig, pool, presets, fixed, store, report, *, task=compute_gap,
-                 pretrained=None):
+                 pretrained=None, stop: StopRequested | None = None):
         self.config, self.pool, self.presets, self.store, self.report = config, pool, presets, store, report
         self.task = task
         self.fidelity_of = {p.name: i for i, p in enumerate(presets)}
@@ -66,7 +66,7 @@ class CampaignLoop:
         self.learner = Learner(campaign_model(config, pool), pool, levels=len(presets), pretrained=pretrained)
         self.selector = Selector(config, pool, self.learner, fixed)
         self.scheduler: Scheduler | None = None
-        self.stop = StopRequested()
+        self.stop = stop if stop is not None else StopRequested()
         self.stop_reason = ""
         self.snapshot: dict = {}
 
@@ -165,14 +165,13 @@ class CampaignLoop:
                                    scratch=str(Path(c.campaign.scratch or f"{self.store.path}.scratch").resolve()),
                                    time_limit=c.faults.time_limit, prefetch=c.cluster.prefetch)
         self.learner.fit(self.ledger, self.free_top())  # on resume, the model is rebuilt before the first pick
-        with stop_on_signals(self.stop):
+        self.fill()
+        while len(self.scheduler):
+            for job, record in self.scheduler.finished(timeout=POLL_SECONDS) + self.scheduler.overdue():
+                self.collect(job, record)
+            if self.stop:
+                self.stopping()
             self.fill()
-            while len(self.scheduler):
-                for job, record in self.scheduler.finished(timeout=POLL_SECONDS) + self.scheduler.overdue():
-                    self.collect(job, record)
-                if self.stop:
-                    self.stopping()
-                self.fill()
         if self.stop:
             self.stop_reason = f"stopped by {self.stop.signal}"
         self.stop_reason = self.stop_reason or "budget reached"
@@ -189,8 +188,9 @@ class CampaignLoop:
         self.report.log(f"{self.stop.signal}: cancelled {n} running calculation(s); they rerun on resume")
 
     def summary(self) -> dict:
+        """What the run did, with the attempt figures as ``status`` reports them (:meth:`Ledger.counts`)."""
         led = self.ledger
-        out = {"store": str(self.store.path), "completed": len(led.trained), "failed": len(led.failed),
+        out = {"store": str(self.store.path), "completed": len(led.trained), **led.counts(),
                "stop_reason": self.stop_reason}
         if len(self.presets) > 1:  # multi-fidelity: completed calculations and the measured cost of each preset
             out["fidelities"] = {p.name: {"completed": led.completed(f), "cost": self.cost(f)}
@@ -217,12 +217,23 @@ def create_or_open(config: CampaignConfig, campaign_text: str, pool, presets) ->
     return store
 
 
-def run_campaign(config: CampaignConfig, campaign_text: str, *, client=None, report=None, task=compute_gap) -> dict:
+def run_campaign(config: CampaignConfig, campaign_text: str, *, client=None, report=None, task=compute_gap,
+                 stop: StopRequested | None = None) -> dict:
     """Run (or resume) a campaign to its stop condition; return a summary dict.
 
     `client` reuses an existing dask Client instead of starting the [cluster];
-    `task` replaces the GPAW task (e.g. a ReplayOracle in loop tests).
+    `task` replaces the GPAW task (e.g. a ReplayOracle in loop tests);
+    `stop` is a stop request the caller already routes SIGTERM/SIGINT to (the
+    CLI does, before its imports); SIGTERM and SIGINT are routed to it for the
+    whole run, start-up and shutdown included, so a signal at any moment ends
+    the run cleanly.
     """
+    stop = stop if stop is not None else StopRequested()
+    with stop_on_signals(stop):
+        return _run(config, campaign_text, client=client, report=report, task=task, stop=stop)
+
+
+def _run(config: CampaignConfig, campaign_text: str, *, client, report, task, stop: StopRequested) -> dict:
     pool, presets, fixed = prepare(config)
     task = task_for(config.cluster, task)  # MPI per calculation when [cluster] mpi_ranks > 1; refused if unavailable
     pretrained = None
@@ -234,18 +245,28 @@ def run_campaign(config: CampaignConfig, campaign_text: str, *, client=None, rep
         data = read_store(store.path)
         if not np.array_equal(data.candidates["decoration"], pool.decorations):
             raise RuntimeError(f"{store.path}: candidate table differs from this activemat's enumeration")
-        loop = CampaignLoop(config, pool, presets, fixed, store, report, task=task, pretrained=pretrained)
+        loop = CampaignLoop(config, pool, presets, fixed, store, report, task=task, pretrained=pretrained, stop=stop)
         loop.load(data)
         report.start(done=len(loop.ledger.trained), failed=len(loop.ledger.failed))
         if loop.nothing_to_do():
             loop.stop_reason = "budget reached"  # don't start a cluster
+        elif stop:
+            loop.stop_reason = f"stopped by {stop.signal} before any calculation started"
         else:
             # A lost worker fails its task at once, so the loop (not Dask) retries it and the store shows it.
-            with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+            with dask.config.set({"distributed.scheduler.allowed-failures": 0}), ExitStack() as stack:
                 cluster = connect(config.cluster, report.log, store=store.path) if client is None else nullcontext(client)
-                with cluster as cl, report:
-                    loop.run(cl)
+                try:
+                    cl = stack.enter_context(cluster)
+                except Exception:
+                    if not stop:
+                        raise
+                    # the signal also reached worker processes still starting (before they left the group)
+                    loop.stop_reason = f"stopped by {stop.signal} while the cluster started"
+                else:
+                    with report:
+                        loop.run(cl)
     summary = loop.summary()
-    report.log(f"stopped: {loop.stop_reason}; {summary['completed']} completed, {summary['failed']} failed -> "
-               f"{summary['store']}")
+    report.log(f"stopped: {loop.stop_reason}; {summary['completed']} completed, {summary['failed']} failed "
+               f"attempt(s), {summary['given_up']} given up, {summary['to_retry']} to retry -> {summary['store']}")
     return summary

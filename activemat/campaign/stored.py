@@ -12,8 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from activemat.campaign.config import CampaignConfig, parse_campaign
+from activemat.campaign.ledger import Ledger
+from activemat.errors import StoreError
 from activemat.store import schema as S
 from activemat.store.query import StoreView, open_store
+from activemat.store.status import summarize
 
 
 class CampaignView(StoreView):
@@ -32,6 +35,26 @@ class CampaignView(StoreView):
         """Candidates with a successful calculation at the campaign's preset (held-out test candidates
         excluded) and their gaps (eV)."""
         return self.results(self.preset)
+
+    def ledger(self) -> Ledger:
+        """The campaign's ledger rebuilt from the rows, by the retry policy of its stored campaign file: what
+        it has given up and what a resumed run would try again."""
+        config = self.config()
+        names = config.calculator.presets
+        ledger = Ledger(self.test, len(names), config.faults.max_attempts)
+
+        def fidelity_of(preset: str) -> int:
+            if preset not in names:
+                raise StoreError(f"{self.path}: holds calculations with preset {preset!r}, which its campaign file "
+                                 "does not declare; the store is damaged or was edited")
+            return names.index(preset)
+
+        ledger.load(self.data.calculations, fidelity_of, retry_failed=False)
+        return ledger
+
+    def status(self) -> dict:
+        """:func:`activemat.store.status.summarize`, with the attempt figures as ``run`` counts them."""
+        return {**summarize(self.data), **self.ledger().counts()}
 
     def test_set(self) -> tuple[np.ndarray, np.ndarray]:
         """Held-out candidates with a successful calculation at the campaign's preset and their gaps (eV)."""

@@ -63,7 +63,9 @@ class MpiTask:
         infile.write_bytes(pickle.dumps((self.task or compute_gap, (candidate, attempt, atoms, preset, scratch_root))))
         env = {**os.environ, **SINGLE_THREAD_ENV, "GPAW_MPI_BACKEND": self.backend}
         started = time.time()
-        proc = subprocess.run(self.command(str(infile), str(outfile)), env=env, capture_output=True, text=True)
+        # a session of its own: a Ctrl-C to the driver's process group never reaches the ranks
+        proc = subprocess.run(self.command(str(infile), str(outfile)), env=env, capture_output=True, text=True,
+                              start_new_session=True)
         if proc.returncode == 0 and outfile.is_file():
             record = pickle.loads(outfile.read_bytes())
             for f in (infile, outfile):

@@ -30,6 +30,7 @@ import dask
 
 from activemat.compute.bandgap import SINGLE_THREAD_ENV, compute_gap
 from activemat.compute.mpi import MpiTask, mpi_backend
+from activemat.dispatch import session
 from activemat.dispatch.security import security_for, tls_dir_for
 from activemat.dispatch.times import worker_lifetime
 from activemat.errors import InputError
@@ -145,9 +146,10 @@ def _local_cluster(section, security):
 
     extra = {"security": security, "protocol": "tls://"} if security is not None else {}
     # The scheduler's HTTP server runs even without a dashboard: a free port on loopback, never 8787.
+    # Worker processes leave the driver's process group (activemat.dispatch.session): Ctrl-C reaches the driver only.
     return LocalCluster(n_workers=section.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                         dashboard_address="127.0.0.1:0", scheduler_kwargs={"dashboard": section.dashboard},
-                        env=SINGLE_THREAD_ENV, silence_logs=logging.ERROR, **extra)
+                        env=SINGLE_THREAD_ENV, silence_logs=logging.ERROR, preload=[session.__name__], **extra)
 
 
 @contextmanager

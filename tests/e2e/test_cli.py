@@ -77,6 +77,23 @@ def test_bad_input_exits_2_with_one_line_and_store_untouched(campaign, edit, exp
     assert sha(campaign / "runs/tiny.h5") == before
 
 
+@pytest.mark.parametrize("override, expected", [
+    (("--budget", "0"), "--budget 0: stop.budget: Input should be greater than or equal to 1"),
+    (("--budget", "-1"), "--budget -1: stop.budget"),
+    (("--workers", "0"), "--workers 0: cluster.workers: Input should be greater than or equal to 1"),
+    (("--workers", "-1"), "--workers -1: cluster.workers"),
+    (("--store", ""), "--store : campaign.store: String should have at least 1 character"),
+])
+def test_command_line_overrides_are_validated_like_the_file(campaign, override, expected):
+    """An override passes the campaign file's checks: refused with one line, exit 2, no store created or touched."""
+    (campaign / "over.toml").write_text(TINY_CAMPAIGN.replace('store = "runs/tiny.h5"', 'store = "runs/over.h5"'))
+    before = sha(campaign / "runs/tiny.h5")
+    result = activemat("run", "over.toml", *override, cwd=campaign)
+    assert result.returncode == 2, result.stderr
+    assert expected in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (campaign / "runs/over.h5").exists() and sha(campaign / "runs/tiny.h5") == before
+
+
 def test_status_of_missing_store_exits_2(tmp_path):
     result = activemat("status", "nope.h5", cwd=tmp_path)
     assert result.returncode == 2 and "store not found: nope.h5" in result.stderr

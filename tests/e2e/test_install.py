@@ -159,7 +159,7 @@ def test_console_script_runs_a_real_campaign(installed, tmp_path):
     (tmp_path / "installed.toml").write_text(CAMPAIGN)
     out = ok(run(installed.activemat, "run", "installed.toml", "--json", cwd=tmp_path, timeout=600))
     summary = json.loads(out.strip().splitlines()[-1])
-    assert summary["completed"] == 3 and summary["failed"] == 0
+    assert summary["completed"] == 3 and summary["failed"] == summary["given_up"] == 0
 
     status = json.loads(ok(run(installed.activemat, "status", "runs/installed.h5", "--json", cwd=tmp_path)))
     assert status["candidates"] == 3 and status["completed"] == 3

@@ -65,7 +65,7 @@ def test_a_worker_killed_mid_calculation_is_retried_elsewhere(in_tmp):
         retries = (calc["candidate"] == cand) & (calc["attempt"] > calc["attempt"][row])
         assert (calc["status"][retries] == "ok").any() and set(calc["reason"][retries]) == {"retry"}
         assert calc["fallback"][retries].max() == 0, "a lost worker is no reason for gentler settings"
-    assert summary["completed"] == 6 and summary["failed"] == 0
+    assert summary["completed"] == 6 and summary["given_up"] == 0 and summary["failed"] == len(lost)
 
 
 def test_a_calculation_past_its_time_limit_is_stopped_and_retried(in_tmp):

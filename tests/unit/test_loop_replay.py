@@ -92,7 +92,7 @@ def test_failures_are_recorded_and_not_repicked(in_tmp, client):
         assert list(calc["attempt"][rows]) == [0, 1, 2]
         assert list(calc["reason"][rows]) == ["seed", "retry", "retry"]
         assert list(calc["fallback"][rows]) == [0, 1, 2]
-    assert (calc["status"] == "ok").sum() == 8 and summary["failed"] == 2
+    assert (calc["status"] == "ok").sum() == 8 and summary["given_up"] == 2 and summary["failed"] == 6
 
 
 def test_a_retry_that_succeeds_is_kept(in_tmp, client):
@@ -172,4 +172,4 @@ def test_lost_attempts_do_not_use_up_max_attempts_but_are_capped(in_tmp, client)
     assert list(calc["fallback"][first]) == [0, 0, 0], "a lost attempt is retried with the same settings"
     hopeless = calc["candidate"] == 401
     assert hopeless.sum() == MAX_LOST and set(calc["status"][hopeless]) == {"failed"}
-    assert summary["failed"] == 1 and summary["completed"] == 6
+    assert summary["given_up"] == 1 and summary["completed"] == 6
