@@ -1,22 +1,32 @@
 """The campaign store: one HDF5 file per campaign, laid out as :mod:`activemat.store.schema` declares.
 
-The driver is the only writer and holds an exclusive lock file beside the
-store (HDF5's own file locks are off: they would let a reader block a
-resuming writer, and the lock file already keeps writers apart). It writes
-in SWMR mode and flushes after every change, so readers (status, query,
-plots) can open the file at any time, and a driver killed mid-campaign
-leaves a readable file. HDF5 then refuses to reopen that file for writing
-(its consistency flags are still set), so resuming copies it into a fresh
-file and swaps it in atomically. The same copy migrates a file of an older
-schema: every group and column the schema declares and the file lacks is
-added, filled with the column's fill value.
+The driver is the only writer. It holds an exclusive lock file beside the
+store's real path and a lock on the store file itself, so a second driver
+is refused however it names the store (a symlink, a hard link; see
+:mod:`activemat.store.files`). HDF5's own file locks are off: they would let
+a reader block a resuming writer. It writes in SWMR mode and flushes after
+every change, so readers (status, query, plots) can open the file at any
+time, and a driver killed mid-campaign leaves a readable file. HDF5 then
+refuses to reopen that file for writing (its consistency flags are still
+set), so resuming copies it into a fresh file and swaps it in atomically,
+holding both locks (the new file is locked before it takes the store's
+name). The same copy migrates a file of an older schema: every group and
+column the schema declares and the file lacks is added, filled with the
+column's fill value.
+
+A full disk never costs a stored row: every write first checks the room it
+may need, and a small reserve of disk space held while the store is open is
+given back if HDF5 still runs out mid-flush, so the flush completes and the
+file closes cleanly. Either way the writer stops with one line (a
+:class:`~activemat.errors.StoreError`) saying to free space and resume.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
+import re
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +36,9 @@ import numpy as np
 
 from activemat import __version__
 from activemat.compute.records import CalculationRecord
-from activemat.errors import StoreError, StoreLocked
+from activemat.errors import StoreError
 from activemat.store import schema as S
+from activemat.store.files import Reserve, WriterLock, fs_error, size_text, space_error
 
 _LIBVER = {"v110": h5py.h5f.LIBVER_V110, "latest": h5py.h5f.LIBVER_LATEST}
 
@@ -87,6 +98,8 @@ class StoreData:
 
 
 def _open_read(path: Path) -> h5py.File:
+    if path.is_dir():
+        raise StoreError(f"{path} is a directory; give a file path (e.g. {path / 'campaign.h5'})")
     if not path.exists():
         raise StoreError(f"store not found: {path}; check the path (a campaign creates it on its first run)")
     try:
@@ -106,7 +119,13 @@ def _open_read(path: Path) -> h5py.File:
 
 
 def _short(exc: Exception) -> str:
-    return str(exc).split("(")[-1].rstrip(")") if "(" in str(exc) else str(exc)
+    """The reason an HDF5 (or OS) error gives, on one line: 'file signature not found',
+    'file write failed: No space left on device'."""
+    text = " ".join(str(exc).split())
+    io = re.search(r"\(([^():]*?)(?:: time = .*?)?error message = '([^']*)'", text)
+    if io:
+        return f"{io.group(1).strip(' ,')}: {io.group(2)}" if io.group(1).strip(" ,") else io.group(2)
+    return text.split("(")[-1].rstrip(")") if "(" in text else text
 
 
 def _check_version(path: Path, f: h5py.File) -> None:
@@ -229,36 +248,93 @@ def _add_missing(f: h5py.File) -> None:
                 _create_column(g, group, column, sizes, n=n)
 
 
+# -- room on disk -------------------------------------------------------------------------------
+
+#: Room (bytes) kept free beyond what a write's new chunks take: HDF5's metadata (object headers, chunk
+#: indexes, free-space records) grows a little with every flush.
+MARGIN = 512 * 1024
+
+
+def _free_space(directory: Path) -> int:
+    """Bytes free for an ordinary user on the file system holding `directory`."""
+    return shutil.disk_usage(directory).free
+
+
+def _row_bytes(column: S.Column, sizes: dict[str, int]) -> int:
+    return int(np.prod(column.shape(sizes), dtype=np.int64)) * np.dtype(column.dtype).itemsize
+
+
+def _chunk_bytes(group: S.Group, column: S.Column, sizes: dict[str, int]) -> int:
+    return (1 if column.compress else group.chunk_rows) * _row_bytes(column, sizes)
+
+
+def _append_room(group: S.Group, start: int, n: int, sizes: dict[str, int]) -> int:
+    """Most bytes appending rows ``start .. start+n-1`` can allocate: the chunks those rows begin (an
+    uncompressed chunk is allocated whole when its first row is flushed; a compressed column has a chunk per
+    row, at most its raw size plus a little)."""
+    total = 0
+    for column in group.columns:
+        if column.compress:
+            total += n * (_chunk_bytes(group, column, sizes) + 1024)
+        else:
+            new_chunks = (start + n - 1) // group.chunk_rows - (start - 1) // group.chunk_rows
+            total += new_chunks * _chunk_bytes(group, column, sizes)
+    return total
+
+
+def _reserve_size(sizes: dict[str, int]) -> int:
+    """The reserve a writer holds: room for the largest single write (a new chunk of every column of the
+    widest group, plus a parameter set) to complete its flush."""
+    widest = max(_append_room(g, 0, 1, sizes) for g in (S.CALCULATIONS, S.SNAPSHOTS))
+    return widest + _append_room(S.PARAMETERS, 0, 1, sizes) + MARGIN
+
+
+def _no_room(path: Path, directory: Path, what: str, need: int, free: int, then: str) -> StoreError:
+    return StoreError(f"{path}: no space left on device {what}: {size_text(free)} free on {directory}, it needs"
+                      f" about {size_text(need)}; free space there and {then}")
+
+
+def _take_reserve(path: Path, directory: Path, size: int, then: str = "resume the campaign") -> Reserve:
+    try:
+        return Reserve(directory, size)
+    except OSError as exc:
+        if space_error(exc):
+            raise _no_room(path, directory, "to open the store for writing", size, _free_space(directory),
+                           then) from None
+        raise fs_error(path, exc, directory) from None
+
+
+def _close_quietly(f: h5py.File | None) -> None:
+    if f is not None:
+        try:
+            f.close()
+        except (OSError, RuntimeError, ValueError):
+            pass
+
+
 class CampaignStore:
     """The single writer of a campaign store. Use as a context manager.
 
     Open it with :meth:`create` (a new store) or :meth:`open` (resume; migrates
     an older schema and recovers a file whose writer was killed).
+
+    Every write raises :class:`~activemat.errors.StoreError` (one line: free
+    space and resume) when the disk is full, keeping every row written before;
+    after an error mid-flush the store is closed and refuses further writes.
     """
 
-    def __init__(self, path: Path, f: h5py.File, lock_fd: int):
-        self.path, self._f, self._lock_fd = path, f, lock_fd
-        self._calc = f[S.CALCULATIONS.path]
-        self._snap = f[S.SNAPSHOTS.path]
-        self._params = f[S.PARAMETERS.path]
-        n = _rows(self._params, S.PARAMETERS)
-        self._keys = {k.decode() for k in self._params["key"][:n]}  # parameter sets already stored
+    def __init__(self, path: Path, f: h5py.File, lock: WriterLock, reserve: Reserve):
+        self.path, self._f, self._lock, self._reserve = path, f, lock, reserve
+        self._dir = lock.real.parent
+        # Every column's dataset stays open while the store is: a dataset closed with unflushed chunks would
+        # write them outside the flush, where a full disk cannot be caught.
+        self._cols = {g.path: {c.name: f[g.path][c.name] for c in g.columns}
+                      for g in (S.CANDIDATES, S.CALCULATIONS, S.PARAMETERS, S.SNAPSHOTS)}
+        self._sizes = _sizes(f)
+        n = self._n(S.PARAMETERS)
+        self._keys = {k.decode() for k in self._cols[S.PARAMETERS.path]["key"][:n]}  # parameter sets already stored
 
     # -- opening -------------------------------------------------------------
-    @staticmethod
-    def _lock(path: Path) -> int:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            # The kernel drops this lock when the process dies, so a crashed driver never blocks a resume.
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise StoreLocked(f"{path} is in use by another running campaign; wait for it or stop it first") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        return fd
-
     @classmethod
     def check_compatible(cls, path: Path, identity: str) -> None:
         """Refuse, without writing anything, a store that this campaign must not continue."""
@@ -279,10 +355,13 @@ class CampaignStore:
     def create(cls, path: str | Path, *, campaign_text: str, identity: str, pool, presets: dict[str, dict]) -> CampaignStore:
         """Create a store for a campaign and open it for writing.
 
+        A store path in a directory that does not exist yet creates the directories.
+
         Parameters
         ----------
         path
-            The store's file; it is written beside it and renamed into place when complete.
+            The store's file; it is written beside it and renamed into place when complete (through a
+            symlink: beside and in place of the file the link names).
         campaign_text
             Text of the campaign file (kept in the store).
         identity
@@ -291,27 +370,53 @@ class CampaignStore:
             The :class:`~activemat.space.pool.CandidatePool`, written as the candidates group.
         presets
             Preset name -> preset as plain data (JSON-serialisable).
+
+        Raises
+        ------
+        activemat.errors.StoreLocked
+            Another running campaign holds the store (under any name).
+        activemat.errors.StoreError
+            A directory, a read-only or forbidden location, or not enough free space (nothing is left behind).
         """
         path = Path(path)
-        fd = cls._lock(path)
-        tmp = path.with_name(path.name + ".new")
+        lock = WriterLock.acquire(path)
+        real, reserve = lock.real, None
         sizes = {S.SITE: pool.decorations.shape[1], S.FEATURE: pool.features.shape[1], S.CANDIDATE: len(pool)}
-        with h5py.File(tmp, "w", libver=S.FORMAT, locking=False) as f:
-            f.attrs.update({S.ATTR_SCHEMA: S.SCHEMA_VERSION, S.ATTR_CREATOR: S.CREATOR,
-                            S.ATTR_CREATOR_VERSION: __version__,
-                            S.ATTR_CREATED: time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                            S.ATTR_CAMPAIGN_TEXT: campaign_text, S.ATTR_IDENTITY: identity,
-                            S.ATTR_FEATURE_NAMES: list(pool.feature_names),
-                            S.ATTR_ELEMENTS: list(pool.elements), S.ATTR_SUPERCELL: list(pool.supercell),
-                            S.ATTR_UNITS: json.dumps(S.UNITS)})
-            for group in S.GROUPS:
-                g = f.create_group(group.path)
-                for column in group.columns:
-                    data = getattr(pool, column.source) if group is S.CANDIDATES and column.source else None
-                    _create_column(g, group, column, sizes, data=data, n=len(pool) if group is S.CANDIDATES else 0)
-            f[S.PRESETS.path].attrs.update({k: json.dumps(v) for k, v in presets.items()})
-        os.replace(tmp, path)  # a half-created store never appears under the real name
-        return cls._open_writer(path, fd)
+        try:
+            size = _reserve_size(sizes)
+            estimate = sum(len(pool) * _row_bytes(c, sizes) for c in S.CANDIDATES.columns) + MARGIN
+            free = _free_space(real.parent)
+            if free < estimate + size:
+                raise _no_room(path, real.parent, "to create the store", estimate + size, free,
+                               "run again (or give a store path on another file system)")
+            reserve = _take_reserve(path, real.parent, size, "run again")
+            tmp = real.with_name(real.name + ".new")
+
+            def fill(f: h5py.File) -> None:
+                f.attrs.update({S.ATTR_SCHEMA: S.SCHEMA_VERSION, S.ATTR_CREATOR: S.CREATOR,
+                                S.ATTR_CREATOR_VERSION: __version__,
+                                S.ATTR_CREATED: time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                S.ATTR_CAMPAIGN_TEXT: campaign_text, S.ATTR_IDENTITY: identity,
+                                S.ATTR_FEATURE_NAMES: list(pool.feature_names),
+                                S.ATTR_ELEMENTS: list(pool.elements), S.ATTR_SUPERCELL: list(pool.supercell),
+                                S.ATTR_UNITS: json.dumps(S.UNITS)})
+                for group in S.GROUPS:
+                    g = f.create_group(group.path)
+                    for column in group.columns:
+                        data = getattr(pool, column.source) if group is S.CANDIDATES and column.source else None
+                        _create_column(g, group, column, sizes, data=data,
+                                       n=len(pool) if group is S.CANDIDATES else 0)
+                f[S.PRESETS.path].attrs.update({k: json.dumps(v) for k, v in presets.items()})
+
+            _build(path, lock, reserve, tmp, fill, "creating the store",
+                   f"nothing was left behind: free space on {real.parent} (or give a store path on another file"
+                   " system) and run again")
+            return cls._open_writer(path, lock, reserve)
+        except BaseException:
+            if reserve is not None:
+                reserve.release()
+            lock.release()
+            raise
 
     @classmethod
     def open(cls, path: str | Path, identity: str) -> CampaignStore:
@@ -320,39 +425,74 @@ class CampaignStore:
         Raises
         ------
         activemat.errors.StoreError
-            Missing, foreign, newer or damaged store, or one of another campaign.
+            Missing, foreign, newer or damaged store, or one of another campaign; a read-only or forbidden
+            location; not enough free space to recover or migrate it (the store is left unchanged).
         activemat.errors.StoreLocked
-            Another running campaign holds the store.
+            Another running campaign holds the store (under this or any other name).
         """
         path = Path(path)
         cls.check_compatible(path, identity)
-        return cls._open_writer(path, cls._lock(path))
+        return cls._open_writer(path, WriterLock.acquire(path), None)
 
     @classmethod
-    def _open_writer(cls, path: Path, fd: int) -> CampaignStore:
-        """Open the locked store for writing (releasing the lock if that fails)."""
+    def _open_writer(cls, path: Path, lock: WriterLock, reserve: Reserve | None) -> CampaignStore:
+        """Open the locked store for writing, recovering or migrating it first if needed (releasing the locks
+        and the reserve if that fails)."""
+        real, f = lock.real, None
         try:
+            rewrite = None
             try:
-                f = _open_rw(path)
+                f = _open_rw(real)
             except OSError as exc:
                 if "consistency flags" not in str(exc):
-                    raise StoreError(f"{path} cannot be opened for writing ({_short(exc)}); check permissions") from None
-                _rewrite(path)  # the previous driver was killed; we hold the lock, so nobody else writes
-                f = _open_rw(path)
-            if int(f.attrs[S.ATTR_SCHEMA]) < S.SCHEMA_VERSION:
-                f.close()
-                _rewrite(path, migrate=True)
-                f = _open_rw(path)
-            return cls(path, f, fd)
-        except StoreError:
-            os.close(fd)
+                    raise StoreError(f"{path} cannot be opened for writing ({_short(exc)}); check permissions"
+                                     ) from None
+                rewrite = "to recover it after a killed campaign driver"  # we hold the locks: nobody else writes
+            else:
+                if int(f.attrs[S.ATTR_SCHEMA]) < S.SCHEMA_VERSION:
+                    f.close()
+                    f = None
+                    rewrite = f"to migrate it to store schema {S.SCHEMA_VERSION}"
+            if rewrite:
+                if lock.links > 1:
+                    raise StoreError(f"{path}: copying the store {rewrite} replaces the file, but it has"
+                                     f" {lock.links} hard links"
+                                     " (other names of the same file) that would keep the old copy: remove the"
+                                     " other names (find them with find -samefile) or copy the store to a new"
+                                     " path, then resume; the store is unchanged")
+                if reserve is None:
+                    with _open_read(real) as src:
+                        size = _reserve_size(_sizes(src))
+                    need, free = real.stat().st_size + MARGIN + size, _free_space(real.parent)
+                    if free < need:
+                        raise StoreError(f"{path}: copying the store {rewrite} needs about {size_text(need)} free"
+                                         f" on {real.parent}; only {size_text(free)} available: free space there"
+                                         " and resume (the store is unchanged)")
+                    reserve = _take_reserve(path, real.parent, size)
+                _rewrite(path, lock, reserve, rewrite, migrate=rewrite.startswith("to migrate"))
+                f = _open_rw(real)
+            if reserve is None:
+                reserve = _take_reserve(path, real.parent, _reserve_size(_sizes(f)))
+            return cls(path, f, lock, reserve)
+        except BaseException:
+            _close_quietly(f)
+            if reserve is not None:
+                reserve.release()
+            lock.release()
             raise
 
     def close(self) -> None:
-        if self._f:
-            self._f.close()
-            self._f = None
-            os.close(self._lock_fd)
+        """Close the file and give back the locks and the reserve (safe to call twice)."""
+        f, self._f = self._f, None
+        self._cols = {}
+        if f is not None:
+            try:
+                f.close()
+            except (OSError, RuntimeError, ValueError):
+                self._reserve.release()  # every change was flushed already: only HDF5's bookkeeping is left
+                _close_quietly(f)
+        self._reserve.release()
+        self._lock.release()
 
     def __enter__(self):
         return self
@@ -361,20 +501,71 @@ class CampaignStore:
         self.close()
 
     # -- writing ---------------------------------------------------------------
-    def _append(self, g: h5py.Group, group: S.Group, rows: list[dict]) -> int:
-        """Append rows (column name -> value; missing columns get their fill); return the first new row.
+    def _live(self) -> h5py.File:
+        if self._f is None:
+            raise StoreError(f"{self.path}: the store was closed after an error; resume the campaign")
+        return self._f
+
+    def _n(self, group: S.Group) -> int:
+        """Whole rows of a group (its shortest column)."""
+        return min(ds.shape[0] for ds in self._cols[group.path].values())
+
+    def _write(self, room: int, action):
+        """Run ``action`` (HDF5 writes) and flush, if the disk has ``room`` bytes (plus a margin) for it.
+
+        Without the room: a StoreError, nothing written. If HDF5 runs out of space anyway (another process
+        filled the disk meanwhile): the reserve is given back so the flush completes, the store is closed and
+        the StoreError says so.
+        """
+        f = self._live()
+        need, free = room + MARGIN, _free_space(self._dir)
+        if free < need:
+            raise _no_room(self.path, self._dir, "to write the store", need, free,
+                           "resume the campaign (every row written so far is kept)")
+        try:
+            result = action()
+            f.flush()
+        except (OSError, RuntimeError) as exc:
+            raise self._broken(exc) from None
+        return result
+
+    def _broken(self, exc: Exception) -> StoreError:
+        """Close the store after a failed write, completing its flush with the reserve's room given back."""
+        self._reserve.release()
+        f, self._f = self._f, None
+        self._cols = {}
+        try:
+            f.flush()
+        except (OSError, RuntimeError, ValueError):
+            pass
+        _close_quietly(f)
+        self._lock.release()
+        what = space_error(exc)
+        if what:
+            return StoreError(f"{self.path}: {what} while writing the store on {self._dir}; every row written"
+                              " before is kept: free space there and resume the campaign")
+        return StoreError(f"{self.path}: writing the store failed ({_short(exc)}); every row written before is"
+                          f" kept: check {self._dir} and resume the campaign")
+
+    def _append(self, group: S.Group, rows: list[dict]) -> int:
+        """Append rows (column name -> value; missing columns get their fill) and flush; return the first new row.
 
         A row half-appended by a killed writer is overwritten: appending starts after the shortest column.
         """
         unknown = set().union(*rows) - set(group.names)
         if unknown:
             raise ValueError(f"{group.path} has no column {', '.join(sorted(unknown))}")
-        start = _rows(g, group)
-        for column in group.columns:
-            ds = g[column.name]
-            ds.resize((start + len(rows), *ds.shape[1:]))
-            for i, row in enumerate(rows):
-                ds[start + i] = self._value(column, row.get(column.name, column.fill))
+        start = self._n(group)
+        cols = self._cols[group.path]
+
+        def append():
+            for column in group.columns:
+                ds = cols[column.name]
+                ds.resize((start + len(rows), *ds.shape[1:]))
+                for i, row in enumerate(rows):
+                    ds[start + i] = self._value(column, row.get(column.name, column.fill))
+
+        self._write(_append_room(group, start, len(rows), self._sizes), append)
         return start
 
     @staticmethod
@@ -384,11 +575,9 @@ class CampaignStore:
     def add_attempt(self, candidate: int, attempt: int, preset: str, iteration: int, reason: str,
                     score: float = float("nan")) -> int:
         """Record a submission (status running) and flush; return its row."""
-        row = self._append(self._calc, S.CALCULATIONS, [{
+        return self._append(S.CALCULATIONS, [{
             "candidate": candidate, "attempt": attempt, "status": S.RUNNING, "preset": preset,
             "iteration": iteration, "reason": reason, "score": score, "submitted": time.time()}])
-        self._f.flush()
-        return row
 
     def finish_attempt(self, row: int, record: CalculationRecord) -> None:
         """Fill a submitted row with its result, its GPAW parameters included, and flush.
@@ -398,13 +587,18 @@ class CampaignStore:
         status is written last, so a row reads as finished only with all its
         results in.
         """
+        self._live()
         key = self._parameters_key(record.settings)
-        for column in S.CALCULATIONS.columns:
-            if column.source == S.RESULT and column.name != "status":
-                value = key if column.name == "parameters" else getattr(record, column.name)
-                self._calc[column.name][row] = self._value(column, value)
-        self._calc["status"][row] = self._value(S.CALCULATIONS["status"], record.status)
-        self._f.flush()
+        calc = self._cols[S.CALCULATIONS.path]
+
+        def fill():
+            for column in S.CALCULATIONS.columns:
+                if column.source == S.RESULT and column.name != "status":
+                    value = key if column.name == "parameters" else getattr(record, column.name)
+                    calc[column.name][row] = self._value(column, value)
+            calc["status"][row] = self._value(S.CALCULATIONS["status"], record.status)
+
+        self._write(0, fill)
 
     def _parameters_key(self, settings: dict) -> str:
         """Key of a parameter set, stored once: appended (as parts of the schema's width) on first use."""
@@ -415,39 +609,50 @@ class CampaignStore:
         if key not in self._keys:
             width = S.PARAMETERS["json"].width  # canonical JSON is ASCII: one byte a character
             parts = [text[i:i + width] for i in range(0, len(text), width)]
-            self._append(self._params, S.PARAMETERS, [{"key": key, "json": part} for part in parts])
-            self._f.flush()
+            self._append(S.PARAMETERS, [{"key": key, "json": part} for part in parts])
             self._keys.add(key)
         return key
 
+    def _mark(self, rows) -> None:
+        status = self._cols[S.CALCULATIONS.path]["status"]
+
+        def mark():
+            for row in rows:
+                status[row] = S.INTERRUPTED.encode()
+
+        self._write(0, mark)
+
     def interrupt_running(self) -> list[tuple[int, int]]:
         """Mark rows left 'running' by a previous driver as interrupted; return (candidate, attempt) of each."""
-        status = self._calc["status"][()]
-        rows = np.flatnonzero(status == S.RUNNING.encode())
-        for row in rows:
-            self._calc["status"][row] = S.INTERRUPTED.encode()
-        self._f.flush()
-        return [(int(self._calc["candidate"][r]), int(self._calc["attempt"][r])) for r in rows]
+        self._live()
+        calc = self._cols[S.CALCULATIONS.path]
+        rows = np.flatnonzero(calc["status"][()] == S.RUNNING.encode())
+        self._mark(rows)
+        return [(int(calc["candidate"][r]), int(calc["attempt"][r])) for r in rows]
 
     def mark_interrupted(self, rows: list[int]) -> None:
         """Mark submitted rows as interrupted (cancelled on a stop; resubmitted on resume)."""
-        for row in rows:
-            self._calc["status"][row] = S.INTERRUPTED.encode()
-        self._f.flush()
+        self._live()
+        self._mark(rows)
 
     def add_snapshot(self, values: dict, mean: np.ndarray, std: np.ndarray) -> None:
         """Append a model snapshot (``values``: snapshot column -> value) with its predicted mean and standard
         deviation (eV) over the pool, and flush."""
-        self._append(self._snap, S.SNAPSHOTS, [{**values, "pool_mean": mean, "pool_std": std}])
-        self._f.flush()
+        self._append(S.SNAPSHOTS, [{**values, "pool_mean": mean, "pool_std": std}])
 
     def has_test_set(self) -> bool:
-        return bool(self._f[S.CANDIDATES.path]["test"][()].any())
+        self._live()
+        return bool(self._cols[S.CANDIDATES.path]["test"][()].any())
 
     def mark_test(self, indices: np.ndarray) -> None:
         """Hold candidates out for testing (never trained on or selected), and flush."""
-        self._f[S.CANDIDATES.path]["test"][np.sort(indices)] = 1
-        self._f.flush()
+        self._live()
+        test = self._cols[S.CANDIDATES.path]["test"]
+
+        def mark():
+            test[np.sort(indices)] = 1
+
+        self._write(0, mark)
 
 
 def _open_rw(path: Path) -> h5py.File:
@@ -464,29 +669,68 @@ def _open_rw(path: Path) -> h5py.File:
     return h5py.File(fid)
 
 
-def _rewrite(path: Path, migrate: bool = False) -> None:
-    """Copy a store into a fresh file (migrated to the current schema if asked) and swap it in atomically.
+def _build(path: Path, lock: WriterLock, reserve: Reserve, tmp: Path, fill, doing: str, advice: str,
+           source: Path | None = None) -> None:
+    """Write a complete new store file at ``tmp`` (beside the store) with ``fill(dst)`` (or ``fill(src, dst)``
+    with ``source`` open read-only), then swap it in for the store, locked (:meth:`WriterLock.swap_in`).
+
+    On any failure ``tmp`` is removed (the store is untouched) and, if the disk ran out, the reserve is given
+    back first so HDF5 can close the half-written file; a full disk raises a one-line StoreError saying to
+    free space, other errors propagate.
+    """
+    src = dst = None
+    try:
+        if source is not None:
+            src = h5py.File(source, "r", swmr=True, locking=False)
+        dst = h5py.File(tmp, "w", libver=S.FORMAT, locking=False)
+        fill(dst) if src is None else fill(src, dst)
+        dst.close()
+        dst = None
+        _close_quietly(src)
+        src = None
+        lock.swap_in(tmp)
+    except (OSError, RuntimeError) as exc:
+        full = space_error(exc)
+        if full is None:
+            raise
+        reserve.release()
+        _close_quietly(dst)
+        dst = None
+        raise StoreError(f"{path}: {full} while {doing}; {advice}") from None
+    finally:
+        if dst is not None:
+            reserve.release()  # it may be half-flushed: let HDF5 close it
+        _close_quietly(dst)
+        _close_quietly(src)
+        tmp.unlink(missing_ok=True)
+
+
+def _rewrite(path: Path, lock: WriterLock, reserve: Reserve, why: str, migrate: bool = False) -> None:
+    """Copy the locked store into a fresh file (migrated to the current schema if asked) and swap it in
+    atomically, locked before it takes the store's name.
 
     Used after a killed writer left HDF5's consistency flags set, and to
     migrate older schema versions; the original stays untouched until the
-    new file is complete on disk.
+    new file is complete on disk. Through a symlink, the file the link names
+    is replaced; the link stays a link.
     """
-    tmp = path.with_name(path.name + ".rewrite")
+    real = lock.real
+    tmp = real.with_name(real.name + ".rewrite")
+
+    def copy(src: h5py.File, dst: h5py.File) -> None:
+        dst.attrs.update(dict(src.attrs))
+        for name in src:
+            src.copy(src[name], dst, name=name)
+        if migrate:
+            _add_missing(dst)
+            dst.attrs[S.ATTR_SCHEMA] = S.SCHEMA_VERSION
+
     try:
-        with (h5py.File(path, "r", swmr=True, locking=False) as src,
-              h5py.File(tmp, "w", libver=S.FORMAT, locking=False) as dst):
-            dst.attrs.update(dict(src.attrs))
-            for name in src:
-                src.copy(src[name], dst, name=name)
-            if migrate:
-                _add_missing(dst)
-                dst.attrs[S.ATTR_SCHEMA] = S.SCHEMA_VERSION
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        _build(path, lock, reserve, tmp, copy, f"copying the store {why}",
+               f"the store is unchanged: free space on {real.parent} and resume", source=real)
+    except StoreError:
+        raise
     except (OSError, RuntimeError, KeyError, ValueError) as exc:
-        why = "migrate it to the current schema" if migrate else "recover it after a killed writer"
-        raise StoreError(f"{path} could not be copied to {why} ({_short(exc)}); the file is unchanged:"
+        old = "migrate it to the current schema" if migrate else "recover it after a killed writer"
+        raise StoreError(f"{path} could not be copied to {old} ({_short(exc)}); the file is unchanged:"
                          " restore it from a backup or start a new store path") from None
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
 from pathlib import Path
 
 import numpy as np
 
 from activemat.store import schema as S
+from activemat.store.files import writer_running
 from activemat.store.hdf5 import StoreData
 
 
 def driver_running(path: Path) -> bool:
-    """True while a campaign driver holds the store's lock."""
-    lock = Path(f"{path}.lock")
-    if not lock.exists():
-        return False
-    fd = os.open(lock, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        return False
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
+    """True while a campaign driver holds the store, whatever name (symlink, hard link) it opened it by."""
+    return writer_running(path)
 
 
 def _f(value) -> float | None:

@@ -633,3 +633,134 @@ def test_summarize_empty_store_has_no_model(make_store):
     store = make_store()
     store.close()
     assert summarize(read_store(store.path))["model"] is None
+
+
+# -- one store, many names: symlinks and hard links ------------------------------------
+
+KILLED_WRITER = """
+    import os, signal, sys
+    from activemat.campaign.config import parse_campaign
+    from activemat.compute.presets import load_preset
+    from activemat.compute.records import CalculationRecord
+    from activemat.space.pool import build_pool
+    from activemat.store.hdf5 import CampaignStore
+    text = sys.argv[2]
+    s = CampaignStore.create(sys.argv[1], campaign_text=text, identity=parse_campaign(text).identity(),
+                             pool=build_pool(supercell=(1, 1, 2)),
+                             presets={"gpaw-fast": load_preset("gpaw-fast").model_dump(mode="json")})
+    s.finish_attempt(s.add_attempt(3, 0, "gpaw-fast", 0, "seed"),
+                     CalculationRecord(candidate=3, attempt=0, preset="gpaw-fast", status="ok", gap=0.42))
+    os.kill(os.getpid(), signal.SIGKILL)
+    """
+
+
+def _killed_store(path):
+    """A store whose writer was killed (HDF5's consistency flags left set), with one completed row."""
+    proc = _run(KILLED_WRITER, path, CAMPAIGN)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    with pytest.raises(OSError):
+        h5py.File(path, "r+").close()
+    return path
+
+
+@pytest.mark.parametrize("alias", ["symlink", "hardlink"])
+def test_second_writer_through_an_alias_is_refused(make_store, config, tmp_path, alias):
+    store = make_store("real.h5")
+    store.finish_attempt(store.add_attempt(0, 0, "gpaw-fast", 0, "seed"), _record(0, gap=0.6))
+    other = tmp_path / "other.h5"
+    (other.symlink_to if alias == "symlink" else other.hardlink_to)(store.path)
+    inode = store.path.stat().st_ino
+    with pytest.raises(StoreLocked) as exc:
+        CampaignStore.open(other, config.identity())
+    msg = _one_line(exc)
+    assert "in use" in msg and str(other) in msg
+    if alias == "symlink":
+        assert str(store.path) in msg  # the file it resolves to
+        assert other.is_symlink()
+    assert store.path.stat().st_ino == inode == other.stat().st_ino  # nothing replaced the live file
+    assert driver_running(other)
+    store.finish_attempt(store.add_attempt(1, 0, "gpaw-fast", 1, "max_std"), _record(1, gap=0.5))
+    store.close()
+    assert not driver_running(other)
+    assert read_store(other).calculations["candidate"].tolist() == [0, 1]
+    with CampaignStore.open(other, config.identity()):  # free again
+        pass
+
+
+def test_first_writer_through_an_alias_refuses_the_real_path(make_store, config, tmp_path):
+    store = make_store("real.h5")
+    store.close()
+    link = tmp_path / "link.h5"
+    link.symlink_to("real.h5")
+    with CampaignStore.open(link, config.identity()):
+        with pytest.raises(StoreLocked) as exc:
+            CampaignStore.open(store.path, config.identity())
+        assert str(link) in _one_line(exc)  # the holder says which name it opened
+        assert driver_running(store.path)
+    assert link.is_symlink()
+
+
+def test_recovery_through_a_symlink_replaces_the_target_and_keeps_the_link(tmp_path, config):
+    real = _killed_store(tmp_path / "data" / "real.h5")
+    link = tmp_path / "link.h5"
+    link.symlink_to(real)
+    with CampaignStore.open(link, config.identity()) as store:
+        store.finish_attempt(store.add_attempt(4, 0, "gpaw-fast", 1, "max_std"), _record(4, gap=0.3))
+    assert link.is_symlink() and link.resolve() == real
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "link.h5"]
+    assert sorted(p.name for p in real.parent.iterdir()) == ["real.h5", "real.h5.lock"]
+    assert read_store(link).calculations["candidate"].tolist() == [3, 4]
+    h5py.File(real, "r+").close()  # recovered in place of the target
+
+
+def test_recovery_of_a_store_with_hard_links_is_refused(tmp_path, config):
+    real = _killed_store(tmp_path / "real.h5")
+    other = tmp_path / "backup.h5"
+    other.hardlink_to(real)
+    before = _sha(real)
+    with pytest.raises(StoreError) as exc:
+        CampaignStore.open(real, config.identity())
+    msg = _one_line(exc)
+    assert "hard link" in msg and str(real) in msg
+    assert _sha(real) == before and real.stat().st_ino == other.stat().st_ino
+    other.unlink()
+    with CampaignStore.open(real, config.identity()):
+        pass
+
+
+def test_store_path_that_is_a_directory(tmp_path, config, pool, presets):
+    path = tmp_path / "x.h5"
+    path.mkdir()
+    for action in (lambda: read_store(path), lambda: CampaignStore.open(path, config.identity()),
+                   lambda: CampaignStore.create(path, campaign_text=CAMPAIGN, identity=config.identity(),
+                                                pool=pool, presets=presets)):
+        with pytest.raises(StoreError) as exc:
+            action()
+        assert _one_line(exc) == f"{path} is a directory; give a file path (e.g. {path / 'campaign.h5'})"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.h5"]
+
+
+def test_store_in_a_missing_directory_creates_it(tmp_path, pool, config, presets):
+    path = tmp_path / "a" / "b" / "camp.h5"
+    CampaignStore.create(path, campaign_text=CAMPAIGN, identity=config.identity(), pool=pool,
+                         presets=presets).close()
+    assert read_store(path).n_calculations == 0
+
+
+def test_store_where_writing_is_not_permitted(tmp_path, pool, config, presets, monkeypatch):
+    """Root is never refused by permissions: the refusal is simulated where the store opens its lock file."""
+    import os as _os
+
+    real_open = _os.open
+
+    def refuse(path, *args, **kw):
+        if str(path).endswith(".lock"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kw)
+
+    monkeypatch.setattr("os.open", refuse)
+    path = tmp_path / "camp.h5"
+    with pytest.raises(StoreError) as exc:
+        CampaignStore.create(path, campaign_text=CAMPAIGN, identity=config.identity(), pool=pool, presets=presets)
+    msg = _one_line(exc)
+    assert msg.startswith(f"{path}: ") and "permission" in msg.lower() and str(tmp_path) in msg

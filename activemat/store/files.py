@@ -1,0 +1,367 @@
+"""The store as a file on disk: who may write it, room to write it, and file-system errors as one line.
+
+A store is a file, not a path: a symlink, a symlinked directory or a hard link
+reaches the same file under another name. The single writer therefore holds
+two locks, and every writer needs both:
+
+- an exclusive ``flock`` on ``<real path>.lock``, the lock file beside the
+  store's resolved path (:func:`real_path`), so every symlinked name of the
+  store meets the same lock file. It exists before the store does (it guards
+  creation), and it survives the copy-and-swap of a recovery or migration,
+  which changes the file's inode but never its real path;
+- an exclusive open-file-description lock (``F_OFD_SETLK``, Linux) on the
+  store file itself, which every hard link of that inode shares. When a
+  recovery or migration builds a new file, the writer locks the new inode
+  *before* it swaps it in, so no moment exists in which the file under the
+  store's name is unlocked. OFD locks are independent of ``flock`` (HDF5's
+  own file locking, off in activemat, and a reader's shared lock never
+  meets it), and unlike POSIX record locks they are not dropped when the
+  process closes some other descriptor of the same file (as every h5py open
+  and close does).
+
+The kernel drops both when the writer dies, so a killed driver never blocks a
+resume. A store file with several hard links is never copied and swapped
+(the other names would keep the old copy): the writer refuses and says so.
+
+Room: :class:`Reserve` holds a little disk space (an unlinked file) for as long
+as a writer has the store open. HDF5 cannot survive running out of space
+mid-flush (closing such a file, or exiting the process, crashes); with the
+reserve given back, the pending flush completes, the file closes cleanly and
+the error becomes one line.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import re
+import socket
+import struct
+import tempfile
+from pathlib import Path
+
+from activemat.errors import StoreError, StoreLocked
+
+#: errno values that mean "no room": a full file system, or the user's disk quota.
+SPACE_ERRORS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
+
+
+def real_path(path: str | Path) -> Path:
+    """The store's file with every symlink resolved (the name its lock file is keyed on)."""
+    return Path(os.path.realpath(path))
+
+
+def lock_path(real: Path) -> Path:
+    return Path(f"{real}.lock")
+
+
+def size_text(n: float) -> str:
+    """Bytes as a short decimal size: '48 KB', '2.6 MB', '1.2 GB'."""
+    if n < 1e6:
+        return f"{max(n, 0) / 1e3:.0f} KB"
+    if n < 1e9:
+        return f"{n / 1e6:.1f} MB"
+    return f"{n / 1e9:.1f} GB"
+
+
+def errno_of(exc: BaseException) -> int | None:
+    """The errno of an OSError, or the one HDF5 quotes in its message ('errno = 28')."""
+    if isinstance(exc, OSError) and exc.errno:
+        return exc.errno
+    found = re.search(r"errno = (\d+)", str(exc))
+    return int(found.group(1)) if found else None
+
+
+def space_error(exc: BaseException) -> str | None:
+    """'no space left on device' / 'disk quota exceeded' if `exc` says so, else None."""
+    code = errno_of(exc)
+    if code in SPACE_ERRORS:
+        return SPACE_ERRORS[code]
+    text = str(exc)
+    return next((what for what in SPACE_ERRORS.values() if what in text.lower()), None)
+
+
+def fs_error(path: Path, exc: OSError, where: str | Path) -> StoreError:
+    """A one-line StoreError for a file-system refusal to write in `where` on behalf of store `path`."""
+    code = errno_of(exc)
+    if code == errno.EROFS:
+        return StoreError(f"{path}: cannot write in {where} (read-only file system); give a store path on a"
+                          " writable file system (or remount it read-write)")
+    if code in (errno.EACCES, errno.EPERM):
+        return StoreError(f"{path}: no permission to write in {where}; give a store path in a directory you can"
+                          " write to, or fix its permissions")
+    if code in SPACE_ERRORS:
+        return StoreError(f"{path}: {SPACE_ERRORS[code]} writing in {where}; free space there (or give a store"
+                          " path on another file system) and run again")
+    if code == errno.EISDIR:
+        return StoreError(f"{path} is a directory; give a file path (e.g. {path / 'campaign.h5'})")
+    reason = exc.strerror or str(exc)
+    return StoreError(f"{path}: cannot write in {where} ({reason}); check the path and its file system")
+
+
+# -- locks ------------------------------------------------------------------------------------
+
+_OFD = hasattr(fcntl, "F_OFD_SETLK")
+
+
+def _flock_struct(kind: int) -> bytes:
+    # struct flock {short l_type; short l_whence; off_t l_start; off_t l_len; pid_t l_pid;}: the whole file
+    return struct.pack("hhqqi4x", kind, os.SEEK_SET, 0, 0, 0)
+
+
+def _lock_inode(fd: int) -> bool:
+    """Take the exclusive OFD lock on an open store file; False if another open file description holds it."""
+    if not _OFD:
+        return True  # no OFD locks on this platform: symlinks are still caught by the lock file
+    try:
+        fcntl.fcntl(fd, fcntl.F_OFD_SETLK, _flock_struct(fcntl.F_WRLCK))
+    except OSError as exc:
+        if exc.errno in (errno.EAGAIN, errno.EACCES):
+            return False
+        if exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            return True  # a file system without byte-range locks: the lock file still keeps writers apart
+        raise
+    return True
+
+
+def inode_locked(path: Path) -> bool:
+    """True if some process holds the writer's lock on the file at `path` (however that process named it)."""
+    if not _OFD:
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        answer = fcntl.fcntl(fd, fcntl.F_OFD_GETLK, _flock_struct(fcntl.F_WRLCK))
+        return struct.unpack("hhqqi4x", answer)[0] != fcntl.F_UNLCK
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def lock_file_held(lock: Path) -> bool:
+    """True while some process holds the exclusive flock on a store's lock file."""
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def _holder(lock: Path) -> str:
+    """Who holds a lock file, as its holder wrote it: 'pid 123 on host, opened as /path'."""
+    try:
+        lines = lock.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    if len(lines) >= 3 and lines[0].strip().isdigit():
+        return f"pid {lines[0].strip()} on {lines[1].strip()}, opened as {lines[2].strip()}"
+    if lines and lines[0].strip().isdigit():
+        return f"pid {lines[0].strip()}"
+    return ""
+
+
+def _holder_of_inode(real: Path, st: os.stat_result) -> str:
+    """The holder of the writer's lock on this inode, found through a lock file beside one of its other names
+    (a hard link in the same directory); '' if none is found there."""
+    try:
+        locks = list(real.parent.glob("*.lock"))
+    except OSError:
+        return ""
+    for lock in locks:
+        other = lock.with_name(lock.name[: -len(".lock")])
+        try:
+            ost = other.stat()
+        except OSError:
+            continue
+        if (ost.st_dev, ost.st_ino) == (st.st_dev, st.st_ino) and lock_file_held(lock):
+            return _holder(lock)
+    return ""
+
+
+class WriterLock:
+    """Both locks of the single writer of a store (see the module docstring). Release with :meth:`release`."""
+
+    def __init__(self, path: Path):
+        self.path = path  # as given (for messages)
+        self.real = real_path(path)
+        self.lock = lock_path(self.real)
+        self._lock_fd: int | None = None
+        self._file_fd: int | None = None
+
+    def _name(self) -> str:
+        shown = Path(os.path.abspath(self.path))
+        return f"{self.path}" if shown == self.real else f"{self.path} (the file {self.real})"
+
+    @classmethod
+    def acquire(cls, path: Path) -> WriterLock:
+        """Lock the store at `path` for writing (the file need not exist yet).
+
+        Raises
+        ------
+        StoreLocked
+            Another live writer holds the store, under this or any other name.
+        StoreError
+            A directory; or a location where the lock file cannot be written (read-only, no permission,
+            no space).
+        """
+        self = cls(path)
+        if self.real.is_dir():
+            raise StoreError(f"{path} is a directory; give a file path (e.g. {path / 'campaign.h5'})")
+        try:
+            self.real.parent.mkdir(parents=True, exist_ok=True)  # a store in a new directory creates it
+        except OSError as exc:
+            raise fs_error(path, exc, exc.filename or self.real.parent) from None
+        try:
+            fd = os.open(self.lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise fs_error(path, exc, self.real.parent) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(self.lock)
+            os.close(fd)
+            raise StoreLocked(f"{self._name()} is in use by another running campaign"
+                              f"{f' ({holder})' if holder else ''}; wait for it or stop it first") from None
+        except OSError as exc:
+            os.close(fd)
+            raise StoreError(f"{path}: cannot lock {self.lock} ({exc.strerror}); give a store path on a file"
+                             " system with file locks") from None
+        self._lock_fd = fd
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n{socket.gethostname()}\n{os.path.abspath(path)}\n".encode())
+        except OSError:
+            pass  # who holds it is only for messages; a full disk is reported by what the writer does next
+        try:
+            if self.real.exists():
+                self.lock_file_of(self.real)
+        except BaseException:
+            self.release()
+            raise
+        return self
+
+    def lock_file_of(self, real: Path) -> None:
+        """Take the inode lock of the existing store file (refused if a writer holds it under another name)."""
+        for _ in range(5):
+            try:
+                fd = os.open(real, os.O_RDWR)
+            except FileNotFoundError:
+                return  # gone (nothing to lock): whoever writes it next locks the new file
+            except OSError as exc:
+                if errno_of(exc) in (errno.EACCES, errno.EPERM):
+                    raise StoreError(f"{self.path} cannot be opened for writing (permission denied); check its"
+                                     " permissions") from None
+                raise fs_error(self.path, exc, real.parent) from None
+            st = os.fstat(fd)
+            if not _lock_inode(fd):
+                os.close(fd)
+                holder = _holder_of_inode(real, st) or "under another name: a hard link to the same file"
+                raise StoreLocked(f"{self._name()} is in use by another running campaign ({holder});"
+                                  " wait for it or stop it first")
+            try:
+                now = os.stat(real)
+            except OSError:
+                now = None
+            if now is not None and (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino):
+                self._set_file_fd(fd)
+                return
+            os.close(fd)  # replaced between the open and the lock (not by an activemat writer): again
+        raise StoreLocked(f"{self._name()} keeps being replaced by something else; stop it first")
+
+    def _set_file_fd(self, fd: int) -> None:
+        if self._file_fd is not None:
+            os.close(self._file_fd)  # the old inode: no longer the store
+        self._file_fd = fd
+
+    @property
+    def links(self) -> int:
+        """Hard links of the locked store file."""
+        return os.fstat(self._file_fd).st_nlink if self._file_fd is not None else 1
+
+    def swap_in(self, tmp: Path) -> None:
+        """Replace the store file by the complete file `tmp` (beside it), atomically, locking it first.
+
+        The new inode is locked before its rename makes it the store, so a writer reaching the store
+        under any name finds it locked; the lock file (on the real path) never changes.
+        """
+        fd = os.open(tmp, os.O_RDWR)
+        try:
+            if not _lock_inode(fd):
+                raise StoreLocked(f"{tmp} is locked by another process; remove it and run again")
+            os.fsync(fd)
+            os.replace(tmp, self.real)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._set_file_fd(fd)
+        try:  # make the rename itself durable
+            dfd = os.open(self.real.parent, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+        except OSError:
+            pass
+
+    def release(self) -> None:
+        for name in ("_file_fd", "_lock_fd"):
+            fd = getattr(self, name)
+            if fd is not None:
+                setattr(self, name, None)
+                os.close(fd)
+
+
+def writer_running(path: str | Path) -> bool:
+    """True while a campaign driver holds the store at `path`, under this name or any other."""
+    real = real_path(path)
+    return lock_file_held(lock_path(real)) or inode_locked(real)
+
+
+# -- room ---------------------------------------------------------------------------------------
+
+class Reserve:
+    """Disk space held back (an unlinked file beside the store) and given back when a write runs out of room."""
+
+    def __init__(self, directory: Path, size: int):
+        """Hold `size` bytes on `directory`'s file system; raises the OSError (ENOSPC...) if they are not there."""
+        self.size = size
+        self._file = None
+        try:
+            self._file = tempfile.TemporaryFile(dir=directory)
+            try:
+                os.posix_fallocate(self._file.fileno(), 0, size)
+            except OSError as exc:
+                if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                    raise
+                block = b"\xa5" * (1 << 20)  # no fallocate on this file system: write the bytes
+                for start in range(0, size, len(block)):
+                    self._file.write(block[: size - start])
+                self._file.flush()
+                os.fsync(self._file.fileno())
+        except BaseException:
+            self.release()
+            raise
+
+    def release(self) -> None:
+        if self._file is not None:
+            try:
+                self._file.close()
+            except OSError:
+                pass
+            self._file = None
+
+    @property
+    def held(self) -> bool:
+        return self._file is not None
