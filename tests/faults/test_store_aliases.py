@@ -83,6 +83,8 @@ def test_second_driver_through_a_symlink_is_refused_and_nothing_is_lost(tmp_path
     link.symlink_to("real.h5")  # dangling until the first driver creates the store through it
     first = start_driver(tmp_path, "first.toml", "runs/link.h5", BUDGET, 1.0)
     try:
+        assert wait_for(lambda: real.exists() or not link.is_symlink()), "no store appeared"
+        assert link.is_symlink(), "creating the store through the symlink replaced the link by a regular file"
         line = refused_while_first_runs(tmp_path, first, real, "runs/real.h5")
         assert "runs/real.h5" in line and "in use" in line and "link.h5" in line, line
         assert link.is_symlink() and os.readlink(link) == "real.h5"
