@@ -14,20 +14,20 @@ from activemat.learn.strategies import campaign_kinds
 
 
 def _run(args) -> int:
-    # First, before the heavy imports: a SIGTERM or Ctrl-C from now on ends the run cleanly, never half-way.
-    from activemat.campaign.signals import StopRequested, stop_on_signals
+    # First, before the heavy imports: from now until the process exits, SIGTERM or Ctrl-C is a stop request.
+    from activemat.campaign.signals import StopRequested
 
     stop = StopRequested()
-    with stop_on_signals(stop):
-        from activemat.campaign.config import load_campaign
-        from activemat.campaign.loop import run_campaign
+    stop.route()
+    from activemat.campaign.config import load_campaign
+    from activemat.campaign.loop import run_campaign
 
-        options = {"campaign.store": ("store", "--store"), "cluster.workers": ("workers", "--workers"),
-                   "stop.budget": ("budget", "--budget")}
-        overrides = {key: (getattr(args, name), f"{flag} {getattr(args, name)}")
-                     for key, (name, flag) in options.items() if getattr(args, name) is not None}
-        config, text = load_campaign(args.campaign, overrides)
-        summary = run_campaign(config, text, stop=stop)
+    options = {"campaign.store": ("store", "--store"), "cluster.workers": ("workers", "--workers"),
+               "stop.budget": ("budget", "--budget")}
+    overrides = {key: (getattr(args, name), f"{flag} {getattr(args, name)}")
+                 for key, (name, flag) in options.items() if getattr(args, name) is not None}
+    config, text = load_campaign(args.campaign, overrides)
+    summary = run_campaign(config, text, stop=stop)
     if args.json:
         print(json.dumps(summary))
     return 0

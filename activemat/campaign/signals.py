@@ -21,6 +21,12 @@ class StopRequested:
     def __bool__(self):
         return self.count > 0
 
+    def route(self) -> None:
+        """Send SIGTERM and SIGINT here for the rest of the process's life (for a process whose whole job is
+        one run, such as ``activemat run``: a signal even while it exits ends it with its own exit code)."""
+        for s in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(s, self)
+
 
 @contextmanager
 def stop_on_signals(flag: StopRequested):

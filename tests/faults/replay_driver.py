@@ -9,22 +9,22 @@ routes SIGTERM/SIGINT to a stop request before its heavy imports.
 
 import sys
 
-from activemat.campaign.signals import StopRequested, stop_on_signals
+from activemat.campaign.signals import StopRequested
 
 if __name__ == "__main__":
     stop = StopRequested()
-    with stop_on_signals(stop):
-        from activemat.campaign.config import load_campaign
-        from activemat.campaign.loop import run_campaign
-        from activemat.campaign.setup import build_campaign_pool
-        from activemat.compute.oracle import ReplayOracle
-        from activemat.errors import InputError
-        from tests.conftest import synthetic_gaps
+    stop.route()
+    from activemat.campaign.config import load_campaign
+    from activemat.campaign.loop import run_campaign
+    from activemat.campaign.setup import build_campaign_pool
+    from activemat.compute.oracle import ReplayOracle
+    from activemat.errors import InputError
+    from tests.conftest import synthetic_gaps
 
-        config, text = load_campaign(sys.argv[1])
-        try:
-            oracle = ReplayOracle(synthetic_gaps(build_campaign_pool(config)), delay=float(sys.argv[2]))
-            run_campaign(config, text, task=oracle, stop=stop)
-        except InputError as exc:
-            print(f"activemat: error: {exc}", file=sys.stderr)
-            sys.exit(2)
+    config, text = load_campaign(sys.argv[1])
+    try:
+        oracle = ReplayOracle(synthetic_gaps(build_campaign_pool(config)), delay=float(sys.argv[2]))
+        run_campaign(config, text, task=oracle, stop=stop)
+    except InputError as exc:
+        print(f"activemat: error: {exc}", file=sys.stderr)
+        sys.exit(2)
