@@ -1,0 +1,279 @@
+"""Chaos: a seeded random sequence of faults over one campaign, then a final resume; what survived.
+
+One campaign (the 402-configuration 16-atom space, two local worker
+processes) is driven by `tests/faults/replay_driver.py`, a real driver whose
+DFT is a ReplayOracle (a named fake: loop logic, store and processes are
+real, the gaps are a synthetic function). Each trial starts the driver,
+waits until it is computing, injects one fault, and lets the driver end:
+
+  kill_driver   kill -9 of the driver
+  kill_worker   kill -9 of one Dask worker process (the driver retries its work), then SIGTERM
+  sigint_group  Ctrl-C to the driver's whole process group (running work finishes and is stored)
+  sigterm       SIGTERM to the driver
+  alias_driver  a second driver on the same store through a symlink (refused, exit 2), then SIGTERM
+  full_disk     the store's filesystem (a small tmpfs) fills up: the driver stops with one line, exit 2;
+                the filler is removed before the next trial (only where a tmpfs can be mounted)
+
+After every trial: every result a driver ever reported as completed is in the
+store, once; the completed set never shrinks. At the end a fault-free resume
+must reach the budget, and `activemat status --json` must agree with the rows.
+
+    .venv/bin/python benchmarks/chaos.py --faults 100 --budget 400 --seed 1
+
+The CI test (tests/faults/test_chaos.py) runs a short seeded version.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+from activemat.store.hdf5 import read_store
+
+REPO = Path(__file__).resolve().parents[1]
+DRIVER = REPO / "tests" / "faults" / "replay_driver.py"
+FAULTS = ("kill_driver", "kill_worker", "sigint_group", "sigterm", "alias_driver", "full_disk")
+REPORTED = re.compile(r"^\s*\d+/\d+ \S+\s+#(\d+)\s+gap ", re.M)  # a completed calculation's progress line
+TMPFS_KB = 16384  # the store (about 1.5 MB here) and room for its recovery copy
+
+CAMPAIGN = """
+[campaign]
+store = "{store}"
+seed = 5
+[space]
+supercell = [2, 2, 2]
+[stop]
+budget = {budget}
+[cluster]
+workers = 2
+dashboard = false
+"""
+
+
+def _env() -> dict:
+    return {**os.environ, "PYTHONPATH": str(REPO)}
+
+
+def start(root: Path, campaign: str, delay: float) -> subprocess.Popen:
+    """A driver leading its own process group, as a terminal's foreground job does."""
+    return subprocess.Popen([sys.executable, str(DRIVER), campaign, str(delay)], cwd=root, env=_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def ok_rows(store: Path) -> list[int]:
+    """Candidates of the store's successful rows (a reader never blocks the writer)."""
+    if not store.exists():
+        return []
+    calc = read_store(store).calculations
+    return calc["candidate"][calc["status"] == "ok"].tolist()
+
+
+def wait_for(predicate, timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@contextmanager
+def small_filesystem(path: Path):
+    """A tmpfs of TMPFS_KB at ``path`` (root only); yields False where none can be mounted."""
+    path.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={TMPFS_KB}k", "tmpfs", str(path)],
+                             capture_output=True).returncode == 0
+    try:
+        yield mounted
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+def fill(directory: Path) -> Path:
+    """Fill the filesystem of ``directory`` to the last byte; return the filler file."""
+    filler = directory / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        for size in (1 << 16, 1):  # big blocks, then the last bytes
+            try:
+                while os.write(fd, b"\0" * size):
+                    pass
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
+    return filler
+
+
+def end(proc: subprocess.Popen, timeout: float = 120) -> tuple[int, str]:
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        _, err = proc.communicate()
+    return proc.returncode, err
+
+
+def signal_group(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass  # it ended by itself
+
+
+def run(root: Path, *, seed: int, faults: int, budget: int, delay: float = 0.2, disk: bool = True,
+        progress=None) -> dict:
+    """Inject ``faults`` seeded faults into one campaign under ``root``; return what happened.
+
+    The result lists every violation found (a reported result missing from the
+    store, a candidate completed twice, a shrinking completed set, an
+    unexpected exit code, status disagreeing with the rows): none is the pass.
+    """
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    with small_filesystem(root / "fs") as mounted:
+        use_disk = disk and mounted
+        store_dir = root / "fs" if use_disk else root / "runs"
+        store_dir.mkdir(parents=True, exist_ok=True)
+        store = store_dir / "chaos.h5"
+        (root / "campaign.toml").write_text(CAMPAIGN.format(store=store.relative_to(root), budget=budget))
+        (root / "link.h5").symlink_to(store.resolve())
+        (root / "alias.toml").write_text(CAMPAIGN.format(store="link.h5", budget=budget))
+        kinds = [k for k in FAULTS if k != "full_disk" or use_disk]
+        reported: set[int] = set()
+        before: set[int] = set()
+        injected = {k: 0 for k in kinds}
+        killed_workers = 0
+        exits: list[dict] = []
+        violations: list[str] = []
+        started = time.monotonic()
+
+        def check(trial: int, kind: str, err: str) -> None:
+            nonlocal before
+            reported.update(int(c) for c in REPORTED.findall(err))
+            rows = ok_rows(store)
+            now = set(rows)
+            if len(rows) != len(now):
+                violations.append(f"trial {trial} ({kind}): a candidate completed twice")
+            if not reported <= now:
+                violations.append(f"trial {trial} ({kind}): reported results missing from the store: "
+                                  f"{sorted(reported - now)[:10]}")
+            if not before <= now:
+                violations.append(f"trial {trial} ({kind}): completed results lost: {sorted(before - now)[:10]}")
+            before = now
+
+        # every kind equally often, in a seeded order: rounds of a shuffled list of all kinds
+        schedule = [str(k) for _ in range(-(-faults // len(kinds))) for k in rng.permutation(kinds)][:faults]
+        for trial, kind in enumerate(schedule):
+            if len(before) >= budget - 5:
+                break  # the campaign is nearly done: leave the rest to the final resume
+            driver = start(root, "campaign.toml", delay)
+            n0 = len(before)
+            wait_for(lambda: len(ok_rows(store)) > n0 or driver.poll() is not None, timeout=90)
+            time.sleep(float(rng.uniform(0.0, 1.5)))
+            expected = {0}
+            extra = ""
+            filler = None
+            if kind == "kill_driver":
+                driver.kill()
+                expected = {-signal.SIGKILL}
+            elif kind == "kill_worker":
+                workers = [p for p in psutil.Process(driver.pid).children(recursive=True)
+                           if "multiprocessing" in " ".join(p.cmdline())]
+                if workers:
+                    workers[int(rng.integers(len(workers)))].kill()
+                    killed_workers += 1
+                time.sleep(1.0)
+                signal_group(driver, signal.SIGTERM)
+            elif kind == "sigint_group":
+                signal_group(driver, signal.SIGINT)
+            elif kind == "sigterm":
+                driver.send_signal(signal.SIGTERM)
+            elif kind == "alias_driver":
+                second = start(root, "alias.toml", delay)
+                code, err2 = end(second)
+                lines = err2.strip().splitlines()
+                if code != 2 or len(lines) != 1 or "in use" not in err2:
+                    violations.append(f"trial {trial} (alias_driver): second driver exit {code}: {err2[-300:]}")
+                extra = err2
+                signal_group(driver, signal.SIGTERM)
+            elif kind == "full_disk":
+                filler = fill(store_dir)
+                expected = {2}
+            code, err = end(driver)
+            if filler is not None:
+                filler.unlink()
+                if code == 0:  # it finished (or stopped) before it next wrote: no fault happened
+                    expected = {0}
+            if driver.poll() is not None and code == 0 and "budget reached" in err:
+                expected = {0}
+            if code not in expected:
+                violations.append(f"trial {trial} ({kind}): exit {code}, expected {sorted(expected)}: {err[-400:]}")
+            injected[kind] += 1
+            exits.append({"trial": trial, "fault": kind, "exit": code, "completed": len(ok_rows(store))})
+            check(trial, kind, err + extra)
+            if progress:
+                progress(f"trial {trial}: {kind}, exit {code}, {len(before)} completed")
+        final = start(root, "campaign.toml", delay=0.02)
+        code, err = end(final, timeout=600)
+        check(faults, "final resume", err)
+        if code != 0 or len(before) != budget:
+            violations.append(f"final resume: exit {code}, {len(before)} of {budget} completed: {err[-400:]}")
+        status = json.loads(subprocess.run([sys.executable, "-m", "activemat.cli", "status", str(store), "--json"],
+                                           cwd=root, env=_env(), capture_output=True, text=True).stdout or "{}")
+        calc = read_store(store).calculations
+        agree = {"completed": int(np.sum(calc["status"] == "ok")), "failed": int(np.sum(calc["status"] == "failed")),
+                 "running": 0}
+        for key, value in agree.items():
+            if status.get(key) != value:
+                violations.append(f"status {key} = {status.get(key)}, rows say {value}")
+        if status.get("given_up"):
+            violations.append(f"status says {status['given_up']} given up; no fault should exhaust the retries")
+        return {"seed": seed, "faults_requested": faults, "trials": len(exits), "injected": injected,
+                "disk_faults": use_disk, "killed_workers": killed_workers, "budget": budget, "completed": len(before),
+                "reported": len(reported), "lost": len(reported - before),
+                "violations": violations, "exits": exits, "seconds": round(time.monotonic() - started, 1)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--faults", type=int, default=100)
+    p.add_argument("--budget", type=int, default=400)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--delay", type=float, default=0.2, help="seconds per replayed calculation")
+    p.add_argument("--no-disk", action="store_true", help="no full-disk faults (they need root to mount a tmpfs)")
+    args = p.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _common import save
+
+    root = Path(tempfile.mkdtemp(prefix="activemat-chaos-"))
+    try:
+        result = run(root, seed=args.seed, faults=args.faults, budget=args.budget, delay=args.delay,
+                     disk=not args.no_disk, progress=lambda m: print(m, flush=True))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print(f"chaos: {result['trials']} trials, faults injected {result['injected']}, {result['completed']}/"
+          f"{result['budget']} completed, {result['reported']} reported, lost {result['lost']}, "
+          f"violations {len(result['violations'])} ({result['seconds']} s)")
+    for v in result["violations"]:
+        print("  VIOLATION", v)
+    path = save("chaos", {**result, "command": "benchmarks/chaos.py " + " ".join(sys.argv[1:])})
+    print(f"-> {path}")
+
+
+if __name__ == "__main__":
+    main()
