@@ -207,13 +207,16 @@ def create_or_open(config: CampaignConfig, campaign_text: str, pool, presets) ->
         store = CampaignStore.create(path, campaign_text=campaign_text, identity=config.identity(), pool=pool,
                                      presets={p.name: p.model_dump(mode="json") for p in presets})
     test_size = config.campaign.test_size
-    if test_size and not store.has_test_set():
-        if test_size >= len(pool):
-            store.close()
-            raise InputError(f"campaign.test_size = {test_size} leaves nothing to train on"
-                             f" ({len(pool)} candidates); use a smaller test_size")
-        rng = np.random.default_rng([config.campaign.seed, 7])  # its own stream: the test set never shifts
-        store.mark_test(rng.choice(len(pool), test_size, replace=False))
+    try:
+        if test_size and not store.has_test_set():
+            if test_size >= len(pool):
+                raise InputError(f"campaign.test_size = {test_size} leaves nothing to train on"
+                                 f" ({len(pool)} candidates); use a smaller test_size")
+            rng = np.random.default_rng([config.campaign.seed, 7])  # its own stream: the test set never shifts
+            store.mark_test(rng.choice(len(pool), test_size, replace=False))
+    except BaseException:
+        store.close()  # releases the lock; nothing half-written stays open
+        raise
     return store
 
 
