@@ -250,7 +250,7 @@ def _run(config: CampaignConfig, campaign_text: str, *, client, report, task, st
             raise RuntimeError(f"{store.path}: candidate table differs from this activemat's enumeration")
         loop = CampaignLoop(config, pool, presets, fixed, store, report, task=task, pretrained=pretrained, stop=stop)
         loop.load(data)
-        report.start(done=len(loop.ledger.trained), failed=len(loop.ledger.failed))
+        report.start(done=len(loop.ledger.trained), counts=loop.ledger.counts())
         if loop.nothing_to_do():
             loop.stop_reason = "budget reached"  # don't start a cluster
         elif stop:

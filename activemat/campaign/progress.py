@@ -22,10 +22,12 @@ class Reporter:
     def log(self, message: str) -> None:
         self.console.print(message, highlight=False, soft_wrap=True)
 
-    def start(self, done: int, failed: int) -> None:
-        self.done, self.failed = done, failed
-        if done or failed:
-            self.log(f"resuming: {done} completed, {failed} failed calculations already in the store")
+    def start(self, done: int, counts: dict) -> None:
+        """A resumed campaign: what the store already holds (``counts`` as :meth:`Ledger.counts` gives them)."""
+        self.done, self.failed = done, counts["given_up"]
+        if done or counts["failed"]:
+            self.log(f"resuming from the store: {done} completed, {counts['failed']} failed attempt(s), "
+                     f"{counts['given_up']} given up, {counts['to_retry']} to retry")
 
     def __enter__(self):
         if self.console.is_terminal:

@@ -54,7 +54,13 @@ class CampaignView(StoreView):
 
     def status(self) -> dict:
         """:func:`activemat.store.status.summarize`, with the attempt figures as ``run`` counts them."""
-        return {**summarize(self.data), **self.ledger().counts()}
+        counts = self.ledger().counts()
+        out = {}
+        for key, value in summarize(self.data).items():
+            out[key] = counts.get(key, value)
+            if key == "retried":
+                out.update(given_up=counts["given_up"], to_retry=counts["to_retry"])
+        return out
 
     def test_set(self) -> tuple[np.ndarray, np.ndarray]:
         """Held-out candidates with a successful calculation at the campaign's preset and their gaps (eV)."""
