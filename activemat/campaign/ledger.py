@@ -146,11 +146,11 @@ class Ledger:
     def counts(self) -> dict[str, int]:
         """The attempt figures ``run`` and ``status`` both report (one definition, from this ledger).
 
-        failed : failed attempts (rows with status failed), whatever came after them.
-        retried : attempts after a task's first.
-        given_up : tasks with no result that the retry policy stopped trying.
-        to_retry : tasks with no result whose last attempt failed or was interrupted: a resumed run tries
-            them again.
+        - ``failed``: failed attempts (rows with status failed), whatever came after them;
+        - ``retried``: attempts after a task's first;
+        - ``given_up``: tasks with no result that the retry policy stopped trying;
+        - ``to_retry``: tasks with no result whose last attempt failed or was interrupted (a resumed run
+          tries them again).
         """
         return {"failed": sum(self.fallback.values()) + sum(self.lost.values()),
                 "retried": sum(max(n - 1, 0) for n in self.attempts.values()),

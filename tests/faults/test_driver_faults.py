@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -13,38 +12,18 @@ from pathlib import Path
 import numpy as np
 
 from activemat.store.hdf5 import read_store
-from tests.conftest import FAULT_CAMPAIGN
+from tests.faults import drivers
+from tests.faults.drivers import finish, wait_for
 
-REPO = Path(__file__).resolve().parents[2]
-DRIVER = REPO / "tests" / "faults" / "replay_driver.py"
-
-
-
-def start_driver(root: Path, budget: int, delay: float, on_stop: str = "wait") -> subprocess.Popen:
-    (root / "campaign.toml").write_text(FAULT_CAMPAIGN.format(seed=5, budget=budget, faults=f'on_stop = "{on_stop}"'))
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, str(DRIVER), "campaign.toml", str(delay)], cwd=root, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+STORE = "runs/faults.h5"
 
 
-def finish(proc: subprocess.Popen, timeout: float = 120) -> int:
-    out, err = proc.communicate(timeout=timeout)
-    assert proc.returncode == 0, err
-    return proc.returncode
+def start_driver(root: Path, budget: int, delay: float, on_stop: str = "wait"):
+    return drivers.start_driver(root, budget=budget, delay=delay, on_stop=on_stop)
 
 
 def completed(root: Path) -> list[int]:
-    calc = read_store(root / "runs/faults.h5").calculations
-    return calc["candidate"][calc["status"] == "ok"].tolist()
-
-
-def wait_for(predicate, timeout=60.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
+    return drivers.completed(root / STORE)
 
 
 def test_kill9_at_random_moments_loses_nothing_and_duplicates_nothing(tmp_path):

@@ -14,38 +14,21 @@ from pathlib import Path
 import pytest
 
 from activemat.store.hdf5 import read_store
-from tests.conftest import FAULT_CAMPAIGN
+from tests.faults.drivers import REPO, STORE, start_driver, wait_for
 
 pytestmark = pytest.mark.faults
 
-REPO = Path(__file__).resolve().parents[2]
-DRIVER = REPO / "tests" / "faults" / "replay_driver.py"
-
-
-def start_group(root: Path, budget: int, delay: float, on_stop: str = "wait") -> subprocess.Popen:
-    """A driver leading its own process group, as a terminal's foreground job does."""
-    (root / "campaign.toml").write_text(FAULT_CAMPAIGN.format(seed=5, budget=budget, faults=f'on_stop = "{on_stop}"'))
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, str(DRIVER), "campaign.toml", str(delay)], cwd=root, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+def start_group(root: Path, budget: int, delay: float) -> subprocess.Popen:
+    return start_driver(root, budget=budget, delay=delay, group=True)
 
 
 def rows(root: Path) -> dict:
-    path = root / "runs/faults.h5"
+    path = root / STORE
     return read_store(path).calculations if path.exists() else {"status": [], "candidate": []}
 
 
-def wait_for(predicate, timeout: float = 90.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def status(root: Path) -> dict:
-    run = subprocess.run([sys.executable, "-m", "activemat.cli", "status", "runs/faults.h5", "--json"], cwd=root,
+    run = subprocess.run([sys.executable, "-m", "activemat.cli", "status", STORE, "--json"], cwd=root,
                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout)

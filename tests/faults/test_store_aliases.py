@@ -4,50 +4,22 @@ refused with one line, and the first driver loses nothing (real driver processes
 from __future__ import annotations
 
 import os
-import re
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from activemat.store.hdf5 import read_store
-from tests.conftest import FAULT_CAMPAIGN
+from tests.faults import drivers
+from tests.faults.drivers import completed, reported, wait_for
 
 pytestmark = pytest.mark.faults
 
-REPO = Path(__file__).resolve().parents[2]
-DRIVER = REPO / "tests" / "faults" / "replay_driver.py"
 BUDGET = 24
 
 
 def start_driver(root: Path, name: str, store: str, budget: int, delay: float) -> subprocess.Popen:
-    text = FAULT_CAMPAIGN.format(seed=5, budget=budget, faults="").replace('"runs/faults.h5"', f'"{store}"')
-    assert f'"{store}"' in text
-    (root / name).write_text(text)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, str(DRIVER), name, str(delay)], cwd=root, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def completed(path: Path) -> list[int]:
-    calc = read_store(path).calculations
-    return calc["candidate"][calc["status"] == "ok"].tolist()
-
-
-def wait_for(predicate, timeout=90.0) -> bool:
-    end = time.time() + timeout
-    while time.time() < end:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
-
-
-def reported(err: str) -> list[int]:
-    """Candidates the driver reported as completed ('  n/budget formula #candidate gap ...' lines)."""
-    return [int(m.group(1)) for m in re.finditer(r"^\s*\d+/\d+ \S+\s+#(\d+)\s+gap ", err, re.M)]
+    return drivers.start_driver(root, budget=budget, delay=delay, store=store, name=name)
 
 
 def refused_while_first_runs(root: Path, first: subprocess.Popen, real: Path, second_store: str) -> str:

@@ -1,0 +1,57 @@
+"""Real campaign driver processes for the fault tests (tests/faults/replay_driver.py: DFT by a ReplayOracle)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from activemat.store.hdf5 import read_store
+from tests.conftest import FAULT_CAMPAIGN
+
+REPO = Path(__file__).resolve().parents[2]
+DRIVER = REPO / "tests" / "faults" / "replay_driver.py"
+STORE = "runs/faults.h5"
+
+
+def start_driver(root: Path, *, budget: int, delay: float, on_stop: str = "wait", store: str = STORE,
+                 name: str = "campaign.toml", group: bool = False) -> subprocess.Popen:
+    """Write ``root/name`` (FAULT_CAMPAIGN on ``store``) and start a driver on it, replaying gaps after
+    ``delay`` seconds. With ``group`` it leads its own process group, as a terminal's foreground job does."""
+    text = FAULT_CAMPAIGN.format(seed=5, budget=budget, faults=f'on_stop = "{on_stop}"')
+    (root / name).write_text(text.replace(f'"{STORE}"', f'"{store}"'))
+    return subprocess.Popen([sys.executable, str(DRIVER), name, str(delay)], cwd=root,
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=group)
+
+
+def completed(store: Path) -> list[int]:
+    """Candidates of the store's successful rows (none if there is no store yet)."""
+    if not store.exists():
+        return []
+    calc = read_store(store).calculations
+    return calc["candidate"][calc["status"] == "ok"].tolist()
+
+
+def reported(err: str) -> list[int]:
+    """Candidates a driver reported as completed (its '  n/budget formula #candidate gap ...' lines)."""
+    return [int(m.group(1)) for m in re.finditer(r"^\s*\d+/\d+ \S+\s+#(\d+)\s+gap ", err, re.M)]
+
+
+def wait_for(predicate, timeout: float = 90.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def finish(proc: subprocess.Popen, timeout: float = 120) -> int:
+    """Wait for a driver that must end by itself with exit 0."""
+    _, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err
+    return proc.returncode
