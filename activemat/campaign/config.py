@@ -37,12 +37,27 @@ class CampaignSection(_Section):
 
 class SpaceSection(_Section):
     elements: tuple[str, str] = ("Si", "Ge")
+    cell: Literal["primitive", "cubic"] = Field(
+        "primitive", description="the cell `supercell` repeats: primitive (2 atoms; [2, 2, 2] = 16 atoms) or "
+                                 "cubic (8-atom conventional cell; [2, 2, 2] = 64 atoms)")
     supercell: tuple[int, int, int] = (2, 2, 2)
     mode: Literal["configurations", "compositions", "sampled"] = "configurations"
     samples_per_composition: int | None = Field(None, gt=0)
-    features: Literal["shells", "orbits"] = Field(
+    features: Literal["shells", "orbits", "icet"] = Field(
         "shells", description="shells: x, pairs in shells 1-3, nearest-neighbour triplet (any cell); orbits: "
-                              "every symmetry-distinct 2-4-site cluster of the supercell")
+                              "every symmetry-distinct 2-4-site cluster of the supercell (at most 24 sites); icet: "
+                              "x and icet's cluster vector on the diamond parent lattice (any cell; see cutoffs)")
+    cutoffs: tuple[float, ...] = Field(
+        (7.0, 4.5, 4.0), description="features = 'icet': cluster cutoffs in Angstrom for pairs, triplets and "
+                                     "quadruplets (1 to 3 entries)")
+
+    @field_validator("cutoffs")
+    @classmethod
+    def _cutoffs(cls, cutoffs):
+        if not 1 <= len(cutoffs) <= 3 or not all(0 < c < float("inf") for c in cutoffs):
+            raise ValueError(f"cutoffs must be 1 to 3 positive distances in Angstrom (pairs, triplets, "
+                             f"quadruplets), such as [7.0, 4.5, 4.0]; got {list(cutoffs)}")
+        return cutoffs
 
 
 class CheaperFidelity(_Section):
@@ -243,8 +258,13 @@ class CampaignConfig(_Section):
         if self.calculator.cheaper:
             calculator["cheaper"] = [f.preset for f in self.calculator.cheaper]
         space = self.space.model_dump(mode="json")
+        # Keys added after stores existed leave the hash when at their original meaning, so those stores resume.
+        if space["features"] != "icet":
+            del space["cutoffs"]  # only icet features use them
         if space["features"] == "shells":
-            del space["features"]  # the original feature set: stores made before the option keep their identity
+            del space["features"]  # the original feature set
+        if space["cell"] == "primitive":
+            del space["cell"]  # the original cell
         spec = {"space": space, "calculator": calculator}
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -18,9 +18,9 @@ import ase.io
 import numpy as np
 
 from activemat.errors import InputError, SpaceError
-from activemat.space.pool import CandidatePool, canonical_codes, reference_sites, site_permutations, structure_features
+from activemat.space.pool import CandidatePool, canonical_codes, reference_sites, site_permutations
 
-SHELL_FEATURES = ("x", "pair1", "pair2", "pair3", "triplet1")  # the cell-independent feature set ("shells")
+SHELL_FEATURES = ("x", "pair1", "pair2", "pair3", "triplet1")  # the "shells" feature set (cell-independent, as "icet")
 SITE_TOLERANCE = 0.3  # Angstrom: an atom this close to a reference site sits on it (first neighbours are 2.35 A apart)
 
 
@@ -36,10 +36,10 @@ class Matcher:
         if pool.n_sites > 64:
             raise InputError(f"replay matches cells of up to 64 sites; the pool has {pool.n_sites}")
         self.pool = pool
-        self.ref = reference_sites(pool.elements, pool.supercell)
+        self.ref = reference_sites(pool.elements, pool.supercell, pool.cell)
         self.ref_cell = self.ref.cell.array
         self.ref_frac = self.ref.get_scaled_positions()
-        self.perms = site_permutations(pool.elements, pool.supercell)
+        self.perms = site_permutations(pool.elements, pool.supercell, pool.cell)
         self.weights = np.uint64(1) << np.arange(pool.n_sites, dtype=np.uint64)
         canon = canonical_codes(self._codes(pool.decorations), self.perms)
         self.lookup: dict[int, int] = {}
@@ -87,11 +87,11 @@ class Matcher:
             return None, "configuration not in the pool" + (
                 " (mode 'compositions' keeps one configuration per composition)" if len(pool.feature_names) == 1
                 else "")
-        if len(pool.feature_names) == 1 or len(pool.feature_names) != len(SHELL_FEATURES):
-            return None, "atoms do not sit on the reference supercell's sites"  # only shell features are cell-free
+        if pool.feature_kind not in ("shells", "icet"):
+            return None, "atoms do not sit on the reference supercell's sites"  # only these features are cell-free
         # Rotated cells, other cell shapes: the (intensive) correlation features, if they single out one candidate.
         try:
-            feats = structure_features(atoms, pool.elements)
+            feats = pool.featurize(atoms)
         except SpaceError as exc:
             return None, str(exc).split(";")[0]
         hits = np.flatnonzero(np.all(np.abs(pool.features - feats) < 1e-6, axis=1))

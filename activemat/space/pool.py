@@ -5,10 +5,18 @@ A pool is every symmetry-distinct decoration of a small supercell
 (``"compositions"``) or random decorations of a large supercell
 (``"sampled"``), each with cluster-expansion features. Decoration column
 ``j`` is site ``j`` of :func:`reference_sites`; value 1 means element B.
+
+Feature sets: ``"shells"`` (x_B, pairs in neighbour shells 1-3, the
+nearest-neighbour triplet; any cell), ``"orbits"`` (every symmetry-distinct
+2-4-site cluster of the supercell; at most 24 sites) and ``"icet"`` (the
+cluster vector of icet's ``ClusterSpace`` on the diamond parent lattice with
+per-order cutoffs; any cell, the same numbers for the same decoration pattern
+in any supercell).
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import re
@@ -26,12 +34,17 @@ from activemat.errors import SpaceError
 __all__ = [
     "LATTICE_CONSTANTS", "CandidatePool", "build_pool", "reference_sites",
     "structure_features", "parse_formula", "site_permutations", "canonical_codes", "cluster_orbits",
+    "cluster_space", "cluster_vectors", "check_cutoffs", "DEFAULT_CUTOFFS",
 ]
 
 #: Diamond-structure lattice constants (Angstrom).
 LATTICE_CONSTANTS: dict[str, float] = {"Si": 5.431, "Ge": 5.658, "C": 3.567, "Sn": 6.489}
 MODES = ("configurations", "compositions", "sampled")
-FEATURE_SETS = ("shells", "orbits")
+FEATURE_SETS = ("shells", "orbits", "icet")
+CELLS = ("primitive", "cubic")  # supercell repeats the 2-atom primitive or the 8-atom conventional cubic cell
+DEFAULT_CUTOFFS = (7.0, 4.5, 4.0)  # Angstrom: pairs, triplets, quadruplets ("icet" features)
+MAX_CUTOFFS = 3  # up to quadruplets
+_ORDER_NAMES = {2: "pair", 3: "triplet", 4: "quadruplet"}
 MAX_ORBIT_BODIES = 4  # "orbits": every symmetry-distinct cluster of 2, 3 and 4 sites of the supercell
 MAX_EXACT_SITES = 24
 # Diamond neighbour shells in units of a: sqrt(3)/4, sqrt(8)/4, sqrt(11)/4; the 4th is at 1.
@@ -49,7 +62,7 @@ class CandidatePool:
     elements
         (host A, alloying B); decoration value 1 means B.
     supercell
-        Repetition of the 2-atom diamond primitive cell.
+        Repetition of the cell named by ``cell``.
     decorations
         (n, n_sites) uint8, 1 = element B at that site.
     multiplicity
@@ -58,6 +71,13 @@ class CandidatePool:
         (n, n_features) float64.
     feature_names
         Names of the feature columns.
+    cell
+        ``"primitive"`` (2-atom diamond cell) or ``"cubic"`` (8-atom conventional cell).
+    feature_set
+        ``"shells"``, ``"orbits"`` or ``"icet"``; None: inferred from ``feature_names``
+        (pools rebuilt from a store).
+    cutoffs
+        icet cutoffs (Angstrom) per cluster order; None: inferred from ``feature_names``.
     """
 
     elements: tuple[str, str]
@@ -66,6 +86,9 @@ class CandidatePool:
     multiplicity: np.ndarray
     features: np.ndarray
     feature_names: tuple[str, ...]
+    cell: str = "primitive"
+    feature_set: str | None = None
+    cutoffs: tuple[float, ...] | None = None
 
     def __len__(self) -> int:
         return len(self.decorations)
@@ -82,6 +105,39 @@ class CandidatePool:
     def x_b(self) -> np.ndarray:
         return self.n_b / self.n_sites
 
+    @property
+    def feature_kind(self) -> str:
+        """``"compositions"`` (x_B only), ``"shells"``, ``"orbits"`` or ``"icet"``."""
+        if len(self.feature_names) == 1:
+            return "compositions"
+        if self.feature_set is not None:
+            return self.feature_set
+        if tuple(self.feature_names[1:]) == _feature_names(self.elements)[1:]:
+            return "shells"
+        return "icet" if self.feature_names[1].endswith(" A") else "orbits"
+
+    @property
+    def cluster_cutoffs(self) -> tuple[float, ...]:
+        """icet cutoffs of an ``"icet"`` pool, given or inferred from its feature names."""
+        if self.cutoffs is not None:
+            return self.cutoffs
+        return _cutoffs_from_names(self.feature_names)
+
+    def featurize(self, atoms: Atoms) -> np.ndarray:
+        """Feature vector (n_features,) of any diamond-lattice A/B structure, like this pool's rows.
+
+        ``"shells"`` and ``"icet"`` features are defined on the parent lattice: any cell size or
+        shape works. ``"orbits"`` are defined on this supercell's sites only (SpaceError).
+        """
+        kind = self.feature_kind
+        if kind == "compositions":
+            return structure_features(atoms, self.elements)[:1]
+        if kind == "orbits":
+            raise SpaceError("space.features = \"orbits\" is defined on the campaign supercell's sites only; "
+                             "give a decoration of that cell, or use features = \"icet\" for any cell")
+        return structure_features(atoms, self.elements, features=kind,
+                                  cutoffs=self.cluster_cutoffs if kind == "icet" else None)
+
     def formula(self, i: int) -> str:
         """Return e.g. ``"Si4Ge12"`` (A first; elements with count 0 omitted)."""
         k = int(self.decorations[i].sum())
@@ -91,7 +147,7 @@ class CandidatePool:
         """Return candidate ``i`` as a periodic supercell at the Vegard lattice constant."""
         x = float(self.decorations[i].mean())
         a_a, a_b = (LATTICE_CONSTANTS[e] for e in self.elements)
-        atoms = bulk(self.elements[0], "diamond", a=(1 - x) * a_a + x * a_b).repeat(self.supercell)
+        atoms = _cell_atoms(self.elements[0], (1 - x) * a_a + x * a_b, self.cell).repeat(self.supercell)
         atoms.set_chemical_symbols(np.array(self.elements)[self.decorations[i]])
         return atoms
 
@@ -120,13 +176,132 @@ def _check_supercell(supercell: tuple[int, int, int]) -> tuple[int, int, int]:
     return tuple(int(n) for n in supercell)
 
 
-def reference_sites(elements: tuple[str, str], supercell: tuple[int, int, int]) -> Atoms:
+def _check_cell(cell: str) -> str:
+    if cell not in CELLS:
+        raise SpaceError(f"unknown space.cell {cell!r}; use one of {', '.join(CELLS)}")
+    return cell
+
+
+def _cell_atoms(element: str, a: float, cell: str) -> Atoms:
+    return bulk(element, "diamond", a=a, cubic=cell == "cubic")
+
+
+def reference_sites(elements: tuple[str, str], supercell: tuple[int, int, int], cell: str = "primitive") -> Atoms:
     """Return the undecorated supercell (all A, lattice constant of A).
 
-    Its site order defines the decoration columns of every pool.
+    ``supercell`` repeats the 2-atom primitive cell (``cell="primitive"``) or
+    the 8-atom conventional cubic cell (``cell="cubic"``; ``[2, 2, 2]`` gives 64
+    sites). Its site order defines the decoration columns of every pool.
     """
-    elements, supercell = _check_elements(elements), _check_supercell(supercell)
-    return bulk(elements[0], "diamond", a=LATTICE_CONSTANTS[elements[0]]).repeat(supercell)
+    elements, supercell, cell = _check_elements(elements), _check_supercell(supercell), _check_cell(cell)
+    return _cell_atoms(elements[0], LATTICE_CONSTANTS[elements[0]], cell).repeat(supercell)
+
+
+def check_cutoffs(cutoffs) -> tuple[float, ...]:
+    """Validate icet cutoffs: 1 to MAX_CUTOFFS positive distances (Angstrom) for pairs, triplets, quadruplets.
+
+    >>> check_cutoffs([7, 4.5])
+    (7.0, 4.5)
+    """
+    ok = (isinstance(cutoffs, (tuple, list)) and 1 <= len(cutoffs) <= MAX_CUTOFFS
+          and all(isinstance(c, (int, float, np.integer, np.floating)) and not isinstance(c, bool)
+                  and math.isfinite(c) and c > 0 for c in cutoffs))
+    if not ok:
+        raise SpaceError(f"space.cutoffs must be 1 to {MAX_CUTOFFS} positive distances in Angstrom (pairs, "
+                         f"triplets, quadruplets), such as {list(DEFAULT_CUTOFFS)}; got {cutoffs!r}")
+    return tuple(float(c) for c in cutoffs)
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_cluster_space(elements: tuple[str, str], cutoffs: tuple[float, ...]):
+    from icet import ClusterSpace  # imported on use: icet costs ~0.8 s to import
+
+    prim = bulk(elements[0], "diamond", a=LATTICE_CONSTANTS[elements[0]])
+    with warnings.catch_warnings():
+        # spglib 2.7-2.x warns on every call unless a process-wide flag is flipped; keep it local.
+        warnings.filterwarnings("ignore", "Set OLD_ERROR_HANDLING", DeprecationWarning)
+        cs = ClusterSpace(prim, list(cutoffs), list(elements))
+    if not any(d["order"] == 2 for d in cs.as_list):
+        raise SpaceError(f"space.cutoffs {list(cutoffs)}: no pair fits within {cutoffs[0]} A (nearest neighbours "
+                         f"are {np.sqrt(3) / 4 * LATTICE_CONSTANTS[elements[0]]:.2f} A apart); raise the first cutoff")
+    return cs
+
+
+def cluster_space(elements: tuple[str, str] = ("Si", "Ge"), cutoffs=DEFAULT_CUTOFFS):
+    """Return icet's ``ClusterSpace`` of the diamond parent lattice (2-atom primitive cell of A at its
+    lattice constant) with ``cutoffs`` (Angstrom) per cluster order and the two elements on every site.
+
+    Its cluster vector's point term is ``2 x_B - 1`` for an A/B binary; the
+    ``"icet"`` features replace it by x_B (same information, affine) and drop
+    the constant zerolet.
+    """
+    return _cached_cluster_space(_check_elements(elements), check_cutoffs(cutoffs)).copy()
+
+
+def _icet_names(elements: tuple[str, str], cutoffs: tuple[float, ...]) -> tuple[str, ...]:
+    """x_B, then one name per cluster-vector column past the point term: order and the cluster's largest
+    distance (e.g. ``"pair 2.35 A"``), ``#2``, ``#3`` on clusters of equal order and size."""
+    cs = _cached_cluster_space(elements, cutoffs)
+    names, seen = ["x_" + elements[1].lower()], {}
+    for row in cs.as_list[2:]:  # skip the zerolet and the point term
+        pos = np.array(cs.get_coordinates_of_representative_cluster(row["orbit_index"]))
+        size = max(np.linalg.norm(p - q) for p, q in itertools.combinations(pos, 2))
+        base = f"{_ORDER_NAMES[row['order']]} {size:.2f} A"
+        seen[base] = seen.get(base, 0) + 1
+        names.append(base if seen[base] == 1 else f"{base} #{seen[base]}")
+    return tuple(names)
+
+
+def _cutoffs_from_names(names: tuple[str, ...]) -> tuple[float, ...]:
+    """Cutoffs that give exactly the clusters named (largest size per order plus 0.01 A; diamond's
+    distances are far more than 0.01 A apart)."""
+    largest: dict[int, float] = {}
+    orders = {v: k for k, v in _ORDER_NAMES.items()}
+    for name in names[1:]:
+        m = re.fullmatch(r"(\w+) (\d+\.\d+) A( #\d+)?", name)
+        if not m or m.group(1) not in orders:
+            raise SpaceError(f"feature {name!r} is not an icet cluster name such as 'pair 2.35 A'")
+        k = orders[m.group(1)]
+        largest[k] = max(largest.get(k, 0.0), float(m.group(2)))
+    return tuple(largest[k] + 0.01 for k in range(2, max(largest) + 1))
+
+
+def _cv_block(elements: tuple[str, str], cutoffs: tuple[float, ...], sites: Atoms, dec: np.ndarray) -> np.ndarray:
+    """Cluster vectors of a block of decorations of ``sites``: a plain loop over icet's public API."""
+    cs = _cached_cluster_space(elements, cutoffs)
+    numbers = np.array([Atoms(e).numbers[0] for e in elements])
+    atoms = sites.copy()
+    out = np.empty((len(dec), len(cs) - 1))
+    for r, row in enumerate(dec):
+        atoms.numbers = numbers[row]
+        out[r] = cs.get_cluster_vector(atoms)[1:]  # drop the zerolet (always 1)
+    out[:, 0] = dec.mean(axis=1)  # point term 2 x_B - 1 -> x_B
+    return out
+
+
+def cluster_vectors(decorations: np.ndarray, elements: tuple[str, str], sites: Atoms, *,
+                    cutoffs=DEFAULT_CUTOFFS, processes: int = 1, block: int = 4096) -> np.ndarray:
+    """Return the ``"icet"`` features (m, n_features) of (m, n_sites) 0/1 decorations of ``sites``.
+
+    Columns: x_B, then icet's cluster vector without zerolet and point term
+    (:func:`cluster_space`). ``sites`` is an all-A cell on the parent lattice
+    at A's lattice constant (:func:`reference_sites`). With ``processes`` > 1
+    blocks of ``block`` rows run in that many spawned processes.
+    """
+    elements, cutoffs = _check_elements(elements), check_cutoffs(cutoffs)
+    dec = np.asarray(decorations, dtype=np.uint8)
+    starts = range(0, len(dec), block)
+    if processes <= 1 or len(dec) <= block:
+        parts = [_cv_block(elements, cutoffs, sites, dec[s:s + block]) for s in starts]
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as ex:
+            parts = list(ex.map(_cv_block, *zip(*[(elements, cutoffs, sites, dec[s:s + block]) for s in starts])))
+    if not parts:
+        return np.empty((0, len(_icet_names(elements, cutoffs))))
+    return np.concatenate(parts)
 
 
 def _shell_adjacency(atoms: Atoms) -> np.ndarray:
@@ -170,7 +345,8 @@ def _feature_names(elements: tuple[str, str]) -> tuple[str, ...]:
     return ("x_" + elements[1].lower(), "pair1", "pair2", "pair3", "triplet1")
 
 
-def cluster_orbits(elements: tuple[str, str], supercell: tuple[int, int, int]) -> list[np.ndarray]:
+def cluster_orbits(elements: tuple[str, str], supercell: tuple[int, int, int],
+                   cell: str = "primitive") -> list[np.ndarray]:
     """Every symmetry-distinct cluster of 2 to MAX_ORBIT_BODIES sites of the supercell, as orbits.
 
     Each orbit is an (m, k) array of site indices: all images of one k-site
@@ -178,8 +354,8 @@ def cluster_orbits(elements: tuple[str, str], supercell: tuple[int, int, int]) -
     Orbits are ordered by size, then by the cluster's summed minimum-image
     bond length (compact clusters first).
     """
-    perms = site_permutations(elements, supercell)
-    atoms = reference_sites(elements, supercell)
+    perms = site_permutations(elements, supercell, cell)
+    atoms = reference_sites(elements, supercell, cell)
     dist = atoms.get_all_distances(mic=True)
     orbits = []
     for k in range(2, MAX_ORBIT_BODIES + 1):
@@ -214,19 +390,51 @@ def _orbit_names(elements: tuple[str, str], orbits: list[np.ndarray]) -> tuple[s
     return tuple(names)
 
 
-def structure_features(atoms: Atoms, elements: tuple[str, str]) -> np.ndarray:
+def structure_features(atoms: Atoms, elements: tuple[str, str], *, features: str = "shells",
+                       cutoffs=None) -> np.ndarray:
     """Return the pool feature vector (n_features,) of any diamond-lattice A/B structure.
 
     The cell, site order and origin may be arbitrary; correlations are
     averaged over the whole periodic cell, so they are intensive.
+    ``features`` is ``"shells"`` or ``"icet"`` (with ``cutoffs``, default
+    :data:`DEFAULT_CUTOFFS`); ``"orbits"`` are defined on one supercell's
+    sites only (use :class:`activemat.space.matching.Matcher`). For
+    ``"icet"`` the cell is scaled to A's lattice constant (Vegard or other
+    uniform scalings are undone) and moved to put an atom at the origin before
+    icet's ``get_cluster_vector``; the crystal axes must be those of ASE's
+    ``bulk(A, "diamond")`` (a rotated crystal raises SpaceError).
     """
     elements = _check_elements(elements)
+    if features not in ("shells", "icet"):
+        raise SpaceError(f"structure features are \"shells\" or \"icet\", not {features!r}: "
+                         "\"orbits\" are defined on the campaign supercell's sites only")
     symbols = np.array(atoms.get_chemical_symbols())
     if not np.all(np.isin(symbols, elements)):
         bad = sorted(set(symbols) - set(elements))
         raise SpaceError(f"structure contains {', '.join(bad)} but space.elements is {elements}; "
                          "use a structure of those two elements")
-    return _correlations((symbols == elements[1])[None].astype(np.uint8), _shell_adjacency(atoms))[0]
+    adj = _shell_adjacency(atoms)  # also checks that the structure is a periodic diamond lattice
+    dec = (symbols == elements[1])[None].astype(np.uint8)
+    if features == "shells":
+        return _correlations(dec, adj)[0]
+    cutoffs = check_cutoffs(DEFAULT_CUTOFFS if cutoffs is None else cutoffs)
+    scaled = atoms.copy()
+    a = (8 * atoms.get_volume() / len(atoms)) ** (1 / 3)
+    scaled.set_cell(atoms.cell.array * LATTICE_CONSTANTS[elements[0]] / a, scale_atoms=True)
+    # Any origin: put atom 0 on its sublattice's site of icet's primitive cell, at 0 or a/4 (1, 1, 1). An atom
+    # at 0 has its nearest neighbours at a/4 (+-1, +-1, +-1) with a positive product of signs.
+    i, d = neighbor_list("iD", scaled, 0.5 * LATTICE_CONSTANTS[elements[0]])
+    on_b = np.prod(np.sign(d[np.flatnonzero(i == 0)[0]])) < 0
+    scaled.translate(-scaled.positions[0] + on_b * LATTICE_CONSTANTS[elements[0]] / 4)
+    scaled.wrap()
+    try:
+        return _cv_block(elements, cutoffs, scaled, dec)[0]
+    except SpaceError:
+        raise
+    except Exception as exc:  # icet raises a bare Exception when atoms do not sit on the parent lattice
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SpaceError(f"icet cannot map the structure onto the diamond lattice ({first}); "
+                         "pass an undistorted diamond-lattice cell") from exc
 
 
 def parse_formula(text: str, elements: tuple[str, str], n_sites: int) -> int:
@@ -251,12 +459,13 @@ def parse_formula(text: str, elements: tuple[str, str], n_sites: int) -> int:
     return counts[elements[1]]
 
 
-def site_permutations(elements: tuple[str, str], supercell: tuple[int, int, int]) -> np.ndarray:
+def site_permutations(elements: tuple[str, str], supercell: tuple[int, int, int],
+                      cell: str = "primitive") -> np.ndarray:
     """Return (n_ops, n_sites) site permutations of the all-A supercell's space group.
 
     ``perm[o, j]`` is the site that site ``j`` is mapped to by operation ``o``.
     """
-    atoms = reference_sites(elements, supercell)
+    atoms = reference_sites(elements, supercell, cell)
     frac = atoms.get_scaled_positions()
     with warnings.catch_warnings():
         # spglib 2.7-2.x warns on every call unless a process-wide flag is flipped; keep it local.
@@ -264,11 +473,14 @@ def site_permutations(elements: tuple[str, str], supercell: tuple[int, int, int]
         sym = spglib.get_symmetry((atoms.cell[:], frac, atoms.numbers), symprec=1e-5)
     if sym is None:
         raise RuntimeError(f"spglib found no symmetry for the {supercell} supercell")
-    new = np.einsum("oab,jb->oja", sym["rotations"], frac) + sym["translations"][:, None, :]
-    diff = new[:, :, None, :] - frac[None, None, :, :]
-    match = np.all(np.abs(diff - np.round(diff)) < 1e-4, axis=-1)  # (ops, j, target)
-    assert np.all(match.sum(axis=2) == 1), "symmetry operation does not map sites onto sites"
-    return match.argmax(axis=2)
+    perms = []
+    for s in range(0, len(sym["rotations"]), 64):  # blocks of operations bound memory (1536 ops on 64 sites)
+        new = np.einsum("oab,jb->oja", sym["rotations"][s:s + 64], frac) + sym["translations"][s:s + 64, None, :]
+        diff = new[:, :, None, :] - frac[None, None, :, :]
+        match = np.all(np.abs(diff - np.round(diff)) < 1e-4, axis=-1)  # (ops, j, target)
+        assert np.all(match.sum(axis=2) == 1), "symmetry operation does not map sites onto sites"
+        perms.append(match.argmax(axis=2))
+    return np.concatenate(perms)
 
 
 def canonical_codes(codes: np.ndarray, perms: np.ndarray) -> np.ndarray:
@@ -303,13 +515,13 @@ def _codes_to_decorations(codes: np.ndarray, n: int) -> np.ndarray:
     return ((codes[:, None] >> np.arange(n, dtype=np.uint64)) & np.uint64(1)).astype(np.uint8)
 
 
-def _enumerate(elements: tuple[str, str], supercell: tuple[int, int, int], n: int):
+def _enumerate(elements: tuple[str, str], supercell: tuple[int, int, int], n: int, cell: str):
     """Return (decorations, multiplicity) of all symmetry classes, sorted by (n_b, code)."""
     if n > MAX_EXACT_SITES:
-        raise SpaceError(f"space.supercell {list(supercell)} has {n} sites, too many for exact enumeration "
-                         f"(max {MAX_EXACT_SITES}); use mode = \"sampled\" with samples_per_composition")
+        raise SpaceError(f"space.supercell {list(supercell)} of the {cell} cell has {n} sites, too many for exact "
+                         f"enumeration (max {MAX_EXACT_SITES}); use mode = \"sampled\" with samples_per_composition")
     codes = np.arange(1 << n, dtype=np.uint64)
-    canon = canonical_codes(codes, site_permutations(elements, supercell))
+    canon = canonical_codes(codes, site_permutations(elements, supercell, cell))
     reps = np.flatnonzero(canon == codes).astype(np.uint64)
     mult = np.bincount(canon.astype(np.intp), minlength=1 << n)[reps.astype(np.intp)].astype(np.int64)
     dec = _codes_to_decorations(reps, n)
@@ -333,7 +545,8 @@ def _sample(n: int, per_comp: int, seed: int) -> np.ndarray:
 
 def build_pool(elements: tuple[str, str] = ("Si", "Ge"), supercell: tuple[int, int, int] = (2, 2, 2),
                mode: str = "configurations", samples_per_composition: int | None = None, seed: int = 0,
-               features: str = "shells") -> CandidatePool:
+               features: str = "shells", *, cutoffs=DEFAULT_CUTOFFS, cell: str = "primitive",
+               processes: int = 1) -> CandidatePool:
     """Build the candidate pool of a diamond-lattice A/B supercell.
 
     Parameters
@@ -341,7 +554,7 @@ def build_pool(elements: tuple[str, str] = ("Si", "Ge"), supercell: tuple[int, i
     elements
         (host A, alloying B), keys of :data:`LATTICE_CONSTANTS`.
     supercell
-        Repetition of the 2-atom diamond primitive cell.
+        Repetition of the cell named by ``cell``.
     mode
         ``"configurations"``: all symmetry-distinct decorations (at most 24
         sites); ``"compositions"``: one per composition, feature ``x_B``
@@ -355,21 +568,32 @@ def build_pool(elements: tuple[str, str] = ("Si", "Ge"), supercell: tuple[int, i
         nearest-neighbour triplet, for any diamond-lattice cell;
         ``"orbits"``: x_B and the correlation of every symmetry-distinct
         cluster of 2-4 sites of the supercell (a complete four-body cluster
-        expansion of that cell; at most MAX_EXACT_SITES sites).
+        expansion of that cell; at most MAX_EXACT_SITES sites);
+        ``"icet"``: x_B and icet's cluster vector on the diamond parent
+        lattice with ``cutoffs`` (:func:`cluster_vectors`), for any cell.
+    cutoffs
+        Pair, triplet, quadruplet cutoffs (Angstrom) of the ``"icet"`` features.
+    cell
+        ``"primitive"`` (2-atom cell; ``[2, 2, 2]`` = 16 sites) or ``"cubic"``
+        (8-atom conventional cell; ``[2, 2, 2]`` = 64 sites).
+    processes
+        Processes featurising ``"icet"`` pools.
 
     Returns
     -------
     CandidatePool
     """
-    elements, supercell = _check_elements(elements), _check_supercell(supercell)
+    elements, supercell, cell = _check_elements(elements), _check_supercell(supercell), _check_cell(cell)
     if mode not in MODES:
         raise SpaceError(f"unknown space.mode {mode!r}; use one of {', '.join(MODES)}")
-    n = 2 * math.prod(supercell)
+    sites = reference_sites(elements, supercell, cell)
+    n = len(sites)
     if features not in FEATURE_SETS:
         raise SpaceError(f"unknown space.features {features!r}; use one of {', '.join(FEATURE_SETS)}")
     if features == "orbits" and n > MAX_EXACT_SITES:
         raise SpaceError(f"space.features = \"orbits\" enumerates the clusters of the supercell; {n} sites is too "
-                         f"many (max {MAX_EXACT_SITES}); use features = \"shells\"")
+                         f"many (max {MAX_EXACT_SITES}); use features = \"icet\"")
+    cutoffs = check_cutoffs(cutoffs) if features == "icet" else None
     names = _feature_names(elements)
     if mode == "sampled":
         if (not isinstance(samples_per_composition, (int, np.integer)) or isinstance(samples_per_composition, bool)
@@ -379,7 +603,7 @@ def build_pool(elements: tuple[str, str] = ("Si", "Ge"), supercell: tuple[int, i
         dec = _sample(n, int(samples_per_composition), seed)
         mult = np.ones(len(dec), dtype=np.int64)
     else:
-        dec, mult = _enumerate(elements, supercell, n)
+        dec, mult = _enumerate(elements, supercell, n, cell)
     if mode == "compositions":
         n_b = dec.sum(axis=1)
         # Largest class per composition; argmax takes the first on ties.
@@ -388,10 +612,14 @@ def build_pool(elements: tuple[str, str] = ("Si", "Ge"), supercell: tuple[int, i
         mult = np.array([math.comb(n, k) for k in range(n + 1)], dtype=np.int64)
         names, feats = names[:1], (np.arange(n + 1) / n)[:, None]
     elif features == "orbits":
-        orbits = cluster_orbits(elements, supercell)
+        orbits = cluster_orbits(elements, supercell, cell)
         names, feats = _orbit_names(elements, orbits), _orbit_features(dec, orbits)
+    elif features == "icet":
+        names = _icet_names(elements, cutoffs)
+        feats = cluster_vectors(dec, elements, sites, cutoffs=cutoffs, processes=processes)
     else:
-        feats = _correlations(dec, _shell_adjacency(reference_sites(elements, supercell)))
+        feats = _correlations(dec, _shell_adjacency(sites))
     for arr in (dec, mult, feats):
         arr.flags.writeable = False  # the pool is frozen; so are its arrays
-    return CandidatePool(elements, supercell, dec, mult, feats, names)
+    return CandidatePool(elements, supercell, dec, mult, feats, names, cell=cell,
+                         feature_set=None if mode == "compositions" else features, cutoffs=cutoffs)

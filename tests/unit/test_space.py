@@ -270,3 +270,165 @@ def test_orbit_features_are_part_of_the_campaign_identity():
     explicit = parse_campaign('[space]\nsupercell = [2, 2, 2]\nfeatures = "shells"\n')
     orbits = parse_campaign('[space]\nsupercell = [2, 2, 2]\nfeatures = "orbits"\n')
     assert shells.identity() == explicit.identity() != orbits.identity()
+
+
+# -- features = "icet": cluster vectors of icet's ClusterSpace on the diamond parent lattice ---------
+
+@pytest.fixture(scope="module")
+def icet_pool():
+    return build_pool(features="icet")
+
+
+def _icet_space(cutoffs=(7.0, 4.5, 4.0)):
+    import warnings
+
+    from icet import ClusterSpace
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Set OLD_ERROR_HANDLING", DeprecationWarning)  # spglib, called by icet
+        return ClusterSpace(bulk("Si", "diamond", a=LATTICE_CONSTANTS["Si"]), list(cutoffs), ["Si", "Ge"])
+
+
+def test_icet_features_are_icets_cluster_vector(icet_pool, pool):
+    cs = _icet_space()
+    assert icet_pool.features.shape == (402, len(cs) - 1)
+    assert icet_pool.feature_names[:3] == ("x_ge", "pair 2.35 A", "pair 3.84 A")
+    assert len(set(icet_pool.feature_names)) == len(icet_pool.feature_names)
+    assert np.array_equal(icet_pool.decorations, pool.decorations)  # same candidates, other features
+    for i in (0, 7, 150, 333, 401):
+        atoms = reference_sites(SIGE, (2, 2, 2))
+        atoms.set_chemical_symbols(np.array(SIGE)[icet_pool.decorations[i]])
+        cv = cs.get_cluster_vector(atoms)
+        x = icet_pool.x_b[i]
+        assert cv[1] == pytest.approx(2 * x - 1)  # icet's point term; the pool keeps x_B in its place
+        assert icet_pool.features[i, 0] == pytest.approx(x)
+        assert np.allclose(icet_pool.features[i, 1:], cv[2:], atol=1e-12)
+        # any structure file of the candidate (Vegard cell, shuffled, moved) gives the same vector
+        moved = icet_pool.atoms(i)[np.random.default_rng(i).permutation(16)]
+        moved.translate([0.3, -1.1, 2.0])
+        moved.wrap()
+        assert np.allclose(structure_features(moved, SIGE, features="icet"), icet_pool.features[i], atol=1e-10)
+        assert np.allclose(icet_pool.featurize(moved), icet_pool.features[i], atol=1e-10)
+
+
+def _layered(cell, supercell, period):
+    """All-Si sites of a cell with Ge on (001) atomic planes: plane index (z in a/4) mod period < period / 2."""
+    atoms = reference_sites(SIGE, supercell, cell)
+    plane = np.round(4 * atoms.positions[:, 2] / LATTICE_CONSTANTS["Si"]).astype(int)
+    atoms.symbols[plane % period < period // 2] = "Ge"
+    return atoms
+
+
+@pytest.mark.parametrize("pattern", ["Si", "Ge", "layers 1+1", "layers 2+2"])
+def test_icet_features_are_the_same_in_any_cell(pattern):
+    vectors = []
+    for cell, supercell in (("primitive", (2, 2, 2)), ("primitive", (2, 2, 4)), ("cubic", (1, 1, 1)),
+                            ("cubic", (2, 2, 2))):
+        if pattern in ("Si", "Ge"):
+            atoms = reference_sites(SIGE, supercell, cell)
+            atoms.symbols[:] = pattern
+        else:
+            atoms = _layered(cell, supercell, 2 if pattern == "layers 1+1" else 4)
+        vectors.append(structure_features(atoms, SIGE, features="icet"))
+    assert len(reference_sites(SIGE, (2, 2, 4))) == 32 and len(reference_sites(SIGE, (2, 2, 2), "cubic")) == 64
+    for v in vectors[1:]:
+        assert np.allclose(v, vectors[0], atol=1e-12)
+    x = {"Si": 0.0, "Ge": 1.0}.get(pattern, 0.5)
+    assert vectors[0][0] == pytest.approx(x)
+
+
+def test_icet_pool_rebuilt_from_names_infers_its_features(icet_pool):
+    import dataclasses
+
+    stored = dataclasses.replace(icet_pool, feature_set=None, cutoffs=None)  # as a store gives it back
+    assert stored.feature_kind == "icet"
+    assert _icet_space(stored.cluster_cutoffs).as_list == _icet_space().as_list  # the same clusters
+    assert np.allclose(stored.featurize(icet_pool.atoms(200)), icet_pool.features[200])
+    orbit_like = dataclasses.replace(stored, feature_names=("x_ge",) + tuple(f"pair{k}" for k in range(12)))
+    with pytest.raises(SpaceError, match="orbits"):
+        orbit_like.featurize(icet_pool.atoms(0))
+
+
+@pytest.mark.parametrize("cutoffs", [[], [7.0, -1.0], [7.0, 4.5, 4.0, 4.0], "7.0", [True], [float("nan")]])
+def test_icet_cutoffs_are_validated(cutoffs):
+    with pytest.raises(SpaceError, match=r"space\.cutoffs must be 1 to 3 positive distances") as info:
+        build_pool(features="icet", cutoffs=cutoffs)
+    assert "\n" not in str(info.value)
+
+
+def test_icet_cutoff_below_nearest_neighbours():
+    with pytest.raises(SpaceError, match="no pair fits within 2.0 A") as info:
+        build_pool(features="icet", cutoffs=[2.0])
+    assert "\n" not in str(info.value)
+
+
+def test_icet_structure_features_reject_off_lattice_structures():
+    with pytest.raises(SpaceError, match="not a diamond lattice"):
+        structure_features(bulk("Si", "fcc", a=5.431), SIGE, features="icet")
+    with pytest.raises(SpaceError, match="orbits"):
+        structure_features(bulk("Si", "diamond", a=5.431), SIGE, features="orbits")
+
+
+def test_cubic_64_atom_sampled_pool_with_icet_features_and_matching():
+    from activemat.space.matching import Matcher
+
+    start = time.perf_counter()
+    sp = build_pool(SIGE, (2, 2, 2), mode="sampled", samples_per_composition=3, seed=1, features="icet",
+                    cell="cubic")
+    assert sp.n_sites == 64 and sp.cell == "cubic" and len(sp) > 150
+    assert sp.atoms(0).get_volume() == pytest.approx(64 * LATTICE_CONSTANTS["Si"] ** 3 / 8)
+    assert sp.features.shape[1] == len(_icet_space()) - 1
+    matcher = Matcher(sp)
+    rng = np.random.default_rng(0)
+    for i in (5, 90, len(sp) - 5):
+        atoms = sp.atoms(i)[rng.permutation(64)]
+        atoms.translate(atoms.positions[7] * -1.0)
+        atoms.wrap()
+        cand, how = matcher.match(atoms)  # a sampled pool may hold a symmetry class twice: the first answers
+        assert how == "sites" and np.allclose(sp.features[cand], sp.features[i]) and (cand == i or i > 90)
+        assert np.allclose(sp.featurize(atoms), sp.features[i])
+    assert time.perf_counter() - start < 20.0
+
+
+def test_cubic_cell_enumerates_like_the_primitive_cell():
+    cubic = build_pool(SIGE, (1, 1, 1), cell="cubic", features="icet")
+    assert cubic.n_sites == 8 and cubic.multiplicity.sum() == 2**8
+    for i in range(len(cubic)):
+        assert np.allclose(structure_features(cubic.atoms(i), SIGE, features="icet"), cubic.features[i])
+    with pytest.raises(SpaceError, match="space.cell"):
+        build_pool(cell="hexagonal")
+
+
+# -- campaign identity: stores made before cutoffs/cell/icet keep theirs ------------------------
+
+@pytest.mark.parametrize(("text", "identity"), [
+    ("", "830baceadb506e90"),
+    ("[space]\nsupercell = [2, 2, 2]\n", "830baceadb506e90"),
+    ('[space]\nfeatures = "orbits"\n[calculator]\npreset = "gpaw-pbe-pw"\n', "6cb79e70ca18a395"),
+    ('[space]\nsupercell = [3, 3, 3]\nmode = "sampled"\nsamples_per_composition = 200\nelements = ["Ge", "Si"]\n',
+     "cc40adedb865a548"),
+])
+def test_identity_of_unchanged_campaign_files_is_unchanged(text, identity):
+    from activemat.campaign.config import parse_campaign
+
+    assert parse_campaign(text).identity() == identity  # hashes from before the icet/cutoffs/cell keys
+
+
+def test_icet_cutoffs_and_cell_in_the_campaign_identity():
+    from activemat.campaign.config import parse_campaign
+    from activemat.errors import InputError
+
+    def ident(space):
+        return parse_campaign("[space]\n" + space).identity()
+
+    base = ident("")
+    assert ident("cutoffs = [8.0, 5.0]\n") == base  # cutoffs only matter to icet features
+    assert ident('cell = "primitive"\n') == base
+    icet = ident('features = "icet"\n')
+    assert icet != base and ident('features = "icet"\ncutoffs = [7, 4.5, 4]\n') == icet
+    assert ident('features = "icet"\ncutoffs = [8.0, 6.0, 5.0]\n') != icet
+    assert ident('cell = "cubic"\n') != base
+    for bad in ("cutoffs = []\n", "cutoffs = [7.0, 0.0]\n", "cutoffs = [7, 6, 5, 4]\n"):
+        with pytest.raises(InputError, match="space.cutoffs: .*1 to 3 positive distances") as info:
+            ident(bad)
+        assert "\n" not in str(info.value)
