@@ -1,7 +1,8 @@
-"""Feature sets against labelled data: leave-one-out CV MAE of the campaign GP, shells vs orbits, with and
-without ARD; then the marginal-likelihood optimiser's stopping rule against scipy's default (no DFT; minutes).
+"""Feature sets against labelled data: leave-one-out CV MAE of the campaign GP, shells vs orbits vs icet cluster
+vectors (several cutoffs), with and without ARD; then the marginal-likelihood optimiser's stopping rule against
+scipy's default (no DFT; minutes).
 
-    .venv/bin/python benchmarks/features_cv.py runs/reference-pbe.h5
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/features_cv.py benchmarks/data/reference-pbe.h5
 
 Uses every successful calculation of the store at its campaign preset; prints two tables and writes
 benchmarks/results/features_cv.json.
@@ -23,13 +24,16 @@ from activemat.campaign.config import ModelSection  # noqa: E402
 from activemat.campaign.setup import model_factory  # noqa: E402
 from activemat.campaign.stored import open_campaign  # noqa: E402
 from activemat.learn.models import cross_validate  # noqa: E402
-from activemat.space.pool import build_pool  # noqa: E402
+from activemat.space.pool import DEFAULT_CUTOFFS, build_pool  # noqa: E402
 
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("store", help="a labelled store over a configurations space (e.g. runs/reference-pbe.h5)")
     p.add_argument("--restarts", type=int, default=1)
+    p.add_argument("--cutoffs", nargs="*", default=["7,4.5,4", "7,4.5,5", "7,6,5", "8,6,5"],
+                   help="icet cutoff sets (pairs,triplets,quadruplets in Angstrom) to compare; the first is the "
+                        "campaign default")
     args = p.parse_args(argv)
     from sklearn.preprocessing import StandardScaler
 
@@ -38,14 +42,17 @@ def main(argv=None) -> dict:
     idx, y = view.training_set()
     rows = []
     scaled = {}  # features -> (X, pool-wide scaler)
-    for features in ("shells", "orbits"):
+    sets = [("shells", None), ("orbits", None)]
+    sets += [("icet", tuple(float(c) for c in text.split(","))) for text in args.cutoffs]
+    for features, cutoffs in sets:
         pool = build_pool(space.elements, space.supercell, space.mode, space.samples_per_composition,
-                          features=features)
+                          features=features, cutoffs=cutoffs or DEFAULT_CUTOFFS)
+        label = features if cutoffs is None else f"icet {','.join(f'{c:g}' for c in cutoffs)}"
         if not np.array_equal(pool.decorations, view.data.candidates["decoration"]):
             raise SystemExit(f"{args.store}: its candidates differ from build_pool's; give a configurations store")
         X = pool.features
         scaler = StandardScaler().fit(X)
-        scaled[features] = X, scaler
+        scaled[label] = X, scaler
         for ard in (False, True):
             make = model_factory(ModelSection(ard=ard, restarts=args.restarts), 0, pool)  # the campaign's model
             t0 = time.perf_counter()
@@ -58,10 +65,11 @@ def main(argv=None) -> dict:
             t0 = time.perf_counter()
             make(warm_start=before.kernel_).fit(X[idx], y)
             warm = time.perf_counter() - t0
-            rows.append({"features": features, "n_features": X.shape[1], "ard": ard, "cv_mae": cv["cv_mae"],
+            rows.append({"features": features, "cutoffs": cutoffs, "n_features": X.shape[1], "ard": ard,
+                         "cv_mae": cv["cv_mae"],
                          "cv_rmse": cv["cv_rmse"], "fit_mae": fit, "fit_seconds": seconds,
                          "warm_refit_seconds": warm, "kernel": str(model.kernel_)})
-            print(f"{features:7s} ({X.shape[1]:2d})  ard={ard!s:5s}  LOO CV MAE {cv['cv_mae']:.4f} eV  "
+            print(f"{label:13s} ({X.shape[1]:2d})  ard={ard!s:5s}  LOO CV MAE {cv['cv_mae']:.4f} eV  "
                   f"fit MAE {fit:.4f} eV  fit {seconds:.1f} s, warm-started refit {warm:.1f} s")
     X, scaler = scaled["orbits"]
     out = {"store": str(args.store), "n_labels": int(len(y)), "restarts": args.restarts, "rows": rows,
