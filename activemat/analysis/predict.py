@@ -30,7 +30,6 @@ from activemat.errors import InputError, NotEnoughData
 from activemat.learn.cokriging import CoKriging
 from activemat.learn import MODEL_KINDS
 from activemat.space.matching import Matcher
-from activemat.space.pool import structure_features
 from activemat.store import schema as S
 
 _FORMULA = re.compile(r"^(?:[A-Z][a-z]?\d*)+$")
@@ -170,17 +169,15 @@ def _structures(sm: StoreModel, path: Path) -> list[dict]:
     lo, hi = sm.x_range()
     matcher = None
     for i, atoms in enumerate(frames):
-        if len(names) > 5:  # space.features = "orbits": defined on the supercell's sites only
+        if sm.pool.feature_kind == "orbits":  # defined on the supercell's sites only
             matcher = matcher or Matcher(sm.pool)
             cand, why = matcher.match(atoms)
             if cand is None:
                 raise InputError(f"{path}: frame {i}: {why}; with space.features = \"orbits\" a structure must be "
                                  "a decoration of the campaign's supercell")
             feats = sm.pool.features[cand]
-        else:
-            full = structure_features(atoms, view.elements)
-            # A compositions-mode pool keeps only x_B, the first of the features; others use all of them.
-            feats = full[: len(names)]
+        else:  # defined on the parent lattice: a structure of any cell size is featurised as it is
+            feats = sm.pool.featurize(atoms)
         mean, std = sm.predict(feats[None])
         symbols = np.array(atoms.get_chemical_symbols())
         n_b = int(np.sum(symbols == view.elements[1]))

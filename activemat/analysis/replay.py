@@ -30,6 +30,7 @@ with a linear regression on the alloying fraction alone.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sys
@@ -58,8 +59,8 @@ SEED_TUTORIAL_FIXED = ("Si2Ge14", "Si6Ge10", "Si8Ge8", "Si10Ge6", "Si12Ge4", "Si
 
 def subpool(pool: CandidatePool, idx: np.ndarray) -> CandidatePool:
     """The candidates ``idx`` of a pool, as a pool of their own."""
-    return CandidatePool(pool.elements, pool.supercell, pool.decorations[idx], pool.multiplicity[idx],
-                         pool.features[idx], pool.feature_names)
+    return dataclasses.replace(pool, decorations=pool.decorations[idx], multiplicity=pool.multiplicity[idx],
+                               features=pool.features[idx])
 
 
 def fixed_design(pool: CandidatePool, formulas) -> list[int]:

@@ -32,7 +32,7 @@ def build_campaign_pool(config: CampaignConfig) -> CandidatePool:
     sp = config.space
     return build_pool(elements=sp.elements, supercell=sp.supercell, mode=sp.mode,
                       samples_per_composition=sp.samples_per_composition, seed=config.campaign.seed,
-                      features=sp.features)
+                      features=sp.features, cutoffs=sp.cutoffs, cell=sp.cell)
 
 
 def prepare(config: CampaignConfig) -> tuple[CandidatePool, list[Preset], list[int]]:

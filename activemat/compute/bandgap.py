@@ -8,6 +8,7 @@ cannot be pickled); only the plain record does.
 
 from __future__ import annotations
 
+import math
 import shutil
 import socket
 import time
@@ -23,6 +24,7 @@ from activemat.compute.records import CalculationRecord
 
 # GPAW's C code holds the GIL and BLAS threads fight over cores: one process per
 # calculation, one thread each (set in every worker's environment).
+BANDS_REFERENCE_ATOMS = 16  # a preset's extra_bands and converge_bands are for cells of up to this many atoms
 SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 def kpoint_grid(atoms: Atoms, settings: GpawSettings) -> tuple[int, int, int]:
@@ -33,13 +35,16 @@ def kpoint_grid(atoms: Atoms, settings: GpawSettings) -> tuple[int, int, int]:
 def gpaw_parameters(atoms: Atoms, settings: GpawSettings) -> dict:
     """Plain-data GPAW keyword arguments (JSON-serialisable; recorded with the result)."""
     n_occupied = int(round(sum(_valence(atoms)))) // 2
+    # A supercell folds more conduction states onto each k-point: a cell of N > 16 atoms gets N/16 times the
+    # preset's unoccupied bands (Si64, cubic 2x2x2, Gamma only: 1.11 eV with 6 extra bands, 0.69 eV with 24).
+    scale = max(1.0, len(atoms) / BANDS_REFERENCE_ATOMS)
     params = {
         "mode": {"name": "pw", "ecut": settings.ecut},
         "xc": settings.xc if isinstance(settings.xc, str) else dict(settings.xc),
         "kpts": {"size": kpoint_grid(atoms, settings), "gamma": True},
         "occupations": {"name": "fermi-dirac", "width": settings.smearing},
-        "nbands": n_occupied + settings.extra_bands,
-        "convergence": {**settings.convergence, "bands": n_occupied + settings.converge_bands},
+        "nbands": n_occupied + math.ceil(settings.extra_bands * scale),
+        "convergence": {**settings.convergence, "bands": n_occupied + math.ceil(settings.converge_bands * scale)},
         "maxiter": settings.maxiter,
     }
     if settings.mixer is not None:

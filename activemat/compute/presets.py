@@ -32,8 +32,10 @@ class GpawSettings(_Strict):
         "ks", description='"ks": Kohn-Sham CBM - VBM; "gllbsc": Kohn-Sham gap plus the GLLB-SC derivative discontinuity')
     kpts_density: float = Field(gt=0, description="Gamma-centred k-points per reciprocal Angstrom (ASE convention)")
     smearing: float = Field(0.01, ge=0, description="Fermi-Dirac width (eV)")
-    extra_bands: int = Field(8, ge=1, description="unoccupied bands computed")
-    converge_bands: int = Field(4, ge=1, description="unoccupied bands converged, so the conduction edge is accurate")
+    extra_bands: int = Field(8, ge=1, description="unoccupied bands computed, for cells of up to 16 atoms; a "
+                                                  "larger cell of N atoms gets N/16 times as many")
+    converge_bands: int = Field(4, ge=1, description="unoccupied bands converged, so the conduction edge is accurate "
+                                                     "(scaled like extra_bands)")
     convergence: dict[str, float] = Field(default_factory=dict)
     maxiter: int = Field(300, ge=1)
     mixer: tuple[float, int, float] | None = Field(None, description="(beta, nmaxold, weight); None: GPAW's default")

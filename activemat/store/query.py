@@ -117,6 +117,11 @@ class StoreView:
         return tuple(int(n) for n in self.data.attrs[S.ATTR_SUPERCELL])
 
     @property
+    def cell(self) -> str:
+        """The repeated cell, ``"primitive"`` or ``"cubic"`` (stores before schema 3 are primitive)."""
+        return str(self.data.attrs.get(S.ATTR_CELL, "primitive"))
+
+    @property
     def feature_names(self) -> tuple[str, ...]:
         return tuple(str(n) for n in self.data.attrs[S.ATTR_FEATURE_NAMES])
 
@@ -156,7 +161,8 @@ class StoreView:
         """
         c = self.data.candidates
         return CandidatePool(self.elements, self.supercell, c["decoration"].astype(np.uint8),
-                             c["multiplicity"].astype(np.int64), c["features"].astype(float), self.feature_names)
+                             c["multiplicity"].astype(np.int64), c["features"].astype(float), self.feature_names,
+                             cell=self.cell)
 
     def parameters(self, row: int) -> dict:
         """The GPAW keyword arguments calculation ``row`` ran with (empty if they were not recorded)."""

@@ -64,6 +64,7 @@ ATTR_IDENTITY = "campaign_identity"
 ATTR_FEATURE_NAMES = "feature_names"
 ATTR_ELEMENTS = "elements"
 ATTR_SUPERCELL = "supercell"
+ATTR_CELL = "cell"
 ATTR_UNITS = "units"
 
 
@@ -95,7 +96,9 @@ ROOT_ATTRIBUTES = (
     Attribute(ATTR_IDENTITY, "str", "hash of what defines the data (space and calculator); a resume must match it"),
     Attribute(ATTR_FEATURE_NAMES, "list[str]", "names of the columns of candidates/features"),
     Attribute(ATTR_ELEMENTS, "list[str]", "host and alloying element (A, B), e.g. Si, Ge"),
-    Attribute(ATTR_SUPERCELL, "list[int]", "supercell of the parent primitive cell, e.g. 2, 2, 2"),
+    Attribute(ATTR_SUPERCELL, "list[int]", "repetitions of the cell named by the cell attribute, e.g. 2, 2, 2"),
+    Attribute(ATTR_CELL, "str", 'the repeated cell: "primitive" (2-atom diamond) or "cubic" (8-atom); files '
+                                'without it (schema 1-2) are "primitive"'),
     Attribute(ATTR_UNITS, "JSON", "units of the physical quantities, " + json.dumps(UNITS)),
 )
 
