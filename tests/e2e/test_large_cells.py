@@ -1,8 +1,8 @@
 """Campaigns in the cells real alloy studies use: 32 atoms (2x2x4 primitive) and 64 atoms (2x2x2 cubic),
 sampled pools with icet cluster-vector features, real GPAW (gpaw-fast, two calculations each), through the CLI.
 
-(A cheaper test preset at 150 eV gave Si32 a 1.45 eV gap in the 2x2x4 cell against 0.61 eV at gpaw-fast's 200 eV:
-the end members are kept physical here, so the preset is the shipped one.)"""
+(A cheaper test preset, 150 eV with 6 unscaled extra bands, gave Si32 a 1.45 eV gap in the 2x2x4 cell against
+0.61 eV with gpaw-fast: the end members are kept physical here, so the preset is the shipped one.)"""
 
 from __future__ import annotations
 
