@@ -83,9 +83,17 @@ def _export(args) -> int:
 
 
 def _predict(args) -> int:
-    from activemat.analysis.predict import predict, render
+    if args.curve and args.spec:
+        raise InputError("--curve prints the whole composition curve; leave out the compositions and structure "
+                         "files (or run predict once for them)")
+    if args.curve:
+        from activemat.analysis.curve import gap_curve, render
 
-    result = predict(args.store, args.spec, kind=args.model)
+        result = gap_curve(args.store, kind=args.model)
+    else:
+        from activemat.analysis.predict import predict, render
+
+        result = predict(args.store, args.spec, kind=args.model)
     if args.json:
         print(json.dumps(result))
     else:
@@ -168,7 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = sub.add_parser("predict", help="predicted gap with uncertainty for compositions or structure files")
     predict.add_argument("store", help="campaign store (.h5)")
-    predict.add_argument("spec", nargs="+", help="composition such as Si4Ge12, or a structure file (ase.io.read)")
+    predict.add_argument("spec", nargs="*", help="composition such as Si4Ge12, or a structure file (ase.io.read)")
+    predict.add_argument("--curve", action="store_true",
+                         help="the composition-averaged gap curve E_g(x) with its joint-posterior model std, the "
+                              "configurational spread and the bowing parameter b (instead of SPEC)")
     predict.add_argument("--model", choices=MODEL_KINDS, help="refit this model kind instead of the campaign's")
     predict.add_argument("--json", action="store_true", help="machine-readable output")
     predict.set_defaults(func=_predict)

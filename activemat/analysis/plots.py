@@ -1,8 +1,10 @@
 """Figures of a store (``activemat plot``): PNGs drawn with matplotlib's Agg canvas.
 
 - ``gap_vs_x.png``: computed gaps against the alloying fraction, the model's
-  composition average with a 2-sigma band, and (for configuration pools)
-  the model mean of every configuration;
+  composition average (:func:`activemat.analysis.curve.gap_curve`) with a
+  2-sigma band of its joint-posterior model std, the bowing parameter b with
+  its std in the title, and (for configuration pools) the model mean of
+  every configuration;
 - ``learning_curve.png``: cross-validated MAE against the number of DFT
   calculations, with the mean-value baseline (and test MAE when reserved);
 - ``parity.png``: out-of-fold predictions against DFT;
@@ -33,6 +35,7 @@ from activemat.analysis.experiment import (
     si_like_gap,
     weber_alonso_gap,
 )
+from activemat.analysis.curve import bowing_label, gap_curve
 from activemat.analysis.modelcard import open_reference
 from activemat.analysis.predict import composition_average, fit_store_model
 from activemat.campaign.ledger import RETRY, TEST
@@ -77,23 +80,24 @@ def _label_x(view: CampaignView) -> str:
 def plot_gap_vs_x(view: CampaignView, sm, path: Path, reference: CampaignView | None = None) -> None:
     fig, ax = _figure()
     pool = sm.pool if sm is not None else view.pool()
-    n = view.n_sites
+    bowing = ""
     if sm is not None:
-        ks = np.arange(n + 1)
-        ks = ks[np.isin(ks, pool.n_b)]
-        avgs = [composition_average(sm, int(k)) for k in ks]
-        x = ks / n
-        mean = np.array([a["gap"] for a in avgs])
-        std = np.array([a["model_std"] for a in avgs])
-        if len(pool) > len(ks):  # several configurations per composition: show each one's model mean
+        curve = gap_curve(sm)
+        rows = curve["compositions"]
+        x = np.array([r["x"] for r in rows])
+        mean = np.array([r["mean"] for r in rows])
+        std = np.array([r["model_std"] for r in rows])
+        bowing = f", {bowing_label(curve)}"
+        if len(pool) > len(rows):  # several configurations per composition: show each one's model mean
             allm, _ = sm.predict(pool.features)
             ax.scatter(pool.x_b, allm, s=8, color="0.6", alpha=0.6, lw=0, zorder=1,
                        label="model mean per configuration")
             avg_label = "model, multiplicity-weighted average"
         else:
             avg_label = "model mean"
-        ax.fill_between(x, mean - 2 * std, mean + 2 * std, color="#1f77b4", alpha=0.18, lw=0,
-                        label="model $\\pm 2\\sigma$", zorder=0)
+        band = "model $\\pm 2\\sigma$ of the average (joint posterior)" if hasattr(sm.model, "latent_cov") \
+            else "model $\\pm 2\\sigma$ (fully correlated bound)"
+        ax.fill_between(x, mean - 2 * std, mean + 2 * std, color="#1f77b4", alpha=0.18, lw=0, label=band, zorder=0)
         ax.plot(x, mean, color="#1f77b4", lw=2, label=avg_label, zorder=2)
     if reference is not None:
         done = reference.data.completed(reference.preset)
@@ -113,7 +117,7 @@ def plot_gap_vs_x(view: CampaignView, sm, path: Path, reference: CampaignView | 
     ax.set_xlabel(_label_x(view))
     ax.set_ylabel("band gap (eV)")
     ax.set_xlim(-0.03, 1.03)
-    model = f"{sm.kind} model, {len(sm.train)} calculations" if sm is not None else "no model yet"
+    model = f"{sm.kind} model, {len(sm.train)} calculations{bowing}" if sm is not None else "no model yet"
     ax.set_title(_title(view, f"band gap ({model})"), fontsize=10)
     ax.grid(alpha=0.3)
     _legend_below(ax)

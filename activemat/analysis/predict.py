@@ -11,6 +11,9 @@ apart: the model std of that average (the weighted average of the
 per-configuration stds, i.e. assuming fully correlated model errors, an
 upper bound), and the configurational spread (the weighted std of the
 per-configuration means), which is physics, not model error.
+:mod:`activemat.analysis.curve` gives the whole curve E_g(x) with the model
+std of each average from the joint posterior (``predict --curve``), and the
+bowing parameter.
 """
 
 from __future__ import annotations
@@ -203,7 +206,8 @@ def predict(store: str | Path | CampaignView, specs: list[str] | str, kind: str 
     """
     specs = [specs] if isinstance(specs, str) else list(specs)
     if not specs:
-        raise InputError("nothing to predict; give a composition such as Si4Ge12 or a structure file")
+        raise InputError("nothing to predict; give a composition such as Si4Ge12 or a structure file (or, for the "
+                         "whole composition curve, activemat predict STORE --curve)")
     sm = fit_store_model(store, kind)
     items = []
     for spec in specs:

@@ -14,7 +14,7 @@ from scipy.optimize import minimize
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
-from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+from sklearn.gaussian_process.kernels import ConstantKernel, Matern, Sum, WhiteKernel
 from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import KFold, LeaveOneOut
 from sklearn.preprocessing import StandardScaler
@@ -92,8 +92,38 @@ class GPRegressor(RegressorMixin, BaseEstimator):
         self.y_std_ = std if std > 0 else 1.0
         return self
 
-    def predict(self, X, return_std: bool = False):
-        return self.gp_.predict(self.scaler_.transform(np.asarray(X, float)), return_std=return_std)
+    def predict(self, X, return_std: bool = False, return_cov: bool = False):
+        """Posterior mean, with the std or the covariance (eV^2) of a new noisy observation (scikit-learn's).
+
+        The fitted white-noise term is included, as in scikit-learn; :meth:`latent_cov` leaves it out.
+        """
+        Z = self.scaler_.transform(np.asarray(X, float))
+        return self.gp_.predict(Z, return_std=return_std, return_cov=return_cov)
+
+    def latent_cov(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean (eV) and covariance (eV^2) of the noise-free gap at the rows of ``X``.
+
+        scikit-learn's ``predict(X, return_cov=True)`` returns the covariance
+        of noisy observations: its prior term is ``kernel_(X)``, whose
+        ``WhiteKernel`` adds ``noise_level`` on the diagonal only (a white
+        kernel between two different inputs, or between a test and a training
+        input, is zero, so the data term is the same for both). The latent
+        covariance is therefore that matrix minus the fitted ``noise_level``
+        on the diagonal, times ``y_std_**2`` (``normalize_y`` fits the kernel
+        in units of the targets' std). Uses only public API: ``kernel_`` and
+        ``predict``. Rounding can leave tiny negative diagonal entries; they
+        are set to zero.
+
+        Returns
+        -------
+        mean : ndarray of shape (n,)
+        cov : ndarray of shape (n, n)
+        """
+        mean, cov = self.predict(X, return_cov=True)
+        cov = np.array(cov, float)
+        diag = np.diag_indices_from(cov)
+        cov[diag] = np.maximum(cov[diag] - white_noise_level(self.kernel_) * self.y_std_ ** 2, 0.0)
+        return np.asarray(mean, float), cov
 
     def with_fixed_kernel(self) -> "GPRegressor":
         """An unfitted copy that reuses this model's fitted hyperparameters."""
@@ -123,14 +153,31 @@ class LinearModel(RegressorMixin, BaseEstimator):
         self.cov_ = np.linalg.pinv(design.T @ design)
         return self
 
-    def predict(self, X, return_std: bool = False):
+    def predict(self, X, return_std: bool = False, return_cov: bool = False):
+        """Mean, with the prediction std or covariance of a new observation (residual noise included)."""
+        if return_std and return_cov:
+            raise RuntimeError("at most one of return_std and return_cov can be requested")
         X = np.asarray(X, float)
         mean = self.lr_.predict(X)
+        if return_cov:
+            _, cov = self.latent_cov(X)
+            return mean, cov + self.sigma_ ** 2 * np.eye(len(X))
         if not return_std:
             return mean
         design = np.column_stack([np.ones(len(X)), X])
         leverage = np.einsum("ij,jk,ik->i", design, self.cov_, design)
         return mean, self.sigma_ * np.sqrt(1.0 + leverage)
+
+    def latent_cov(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """Mean (eV) and covariance (eV^2) of the fitted mean at the rows of ``X``: ``D cov_ D' sigma_^2``.
+
+        ``D`` is ``X`` with a column of ones; the residual noise term of
+        :meth:`predict` is left out (the uncertainty of the regression line,
+        not of a new measurement).
+        """
+        X = np.asarray(X, float)
+        design = np.column_stack([np.ones(len(X)), X])
+        return self.lr_.predict(X), self.sigma_ ** 2 * (design @ self.cov_ @ design.T)
 
     def with_fixed_kernel(self) -> "LinearModel":
         return LinearModel()
@@ -138,6 +185,19 @@ class LinearModel(RegressorMixin, BaseEstimator):
     def describe(self) -> str:
         coefs = ", ".join(f"{c:+.4f}" for c in self.coef_)
         return f"linear: intercept {self.intercept_:+.4f}, coef [{coefs}]"
+
+
+def white_noise_level(kernel) -> float:
+    """The summed ``noise_level`` of the ``WhiteKernel`` terms added at the top of ``kernel`` (0 if none).
+
+    >>> white_noise_level(ConstantKernel(2.0) * Matern(1.0) + WhiteKernel(0.01))
+    0.01
+    """
+    if isinstance(kernel, WhiteKernel):
+        return float(kernel.noise_level)
+    if isinstance(kernel, Sum):
+        return white_noise_level(kernel.k1) + white_noise_level(kernel.k2)
+    return 0.0
 
 
 def make_model(kind: str, *, ard: bool = False, restarts: int = 2, random_state: int = 0, scaler=None,

@@ -1,0 +1,286 @@
+"""The random alloy's gap curve E_g(x) and its bowing, with uncertainty from the joint posterior.
+
+At each composition of the pool the curve is the average of the model's
+mean over the pool's configurations at that composition, weighted by
+multiplicity (an enumerated pool: the disorder average of the random
+alloy; a sampled pool holds multiplicity 1, so its average is uniform; a
+compositions-mode pool has one configuration per composition, so its
+curve is over that one configuration each).
+
+Three numbers per composition are kept apart:
+
+- ``model_std``: the model's uncertainty of the average ``w' f``, i.e.
+  ``sqrt(w' Cov w)`` with ``Cov`` the joint posterior covariance of the
+  latent (noise-free) gap over that composition's configurations. The
+  measurement-noise term of the kernel is left out (it belongs to a new
+  DFT result, not to the gap function). Never a sum of standard deviations.
+- ``model_std_bound``: the old figure, the weighted average of the
+  per-configuration (noisy) stds, i.e. fully correlated errors plus noise;
+  an upper bound of ``model_std``.
+- ``spread``: the weighted std of the per-configuration means, the
+  configurational spread of the gap at that composition (physics, not
+  model error).
+
+Large pools: the mean and the spread use every configuration; the
+covariance uses at most ``max_configurations`` per composition (a seeded
+random subsample, weights renormalised within it), reported as
+``n_used`` and in ``notes``. The subsample's std estimates the full
+average's and errs on the large side: in expectation over subsamples the
+variance of an average of m exchangeable configurations is
+``c + (v - c) / m`` (v, c: mean variance and mean covariance), which falls
+with m. With a subsample it can exceed ``model_std_bound``, which is
+computed over every configuration.
+
+The bowing fit: E_g(x) = (1-x) E_A + x E_B - b x(1-x) by least squares over
+the compositions. The curve points are correlated, so its uncertainty comes
+from joint draws of the whole curve: the curve is a linear map ``A f`` of
+the latent gap at the subsampled configurations, so its posterior is
+Gaussian with covariance ``A Cov A'``; samples of the curve are drawn from
+it (the same distribution as sampling ``f`` over the union of the
+configurations and averaging per composition, at the cost of the curve's
+size), each is fitted, and E_A, E_B and b are reported as mean and std over
+the samples.
+
+Co-kriging models (multi-fidelity, transfer) have no joint covariance here
+yet: their ``model_std`` is the fully correlated bound and the bowing has
+no std.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from activemat.analysis.predict import StoreModel, fit_store_model
+from activemat.campaign.stored import CampaignView
+
+#: Configurations per composition at most in the joint covariance (subsampled above).
+MAX_CONFIGURATIONS = 200
+#: Joint posterior samples of the curve for the bowing fit.
+N_SAMPLES = 4000
+#: Configurations at most in one covariance matrix; more are covered by blocks of compositions.
+JOINT_MAX = 3000
+
+
+def bowing_design(x: np.ndarray) -> np.ndarray:
+    """Columns multiplying (E_A, E_B, b) in E_g(x) = (1-x) E_A + x E_B - b x(1-x).
+
+    >>> bowing_design(np.array([0.0, 0.5, 1.0])).tolist()
+    [[1.0, 0.0, -0.0], [0.5, 0.5, -0.25], [0.0, 1.0, -0.0]]
+    """
+    x = np.asarray(x, float)
+    return np.column_stack([1 - x, x, -x * (1 - x)])
+
+
+def _subsample(idx: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarray:
+    if len(idx) <= cap:
+        return idx
+    return np.sort(rng.choice(idx, cap, replace=False))
+
+
+def _groups(sizes: list[int], limit: int) -> list[list[int]]:
+    """Consecutive compositions in groups of at most ``limit`` configurations (a larger one stands alone)."""
+    groups, current, n = [], [], 0
+    for i, size in enumerate(sizes):
+        if current and n + size > limit:
+            groups.append(current)
+            current, n = [], 0
+        current.append(i)
+        n += size
+    return groups + [current] if current else groups
+
+
+def curve_covariance(model, X: np.ndarray, subsets: list[np.ndarray], weights: list[np.ndarray],
+                     joint_max: int = JOINT_MAX) -> np.ndarray:
+    """``A Cov A'``: the joint posterior covariance (eV^2) of the weighted averages over ``subsets``.
+
+    Parameters
+    ----------
+    model : a fitted regressor with ``latent_cov(X) -> (mean, cov)``.
+    X : feature matrix the subsets index.
+    subsets : row indices of ``X`` per composition.
+    weights : weights of those rows per composition (each summing to one).
+    joint_max : rows at most in one ``latent_cov`` call; with more, pairs of
+        blocks of compositions (each at most half of it) give the
+        cross-covariances, so memory stays bounded.
+    """
+    k = len(subsets)
+    out = np.zeros((k, k))
+    groups = _groups([len(s) for s in subsets], max(joint_max // 2, 1)) if sum(map(len, subsets)) > joint_max \
+        else [list(range(k))]
+    for gi, a in enumerate(groups):
+        for b in groups[gi:]:
+            members = a if a is b else a + b
+            rows = np.concatenate([subsets[i] for i in members])
+            _, cov = model.latent_cov(X[rows])
+            starts = np.cumsum([0] + [len(subsets[i]) for i in members])
+            for p, i in enumerate(members):
+                for q, j in enumerate(members):
+                    block = cov[starts[p]:starts[p + 1], starts[q]:starts[q + 1]]
+                    out[i, j] = weights[i] @ block @ weights[j]
+    return (out + out.T) / 2
+
+
+def fit_bowing(x: np.ndarray, mean: np.ndarray, cov: np.ndarray | None, *, n_samples: int = N_SAMPLES,
+               seed: int = 0) -> dict:
+    """Least-squares (E_A, E_B, b) of the curve, mean and std over joint posterior samples of it.
+
+    Parameters
+    ----------
+    x, mean : compositions and the curve's posterior mean (eV).
+    cov : the curve's joint posterior covariance (eV^2); None: fit the mean only (no stds).
+    n_samples, seed : number of joint samples and the seed of their generator.
+
+    Returns
+    -------
+    dict
+        ``E_A``, ``E_B``, ``b`` and their ``_std``; ``b_fit_of_mean`` (the fit
+        to the mean curve), ``residual_rms`` (eV, how far the mean curve is
+        from the quadratic form), ``n_samples`` and ``seed``.
+    """
+    pinv = np.linalg.pinv(bowing_design(x))
+    fit = pinv @ mean
+    result = {"E_A": float(fit[0]), "E_B": float(fit[1]), "b": float(fit[2]), "E_A_std": None, "E_B_std": None,
+              "b_std": None, "b_fit_of_mean": float(fit[2]),
+              "residual_rms": float(np.sqrt(np.mean((bowing_design(x) @ fit - mean) ** 2))),
+              "n_samples": 0, "seed": seed}
+    if cov is None or n_samples < 2:
+        return result
+    vals, vecs = np.linalg.eigh(cov)
+    root = vecs * np.sqrt(np.clip(vals, 0.0, None))
+    rng = np.random.default_rng(seed)
+    samples = mean + rng.standard_normal((n_samples, len(x))) @ root.T
+    coefs = samples @ pinv.T
+    for j, name in enumerate(("E_A", "E_B", "b")):
+        result[name] = float(coefs[:, j].mean())
+        result[f"{name}_std"] = float(coefs[:, j].std(ddof=1))
+    result["n_samples"] = int(n_samples)
+    return result
+
+
+def gap_curve(store_or_model: str | Path | CampaignView | StoreModel, *, kind: str | None = None,
+              max_configurations: int = MAX_CONFIGURATIONS, n_samples: int = N_SAMPLES, seed: int = 0,
+              joint_max: int = JOINT_MAX) -> dict:
+    """The composition-averaged gap E_g(x) of the random alloy, its joint-posterior std and the bowing fit.
+
+    Parameters
+    ----------
+    store_or_model : a store (path or view), refitted with
+        :func:`activemat.analysis.predict.fit_store_model`, or an already refitted model.
+    kind : model kind to refit instead of the campaign's (ignored for a model).
+    max_configurations : configurations per composition at most in the covariance.
+    n_samples : joint posterior samples of the curve for the bowing fit.
+    seed : seed of the subsample and of the samples.
+    joint_max : configurations at most in one covariance matrix (see :func:`curve_covariance`).
+
+    Returns
+    -------
+    dict
+        JSON-ready: ``store``, ``model``, ``description``, ``n_train``,
+        ``elements``, ``covariance`` (how ``model_std`` was obtained),
+        ``compositions`` (one dict per composition: ``n_b``, ``x``,
+        ``formula``, ``mean``, ``model_std``, ``model_std_bound``,
+        ``spread``, ``n_configurations``, ``n_used``, ``extrapolation``),
+        ``bowing`` (:func:`fit_bowing` with ``E_<A>``/``E_<B>`` keys for the
+        elements) and ``notes``.
+    """
+    sm = store_or_model if isinstance(store_or_model, StoreModel) else fit_store_model(store_or_model, kind)
+    pool = sm.pool
+    a, b = pool.elements
+    mean_all, std_all = sm.predict(pool.features)
+    sub_rng, sample_seed = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[0]), seed
+    lo, hi = sm.x_range()
+    rows, subsets, weights = [], [], []
+    for k in np.unique(pool.n_b):
+        idx = np.flatnonzero(pool.n_b == k)
+        w = pool.multiplicity[idx].astype(float)
+        w /= w.sum()
+        mu = float(w @ mean_all[idx])
+        used = _subsample(idx, max_configurations, sub_rng)
+        wu = pool.multiplicity[used].astype(float)
+        subsets.append(used)
+        weights.append(wu / wu.sum())
+        x = float(k) / pool.n_sites
+        rows.append({"n_b": int(k), "x": x, "formula": pool.formula(int(idx[0])), "mean": mu, "model_std": None,
+                     "model_std_bound": float(w @ std_all[idx]),
+                     "spread": float(np.sqrt(w @ (mean_all[idx] - mu) ** 2)),
+                     "n_configurations": int(len(idx)), "n_used": int(len(used)),
+                     "extrapolation": not (lo - 1e-9 <= x <= hi + 1e-9)})
+    x = np.array([r["x"] for r in rows])
+    mean = np.array([r["mean"] for r in rows])
+    notes = []
+    if hasattr(sm.model, "latent_cov"):
+        cov = curve_covariance(sm.model, pool.features, subsets, weights, joint_max)
+        std = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+        how = "joint posterior of the latent (noise-free) gap: sqrt(w' Cov w) per composition"
+    else:
+        cov, std = None, np.array([r["model_std_bound"] for r in rows])
+        how = ("fully correlated upper bound (weighted average of per-configuration stds): "
+               f"{sm.kind} models have no joint covariance here")
+        notes.append(f"{sm.kind} model: model_std is the fully correlated upper bound; the bowing has no std")
+    for r, s in zip(rows, std):
+        r["model_std"] = float(s)
+    if all(r["n_configurations"] == 1 for r in rows):
+        notes.append("one configuration per composition in this pool (compositions mode): the curve is over "
+                     "that one configuration each, not a disorder average")
+    capped = [r for r in rows if r["n_used"] < r["n_configurations"]]
+    if capped:
+        notes.append(f"model_std uses a seeded random subsample of at most {max_configurations} configurations at "
+                     f"{len(capped)} of {len(rows)} compositions (n_used); mean and spread use all of them")
+    bowing = {}
+    if len(rows) >= 3:
+        fit = fit_bowing(x, mean, cov, n_samples=n_samples, seed=sample_seed)
+        bowing = {f"E_{a}": fit["E_A"], f"E_{a}_std": fit["E_A_std"], f"E_{b}": fit["E_B"],
+                  f"E_{b}_std": fit["E_B_std"], **{k: v for k, v in fit.items() if not k.startswith("E_")},
+                  "form": f"E_g(x) = (1-x) E_{a} + x E_{b} - b x(1-x), x = {b} fraction"}
+    else:
+        notes.append("the bowing fit needs at least 3 compositions")
+    return {"store": str(sm.view.path), "model": sm.kind, "description": sm.model.describe(),
+            "n_train": int(len(sm.train)), "elements": [a, b], "covariance": how, "compositions": rows,
+            "bowing": bowing, "notes": notes}
+
+
+def bowing_label(curve: dict) -> str:
+    """``b = 0.123 +/- 0.004 eV`` (or without the std), for legends and titles."""
+    fit = curve["bowing"]
+    if not fit:
+        return "no bowing fit"
+    std = "" if fit["b_std"] is None else f" $\\pm$ {fit['b_std']:.3f}"
+    return f"b = {fit['b']:.3f}{std} eV"
+
+
+def render(curve: dict, file=None) -> None:
+    """Print :func:`gap_curve`'s result: the curve as a rich table, then the bowing fit."""
+    from rich.console import Console
+    from rich.table import Table
+
+    file = file or sys.stdout
+    console = Console(file=file, width=None if file.isatty() else 120)
+    a, b = curve["elements"]
+    table = Table(title=f"gap curve E_g(x) of {curve['store']}: {curve['model']} model, {curve['n_train']} "
+                        f"calculations; model std from the {curve['covariance']}")
+    for name in (f"x_{b}", "formula", "mean (eV)", "model std", "bound", "spread", "configurations", ""):
+        table.add_column(name, justify="left" if name in ("formula", "") else "right")
+    for r in curve["compositions"]:
+        n = f"{r['n_configurations']}" + (f" ({r['n_used']} used)" if r["n_used"] < r["n_configurations"] else "")
+        table.add_row(f"{r['x']:.4f}", r["formula"], f"{r['mean']:.4f}", f"{r['model_std']:.4f}",
+                      f"{r['model_std_bound']:.4f}", f"{r['spread']:.4f}", n,
+                      "extrapolation" if r["extrapolation"] else "")
+    console.print(table)
+    console.print("model std: of the average (joint posterior); bound: the weighted average of per-configuration "
+                  "stds (fully correlated, with noise); spread: configurational, physics not model error")
+    fit = curve["bowing"]
+    if fit:
+        def pm(key):
+            std = fit[f"{key}_std"]
+            return f"{fit[key]:.4f}" + ("" if std is None else f" +/- {std:.4f}") + " eV"
+
+        samples = f" (mean +/- std over {fit['n_samples']} joint posterior samples of the curve, seed {fit['seed']})" \
+            if fit["n_samples"] else ""
+        console.print(f"bowing fit {fit['form']}{samples}:")
+        console.print(f"  E_{a} = {pm(f'E_{a}')}, E_{b} = {pm(f'E_{b}')}, b = {pm('b')}; "
+                      f"rms residual of the mean curve {fit['residual_rms']:.4f} eV")
+    for note in curve["notes"]:
+        console.print(f"note: {note}")

@@ -1,0 +1,179 @@
+"""activemat.analysis.curve: the random alloy's gap curve, its joint-posterior std and the bowing fit.
+
+Stores are written by the real loop with a ReplayOracle (no DFT), as in test_predict.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from test_query_stores import _run, campaign_text, stores
+
+from activemat.analysis.curve import bowing_design, fit_bowing, gap_curve, render
+from activemat.analysis.predict import fit_store_model
+from activemat.cli import main
+
+E_A, E_B, B_TRUE = 0.6, 0.1, 0.2  # the bowed synthetic alloy: E(x) = (1-x) E_A + x E_B - b x(1-x)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    return stores(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def bowed(tmp_path_factory):
+    """A GP campaign (random picks, 40 labels) on gaps with a known bowing plus 5 meV noise."""
+    from distributed import Client, LocalCluster
+
+    from activemat.campaign.config import parse_campaign
+    from activemat.campaign.setup import build_campaign_pool
+    from activemat.compute.oracle import ReplayOracle
+
+    path = tmp_path_factory.mktemp("bowed") / "bowed.h5"
+    text = campaign_text("bowed", path, kind="random", budget=40)
+    pool = build_campaign_pool(parse_campaign(text))
+    x = pool.x_b
+    gaps = (1 - x) * E_A + x * E_B - B_TRUE * x * (1 - x) + 0.005 * np.random.default_rng(7).standard_normal(len(x))
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                      dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
+        _run(client, text, ReplayOracle(dict(enumerate(gaps.tolist())), delay=0.0))
+    return path
+
+
+def _latent_posterior_cov(model, X):
+    """The GP's posterior covariance of the noise-free function, from its training data and noise-free kernel."""
+    gp = model.gp_
+    k = gp.kernel_.k1  # C * Matern, without the WhiteKernel
+    Z, T = model.scaler_.transform(X), gp.X_train_
+    K = gp.kernel_(T) + gp.alpha * np.eye(len(T))
+    cross = k(Z, T)
+    return (k(Z) - cross @ np.linalg.solve(K, cross.T)) * model.y_std_ ** 2
+
+
+def test_model_std_is_the_joint_posterior_std_of_the_average(store):
+    sm = fit_store_model(store["configs"])
+    curve = gap_curve(sm)
+    rows = {r["n_b"]: r for r in curve["compositions"]}
+    assert sorted(rows) == list(range(17)) and curve["model"] == "gp"
+    for r in rows.values():
+        assert 0 < r["model_std"] <= r["model_std_bound"] + 1e-12
+        assert r["n_used"] == r["n_configurations"]  # 16-atom pool: below the cap everywhere
+    pool = sm.pool
+    idx = np.flatnonzero(pool.n_b == 8)
+    w = pool.multiplicity[idx] / pool.multiplicity[idx].sum()
+    mean, std = sm.model.predict(pool.features[idx], return_std=True)
+    cov = _latent_posterior_cov(sm.model, pool.features[idx])
+    r = rows[8]
+    assert r["n_configurations"] == len(idx) > 10 and pool.multiplicity[idx].sum() == math.comb(16, 8)
+    assert r["model_std"] == pytest.approx(math.sqrt(w @ cov @ w), rel=1e-6)
+    assert r["mean"] == pytest.approx(w @ mean, abs=1e-12)
+    assert r["model_std_bound"] == pytest.approx(w @ std, abs=1e-12)  # the old, fully correlated figure
+    assert r["spread"] == pytest.approx(math.sqrt(w @ (mean - w @ mean) ** 2), abs=1e-12)
+    assert r["model_std"] < r["model_std_bound"]  # averaging over partly independent errors helps
+
+
+def test_blocks_and_subsampling(store):
+    sm = fit_store_model(store["configs"])
+    whole = gap_curve(sm)
+    blocks = gap_curve(sm, joint_max=60)  # cross-covariances from pairs of blocks of compositions
+    np.testing.assert_allclose([r["model_std"] for r in blocks["compositions"]],
+                               [r["model_std"] for r in whole["compositions"]], rtol=1e-6)
+    assert blocks["bowing"]["b"] == pytest.approx(whole["bowing"]["b"], abs=1e-9)
+    capped = gap_curve(sm, max_configurations=5, seed=3)
+    assert max(r["n_used"] for r in capped["compositions"]) == 5
+    assert any("at most 5 configurations" in n for n in capped["notes"])
+    for a, b in zip(capped["compositions"], whole["compositions"]):
+        assert a["mean"] == b["mean"] and a["spread"] == b["spread"]  # mean and spread use every configuration
+        assert a["model_std"] > 0
+    # Fewer configurations average out less of the independent part of the errors: in expectation over
+    # subsamples the std is larger than the whole composition's (conservative).
+    assert np.mean([r["model_std"] for r in capped["compositions"]]) > np.mean(
+        [r["model_std"] for r in whole["compositions"]])
+    assert gap_curve(sm, max_configurations=5, seed=3) == capped  # seeded
+
+
+def test_bowing_is_recovered_with_its_joint_uncertainty(bowed):
+    curve = gap_curve(bowed)
+    fit = curve["bowing"]
+    assert curve["n_train"] == 40 and fit["n_samples"] > 1000
+    assert fit["b_std"] > 0 and fit["E_Si_std"] > 0 and fit["E_Ge_std"] > 0
+    assert abs(fit["b"] - B_TRUE) < 4 * fit["b_std"] + 0.01
+    assert abs(fit["E_Si"] - E_A) < 4 * fit["E_Si_std"] + 0.01
+    assert abs(fit["E_Ge"] - E_B) < 4 * fit["E_Ge_std"] + 0.01
+    assert fit["b_std"] < 0.1  # 40 labels pin the curve down
+    # The samples' std is the linear propagation of the curve's covariance, p' (A Cov A') p.
+    sm = fit_store_model(bowed)
+    from activemat.analysis.curve import curve_covariance
+
+    pool = sm.pool
+    subsets = [np.flatnonzero(pool.n_b == k) for k in range(17)]
+    weights = [pool.multiplicity[s] / pool.multiplicity[s].sum() for s in subsets]
+    cov = curve_covariance(sm.model, pool.features, subsets, weights)
+    x = np.arange(17) / 16
+    p = np.linalg.pinv(bowing_design(x))[2]
+    assert fit["b_std"] == pytest.approx(math.sqrt(p @ cov @ p), rel=0.06)
+    np.testing.assert_allclose(np.sqrt(np.diag(cov)), [r["model_std"] for r in curve["compositions"]], rtol=1e-9)
+
+
+def test_fit_bowing_of_an_exact_curve():
+    x = np.linspace(0, 1, 9)
+    fit = fit_bowing(x, (1 - x) * 1.1 + x * 0.7 - 0.3 * x * (1 - x), None)
+    assert (fit["E_A"], fit["E_B"], fit["b"]) == pytest.approx((1.1, 0.7, 0.3), abs=1e-12)
+    assert fit["b_std"] is None and fit["residual_rms"] < 1e-12
+    cov = np.diag(np.full(9, 1e-4))
+    sampled = fit_bowing(x, (1 - x) * 1.1 + x * 0.7 - 0.3 * x * (1 - x), cov, n_samples=20000, seed=1)
+    p = np.linalg.pinv(bowing_design(x))[2]
+    assert sampled["b_std"] == pytest.approx(math.sqrt(p @ cov @ p), rel=0.03)
+
+
+def test_linear_model_uses_the_covariance_of_the_fitted_line(store):
+    """The seed tutorial's OLS on x: model std is s sqrt(d C d'), without the residual noise term."""
+    curve = gap_curve(store["tutorial"])
+    assert curve["model"] == "linear"
+    assert any("one configuration per composition" in n for n in curve["notes"])
+    sm = fit_store_model(store["tutorial"])
+    m = sm.model
+    for r in curve["compositions"]:
+        d = np.array([1.0, r["x"]])
+        assert r["n_configurations"] == 1 and r["spread"] == 0.0
+        assert r["model_std"] == pytest.approx(m.sigma_ * math.sqrt(d @ m.cov_ @ d), rel=1e-9)
+        assert r["model_std"] < r["model_std_bound"]
+    assert curve["bowing"]["b"] == pytest.approx(0.0, abs=1e-9)  # a straight line has no bowing
+    assert curve["bowing"]["b_std"] > 0
+    # a configurations pool refitted with the linear model
+    lin = gap_curve(store["configs"], kind="linear")
+    assert lin["model"] == "linear"
+    assert all(0 < r["model_std"] <= r["model_std_bound"] for r in lin["compositions"])
+
+
+def test_cli_predict_curve(store, capsys):
+    assert main(["predict", str(store["configs"]), "--curve", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert {"store", "model", "n_train", "elements", "covariance", "compositions", "bowing", "notes"} <= set(result)
+    assert {"x", "mean", "model_std", "spread", "n_configurations", "n_used", "model_std_bound"} \
+        <= set(result["compositions"][0])
+    assert {"E_Si", "E_Si_std", "E_Ge", "E_Ge_std", "b", "b_std"} <= set(result["bowing"])
+    assert main(["predict", str(store["configs"]), "--curve"]) == 0
+    text = capsys.readouterr().out
+    assert "Si8Ge8" in text and "b = " in text and "joint posterior" in text
+    assert main(["predict", str(store["configs"]), "Si8Ge8", "--curve"]) == 2
+    assert "leave out the compositions" in capsys.readouterr().err
+
+
+def test_render_names_a_compositions_pool(store, capsys):
+    render(gap_curve(store["tutorial"]))
+    assert "one configuration per composition" in capsys.readouterr().out
+
+
+def test_doctests():
+    import doctest
+
+    from activemat.analysis import curve
+    from activemat.learn import models
+
+    assert doctest.testmod(curve).failed == 0
+    assert doctest.testmod(models).failed == 0
