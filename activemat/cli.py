@@ -28,6 +28,7 @@ def _run(args) -> int:
                  for key, (name, flag) in options.items() if getattr(args, name) is not None}
     config, text = load_campaign(args.campaign, overrides)
     summary = run_campaign(config, text, stop=stop)
+    stop.settle()
     if args.json:
         print(json.dumps(summary))
     return 0

@@ -27,6 +27,13 @@ class StopRequested:
         for s in (signal.SIGTERM, signal.SIGINT):
             signal.signal(s, self)
 
+    def settle(self) -> None:
+        """The run is over: ignore SIGTERM and SIGINT while the process exits. (Python's finalisation puts
+        its own handlers back to the default, which would let a late signal end a finished run with 143;
+        an ignored signal stays ignored.)"""
+        for s in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(s, signal.SIG_IGN)
+
 
 @contextmanager
 def stop_on_signals(flag: StopRequested):

@@ -25,6 +25,7 @@ if __name__ == "__main__":
     try:
         oracle = ReplayOracle(synthetic_gaps(build_campaign_pool(config)), delay=float(sys.argv[2]))
         run_campaign(config, text, task=oracle, stop=stop)
+        stop.settle()
     except InputError as exc:
         print(f"activemat: error: {exc}", file=sys.stderr)
         sys.exit(2)
