@@ -23,6 +23,7 @@ from typing import NamedTuple
 import numpy as np
 
 from activemat.compute.records import CalculationRecord
+from activemat.errors import InputError
 from activemat.store import schema as S
 
 MAX_LOST = 10  # attempts per candidate lost with their worker before it is given up
@@ -67,11 +68,21 @@ class Ledger:
     def top(self) -> int:
         return self.levels - 1
 
-    def load(self, calculations: dict[str, np.ndarray], fidelity_of, *, retry_failed: bool) -> None:
+    def load(self, calculations: dict[str, np.ndarray], presets: list[str], *, retry_failed: bool,
+             source: str = "the store") -> None:
         """Rebuild the ledger from a store's calculation rows and queue what must run again.
 
-        ``fidelity_of`` maps a preset name to its level (and refuses unknown ones).
+        ``presets`` names the fidelities cheap to accurate; a row of any other preset is refused (InputError
+        naming ``source``).
         """
+        level = {name: i for i, name in enumerate(presets)}
+
+        def fidelity_of(preset: str) -> int:
+            if preset not in level:
+                raise InputError(f"{source}: holds calculations with preset {preset!r}, which the campaign does not "
+                                 "declare in [calculator]; declare it there or use a new store path")
+            return level[preset]
+
         calc = calculations
         last: dict[TaskKey, str] = {}  # status of each task's latest attempt
         done: dict[TaskKey, float] = {}

@@ -61,7 +61,6 @@ class CampaignLoop:
                  pretrained=None, stop: StopRequested | None = None):
         self.config, self.pool, self.presets, self.store, self.report = config, pool, presets, store, report
         self.task = task
-        self.fidelity_of = {p.name: i for i, p in enumerate(presets)}
         self.ledger = Ledger(np.zeros(len(pool), bool), len(presets), config.faults.max_attempts)
         self.learner = Learner(campaign_model(config, pool), pool, levels=len(presets), pretrained=pretrained)
         self.selector = Selector(config, pool, self.learner, fixed)
@@ -75,15 +74,9 @@ class CampaignLoop:
         """Restore the ledger from the store and queue what must run again."""
         self.store.interrupt_running()  # rows a killed driver left running
         self.ledger.test = data.candidates["test"].astype(bool)
-        self.ledger.load(data.calculations, self._fidelity, retry_failed=self.config.faults.retry_failed)
+        self.ledger.load(data.calculations, [p.name for p in self.presets],
+                         retry_failed=self.config.faults.retry_failed, source=str(self.store.path))
         self.learner.iteration = len(data.snapshots.get("iteration", []))
-
-    def _fidelity(self, preset_name: str) -> int:
-        try:
-            return self.fidelity_of[preset_name]
-        except KeyError:
-            raise InputError(f"{self.store.path}: holds calculations with preset {preset_name!r}, which this "
-                             f"campaign does not declare; add it to [calculator]") from None
 
     def nothing_to_do(self) -> bool:
         led = self.ledger

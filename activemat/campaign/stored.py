@@ -13,7 +13,6 @@ import numpy as np
 
 from activemat.campaign.config import CampaignConfig, parse_campaign
 from activemat.campaign.ledger import Ledger
-from activemat.errors import StoreError
 from activemat.store import schema as S
 from activemat.store.query import StoreView, open_store
 from activemat.store.status import summarize
@@ -42,14 +41,7 @@ class CampaignView(StoreView):
         config = self.config()
         names = config.calculator.presets
         ledger = Ledger(self.test, len(names), config.faults.max_attempts)
-
-        def fidelity_of(preset: str) -> int:
-            if preset not in names:
-                raise StoreError(f"{self.path}: holds calculations with preset {preset!r}, which its campaign file "
-                                 "does not declare; the store is damaged or was edited")
-            return names.index(preset)
-
-        ledger.load(self.data.calculations, fidelity_of, retry_failed=False)
+        ledger.load(self.data.calculations, names, retry_failed=False, source=str(self.path))
         return ledger
 
     def status(self) -> dict:

@@ -24,12 +24,11 @@ from activemat.campaign.config import parse_campaign
 from activemat.errors import StoreError
 from activemat.store.hdf5 import CampaignStore, read_store
 from activemat.store.status import driver_running
-from tests.conftest import FAULT_CAMPAIGN
+from tests.faults.drivers import completed, reported, start_driver
 
 pytestmark = pytest.mark.faults
 
 REPO = Path(__file__).resolve().parents[2]
-DRIVER = REPO / "tests" / "faults" / "replay_driver.py"
 MiB = 1 << 20
 
 CAMPAIGN = textwrap.dedent("""\
@@ -247,21 +246,14 @@ def test_full_disk_during_recovery(small_fs, race):
 def test_campaign_driver_out_of_disk_exits_2_and_resumes(small_fs, tmp_path):
     runs = small_fs(24 * 1024, tmp_path / "runs")
     store = runs / "faults.h5"
-    (tmp_path / "campaign.toml").write_text(FAULT_CAMPAIGN.format(seed=5, budget=30, faults=""))
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
 
     def driver(delay):
-        return subprocess.Popen([sys.executable, str(DRIVER), "campaign.toml", str(delay)], cwd=tmp_path, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-    def ok(path):
-        calc = read_store(path).calculations
-        return calc["candidate"][calc["status"] == "ok"].tolist()
+        return start_driver(tmp_path, budget=30, delay=delay)
 
     first = driver(0.5)
     try:
         end = time.time() + 90
-        while time.time() < end and not (store.exists() and len(ok(store)) >= 3):
+        while time.time() < end and not (store.exists() and len(completed(store)) >= 3):
             time.sleep(0.1)
         fill(runs, leave=0)
         _, err = first.communicate(timeout=120)
@@ -275,14 +267,14 @@ def test_campaign_driver_out_of_disk_exits_2_and_resumes(small_fs, tmp_path):
     # while the cluster shuts down: that is distributed's log, not a crash of the driver)
     assert not re.search(r'File "[^"]*/activemat/', err), err[-3000:]
     print("MESSAGE:", errors[0])
-    reported = [int(m) for m in re.findall(r"^\s*\d+/\d+ \S+\s+#(\d+)\s+gap ", err, re.M)]
-    kept = ok(store)
-    assert reported and set(reported) <= set(kept) and len(kept) == len(set(kept))
+    told = reported(err)
+    kept = completed(store)
+    assert told and set(told) <= set(kept) and len(kept) == len(set(kept))
     (runs / "filler").unlink()
     second = driver(0.05)
     _, err = second.communicate(timeout=300)
     assert second.returncode == 0, err[-3000:]
-    final = ok(store)
+    final = completed(store)
     assert len(final) == 30 == len(set(final)) and set(final) >= set(kept)
     assert leftovers(runs) == []
 
@@ -314,12 +306,9 @@ def test_read_only_file_system(small_fs, tmp_path):
     assert read_store(path).n_calculations == done  # readers still work
     assert not driver_running(path)
     # the whole driver: one line, exit 2
-    (tmp_path / "campaign.toml").write_text(FAULT_CAMPAIGN.format(seed=5, budget=4, faults="").replace(
-        '"runs/faults.h5"', '"fs/sub/new.h5"'))
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    driver = subprocess.run([sys.executable, str(DRIVER), "campaign.toml", "0.05"], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=120)
-    assert driver.returncode == 2, driver.stderr[-3000:]
-    lines = [line for line in driver.stderr.splitlines() if line.strip()]
+    proc = start_driver(tmp_path, budget=4, delay=0.05, store="fs/sub/new.h5")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, err[-3000:]
+    lines = [line for line in err.splitlines() if line.strip()]
     print("MESSAGE:", lines[0])
     assert len(lines) == 1 and lines[0].startswith("activemat: error: fs/sub/new.h5: ") and "read-only" in lines[0]
