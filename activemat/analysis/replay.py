@@ -11,11 +11,20 @@
            decoration is reduced with the supercell's space group
            (:func:`activemat.space.pool.canonical_codes`). Frames that match no
            candidate are reported, with the reason.
+   A ``sampled`` space cannot hold every labelled structure, so there the
+           oracle's own structures (decorations of the campaign's cell, one row
+           per symmetry class, duplicates' gaps averaged) are the pool: any
+           labelled set of that cell can be replayed.
 2. replay: the labelled candidates form the pool; the campaign's own
-           selection rule (:func:`activemat.learn.strategies.select_next`) and model
+           selection rule (:func:`activemat.learn.strategies.choose`) and model
            (:func:`activemat.learn.models.make_model`) run one label at a time, and
            after each label the model's MAE and max error over the whole
-           labelled pool (training points included) are recorded.
+           labelled pool (training points included) are recorded. With
+           ``held_out`` a random fraction of the pool is never offered: the
+           errors on it are the held-out errors, and the targets apply to them.
+           The random alloy's gap curve (multiplicity-weighted average per
+           composition) and its bowing parameter b are tracked too, against
+           the same averages of the labels.
 3. repeat: each strategy runs ``repeats`` times with seeds
            ``seed, seed + 1, ...`` (random picks, GP optimiser restarts); the
            curves are summarised by mean, spread and the number of labels
@@ -41,12 +50,14 @@ from pathlib import Path
 import numpy as np
 
 from activemat.campaign.config import ModelSection
-from activemat.campaign.setup import build_campaign_pool, model_factory
+from activemat.campaign.setup import build_campaign_pool, model_factory, pretrain
 from activemat.errors import InputError
 from activemat.learn.acquisition import representative
+from activemat.learn.cokriging import CoKriging
 from activemat.learn.models import refit_start
 from activemat.learn.strategies import STRATEGIES, Context, campaign_kinds, choose, make_strategy
-from activemat.space.matching import Labels, load_labels
+from activemat.analysis.curve import bowing_design
+from activemat.space.matching import Labels, load_labelled_pool, load_labels
 from activemat.space.pool import CandidatePool, parse_formula
 
 __all__ = ["labelled_pool", "replay_curve", "replay", "render", "labels_to_reach", "SEED_TUTORIAL_FIXED"]
@@ -82,9 +93,38 @@ def tutorial_formulas(pool: CandidatePool) -> list[str]:
     return out
 
 
+@dataclasses.dataclass(frozen=True)
+class CurveTruth:
+    """The labels' composition-averaged gap curve: weights (compositions, pool), x, the curve and its b (eV)."""
+
+    weights: np.ndarray
+    x: np.ndarray
+    gap: np.ndarray
+    b: float
+
+    @classmethod
+    def of(cls, pool: CandidatePool, y: np.ndarray) -> CurveTruth:
+        ks = np.unique(pool.n_b)
+        weights = np.zeros((len(ks), len(pool)))
+        for r, k in enumerate(ks):
+            m = pool.n_b == k
+            weights[r, m] = pool.multiplicity[m] / pool.multiplicity[m].sum()
+        x = ks / pool.n_sites
+        gap = weights @ y
+        return cls(weights, x, gap, bowing(x, gap))
+
+
+def bowing(x: np.ndarray, gap: np.ndarray) -> float:
+    """Least-squares b of E_g(x) = (1-x) E_A + x E_B - b x(1-x) (NaN with fewer than 3 compositions)."""
+    if len(x) < 3:
+        return float("nan")
+    return float(np.linalg.lstsq(bowing_design(x), gap, rcond=None)[0][2])
+
+
 def replay_curve(pool: CandidatePool, y: np.ndarray, strategy, make_model, *, seed: int, budget: int,
                  fixed: list[int] | None = None, random_start: bool = False,
-                 stop_at: tuple[float, float] | None = None) -> dict:
+                 stop_at: tuple[float, float] | None = None, test: np.ndarray | None = None,
+                 truth: CurveTruth | None = None, pretrained=None) -> dict:
     """Run one strategy on a fully labelled pool; errors over the whole pool after each label.
 
     Parameters
@@ -95,22 +135,33 @@ def replay_curve(pool: CandidatePool, y: np.ndarray, strategy, make_model, *, se
     make_model : the campaign's model factory (:func:`activemat.campaign.setup.model_factory`).
     seed : seed of the random picks.
     random_start : the first ``n_seed`` picks at random instead of space-filling.
-    stop_at : (MAE, max error) in eV: stop once both have been reached at least once.
+    stop_at : (MAE, max error) in eV: stop once both have been reached at least once (held-out errors with
+        ``test``).
+    test : bool mask of held-out candidates, never offered.
+    truth : the labels' gap curve, to track the model's curve error and b.
+    pretrained : a fitted CoKriging of other data ([model] transfer_from): the model is then a co-kriging
+        with it as the frozen cheap level, fine-tuned on the labels.
 
     Returns
     -------
-    dict with ``picks`` and ``mae``/``max`` (index n = after n labels; NaN before a model exists).
+    dict with ``picks`` and ``mae``/``max`` over the pool (index n = after n labels; NaN before a model
+    exists); with ``test`` also ``test_mae``/``test_max``; with ``truth`` ``curve_mae`` (mean absolute error
+    of the composition-averaged curve, eV) and ``b`` (the model curve's bowing parameter, eV).
     """
     rng = np.random.default_rng(seed)
     n = len(pool)
-    budget = min(budget, n)
     is_fixed = strategy.kind == "fixed"
+    if test is not None and fixed:
+        fixed = [c for c in fixed if not test[c]]
     X = pool.features[:, :1] if is_fixed else pool.features
     if is_fixed:  # the seed tutorial's model: least squares on x alone, scaled by its own data
         make_model = model_factory(ModelSection(kind="linear"), seed)
     chooser = make_strategy(strategy.kind, strategy)
-    mae, mx = np.full(budget + 1, np.nan), np.full(budget + 1, np.nan)
-    free = np.ones(n, bool)
+    free = np.ones(n, bool) if test is None else ~test
+    budget = min(budget, int(free.sum()))
+    names = ["mae", "max"] + (["test_mae", "test_max"] if test is not None else []) + (
+        ["curve_mae", "b"] if truth is not None else [])
+    curves = {k: np.full(budget + 1, np.nan) for k in names}
     picks: list[int] = []
     model = mean = std = None
     while len(picks) < budget:
@@ -127,13 +178,23 @@ def replay_curve(pool: CandidatePool, y: np.ndarray, strategy, make_model, *, se
         free[pick] = False
         if len(picks) >= 2:
             # the loop's refit policy; refit k happens at k + 2 labels
-            model = make_model(refit_start(model, len(picks), len(picks) - 2)).fit(X[picks], y[picks])
+            if pretrained is not None:
+                model = CoKriging(make_model, frozen=pretrained).fit([(X[picks], y[picks])])
+            else:
+                model = make_model(refit_start(model, len(picks), len(picks) - 2)).fit(X[picks], y[picks])
             mean, std = model.predict(X, return_std=True)
-            err = np.abs(mean - y)
-            mae[len(picks)], mx[len(picks)] = err.mean(), err.max()
+            err, at = np.abs(mean - y), len(picks)
+            curves["mae"][at], curves["max"][at] = err.mean(), err.max()
+            if test is not None:
+                curves["test_mae"][at], curves["test_max"][at] = err[test].mean(), err[test].max()
+            if truth is not None:
+                model_curve = truth.weights @ mean
+                curves["curve_mae"][at] = np.abs(model_curve - truth.gap).mean()
+                curves["b"][at] = bowing(truth.x, model_curve)
+            mae, mx = (curves["mae"], curves["max"]) if test is None else (curves["test_mae"], curves["test_max"])
             if stop_at and np.nanmin(mae) <= stop_at[0] and np.nanmin(mx) <= stop_at[1]:
                 break
-    return {"picks": picks, "mae": mae[:len(picks) + 1], "max": mx[:len(picks) + 1]}
+    return {"picks": picks, **{k: v[:len(picks) + 1] for k, v in curves.items()}}
 
 
 def labels_to_reach(curve: np.ndarray, target: float) -> int | None:
@@ -169,9 +230,18 @@ def _median(values: list[int | None]) -> float | None:
 
 
 def labelled_pool(config, oracle: str | Path) -> tuple[CandidatePool, Labels, CandidatePool, np.ndarray]:
-    """The campaign's candidate pool, the oracle's labels, the labelled candidates and their gaps (eV)."""
-    full = build_campaign_pool(config)
-    labels = load_labels(oracle, full)
+    """The campaign's candidate pool, the oracle's labels, the labelled candidates and their gaps (eV).
+
+    For a ``sampled`` space the pool is the oracle's own structures in the campaign's cell
+    (:func:`activemat.space.matching.load_labelled_pool`), so the labelled candidates are the whole pool.
+    """
+    sp = config.space
+    if sp.mode == "sampled":
+        full, labels = load_labelled_pool(oracle, sp.elements, sp.supercell, cell=sp.cell, features=sp.features,
+                                          cutoffs=sp.cutoffs)
+    else:
+        full = build_campaign_pool(config)
+        labels = load_labels(oracle, full)
     if len(labels.gaps) < 3:
         raise InputError(f"{oracle}: only {len(labels.gaps)} structure(s) matched a candidate of this campaign's "
                          "[space]; replay needs at least 3 (check the campaign file's [space])")
@@ -181,10 +251,14 @@ def labelled_pool(config, oracle: str | Path) -> tuple[CandidatePool, Labels, Ca
 
 def replay(config, oracle: str | Path, strategies=("max_std", "ivr", "random", "fixed"), *, repeats: int = 10,
            budget: int | None = None, target_mae: float = 0.01, target_max: float = 0.05,
-           stop_at_targets: bool = False, random_start: bool = False, jobs: int = 1, progress=None) -> dict:
+           stop_at_targets: bool = False, random_start: bool = False, jobs: int = 1, held_out: float = 0.0,
+           progress=None) -> dict:
     """Replay a campaign's strategies against labelled structures; a JSON-ready result.
 
     ``budget`` caps the labels per run (default: the whole labelled pool).
+    ``held_out`` (0 to 0.9) holds that fraction of the labelled pool out of
+    every run, drawn per repeat (the same for every strategy): the targets
+    then apply to the error on it.
     ``stop_at_targets`` ends a run once both targets are reached (faster; the
     curve then stops there). ``jobs`` > 1 spreads the runs over that many
     processes; the result is the same as with one.
@@ -198,8 +272,19 @@ def replay(config, oracle: str | Path, strategies=("max_std", "ivr", "random", "
         raise InputError(f"--repeats must be at least 1, got {repeats}")
     if jobs < 1:
         raise InputError(f"--jobs must be at least 1, got {jobs}")
+    if not 0 <= held_out <= 0.9:
+        raise InputError(f"--held-out is the fraction of labelled structures never offered, 0 to 0.9; got {held_out}")
     full, labels, pool, y = labelled_pool(config, oracle)
-    budget = min(budget or len(pool), len(pool))
+    n_test = int(round(held_out * len(pool)))
+    budget = min(budget or len(pool), len(pool) - n_test)
+    truth = CurveTruth.of(pool, y)
+    transfer = config.model.transfer_from
+    for s in strategies if transfer else ():
+        if STRATEGIES[s].uses_model and s != "max_std":
+            raise InputError(f"replay with [model] transfer_from fits a co-kriging model; strategy {s!r} needs a "
+                             "single Gaussian process: use max_std or random")
+    # fitted once: the previous campaign's data do not change between repeats
+    pretrained = pretrain(transfer, full, model_factory(config.model, config.campaign.seed, full)) if transfer else None
     formulas = list(config.strategy.fixed) or tutorial_formulas(pool)
     result = {
         "campaign": config.campaign.name, "oracle": str(oracle), "frames": labels.frames,
@@ -207,27 +292,36 @@ def replay(config, oracle: str | Path, strategies=("max_std", "ivr", "random", "
         "skipped": len(labels.skipped), "unmatched": labels.unmatched, "pool_size": len(full),
         "labelled_pool": len(pool), "complete": len(pool) == len(full), "budget": budget, "repeats": repeats,
         "model": config.model.model_dump(mode="json"), "features": config.space.features,
-        "n_seed": config.strategy.n_seed,
+        "transfer_from": transfer,
+        "n_seed": config.strategy.n_seed, "held_out": n_test,
         "random_start": random_start, "targets": {"mae": target_mae, "max": target_max},
-        "gap_range": [float(y.min()), float(y.max())], "strategies": {}}
+        "gap_range": [float(y.min()), float(y.max())], "b": truth.b, "strategies": {}}
     tasks = []  # (strategy, repeat, replay_curve arguments)
     for s in strategies:
         strat = config.strategy.model_copy(update={"kind": s})
         fixed = fixed_design(pool, formulas) if s == "fixed" else []
         for r in range(1 if s == "fixed" else repeats):  # the fixed design is deterministic
             seed = config.campaign.seed + r
-            kwargs = dict(seed=seed, budget=budget, fixed=fixed, random_start=random_start,
+            test = None
+            if n_test:  # its own stream per repeat, the same for every strategy
+                test = np.zeros(len(pool), bool)
+                test[np.random.default_rng([config.campaign.seed, r, 11]).choice(len(pool), n_test, replace=False)] = True
+            kwargs = dict(seed=seed, budget=budget, fixed=fixed, random_start=random_start, test=test, truth=truth,
                           stop_at=(target_mae, target_max) if stop_at_targets else None)
             # the loop's model, its features scaled by the whole pool (known before any label)
-            tasks.append((s, r, (pool, y, strat, model_factory(config.model, seed, full)), kwargs))
+            make_model = model_factory(config.model, seed, full)
+            if transfer and s != "fixed":
+                kwargs["pretrained"] = pretrained
+            tasks.append((s, r, (pool, y, strat, make_model), kwargs))
     runs: dict[str, list[dict]] = {s: [] for s in strategies}
     for (s, r, _, _), run in zip(tasks, _run_all(tasks, jobs)):
         runs[s].append(run)
         if progress:
             progress(f"{s}: run {r + 1} done, {len(run['picks'])} labels, final MAE {run['mae'][-1]:.4f} eV")
+    err = ("test_mae", "test_max") if n_test else ("mae", "max")  # what the targets apply to
     for s in strategies:
-        to_mae = [labels_to_reach(run["mae"], target_mae) for run in runs[s]]
-        to_max = [labels_to_reach(run["max"], target_max) for run in runs[s]]
+        to_mae = [labels_to_reach(run[err[0]], target_mae) for run in runs[s]]
+        to_max = [labels_to_reach(run[err[1]], target_max) for run in runs[s]]
         result["strategies"][s] = {
             "model": "linear on x (seed tutorial)" if s == "fixed" else config.model.kind,
             "design": formulas if s == "fixed" else None,
@@ -235,8 +329,10 @@ def replay(config, oracle: str | Path, strategies=("max_std", "ivr", "random", "
             "mae": _summary([run["mae"] for run in runs[s]]), "max": _summary([run["max"] for run in runs[s]]),
             "labels_to_mae": to_mae, "labels_to_max": to_max,
             "median_labels_to_mae": _median(to_mae), "median_labels_to_max": _median(to_max),
-            "final_mae": [float(run["mae"][-1]) for run in runs[s]],
-            "final_max": [float(run["max"][-1]) for run in runs[s]],
+            **{k: _summary([run[k] for run in runs[s]]) for k in ("test_mae", "test_max", "curve_mae", "b")
+               if k in runs[s][0]},
+            "final_mae": [float(run[err[0]][-1]) for run in runs[s]],
+            "final_max": [float(run[err[1]][-1]) for run in runs[s]],
             "picks": [run["picks"] for run in runs[s]]}
     return result
 
@@ -292,31 +388,40 @@ def render(result: dict, console=None) -> None:
         console.print(f"  unmatched frame {u['frame']} ({u['formula']}): {u['reason']}")
     if len(result["unmatched"]) > 10:
         console.print(f"  ... and {len(result['unmatched']) - 10} more")
-    t = result["targets"]
-    table = Table(title=f"labels needed (median over repeats; budget {result['budget']})")
+    t, held = result["targets"], result.get("held_out", 0)
+    on = f"held-out ({held} structures never offered)" if held else "pool"
+    table = Table(title=f"labels needed to the {on} error (median over repeats; budget {result['budget']}); "
+                        f"labels' curve b = {result['b']:.3f} eV")
     for col in ("strategy", "model", "repeats", f"MAE <= {t['mae']:g} eV", "reached", f"max <= {t['max']:g} eV",
-                "reached", "final MAE (eV)", "final max (eV)"):
+                "reached", "final MAE (eV)", "final max (eV)", "final curve MAE (eV)", "final b (eV)"):
         table.add_column(col, justify="left" if col in ("strategy", "model") else "right")
     for name, s in result["strategies"].items():
         def med(v):
             return "-" if v is None else f"{v:g}"
+
+        def last(key, fmt):
+            values = [v for v in s[key]["median"] if v is not None and np.isfinite(v)] if key in s else []
+            return format(values[-1], fmt) if values else "-"
         reached = sum(v is not None for v in s["labels_to_mae"]), sum(v is not None for v in s["labels_to_max"])
         table.add_row(name, s["model"], str(s["repeats"]), med(s["median_labels_to_mae"]),
                       f"{reached[0]}/{s['repeats']}", med(s["median_labels_to_max"]), f"{reached[1]}/{s['repeats']}",
-                      f"{np.median(s['final_mae']):.4f}", f"{np.median(s['final_max']):.4f}")
+                      f"{np.median(s['final_mae']):.4f}", f"{np.median(s['final_max']):.4f}",
+                      last("curve_mae", ".4f"), last("b", ".3f"))
     console.print(table)
-    curve = Table(title="learning curve: pool MAE / max error (eV), mean ± std over repeats")
+    key = "test_mae" if held else "mae"
+    curve = Table(title=f"learning curve: {on} MAE / max error (eV), mean ± std over repeats")
     curve.add_column("labels", justify="right")
     names = list(result["strategies"])
     for name in names:
         curve.add_column(name, justify="right")
-    length = max(len(s["mae"]["mean"]) for s in result["strategies"].values())
+    length = max(len(s[key]["mean"]) for s in result["strategies"].values())
+    mx = "test_max" if held else "max"
     for n in _checkpoints(length - 1):
         row = [str(n)]
         for name in names:
             s = result["strategies"][name]
-            if n < len(s["mae"]["mean"]) and s["mae"]["mean"][n] is not None and np.isfinite(s["mae"]["mean"][n]):
-                row.append(f"{s['mae']['mean'][n]:.4f}±{s['mae']['std'][n]:.4f} / {s['max']['mean'][n]:.3f}")
+            if n < len(s[key]["mean"]) and s[key]["mean"][n] is not None and np.isfinite(s[key]["mean"][n]):
+                row.append(f"{s[key]['mean'][n]:.4f}±{s[key]['std'][n]:.4f} / {s[mx]['mean'][n]:.3f}")
             else:
                 row.append("")
         curve.add_row(*row)

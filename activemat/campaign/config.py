@@ -18,6 +18,7 @@ from activemat.dispatch.times import check_slurm_times
 from activemat.errors import InputError
 from activemat.learn import MODEL_KINDS
 from activemat.learn.strategies import STRATEGIES, campaign_kinds
+from activemat.space.pool import DEFAULT_CUTOFFS
 
 
 class _Section(BaseModel):
@@ -48,8 +49,10 @@ class SpaceSection(_Section):
                               "every symmetry-distinct 2-4-site cluster of the supercell (at most 24 sites); icet: "
                               "x and icet's cluster vector on the diamond parent lattice (any cell; see cutoffs)")
     cutoffs: tuple[float, ...] = Field(
-        (7.0, 4.5, 4.0), description="features = 'icet': cluster cutoffs in Angstrom for pairs, triplets and "
-                                     "quadruplets (1 to 3 entries)")
+        DEFAULT_CUTOFFS, description="cluster cutoffs in Angstrom for pairs, triplets and quadruplets (1 to 3 "
+                                     "entries) of the 'icet' features and of the SQS")
+    sqs: bool = Field(False, description="add icet's special quasirandom structure (SQS) of every composition "
+                                         "to the pool; they are the space-filling seeds")
 
     @field_validator("cutoffs")
     @classmethod
@@ -259,8 +262,10 @@ class CampaignConfig(_Section):
             calculator["cheaper"] = [f.preset for f in self.calculator.cheaper]
         space = self.space.model_dump(mode="json")
         # Keys added after stores existed leave the hash when at their original meaning, so those stores resume.
-        if space["features"] != "icet":
-            del space["cutoffs"]  # only icet features use them
+        if not space["sqs"]:
+            del space["sqs"]  # pools without SQS are the original pools
+            if space["features"] != "icet":
+                del space["cutoffs"]  # only icet features and SQS use them
         if space["features"] == "shells":
             del space["features"]  # the original feature set
         if space["cell"] == "primitive":

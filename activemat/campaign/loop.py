@@ -239,8 +239,6 @@ def _run(config: CampaignConfig, campaign_text: str, *, client, report, task, st
     report = report or Reporter(budget=config.stop.budget)
     with store:
         data = read_store(store.path)
-        if not np.array_equal(data.candidates["decoration"], pool.decorations):
-            raise RuntimeError(f"{store.path}: candidate table differs from this activemat's enumeration")
         loop = CampaignLoop(config, pool, presets, fixed, store, report, task=task, pretrained=pretrained, stop=stop)
         loop.load(data)
         report.start(done=len(loop.ledger.trained), counts=loop.ledger.counts())

@@ -23,6 +23,7 @@ from activemat.learn.cokriging import CoKriging
 from activemat.learn.models import make_model
 from activemat.space.matching import structure_candidates
 from activemat.space.pool import CandidatePool, build_pool, parse_formula
+from activemat.store import schema as S
 
 MIN_TRAIN = 2  # results a model needs before it is fitted
 
@@ -32,14 +33,29 @@ def build_campaign_pool(config: CampaignConfig) -> CandidatePool:
     sp = config.space
     return build_pool(elements=sp.elements, supercell=sp.supercell, mode=sp.mode,
                       samples_per_composition=sp.samples_per_composition, seed=config.campaign.seed,
-                      features=sp.features, cutoffs=sp.cutoffs, cell=sp.cell)
+                      features=sp.features, cutoffs=sp.cutoffs, cell=sp.cell, sqs=sp.sqs)
 
 
 def prepare(config: CampaignConfig) -> tuple[CandidatePool, list[Preset], list[int]]:
-    """The pool, the presets cheap to accurate (the last is the campaign's own) and the fixed list."""
+    """The pool, the presets cheap to accurate (the last is the campaign's own) and the fixed list.
+
+    A campaign resuming its store takes the pool stored in it (its
+    candidates, features and SQS flags) instead of building it again: the
+    store is what the campaign's results refer to, and a 10^5-candidate pool
+    with its SQS and cluster vectors takes minutes to build.
+    """
     presets = [load_preset(name) for name in config.calculator.presets]
-    pool = build_campaign_pool(config)
+    pool = _stored_pool(config) or build_campaign_pool(config)
     return pool, presets, fixed_candidates(config.strategy.fixed, pool)
+
+
+def _stored_pool(config: CampaignConfig) -> CandidatePool | None:
+    """The pool of the campaign's existing store, if it is this campaign's (else the store's open reports why)."""
+    path = Path(config.campaign.store)
+    if not path.exists():
+        return None
+    view = open_campaign(path)
+    return view.pool() if view.data.attrs.get(S.ATTR_IDENTITY) == config.identity() else None
 
 
 def fixed_candidates(entries: list[str], pool: CandidatePool) -> list[int]:
@@ -86,16 +102,28 @@ def campaign_model(config: CampaignConfig, pool: CandidatePool):
 
 
 def pretrain(path, pool: CandidatePool, make_gp) -> CoKriging:
-    """The cheap level of a transfer model: a CoKriging fitted on a previous campaign's gaps over ``pool``.
+    """The cheap level of a transfer model: a CoKriging fitted on a previous campaign's gaps.
 
-    Raises InputError (one line) if the store is missing, unreadable, over another space or too small.
+    A store over the same space gives its candidates' features; a store of
+    another cell (say 16 atoms for a 32-atom campaign) gives its structures,
+    featurised as this pool's rows are, which needs features defined on the
+    parent lattice (``"icet"`` or ``"shells"``): its cluster vectors are the
+    same kind of numbers in any cell.
+
+    Raises InputError (one line) if the store is missing, unreadable, over another space that these features
+    cannot describe, or too small.
     """
     view = open_campaign(path)
-    if not np.array_equal(view.data.candidates["decoration"], pool.decorations):
-        raise InputError(f"[model] transfer_from = {path}: that campaign's [space] differs from this one's; "
-                         "pretrain from a store over the same space")
     idx, gaps = view.training_set()
     if len(idx) < MIN_TRAIN:
         raise InputError(f"[model] transfer_from = {path}: {len(idx)} completed calculation(s); "
                          f"pretraining needs at least {MIN_TRAIN}")
-    return CoKriging(make_gp).fit([(pool.features[idx], gaps)])
+    if np.array_equal(view.data.candidates["decoration"], pool.decorations):
+        return CoKriging(make_gp).fit([(pool.features[idx], gaps)])
+    stored = view.pool()
+    if stored.elements != pool.elements or pool.feature_kind not in ("icet", "shells"):
+        raise InputError(f"[model] transfer_from = {path}: that campaign's [space] differs from this one's and "
+                         f"its structures cannot be described by features = \"{pool.feature_kind}\"; pretrain "
+                         "from a store over the same space, or use features = \"icet\" (any cell of the same "
+                         "elements)")
+    return CoKriging(make_gp).fit([(np.array([pool.featurize(stored.atoms(int(i))) for i in idx]), gaps)])

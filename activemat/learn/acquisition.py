@@ -10,12 +10,18 @@ import numpy as np
 
 
 def representative(pool, n_b: int, excluded: np.ndarray | None = None) -> int | None:
-    """The most probable configuration class at a composition (largest multiplicity)."""
+    """A composition's seed: its special quasirandom structure if the pool has one (and it is not excluded),
+    else the most probable configuration class (largest multiplicity)."""
     mask = pool.n_b == n_b
     if excluded is not None:
         mask &= ~excluded
     idx = np.flatnonzero(mask)
-    return int(idx[np.argmax(pool.multiplicity[idx])]) if len(idx) else None
+    if not len(idx):
+        return None
+    sqs = getattr(pool, "sqs", None)  # pools without SQS need not carry the attribute
+    if sqs is not None and sqs[idx].any():
+        return int(idx[sqs[idx]][0])
+    return int(idx[np.argmax(pool.multiplicity[idx])])
 
 
 def space_filling(pool, n: int, excluded: np.ndarray) -> list[int]:
@@ -100,11 +106,55 @@ def ivr_scores(model, X_pool: np.ndarray, candidates: np.ndarray | None = None,
     Scores are in the model's units up to a constant factor; only their order
     matters. Candidates outside ``candidates`` (a bool mask) score -inf.
     """
+    n = len(X_pool)
+    ref = np.arange(n) if n <= n_reference else np.unique(np.linspace(0, n - 1, n_reference).round().astype(int))
+    return _variance_reduction(model, X_pool, ref, None, candidates, "ivr")
+
+
+CURVE_REFERENCE_POINTS = 64  # configurations per composition the curve's averages run over (all, up to this many)
+
+
+def curve_ivr_scores(model, pool, candidates: np.ndarray | None = None,
+                     per_composition: int = CURVE_REFERENCE_POINTS) -> np.ndarray:
+    """Curve variance reduction: how much labelling each candidate lowers the summed posterior variance of the
+    composition-averaged gap curve.
+
+    The curve at composition k is the multiplicity-weighted average
+    m_k = sum_i w_ki f_i over the pool's configurations with k B atoms (up
+    to ``per_composition`` of them, evenly spaced, weights renormalised). For
+    a candidate c the reduction is sum_k cov(m_k, f_c)^2 / (var(c) + noise)
+    with cov(m_k, f_c) = sum_i w_ki cov(i, c) from the joint posterior: a
+    label that pins down one composition's average, or several at once,
+    scores high; one that only resolves configurational detail averaged
+    away scores low. Same conventions as :func:`ivr_scores`.
+    """
+    n_b, mult = pool.n_b, np.asarray(pool.multiplicity, float)
+    ref, rows, cols, vals = [], [], [], []
+    for row, k in enumerate(np.unique(n_b)):
+        idx = np.flatnonzero(n_b == k)
+        if len(idx) > per_composition:
+            idx = idx[np.unique(np.linspace(0, len(idx) - 1, per_composition).round().astype(int))]
+        w = mult[idx] / mult[idx].sum()
+        rows += [row] * len(idx)
+        cols += list(range(len(ref), len(ref) + len(idx)))
+        vals += w.tolist()
+        ref += idx.tolist()
+    weights = np.zeros((rows[-1] + 1, len(ref)))
+    weights[rows, cols] = vals
+    return _variance_reduction(model, pool.features, np.array(ref), weights, candidates, "ivr_curve")
+
+
+def _variance_reduction(model, X_pool: np.ndarray, ref: np.ndarray, weights: np.ndarray | None,
+                        candidates: np.ndarray | None, name: str) -> np.ndarray:
+    """sum_k cov(a_k, f_c)^2 / (var(c) + noise) for a_k = sum_j weights[k, j] f_ref[j] (identity: a = f_ref)."""
     X_pool = np.asarray(X_pool, float)
     n = len(X_pool)
     cand = np.flatnonzero(candidates) if candidates is not None else np.arange(n)
-    ref = np.arange(n) if n <= n_reference else np.unique(np.linspace(0, n - 1, n_reference).round().astype(int))
     out = np.full(n, -np.inf)
+
+    def average(cov):  # (n_ref, n_cand) -> (n_averages, n_cand)
+        return cov if weights is None else weights @ cov
+
     if hasattr(model, "gp_"):
         # deferred: SciPy's linalg costs 0.1 s, and the CLI imports the strategy registry to build its parser
         from scipy.linalg import solve_triangular
@@ -115,14 +165,14 @@ def ivr_scores(model, X_pool: np.ndarray, candidates: np.ndarray | None = None,
         for s in range(0, len(cand), _IVR_CHUNK):
             c = cand[s:s + _IVR_CHUNK]
             v_c = solve_triangular(gp.L_, kernel(gp.X_train_, Z[c]), lower=True)
-            cov = kernel(Z[ref], Z[c]) - v_ref.T @ v_c  # latent posterior covariance (no white noise off-diagonal)
+            cov = average(kernel(Z[ref], Z[c]) - v_ref.T @ v_c)  # latent posterior covariance (no white noise)
             var_noisy = kernel.diag(Z[c]) - np.einsum("ij,ij->j", v_c, v_c)  # diag includes the white noise
             out[c] = np.einsum("ij,ij->j", cov, cov) / np.maximum(var_noisy, 1e-300)
         return out
     if hasattr(model, "cov_"):  # OLS: cov(j, c) = s^2 d_j C d_c', var(c) + noise = s^2 (1 + d_c C d_c')
         design = np.column_stack([np.ones(n), X_pool])
-        proj = design[ref] @ model.cov_ @ design[cand].T
+        proj = average(design[ref] @ model.cov_ @ design[cand].T)
         lev = np.einsum("ij,jk,ik->i", design[cand], model.cov_, design[cand])
         out[cand] = np.einsum("ij,ij->j", proj, proj) / (1.0 + lev)
         return out
-    raise ValueError(f"strategy 'ivr' needs a Gaussian process or linear model, not {type(model).__name__}")
+    raise ValueError(f"strategy {name!r} needs a Gaussian process or linear model, not {type(model).__name__}")

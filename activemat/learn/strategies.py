@@ -24,7 +24,14 @@ from typing import ClassVar
 
 import numpy as np
 
-from activemat.learn.acquisition import believer_model, best_available, ivr_scores, kriging_believer, space_filling
+from activemat.learn.acquisition import (
+    believer_model,
+    best_available,
+    curve_ivr_scores,
+    ivr_scores,
+    kriging_believer,
+    space_filling,
+)
 from activemat.learn.cokriging import select_fidelity
 
 SEED = "seed"  # the reason stored for the space-filling picks made before a model steers
@@ -176,6 +183,16 @@ class IntegratedVarianceReduction(ScoredStrategy):
     def scores(self, ctx):
         model = believer_model(ctx.model, ctx.X_train, ctx.y_train, ctx.top_running)
         return ivr_scores(model, ctx.pool.features, ctx.top_free)
+
+
+@register
+class CurveVarianceReduction(ScoredStrategy):
+    name = "ivr_curve"
+    description = "largest reduction of the composition-averaged gap curve's summed posterior variance"
+
+    def scores(self, ctx):
+        model = believer_model(ctx.model, ctx.X_train, ctx.y_train, ctx.top_running)
+        return curve_ivr_scores(model, ctx.pool, ctx.top_free)
 
 
 class _TargetGap(ScoredStrategy):

@@ -18,10 +18,49 @@ import ase.io
 import numpy as np
 
 from activemat.errors import InputError, SpaceError
-from activemat.space.pool import CandidatePool, canonical_codes, reference_sites, site_permutations
+from activemat.space.pool import (
+    DEFAULT_CUTOFFS,
+    MAX_CODE_SITES,
+    CandidatePool,
+    canonical_codes,
+    decoration_codes,
+    pool_of_decorations,
+    reference_sites,
+    site_permutations,
+)
 
 SHELL_FEATURES = ("x", "pair1", "pair2", "pair3", "triplet1")  # the "shells" feature set (cell-independent, as "icet")
 SITE_TOLERANCE = 0.3  # Angstrom: an atom this close to a reference site sits on it (first neighbours are 2.35 A apart)
+
+
+def site_decoration(atoms, ref, elements: tuple[str, str]) -> np.ndarray | None:
+    """A structure's decoration of the sites of ``ref`` (an all-A :func:`reference_sites` cell; 1 = element B),
+    or None if its atoms do not sit on them.
+
+    The structure may be scaled (any lattice constant), translated, and given
+    in any basis of the same supercell lattice.
+    """
+    n, ref_cell, ref_frac = len(ref), ref.cell.array, ref.get_scaled_positions()
+    if len(atoms) != n:
+        return None
+    scale = (abs(np.linalg.det(ref_cell)) / atoms.get_volume()) ** (1 / 3)  # undo a Vegard/other scaling
+    inv = np.linalg.inv(ref_cell)
+    # The structure's cell must span the same lattice as the reference supercell (any basis of it).
+    basis = atoms.cell.array * scale @ inv
+    if not (np.allclose(basis, np.round(basis), atol=0.02) and round(abs(np.linalg.det(np.round(basis)))) == 1):
+        return None
+    frac = atoms.positions * scale @ inv
+    is_b = np.array(atoms.get_chemical_symbols()) == elements[1]
+    for k in range(n):  # put atom k on site 0; half the atoms (one sublattice) make every atom land on a site
+        d = (frac - frac[k] + ref_frac[0])[:, None, :] - ref_frac[None, :, :]
+        d -= np.round(d)
+        dist = np.linalg.norm(d @ ref_cell, axis=-1)  # (atoms, sites), Angstrom
+        site = dist.argmin(axis=1)
+        if np.all(dist[np.arange(n), site] < SITE_TOLERANCE) and len(np.unique(site)) == n:
+            dec = np.zeros(n, np.uint8)
+            dec[site] = is_b
+            return dec
+    return None
 
 
 class Matcher:
@@ -33,43 +72,20 @@ class Matcher:
     """
 
     def __init__(self, pool: CandidatePool):
-        if pool.n_sites > 64:
-            raise InputError(f"replay matches cells of up to 64 sites; the pool has {pool.n_sites}")
+        if pool.n_sites > MAX_CODE_SITES:
+            raise InputError(f"structures are matched to cells of up to {MAX_CODE_SITES} sites; the pool has "
+                             f"{pool.n_sites}")
         self.pool = pool
         self.ref = reference_sites(pool.elements, pool.supercell, pool.cell)
-        self.ref_cell = self.ref.cell.array
-        self.ref_frac = self.ref.get_scaled_positions()
         self.perms = site_permutations(pool.elements, pool.supercell, pool.cell)
-        self.weights = np.uint64(1) << np.arange(pool.n_sites, dtype=np.uint64)
-        canon = canonical_codes(self._codes(pool.decorations), self.perms)
+        canon = canonical_codes(decoration_codes(pool.decorations), self.perms)
         self.lookup: dict[int, int] = {}
         for i, c in enumerate(canon.tolist()):
             self.lookup.setdefault(c, i)  # sampled pools may hold a class twice: the first one answers
 
-    def _codes(self, decorations: np.ndarray) -> np.ndarray:
-        return (decorations.astype(np.uint64) * self.weights).sum(axis=1, dtype=np.uint64)
-
     def decoration(self, atoms) -> np.ndarray | None:
         """The structure's decoration of the reference sites (1 = element B), or None if its atoms do not sit on them."""
-        n = self.pool.n_sites
-        scale = (abs(np.linalg.det(self.ref_cell)) / atoms.get_volume()) ** (1 / 3)  # undo a Vegard/other scaling
-        inv = np.linalg.inv(self.ref_cell)
-        # The structure's cell must span the same lattice as the reference supercell (any basis of it).
-        basis = atoms.cell.array * scale @ inv
-        if not (np.allclose(basis, np.round(basis), atol=0.02) and round(abs(np.linalg.det(np.round(basis)))) == 1):
-            return None
-        frac = atoms.positions * scale @ inv
-        is_b = np.array(atoms.get_chemical_symbols()) == self.pool.elements[1]
-        for k in range(n):  # put atom k on site 0; half the atoms (one sublattice) make every atom land on a site
-            d = (frac - frac[k] + self.ref_frac[0])[:, None, :] - self.ref_frac[None, :, :]
-            d -= np.round(d)
-            dist = np.linalg.norm(d @ self.ref_cell, axis=-1)  # (atoms, sites), Angstrom
-            site = dist.argmin(axis=1)
-            if np.all(dist[np.arange(n), site] < SITE_TOLERANCE) and len(np.unique(site)) == n:
-                dec = np.zeros(n, np.uint8)
-                dec[site] = is_b
-                return dec
-        return None
+        return site_decoration(atoms, self.ref, self.pool.elements)
 
     def match(self, atoms) -> tuple[int | None, str]:
         """Candidate index of a structure and how it was found, or None and why not."""
@@ -81,7 +97,7 @@ class Matcher:
             return None, f"{len(atoms)} atoms; the space's cells have {n}"
         dec = self.decoration(atoms)
         if dec is not None:
-            code = int(canonical_codes(self._codes(dec[None]), self.perms)[0])
+            code = int(canonical_codes(decoration_codes(dec[None]), self.perms)[0])
             if code in self.lookup:
                 return self.lookup[code], "sites"
             return None, "configuration not in the pool" + (
@@ -113,22 +129,71 @@ class Labels:
     how: dict[str, int] = field(default_factory=dict)  # "sites" / "features" -> count
 
 
-def load_labels(path: str | Path, pool: CandidatePool) -> Labels:
-    """Read an extended-XYZ file of labelled structures and match each frame to its candidate."""
+def _labelled_frames(path: str | Path) -> list:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"oracle file not found: {path}; give an extended XYZ file (e.g. from `activemat export`)")
     try:
-        frames = ase.io.read(path, ":", format="extxyz")
+        return ase.io.read(path, ":", format="extxyz")
     except Exception as exc:  # ase raises many types for a malformed file
         raise InputError(f"{path}: not readable as extended XYZ ({type(exc).__name__}: {exc}); "
                          "give a file written by `activemat export` or ase.io.write") from None
+
+
+def _gap(atoms, f: int, out: Labels) -> float | None:
+    """A frame's gap, or None (recorded as skipped) without a successful one."""
+    gap = atoms.info.get("gap")
+    if gap is None or not np.isfinite(float(gap)) or atoms.info.get("status", "ok") != "ok":
+        out.skipped.append({"frame": f, "formula": atoms.get_chemical_formula(), "reason": "no gap"})
+        return None
+    return float(gap)
+
+
+def load_labelled_pool(path: str | Path, elements: tuple[str, str], supercell: tuple[int, int, int], *,
+                       cell: str = "primitive", features: str = "shells",
+                       cutoffs=DEFAULT_CUTOFFS) -> tuple[CandidatePool, Labels]:
+    """The labelled structures of an extended-XYZ file as a pool of their own, and their labels.
+
+    Each frame's atoms are put on the sites of the supercell (any origin,
+    basis or lattice constant); the pool holds one row per symmetry class
+    (:func:`activemat.space.pool.pool_of_decorations`, multiplicity = frames
+    of the class) and the label of a class is the mean gap of its frames.
+    Frames of another cell are reported as unmatched.
+    """
+    frames = _labelled_frames(path)
+    ref = reference_sites(elements, supercell, cell)
+    out, decorations, gaps = Labels(gaps={}, frames=len(frames)), [], []
+    for f, atoms in enumerate(frames):
+        gap = _gap(atoms, f, out)
+        if gap is None:
+            continue
+        dec = site_decoration(atoms, ref, elements)
+        if dec is None:
+            out.unmatched.append({"frame": f, "formula": atoms.get_chemical_formula(),
+                                  "reason": f"not a decoration of the {len(ref)}-site cell {list(supercell)}"})
+            continue
+        decorations.append(dec)
+        gaps.append(gap)
+    if not decorations:
+        raise InputError(f"{path}: no labelled structure is a decoration of the campaign's {len(ref)}-site cell "
+                         f"(supercell {list(supercell)} of the {cell} cell); check the campaign file's [space]")
+    pool, rows = pool_of_decorations(np.array(decorations), elements, supercell, cell=cell, features=features,
+                                     cutoffs=cutoffs)
+    sums = np.bincount(rows, weights=gaps, minlength=len(pool))
+    out.gaps = {int(r): float(sums[r] / pool.multiplicity[r]) for r in range(len(pool))}
+    out.duplicates = len(rows) - len(pool)
+    out.how = {"sites": len(rows)}
+    return pool, out
+
+
+def load_labels(path: str | Path, pool: CandidatePool) -> Labels:
+    """Read an extended-XYZ file of labelled structures and match each frame to its candidate."""
+    frames = _labelled_frames(path)
     matcher = Matcher(pool)
     out = Labels(gaps={}, frames=len(frames))
     for f, atoms in enumerate(frames):
-        gap = atoms.info.get("gap")
-        if gap is None or not np.isfinite(float(gap)) or atoms.info.get("status", "ok") != "ok":
-            out.skipped.append({"frame": f, "formula": atoms.get_chemical_formula(), "reason": "no gap"})
+        gap = _gap(atoms, f, out)
+        if gap is None:
             continue
         cand, how = matcher.match(atoms)
         if cand is None:
@@ -136,7 +201,7 @@ def load_labels(path: str | Path, pool: CandidatePool) -> Labels:
         elif cand in out.gaps:
             out.duplicates += 1
         else:
-            out.gaps[cand] = float(gap)
+            out.gaps[cand] = gap
             out.how[how] = out.how.get(how, 0) + 1
     return out
 

@@ -162,7 +162,7 @@ class StoreView:
         c = self.data.candidates
         return CandidatePool(self.elements, self.supercell, c["decoration"].astype(np.uint8),
                              c["multiplicity"].astype(np.int64), c["features"].astype(float), self.feature_names,
-                             cell=self.cell)
+                             cell=self.cell, sqs=c["sqs"].astype(bool) if c["sqs"].any() else None)
 
     def parameters(self, row: int) -> dict:
         """The GPAW keyword arguments calculation ``row`` ran with (empty if they were not recorded)."""

@@ -43,7 +43,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 CREATOR = "activemat"
 
 #: HDF5 file-format bounds (low, high) of every open that writes. New objects use the low bound, the
@@ -241,6 +241,8 @@ CANDIDATES = Group("candidates", (
     Column("features", "f8", per=FEATURE, source="features",
            doc="model features; names in the root attribute feature_names"),
     Column("test", "u1", doc="1 = held out for testing: never trained on or selected"),
+    Column("sqs", "u1", source="sqs", since=4,
+           doc="1 = icet's special quasirandom structure of its composition: that composition's seed"),
 ), doc="The candidate pool: symmetry-distinct configurations of the supercell, one row each, written once.",
     appendable=False)
 

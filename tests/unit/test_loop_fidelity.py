@@ -12,7 +12,7 @@ from rich.console import Console
 from activemat.campaign.config import parse_campaign
 from activemat.campaign.loop import run_campaign
 from activemat.campaign.progress import Reporter
-from activemat.campaign.setup import build_campaign_pool
+from activemat.campaign.setup import build_campaign_pool, campaign_model, pretrain
 from activemat.campaign.stored import open_campaign
 from activemat.compute.oracle import ReplayOracle
 from activemat.errors import InputError
@@ -153,8 +153,17 @@ def test_transfer_refuses_a_missing_or_foreign_store_before_creating_its_own(in_
     other = SINGLE.format(store="small.h5", preset=CHEAP, model="", kind="max_std", budget=3).replace(
         "[calculator]", "[space]\nmode = \"compositions\"\n[calculator]")
     _run(client, other, cheap, accurate)
-    text = SINGLE.format(store="t.h5", preset=ACCURATE, model='transfer_from = "small.h5"', kind="ivr", budget=4)
-    with pytest.raises(InputError, match="space"):
+    # another pool of the same cell: its structures are featurised as this pool's rows ("shells" features)
+    pool_text = SINGLE.format(store="t.h5", preset=ACCURATE, model='transfer_from = "small.h5"', kind="ivr", budget=4)
+    config = parse_campaign(pool_text)
+    pretrained = pretrain("small.h5", pool, campaign_model(config, pool))
+    idx, gaps = open_campaign("small.h5").training_set()
+    small = open_campaign("small.h5").pool()
+    X = np.array([pool.featurize(small.atoms(int(i))) for i in idx])
+    assert pretrained.n_levels == 1 and np.allclose(pretrained.predict(X), gaps, atol=0.05)
+    # but "orbits" are defined on the campaign's own supercell sites only
+    text = pool_text.replace("[calculator]", "[space]\nfeatures = \"orbits\"\n[calculator]")
+    with pytest.raises(InputError, match="space.*features = .orbits"):
         _run(client, text, cheap, accurate)
     import os
     assert not os.path.exists("t.h5")

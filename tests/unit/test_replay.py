@@ -7,6 +7,8 @@ function of the features (not physics), unless said otherwise.
 from __future__ import annotations
 
 import ase.io
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from ase import Atoms
@@ -15,7 +17,7 @@ from activemat.analysis.replay import labels_to_reach, replay, replay_curve, sub
 from activemat.campaign.config import parse_campaign
 from activemat.campaign.setup import model_factory
 from activemat.errors import InputError
-from activemat.learn.acquisition import ivr_scores
+from activemat.learn.acquisition import curve_ivr_scores, ivr_scores
 from activemat.learn.models import GPRegressor
 from activemat.learn.strategies import Context, choose, make_strategy
 from activemat.space.matching import Matcher, load_labels
@@ -143,6 +145,36 @@ def test_ivr_pick_is_the_brute_force_best_variance_reduction():
     # and the ordering agrees overall
     order = np.argsort(values[free])
     assert np.corrcoef(values[free][order], -np.array(total)[order])[0, 1] > 0.99
+
+
+def test_curve_ivr_pick_is_the_brute_force_best_reduction_of_the_curves_variance():
+    """ivr_curve must rank candidates as adding each one and summing the variance of every composition's
+    multiplicity-weighted average (from the full posterior covariance) does."""
+    rng = np.random.default_rng(5)
+    X = rng.uniform(-1, 1, size=(60, 3))
+    n_b = np.repeat(np.arange(6), 10)
+    X[:, 0] = n_b / 5  # composition is a feature, as x_B is
+    y = np.sin(2 * X[:, 0]) + 0.3 * X[:, 1] * X[:, 2]
+    pool = SimpleNamespace(features=X, n_b=n_b, multiplicity=rng.integers(1, 5, 60))
+    train = [0, 11, 25, 38, 52]
+    model = GPRegressor(restarts=0).fit(X[train], y[train])
+    free = np.ones(60, bool)
+    free[train] = False
+    values = curve_ivr_scores(model, pool, free)
+    assert np.all(np.isneginf(values[train]))
+    weights = np.zeros((6, 60))
+    for k in range(6):
+        weights[k, n_b == k] = pool.multiplicity[n_b == k] / pool.multiplicity[n_b == k].sum()
+    total = []
+    for c in np.flatnonzero(free):
+        fantasy = model.with_fixed_kernel().fit(X[train + [c]], np.append(y[train], 0.0))
+        cov = fantasy.gp_.predict(fantasy.scaler_.transform(X), return_cov=True)[1]
+        total.append(np.trace(weights @ cov @ weights.T))
+    assert int(np.argmax(values)) == np.flatnonzero(free)[int(np.argmin(total))]
+    assert np.corrcoef(values[free], -np.array(total))[0, 1] > 0.99
+    # not the pool-wide ivr: the two rank candidates differently
+    assert int(np.argmax(values)) != int(np.argmax(ivr_scores(model, X, free))) or not np.allclose(
+        np.argsort(values[free]), np.argsort(ivr_scores(model, X, free)[free]))
 
 
 def test_ivr_strategy_avoids_running_and_trained(pool):

@@ -10,9 +10,11 @@ from ase.neighborlist import neighbor_list
 
 from activemat.errors import SpaceError
 from activemat.space.pool import (
+    DEFAULT_CUTOFFS,
     LATTICE_CONSTANTS,
     build_pool,
     canonical_codes,
+    decoration_codes,
     parse_formula,
     reference_sites,
     site_permutations,
@@ -164,11 +166,14 @@ def test_sampled_3x3x3():
     sp = build_pool(SIGE, (3, 3, 3), mode="sampled", samples_per_composition=200, seed=3)
     assert time.perf_counter() - start < 5.0
     assert sp.n_sites == 54
-    assert len(np.unique(sp.decorations, axis=0)) == len(sp)
+    canon = canonical_codes(decoration_codes(sp.decorations), site_permutations(SIGE, (3, 3, 3)))
+    assert len(np.unique(canon)) == len(sp)  # one row per symmetry class
     counts = np.bincount(sp.n_b, minlength=55)
-    assert counts[0] == counts[54] == 1 and 40 < counts[1] <= 54 and 40 < counts[53] <= 54  # duplicates dropped
-    assert np.all(counts[5:50] == 200)
-    assert np.all(sp.multiplicity == 1) and sp.features.shape == (len(sp), 5)
+    assert counts[0] == counts[1] == counts[53] == counts[54] == 1  # one class each: single atoms are equivalent
+    assert 1 < counts[2] < 10 and np.all(counts[8:47] == 200)  # a few pair classes; mid-range draws all distinct
+    # multiplicity counts the draws of each class: 200 per composition in all
+    assert np.all(np.bincount(sp.n_b, weights=sp.multiplicity, minlength=55) == 200)
+    assert sp.multiplicity[sp.n_b == 1] == [200] and sp.features.shape == (len(sp), 5)
     again = build_pool(SIGE, (3, 3, 3), mode="sampled", samples_per_composition=200, seed=3)
     assert np.array_equal(again.decorations, sp.decorations)
     for i in (0, 1000, len(sp) - 1):
@@ -279,7 +284,7 @@ def icet_pool():
     return build_pool(features="icet")
 
 
-def _icet_space(cutoffs=(7.0, 4.5, 4.0)):
+def _icet_space(cutoffs=DEFAULT_CUTOFFS):
     import warnings
 
     from icet import ClusterSpace
@@ -425,10 +430,59 @@ def test_icet_cutoffs_and_cell_in_the_campaign_identity():
     assert ident("cutoffs = [8.0, 5.0]\n") == base  # cutoffs only matter to icet features
     assert ident('cell = "primitive"\n') == base
     icet = ident('features = "icet"\n')
-    assert icet != base and ident('features = "icet"\ncutoffs = [7, 4.5, 4]\n') == icet
+    assert icet != base and ident('features = "icet"\ncutoffs = [7, 6, 5]\n') == icet
     assert ident('features = "icet"\ncutoffs = [8.0, 6.0, 5.0]\n') != icet
     assert ident('cell = "cubic"\n') != base
     for bad in ("cutoffs = []\n", "cutoffs = [7.0, 0.0]\n", "cutoffs = [7, 6, 5, 4]\n"):
         with pytest.raises(InputError, match="space.cutoffs: .*1 to 3 positive distances") as info:
             ident(bad)
         assert "\n" not in str(info.value)
+
+
+@pytest.fixture(scope="module")
+def sqs_pools():
+    """An enumerated and a sampled pool of the 4-site cell with icet's SQS (about 2 s of annealing per SQS)."""
+    return (build_pool(SIGE, (1, 1, 2), features="icet", sqs=True),
+            build_pool(SIGE, (1, 1, 2), mode="sampled", samples_per_composition=2, seed=4, features="icet",
+                       sqs=True))
+
+
+def test_sqs_pool_marks_one_sqs_per_composition_closest_to_the_random_alloy(sqs_pools):
+    from activemat.learn.acquisition import representative
+
+    enumerated, sampled = sqs_pools
+    plain = build_pool(SIGE, (1, 1, 2), features="icet")
+    assert np.array_equal(enumerated.decorations, plain.decorations)  # the enumeration holds every SQS already
+    assert np.array_equal(enumerated.multiplicity, plain.multiplicity) and plain.sqs is None
+    for pool in sqs_pools:
+        assert np.array_equal(np.bincount(pool.n_b[pool.sqs], minlength=5), np.ones(5))
+        for k in range(5):
+            assert pool.sqs[representative(pool, k)]  # the SQS is the composition's seed
+            # its pair and triplet correlations are as close to the random alloy's (2x - 1)^order as any class's
+            x, idx = k / 4, np.flatnonzero(pool.n_b == k)
+            order = np.array([int(n.startswith("pair")) * 2 + int(n.startswith("triplet")) * 3
+                              + int(n.startswith("quadruplet")) * 4 for n in pool.feature_names[1:]])
+            miss = np.abs(pool.features[idx, 1:] - (2 * x - 1) ** order).sum(axis=1)
+            assert miss[pool.sqs[idx]][0] <= miss.min() + 1e-9
+    # sampled: draws counted per class; an SQS not drawn joins as one draw
+    assert np.bincount(sampled.n_b, weights=sampled.multiplicity, minlength=5)[1:4].min() >= 2
+
+
+def test_sqs_pool_is_stored_and_read_back(sqs_pools, tmp_path):
+    from activemat.store.hdf5 import CampaignStore
+    from activemat.store.query import open_store
+
+    _, sampled = sqs_pools
+    CampaignStore.create(tmp_path / "s.h5", campaign_text="", identity="x", pool=sampled, presets={}).close()
+    back = open_store(tmp_path / "s.h5").pool()
+    assert np.array_equal(back.sqs, sampled.sqs) and np.array_equal(back.decorations, sampled.decorations)
+
+
+def test_sqs_in_the_campaign_identity():
+    from activemat.campaign.config import parse_campaign
+
+    def ident(space):
+        return parse_campaign("[space]\n" + space).identity()
+
+    assert ident("sqs = false\n") == ident("")  # stores from before SQS resume
+    assert ident("sqs = true\n") != ident("") and ident("sqs = true\n") != ident("sqs = true\ncutoffs = [7, 5]\n")

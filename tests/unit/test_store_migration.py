@@ -107,10 +107,15 @@ def test_reference_v2_store_migrates_on_open_losing_and_altering_nothing(referen
         else:
             assert _same(value, migrated[name]), name
     assert migrated["/"][S.ATTR_SCHEMA] == S.SCHEMA_VERSION
-    # and what schema 3 added, as declared, filled with the empty value
+    # and what schemas 3 and 4 added, as declared, filled with the empty value
     added = set(migrated) - set(raw)
     assert added == {S.PARAMETERS.path, *(S.PARAMETERS.path_of(n) for n in S.PARAMETERS.names),
-                     *(S.CALCULATIONS.path_of(c.name) for c in S.CALCULATIONS.columns if c.since == 3)}
+                     *(S.CALCULATIONS.path_of(c.name) for c in S.CALCULATIONS.columns if c.since == 3),
+                     *(S.CANDIDATES.path_of(c.name) for c in S.CANDIDATES.columns if c.since == 4)}
+    for column in S.CANDIDATES.columns:
+        if column.since == 4:  # no SQS in a store written before they existed
+            dtype, shape, maxshape, values, attrs = migrated[S.CANDIDATES.path_of(column.name)]
+            assert dtype == np.dtype(column.dtype) and shape == (402,) and not values.any()
     for column in S.CALCULATIONS.columns:
         if column.since == 3:
             dtype, shape, maxshape, values, attrs = migrated[S.CALCULATIONS.path_of(column.name)]

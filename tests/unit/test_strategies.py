@@ -198,7 +198,7 @@ def test_registry_names_everything_that_names_a_strategy():
     from activemat.campaign.ledger import RETRY, TEST
     from activemat.cli import build_parser
 
-    assert set(campaign_kinds()) == {"max_std", "ivr", "ei", "ucb", "pi", "random", "fixed"}
+    assert set(campaign_kinds()) == {"max_std", "ivr", "ivr_curve", "ei", "ucb", "pi", "random", "fixed"}
     assert "ivr/cost" in STRATEGIES and "ivr/cost" not in campaign_kinds()  # multi-fidelity only
     assert set(REASON_ORDER) == set(reasons()) | {RETRY, TEST}
     for kind in campaign_kinds():
