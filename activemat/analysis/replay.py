@@ -331,6 +331,7 @@ def replay(config, oracle: str | Path, strategies=("max_std", "ivr", "random", "
             "median_labels_to_mae": _median(to_mae), "median_labels_to_max": _median(to_max),
             **{k: _summary([run[k] for run in runs[s]]) for k in ("test_mae", "test_max", "curve_mae", "b")
                if k in runs[s][0]},
+            "runs": {k: [run[k].tolist() for run in runs[s]] for k in runs[s][0] if k not in ("picks", "seconds")},
             "final_mae": [float(run[err[0]][-1]) for run in runs[s]],
             "final_max": [float(run[err[1]][-1]) for run in runs[s]],
             "picks": [run["picks"] for run in runs[s]]}

@@ -263,3 +263,85 @@ def test_replay_end_to_end_on_a_written_oracle(tmp_path, pool):
         replay(config, path, ("random",), jobs=0)
     with pytest.raises(InputError, match="target_gap"):
         replay(config, path, ("ei",))
+
+
+def test_replay_of_a_sampled_space_takes_the_oracles_structures_as_its_pool(tmp_path):
+    """A sampled pool cannot hold every labelled structure: the oracle's own structures of the campaign's cell
+    are the pool, one row per symmetry class; held-out structures are never picked; the curve and b are
+    tracked against the labels' own curve."""
+    from activemat.space.matching import load_labelled_pool
+    from activemat.space.pool import build_pool as bp
+
+    big = bp(("Si", "Ge"), (2, 2, 3), mode="sampled", samples_per_composition=6, seed=9, features="icet")
+    gaps = synthetic_gaps(big)
+    rng = np.random.default_rng(2)
+    frames = []
+    for i in range(len(big)):
+        atoms = scrambled(big.atoms(i), rng)
+        atoms.info["gap"] = gaps[i]
+        frames.append(atoms)
+    twin = scrambled(big.atoms(5), rng)  # a symmetry image of a structure already there
+    twin.info["gap"] = gaps[5] + 0.002
+    sixteen = bp(("Si", "Ge"), (2, 2, 2), mode="compositions").atoms(8)  # another cell: reported, not used
+    sixteen.info["gap"] = 0.5
+    path = tmp_path / "o.extxyz"
+    ase.io.write(path, frames + [twin, sixteen], format="extxyz")
+    pool, labels = load_labelled_pool(path, ("Si", "Ge"), (2, 2, 3), features="icet")
+    assert len(pool) == len(big) and labels.duplicates == 1 and len(labels.unmatched) == 1
+    assert "24-site cell" in labels.unmatched[0]["reason"]
+    (row,) = np.flatnonzero(pool.multiplicity == 2)  # the twin's class, its gap the mean of the two
+    assert labels.gaps[row] == pytest.approx(gaps[5] + 0.001)
+    assert np.allclose(pool.features[row], big.features[5])
+
+    text = CAMPAIGN.replace("supercell = [2, 2, 2]\n", "supercell = [2, 2, 3]\nmode = \"sampled\"\n"
+                            "samples_per_composition = 3\nfeatures = \"icet\"\n")
+    result = replay(parse_campaign(text), path, ("ivr_curve", "random"), repeats=2, budget=20, held_out=0.25)
+    assert result["complete"] and result["labelled_pool"] == len(pool) and result["held_out"] == round(
+        0.25 * len(pool))
+    for name, s in result["strategies"].items():
+        for r, picks in enumerate(s["picks"]):
+            test = s["runs"]["test_mae"][r]
+            assert len(picks) == 20 and np.isfinite(test[2:]).all()
+        curve = np.array(s["runs"]["curve_mae"])
+        assert np.all(curve[:, -1] < curve[:, 2])  # the curve is learned
+        assert np.all(np.abs(np.array(s["runs"]["b"])[:, -1] - result["b"]) < 0.2)
+    # the held-out set is the same for every strategy in a repeat and never picked
+    picked = set(result["strategies"]["ivr_curve"]["picks"][0]) | set(result["strategies"]["random"]["picks"][0])
+    assert len(picked) <= len(pool) - result["held_out"]
+    with pytest.raises(InputError, match="--held-out"):
+        replay(parse_campaign(text), path, ("random",), held_out=0.95)
+
+
+def test_replay_with_transfer_from_a_store_of_another_cell(tmp_path, pool):
+    """[model] transfer_from a 16-atom store pretrains a 24-atom replay through the icet cluster vectors: with the
+    same (synthetic) function behind both, the pretrained model starts far better than the plain one."""
+    from activemat.campaign.config import parse_campaign as pc
+    from activemat.store.hdf5 import CampaignStore
+    from activemat.compute.records import CalculationRecord
+    from activemat.space.pool import build_pool as bp
+
+    small = bp(("Si", "Ge"), (2, 2, 2), features="icet")
+    small_text = CAMPAIGN.replace("[space]\n", "[space]\nfeatures = \"icet\"\n")
+    preset = pc(small_text).calculator.preset
+    gaps16 = synthetic_gaps(small)
+    with CampaignStore.create(tmp_path / "s.h5", campaign_text=small_text, identity=pc(small_text).identity(),
+                              pool=small, presets={}) as store:
+        for i in range(0, len(small), 3):
+            row = store.add_attempt(i, 0, preset, 0, "random")
+            store.finish_attempt(row, CalculationRecord(candidate=i, attempt=0, preset=preset, status="ok",
+                                                        gap=gaps16[i]))
+    big = bp(("Si", "Ge"), (2, 2, 3), mode="sampled", samples_per_composition=4, seed=1, features="icet")
+    gaps = synthetic_gaps(big)
+    frames = [big.atoms(i) for i in range(len(big))]
+    for atoms, i in zip(frames, range(len(big))):
+        atoms.info["gap"] = gaps[i]
+    ase.io.write(tmp_path / "o.extxyz", frames, format="extxyz")
+    space = "supercell = [2, 2, 3]\nmode = \"sampled\"\nsamples_per_composition = 4\nfeatures = \"icet\"\n"
+    plain = CAMPAIGN.replace("supercell = [2, 2, 2]\n", space)
+    transfer = plain.replace("[model]", f"[model]\ntransfer_from = \"{tmp_path / 's.h5'}\"")
+    kw = dict(repeats=1, budget=6, held_out=0.2)
+    a = replay(pc(plain), tmp_path / "o.extxyz", ("random",), **kw)["strategies"]["random"]["runs"]["test_mae"][0]
+    b = replay(pc(transfer), tmp_path / "o.extxyz", ("random",), **kw)["strategies"]["random"]["runs"]["test_mae"][0]
+    assert b[2] < a[2] / 2
+    with pytest.raises(InputError, match="co-kriging"):
+        replay(pc(transfer), tmp_path / "o.extxyz", ("ivr",), **kw)

@@ -486,3 +486,21 @@ def test_sqs_in_the_campaign_identity():
 
     assert ident("sqs = false\n") == ident("")  # stores from before SQS resume
     assert ident("sqs = true\n") != ident("") and ident("sqs = true\n") != ident("sqs = true\ncutoffs = [7, 5]\n")
+
+
+def test_orbits_are_the_complete_four_body_expansion_icet_reaches_only_with_far_more_columns(pool):
+    """Why "orbits" stays beside "icet" for 16-atom cells: its 30 columns span every 2-4-site cluster of the
+    supercell, which icet's parent-lattice cluster vector spans only from cutoffs [12, 8, 7] on (175 columns);
+    icet's default cutoffs give a strict subspace."""
+    orbits = build_pool(features="orbits")
+    big = build_pool(features="icet", cutoffs=(12.0, 8.0, 7.0))
+    default = build_pool(features="icet")
+
+    def rank(*blocks):
+        A = np.column_stack([np.ones(len(pool)), *blocks])
+        return np.linalg.matrix_rank(A, tol=1e-8)
+
+    r_orbits = rank(orbits.features)
+    assert orbits.features.shape[1] == 30 and big.features.shape[1] > 150
+    assert rank(orbits.features, big.features) == rank(big.features) == r_orbits  # the same span
+    assert rank(default.features) < r_orbits == rank(orbits.features, default.features)  # a strict subspace

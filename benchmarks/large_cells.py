@@ -1,0 +1,133 @@
+"""The 32-atom benchmark (issue 15): labels each strategy needs to a held-out error, and transfer from 16 atoms.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/large_cells.py [--repeats 5] [--budget 120] [--jobs 2]
+
+Replays campaigns/sige32-fast.toml (icet features with cutoffs 7/6/5 A, GP with ARD) against
+benchmarks/data/sige32-fast.extxyz: its structures, one per symmetry class (duplicates' gaps averaged), are the
+pool. In each repeat a fifth of them is held out (never offered; the same for every strategy); after every
+label the script records the error on them, the error of the composition-averaged gap curve (multiplicity-
+weighted average over the pool's structures at each composition, against the same average of the labels) and
+the bowing parameter b fitted to the model's curve.
+
+Parts, each saved to benchmarks/results/large_cells.json as it finishes (a rerun skips parts already there):
+  strategies : ivr, ivr_curve, max_std and random, the campaign's model trained on 32-atom labels only;
+  transfer   : max_std and random with [model] transfer_from a 16-atom store (the PBE reference store, and
+               the 16-atom gpaw-fast store runs/reference-fast.h5 if present), featurised in the same icet
+               cluster space: a co-kriging model whose frozen cheap level is the 16-atom GP.
+Prints median labels to held-out MAE 0.02 and 0.01 eV per strategy and the ratio to random (random never
+reaching a target within the budget makes the ratio a bound), and the curve and b errors at a few label counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import load, save  # noqa: E402
+
+from activemat.analysis.replay import labels_to_reach, main_progress, replay  # noqa: E402
+from activemat.campaign.config import load_campaign  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+CAMPAIGN = ROOT / "campaigns" / "sige32-fast.toml"
+ORACLE = ROOT / "benchmarks" / "data" / "sige32-fast.extxyz"
+PRETRAIN = {"16-atom PBE (402 labels)": ROOT / "benchmarks" / "data" / "reference-pbe.h5",
+            "16-atom gpaw-fast": ROOT / "runs" / "reference-fast.h5"}
+TARGETS = (0.02, 0.01)
+CHECKPOINTS = (10, 20, 40, 80, 120)
+
+
+def _median(values):
+    v = np.array([np.inf if x is None else x for x in values], float)
+    m = float(np.median(v))
+    return m if np.isfinite(m) else None
+
+
+def summarise(result: dict) -> dict:
+    """Per strategy: median labels to each held-out MAE target, curve MAE and |b error| at checkpoints."""
+    out = {}
+    b_true = result["b"]
+    for name, s in result["strategies"].items():
+        runs = s["runs"]
+        row = {"repeats": s["repeats"], "seconds": s["seconds"]}
+        for t in TARGETS:
+            hits = [labels_to_reach(np.array(c, float), t) for c in runs["test_mae"]]
+            row[f"labels_to_{t:g}"] = hits
+            row[f"median_labels_to_{t:g}"] = _median(hits)
+        for n in CHECKPOINTS:
+            if n < len(runs["test_mae"][0]):
+                row[f"at_{n}"] = {
+                    "test_mae": float(np.median([c[n] for c in runs["test_mae"]])),
+                    "curve_mae": float(np.median([c[n] for c in runs["curve_mae"]])),
+                    "b_error": float(np.median([abs(c[n] - b_true) for c in runs["b"]]))}
+        out[name] = row
+    rnd = out.get("random", {})
+    for name, row in out.items():
+        for t in TARGETS:
+            a, r = row[f"median_labels_to_{t:g}"], rnd.get(f"median_labels_to_{t:g}")
+            row[f"vs_random_{t:g}"] = None if a is None else a / (r or result["budget"])
+            row[f"vs_random_{t:g}_is_bound"] = a is not None and r is None
+    return out
+
+
+def show(title: str, result: dict, summary: dict) -> None:
+    print(f"\n{title}: {result['labelled_pool']} structures ({result['held_out']} held out per repeat), budget "
+          f"{result['budget']}, {result['repeats']} repeats; labels' curve b = {result['b']:.3f} eV", flush=True)
+    head = "".join(f"  to {t:g} eV (vs random)" for t in TARGETS)
+    print(f"{'strategy':<12}{head}  " + "  ".join(f"@{n}: test/curve MAE, |db|" for n in CHECKPOINTS[:3]))
+    for name, row in summary.items():
+        cells = []
+        for t in TARGETS:
+            m, ratio = row[f"median_labels_to_{t:g}"], row[f"vs_random_{t:g}"]
+            bound = "<=" if row[f"vs_random_{t:g}_is_bound"] else ""
+            cells.append(f"{'-' if m is None else f'{m:g}':>8} ({'-' if ratio is None else f'{bound}{ratio:.2f}'})")
+        ats = []
+        for n in CHECKPOINTS[:3]:
+            a = row.get(f"at_{n}")
+            ats.append("" if a is None else f"{a['test_mae']:.4f}/{a['curve_mae']:.4f}, {a['b_error']:.3f}")
+        print(f"{name:<12}" + "".join(f"{c:>22}" for c in cells) + "  " + "  ".join(f"{a:>24}" for a in ats),
+              flush=True)
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--budget", type=int, default=120)
+    p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--held-out", type=float, default=0.2)
+    p.add_argument("--parts", nargs="+", default=["strategies", "transfer"])
+    args = p.parse_args(argv)
+    config, _ = load_campaign(CAMPAIGN)
+    saved = load("large_cells") or {}
+    parts = saved.get("parts", {})
+    plan = []
+    if "strategies" in args.parts:
+        plan.append(("32-atom labels only", config, ("ivr", "ivr_curve", "max_std", "random")))
+    if "transfer" in args.parts:
+        for label, store in PRETRAIN.items():
+            if store.exists():
+                model = config.model.model_copy(update={"transfer_from": str(store)})
+                plan.append((f"pretrained on {label}", config.model_copy(update={"model": model}),
+                             ("max_std", "random")))
+    for title, cfg, strategies in plan:
+        if title in parts and parts[title]["repeats"] >= args.repeats and parts[title]["budget"] >= args.budget:
+            result, summary = parts[title]["result"], parts[title]["summary"]
+        else:
+            result = replay(cfg, ORACLE, strategies, repeats=args.repeats, budget=args.budget,
+                            held_out=args.held_out, jobs=args.jobs, progress=main_progress)
+            for s in result["strategies"].values():
+                s.pop("picks", None)
+            summary = summarise(result)
+            parts[title] = {"repeats": args.repeats, "budget": args.budget, "result": result, "summary": summary}
+            save("large_cells", {"campaign": str(CAMPAIGN.relative_to(ROOT)), "oracle": str(ORACLE.relative_to(ROOT)),
+                                 "parts": parts})
+        show(title, result, summary)
+    return parts
+
+
+if __name__ == "__main__":
+    main()
