@@ -41,6 +41,12 @@ configurations and averaging per composition, at the cost of the curve's
 size), each is fitted, and E_A, E_B and b are reported as mean and std over
 the samples.
 
+One composition alone: :func:`composition_average` (what ``activemat
+predict STORE Si4Ge12`` reports) gives the same mean, ``model_std`` and
+spread as that composition's row of :func:`gap_curve`; both draw the
+covariance subsample composition by composition from the same seeded
+generator (:func:`composition_subsets`).
+
 Co-kriging models (multi-fidelity, transfer) have no joint covariance here
 yet: their ``model_std`` is the fully correlated bound and the bowing has
 no std.
@@ -55,6 +61,7 @@ import numpy as np
 
 from activemat.analysis.predict import StoreModel, fit_store_model
 from activemat.campaign.stored import CampaignView
+from activemat.errors import InputError
 
 #: Configurations per composition at most in the joint covariance (subsampled above).
 MAX_CONFIGURATIONS = 200
@@ -78,6 +85,30 @@ def _subsample(idx: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarra
     if len(idx) <= cap:
         return idx
     return np.sort(rng.choice(idx, cap, replace=False))
+
+
+def composition_subsets(pool, *, max_configurations: int = MAX_CONFIGURATIONS, seed: int = 0):
+    """Per composition of ``pool`` (in order of ``n_b``): its rows and weights, and the rows the covariance uses.
+
+    Yields ``(n_b, idx, w, used, w_used)``: every configuration of the
+    composition with its multiplicity weights (summing to one), and at most
+    ``max_configurations`` of them (a random subsample, drawn composition by
+    composition from one generator seeded by ``seed``) with their weights
+    renormalised. The same seed gives the same subsample to
+    :func:`gap_curve` and :func:`composition_average`.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[0])
+    for k in np.unique(pool.n_b):
+        idx = np.flatnonzero(pool.n_b == k)
+        w = pool.multiplicity[idx].astype(float)
+        used = _subsample(idx, max_configurations, rng)
+        wu = pool.multiplicity[used].astype(float)
+        yield int(k), idx, w / w.sum(), used, wu / wu.sum()
+
+
+def has_joint_covariance(model) -> bool:
+    """Whether ``model`` gives the joint posterior covariance of the latent gap (``latent_cov``)."""
+    return hasattr(model, "latent_cov")
 
 
 def _groups(sizes: list[int], limit: int) -> list[list[int]]:
@@ -121,6 +152,54 @@ def curve_covariance(model, X: np.ndarray, subsets: list[np.ndarray], weights: l
                     block = cov[starts[p]:starts[p + 1], starts[q]:starts[q + 1]]
                     out[i, j] = weights[i] @ block @ weights[j]
     return (out + out.T) / 2
+
+
+def composition_average(sm: StoreModel, n_b: int, *, max_configurations: int = MAX_CONFIGURATIONS,
+                        seed: int = 0) -> dict:
+    """The multiplicity-weighted model average over all pool configurations with ``n_b`` alloying atoms.
+
+    Parameters
+    ----------
+    sm : a refitted model (:func:`activemat.analysis.predict.fit_store_model`).
+    n_b : number of atoms of the second element.
+    max_configurations, seed : the covariance subsample, as in :func:`gap_curve`.
+
+    Returns
+    -------
+    dict
+        ``gap`` (eV, the weighted average of the posterior means),
+        ``model_std`` (eV, ``sqrt(w' Cov w)`` from the joint posterior of the
+        latent gap, as in :func:`gap_curve`; for a model without a joint
+        covariance the fully correlated bound), ``model_std_kind``
+        (``"joint posterior"`` or ``"fully correlated bound"``),
+        ``model_std_bound`` (the weighted average of the per-configuration
+        noisy stds), ``config_spread`` (the weighted std of the
+        per-configuration means: physics, not model error),
+        ``n_configurations``, ``n_used`` (configurations in the covariance),
+        ``configurations`` (their pool rows), and the per-configuration
+        ``mean`` and ``std``.
+
+    Raises
+    ------
+    InputError
+        No configuration with ``n_b`` alloying atoms in the pool.
+    """
+    pool = sm.pool
+    match = [c for c in composition_subsets(pool, max_configurations=max_configurations, seed=seed) if c[0] == n_b]
+    if not match:
+        raise InputError(f"no configuration with {n_b} {pool.elements[1]} atoms in the pool of {sm.view.path}")
+    _, idx, w, used, wu = match[0]
+    mean, std = sm.predict(pool.features[idx])
+    mu = float(w @ mean)
+    bound = float(w @ std)
+    if has_joint_covariance(sm.model):
+        model_std = float(np.sqrt(max(curve_covariance(sm.model, pool.features, [used], [wu])[0, 0], 0.0)))
+        kind = "joint posterior"
+    else:
+        model_std, kind = bound, "fully correlated bound"
+    return {"gap": mu, "model_std": model_std, "model_std_kind": kind, "model_std_bound": bound,
+            "config_spread": float(np.sqrt(w @ (mean - mu) ** 2)), "n_configurations": int(len(idx)),
+            "n_used": int(len(used)), "configurations": idx, "mean": mean, "std": std}
 
 
 def fit_bowing(x: np.ndarray, mean: np.ndarray, cov: np.ndarray | None, *, n_samples: int = N_SAMPLES,
@@ -190,18 +269,12 @@ def gap_curve(store_or_model: str | Path | CampaignView | StoreModel, *, kind: s
     pool = sm.pool
     a, b = pool.elements
     mean_all, std_all = sm.predict(pool.features)
-    sub_rng, sample_seed = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[0]), seed
     lo, hi = sm.x_range()
     rows, subsets, weights = [], [], []
-    for k in np.unique(pool.n_b):
-        idx = np.flatnonzero(pool.n_b == k)
-        w = pool.multiplicity[idx].astype(float)
-        w /= w.sum()
+    for k, idx, w, used, wu in composition_subsets(pool, max_configurations=max_configurations, seed=seed):
         mu = float(w @ mean_all[idx])
-        used = _subsample(idx, max_configurations, sub_rng)
-        wu = pool.multiplicity[used].astype(float)
         subsets.append(used)
-        weights.append(wu / wu.sum())
+        weights.append(wu)
         x = float(k) / pool.n_sites
         rows.append({"n_b": int(k), "x": x, "formula": pool.formula(int(idx[0])), "mean": mu, "model_std": None,
                      "model_std_bound": float(w @ std_all[idx]),
@@ -211,7 +284,7 @@ def gap_curve(store_or_model: str | Path | CampaignView | StoreModel, *, kind: s
     x = np.array([r["x"] for r in rows])
     mean = np.array([r["mean"] for r in rows])
     notes = []
-    if hasattr(sm.model, "latent_cov"):
+    if has_joint_covariance(sm.model):
         cov = curve_covariance(sm.model, pool.features, subsets, weights, joint_max)
         std = np.sqrt(np.clip(np.diag(cov), 0.0, None))
         how = "joint posterior of the latent (noise-free) gap: sqrt(w' Cov w) per composition"
@@ -231,7 +304,7 @@ def gap_curve(store_or_model: str | Path | CampaignView | StoreModel, *, kind: s
                      f"{len(capped)} of {len(rows)} compositions (n_used); mean and spread use all of them")
     bowing = {}
     if len(rows) >= 3:
-        fit = fit_bowing(x, mean, cov, n_samples=n_samples, seed=sample_seed)
+        fit = fit_bowing(x, mean, cov, n_samples=n_samples, seed=seed)
         bowing = {f"E_{a}": fit["E_A"], f"E_{a}_std": fit["E_A_std"], f"E_{b}": fit["E_B"],
                   f"E_{b}_std": fit["E_B_std"], **{k: v for k, v in fit.items() if not k.startswith("E_")},
                   "form": f"E_g(x) = (1-x) E_{a} + x E_{b} - b x(1-x), x = {b} fraction"}

@@ -10,9 +10,11 @@
 - ``parity.png``: out-of-fold predictions against DFT;
 - ``selection.png``: what was computed, in order, and why;
 - ``experiment.png`` (only on request, ``--figures experiment``): the
-  composition-averaged model gap of one or more stores (one fidelity each)
+  composition-averaged model gap of one or more stores (each one fidelity
+  and cell size, e.g. 16- against 32-atom cells) with 2-sigma bands of its
+  joint-posterior model std and its bowing parameter b with its std,
   against the measured SiGe gap of Weber and Alonso, Phys. Rev. B 40, 5683
-  (1989), with each fidelity's deviation from experiment.
+  (1989); a lower panel shows each store's model minus experiment.
 
 Figures are built on ``matplotlib.figure.Figure`` with the Agg canvas, never
 through pyplot, so no global backend or state is touched.
@@ -35,9 +37,9 @@ from activemat.analysis.experiment import (
     si_like_gap,
     weber_alonso_gap,
 )
-from activemat.analysis.curve import bowing_label, gap_curve
+from activemat.analysis.curve import bowing_label, gap_curve, has_joint_covariance
 from activemat.analysis.modelcard import open_reference
-from activemat.analysis.predict import composition_average, fit_store_model
+from activemat.analysis.predict import fit_store_model
 from activemat.campaign.ledger import RETRY, TEST
 from activemat.campaign.stored import CampaignView, open_campaign
 from activemat.errors import InputError, NotEnoughData
@@ -51,12 +53,18 @@ REASON_ORDER = (*reasons(), RETRY, TEST)  # every reason the loop writes; a reas
 _COLOURS = ("#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22")
 
 
-def _figure(width: float = 6.4, height: float = 4.4):
+def _canvas(width: float, height: float):
+    """An empty figure on its own Agg canvas (no pyplot)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
+    return fig
+
+
+def _figure(width: float = 6.4, height: float = 4.4):
+    fig = _canvas(width, height)
     return fig, fig.add_subplot()
 
 
@@ -95,7 +103,7 @@ def plot_gap_vs_x(view: CampaignView, sm, path: Path, reference: CampaignView | 
             avg_label = "model, multiplicity-weighted average"
         else:
             avg_label = "model mean"
-        band = "model $\\pm 2\\sigma$ of the average (joint posterior)" if hasattr(sm.model, "latent_cov") \
+        band = "model $\\pm 2\\sigma$ of the average (joint posterior)" if has_joint_covariance(sm.model) \
             else "model $\\pm 2\\sigma$ (fully correlated bound)"
         ax.fill_between(x, mean - 2 * std, mean + 2 * std, color="#1f77b4", alpha=0.18, lw=0, label=band, zorder=0)
         ax.plot(x, mean, color="#1f77b4", lw=2, label=avg_label, zorder=2)
@@ -256,14 +264,22 @@ def fidelity_label(view: CampaignView) -> str:
 
 
 def experiment_curve(view: CampaignView, sm) -> dict:
-    """One store (one fidelity) against experiment.
+    """One store (one fidelity, one cell size) against experiment.
 
-    The model curve is :func:`activemat.analysis.predict.composition_average` (the
-    multiplicity-weighted disorder average ``activemat predict`` gives for a
-    composition) at every composition of the pool; ``deviation`` is
-    :func:`activemat.analysis.experiment.deviations` of that curve (``None`` without a
-    model). ``computed_x``/``computed_gap`` are the multiplicity-weighted
-    averages of the computed gaps per composition.
+    The model curve is :func:`activemat.analysis.curve.gap_curve`: at every
+    composition of the pool the multiplicity-weighted disorder average
+    (``activemat predict`` gives the same for one composition), its
+    ``model_std`` from the joint posterior covariance of the configurations
+    averaged, its configurational spread ``config_spread``, and the bowing
+    fit ``bowing`` (``b``, ``b_std``, ``E_Si``, ``E_Si_std``, ``E_Ge``,
+    ``E_Ge_std``, ``residual_rms``; empty without a model). ``deviation`` is
+    :func:`activemat.analysis.experiment.deviations` of that curve (``None``
+    without a model). ``computed_x``/``computed_gap`` are the
+    multiplicity-weighted averages of the computed gaps per composition;
+    ``n_atoms`` is the supercell's size, ``n_pool`` the pool's number of
+    configurations, ``weighted`` whether they carry multiplicities (an
+    enumerated pool; a sampled one averages uniformly), ``covariance`` says
+    how ``model_std`` was obtained and ``notes`` are :func:`gap_curve`'s.
     """
 
     pool = sm.pool if sm is not None else view.pool()
@@ -276,22 +292,31 @@ def experiment_curve(view: CampaignView, sm) -> dict:
         w = pool.multiplicity[idx[m]].astype(float)
         cx.append(float(k) / view.n_sites)
         cg.append(float(w @ gaps[m] / w.sum()))
-    curve = {"store": str(view.path), "label": fidelity_label(view), "n_computed": int(len(idx)),
-             "computed_x": cx, "computed_gap": cg, "model": None, "n_train": 0, "x": [], "gap": [],
-             "model_std": [], "deviation": None}
+    curve = {"store": str(view.path), "label": fidelity_label(view), "n_atoms": int(view.n_sites),
+             "n_pool": int(len(pool)), "weighted": bool(np.any(pool.multiplicity != 1)),
+             "n_computed": int(len(idx)), "computed_x": cx, "computed_gap": cg, "model": None, "n_train": 0,
+             "x": [], "gap": [], "model_std": [], "config_spread": [], "covariance": None, "bowing": {},
+             "notes": [], "deviation": None}
     if sm is not None:
-        ks = np.unique(pool.n_b)
-        avgs = [composition_average(sm, int(k)) for k in ks]
-        x = ks / view.n_sites
-        mean = np.array([a["gap"] for a in avgs])
+        full = gap_curve(sm)
+        rows = full["compositions"]
+        x = np.array([r["x"] for r in rows])
+        mean = np.array([r["mean"] for r in rows])
         curve.update(model=sm.kind, n_train=int(len(sm.train)), x=x.tolist(), gap=mean.tolist(),
-                     model_std=[a["model_std"] for a in avgs], deviation=deviations(x, mean))
+                     model_std=[r["model_std"] for r in rows], config_spread=[r["spread"] for r in rows],
+                     covariance=full["covariance"], bowing=full["bowing"], notes=full["notes"],
+                     deviation=deviations(x, mean))
     return curve
 
 
+def _store_label(c: dict) -> str:
+    return f"{c['n_atoms']}-atom cell, {c['label']}"
+
+
 def plot_experiment(curves: list[dict], path: Path) -> None:
-    """Draw :func:`experiment_curve` results next to the Weber-Alonso curve."""
-    fig, ax = _figure(7.0, 5.6)
+    """Draw :func:`experiment_curve` results next to the Weber-Alonso curve, and below, model minus experiment."""
+    fig = _canvas(7.2, 9.0)
+    ax, dev = fig.subplots(2, 1, sharex=True, height_ratios=(2.1, 1.0))
     xs = np.linspace(0, 1, 201)
     ax.plot(xs, weber_alonso_gap(xs), color="k", lw=2.2, zorder=4,
             label="experiment, low temperature (Weber & Alonso 1989): the lower of the Si-like and Ge-like branches")
@@ -301,23 +326,44 @@ def plot_experiment(curves: list[dict], path: Path) -> None:
                 fontsize=8, color="0.2")
     ax.annotate("Ge-like (L)", (0.74, float(ge_like_gap(0.74))), xytext=(4, 2), textcoords="offset points",
                 fontsize=8, color="0.2")
-    ax.axvline(CROSSOVER_X, color="0.6", lw=0.7, ls="--", zorder=0)
+    for a in (ax, dev):
+        a.axvline(CROSSOVER_X, color="0.6", lw=0.7, ls="--", zorder=0)
+    ax.annotate(f"measured $\\Delta$-L crossover, x = {CROSSOVER_X:.2f}", (CROSSOVER_X, 0.0),
+                xycoords=("data", "axes fraction"), xytext=(-3, 3), textcoords="offset points", ha="right",
+                va="bottom", fontsize=7, color="0.4")
+    dev.axhline(0.0, color="k", lw=1.2, zorder=1)
+    dev_lo, dev_hi = [], []  # the deviation panel is zoomed to the curves (0, experiment, may be off it)
     for i, c in enumerate(curves):
         colour = _COLOURS[i % len(_COLOURS)]
         name = Path(c["store"]).name
+        who = _store_label(c)
+        measured_at = np.asarray(c["computed_x"], float)
+        measured_dev = np.asarray(c["computed_gap"]) - weber_alonso_gap(measured_at)
+        dev.scatter(measured_at, measured_dev, s=16, color=colour, edgecolor="k", lw=0.4, zorder=5)
+        dev_lo += list(measured_dev)
+        dev_hi += list(measured_dev)
         if c["deviation"] is not None:
             d = c["deviation"]
             x, mean, std = np.array(c["x"]), np.array(c["gap"]), np.array(c["model_std"])
-            ax.fill_between(x, mean - 2 * std, mean + 2 * std, color=colour, alpha=0.18, lw=0, zorder=1)
+            joint = "joint posterior" if c["covariance"].startswith("joint") else "fully correlated bound"
+            ax.fill_between(x, mean - 2 * std, mean + 2 * std, color=colour, alpha=0.25, lw=0, zorder=1)
+            over = f"all {c['n_pool']} configurations, multiplicity-weighted" if c["weighted"] \
+                else f"the pool's {c['n_pool']} configurations"
             ax.plot(x, mean, color=colour, lw=2, zorder=2,
-                    label=f"{c['label']}: {c['model']} model $\\pm 2\\sigma$, {name} ({c['n_train']} calculations)\n"
-                          f"  model $-$ experiment: mean {d['mean_signed']:+.3f} eV, mean |dev| "
-                          f"{d['mean_abs']:.3f} eV, x=0 {d['at_0']:+.3f} eV, x=1 {d['at_1']:+.3f} eV")
+                    label=f"{who}: {c['model']} model on {c['n_train']} calculations ({name})\n"
+                          f"  average over {over}, $\\pm 2\\sigma$ ({joint})\n"
+                          f"  bowing {bowing_label(c)}; model $-$ experiment: mean {d['mean_signed']:+.3f} eV, "
+                          f"x=0 {d['at_0']:+.3f} eV, x=1 {d['at_1']:+.3f} eV")
+            residual = mean - weber_alonso_gap(x)
+            dev.fill_between(x, residual - 2 * std, residual + 2 * std, color=colour, alpha=0.25, lw=0, zorder=2)
+            dev.plot(x, residual, color=colour, lw=1.6, zorder=3)
+            dev_lo += list(residual - 2 * std)
+            dev_hi += list(residual + 2 * std)
         else:
-            ax.plot([], [], color=colour, lw=2, label=f"{c['label']}: {name}, no model yet (needs 2 calculations)")
+            ax.plot([], [], color=colour, lw=2, label=f"{who}: {name}, no model yet (needs 2 calculations)")
         ax.scatter(c["computed_x"], c["computed_gap"], s=34, color=colour, edgecolor="k", lw=0.6, zorder=5,
-                   label=f"{c['label']}: computed, average per composition ({c['n_computed']} calculations)")
-    ax.set_xlabel("Ge fraction x in Si$_{1-x}$Ge$_x$")
+                   label=f"{who}: computed, average of the computed configurations per composition "
+                         f"({c['n_computed']} calculations)")
     ax.set_ylabel("band gap (eV)")
     ax.set_xlim(-0.03, 1.03)
     highs = [float(np.max(np.add(c["gap"], 2 * np.array(c["model_std"])))) for c in curves if c["gap"]]
@@ -326,18 +372,30 @@ def plot_experiment(curves: list[dict], path: Path) -> None:
     ax.set_ylim(0, top)  # the Ge-like branch runs off the top at small x; only the lower branch is the gap
     ax.set_title(f"composition-averaged gap against experiment\nmeasured: {CITATION_SHORT}", fontsize=10)
     ax.grid(alpha=0.3)
-    _legend_below(ax, ncol=1, handlelength=2.5)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=1, fontsize=7.5, frameon=False,
+               handlelength=2.5)
+    dev.set_xlabel("Ge fraction x in Si$_{1-x}$Ge$_x$")
+    dev.set_ylabel("model $-$ experiment (eV)")
+    dev.set_title("model $-$ experiment: model $\\pm 2\\sigma$ (lines and bands), computed averages (dots)",
+                  fontsize=9)
+    if dev_lo:
+        lo, hi = float(np.nanmin(dev_lo)), float(np.nanmax(dev_hi))
+        pad = 0.08 * max(hi - lo, 0.05)
+        dev.set_ylim(lo - pad, hi + pad)
+    dev.grid(alpha=0.3)
     fig.savefig(path, dpi=150)
 
 
 def compare_experiment(stores, path: str | Path, kind: str | None = None, models: dict | None = None) -> dict:
     """Write ``path`` (PNG): each store's composition-averaged model gap next to experiment.
 
-    Each store is one fidelity, labelled by its calculator preset. Returns
-    ``reference`` (the citation), ``figure`` and ``fidelities``: one
-    :func:`experiment_curve` dict per store, whose ``deviation`` holds
-    ``mean_signed``, ``mean_abs``, ``max_abs``, ``at_0`` and ``at_1`` (eV,
-    model minus experiment).
+    Each store is one fidelity and one cell size, labelled by both (e.g. the
+    16- and the 32-atom cell with the same preset). Returns ``reference``
+    (the citation), ``figure`` and ``fidelities``: one
+    :func:`experiment_curve` dict per store, with its joint-posterior
+    ``model_std`` per composition, its ``bowing`` fit (b with its std) and
+    its ``deviation`` (``mean_signed``, ``mean_abs``, ``max_abs``, ``at_0``
+    and ``at_1``, eV, model minus experiment).
 
     Raises
     ------
@@ -368,18 +426,30 @@ def compare_experiment(stores, path: str | Path, kind: str | None = None, models
 
 
 def render_comparison(result: dict, file=None) -> None:
-    """One line per fidelity: deviation of the composition-averaged model from experiment."""
+    """Per fidelity: deviation of the composition-averaged model from experiment, then its bowing fit."""
     file = file or sys.stdout
     print(f"model - experiment ({result['reference']}), composition-averaged:", file=file)
     for c in result["fidelities"]:
         d = c["deviation"]
-        where = f"{c['label']} [{c['store']}, {c['n_train']} calculations]"
+        where = f"{c['label']} [{c['n_atoms']}-atom cell, {c['store']}, {c['n_train']} calculations]"
         if d is None:
             print(f"  {where}: no model yet (needs 2 successful calculations)", file=file)
         else:
             print(f"  {where}: mean {d['mean_signed']:+.3f} eV, mean |dev| {d['mean_abs']:.3f} eV "
                   f"over {d['n_compositions']} compositions in [0, 1]; x=0 {d['at_0']:+.3f} eV, "
                   f"x=1 {d['at_1']:+.3f} eV", file=file)
+    def pm(fit: dict, key: str) -> str:
+        std = fit[f"{key}_std"]
+        return f"{fit[key]:.3f}" + ("" if std is None else f" +/- {std:.3f}") + " eV"
+
+    fitted = [c for c in result["fidelities"] if c["bowing"]]
+    if fitted:
+        print("bowing fit E_g(x) = (1-x) E_Si + x E_Ge - b x(1-x) of each model curve (mean +/- std over joint "
+              "posterior samples of the curve):", file=file)
+    for c in fitted:
+        f = c["bowing"]
+        print(f"  {c['n_atoms']}-atom cell, {c['label']} [{c['store']}]: b = {pm(f, 'b')}, E_Si = {pm(f, 'E_Si')}, "
+              f"E_Ge = {pm(f, 'E_Ge')}; rms residual {f['residual_rms']:.3f} eV", file=file)
 
 
 def plot_store(store: str | Path | CampaignView, out_dir: str | Path, kind: str | None = None,

@@ -6,14 +6,18 @@ The model is rebuilt exactly as the loop builds it: the campaign's ``[model]``
 and every successful calculation except held-out test candidates.
 
 A composition is predicted as the multiplicity-weighted average over all its
-configurations in the pool (a disorder average). Two uncertainties are kept
-apart: the model std of that average (the weighted average of the
-per-configuration stds, i.e. assuming fully correlated model errors, an
-upper bound), and the configurational spread (the weighted std of the
-per-configuration means), which is physics, not model error.
-:mod:`activemat.analysis.curve` gives the whole curve E_g(x) with the model
-std of each average from the joint posterior (``predict --curve``), and the
-bowing parameter.
+configurations in the pool (a disorder average,
+:func:`activemat.analysis.curve.composition_average`). Two uncertainties are
+kept apart: the model std of that average, ``sqrt(w' Cov w)`` from the joint
+posterior covariance of the latent (noise-free) gap over the composition's
+configurations (never a sum of per-configuration stds; co-kriging models,
+which have no joint covariance yet, report the fully correlated bound and
+say so), and the configurational spread (the weighted std of the
+per-configuration means), which is physics, not model error. A structure
+file's ``model_std`` is the per-configuration predictive std, with the
+fitted noise term (how far a new DFT result for it may scatter).
+:mod:`activemat.analysis.curve` gives the whole curve E_g(x) with the same
+per-composition model std (``predict --curve``), and the bowing parameter.
 """
 
 from __future__ import annotations
@@ -124,16 +128,15 @@ def _cokriging(view: CampaignView, config, pool, make_gp):
 
 
 def composition_average(sm: StoreModel, n_b: int) -> dict:
-    """Multiplicity-weighted prediction over all pool configurations with ``n_b`` alloying atoms."""
-    idx = np.flatnonzero(sm.pool.n_b == n_b)
-    if not len(idx):
-        raise InputError(f"no configuration with {n_b} {sm.pool.elements[1]} atoms in the pool of {sm.view.path}")
-    mean, std = sm.predict(sm.pool.features[idx])
-    w = sm.pool.multiplicity[idx].astype(float)
-    w /= w.sum()
-    mu = float(w @ mean)
-    return {"gap": mu, "model_std": float(w @ std), "config_spread": float(np.sqrt(w @ (mean - mu) ** 2)),
-            "n_configurations": int(len(idx)), "configurations": idx, "mean": mean, "std": std}
+    """Multiplicity-weighted prediction over all pool configurations with ``n_b`` alloying atoms.
+
+    :func:`activemat.analysis.curve.composition_average` with its defaults:
+    ``model_std`` is the joint-posterior std of the average, equal to that
+    composition's ``model_std`` in :func:`activemat.analysis.curve.gap_curve`.
+    """
+    from activemat.analysis.curve import composition_average as average  # curve imports this module
+
+    return average(sm, n_b)
 
 
 def _composition(sm: StoreModel, formula: str) -> dict:
@@ -146,7 +149,8 @@ def _composition(sm: StoreModel, formula: str) -> dict:
     lo, hi = sm.x_range()
     item = {"spec": formula, "type": "composition", "formula": sm.pool.formula(int(avg["configurations"][0])),
             f"n_{b}": int(n_b), f"x_{b}": x,
-            **{k: avg[k] for k in ("gap", "model_std", "config_spread", "n_configurations")},
+            **{k: avg[k] for k in ("gap", "model_std", "model_std_kind", "config_spread", "n_configurations",
+                                   "n_used")},
             "extrapolation": not (lo - 1e-9 <= x <= hi + 1e-9),
             "computed": [{"candidate": int(c), "gap": float(g), "multiplicity": int(sm.pool.multiplicity[c])}
                          for c, g in computed]}
@@ -201,8 +205,14 @@ def predict(store: str | Path | CampaignView, specs: list[str] | str, kind: str 
     dict
         ``store``, ``model`` (kind), ``description`` (fitted hyperparameters),
         ``n_train`` and ``predictions``: one dict per composition or structure
-        frame with ``gap``, ``model_std`` and, for compositions,
-        ``config_spread`` and ``n_configurations``.
+        frame with ``gap`` and ``model_std`` and, for compositions,
+        ``model_std_kind`` (``"joint posterior"``: the std of the average
+        from the joint posterior covariance of its configurations; or
+        ``"fully correlated bound"`` for co-kriging models),
+        ``config_spread``, ``n_configurations`` and ``n_used`` (the
+        configurations in that covariance, at most
+        :data:`activemat.analysis.curve.MAX_CONFIGURATIONS`). A structure's
+        ``model_std`` is its predictive std, fitted noise included.
     """
     specs = [specs] if isinstance(specs, str) else list(specs)
     if not specs:
@@ -235,8 +245,14 @@ def render(result: dict, file=None) -> None:
     for p in result["predictions"]:
         xkey = next(k for k in p if k.startswith("x_"))
         where = p["spec"] if p["type"] == "composition" else f"{p['spec']}[{p['frame']}] {p['formula']}"
+        if p["type"] == "composition":
+            kind = "model std of the average, " + p["model_std_kind"]
+            if p["n_used"] < p["n_configurations"]:
+                kind += f" over {p['n_used']} sampled configurations"
+        else:
+            kind = "model std"
         line = (f"{where}: {xkey} = {p[xkey]:.4f}, predicted gap {p['gap']:.3f} eV"
-                f" +/- {p['model_std']:.3f} eV (model std)")
+                f" +/- {p['model_std']:.3f} eV ({kind})")
         if p["type"] == "composition":
             n = p["n_configurations"]
             line += (f", configurational spread {p['config_spread']:.3f} eV over {n} configuration"

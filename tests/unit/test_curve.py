@@ -12,7 +12,15 @@ import numpy as np
 import pytest
 from test_query_stores import _run, campaign_text, stores
 
-from activemat.analysis.curve import bowing_design, fit_bowing, gap_curve, render
+from activemat.analysis.curve import (
+    MAX_CONFIGURATIONS,
+    bowing_design,
+    composition_average,
+    composition_subsets,
+    fit_bowing,
+    gap_curve,
+    render,
+)
 from activemat.analysis.predict import fit_store_model
 from activemat.cli import main
 
@@ -94,6 +102,26 @@ def test_blocks_and_subsampling(store):
     assert np.mean([r["model_std"] for r in capped["compositions"]]) > np.mean(
         [r["model_std"] for r in whole["compositions"]])
     assert gap_curve(sm, max_configurations=5, seed=3) == capped  # seeded
+
+
+def test_one_composition_is_its_point_of_the_curve(store):
+    """curve.composition_average (what predict reports for Si8Ge8) draws the same subsample as gap_curve,
+    so with and without the cap it gives that composition's mean, joint std, bound and spread."""
+    sm = fit_store_model(store["configs"])
+    for cap, seed in ((MAX_CONFIGURATIONS, 0), (5, 3)):
+        curve = gap_curve(sm, max_configurations=cap, seed=seed)
+        for r in curve["compositions"]:
+            avg = composition_average(sm, r["n_b"], max_configurations=cap, seed=seed)
+            assert avg["gap"] == pytest.approx(r["mean"], abs=1e-9)
+            assert avg["model_std"] == pytest.approx(r["model_std"], rel=1e-6, abs=1e-8)  # rounding
+            assert avg["model_std_bound"] == pytest.approx(r["model_std_bound"], rel=1e-6, abs=1e-8)
+            assert avg["config_spread"] == pytest.approx(r["spread"], abs=1e-9)
+            assert (avg["n_configurations"], avg["n_used"]) == (r["n_configurations"], r["n_used"])
+    capped = composition_average(sm, 8, max_configurations=5, seed=3)
+    idx = np.flatnonzero(sm.pool.n_b == 8)
+    assert capped["n_used"] == 5 < capped["n_configurations"] == len(idx)
+    used = [c for c in composition_subsets(sm.pool, max_configurations=5, seed=3) if c[0] == 8][0][3]
+    assert set(used) <= set(idx) and len(used) == 5
 
 
 def test_bowing_is_recovered_with_its_joint_uncertainty(bowed):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 
@@ -10,7 +11,8 @@ import numpy as np
 import pytest
 from test_query_stores import stores, tutorial_gap
 
-from activemat.analysis.predict import fit_store_model, predict, render
+from activemat.analysis.curve import gap_curve
+from activemat.analysis.predict import composition_average, fit_store_model, predict, render
 from activemat.errors import InputError, NotEnoughData
 from activemat.store.query import open_store
 
@@ -21,7 +23,8 @@ def store(tmp_path_factory):
 
 
 def test_seed_tutorial_prediction_is_ordinary_least_squares(store):
-    """Si4Ge12 from the six-composition fixed design: OLS mean and prediction standard error."""
+    """Si4Ge12 from the six-composition fixed design: OLS mean, and the standard error of the fitted line
+    there (the composition's gap, not a new noisy measurement of it: no residual term)."""
     x = np.array([14, 10, 8, 6, 4, 2]) / 16
     y = tutorial_gap(x)
     slope, intercept = np.polyfit(x, y, 1)
@@ -29,15 +32,17 @@ def test_seed_tutorial_prediction_is_ordinary_least_squares(store):
     s = math.sqrt(np.sum(resid ** 2) / (len(x) - 2))
     design = np.column_stack([np.ones(6), x])
     x0 = np.array([1.0, 0.75])
-    se = s * math.sqrt(1 + x0 @ np.linalg.inv(design.T @ design) @ x0)
+    leverage = x0 @ np.linalg.inv(design.T @ design) @ x0
 
     result = predict(store["tutorial"], "Si4Ge12")
     assert result["model"] == "linear" and result["n_train"] == 6
     (p,) = result["predictions"]
     assert p["formula"] == "Si4Ge12" and p["x_ge"] == 0.75 and p["n_ge"] == 12
     assert p["gap"] == pytest.approx(intercept + slope * 0.75, abs=1e-12)
-    assert p["model_std"] == pytest.approx(se, rel=1e-9)
-    assert p["config_spread"] == 0.0 and p["n_configurations"] == 1  # one cell per composition in this pool
+    assert p["model_std"] == pytest.approx(s * math.sqrt(leverage), rel=1e-9)
+    assert p["model_std"] < s * math.sqrt(1 + leverage)  # the prediction std of one new measurement
+    assert p["model_std_kind"] == "joint posterior"
+    assert p["config_spread"] == 0.0 and p["n_configurations"] == p["n_used"] == 1  # one cell per composition
     assert p["computed"] == [] and not p["extrapolation"]
 
 
@@ -52,19 +57,49 @@ def test_computed_compositions_and_extrapolation_are_flagged(store):
     assert "extrapolation" in text.split("Ge16:")[1]
 
 
-def test_composition_average_is_multiplicity_weighted(store):
+def test_composition_average_is_multiplicity_weighted_with_the_joint_posterior_std(store):
+    """The model std of a composition is sqrt(w' Cov w) from the GP's joint posterior of the configurations
+    averaged, not the fully correlated w @ std (which it stays strictly below: their errors are not all equal)."""
     sm = fit_store_model(store["configs"])
     pool = sm.pool
     idx = np.flatnonzero(pool.n_b == 8)
     mean, std = sm.model.predict(pool.features[idx], return_std=True)
+    _, cov = sm.model.latent_cov(pool.features[idx])
     w = pool.multiplicity[idx] / pool.multiplicity[idx].sum()
     assert pool.multiplicity[idx].sum() == math.comb(16, 8)
     (p,) = predict(store["configs"], "Si8Ge8")["predictions"]
-    assert p["n_configurations"] == len(idx) > 10
+    assert p["n_configurations"] == p["n_used"] == len(idx) > 10
     assert p["gap"] == pytest.approx(w @ mean, abs=1e-12)
-    assert p["model_std"] == pytest.approx(w @ std, abs=1e-12)
+    assert p["model_std"] == pytest.approx(math.sqrt(w @ cov @ w), rel=1e-9)
+    assert p["model_std_kind"] == "joint posterior"
+    assert p["model_std"] < 0.9 * (w @ std)  # the old, fully correlated bound
     assert p["config_spread"] == pytest.approx(math.sqrt(w @ (mean - w @ mean) ** 2), abs=1e-12)
     assert p["config_spread"] > 1e-3  # configurations differ; kept apart from the model std
+    # the same number as that composition's point of the curve
+    row = next(r for r in gap_curve(sm)["compositions"] if r["n_b"] == 8)
+    assert p["model_std"] == pytest.approx(row["model_std"], rel=1e-6) and p["gap"] == pytest.approx(row["mean"])
+    out = io.StringIO()
+    render(predict(store["configs"], "Si8Ge8"), out)
+    assert f"+/- {p['model_std']:.3f} eV (model std of the average, joint posterior)" in out.getvalue()
+
+
+def test_a_model_without_joint_covariance_reports_the_bound(store):
+    """Co-kriging models have no latent_cov yet: their composition std is the fully correlated bound, labelled."""
+    sm = fit_store_model(store["configs"])
+
+    class NoJoint:  # predict only, as CoKriging
+        def __init__(self, model):
+            self.model = model
+
+        def predict(self, X, return_std=False):
+            return self.model.predict(X, return_std=return_std)
+
+    avg = composition_average(dataclasses.replace(sm, model=NoJoint(sm.model)), 8)
+    assert avg["model_std_kind"] == "fully correlated bound"
+    assert avg["model_std"] == avg["model_std_bound"] == pytest.approx(
+        composition_average(sm, 8)["model_std_bound"], abs=1e-12)
+    with pytest.raises(InputError, match="no configuration with 17 Ge atoms"):
+        composition_average(sm, 17)
 
 
 def test_refit_reproduces_the_loops_last_model(store):
