@@ -32,7 +32,7 @@ def main(argv=None) -> dict:
     p.add_argument("store", help="a labelled store over a configurations space (e.g. runs/reference-pbe.h5)")
     p.add_argument("--restarts", type=int, default=1)
     p.add_argument("--cutoffs", nargs="*", default=["7,4.5,4", "7,4.5,5", "7,6,5", "8,6,5"],
-                   help="icet cutoff sets (pairs,triplets,quadruplets in Angstrom) to compare; the first is the "
+                   help="icet cutoff sets (pairs,triplets,quadruplets in Angstrom) to compare; 7,6,5 is the "
                         "campaign default")
     args = p.parse_args(argv)
     from sklearn.preprocessing import StandardScaler
