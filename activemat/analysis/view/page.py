@@ -189,6 +189,8 @@ class Page:
         colour = linear_cmap("x", "Viridis256", 0, 1)
         dots = p.scatter("dft", "predicted", source=s, size=8, fill_color=colour, line_color="black",
                          line_width=0.5)
+        self.parity_colours = dots.construct_color_bar(title="x", width=10, title_text_font_style="normal")
+        p.add_layout(self.parity_colours, "right")
         p.add_tools(HoverTool(renderers=[dots], tooltips=[("calculation", "#@row @formula"),
                                                           ("DFT", "@dft{0.000} eV"),
                                                           ("predicted", "@predicted{0.000} eV (model of @n_train "
@@ -234,6 +236,7 @@ class Page:
         if not self.computed_items:
             self._computed_renderers(h["presets"])
             self.gap.xaxis.axis_label = f"{h['x_label']}; configurations side by side at each x, by predicted gap"
+            self.parity_colours.title = f"{h['elements'][1]} fraction x"
         for name in self.sources:
             if name != "running":  # with its clocks, in _clock
                 self._set(name, dict(frame.sources[name]))
