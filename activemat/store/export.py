@@ -1,7 +1,10 @@
 """Export a store's calculations: extended XYZ (structures) or CSV (the query table).
 
-Each extended-XYZ frame is the candidate's supercell at its Vegard lattice
-constant, rebuilt from the stored decoration, with the calculation in
+Each extended-XYZ frame is the structure the calculation's gap was computed
+on: the relaxed positions and cell when the campaign relaxed
+(``[calculator] relax``; ``atoms.info["relax"]`` says which), else the
+candidate's supercell at its Vegard lattice constant, rebuilt from the
+stored decoration. The calculation is in
 ``atoms.info`` (``candidate``, ``gap`` in eV, ``status``, ``formula``,
 ``multiplicity``, ...) and the total energy (eV) on a
 ``SinglePointCalculator``, so ``ase.io.read(file, ":")`` gives it back as
@@ -25,7 +28,8 @@ FORMATS = {".extxyz": "extxyz", ".xyz": "extxyz", ".csv": "csv"}
 # Calculation columns copied into each frame's info (when present).
 FRAME_KEYS = ("row", "candidate", "attempt", "formula", "n_{b}", "x_{b}", "multiplicity", "status", "gap", "direct",
               "vbm", "cbm", "ks_gap", "discontinuity", "preset", "iteration", "reason", "scf_iterations", "kpts",
-              "wall_time", "error", "test", "parameters")
+              "wall_time", "error", "test", "parameters", "ranks", "relax", "relax_steps", "relax_fmax", "relax_from",
+              "unrelaxed_gap")
 
 
 def _format(out: Path) -> str:
@@ -72,9 +76,14 @@ def frames(view, rows: dict[str, np.ndarray]) -> list:
     keys = [k.format(b=view.b) for k in FRAME_KEYS]
     cols = {k: np.asarray(rows[k]).tolist() for k in keys}
     energy = np.asarray(rows["energy"]).tolist()
+    calc = view.data.calculations
+    positions, cells = calc["positions"][rows["row"]], calc["cell"][rows["row"]]
     out = []
     for i, cand in enumerate(np.asarray(rows["candidate"]).tolist()):
         atoms = pool.atoms(cand)
+        if np.isfinite(cells[i]).all() and np.isfinite(positions[i]).all():  # the structure it was computed on
+            atoms.set_cell(cells[i], scale_atoms=False)
+            atoms.positions = positions[i]
         for k in keys:
             v = cols[k][i]
             if v is None or v == "" or (isinstance(v, float) and v != v) or _unset(k, v):
@@ -88,7 +97,8 @@ def frames(view, rows: dict[str, np.ndarray]) -> list:
 
 def _unset(key: str, value) -> bool:
     """Fill values of a calculation that has not finished (schema fills)."""
-    return (key == "kpts" and value == "0x0x0") or (key == "scf_iterations" and value < 0)
+    return ((key == "kpts" and value == "0x0x0") or (key in ("scf_iterations", "relax_steps", "relax_from") and value < 0)
+            or (key == "ranks" and value == 0))
 
 
 def _write_extxyz(view, rows, out: Path) -> None:

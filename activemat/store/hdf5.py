@@ -596,6 +596,8 @@ class CampaignStore:
             for column in S.CALCULATIONS.columns:
                 if column.source == S.RESULT and column.name != "status":
                     value = key if column.name == "parameters" else getattr(record, column.name)
+                    if value is None:  # no structure recorded: the column's fill
+                        value = _filled(column, 1, self._sizes)[0]
                     calc[column.name][row] = self._value(column, value)
             calc["status"][row] = self._value(S.CALCULATIONS["status"], record.status)
 

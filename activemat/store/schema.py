@@ -34,6 +34,15 @@ Schema versions
     calculations/discontinuity (GLLB-SC results, NaN otherwise). Older files
     are migrated by adding the columns (empty key = parameters not recorded,
     NaN) and an empty ``parameters`` group.
+4
+    candidates/sqs (icet's special quasirandom structures in the pool).
+6
+    MPI ranks and relaxation, per calculation: calculations/ranks, relax,
+    relax_steps, relax_fmax, relax_from, unrelaxed_gap, and the structure the
+    gap was computed on, calculations/positions (one row of x, y, z per
+    site) and calculations/cell. Older files are migrated by adding the
+    columns (ranks 0 = not recorded; empty relax and NaN structure =
+    the ideal Vegard structure, as the candidate describes it).
 """
 
 from __future__ import annotations
@@ -43,7 +52,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 6
 CREATOR = "activemat"
 
 #: HDF5 file-format bounds (low, high) of every open that writes. New objects use the low bound, the
@@ -134,7 +143,7 @@ class Column:
     per
         Shape of one entry: ``None`` a scalar; an int ``n`` a fixed vector of ``n``; or :data:`SITE`,
         :data:`FEATURE`, :data:`CANDIDATE` a vector with one value per supercell site, per feature or
-        per candidate of the pool.
+        per candidate of the pool; or a tuple of these, a table (``(SITE, 3)``: x, y, z of each site).
     source
         Where the writer takes the value: for candidates, the attribute of the candidate pool (empty:
         the fill); for calculations, :data:`SUBMIT` (``CampaignStore.add_attempt``) or :data:`RESULT`
@@ -152,7 +161,7 @@ class Column:
     dtype: str
     unit: str = ""
     fill: object = 0
-    per: int | str | None = None
+    per: int | str | tuple[int | str, ...] | None = None
     source: str = ""
     compress: bool = False
     since: int = 1
@@ -165,10 +174,13 @@ class Column:
         (3,)
         >>> Column("features", "f8", per=FEATURE).shape({FEATURE: 5})
         (5,)
+        >>> Column("positions", "f8", per=(SITE, 3)).shape({SITE: 16})
+        (16, 3)
         """
         if self.per is None:
             return ()
-        return (self.per,) if isinstance(self.per, int) else (sizes[self.per],)
+        per = self.per if isinstance(self.per, tuple) else (self.per,)
+        return tuple(p if isinstance(p, int) else sizes[p] for p in per)
 
     @property
     def width(self) -> int:
@@ -280,6 +292,20 @@ CALCULATIONS = Group("calculations", (
            doc="GLLB-SC: the Kohn-Sham gap before the discontinuity; NaN otherwise"),
     Column("discontinuity", "f8", "eV", _NAN, source=RESULT, since=3,
            doc="GLLB-SC: the derivative discontinuity added to the gap; NaN otherwise"),
+    Column("ranks", "i4", source=RESULT, since=6, doc="MPI ranks (cores) the calculation ran on; 0 = not recorded"),
+    Column("relax", "S12", fill=b"", source=RESULT, since=6,
+           doc="relaxation before the gap: positions, cell, or empty (the ideal Vegard structure)"),
+    Column("relax_steps", "i4", fill=-1, source=RESULT, since=6, doc="optimizer steps of this attempt"),
+    Column("relax_fmax", "f8", "eV/Angstrom", _NAN, source=RESULT, since=6,
+           doc="largest force left when the relaxation stopped"),
+    Column("relax_from", "i4", fill=-1, source=RESULT, since=6,
+           doc="attempt whose last geometry this one continued from; -1 = the ideal structure"),
+    Column("unrelaxed_gap", "f8", "eV", _NAN, source=RESULT, since=6,
+           doc="gap at the ideal (Vegard) structure, from the relaxation's first step; NaN if not computed"),
+    Column("positions", "f8", "Angstrom", _NAN, per=(SITE, 3), source=RESULT, since=6,
+           doc="Cartesian positions of the structure the gap was computed on (relaxed); NaN = not recorded"),
+    Column("cell", "f8", "Angstrom", _NAN, per=(3, 3), source=RESULT, since=6,
+           doc="cell vectors (rows) of that structure; NaN = not recorded"),
 ), doc="One row per calculation attempt, appended on submission and filled in when its result arrives.")
 
 #: Bytes of JSON per row of the parameters group; a longer set continues on the next rows under its key.

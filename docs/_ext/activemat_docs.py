@@ -106,6 +106,8 @@ def _fill(value) -> str:
 
 def _entry(per) -> str:
     """A column's ``per``: None a scalar, n a vector of n, a name (site, feature, candidate) one value per such."""
+    if isinstance(per, tuple):
+        return "(" + ", ".join(str(p) if isinstance(p, int) else f"n_{p}" for p in per) + ")"
     return "scalar" if per is None else f"({per},)" if isinstance(per, int) else f"one per {per}"
 
 

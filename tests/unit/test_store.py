@@ -266,7 +266,7 @@ def test_store_is_laid_out_exactly_as_the_schema_declares(make_store, pool):
                 assert ds.shape == (rows, *column.shape(sizes)), column.name
                 assert ds.maxshape[0] == (None if group.appendable else rows), column.name
                 assert ds.attrs.get("unit", "") == column.unit, column.name
-    assert S.CALCULATIONS.since == S.CANDIDATES.since == 1 and S.PARAMETERS.since == 3 and S.SCHEMA_VERSION == 4
+    assert S.CALCULATIONS.since == S.CANDIDATES.since == 1 and S.PARAMETERS.since == 3 and S.SCHEMA_VERSION == 6
     assert [c.name for c in S.CANDIDATES.columns if c.since == 4] == ["sqs"]
     assert [c.name for c in S.CALCULATIONS.columns if c.since == 3] == ["parameters", "ks_gap", "discontinuity"]
 
