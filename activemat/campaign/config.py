@@ -119,6 +119,11 @@ class CalculatorSection(_Section):
     def costs(self) -> list[float]:
         return [f.cost for f in self.cheaper] + [self.cost or 1.0]
 
+    @property
+    def declared_costs(self) -> list[float | None]:
+        """CPU-seconds per calculation as the file declares them, cheap to accurate (None: not declared)."""
+        return [f.cost for f in self.cheaper] + [self.cost]
+
 
 class ModelSection(_Section):
     kind: Literal[MODEL_KINDS] = Field("gp", description="gp: Gaussian process (Matern 5/2 + white noise); "
@@ -190,6 +195,9 @@ class ClusterSection(_Section):
     maximum_jobs: int = Field(1, ge=1, description="jobs at most (adaptive scaling in between)")
     lifetime: str | None = Field(None, description="worker lifetime, e.g. '50m'; default: walltime minus a margin")
     lifetime_stagger: str = Field("2m", description="random spread of lifetimes, so workers do not retire at once")
+    drain: bool = Field(True, description="a worker at its lifetime finishes its running calculation before it "
+                                          "retires, and starts none it cannot finish in time (by the measured "
+                                          "durations); false: Dask's --lifetime, which cuts the calculation off")
     interface: str | None = Field(None, description="network interface of scheduler and workers, e.g. 'ib0'; "
                                                     "'lo' keeps everything on this machine")
     mpi_ranks: int = Field(1, ge=1, description="MPI ranks (cores) per GPAW calculation; needs GPAW built with MPI")
