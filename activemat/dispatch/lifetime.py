@@ -77,7 +77,9 @@ class DrainingLifetime(WorkerPlugin):
         """Whether a calculation of ``expected`` seconds (None: unknown) may start on this worker now."""
         if self.draining:
             return False
-        return expected is None or MARGIN * expected <= self.remaining()
+        if expected is None or MARGIN * expected > self.lifetime - self.stagger:
+            return True  # unknown, or longer than any worker lives: handing it on would only loop
+        return MARGIN * expected <= self.remaining()
 
     def _at_deadline(self) -> None:
         asyncio.ensure_future(self.stop_taking_work("lifetime reached"))
