@@ -90,11 +90,11 @@ def _predict(args) -> int:
     if args.curve:
         from activemat.analysis.curve import gap_curve, render
 
-        result = gap_curve(args.store, kind=args.model)
+        result = gap_curve(args.store, kind=args.model, refit=args.refit)
     else:
         from activemat.analysis.predict import predict, render
 
-        result = predict(args.store, args.spec, kind=args.model)
+        result = predict(args.store, args.spec, kind=args.model, refit=args.refit)
     if args.json:
         print(json.dumps(result))
     else:
@@ -105,7 +105,7 @@ def _predict(args) -> int:
 def _inspect(args) -> int:
     from activemat.analysis.modelcard import model_card, render
 
-    card = model_card(args.store, kind=args.model, reference=args.reference)
+    card = model_card(args.store, kind=args.model, reference=args.reference, refit=args.refit)
     if args.json:
         print(json.dumps(card))
     else:
@@ -118,7 +118,8 @@ def _plot(args) -> int:
 
     results = {}
     for path in plot_store(args.store[0], args.output, kind=args.model, figures=args.figures,
-                           reference=args.reference, compare=args.store[1:], results=results).values():
+                           reference=args.reference, compare=args.store[1:], results=results,
+                           refit=args.refit).values():
         print(path)
     if "experiment" in results:
         from activemat.analysis.plots import render_comparison
@@ -141,6 +142,10 @@ def _replay(args) -> int:
     else:
         render(result)
     return 0
+
+
+_REFIT = ("optimise the model's hyperparameters again (seconds to minutes) instead of reusing those of the "
+          "store's latest snapshot")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -183,12 +188,14 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the composition-averaged gap curve E_g(x) with its joint-posterior model std, the "
                               "configurational spread and the bowing parameter b (instead of SPEC)")
     predict.add_argument("--model", choices=MODEL_KINDS, help="refit this model kind instead of the campaign's")
+    predict.add_argument("--refit", action="store_true", help=_REFIT)
     predict.add_argument("--json", action="store_true", help="machine-readable output")
     predict.set_defaults(func=_predict)
 
     inspect = sub.add_parser("inspect", help="model card: hyperparameters, CV errors, baseline, coefficients")
     inspect.add_argument("store", help="campaign store (.h5)")
     inspect.add_argument("--model", choices=MODEL_KINDS, help="refit this model kind instead of the campaign's")
+    inspect.add_argument("--refit", action="store_true", help=_REFIT)
     inspect.add_argument("--reference", metavar="STORE", help="also score the model on this store's results"
                          " (same [space], e.g. every candidate computed)")
     inspect.add_argument("--json", action="store_true", help="machine-readable output")
@@ -202,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
                       "(the default), and experiment: composition-averaged gap of each store against the "
                       "measured SiGe gap (Weber and Alonso, Phys. Rev. B 40, 5683 (1989))")
     plot.add_argument("--model", choices=MODEL_KINDS, help="refit this model kind instead of the campaign's")
+    plot.add_argument("--refit", action="store_true", help=_REFIT)
     plot.add_argument("--reference", metavar="STORE", help="overlay this store's gaps (same [space]) on gap_vs_x")
     plot.set_defaults(func=_plot)
 

@@ -95,7 +95,7 @@ def reference_errors(sm, reference: str | Path | CampaignView) -> dict:
 
 
 def model_card(store: str | Path | CampaignView, kind: str | None = None,
-               reference: str | Path | CampaignView | None = None) -> dict:
+               reference: str | Path | CampaignView | None = None, *, refit: bool = False) -> dict:
     """Everything ``activemat inspect`` shows, as a JSON-ready dict.
 
     A store with fewer than two successful calculations gives a card with
@@ -115,7 +115,7 @@ def model_card(store: str | Path | CampaignView, kind: str | None = None,
         card["note"] = (f"no model yet: {len(train)} successful calculation(s), a model needs {MIN_TRAIN}; "
                         "run the campaign further")
         return card
-    sm = fit_store_model(view, kind)
+    sm = fit_store_model(view, kind, refit=refit)
     X = sm.X
     # co-kriging: no closed-form cross-validation (each fold would refit every level)
     cv = {} if sm.kind == "co-kriging" else cross_validate(sm.model, X, y)
@@ -123,6 +123,7 @@ def model_card(store: str | Path | CampaignView, kind: str | None = None,
     ss_tot = float(np.sum((y - y.mean()) ** 2))
     card.update({
         "model": sm.model.describe(),
+        "fitted": sm.hyperparameters,
         "hyperparameters": _hyperparameters(sm),
         "cv_scheme": None if sm.kind == "co-kriging" else "leave-one-out" if len(y) <= MAX_FOLDS else f"{MAX_FOLDS}-fold",
         **{k: _nan_to_none(v) for k, v in cv.items()},
@@ -169,6 +170,8 @@ def render(card: dict, file=None) -> None:
     t.add_column()
     t.add_row("model", card["model"] or f"{card['kind']} (not fitted)")
     t.add_row("training size", f"{card['n_train']} calculations of {card['n_candidates']} candidates")
+    if card.get("fitted"):
+        t.add_row("fitted", card["fitted"])
     t.add_row("features", ", ".join(card["features"]))
     if card["model"] is None:
         t.add_row("note", card["note"])

@@ -386,7 +386,8 @@ def plot_experiment(curves: list[dict], path: Path) -> None:
     fig.savefig(path, dpi=150)
 
 
-def compare_experiment(stores, path: str | Path, kind: str | None = None, models: dict | None = None) -> dict:
+def compare_experiment(stores, path: str | Path, kind: str | None = None, models: dict | None = None, *,
+                       refit: bool = False) -> dict:
     """Write ``path`` (PNG): each store's composition-averaged model gap next to experiment.
 
     Each store is one fidelity and one cell size, labelled by both (e.g. the
@@ -416,7 +417,7 @@ def compare_experiment(stores, path: str | Path, kind: str | None = None, models
             sm = models[str(view.path)]
         else:
             try:
-                sm = fit_store_model(view, kind)
+                sm = fit_store_model(view, kind, refit=refit)
             except NotEnoughData:
                 sm = None
         curves.append(experiment_curve(view, sm))
@@ -454,7 +455,7 @@ def render_comparison(result: dict, file=None) -> None:
 
 def plot_store(store: str | Path | CampaignView, out_dir: str | Path, kind: str | None = None,
                figures=None, reference: str | Path | CampaignView | None = None, compare=(),
-               results: dict | None = None) -> dict[str, Path]:
+               results: dict | None = None, refit: bool = False) -> dict[str, Path]:
     """Write the store's figures as PNGs into ``out_dir`` (created if missing); return name -> path.
 
     ``figures`` is a list or a comma-separated string of names from :data:`FIGURES`
@@ -462,6 +463,7 @@ def plot_store(store: str | Path | CampaignView, out_dir: str | Path, kind: str 
     ``reference``, a store of the same space, adds its gaps to ``gap_vs_x`` as open circles.
     ``compare``: more stores (other fidelities) for the ``experiment`` figure, drawn after this one.
     ``results``, if given, receives ``results["experiment"]``, :func:`compare_experiment`'s numbers.
+    ``refit`` optimises the models' hyperparameters again instead of reusing the latest snapshots'.
 
     Raises
     ------
@@ -496,7 +498,7 @@ def plot_store(store: str | Path | CampaignView, out_dir: str | Path, kind: str 
         raise InputError(f"-o {out_dir} is a file; give a folder for the figures")
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
-        sm = fit_store_model(view, kind)
+        sm = fit_store_model(view, kind, refit=refit)
     except NotEnoughData:
         sm = None  # figures still show what was computed
     paths = {name: out_dir / f"{name}.png" for name in figures}
@@ -509,7 +511,8 @@ def plot_store(store: str | Path | CampaignView, out_dir: str | Path, kind: str 
     if "selection" in paths:
         plot_selection(view, paths["selection"])
     if "experiment" in paths:
-        comparison = compare_experiment([view, *compare], paths["experiment"], kind, models={str(view.path): sm})
+        comparison = compare_experiment([view, *compare], paths["experiment"], kind, models={str(view.path): sm},
+                                        refit=refit)
         if results is not None:
             results["experiment"] = comparison
     return paths
