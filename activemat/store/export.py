@@ -77,18 +77,13 @@ def frames(view, rows: dict[str, np.ndarray]) -> list:
         atoms = pool.atoms(cand)
         for k in keys:
             v = cols[k][i]
-            if v is None or v == "" or (isinstance(v, float) and v != v) or _unset(k, v):
-                continue  # extxyz cannot round-trip an empty value, and NaN means "none"
+            if v is None or v == "" or (isinstance(v, float) and v != v):
+                continue  # extxyz cannot round-trip an empty value, and None or NaN means "none"
             atoms.info[k] = v
         if energy[i] == energy[i]:
             atoms.calc = SinglePointCalculator(atoms, energy=energy[i])
         out.append(atoms)
     return out
-
-
-def _unset(key: str, value) -> bool:
-    """Fill values of a calculation that has not finished (schema fills)."""
-    return (key == "kpts" and value == "0x0x0") or (key == "scf_iterations" and value < 0)
 
 
 def _write_extxyz(view, rows, out: Path) -> None:
