@@ -292,12 +292,15 @@ def _structures(sm: StoreModel, path: Path) -> list[dict]:
 _STRUCTURE_SUFFIXES = {".xyz", ".extxyz", ".cif", ".traj", ".vasp", ".json", ".db", ".pdb", ".xsf", ".in", ".out"}
 
 
-def predict(store: str | Path | CampaignView, specs, kind: str | None = None, *, refit: bool = False) -> dict:
+def predict(store: str | Path | CampaignView | StoreModel, specs, kind: str | None = None, *,
+            refit: bool = False) -> dict:
     """Predict gaps (eV) for compositions (``"Si4Ge12"``, ``"SiGe3"``, ``"Si0.25Ge0.75"``), structure files
     and ``ase.Atoms``.
 
     Parameters
     ----------
+    store : a store (path or view), or a model already built (:func:`fit_store_model`; then ``kind`` and
+        ``refit`` are ignored).
     specs : one or a list of: a formula (a composition of the campaign's cell, or one that scales to it);
         a structure file (anything ``ase.io.read`` reads, every frame); an ``ase.Atoms``.
     kind : a model kind instead of the campaign's.
@@ -325,7 +328,7 @@ def predict(store: str | Path | CampaignView, specs, kind: str | None = None, *,
     if not specs:
         raise InputError("nothing to predict; give a composition such as Si4Ge12 or a structure file (or, for the "
                          "whole composition curve, activemat predict STORE --curve)")
-    sm = fit_store_model(store, kind, refit=refit)
+    sm = store if isinstance(store, StoreModel) else fit_store_model(store, kind, refit=refit)
     items = []
     for i, spec in enumerate(specs):
         if isinstance(spec, Atoms):

@@ -34,7 +34,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from activemat import __version__
+from activemat.version import __version__
 from activemat.compute.records import CalculationRecord
 from activemat.errors import StoreError
 from activemat.store import schema as S
