@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from activemat.errors import InputError
@@ -78,8 +79,8 @@ def _query(args) -> int:
 def _export(args) -> int:
     from activemat.store.export import export_store
 
-    n = export_store(args.store, args.output, **_filters(args))
-    print(f"wrote {n} calculations to {args.output}", file=sys.stderr)
+    n = export_store(args.store, args.output, fmt=args.format, **_filters(args))
+    print(f"wrote {n} calculations to {'standard output' if args.output == '-' else args.output}", file=sys.stderr)
     return 0
 
 
@@ -106,6 +107,7 @@ def _inspect(args) -> int:
     from activemat.analysis.modelcard import model_card, render
 
     card = model_card(args.store, kind=args.model, reference=args.reference, refit=args.refit)
+    _warn((card.get("reference") or {}).get("warning"))
     if args.json:
         print(json.dumps(card))
     else:
@@ -121,6 +123,8 @@ def _plot(args) -> int:
                            reference=args.reference, compare=args.store[1:], results=results,
                            refit=args.refit).values():
         print(path)
+    for warning in results.get("warnings", ()):
+        _warn(warning)
     if "experiment" in results:
         from activemat.analysis.plots import render_comparison
 
@@ -177,7 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = sub.add_parser("export", help="write calculations with structures to extended XYZ, or to CSV")
     export.add_argument("store", help="campaign store (.h5)")
-    export.add_argument("-o", "--output", required=True, help="FILE.extxyz (or .xyz) or FILE.csv")
+    export.add_argument("-o", "--output", required=True,
+                        help="FILE.extxyz (or .xyz) or FILE.csv; - for standard output (extended XYZ unless --format)")
+    export.add_argument("--format", choices=("extxyz", "csv"),
+                        help="file format (default: from the file name's suffix; extxyz for standard output)")
     _add_filters(export)
     export.set_defaults(func=_export)
 
@@ -241,6 +248,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warn(message: str | None) -> None:
+    if message:
+        print(f"activemat: warning: {message}", file=sys.stderr)
+
+
+#: Exit code when the reader of standard output went away (``activemat query ... | head``): 128 + SIGPIPE,
+#: as the shell reports a tool killed by a closed pipe.
+CLOSED_PIPE = 141
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -248,6 +265,15 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         print(f"activemat: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader closed the pipe: stop quietly. Standard output goes to /dev/null, so the interpreter's
+        # final flush of what is still buffered cannot fail again with a traceback.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass  # stdout is no file (tests): nothing left to flush into the closed pipe
+        return CLOSED_PIPE
 
 
 if __name__ == "__main__":

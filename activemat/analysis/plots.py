@@ -38,7 +38,7 @@ from activemat.analysis.experiment import (
     weber_alonso_gap,
 )
 from activemat.analysis.curve import bowing_label, gap_curve, has_joint_covariance
-from activemat.analysis.modelcard import open_reference
+from activemat.analysis.modelcard import open_reference, preset_warning
 from activemat.analysis.predict import fit_store_model
 from activemat.campaign.ledger import RETRY, TEST
 from activemat.campaign.stored import CampaignView, open_campaign
@@ -111,7 +111,8 @@ def plot_gap_vs_x(view: CampaignView, sm, path: Path, reference: CampaignView | 
         done = reference.data.completed(reference.preset)
         idx = np.fromiter(done, dtype=np.int64, count=len(done))
         ax.scatter(reference.data.candidates["x_b"][idx], list(done.values()), s=30, facecolor="none",
-                   edgecolor="0.3", lw=1.0, zorder=2, label=f"reference: {reference.path.name} ({len(idx)})")
+                   edgecolor="0.3", lw=1.0, zorder=2,
+                   label=f"reference: {reference.path.name} ({reference.preset}, {len(idx)})")
     t = view.table()
     ok = (t["status"] == S.OK) & (t["preset"] == view.preset)  # the campaign's fidelity only
     xb = t[f"x_{view.b}"]
@@ -462,7 +463,8 @@ def plot_store(store: str | Path | CampaignView, out_dir: str | Path, kind: str 
     (the default set) and :data:`EXTRA_FIGURES`.
     ``reference``, a store of the same space, adds its gaps to ``gap_vs_x`` as open circles.
     ``compare``: more stores (other fidelities) for the ``experiment`` figure, drawn after this one.
-    ``results``, if given, receives ``results["experiment"]``, :func:`compare_experiment`'s numbers.
+    ``results``, if given, receives ``results["experiment"]``, :func:`compare_experiment`'s numbers, and
+    ``results["warnings"]``: one line each, e.g. a reference computed with another preset than the model's.
     ``refit`` optimises the models' hyperparameters again instead of reusing the latest snapshots'.
 
     Raises
@@ -491,6 +493,8 @@ def plot_store(store: str | Path | CampaignView, out_dir: str | Path, kind: str 
                 raise InputError(f"nothing to compare: {v.path} has no calculations yet; run the campaign first")
     if reference is not None:
         reference = open_reference(view, reference)
+        if results is not None and preset_warning(view, reference):
+            results.setdefault("warnings", []).append(preset_warning(view, reference))
     if view.data.n_calculations == 0:
         raise InputError(f"nothing to plot: {view.path} has no calculations yet; run the campaign first")
     out_dir = Path(out_dir)

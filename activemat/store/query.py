@@ -75,6 +75,18 @@ def parse_range(text, name: str, kind=float) -> tuple:
     return lo, hi
 
 
+def _within(bounds: tuple, text, name: str, low, high, what: str) -> tuple:
+    """``bounds``, refused in one line if a bound lies outside ``low..high`` (it could match nothing there).
+
+    >>> _within((0.2, None), "0.2:", "x-ge", 0, 1, "the Ge fraction")
+    (0.2, None)
+    """
+    if any(v is not None and not low <= v <= high for v in bounds):
+        raise InputError(f"--{name} {text!r} is outside {low}..{high} ({what}); give a range within "
+                         f"{low}:{high}, e.g. {low}:{high / 2:g}")
+    return bounds
+
+
 def _in_range(values: np.ndarray, bounds) -> np.ndarray:
     lo, hi = bounds
     mask = np.ones(len(values), bool)
@@ -281,9 +293,12 @@ class StoreView:
                                  f"{self.elements[0]}{half}{self.elements[1]}{self.n_sites - half}")
             mask &= np.isin(t[f"n_{b}"], wanted)
         if n_b is not None:
-            mask &= _in_range(t[f"n_{b}"], parse_range(n_b, f"{b}-count", int))
+            mask &= _in_range(t[f"n_{b}"], _within(parse_range(n_b, f"{b}-count", int), n_b, f"{b}-count", 0,
+                                                    self.n_sites, f"the number of {self.elements[1]} atoms in the "
+                                                    f"{self.n_sites}-site cell"))
         if x_b is not None:
-            mask &= _in_range(t[f"x_{b}"], parse_range(x_b, f"x-{b}"))
+            mask &= _in_range(t[f"x_{b}"], _within(parse_range(x_b, f"x-{b}"), x_b, f"x-{b}", 0, 1,
+                                                    f"the {self.elements[1]} fraction"))
         if status is not None:
             wanted = _names(status)
             bad = [s for s in wanted if s not in S.STATUSES]
