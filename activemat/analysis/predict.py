@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import ase.io
@@ -73,6 +73,7 @@ class StoreModel:
     y: np.ndarray
     hyperparameters: str = ""
     snapshot: int | None = None
+    matcher: Matcher | None = field(default=None, repr=False)  # built on the first structure to match (orbits)
 
     @property
     def X(self) -> np.ndarray:
@@ -258,9 +259,9 @@ def _featurize(sm: StoreModel, atoms, where: str) -> np.ndarray:
     """Features of one structure: its pool row (orbit features, defined on the supercell's sites only), or its
     own features (defined on the parent lattice: any cell size)."""
     if sm.pool.feature_kind == "orbits":
-        if not hasattr(sm, "_matcher"):
-            sm._matcher = Matcher(sm.pool)
-        cand, why = sm._matcher.match(atoms)
+        if sm.matcher is None:
+            sm.matcher = Matcher(sm.pool)
+        cand, why = sm.matcher.match(atoms)
         if cand is None:
             raise InputError(f"{where}: {why}; with space.features = \"orbits\" a structure must be a decoration "
                              "of the campaign's supercell")
