@@ -40,7 +40,7 @@ import numpy as np
 from activemat.campaign.config import ModelSection
 from activemat.campaign.setup import MIN_TRAIN, model_factory, pretrain
 from activemat.campaign.stored import CampaignView, open_campaign
-from activemat.errors import InputError, NotEnoughData
+from activemat.errors import InputError, NotEnoughData, SpaceError
 from activemat.learn.cokriging import CoKriging
 from activemat.learn import MODEL_KINDS
 from activemat.learn.models import reuse_state
@@ -343,7 +343,14 @@ def predict(store: str | Path | CampaignView | StoreModel, specs, kind: str | No
         if path.is_file():
             items += _structures(sm, path)
         elif isinstance(spec, str) and _FORMULA.match(text) and path.suffix.lower() not in _STRUCTURE_SUFFIXES:
-            items.append(_composition(sm, text))
+            try:
+                items.append(_composition(sm, text))
+            except SpaceError as exc:
+                if "not in space.elements" not in str(exc) or any(c.isdigit() for c in text):
+                    raise
+                # letters only, such as POSCAR: a missing file is as likely as a formula of other elements
+                raise InputError(f"{exc}; or, if {text!r} is a structure file, it was not found: check the path"
+                                 ) from None
         elif path.suffix or "/" in text:
             raise InputError(f"structure file not found: {text}; check the path")
         else:

@@ -247,3 +247,8 @@ def test_plot_legend_names_the_reference_preset(store, pbe_reference, tmp_path, 
     (labels,) = legends.values()
     assert any(t.startswith("reference: pbe.h5 (gpaw-pbe-pw,") for t in labels), labels
     assert any(t.startswith("computed (gpaw-fast)") for t in labels), labels
+
+
+def test_a_missing_file_named_like_a_formula_is_named_both_ways(store):
+    line = one_line_error(*cli("predict", store["configs"], "POSCAR")[::2])
+    assert "element 'P'" in line and "if 'POSCAR' is a structure file, it was not found" in line
