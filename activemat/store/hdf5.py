@@ -490,6 +490,9 @@ class CampaignStore:
         try:
             size = _reserve_size(sizes)
             estimate = sum(len(pool) * _row_bytes(c, sizes) for c in S.CANDIDATES.columns) + MARGIN
+            # the coordinates along the pool (candidates/candidate, snapshots/candidate)
+            estimate += sum(len(pool) * np.dtype(S.dimension(S.CANDIDATE).dtype).itemsize
+                            for g in S.GROUPS if S.CANDIDATE in g.dimensions)
             free = _free_space(real.parent)
             if free < estimate + size:
                 raise _no_room(path, real.parent, "to create the store", estimate + size, free,
