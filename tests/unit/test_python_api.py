@@ -146,6 +146,10 @@ def test_model_predict_and_curve(store, tmp_path):
     mean, std = model.predict(atoms)
     assert table.gap.iloc[3] == pytest.approx(mean[0]) and table.model_std.iloc[3] == pytest.approx(std[0])
     assert np.allclose(model.predict([atoms])[0], model.predict(pool.features[[7]])[0])
+    from activemat.analysis.predict import predict
+
+    (direct,) = predict(store["configs"], [atoms])["predictions"]  # the function too takes Atoms, not only paths
+    assert direct["gap"] == pytest.approx(mean[0]) and direct["spec"] == "atoms[0]"
     assert table.attrs["units"]["gap"] == "eV" and "stored" in table.attrs["hyperparameters"]
     with pytest.raises(SpaceError, match="not a composition of the 16-site cell"):
         s.predict("SiGe2")
