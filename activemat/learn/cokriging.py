@@ -32,7 +32,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from activemat.learn.acquisition import believer_model, ivr_scores
-from activemat.learn.models import reuse_state
 
 RHO_BOUNDS = (0.0, 2.0)
 MIN_POINTS_FOR_RHO = 4
@@ -81,6 +80,8 @@ class CoKriging:
                 below = self._predict(X, len(self.gps_) - 1)[0]
                 rho = 1.0
             if stored is not None:  # the stored level as it was fitted: its rho and kernel, nothing optimised
+                from activemat.learn.models import reuse_state  # scikit-learn: not for the CLI's parser (strategies)
+
                 level = stored[len(self.gps_)]
                 rho = float(level["rho"])
                 gp = reuse_state(self.make_gp(), level).fit(X, y - rho * below)
