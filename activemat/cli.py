@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from contextlib import nullcontext
 
 from activemat.errors import InputError
 
@@ -28,10 +29,25 @@ def _run(args) -> int:
     overrides = {key: (getattr(args, name), f"{flag} {getattr(args, name)}")
                  for key, (name, flag) in options.items() if getattr(args, name) is not None}
     config, text = load_campaign(args.campaign, overrides)
-    summary = run_campaign(config, text, stop=stop)
+    view = nullcontext()
+    if args.view:  # the live page beside the driver, bound before anything is computed
+        from activemat.analysis.view.server import beside
+
+        view = beside(config.campaign.store, port=args.view_port, budget=config.stop.budget,
+                      announce=lambda line: print(line, file=sys.stderr, flush=True))
+    with view:
+        summary = run_campaign(config, text, stop=stop)
     stop.settle()
     if args.json:
         print(json.dumps(summary))
+    return 0
+
+
+def _view(args) -> int:
+    from activemat.analysis.view.server import serve
+
+    serve(args.store, port=args.port, interval=args.interval, dashboard=args.dashboard,
+          announce=lambda line: print(line, flush=True))
     return 0
 
 
@@ -162,12 +178,27 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, help="override [cluster] workers")
     run.add_argument("--budget", type=int, help="override [stop] budget")
     run.add_argument("--json", action="store_true", help="print a JSON summary at the end")
+    run.add_argument("--view", action="store_true",
+                     help="serve the live page of the store (as `activemat view`) on 127.0.0.1 while it runs")
+    run.add_argument("--view-port", type=int, default=5006, metavar="PORT",
+                     help="port of --view's page (default 5006; 0 = any free port); printed at start")
     run.set_defaults(func=_run)
 
     status = sub.add_parser("status", help="summarise a store (safe while a campaign writes it)")
     status.add_argument("store", help="campaign store (.h5)")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(func=_status)
+
+    view = sub.add_parser("view", help="a live page of a store in the browser, served on 127.0.0.1 (safe while "
+                                       "a campaign writes it; a report of a finished one)")
+    view.add_argument("store", help="campaign store (.h5); it may not exist yet (the page waits for it)")
+    view.add_argument("--port", type=int, default=5006,
+                      help="port on 127.0.0.1 (default 5006; 0 = any free port); the page's address is printed "
+                           "at start. From another machine: ssh -L PORT:127.0.0.1:PORT HOST")
+    view.add_argument("--interval", type=float, default=1.0, metavar="SECONDS",
+                      help="how often to check the store for new rows (default 1 s)")
+    view.add_argument("--dashboard", metavar="URL", help="link this Dask dashboard on the page")
+    view.set_defaults(func=_view)
 
     query = sub.add_parser("query", help="filter a store's calculations; table, CSV or JSON")
     query.add_argument("store", help="campaign store (.h5)")

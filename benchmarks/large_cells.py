@@ -1,6 +1,6 @@
 """The 32-atom benchmark (issue 15): labels each strategy needs to a held-out error, and transfer from 16 atoms.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/large_cells.py [--repeats 5] [--budget 120] [--jobs 2]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/large_cells.py [--repeats 5] [--budget 150] [--jobs 2] [--cutoffs 9 6 5]
 
 Replays campaigns/sige32-fast.toml (icet features with cutoffs 7/6/5 A, GP with ARD) against
 benchmarks/data/sige32-fast.extxyz: its structures, one per symmetry class (duplicates' gaps averaged), are the
@@ -9,7 +9,8 @@ label the script records the error on them, the error of the composition-average
 weighted average over the pool's structures at each composition, against the same average of the labels) and
 the bowing parameter b fitted to the model's curve.
 
-Parts, each saved to benchmarks/results/large_cells.json as it finishes (a rerun skips parts already there):
+--cutoffs replaces the campaign file's icet cutoffs. Parts, each saved to benchmarks/results/large_cells.json (with
+--cutoffs: large_cells_c<cutoffs>.json) as it finishes (a rerun skips parts already there):
   strategies : ivr, ivr_curve, max_std and random, the campaign's model trained on 32-atom labels only;
   transfer   : max_std and random with [model] transfer_from a 16-atom store (the PBE reference store, and
                the 16-atom gpaw-fast store runs/reference-fast.h5 if present), featurised in the same icet
@@ -100,9 +101,14 @@ def main(argv=None) -> dict:
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--held-out", type=float, default=0.2)
     p.add_argument("--parts", nargs="+", default=["strategies", "transfer"])
+    p.add_argument("--cutoffs", type=float, nargs="+", help="icet cutoffs (A) instead of the campaign file's")
     args = p.parse_args(argv)
     config, _ = load_campaign(CAMPAIGN)
-    saved = load("large_cells") or {}
+    name = "large_cells"
+    if args.cutoffs:
+        config = config.model_copy(update={"space": config.space.model_copy(update={"cutoffs": tuple(args.cutoffs)})})
+        name += "_c" + "-".join(f"{c:g}" for c in args.cutoffs)
+    saved = load(name) or {}
     parts = saved.get("parts", {})
     plan = []
     if "strategies" in args.parts:
@@ -123,8 +129,8 @@ def main(argv=None) -> dict:
                 s.pop("picks", None)
             summary = summarise(result)
             parts[title] = {"repeats": args.repeats, "budget": args.budget, "result": result, "summary": summary}
-            save("large_cells", {"campaign": str(CAMPAIGN.relative_to(ROOT)), "oracle": str(ORACLE.relative_to(ROOT)),
-                                 "parts": parts})
+            save(name, {"campaign": str(CAMPAIGN.relative_to(ROOT)), "oracle": str(ORACLE.relative_to(ROOT)),
+                        "cutoffs": list(config.space.cutoffs), "parts": parts})
         show(title, result, summary)
     return parts
 
