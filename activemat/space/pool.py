@@ -448,25 +448,65 @@ def structure_features(atoms: Atoms, elements: tuple[str, str], *, features: str
 
 
 def parse_formula(text: str, elements: tuple[str, str], n_sites: int) -> int:
-    """Return the number of B atoms in a formula such as ``"Si4Ge12"``.
+    """Return the number of B atoms of a composition of the ``n_sites``-site cell, written as a user types it.
+
+    Accepted: the cell's own formula (``Si4Ge12``); a formula unit whose atoms divide the cell's
+    (``SiGe3``, ``SiGe``, ``Si2Ge2``, ``Ge``: scaled up to the cell); fractions that sum to 1
+    (``Si0.25Ge0.75``). Anything else is refused in one line that says what it means and the nearest
+    compositions the cell holds.
 
     >>> parse_formula("Si4Ge12", ("Si", "Ge"), 16)
     12
+    >>> parse_formula("SiGe3", ("Si", "Ge"), 16), parse_formula("Si0.5Ge0.5", ("Si", "Ge"), 16)
+    (12, 8)
+    >>> parse_formula("SiGe2", ("Si", "Ge"), 16)
+    Traceback (most recent call last):
+    ...
+    activemat.errors.SpaceError: formula 'SiGe2' is x_Ge = 0.6667, not a composition of the 16-site cell (x_Ge in steps of 1/16); nearest: Si5Ge11 (x_Ge = 0.6875), Si6Ge10 (x_Ge = 0.625)
     """
     elements = _check_elements(elements)
-    parts = re.findall(r"([A-Z][a-z]?)(\d*)", text)
-    if not parts or "".join(e + c for e, c in parts) != text.strip():
-        example = _formula(elements, n_sites // 2, n_sites - n_sites // 2)
-        raise SpaceError(f"cannot parse formula {text!r}; write it like {example!r}")
-    counts = dict.fromkeys(elements, 0)
+    example = _formula(elements, n_sites // 2, n_sites - n_sites // 2)
+    stripped = text.strip() if isinstance(text, str) else ""
+    parts = re.findall(r"([A-Z][a-z]?)(\d+(?:\.\d*)?|\.\d+)?", stripped)
+    if not parts or "".join(e + c for e, c in parts) != stripped:
+        raise SpaceError(f"cannot parse formula {text!r}; write it like {example!r} (or {elements[0]}"
+                         f"{elements[1]}3, {elements[0]}0.25{elements[1]}0.75)")
+    counts = dict.fromkeys(elements, 0.0)
+    fractional = any("." in c for _, c in parts)
     for e, c in parts:
         if e not in counts:
             raise SpaceError(f"element {e!r} in formula {text!r} is not in space.elements {elements}; use only those")
-        counts[e] += int(c) if c else 1
-    if sum(counts.values()) != n_sites:
-        raise SpaceError(f"formula {text!r} has {sum(counts.values())} atoms but the supercell has {n_sites} sites; "
-                         "make the counts sum to the number of sites")
-    return counts[elements[1]]
+        counts[e] += float(c) if c else 1.0
+    a, b = counts[elements[0]], counts[elements[1]]
+    total = a + b
+    if total <= 0:
+        raise SpaceError(f"formula {text!r} has no atoms; write it like {example!r}")
+    if fractional:
+        if abs(total - 1.0) > 1e-6:
+            raise SpaceError(f"formula {text!r}: fractions must sum to 1 (they sum to {total:g}); write e.g. "
+                             f"{elements[0]}0.25{elements[1]}0.75, or counts such as {example!r}")
+    elif total > n_sites or n_sites % round(total):
+        n = round(total)
+        scaled = b / total * n_sites
+        if abs(scaled - round(scaled)) < 1e-9:  # e.g. Si10Ge6 for 16 sites: its composition, in other counts
+            raise SpaceError(f"formula {text!r} has {n} atoms but the supercell has {n_sites} sites; "
+                             f"write its composition as {_formula(elements, n_sites - round(scaled), round(scaled))}")
+        if total > n_sites / 2:  # the cell's formula with a miscount, most likely
+            raise SpaceError(f"formula {text!r} has {n} atoms but the supercell has {n_sites} sites (and its "
+                             f"x_{elements[1]} = {b / total:.4f} is not one of the cell's compositions); "
+                             f"nearest: {_nearest(b / total, elements, n_sites)}")
+    n_b = b / total * n_sites
+    if abs(n_b - round(n_b)) > 1e-6:
+        raise SpaceError(f"formula {text!r} is x_{elements[1]} = {b / total:.4f}, not a composition of the "
+                         f"{n_sites}-site cell (x_{elements[1]} in steps of 1/{n_sites}); nearest: "
+                         f"{_nearest(b / total, elements, n_sites)}")
+    return int(round(n_b))
+
+
+def _nearest(x: float, elements: tuple[str, str], n_sites: int) -> str:
+    """The one or two compositions of the cell nearest to fraction ``x`` of B, nearest first."""
+    near = sorted({int(np.floor(x * n_sites)), int(np.ceil(x * n_sites))}, key=lambda k: abs(k / n_sites - x))
+    return ", ".join(f"{_formula(elements, n_sites - k, k)} (x_{elements[1]} = {k / n_sites:g})" for k in near)
 
 
 def site_permutations(elements: tuple[str, str], supercell: tuple[int, int, int],
