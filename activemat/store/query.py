@@ -136,8 +136,10 @@ class StoreView:
         return tuple(str(e) for e in self.data.attrs[S.ATTR_ELEMENTS])
 
     @property
-    def supercell(self) -> tuple[int, int, int]:
-        return tuple(int(n) for n in self.data.attrs[S.ATTR_SUPERCELL])
+    def supercell(self) -> tuple:
+        """Three repeats, or a 3x3 matrix as a tuple of rows."""
+        value = np.asarray(self.data.attrs[S.ATTR_SUPERCELL])
+        return tuple(tuple(int(n) for n in row) for row in value) if value.ndim == 2 else tuple(int(n) for n in value)
 
     @property
     def cell(self) -> str:
