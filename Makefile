@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # openmpi-bin + libopenmpi-dev: GPAW's setup.py builds against MPI when `mpic++` is on PATH (mpi_ranks > 1).
-APT_PACKAGES := g++ make libxc-dev libopenblas-dev openmpi-bin libopenmpi-dev chromium chromium-driver
+APT_PACKAGES := g++ make libxc-dev libopenblas-dev openmpi-bin libopenmpi-dev hdf5-tools chromium chromium-driver
 SLURM_PACKAGES := slurmctld slurmd slurm-client munge
 SLURM_STATE ?= /tmp/activemat-slurm
 STAMP := .make

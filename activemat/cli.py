@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from contextlib import nullcontext
 
@@ -94,8 +95,8 @@ def _query(args) -> int:
 def _export(args) -> int:
     from activemat.store.export import export_store
 
-    n = export_store(args.store, args.output, **_filters(args))
-    print(f"wrote {n} calculations to {args.output}", file=sys.stderr)
+    n = export_store(args.store, args.output, fmt=args.format, **_filters(args))
+    print(f"wrote {n} calculations to {'standard output' if args.output == '-' else args.output}", file=sys.stderr)
     return 0
 
 
@@ -106,11 +107,11 @@ def _predict(args) -> int:
     if args.curve:
         from activemat.analysis.curve import gap_curve, render
 
-        result = gap_curve(args.store, kind=args.model)
+        result = gap_curve(args.store, kind=args.model, refit=args.refit)
     else:
         from activemat.analysis.predict import predict, render
 
-        result = predict(args.store, args.spec, kind=args.model)
+        result = predict(args.store, args.spec, kind=args.model, refit=args.refit)
     if args.json:
         print(json.dumps(result))
     else:
@@ -121,7 +122,8 @@ def _predict(args) -> int:
 def _inspect(args) -> int:
     from activemat.analysis.modelcard import model_card, render
 
-    card = model_card(args.store, kind=args.model, reference=args.reference)
+    card = model_card(args.store, kind=args.model, reference=args.reference, refit=args.refit)
+    _warn((card.get("reference") or {}).get("warning"))
     if args.json:
         print(json.dumps(card))
     else:
@@ -134,8 +136,11 @@ def _plot(args) -> int:
 
     results = {}
     for path in plot_store(args.store[0], args.output, kind=args.model, figures=args.figures,
-                           reference=args.reference, compare=args.store[1:], results=results).values():
+                           reference=args.reference, compare=args.store[1:], results=results,
+                           refit=args.refit).values():
         print(path)
+    for warning in results.get("warnings", ()):
+        _warn(warning)
     if "experiment" in results:
         from activemat.analysis.plots import render_comparison
 
@@ -157,6 +162,10 @@ def _replay(args) -> int:
     else:
         render(result)
     return 0
+
+
+_REFIT = ("optimise the model's hyperparameters again (seconds to minutes) instead of reusing those of the "
+          "store's latest snapshot")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -203,7 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = sub.add_parser("export", help="write calculations with structures to extended XYZ, or to CSV")
     export.add_argument("store", help="campaign store (.h5)")
-    export.add_argument("-o", "--output", required=True, help="FILE.extxyz (or .xyz) or FILE.csv")
+    export.add_argument("-o", "--output", required=True,
+                        help="FILE.extxyz (or .xyz) or FILE.csv; - for standard output (extended XYZ unless --format)")
+    export.add_argument("--format", choices=("extxyz", "csv"),
+                        help="file format (default: from the file name's suffix; extxyz for standard output)")
     _add_filters(export)
     export.set_defaults(func=_export)
 
@@ -214,12 +226,14 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the composition-averaged gap curve E_g(x) with its joint-posterior model std, the "
                               "configurational spread and the bowing parameter b (instead of SPEC)")
     predict.add_argument("--model", choices=MODEL_KINDS, help="refit this model kind instead of the campaign's")
+    predict.add_argument("--refit", action="store_true", help=_REFIT)
     predict.add_argument("--json", action="store_true", help="machine-readable output")
     predict.set_defaults(func=_predict)
 
     inspect = sub.add_parser("inspect", help="model card: hyperparameters, CV errors, baseline, coefficients")
     inspect.add_argument("store", help="campaign store (.h5)")
     inspect.add_argument("--model", choices=MODEL_KINDS, help="refit this model kind instead of the campaign's")
+    inspect.add_argument("--refit", action="store_true", help=_REFIT)
     inspect.add_argument("--reference", metavar="STORE", help="also score the model on this store's results"
                          " (same [space], e.g. every candidate computed)")
     inspect.add_argument("--json", action="store_true", help="machine-readable output")
@@ -233,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
                       "(the default), and experiment: composition-averaged gap of each store against the "
                       "measured SiGe gap (Weber and Alonso, Phys. Rev. B 40, 5683 (1989))")
     plot.add_argument("--model", choices=MODEL_KINDS, help="refit this model kind instead of the campaign's")
+    plot.add_argument("--refit", action="store_true", help=_REFIT)
     plot.add_argument("--reference", metavar="STORE", help="overlay this store's gaps (same [space]) on gap_vs_x")
     plot.set_defaults(func=_plot)
 
@@ -264,6 +279,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warn(message: str | None) -> None:
+    if message:
+        print(f"activemat: warning: {message}", file=sys.stderr)
+
+
+#: Exit code when the reader of standard output went away (``activemat query ... | head``): 128 + SIGPIPE,
+#: as the shell reports a tool killed by a closed pipe.
+CLOSED_PIPE = 141
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -271,6 +296,15 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         print(f"activemat: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader closed the pipe: stop quietly. Standard output goes to /dev/null, so the interpreter's
+        # final flush of what is still buffered cannot fail again with a traceback.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass  # stdout is no file (tests): nothing left to flush into the closed pipe
+        return CLOSED_PIPE
 
 
 if __name__ == "__main__":

@@ -241,7 +241,7 @@ def fit_bowing(x: np.ndarray, mean: np.ndarray, cov: np.ndarray | None, *, n_sam
 
 def gap_curve(store_or_model: str | Path | CampaignView | StoreModel, *, kind: str | None = None,
               max_configurations: int = MAX_CONFIGURATIONS, n_samples: int = N_SAMPLES, seed: int = 0,
-              joint_max: int = JOINT_MAX) -> dict:
+              joint_max: int = JOINT_MAX, refit: bool = False) -> dict:
     """The composition-averaged gap E_g(x) of the random alloy, its joint-posterior std and the bowing fit.
 
     Parameters
@@ -249,6 +249,7 @@ def gap_curve(store_or_model: str | Path | CampaignView | StoreModel, *, kind: s
     store_or_model : a store (path or view), refitted with
         :func:`activemat.analysis.predict.fit_store_model`, or an already refitted model.
     kind : model kind to refit instead of the campaign's (ignored for a model).
+    refit : optimise the hyperparameters again instead of reusing the latest snapshot's (ignored for a model).
     max_configurations : configurations per composition at most in the covariance.
     n_samples : joint posterior samples of the curve for the bowing fit.
     seed : seed of the subsample and of the samples.
@@ -265,7 +266,8 @@ def gap_curve(store_or_model: str | Path | CampaignView | StoreModel, *, kind: s
         ``bowing`` (:func:`fit_bowing` with ``E_<A>``/``E_<B>`` keys for the
         elements) and ``notes``.
     """
-    sm = store_or_model if isinstance(store_or_model, StoreModel) else fit_store_model(store_or_model, kind)
+    sm = store_or_model if isinstance(store_or_model, StoreModel) \
+        else fit_store_model(store_or_model, kind, refit=refit)
     pool = sm.pool
     a, b = pool.elements
     mean_all, std_all = sm.predict(pool.features)
@@ -311,6 +313,7 @@ def gap_curve(store_or_model: str | Path | CampaignView | StoreModel, *, kind: s
     else:
         notes.append("the bowing fit needs at least 3 compositions")
     return {"store": str(sm.view.path), "model": sm.kind, "description": sm.model.describe(),
+            "hyperparameters": sm.hyperparameters,
             "n_train": int(len(sm.train)), "elements": [a, b], "covariance": how, "compositions": rows,
             "bowing": bowing, "notes": notes}
 
@@ -342,6 +345,8 @@ def render(curve: dict, file=None) -> None:
                       f"{r['model_std_bound']:.4f}", f"{r['spread']:.4f}", n,
                       "extrapolation" if r["extrapolation"] else "")
     console.print(table)
+    if curve.get("hyperparameters"):
+        console.print(f"model: {curve['hyperparameters']}")
     console.print("model std: of the average (joint posterior); bound: the weighted average of per-configuration "
                   "stds (fully correlated, with noise); spread: configurational, physics not model error")
     fit = curve["bowing"]

@@ -27,26 +27,59 @@ def _nan_to_none(value):
     return None if value is None or value != value else float(value)
 
 
+#: The unit of each hyperparameter the card shows (``card["hyperparameters"]["units"]``). The GP is fitted to
+#: gaps divided by their std over the training set (``normalize_y``): its amplitude is in units of that std and
+#: its noise level in units of its square; ``amplitude_ev`` and ``noise_std_ev`` are the same in eV.
+UNITS = {
+    "intercept": "eV", "residual_std": "eV",
+    "rho": "eV per eV (scale of each level onto the next)", "levels": "",
+    "gap_std": "eV (std of the training gaps: the GP's unit of gap)",
+    "amplitude": "std(gap)", "amplitude_ev": "eV",
+    "length_scale": "pool-standardised feature units",
+    "nu": "Matern smoothness (dimensionless)",
+    "noise_level": "var(gap)", "noise_std_ev": "eV (std of the fitted noise)",
+    "log_marginal_likelihood": "nats",
+}
+
+
 def _hyperparameters(sm) -> dict:
     model = sm.model
     if sm.kind == "linear":
-        return {"intercept": float(model.intercept_), "residual_std": float(model.sigma_)}
-    if sm.kind == "co-kriging":
-        return {"rho": model.rhos_[1:], "levels": model.n_levels,
-                "note": "rho: scale of each level onto the next (level 0 the cheapest)"}
-    params = model.kernel_.get_params()
-    out = {}
-    for key, value in params.items():
-        if key.endswith(("constant_value", "length_scale", "noise_level", "nu")) and "bounds" not in key:
-            name = key.split("__")[-1]
-            value = np.asarray(value, float)
-            out[name] = float(value) if value.ndim == 0 else value.tolist()
-    if "constant_value" in out:
-        out["amplitude"] = float(np.sqrt(out.pop("constant_value")))
-    out["log_marginal_likelihood"] = float(model.gp_.log_marginal_likelihood_value_)
-    out["note"] = ("length scales in pool-standardised feature units; amplitude in units of std(gap),"
-                   " noise level in units of var(gap) (normalize_y)")
+        out = {"intercept": float(model.intercept_), "residual_std": float(model.sigma_)}
+    elif sm.kind == "co-kriging":
+        out = {"rho": model.rhos_[1:], "levels": model.n_levels,
+               "note": "rho: scale of each level onto the next (level 0 the cheapest)"}
+    else:
+        params = model.kernel_.get_params()
+        out = {}
+        for key, value in params.items():
+            if key.endswith(("constant_value", "length_scale", "noise_level", "nu")) and "bounds" not in key:
+                name = key.split("__")[-1]
+                value = np.asarray(value, float)
+                out[name] = float(value) if value.ndim == 0 else value.tolist()
+        scale = float(model.y_std_)
+        out["gap_std"] = scale
+        if "constant_value" in out:
+            out["amplitude"] = float(np.sqrt(out.pop("constant_value")))
+            out["amplitude_ev"] = out["amplitude"] * scale
+        if "noise_level" in out:
+            out["noise_std_ev"] = float(np.sqrt(out["noise_level"])) * scale
+        out["log_marginal_likelihood"] = float(model.gp_.log_marginal_likelihood_value_)
+        out["note"] = ("length scales in pool-standardised feature units; amplitude in units of std(gap),"
+                       " noise level in units of var(gap) (normalize_y)")
+    out["units"] = {k: UNITS[k] for k in out if k in UNITS}
     return out
+
+
+def _with_unit(name: str, value, unit: str, features) -> str:
+    """One hyperparameter as the card prints it: the value, then its unit."""
+    if isinstance(value, list):
+        shown = ", ".join(f"{x:.4g}" for x in value)
+        if name == "length_scale" and len(value) == len(features):
+            shown = ", ".join(f"{f} {x:.4g}" for f, x in zip(features, value))
+    else:
+        shown = f"{value:+.4f}" if name == "intercept" else f"{value:.4g}" if isinstance(value, float) else str(value)
+    return f"{shown} {unit}".strip()
 
 
 def _coefficients(sm) -> list[dict]:
@@ -68,12 +101,24 @@ def open_reference(view: CampaignView, reference: str | Path | CampaignView) -> 
     return ref
 
 
+def preset_warning(view: CampaignView, ref: CampaignView) -> str | None:
+    """One line if a reference store's gaps come from another calculator preset than the ones its model
+    learns (their difference then shows up as model error); None if the presets agree."""
+    if ref.preset == view.preset:
+        return None
+    return (f"reference {ref.path} holds {ref.preset} gaps but the model of {view.path} learns {view.preset} gaps: "
+            "the comparison includes the difference between the two presets' settings, not only the model's error"
+            f"; give a reference computed with {view.preset} to score the model alone")
+
+
 def reference_errors(sm, reference: str | Path | CampaignView) -> dict:
-    """Errors of a refitted store model against every successful calculation of a reference store.
+    """Errors of a store model against every successful calculation of a reference store.
 
     The reference must hold the same candidate pool (same ``[space]``), e.g.
     a store that computed every candidate. ``unseen`` rows are the
-    reference candidates the model was not trained on.
+    reference candidates the model was not trained on. The reference is
+    scored at its own preset (``preset``); when that is not the model's
+    (``model_preset``), ``warning`` says so (``activemat inspect`` prints it).
     """
     ref = open_reference(sm.view, reference)
     done = ref.data.completed(ref.preset)
@@ -85,6 +130,7 @@ def reference_errors(sm, reference: str | Path | CampaignView) -> dict:
     err = mean - y
     unseen = ~np.isin(idx, sm.train)
     out = {"store": str(ref.path), "presets": sorted(set(ref.data.calculations["preset"][ref.data.status_mask(S.OK)])),
+           "preset": ref.preset, "model_preset": sm.view.preset, "warning": preset_warning(sm.view, ref),
            "n": int(len(idx)), "mae": float(np.mean(np.abs(err))), "rmse": float(np.sqrt(np.mean(err ** 2))),
            "max_error": float(np.max(np.abs(err))), "n_unseen": int(unseen.sum()),
            "mae_unseen": None, "coverage_2sigma_unseen": None}
@@ -95,7 +141,7 @@ def reference_errors(sm, reference: str | Path | CampaignView) -> dict:
 
 
 def model_card(store: str | Path | CampaignView, kind: str | None = None,
-               reference: str | Path | CampaignView | None = None) -> dict:
+               reference: str | Path | CampaignView | None = None, *, refit: bool = False) -> dict:
     """Everything ``activemat inspect`` shows, as a JSON-ready dict.
 
     A store with fewer than two successful calculations gives a card with
@@ -115,7 +161,7 @@ def model_card(store: str | Path | CampaignView, kind: str | None = None,
         card["note"] = (f"no model yet: {len(train)} successful calculation(s), a model needs {MIN_TRAIN}; "
                         "run the campaign further")
         return card
-    sm = fit_store_model(view, kind)
+    sm = fit_store_model(view, kind, refit=refit)
     X = sm.X
     # co-kriging: no closed-form cross-validation (each fold would refit every level)
     cv = {} if sm.kind == "co-kriging" else cross_validate(sm.model, X, y)
@@ -123,6 +169,7 @@ def model_card(store: str | Path | CampaignView, kind: str | None = None,
     ss_tot = float(np.sum((y - y.mean()) ** 2))
     card.update({
         "model": sm.model.describe(),
+        "fitted": sm.hyperparameters,
         "hyperparameters": _hyperparameters(sm),
         "cv_scheme": None if sm.kind == "co-kriging" else "leave-one-out" if len(y) <= MAX_FOLDS else f"{MAX_FOLDS}-fold",
         **{k: _nan_to_none(v) for k, v in cv.items()},
@@ -169,15 +216,19 @@ def render(card: dict, file=None) -> None:
     t.add_column()
     t.add_row("model", card["model"] or f"{card['kind']} (not fitted)")
     t.add_row("training size", f"{card['n_train']} calculations of {card['n_candidates']} candidates")
+    if card.get("fitted"):
+        t.add_row("fitted", card["fitted"])
     t.add_row("features", ", ".join(card["features"]))
     if card["model"] is None:
         t.add_row("note", card["note"])
         console.print(t)
         return
-    for k, v in card["hyperparameters"].items():
-        if k != "note":
-            t.add_row(f"  {k.replace('_', ' ')}", ", ".join(f"{x:.4g}" for x in v) if isinstance(v, list)
-                      else f"{v:.4g}" if isinstance(v, float) else str(v))
+    hp = card["hyperparameters"]
+    units = hp.get("units", {})
+    for k, v in hp.items():
+        if k not in ("note", "units"):
+            label = k.replace("_ev", " (eV)").replace("_", " ")
+            t.add_row(f"  {label}", _with_unit(k, v, units.get(k, ""), card["features"]))
     if card["cv_scheme"]:
         t.add_row(f"CV ({card['cv_scheme']}) MAE", _ev(card["cv_mae"]))
         t.add_row("CV RMSE", _ev(card["cv_rmse"]))
@@ -195,8 +246,11 @@ def render(card: dict, file=None) -> None:
         t.add_row("held-out test", "none reserved")
     ref = card.get("reference")
     if ref:
-        t.add_row("reference", f"{ref['store']} ({', '.join(ref['presets'])}): {ref['n']} calculations, "
-                  f"{ref['n_unseen']} not trained on")
+        t.add_row("reference", f"{ref['store']} ({ref.get('preset') or ', '.join(ref['presets'])}): {ref['n']} "
+                  f"calculations, {ref['n_unseen']} not trained on")
+        if ref.get("warning"):
+            t.add_row("[bold red]warning[/]", f"[bold red]presets differ:[/] reference {ref['preset']}, model "
+                      f"{ref['model_preset']}; the errors below include the difference between the presets")
         t.add_row("reference MAE / RMSE / max", f"{ref['mae']:.4f} / {ref['rmse']:.4f} / {ref['max_error']:.4f} eV")
         if ref["n_unseen"]:
             t.add_row("reference MAE (not trained on)", _ev(ref["mae_unseen"]))

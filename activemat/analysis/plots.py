@@ -38,7 +38,7 @@ from activemat.analysis.experiment import (
     weber_alonso_gap,
 )
 from activemat.analysis.curve import bowing_label, gap_curve, has_joint_covariance
-from activemat.analysis.modelcard import open_reference
+from activemat.analysis.modelcard import open_reference, preset_warning
 from activemat.analysis.predict import fit_store_model
 from activemat.campaign.ledger import RETRY, TEST
 from activemat.campaign.stored import CampaignView, open_campaign
@@ -111,7 +111,8 @@ def plot_gap_vs_x(view: CampaignView, sm, path: Path, reference: CampaignView | 
         done = reference.data.completed(reference.preset)
         idx = np.fromiter(done, dtype=np.int64, count=len(done))
         ax.scatter(reference.data.candidates["x_b"][idx], list(done.values()), s=30, facecolor="none",
-                   edgecolor="0.3", lw=1.0, zorder=2, label=f"reference: {reference.path.name} ({len(idx)})")
+                   edgecolor="0.3", lw=1.0, zorder=2,
+                   label=f"reference: {reference.path.name} ({reference.preset}, {len(idx)})")
     t = view.table()
     ok = (t["status"] == S.OK) & (t["preset"] == view.preset)  # the campaign's fidelity only
     xb = t[f"x_{view.b}"]
@@ -386,7 +387,8 @@ def plot_experiment(curves: list[dict], path: Path) -> None:
     fig.savefig(path, dpi=150)
 
 
-def compare_experiment(stores, path: str | Path, kind: str | None = None, models: dict | None = None) -> dict:
+def compare_experiment(stores, path: str | Path, kind: str | None = None, models: dict | None = None, *,
+                       refit: bool = False) -> dict:
     """Write ``path`` (PNG): each store's composition-averaged model gap next to experiment.
 
     Each store is one fidelity and one cell size, labelled by both (e.g. the
@@ -416,7 +418,7 @@ def compare_experiment(stores, path: str | Path, kind: str | None = None, models
             sm = models[str(view.path)]
         else:
             try:
-                sm = fit_store_model(view, kind)
+                sm = fit_store_model(view, kind, refit=refit)
             except NotEnoughData:
                 sm = None
         curves.append(experiment_curve(view, sm))
@@ -454,14 +456,16 @@ def render_comparison(result: dict, file=None) -> None:
 
 def plot_store(store: str | Path | CampaignView, out_dir: str | Path, kind: str | None = None,
                figures=None, reference: str | Path | CampaignView | None = None, compare=(),
-               results: dict | None = None) -> dict[str, Path]:
+               results: dict | None = None, refit: bool = False) -> dict[str, Path]:
     """Write the store's figures as PNGs into ``out_dir`` (created if missing); return name -> path.
 
     ``figures`` is a list or a comma-separated string of names from :data:`FIGURES`
     (the default set) and :data:`EXTRA_FIGURES`.
     ``reference``, a store of the same space, adds its gaps to ``gap_vs_x`` as open circles.
     ``compare``: more stores (other fidelities) for the ``experiment`` figure, drawn after this one.
-    ``results``, if given, receives ``results["experiment"]``, :func:`compare_experiment`'s numbers.
+    ``results``, if given, receives ``results["experiment"]``, :func:`compare_experiment`'s numbers, and
+    ``results["warnings"]``: one line each, e.g. a reference computed with another preset than the model's.
+    ``refit`` optimises the models' hyperparameters again instead of reusing the latest snapshots'.
 
     Raises
     ------
@@ -489,6 +493,8 @@ def plot_store(store: str | Path | CampaignView, out_dir: str | Path, kind: str 
                 raise InputError(f"nothing to compare: {v.path} has no calculations yet; run the campaign first")
     if reference is not None:
         reference = open_reference(view, reference)
+        if results is not None and preset_warning(view, reference):
+            results.setdefault("warnings", []).append(preset_warning(view, reference))
     if view.data.n_calculations == 0:
         raise InputError(f"nothing to plot: {view.path} has no calculations yet; run the campaign first")
     out_dir = Path(out_dir)
@@ -496,7 +502,7 @@ def plot_store(store: str | Path | CampaignView, out_dir: str | Path, kind: str 
         raise InputError(f"-o {out_dir} is a file; give a folder for the figures")
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
-        sm = fit_store_model(view, kind)
+        sm = fit_store_model(view, kind, refit=refit)
     except NotEnoughData:
         sm = None  # figures still show what was computed
     paths = {name: out_dir / f"{name}.png" for name in figures}
@@ -509,7 +515,8 @@ def plot_store(store: str | Path | CampaignView, out_dir: str | Path, kind: str 
     if "selection" in paths:
         plot_selection(view, paths["selection"])
     if "experiment" in paths:
-        comparison = compare_experiment([view, *compare], paths["experiment"], kind, models={str(view.path): sm})
+        comparison = compare_experiment([view, *compare], paths["experiment"], kind, models={str(view.path): sm},
+                                        refit=refit)
         if results is not None:
             results["experiment"] = comparison
     return paths

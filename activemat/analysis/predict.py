@@ -1,9 +1,15 @@
-"""Predict band gaps from a store: the campaign's model, refitted on its results.
+"""Predict band gaps from a store: the campaign's model, rebuilt on its results.
 
 The model is rebuilt exactly as the loop builds it: the campaign's ``[model]``
 (kind from the latest snapshot when a later run changed it), a
 ``StandardScaler`` fitted on the whole pool's features, the campaign seed,
-and every successful calculation except held-out test candidates.
+and every successful calculation except held-out test candidates. Its
+hyperparameters are the latest snapshot's, stored exactly
+(``snapshots/hyperparameters``): the model is fitted with them fixed, no
+marginal-likelihood optimisation (a Cholesky factorisation, milliseconds),
+and so is the loop's own last model. They are optimised again only when
+asked (``refit=True``, ``--refit``), for another model kind, or for a store
+whose snapshots predate stored hyperparameters (schema < 5).
 
 A composition is predicted as the multiplicity-weighted average over all its
 configurations in the pool (a disorder average,
@@ -22,9 +28,10 @@ per-composition model std (``predict --curve``), and the bowing parameter.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import ase.io
@@ -33,24 +40,29 @@ import numpy as np
 from activemat.campaign.config import ModelSection
 from activemat.campaign.setup import MIN_TRAIN, model_factory, pretrain
 from activemat.campaign.stored import CampaignView, open_campaign
-from activemat.errors import InputError, NotEnoughData
+from activemat.errors import InputError, NotEnoughData, SpaceError
 from activemat.learn.cokriging import CoKriging
 from activemat.learn import MODEL_KINDS
+from activemat.learn.models import reuse_state
 from activemat.space.matching import Matcher
 from activemat.store import schema as S
 
-_FORMULA = re.compile(r"^(?:[A-Z][a-z]?\d*)+$")
+# A formula as a user types it: counts may be missing (SiGe), integers or fractions (Si0.5Ge0.5).
+_FORMULA = re.compile(r"^(?:[A-Z][a-z]?(?:\d+\.?\d*|\.\d+)?)+$")
 
 
 @dataclass
 class StoreModel:
-    """A campaign's model refitted on a store's results.
+    """A campaign's model rebuilt on a store's results.
 
     Attributes
     ----------
-    kind : ``"gp"`` or ``"linear"``.
+    kind : ``"gp"``, ``"linear"`` or ``"co-kriging"``.
     model : the fitted regressor (scikit-learn contract, ``predict(X, return_std=True)``).
     train, y : training candidates and their gaps (eV).
+    hyperparameters : how the hyperparameters were found, one line: those of a snapshot (``stored``), or
+        optimised now, and why.
+    snapshot : iteration of the snapshot whose hyperparameters were reused (None if optimised now).
     """
 
     view: CampaignView
@@ -59,13 +71,32 @@ class StoreModel:
     model: object
     train: np.ndarray
     y: np.ndarray
+    hyperparameters: str = ""
+    snapshot: int | None = None
+    matcher: Matcher | None = field(default=None, repr=False)  # built on the first structure to match (orbits)
 
     @property
     def X(self) -> np.ndarray:
         return self.pool.features[self.train]
 
-    def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        mean, std = self.model.predict(np.atleast_2d(X), return_std=True)
+    @property
+    def stored(self) -> bool:
+        """Whether the hyperparameters are a snapshot's (nothing was optimised)."""
+        return self.snapshot is not None
+
+    def features(self, items) -> np.ndarray:
+        """Feature rows of ``items``: an ``ase.Atoms``, a list of them, or feature rows already."""
+        from ase import Atoms
+
+        if isinstance(items, Atoms):
+            items = [items]
+        if isinstance(items, (list, tuple)) and items and all(isinstance(a, Atoms) for a in items):
+            return np.array([_featurize(self, a, f"atoms[{i}]") for i, a in enumerate(items)])
+        return np.atleast_2d(np.asarray(items, float))
+
+    def predict(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and predictive std (eV) of feature rows ``X``, or of ``ase.Atoms`` (one or a list)."""
+        mean, std = self.model.predict(self.features(X), return_std=True)
         return np.asarray(mean, float), np.asarray(std, float)
 
     def x_range(self) -> tuple[float, float]:
@@ -88,8 +119,40 @@ def model_settings(view: CampaignView, kind: str | None = None) -> ModelSection:
     return ModelSection(kind=kind)
 
 
-def fit_store_model(store: str | Path | CampaignView, kind: str | None = None) -> StoreModel:
-    """Refit the campaign's model on the store's successful calculations.
+def stored_state(view: CampaignView, kind: str) -> tuple[dict | None, int | None, str]:
+    """The latest snapshot's exact hyperparameters, if they are of a ``kind`` model.
+
+    Returns
+    -------
+    state, iteration, why
+        The state (:meth:`GPRegressor.state`, :meth:`CoKriging.state`) and its snapshot's iteration; or None,
+        None and why they cannot be reused.
+    """
+    snaps = view.data.snapshots
+    if not len(snaps["iteration"]):
+        return None, None, "the store has no snapshot yet"
+    text = str(snaps["hyperparameters"][-1])
+    if not text:
+        return None, None, ("its latest snapshot has no stored hyperparameters (written before store schema 5, "
+                            "or too long to store)")
+    try:
+        state = json.loads(text)
+    except ValueError:
+        return None, None, "its latest snapshot's hyperparameters do not parse"
+    if state.get("kind") != kind:
+        return None, None, f"its latest snapshot is of a {state.get('kind')} model, not {kind}"
+    return state, int(snaps["iteration"][-1]), ""
+
+
+def fit_store_model(store: str | Path | CampaignView, kind: str | None = None, *, refit: bool = False) -> StoreModel:
+    """The campaign's model on the store's successful calculations, with the latest snapshot's hyperparameters.
+
+    Parameters
+    ----------
+    kind : a model kind instead of the campaign's (its hyperparameters are optimised now, unless the latest
+        snapshot is of that kind).
+    refit : optimise the hyperparameters again (the loop's full search with restarts) instead of reusing the
+        stored ones.
 
     Raises
     ------
@@ -105,16 +168,40 @@ def fit_store_model(store: str | Path | CampaignView, kind: str | None = None) -
     pool = view.pool()
     config = view.config()
     make_model = model_factory(section, config.campaign.seed, pool)
-    if section.kind == "gp" and (config.calculator.cheaper or config.model.transfer_from):
-        return StoreModel(view, pool, "co-kriging", _cokriging(view, config, pool, make_model), train, y)
-    return StoreModel(view, pool, section.kind, make_model().fit(pool.features[train], y), train, y)
+    multi = section.kind == "gp" and bool(config.calculator.cheaper or config.model.transfer_from)
+    model_kind = "co-kriging" if multi else section.kind
+    state, snapshot, why = (None, None, "asked (--refit)") if refit else stored_state(view, model_kind)
+
+    def build(state):
+        if multi:
+            return _cokriging(view, config, pool, make_model, state)
+        model = make_model() if state is None else reuse_state(make_model(), state)
+        return model.fit(pool.features[train], y)
+
+    try:
+        model = build(state)
+    except ValueError as exc:
+        if state is None:
+            raise
+        state, snapshot, why = None, None, f"its stored hyperparameters do not fit this model ({exc})"
+        model = build(None)
+    if model_kind == "linear":
+        how = "least squares (no hyperparameters to optimise)"
+    elif state is not None:
+        how = f"hyperparameters of snapshot {snapshot} (stored, not optimised again)"
+    else:
+        how = f"hyperparameters optimised now: {why}"
+    return StoreModel(view, pool, model_kind, model, train, y, hyperparameters=how, snapshot=snapshot)
 
 
-def _cokriging(view: CampaignView, config, pool, make_gp):
+def _cokriging(view: CampaignView, config, pool, make_gp, state: dict | None = None):
     """The loop's multi-fidelity or transfer model: cheaper presets' results (or the pretraining store) below,
-    the campaign's preset on top."""
+    the campaign's preset on top; with ``state`` (:meth:`CoKriging.state`), every level's stored kernel and
+    rho instead of optimised ones."""
     if config.model.transfer_from:
-        frozen, names = pretrain(config.model.transfer_from, pool, make_gp), [config.calculator.preset]
+        first = {"kind": "co-kriging", "levels": state["levels"][:1]} if state else None
+        frozen = pretrain(config.model.transfer_from, pool, make_gp, fixed=first)
+        names = [config.calculator.preset]
     else:
         frozen, names = None, config.calculator.presets
     levels = []
@@ -124,7 +211,7 @@ def _cokriging(view: CampaignView, config, pool, make_gp):
             raise NotEnoughData(f"{view.path} has {len(idx)} successful {name} calculation(s); its co-kriging "
                                 f"model needs {MIN_TRAIN} per preset: run the campaign further (activemat run)")
         levels.append((pool.features[idx], gaps))
-    return CoKriging(make_gp, frozen=frozen).fit(levels)
+    return CoKriging(make_gp, frozen=frozen, fixed=state).fit(levels)
 
 
 def composition_average(sm: StoreModel, n_b: int) -> dict:
@@ -168,44 +255,66 @@ def _read_frames(path: Path) -> list:
     return frames
 
 
-def _structures(sm: StoreModel, path: Path) -> list[dict]:
+def _featurize(sm: StoreModel, atoms, where: str) -> np.ndarray:
+    """Features of one structure: its pool row (orbit features, defined on the supercell's sites only), or its
+    own features (defined on the parent lattice: any cell size)."""
+    if sm.pool.feature_kind == "orbits":
+        if sm.matcher is None:
+            sm.matcher = Matcher(sm.pool)
+        cand, why = sm.matcher.match(atoms)
+        if cand is None:
+            raise InputError(f"{where}: {why}; with space.features = \"orbits\" a structure must be a decoration "
+                             "of the campaign's supercell")
+        return sm.pool.features[cand]
+    return sm.pool.featurize(atoms)
+
+
+def _structure(sm: StoreModel, atoms, spec: str, frame: int) -> dict:
     view, b = sm.view, sm.view.b
-    names = view.feature_names
-    items = []
-    frames = _read_frames(path)
+    where = f"{spec}: frame {frame}" if spec and not spec.startswith("atoms[") else spec
+    feats = _featurize(sm, atoms, where)
+    mean, std = sm.model.predict(feats[None], return_std=True)
+    symbols = np.array(atoms.get_chemical_symbols())
+    n_b = int(np.sum(symbols == view.elements[1]))
+    x = float(feats[0])
     lo, hi = sm.x_range()
-    matcher = None
-    for i, atoms in enumerate(frames):
-        if sm.pool.feature_kind == "orbits":  # defined on the supercell's sites only
-            matcher = matcher or Matcher(sm.pool)
-            cand, why = matcher.match(atoms)
-            if cand is None:
-                raise InputError(f"{path}: frame {i}: {why}; with space.features = \"orbits\" a structure must be "
-                                 "a decoration of the campaign's supercell")
-            feats = sm.pool.features[cand]
-        else:  # defined on the parent lattice: a structure of any cell size is featurised as it is
-            feats = sm.pool.featurize(atoms)
-        mean, std = sm.predict(feats[None])
-        symbols = np.array(atoms.get_chemical_symbols())
-        n_b = int(np.sum(symbols == view.elements[1]))
-        x = float(feats[0])
-        formula = "".join(f"{e}{k}" for e, k in zip(view.elements, (len(atoms) - n_b, n_b)) if k)
-        items.append({"spec": str(path), "type": "structure", "frame": i, "formula": formula,
-                      "n_atoms": len(atoms), f"n_{b}": n_b, f"x_{b}": x, "gap": float(mean[0]),
-                      "model_std": float(std[0]), "extrapolation": not (lo - 1e-9 <= x <= hi + 1e-9),
-                      "features": dict(zip(names, map(float, feats)))})
-    return items
+    formula = "".join(f"{e}{k}" for e, k in zip(view.elements, (len(atoms) - n_b, n_b)) if k)
+    return {"spec": spec, "type": "structure", "frame": frame, "formula": formula, "n_atoms": len(atoms),
+            f"n_{b}": n_b, f"x_{b}": x, "gap": float(mean[0]), "model_std": float(std[0]),
+            "extrapolation": not (lo - 1e-9 <= x <= hi + 1e-9),
+            "features": dict(zip(view.feature_names, map(float, feats)))}
 
 
-def predict(store: str | Path | CampaignView, specs: list[str] | str, kind: str | None = None) -> dict:
-    """Predict gaps (eV) for compositions (``"Si4Ge12"``) and/or structure files.
+def _structures(sm: StoreModel, path: Path) -> list[dict]:
+    return [_structure(sm, atoms, str(path), i) for i, atoms in enumerate(_read_frames(path))]
+
+
+#: Suffixes that name a structure file even when it does not exist (a formula never has one).
+_STRUCTURE_SUFFIXES = {".xyz", ".extxyz", ".cif", ".traj", ".vasp", ".json", ".db", ".pdb", ".xsf", ".in", ".out"}
+
+
+def predict(store: str | Path | CampaignView | StoreModel, specs, kind: str | None = None, *,
+            refit: bool = False) -> dict:
+    """Predict gaps (eV) for compositions (``"Si4Ge12"``, ``"SiGe3"``, ``"Si0.25Ge0.75"``), structure files
+    and ``ase.Atoms``.
+
+    Parameters
+    ----------
+    store : a store (path or view), or a model already built (:func:`fit_store_model`; then ``kind`` and
+        ``refit`` are ignored).
+    specs : one or a list of: a formula (a composition of the campaign's cell, or one that scales to it);
+        a structure file (anything ``ase.io.read`` reads, every frame); an ``ase.Atoms``.
+    kind : a model kind instead of the campaign's.
+    refit : optimise the hyperparameters again instead of reusing the latest snapshot's
+        (:func:`fit_store_model`).
 
     Returns
     -------
     dict
         ``store``, ``model`` (kind), ``description`` (fitted hyperparameters),
-        ``n_train`` and ``predictions``: one dict per composition or structure
-        frame with ``gap`` and ``model_std`` and, for compositions,
+        ``hyperparameters`` (whether they are a snapshot's or optimised now),
+        ``n_train`` and ``predictions``: one dict per composition, structure
+        or structure frame with ``gap`` and ``model_std`` and, for compositions,
         ``model_std_kind`` (``"joint posterior"``: the std of the average
         from the joint posterior covariance of its configurations; or
         ``"fully correlated bound"`` for co-kriging models),
@@ -214,37 +323,59 @@ def predict(store: str | Path | CampaignView, specs: list[str] | str, kind: str 
         :data:`activemat.analysis.curve.MAX_CONFIGURATIONS`). A structure's
         ``model_std`` is its predictive std, fitted noise included.
     """
-    specs = [specs] if isinstance(specs, str) else list(specs)
+    from ase import Atoms
+
+    specs = [specs] if isinstance(specs, (str, Path, Atoms)) else list(specs)
     if not specs:
         raise InputError("nothing to predict; give a composition such as Si4Ge12 or a structure file (or, for the "
                          "whole composition curve, activemat predict STORE --curve)")
-    sm = fit_store_model(store, kind)
+    sm = store if isinstance(store, StoreModel) else fit_store_model(store, kind, refit=refit)
     items = []
-    for spec in specs:
-        path = Path(spec)
+    for i, spec in enumerate(specs):
+        if isinstance(spec, Atoms):
+            items.append(_structure(sm, spec, f"atoms[{i}]", 0))
+            continue
+        if not isinstance(spec, (str, Path)):
+            raise InputError(f"cannot predict {type(spec).__name__} {str(spec)[:40]!r}; give a formula, a structure "
+                             "file or an ase.Atoms")
+        text = str(spec).strip()
+        path = Path(text)
         if path.is_file():
             items += _structures(sm, path)
-        elif _FORMULA.match(spec.strip()) and not path.suffix:
-            items.append(_composition(sm, spec.strip()))
-        elif path.suffix or "/" in spec:
-            raise InputError(f"structure file not found: {spec}; check the path")
+        elif isinstance(spec, str) and _FORMULA.match(text) and path.suffix.lower() not in _STRUCTURE_SUFFIXES:
+            try:
+                items.append(_composition(sm, text))
+            except SpaceError as exc:
+                if "not in space.elements" not in str(exc) or any(c.isdigit() for c in text):
+                    raise
+                # letters only, such as POSCAR: a missing file is as likely as a formula of other elements
+                raise InputError(f"{exc}; or, if {text!r} is a structure file, it was not found: check the path"
+                                 ) from None
+        elif path.suffix or "/" in text:
+            raise InputError(f"structure file not found: {text}; check the path")
         else:
             example = f"{sm.pool.elements[0]}4{sm.pool.elements[1]}{sm.view.n_sites - 4}"
-            raise InputError(f"{spec!r} is neither a composition nor a structure file; give a formula such as "
+            raise InputError(f"{text!r} is neither a composition nor a structure file; give a formula such as "
                              f"{example} or the path of a file ase.io.read can read")
     presets = sorted(set(sm.view.data.calculations["preset"][sm.view.data.status_mask(S.OK)].tolist()))
     return {"store": str(sm.view.path), "model": sm.kind, "description": sm.model.describe(),
-            "n_train": int(len(sm.train)), "presets": presets, "predictions": items}
+            "hyperparameters": sm.hyperparameters, "n_train": int(len(sm.train)), "presets": presets,
+            "predictions": items}
 
 
 def render(result: dict, file=None) -> None:
     """Human-readable lines for :func:`predict`'s result."""
     file = file or sys.stdout
-    print(f"{result['store']}: {result['model']} model refitted on {result['n_train']} calculations "
-          f"({', '.join(result['presets']) or 'no preset'})", file=file)
+    print(f"{result['store']}: {result['model']} model on {result['n_train']} calculations "
+          f"({', '.join(result['presets']) or 'no preset'}); {result['hyperparameters']}", file=file)
     for p in result["predictions"]:
         xkey = next(k for k in p if k.startswith("x_"))
-        where = p["spec"] if p["type"] == "composition" else f"{p['spec']}[{p['frame']}] {p['formula']}"
+        if p["type"] == "composition":
+            where = p["spec"] if p["spec"] == p["formula"] else f"{p['spec']} ({p['formula']})"
+        elif p["spec"].startswith("atoms["):
+            where = f"{p['spec']} {p['formula']}"
+        else:
+            where = f"{p['spec']}[{p['frame']}] {p['formula']}"
         if p["type"] == "composition":
             kind = "model std of the average, " + p["model_std_kind"]
             if p["n_used"] < p["n_configurations"]:

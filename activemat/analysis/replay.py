@@ -374,12 +374,19 @@ def to_json(result: dict) -> str:
     return json.dumps(clean(result))
 
 
+#: Console width of :func:`render` when its output is not a terminal (a file, a pipe): wide enough for any table.
+PIPED_WIDTH = 1000
+
+
 def render(result: dict, console=None) -> None:
     """Print the matching summary, the labels each strategy needs, and the learning curves."""
     from rich.console import Console
     from rich.table import Table
 
-    console = console or Console()
+    if console is None:
+        # On a terminal, its width; piped or redirected, rich would assume 80 columns and cut or fold the
+        # tables: give them all the width they need instead (one line per row, whatever reads the output).
+        console = Console(width=None if sys.stdout.isatty() else PIPED_WIDTH, soft_wrap=not sys.stdout.isatty())
     console.print(f"oracle {result['oracle']}: {result['frames']} frames, {result['matched']} matched "
                   f"({', '.join(f'{v} by {k}' for k, v in result['matched_by'].items()) or 'none'}), "
                   f"{len(result['unmatched'])} unmatched, {result['skipped']} without a gap, "

@@ -15,10 +15,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from activemat.dispatch.times import check_slurm_times
-from activemat.errors import InputError
+from activemat.errors import InputError, SpaceError
 from activemat.learn import MODEL_KINDS
 from activemat.learn.strategies import STRATEGIES, campaign_kinds
-from activemat.space.pool import DEFAULT_CUTOFFS
+from activemat.space.pool import DEFAULT_CUTOFFS, check_supercell
 
 
 class _Section(BaseModel):
@@ -41,7 +41,17 @@ class SpaceSection(_Section):
     cell: Literal["primitive", "cubic"] = Field(
         "primitive", description="the cell `supercell` repeats: primitive (2 atoms; [2, 2, 2] = 16 atoms) or "
                                  "cubic (8-atom conventional cell; [2, 2, 2] = 64 atoms)")
-    supercell: tuple[int, int, int] = (2, 2, 2)
+    supercell: tuple[int, int, int] | tuple[tuple[int, int, int], tuple[int, int, int], tuple[int, int, int]] = Field(
+        (2, 2, 2), description="repeats of `cell` ([2, 2, 4] = 32 atoms of the primitive cell), or a 3x3 integer "
+                               "matrix whose rows are the supercell vectors in units of the cell's")
+
+    @field_validator("supercell")
+    @classmethod
+    def _supercell(cls, supercell):
+        try:
+            return check_supercell(supercell)
+        except SpaceError as exc:
+            raise ValueError(str(exc).removeprefix("space.supercell ")) from None
     mode: Literal["configurations", "compositions", "sampled"] = "configurations"
     samples_per_composition: int | None = Field(None, gt=0)
     features: Literal["shells", "orbits", "icet"] = Field(

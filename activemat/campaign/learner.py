@@ -5,7 +5,9 @@ results (warm-started by :func:`activemat.learn.models.refit_start`); a
 multi-fidelity or transfer campaign fits a recursive co-kriging over its
 levels, cheap to accurate. Each refit predicts over the whole pool and
 writes a snapshot: training size, CV and baseline errors, the held-out test
-error, the pool's posterior std, and the pool's mean and std themselves.
+error, the pool's posterior std, the pool's mean and std themselves, and
+the fitted hyperparameters exactly (JSON), from which the read verbs rebuild
+the model without optimising it again.
 """
 
 from __future__ import annotations
@@ -17,7 +19,15 @@ import numpy as np
 from activemat.campaign.ledger import Ledger
 from activemat.campaign.setup import MIN_TRAIN
 from activemat.learn.cokriging import CoKriging
-from activemat.learn.models import cross_validate, refit_start
+from activemat.learn.models import cross_validate, refit_start, state_json
+from activemat.store import schema as S
+
+
+def stored_state(model) -> str:
+    """The model's exact hyperparameters as a snapshot stores them (JSON); empty if longer than the column
+    (the read verbs then refit that model rather than read a cut text)."""
+    text = state_json(model)
+    return text if len(text) <= S.SNAPSHOTS["hyperparameters"].width else ""
 
 
 class Learner:
@@ -79,7 +89,8 @@ class Learner:
         """What the current fit says, as a snapshot row (written by the caller)."""
         idx, y = ledger.training_set(self.levels - 1)
         snap = {"iteration": self.iteration, "time": time.time(), "n_train": len(y), "max_std": self.max_std,
-                "mean_std": self.mean_std, "model": self.model.describe()[:300]}
+                "mean_std": self.mean_std, "model": self.model.describe()[:300],
+                "hyperparameters": stored_state(self.model)}
         if not self.multi:  # closed-form cross-validation is for single GPs and linear models
             snap.update(cross_validate(self.model, self.pool.features[idx], y))
         if ledger.tested:

@@ -115,7 +115,7 @@ def campaign_model(config: CampaignConfig, pool: CandidatePool):
     return model_factory(config.model, config.campaign.seed, pool)
 
 
-def pretrain(path, pool: CandidatePool, make_gp) -> CoKriging:
+def pretrain(path, pool: CandidatePool, make_gp, fixed: dict | None = None) -> CoKriging:
     """The cheap level of a transfer model: a CoKriging fitted on a previous campaign's gaps.
 
     A store over the same space gives its candidates' features; a store of
@@ -123,6 +123,9 @@ def pretrain(path, pool: CandidatePool, make_gp) -> CoKriging:
     featurised as this pool's rows are, which needs features defined on the
     parent lattice (``"icet"`` or ``"shells"``): its cluster vectors are the
     same kind of numbers in any cell.
+
+    ``fixed``: a stored co-kriging state of this one level (:meth:`CoKriging.state`), reused instead of
+    optimising its hyperparameters.
 
     Raises InputError (one line) if the store is missing, unreadable, over another space that these features
     cannot describe, or too small.
@@ -133,11 +136,12 @@ def pretrain(path, pool: CandidatePool, make_gp) -> CoKriging:
         raise InputError(f"[model] transfer_from = {path}: {len(idx)} completed calculation(s); "
                          f"pretraining needs at least {MIN_TRAIN}")
     if np.array_equal(view.data.candidates["decoration"], pool.decorations):
-        return CoKriging(make_gp).fit([(pool.features[idx], gaps)])
+        return CoKriging(make_gp, fixed=fixed).fit([(pool.features[idx], gaps)])
     stored = view.pool()
     if stored.elements != pool.elements or pool.feature_kind not in ("icet", "shells"):
         raise InputError(f"[model] transfer_from = {path}: that campaign's [space] differs from this one's and "
                          f"its structures cannot be described by features = \"{pool.feature_kind}\"; pretrain "
                          "from a store over the same space, or use features = \"icet\" (any cell of the same "
                          "elements)")
-    return CoKriging(make_gp).fit([(np.array([pool.featurize(stored.atoms(int(i))) for i in idx]), gaps)])
+    return CoKriging(make_gp, fixed=fixed).fit([(np.array([pool.featurize(stored.atoms(int(i))) for i in idx]),
+                                                 gaps)])

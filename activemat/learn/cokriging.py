@@ -47,11 +47,16 @@ class CoKriging:
         (e.g. ``lambda: make_model("gp", scaler=...)``).
     frozen : a fitted CoKriging whose levels are reused as they are (transfer:
         the pretrained cheap model); only the levels above it are fitted.
+    fixed : the :meth:`state` of a fitted CoKriging (the levels it fits, counted
+        from the first level of this model, frozen ones included): each level
+        reuses that level's stored kernel and rho instead of optimising them,
+        so a fit on the same data rebuilds that model exactly.
     """
 
-    def __init__(self, make_gp, frozen: "CoKriging | None" = None):
+    def __init__(self, make_gp, frozen: "CoKriging | None" = None, fixed: dict | None = None):
         self.make_gp = make_gp
         self.frozen = frozen
+        self.fixed = fixed
 
     def fit(self, levels: list[tuple[np.ndarray, np.ndarray]]) -> "CoKriging":
         """Fit on ``[(X_0, y_0), ..., (X_top, y_top)]``; each level needs at least one point.
@@ -61,6 +66,10 @@ class CoKriging:
         self.gps_ = list(self.frozen.gps_) if self.frozen else []
         self.rhos_ = list(self.frozen.rhos_) if self.frozen else []
         self.train_ = list(self.frozen.train_) if self.frozen else []  # (X, discrepancy targets) per level
+        stored = (self.fixed or {}).get("levels")
+        if stored is not None and len(stored) != len(self.gps_) + len(levels):
+            raise ValueError(f"stored co-kriging hyperparameters have {len(stored)} levels; this model has "
+                             f"{len(self.gps_) + len(levels)}")
         for X, y in levels:
             X, y = np.asarray(X, float), np.asarray(y, float)
             if not len(y):
@@ -70,10 +79,17 @@ class CoKriging:
             else:
                 below = self._predict(X, len(self.gps_) - 1)[0]
                 rho = 1.0
-            gp = self.make_gp().fit(X, y - rho * below)
-            if self.gps_ and len(y) >= MIN_POINTS_FOR_RHO:
-                rho = _gls_rho(gp, X, y, below)
+            if stored is not None:  # the stored level as it was fitted: its rho and kernel, nothing optimised
+                from activemat.learn.models import reuse_state  # scikit-learn: not for the CLI's parser (strategies)
+
+                level = stored[len(self.gps_)]
+                rho = float(level["rho"])
+                gp = reuse_state(self.make_gp(), level).fit(X, y - rho * below)
+            else:
                 gp = self.make_gp().fit(X, y - rho * below)
+                if self.gps_ and len(y) >= MIN_POINTS_FOR_RHO:
+                    rho = _gls_rho(gp, X, y, below)
+                    gp = self.make_gp().fit(X, y - rho * below)
             self.gps_.append(gp)
             self.rhos_.append(float(rho))
             self.train_.append((X, y - rho * below))
@@ -106,7 +122,7 @@ class CoKriging:
     def with_running(self, running: list[np.ndarray]) -> "CoKriging":
         """A copy in which calculations still running (features per level) count as known at their
         predicted mean ("kriging believer"): it changes variances, and so the next pick, not the means."""
-        out = CoKriging(self.make_gp, self.frozen)
+        out = CoKriging(self.make_gp, self.frozen, self.fixed)
         out.gps_, out.rhos_, out.train_ = list(self.gps_), list(self.rhos_), list(self.train_)
         for level, X_run in enumerate(running):
             if len(X_run):
@@ -114,6 +130,11 @@ class CoKriging:
                 out.gps_[level] = believer_model(self.gps_[level], X, r, X_run)
                 out.train_[level] = (np.vstack([X, X_run]), np.concatenate([r, self.gps_[level].predict(X_run)]))
         return out
+
+    def state(self) -> dict:
+        """Every level's fitted kernel and rho exactly, as plain data (``fixed=`` rebuilds the model)."""
+        return {"kind": "co-kriging",
+                "levels": [{**gp.state(), "rho": float(rho)} for gp, rho in zip(self.gps_, self.rhos_)]}
 
     def describe(self) -> str:
         parts = [f"level {i}: rho {rho:.3f}, {gp.describe()}" if i else f"level 0: {gp.describe()}"

@@ -6,6 +6,7 @@ in `_`, so clone() and cross-validation work unchanged.
 
 from __future__ import annotations
 
+import json
 import warnings
 from functools import partial
 
@@ -14,7 +15,8 @@ from scipy.optimize import minimize
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
-from sklearn.gaussian_process.kernels import ConstantKernel, Matern, Sum, WhiteKernel
+from sklearn.gaussian_process import kernels as sk_kernels
+from sklearn.gaussian_process.kernels import ConstantKernel, Kernel, Matern, Sum, WhiteKernel
 from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import KFold, LeaveOneOut
 from sklearn.preprocessing import StandardScaler
@@ -133,6 +135,12 @@ class GPRegressor(RegressorMixin, BaseEstimator):
     def describe(self) -> str:
         return f"gp: {self.kernel_}"
 
+    def state(self) -> dict:
+        """The fitted hyperparameters exactly, as plain data (:func:`kernel_to_dict` of ``kernel_``): with
+        ``kernel=kernel_from_dict(state["kernel"])`` a fit on the same data gives the same model, without
+        optimising."""
+        return {"kind": "gp", "kernel": kernel_to_dict(self.kernel_)}
+
 
 class LinearModel(RegressorMixin, BaseEstimator):
     """Ordinary least squares with a residual-based predictive std (the seed tutorial's model).
@@ -185,6 +193,75 @@ class LinearModel(RegressorMixin, BaseEstimator):
     def describe(self) -> str:
         coefs = ", ".join(f"{c:+.4f}" for c in self.coef_)
         return f"linear: intercept {self.intercept_:+.4f}, coef [{coefs}]"
+
+    def state(self) -> dict:
+        """Least squares has no hyperparameters: a fit on the same data is the same model."""
+        return {"kind": "linear"}
+
+
+def kernel_to_dict(kernel: Kernel) -> dict:
+    """A scikit-learn kernel as plain data: its class name and its parameters, nested kernels as such dicts.
+
+    Floats go into JSON exactly (Python writes the shortest text that reads back to the same double), so
+    :func:`kernel_from_dict` rebuilds the same kernel, structure, hyperparameters and bounds:
+
+    >>> k = ConstantKernel(0.7) * Matern([1.5, 2.0], nu=2.5) + WhiteKernel(1e-3)
+    >>> same = kernel_from_dict(json.loads(json.dumps(kernel_to_dict(k))))
+    >>> same == k and bool((same.theta == k.theta).all())
+    True
+    """
+    params = {}
+    for name, value in kernel.get_params(deep=False).items():
+        if isinstance(value, Kernel):
+            params[name] = kernel_to_dict(value)
+        elif isinstance(value, (np.ndarray, np.generic)):
+            params[name] = value.tolist()
+        elif isinstance(value, tuple):
+            params[name] = [v.tolist() if isinstance(v, (np.ndarray, np.generic)) else v for v in value]
+        else:
+            params[name] = value
+    return {"kernel": type(kernel).__name__, "params": params}
+
+
+def kernel_from_dict(data: dict) -> Kernel:
+    """The kernel :func:`kernel_to_dict` described (a class of ``sklearn.gaussian_process.kernels``).
+
+    Raises
+    ------
+    ValueError
+        Not a kernel description, or a class that is not a scikit-learn kernel.
+    """
+    try:
+        cls = getattr(sk_kernels, data["kernel"])
+        items = data["params"].items()
+    except (AttributeError, KeyError, TypeError):
+        raise ValueError(f"not a kernel description: {str(data)[:80]}") from None
+    if not (isinstance(cls, type) and issubclass(cls, Kernel)):
+        raise ValueError(f"{data['kernel']} is not a scikit-learn kernel")
+    params = {}
+    for name, value in items:
+        if isinstance(value, dict):
+            value = kernel_from_dict(value)
+        elif isinstance(value, list):
+            # bounds are a pair (or one pair per dimension); other lists are vector hyperparameters (ARD)
+            value = tuple(value) if name.endswith("_bounds") else np.asarray(value, float)
+        params[name] = value
+    return cls(**params)
+
+
+def state_json(model) -> str:
+    """A fitted model's :meth:`state` as compact JSON (what a snapshot stores)."""
+    return json.dumps(model.state(), separators=(",", ":"))
+
+
+def reuse_state(model, state: dict):
+    """An unfitted copy of ``model`` (an unfitted regressor of the state's kind) that reuses the fitted
+    hyperparameters of ``state`` instead of optimising them; ValueError if they do not fit this model."""
+    if state.get("kind") == "linear" and isinstance(model, LinearModel):
+        return model
+    if state.get("kind") == "gp" and isinstance(model, GPRegressor):
+        return model.set_params(kernel=kernel_from_dict(state["kernel"]), warm_start=None)
+    raise ValueError(f"stored hyperparameters of a {state.get('kind')!r} model do not fit a {type(model).__name__}")
 
 
 def white_noise_level(kernel) -> float:

@@ -37,7 +37,7 @@ __all__ = [
     "LATTICE_CONSTANTS", "CandidatePool", "build_pool", "reference_sites",
     "structure_features", "parse_formula", "site_permutations", "canonical_codes", "cluster_orbits",
     "cluster_space", "cluster_vectors", "check_cutoffs", "DEFAULT_CUTOFFS", "decoration_codes", "sqs_decorations",
-    "pool_of_decorations",
+    "pool_of_decorations", "check_supercell",
 ]
 
 #: Diamond-structure lattice constants (Angstrom).
@@ -68,7 +68,7 @@ class CandidatePool:
     elements
         (host A, alloying B); decoration value 1 means B.
     supercell
-        Repetition of the cell named by ``cell``.
+        Repetition of the cell named by ``cell``, or a 3x3 integer matrix of it.
     decorations
         (n, n_sites) uint8, 1 = element B at that site.
     multiplicity
@@ -157,7 +157,7 @@ class CandidatePool:
         """Return candidate ``i`` as a periodic supercell at the Vegard lattice constant."""
         x = float(self.decorations[i].mean())
         a_a, a_b = (LATTICE_CONSTANTS[e] for e in self.elements)
-        atoms = _cell_atoms(self.elements[0], (1 - x) * a_a + x * a_b, self.cell).repeat(self.supercell)
+        atoms = _supercell_of(_cell_atoms(self.elements[0], (1 - x) * a_a + x * a_b, self.cell), self.supercell)
         atoms.set_chemical_symbols(np.array(self.elements)[self.decorations[i]])
         return atoms
 
@@ -178,12 +178,40 @@ def _check_elements(elements: tuple[str, str]) -> tuple[str, str]:
     return (str(elements[0]), str(elements[1]))
 
 
-def _check_supercell(supercell: tuple[int, int, int]) -> tuple[int, int, int]:
-    ok = (isinstance(supercell, (tuple, list)) and len(supercell) == 3
-          and all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n > 0 for n in supercell))
-    if not ok:
-        raise SpaceError(f"space.supercell must be three positive integers such as [2, 2, 2], got {supercell!r}")
-    return tuple(int(n) for n in supercell)
+def check_supercell(supercell) -> tuple:
+    """Three positive repeats, or a 3x3 integer matrix of positive determinant (a diagonal one becomes its
+    repeats, so the two spellings are one supercell).
+
+    >>> check_supercell([[2, 0, 0], [0, 2, 0], [0, 0, 4]])
+    (2, 2, 4)
+    >>> check_supercell([[-1, 1, 1], [1, -1, 1], [1, 1, -1]])
+    ((-1, 1, 1), (1, -1, 1), (1, 1, -1))
+    """
+    def integer(n):
+        return isinstance(n, (int, np.integer)) and not isinstance(n, bool)
+
+    if isinstance(supercell, (tuple, list, np.ndarray)) and len(supercell) == 3:
+        if all(integer(n) and n > 0 for n in supercell):
+            return tuple(int(n) for n in supercell)
+        rows = [r for r in supercell if isinstance(r, (tuple, list, np.ndarray)) and len(r) == 3
+                and all(integer(n) for n in r)]
+        if len(rows) == 3 and round(np.linalg.det(np.array(rows, dtype=float))) > 0:
+            P = tuple(tuple(int(n) for n in r) for r in rows)
+            if all(P[i][j] == 0 for i in range(3) for j in range(3) if i != j):
+                return tuple(P[i][i] for i in range(3))
+            return P
+    raise SpaceError(f"space.supercell must be three positive repeats such as [2, 2, 4] or a 3x3 integer matrix "
+                     f"with positive determinant such as [[-1, 1, 1], [1, -1, 1], [1, 1, -1]], got {supercell!r}")
+
+
+def _supercell_of(atoms: Atoms, supercell: tuple) -> Atoms:
+    """``atoms`` repeated (three repeats) or transformed by a 3x3 matrix (rows: new cell vectors in units of the
+    old ones, ASE's ``make_supercell``)."""
+    if isinstance(supercell[0], tuple):
+        from ase.build import make_supercell
+
+        return make_supercell(atoms, np.array(supercell))
+    return atoms.repeat(supercell)
 
 
 def _check_cell(cell: str) -> str:
@@ -201,10 +229,12 @@ def reference_sites(elements: tuple[str, str], supercell: tuple[int, int, int], 
 
     ``supercell`` repeats the 2-atom primitive cell (``cell="primitive"``) or
     the 8-atom conventional cubic cell (``cell="cubic"``; ``[2, 2, 2]`` gives 64
-    sites). Its site order defines the decoration columns of every pool.
+    sites), or is a 3x3 integer matrix whose rows are the supercell's vectors in
+    units of that cell's (``[[-1, 1, 1], [1, -1, 1], [1, 1, -1]]`` of the
+    primitive cell is the 8-atom cubic cell). Its site order defines the decoration columns of every pool.
     """
-    elements, supercell, cell = _check_elements(elements), _check_supercell(supercell), _check_cell(cell)
-    return _cell_atoms(elements[0], LATTICE_CONSTANTS[elements[0]], cell).repeat(supercell)
+    elements, supercell, cell = _check_elements(elements), check_supercell(supercell), _check_cell(cell)
+    return _supercell_of(_cell_atoms(elements[0], LATTICE_CONSTANTS[elements[0]], cell), supercell)
 
 
 def check_cutoffs(cutoffs) -> tuple[float, ...]:
@@ -448,25 +478,65 @@ def structure_features(atoms: Atoms, elements: tuple[str, str], *, features: str
 
 
 def parse_formula(text: str, elements: tuple[str, str], n_sites: int) -> int:
-    """Return the number of B atoms in a formula such as ``"Si4Ge12"``.
+    """Return the number of B atoms of a composition of the ``n_sites``-site cell, written as a user types it.
+
+    Accepted: the cell's own formula (``Si4Ge12``); a formula unit whose atoms divide the cell's
+    (``SiGe3``, ``SiGe``, ``Si2Ge2``, ``Ge``: scaled up to the cell); fractions that sum to 1
+    (``Si0.25Ge0.75``). Anything else is refused in one line that says what it means and the nearest
+    compositions the cell holds.
 
     >>> parse_formula("Si4Ge12", ("Si", "Ge"), 16)
     12
+    >>> parse_formula("SiGe3", ("Si", "Ge"), 16), parse_formula("Si0.5Ge0.5", ("Si", "Ge"), 16)
+    (12, 8)
+    >>> parse_formula("SiGe2", ("Si", "Ge"), 16)
+    Traceback (most recent call last):
+    ...
+    activemat.errors.SpaceError: formula 'SiGe2' is x_Ge = 0.6667, not a composition of the 16-site cell (x_Ge in steps of 1/16); nearest: Si5Ge11 (x_Ge = 0.6875), Si6Ge10 (x_Ge = 0.625)
     """
     elements = _check_elements(elements)
-    parts = re.findall(r"([A-Z][a-z]?)(\d*)", text)
-    if not parts or "".join(e + c for e, c in parts) != text.strip():
-        example = _formula(elements, n_sites // 2, n_sites - n_sites // 2)
-        raise SpaceError(f"cannot parse formula {text!r}; write it like {example!r}")
-    counts = dict.fromkeys(elements, 0)
+    example = _formula(elements, n_sites // 2, n_sites - n_sites // 2)
+    stripped = text.strip() if isinstance(text, str) else ""
+    parts = re.findall(r"([A-Z][a-z]?)(\d+(?:\.\d*)?|\.\d+)?", stripped)
+    if not parts or "".join(e + c for e, c in parts) != stripped:
+        raise SpaceError(f"cannot parse formula {text!r}; write it like {example!r} (or {elements[0]}"
+                         f"{elements[1]}3, {elements[0]}0.25{elements[1]}0.75)")
+    counts = dict.fromkeys(elements, 0.0)
+    fractional = any("." in c for _, c in parts)
     for e, c in parts:
         if e not in counts:
             raise SpaceError(f"element {e!r} in formula {text!r} is not in space.elements {elements}; use only those")
-        counts[e] += int(c) if c else 1
-    if sum(counts.values()) != n_sites:
-        raise SpaceError(f"formula {text!r} has {sum(counts.values())} atoms but the supercell has {n_sites} sites; "
-                         "make the counts sum to the number of sites")
-    return counts[elements[1]]
+        counts[e] += float(c) if c else 1.0
+    a, b = counts[elements[0]], counts[elements[1]]
+    total = a + b
+    if total <= 0:
+        raise SpaceError(f"formula {text!r} has no atoms; write it like {example!r}")
+    if fractional:
+        if abs(total - 1.0) > 1e-6:
+            raise SpaceError(f"formula {text!r}: fractions must sum to 1 (they sum to {total:g}); write e.g. "
+                             f"{elements[0]}0.25{elements[1]}0.75, or counts such as {example!r}")
+    elif total > n_sites or n_sites % round(total):
+        n = round(total)
+        scaled = b / total * n_sites
+        if abs(scaled - round(scaled)) < 1e-9:  # e.g. Si10Ge6 for 16 sites: its composition, in other counts
+            raise SpaceError(f"formula {text!r} has {n} atoms but the supercell has {n_sites} sites; "
+                             f"write its composition as {_formula(elements, n_sites - round(scaled), round(scaled))}")
+        if total > n_sites / 2:  # the cell's formula with a miscount, most likely
+            raise SpaceError(f"formula {text!r} has {n} atoms but the supercell has {n_sites} sites (and its "
+                             f"x_{elements[1]} = {b / total:.4f} is not one of the cell's compositions); "
+                             f"nearest: {_nearest(b / total, elements, n_sites)}")
+    n_b = b / total * n_sites
+    if abs(n_b - round(n_b)) > 1e-6:
+        raise SpaceError(f"formula {text!r} is x_{elements[1]} = {b / total:.4f}, not a composition of the "
+                         f"{n_sites}-site cell (x_{elements[1]} in steps of 1/{n_sites}); nearest: "
+                         f"{_nearest(b / total, elements, n_sites)}")
+    return int(round(n_b))
+
+
+def _nearest(x: float, elements: tuple[str, str], n_sites: int) -> str:
+    """The one or two compositions of the cell nearest to fraction ``x`` of B, nearest first."""
+    near = sorted({int(np.floor(x * n_sites)), int(np.ceil(x * n_sites))}, key=lambda k: abs(k / n_sites - x))
+    return ", ".join(f"{_formula(elements, n_sites - k, k)} (x_{elements[1]} = {k / n_sites:g})" for k in near)
 
 
 def site_permutations(elements: tuple[str, str], supercell: tuple[int, int, int],
@@ -651,7 +721,7 @@ def pool_of_decorations(decorations: np.ndarray, elements: tuple[str, str] = ("S
     for a ``"sampled"`` pool); symmetry classes are found for cells of at most
     MAX_CODE_SITES sites, identical rows only above.
     """
-    elements, supercell, cell = _check_elements(elements), _check_supercell(supercell), _check_cell(cell)
+    elements, supercell, cell = _check_elements(elements), check_supercell(supercell), _check_cell(cell)
     dec = np.asarray(decorations, dtype=np.uint8)
     n = dec.shape[1]
     perms = site_permutations(elements, supercell, cell) if n <= MAX_CODE_SITES else None
@@ -719,7 +789,7 @@ def build_pool(elements: tuple[str, str] = ("Si", "Ge"), supercell: tuple[int, i
     -------
     CandidatePool
     """
-    elements, supercell, cell = _check_elements(elements), _check_supercell(supercell), _check_cell(cell)
+    elements, supercell, cell = _check_elements(elements), check_supercell(supercell), _check_cell(cell)
     if mode not in MODES:
         raise SpaceError(f"unknown space.mode {mode!r}; use one of {', '.join(MODES)}")
     sites = reference_sites(elements, supercell, cell)

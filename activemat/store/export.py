@@ -12,11 +12,12 @@ stored decoration. The calculation is in
 calculation are ``atoms.info["parameters"]``, their canonical JSON text.
 Missing values (the gap of a failed calculation, an empty error, parameters
 not recorded) are left out of a frame rather than written as ``nan`` or an
-empty string.
+empty string. ``-`` as the target writes to standard output.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -32,40 +33,72 @@ FRAME_KEYS = ("row", "candidate", "attempt", "formula", "n_{b}", "x_{b}", "multi
               "unrelaxed_gap")
 
 
-def _format(out: Path) -> str:
-    fmt = FORMATS.get(out.suffix.lower())
-    if fmt is None:
+def _format(out: Path, fmt: str | None) -> str:
+    if fmt is not None:
+        if fmt not in FORMATS.values():
+            raise InputError(f"unknown export format {fmt!r}; use one of {', '.join(sorted(set(FORMATS.values())))}")
+        return fmt
+    found = FORMATS.get(out.suffix.lower())
+    if found is None:
         raise InputError(f"cannot export to {out}: unknown file type {out.suffix or '(none)'}; "
-                         f"use a name ending in {', '.join(FORMATS)}")
-    return fmt
+                         f"use a name ending in {', '.join(FORMATS)} (or give --format)")
+    return found
 
 
-def export_store(path: str | Path, out: str | Path, **filters) -> int:
+def _stream(out: Path) -> bool:
+    """Whether ``out`` is a stream to write straight into (a terminal, a pipe, /dev/stdout), not a file."""
+    try:
+        return out.exists() and not out.is_file() and not out.is_dir()
+    except OSError:
+        return False
+
+
+def export_store(path: str | Path, out: str | Path, fmt: str | None = None, **filters) -> int:
     """Write the store's calculations (filtered as in :meth:`StoreView.mask`) to ``out``; return the row count.
 
-    The format follows the suffix: ``.extxyz``/``.xyz`` (extended XYZ, one
-    frame per calculation) or ``.csv`` (every column of ``activemat query``).
-    The file is written beside its final name and renamed into place, so a
-    failed export never leaves half a file.
+    The format is ``fmt`` (``"extxyz"`` or ``"csv"``) or follows the suffix: ``.extxyz``/``.xyz``
+    (extended XYZ, one frame per calculation) or ``.csv`` (every column of ``activemat query``). ``out``
+    ``"-"`` is standard output, and a stream such as ``/dev/stdout`` or a named pipe is written as it is
+    (extended XYZ unless ``fmt`` says otherwise). A file is written beside its final name and renamed into
+    place, so a failed export never leaves half a file.
     """
+    if str(out) == "-" or _stream(Path(out)):
+        fmt = fmt or (FORMATS.get(Path(str(out)).suffix.lower()) if str(out) != "-" else None) or "extxyz"
+        view = open_store(path)
+        rows = view.select(**filters)
+        if str(out) == "-":
+            _write(view, rows, fmt, sys.stdout)
+            sys.stdout.flush()
+        else:
+            with open(out, "w", newline="") as fh:
+                _write(view, rows, fmt, fh)
+        return len(rows["row"])
     out = Path(out)
-    fmt = _format(out)
+    fmt = _format(out, fmt)
     view = open_store(path)
     rows = view.select(**filters)
     n = len(rows["row"])
+    if out.is_dir():
+        raise InputError(f"cannot export to {out}: it is a folder; give a file name such as {out / 'calculations.extxyz'}")
     if not out.parent.exists():
         raise InputError(f"cannot export to {out}: folder {out.parent} does not exist; create it first")
     tmp = out.with_name(out.name + ".part")
     try:
-        if fmt == "csv":
-            with open(tmp, "w", newline="") as fh:
-                write_rows(rows, "csv", fh)
-        else:
-            _write_extxyz(view, rows, tmp)
+        with open(tmp, "w", newline="") as fh:
+            _write(view, rows, fmt, fh)
         tmp.replace(out)
     finally:
         tmp.unlink(missing_ok=True)
     return n
+
+
+def _write(view, rows: dict[str, np.ndarray], fmt: str, fh) -> None:
+    if fmt == "csv":
+        write_rows(rows, "csv", fh)
+    else:
+        import ase.io
+
+        ase.io.write(fh, frames(view, rows), format="extxyz")
 
 
 def frames(view, rows: dict[str, np.ndarray]) -> list:
@@ -86,22 +119,10 @@ def frames(view, rows: dict[str, np.ndarray]) -> list:
             atoms.positions = positions[i]
         for k in keys:
             v = cols[k][i]
-            if v is None or v == "" or (isinstance(v, float) and v != v) or _unset(k, v):
-                continue  # extxyz cannot round-trip an empty value, and NaN means "none"
+            if v is None or v == "" or (isinstance(v, float) and v != v):
+                continue  # extxyz cannot round-trip an empty value, and None or NaN means "none"
             atoms.info[k] = v
         if energy[i] == energy[i]:
             atoms.calc = SinglePointCalculator(atoms, energy=energy[i])
         out.append(atoms)
     return out
-
-
-def _unset(key: str, value) -> bool:
-    """Fill values of a calculation that has not finished (schema fills)."""
-    return ((key == "kpts" and value == "0x0x0") or (key in ("scf_iterations", "relax_steps", "relax_from") and value < 0)
-            or (key == "ranks" and value == 0))
-
-
-def _write_extxyz(view, rows, out: Path) -> None:
-    import ase.io
-
-    ase.io.write(out, frames(view, rows), format="extxyz")

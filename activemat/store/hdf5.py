@@ -34,7 +34,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from activemat import __version__
+from activemat.version import __version__
 from activemat.compute.records import CalculationRecord
 from activemat.errors import StoreError
 from activemat.store import schema as S
@@ -164,7 +164,7 @@ def _read_group(f: h5py.File, group: S.Group, sizes: dict[str, int]) -> dict[str
         g = f[group.path]
         n = _rows(g, group)
         for name, ds in g.items():
-            if isinstance(ds, h5py.Dataset):
+            if isinstance(ds, h5py.Dataset) and name not in group.dimensions:  # coordinates are not columns
                 data = ds[:n]
                 out[name] = _decode(data) if data.dtype.kind == "S" else data
     for column in group.columns:
@@ -222,18 +222,68 @@ def read_store(path: str | Path) -> StoreData:
 
 
 def _create_column(g: h5py.Group, group: S.Group, column: S.Column, sizes: dict[str, int],
-                   data: np.ndarray | None = None, n: int = 0) -> None:
-    """Create a column's dataset as the schema declares it: ``data``, or ``n`` rows of its fill."""
-    data = _filled(column, n, sizes) if data is None else np.asarray(data).astype(column.dtype)
+                   data: np.ndarray | None = None, n: int = 0) -> h5py.Dataset:
+    """Create a column's dataset as the schema declares it: ``data``, or ``n`` rows of its fill (not written
+    until a row is: an appendable column's chunks are allocated as rows arrive)."""
+    shape = column.shape(sizes)
+    if data is not None:
+        data = np.asarray(data).astype(column.dtype)
+        n = len(data)
     if group.appendable:
-        shape = column.shape(sizes)
         options = {"compression": "gzip", "compression_opts": 1} if column.compress else {}
-        ds = g.create_dataset(column.name, data=data, maxshape=(None, *shape), fillvalue=column.fill,
-                              chunks=(1 if column.compress else group.chunk_rows, *shape), **options)
+        ds = g.create_dataset(column.name, shape=(n, *shape), dtype=column.dtype, maxshape=(None, *shape),
+                              fillvalue=column.fill, chunks=(1 if column.compress else group.chunk_rows, *shape),
+                              **options)
+        if data is not None and n:
+            ds[...] = data
     else:
-        ds = g.create_dataset(column.name, data=data)
+        ds = g.create_dataset(column.name, data=_filled(column, n, sizes) if data is None else data)
     if column.unit:
-        ds.attrs["unit"] = column.unit
+        ds.attrs[S.UNITS_ATTR] = column.unit
+    if column.width:
+        ds.attrs[S.ENCODING_ATTR] = "utf-8"
+    return ds
+
+
+def _coordinate(f: h5py.File, group: S.Group, name: str, sizes: dict[str, int], n: int) -> np.ndarray:
+    """Values of a group's coordinate ``name``: 0..n-1 along its rows (``n`` of them), the feature names along
+    the features, 0..size-1 along any other axis."""
+    dim = S.dimension(name)
+    if name == S.FEATURE and name != group.row:
+        names = [v.decode() if isinstance(v, bytes) else str(v) for v in f.attrs[S.ATTR_FEATURE_NAMES]]
+        return np.array([_encode(v, S.Column(name, dim.dtype)) for v in names], dtype=dim.dtype)
+    if name == group.row:
+        return np.arange(n, dtype=dim.dtype)
+    return np.arange(dim.size if dim.size is not None else sizes[name], dtype=dim.dtype)
+
+
+def _add_dimensions(f: h5py.File) -> None:
+    """Give every group of a (new or copied) store its coordinates, as HDF5 dimension scales attached to every
+    column's axes, so netCDF readers see named dimensions. A row coordinate is as long as the group's longest
+    column (a killed writer may leave a column a row longer than the others)."""
+    sizes = _sizes(f)
+    for group in S.GROUPS:
+        if not group.columns:
+            continue
+        g = f[group.path]
+        n = max(g[c.name].shape[0] for c in group.columns)
+        scales = {}
+        for name in group.dimensions:
+            if name in g:
+                del g[name]
+            values = _coordinate(f, group, name, sizes, n)
+            if name == group.row and group.appendable:
+                ds = g.create_dataset(name, data=values, maxshape=(None,), chunks=(group.chunk_rows,))
+            else:
+                ds = g.create_dataset(name, data=values)
+            if values.dtype.kind == "S":
+                ds.attrs[S.ENCODING_ATTR] = "utf-8"
+            ds.make_scale(name)
+            scales[name] = ds
+        for column in group.columns:
+            ds = g[column.name]
+            for axis, name in enumerate(group.dimensions_of(column)):
+                ds.dims[axis].attach_scale(scales[name])
 
 
 def _add_missing(f: h5py.File) -> None:
@@ -246,6 +296,58 @@ def _add_missing(f: h5py.File) -> None:
         for column in group.columns:
             if column.name not in g:
                 _create_column(g, group, column, sizes, n=n)
+
+
+#: Bytes per block when a dataset is copied (a pool prediction of 10^6 candidates over many snapshots does not
+#: fit in memory at once).
+COPY_BLOCK = 64 * 1024 * 1024
+#: Attributes HDF5's dimension scales and the schema write; a copy writes them anew, never from the source.
+_SCALE_ATTRS = {"CLASS", "NAME", "REFERENCE_LIST", "DIMENSION_LIST", "_Netcdf4Dimid", "unit", S.UNITS_ATTR,
+                S.ENCODING_ATTR}
+
+
+def _copy_rows(src: h5py.Dataset, dst: h5py.Dataset) -> None:
+    """Copy a dataset's values in blocks of rows."""
+    n = src.shape[0] if src.shape else 0
+    if not src.shape:
+        dst[()] = src[()]
+        return
+    row = max(int(np.prod(src.shape[1:], dtype=np.int64)) * src.dtype.itemsize, 1)
+    step = max(COPY_BLOCK // row, 1)
+    for start in range(0, n, step):
+        dst[start:start + step] = src[start:start + step]
+
+
+def _copy_store(src: h5py.File, dst: h5py.File) -> None:
+    """Rewrite every group and dataset of ``src`` into ``dst`` (open with the schema's format bounds).
+
+    Declared columns are created as the schema declares them and filled with the source's values; anything
+    else is rewritten with its own shape, chunks and filters. Nothing is copied as an HDF5 object (an object
+    copy keeps the on-disk format it was written in, which HDF5 1.10 tools may not read); the coordinates
+    and dimension scales are not copied but made anew (:func:`_add_dimensions`).
+    """
+    sizes = _sizes(src)
+    declared = {group.path: group for group in S.GROUPS}
+
+    def rewrite(source: h5py.Group, target: h5py.Group, group: S.Group | None) -> None:
+        target.attrs.update({k: v for k, v in source.attrs.items()})
+        for name, obj in source.items():
+            if isinstance(obj, h5py.Group):
+                rewrite(obj, target.create_group(name), declared.get(obj.name.lstrip("/")))
+                continue
+            if group is not None and name in group.dimensions:
+                continue  # made anew
+            if group is not None and name in group:
+                ds = _create_column(target, group, group[name], sizes, n=obj.shape[0])
+            else:
+                ds = target.create_dataset(name, shape=obj.shape, dtype=obj.dtype, maxshape=obj.maxshape,
+                                           chunks=obj.chunks, compression=obj.compression,
+                                           compression_opts=obj.compression_opts, fillvalue=obj.fillvalue)
+                ds.attrs.update({k: v for k, v in obj.attrs.items() if k not in _SCALE_ATTRS})
+            _copy_rows(obj, ds)
+            target.file.flush()
+
+    rewrite(src, dst, None)
 
 
 # -- room on disk -------------------------------------------------------------------------------
@@ -272,12 +374,12 @@ def _append_room(group: S.Group, start: int, n: int, sizes: dict[str, int]) -> i
     """Most bytes appending rows ``start .. start+n-1`` can allocate: the chunks those rows begin (an
     uncompressed chunk is allocated whole when its first row is flushed; a compressed column has a chunk per
     row, at most its raw size plus a little)."""
-    total = 0
+    new_chunks = (start + n - 1) // group.chunk_rows - (start - 1) // group.chunk_rows
+    total = new_chunks * group.chunk_rows * np.dtype(S.dimension(group.row).dtype).itemsize  # the row coordinate
     for column in group.columns:
         if column.compress:
             total += n * (_chunk_bytes(group, column, sizes) + 1024)
         else:
-            new_chunks = (start + n - 1) // group.chunk_rows - (start - 1) // group.chunk_rows
             total += new_chunks * _chunk_bytes(group, column, sizes)
     return total
 
@@ -330,6 +432,8 @@ class CampaignStore:
         # write them outside the flush, where a full disk cannot be caught.
         self._cols = {g.path: {c.name: f[g.path][c.name] for c in g.columns}
                       for g in (S.CANDIDATES, S.CALCULATIONS, S.PARAMETERS, S.SNAPSHOTS)}
+        # The row coordinate of each appendable group (its dimension scale) grows with its columns.
+        self._rows = {g.path: f[g.path][g.row] for g in (S.CALCULATIONS, S.PARAMETERS, S.SNAPSHOTS)}
         self._sizes = _sizes(f)
         n = self._n(S.PARAMETERS)
         self._keys = {k.decode() for k in self._cols[S.PARAMETERS.path]["key"][:n]}  # parameter sets already stored
@@ -385,6 +489,9 @@ class CampaignStore:
         try:
             size = _reserve_size(sizes)
             estimate = sum(len(pool) * _row_bytes(c, sizes) for c in S.CANDIDATES.columns) + MARGIN
+            # the coordinates along the pool (candidates/candidate, snapshots/candidate)
+            estimate += sum(len(pool) * np.dtype(S.dimension(S.CANDIDATE).dtype).itemsize
+                            for g in S.GROUPS if S.CANDIDATE in g.dimensions)
             free = _free_space(real.parent)
             if free < estimate + size:
                 raise _no_room(path, real.parent, "to create the store", estimate + size, free,
@@ -408,6 +515,7 @@ class CampaignStore:
                         _create_column(g, group, column, sizes, data=data,
                                        n=len(pool) if group is S.CANDIDATES else 0)
                 f[S.PRESETS.path].attrs.update({k: json.dumps(v) for k, v in presets.items()})
+                _add_dimensions(f)
 
             _build(path, lock, reserve, tmp, fill, "creating the store",
                    f"nothing was left behind: free space on {real.parent} (or give a store path on another file"
@@ -485,7 +593,7 @@ class CampaignStore:
     def close(self) -> None:
         """Close the file and give back the locks and the reserve (safe to call twice)."""
         f, self._f = self._f, None
-        self._cols = {}
+        self._cols, self._rows = {}, {}
         if f is not None:
             try:
                 f.close()
@@ -534,7 +642,7 @@ class CampaignStore:
         """Close the store after a failed write, completing its flush with the reserve's room given back."""
         self._reserve.release()
         f, self._f = self._f, None
-        self._cols = {}
+        self._cols, self._rows = {}, {}
         try:
             f.flush()
         except (OSError, RuntimeError, ValueError):
@@ -560,6 +668,9 @@ class CampaignStore:
         cols = self._cols[group.path]
 
         def append():
+            coordinate = self._rows[group.path]
+            coordinate.resize((start + len(rows),))
+            coordinate[start:] = np.arange(start, start + len(rows))
             for column in group.columns:
                 ds = cols[column.name]
                 ds.resize((start + len(rows), *ds.shape[1:]))
@@ -685,7 +796,9 @@ def _build(path: Path, lock: WriterLock, reserve: Reserve, tmp: Path, fill, doin
     try:
         if source is not None:
             src = h5py.File(source, "r", swmr=True, locking=False)
-        dst = h5py.File(tmp, "w", libver=S.FORMAT, locking=False)
+        # No chunk cache: every chunk goes to disk as it is written (as an object copy does), so a disk that
+        # fills up mid-copy leaves little unflushed for the close that the reserve's room must complete.
+        dst = h5py.File(tmp, "w", libver=S.FORMAT, locking=False, rdcc_nbytes=0)
         fill(dst) if src is None else fill(src, dst)
         dst.close()
         dst = None
@@ -721,12 +834,11 @@ def _rewrite(path: Path, lock: WriterLock, reserve: Reserve, why: str, migrate: 
     tmp = real.with_name(real.name + ".rewrite")
 
     def copy(src: h5py.File, dst: h5py.File) -> None:
-        dst.attrs.update(dict(src.attrs))
-        for name in src:
-            src.copy(src[name], dst, name=name)
+        _copy_store(src, dst)
         if migrate:
             _add_missing(dst)
             dst.attrs[S.ATTR_SCHEMA] = S.SCHEMA_VERSION
+        _add_dimensions(dst)
 
     try:
         _build(path, lock, reserve, tmp, copy, f"copying the store {why}",

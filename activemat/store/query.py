@@ -75,6 +75,18 @@ def parse_range(text, name: str, kind=float) -> tuple:
     return lo, hi
 
 
+def _within(bounds: tuple, text, name: str, low, high, what: str) -> tuple:
+    """``bounds``, refused in one line if a bound lies outside ``low..high`` (it could match nothing there).
+
+    >>> _within((0.2, None), "0.2:", "x-ge", 0, 1, "the Ge fraction")
+    (0.2, None)
+    """
+    if any(v is not None and not low <= v <= high for v in bounds):
+        raise InputError(f"--{name} {text!r} is outside {low}..{high} ({what}); give a range within "
+                         f"{low}:{high}, e.g. {low}:{high / 2:g}")
+    return bounds
+
+
 def _in_range(values: np.ndarray, bounds) -> np.ndarray:
     lo, hi = bounds
     mask = np.ones(len(values), bool)
@@ -83,6 +95,17 @@ def _in_range(values: np.ndarray, bounds) -> np.ndarray:
     if hi is not None:
         mask &= values <= hi
     return mask  # NaN fails both comparisons, so a gap range drops failed rows
+
+
+def _optional(values: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """An object array of Python values where ``known``, None elsewhere.
+
+    >>> _optional(np.array([3, -1]), np.array([True, False])).tolist()
+    [3, None]
+    """
+    out = np.array(values.tolist(), dtype=object)
+    out[~known] = None
+    return out
 
 
 def _names(value) -> list[str]:
@@ -113,8 +136,10 @@ class StoreView:
         return tuple(str(e) for e in self.data.attrs[S.ATTR_ELEMENTS])
 
     @property
-    def supercell(self) -> tuple[int, int, int]:
-        return tuple(int(n) for n in self.data.attrs[S.ATTR_SUPERCELL])
+    def supercell(self) -> tuple:
+        """Three repeats, or a 3x3 matrix as a tuple of rows."""
+        value = np.asarray(self.data.attrs[S.ATTR_SUPERCELL])
+        return tuple(tuple(int(n) for n in row) for row in value) if value.ndim == 2 else tuple(int(n) for n in value)
 
     @property
     def cell(self) -> str:
@@ -205,22 +230,33 @@ class StoreView:
             "multiplicity": take(cand["multiplicity"], 0),
             "test": take(self.test, False).astype(bool),
         }
-        # Then every calculation column, in schema order.
+        status = calc["status"]
+        finished = np.isin(status, (S.OK, S.FAILED))  # rows with a result (the others hold only fills)
+        # Then every calculation column, in schema order. A value the calculation never produced is None (an
+        # empty cell, null, a key left out), never a fill that reads as a result: -1 SCF iterations, a 0x0x0
+        # grid, "indirect" for a gap never computed, fallback 0 for a calculation that never ran.
         for name in S.CALCULATIONS.names:
             if name == "candidate":
                 continue
             values = calc[name]
             if name == "kpts":
-                values = np.array(["x".join(map(str, k)) for k in values.tolist()], dtype=object)
+                values = np.array([None if not any(k) else "x".join(map(str, k)) for k in values.tolist()],
+                                  dtype=object)
             elif name == "direct":
-                values = values.astype(bool)
+                values = _optional(values.astype(bool), status == S.OK)
+            elif name in ("scf_iterations", "relax_steps", "relax_from"):
+                values = _optional(values, finished & (values >= 0))
+            elif name == "ranks":  # 0: not recorded (rows from before MPI ranks were)
+                values = _optional(values, finished & (values > 0))
+            elif name == "fallback":
+                values = _optional(values, finished)
             elif name == "parameters":  # the key of a parameter set -> its JSON
                 keys, inverse = np.unique(values.astype(str), return_inverse=True)
                 texts = [S.parameters_json(self.data.parameters[k]) if k in self.data.parameters else ""
                          for k in keys.tolist()]
                 values = np.array(texts, dtype=object)[inverse]
             elif values.ndim > 1:
-                continue  # no other multi-valued column today; keep the table flat
+                continue  # positions and cell: the structure is in export's frames, not in the flat table
             out[name] = values
             if name == "finished":
                 out["wall_time"] = calc["finished"] - calc["started"]
@@ -261,9 +297,12 @@ class StoreView:
                                  f"{self.elements[0]}{half}{self.elements[1]}{self.n_sites - half}")
             mask &= np.isin(t[f"n_{b}"], wanted)
         if n_b is not None:
-            mask &= _in_range(t[f"n_{b}"], parse_range(n_b, f"{b}-count", int))
+            mask &= _in_range(t[f"n_{b}"], _within(parse_range(n_b, f"{b}-count", int), n_b, f"{b}-count", 0,
+                                                    self.n_sites, f"the number of {self.elements[1]} atoms in the "
+                                                    f"{self.n_sites}-site cell"))
         if x_b is not None:
-            mask &= _in_range(t[f"x_{b}"], parse_range(x_b, f"x-{b}"))
+            mask &= _in_range(t[f"x_{b}"], _within(parse_range(x_b, f"x-{b}"), x_b, f"x-{b}", 0, 1,
+                                                    f"the {self.elements[1]} fraction"))
         if status is not None:
             wanted = _names(status)
             bad = [s for s in wanted if s not in S.STATUSES]
@@ -297,7 +336,12 @@ class StoreView:
         if sort is not None:
             (key,) = self.check_columns([sort], t, option="--sort")
             values = t[key][idx]
-            if values.dtype.kind == "f":
+            missing = np.array([v is None for v in values.tolist()], bool) if values.dtype == object else None
+            if missing is not None and missing.any():  # an optional column: values in order, None last
+                present = np.flatnonzero(~missing)
+                inner = np.argsort(np.array(values[present].tolist()), kind="stable")
+                order = np.concatenate([present[inner[::-1] if reverse else inner], np.flatnonzero(missing)])
+            elif values.dtype.kind == "f":
                 order = np.argsort(-values if reverse else values, kind="stable")
                 order = np.concatenate([order[~np.isnan(values[order])], order[np.isnan(values[order])]])
             else:
@@ -409,7 +453,9 @@ def _rich_table(table, names, n, file, total, title) -> None:
     for row in zip(*cols):
         cells = []
         for k, v in zip(names, row):
-            if isinstance(v, float):
+            if v is None:
+                cells.append("-")
+            elif isinstance(v, float):
                 cells.append("-" if v != v else fmt.get(k, "{:.3f}" if k.startswith("x_") else "{:.4g}").format(v))
             elif isinstance(v, bool):
                 cells.append("yes" if v else "no")

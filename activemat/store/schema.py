@@ -35,7 +35,21 @@ Schema versions
     are migrated by adding the columns (empty key = parameters not recorded,
     NaN) and an empty ``parameters`` group.
 4
-    candidates/sqs (icet's special quasirandom structures in the pool).
+    candidates/sqs (icet's special quasirandom structure of each composition).
+5
+    named dimensions (:data:`DIMENSIONS`): every group holds one coordinate
+    dataset per dimension it uses (``calculations/calculation``,
+    ``candidates/feature``, ...), an HDF5 dimension scale attached to every
+    column, so netCDF readers (xarray with h5netcdf) see named dimensions
+    and coordinates; text columns carry ``_Encoding = "utf-8"`` (read as
+    text, not bytes); a column's unit is its ``units`` attribute (CF; it was
+    ``unit``), times in ``seconds since 1970-01-01T00:00:00Z`` (read as
+    dates); every object is written in the HDF5 1.10 file format, a migrated
+    file's too (its datasets are rewritten, not copied as they were).
+    snapshots/hyperparameters: the fitted model exactly (JSON), so the read
+    verbs rebuild it without re-optimising. Older files are migrated by a
+    copy that adds the coordinates and scales and an empty hyperparameters
+    column (those snapshots' models are refitted when read).
 6
     MPI ranks and relaxation, per calculation: calculations/ranks, relax,
     relax_steps, relax_fmax, relax_from, unrelaxed_gap, and the structure the
@@ -56,12 +70,17 @@ SCHEMA_VERSION = 6
 CREATOR = "activemat"
 
 #: HDF5 file-format bounds (low, high) of every open that writes. New objects use the low bound, the
-#: lowest format with SWMR (1.10), so HDF5 1.10 tools (Debian's ``h5dump``) read the store; the high
-#: bound lets a recovery or migration copy objects an older activemat wrote in a newer format.
+#: lowest format with SWMR (1.10), so HDF5 1.10 tools (Debian's ``h5dump``) read the store. A recovery or
+#: migration rewrites every dataset (never an object copy, which would keep the format an older activemat
+#: wrote it in); the high bound only lets such a file be opened.
 FORMAT = ("v110", "latest")
 
 #: Units of the physical quantities (also stored as the root attribute ``units``, and per column).
 UNITS = {"energy": "eV", "length": "Angstrom", "time": "s"}
+#: Unit of a point in time (CF convention: netCDF readers such as xarray decode it to dates).
+TIME = "seconds since 1970-01-01T00:00:00Z"
+#: The attribute that holds a column's unit (CF), and the one that says its bytes are UTF-8 text (netCDF).
+UNITS_ATTR, ENCODING_ATTR = "units", "_Encoding"
 
 # -- root attributes -----------------------------------------------------------------------
 ATTR_SCHEMA = "schema_version"
@@ -118,9 +137,62 @@ STATUSES = (RUNNING, OK, FAILED, INTERRUPTED)
 #: Prefixes of calculations/error that say why an attempt failed outside GPAW.
 LOST, TIMEOUT = "worker lost", "time limit"
 
-# -- columns ---------------------------------------------------------------------------------
-#: Lengths a column's ``per`` rule can name; the candidate pool fixes them when the store is created.
+# -- dimensions ------------------------------------------------------------------------------
+#: Lengths a column's ``per`` rule can name; the candidate pool fixes them when the store is created. They are
+#: also the names of those dimensions.
 SITE, FEATURE, CANDIDATE = "site", "feature", "candidate"
+#: The other dimensions: the rows of calculations, snapshots and parameters, and the axes of a k-point grid.
+CALCULATION, SNAPSHOT, PART, K_AXIS = "calculation", "snapshot", "part", "k_axis"
+#: Axes of a structure: Cartesian x, y, z, and the cell's three vectors.
+XYZ, CELL_VECTOR = "xyz", "cell_vector"
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """A named dimension: an HDF5 dimension scale (a netCDF dimension and its coordinate).
+
+    Each group holds one coordinate dataset per dimension it uses, named as the dimension and attached as
+    the scale of that axis of every column; a reader of the store's own columns skips them.
+
+    Attributes
+    ----------
+    name
+        Dimension name, also the name of its coordinate dataset in each group that uses it.
+    dtype
+        Dtype of the coordinate.
+    doc
+        What the coordinate holds, one line for the reference.
+    """
+
+    name: str
+    dtype: str
+    doc: str
+    size: int | None = None  # a fixed length (the others: the rows, or a size of the pool)
+
+
+DIMENSIONS = (
+    Dimension(CANDIDATE, "i8", "row of candidates: 0, 1, ... (the axis of candidates and of a pool prediction)"),
+    Dimension(SITE, "i4", "supercell site: 0, 1, ..."),
+    Dimension(FEATURE, "S64", "feature name (the root attribute feature_names)"),
+    Dimension(CALCULATION, "i8", "row of calculations: 0, 1, ... (one per attempt)"),
+    Dimension(K_AXIS, "i4", "axis of the k-point grid: 0, 1, 2 (the reciprocal cell vectors)", 3),
+    Dimension(XYZ, "i4", "Cartesian axis: 0, 1, 2 (x, y, z)", 3),
+    Dimension(CELL_VECTOR, "i4", "cell vector: 0, 1, 2 (the rows of a cell)", 3),
+    Dimension(PART, "i8", "row of parameters: 0, 1, ..."),
+    Dimension(SNAPSHOT, "i8", "row of snapshots: 0, 1, ... (one per refit)"),
+)
+
+
+def dimension(name: str) -> Dimension:
+    """The declared dimension ``name``.
+
+    >>> dimension("feature").dtype
+    'S64'
+    """
+    return next(d for d in DIMENSIONS if d.name == name)
+
+
+# -- columns ---------------------------------------------------------------------------------
 #: Sources of a calculation column: written on submission or from the finished record.
 SUBMIT, RESULT = "submit", "result"
 _NAN = float("nan")
@@ -137,7 +209,7 @@ class Column:
     dtype
         Fixed-size numpy dtype; ``S<n>`` is UTF-8 text cut to ``n`` bytes on a character boundary.
     unit
-        Physical unit (also the dataset's ``unit`` attribute); empty if none.
+        Physical unit (also the dataset's ``units`` attribute, :data:`UNITS_ATTR`); empty if none.
     fill
         Value of a row that has none (not yet written, or added by a migration).
     per
@@ -155,6 +227,9 @@ class Column:
         Schema version that added the column (older files get it, filled, by migration).
     doc
         One line for the reference.
+    axis
+        Dimension of a fixed vector's entries (``per`` an int); :data:`SITE`, :data:`FEATURE` and
+        :data:`CANDIDATE` name their own.
     """
 
     name: str
@@ -166,6 +241,7 @@ class Column:
     compress: bool = False
     since: int = 1
     doc: str = ""
+    axis: str | tuple[str, ...] = ""
 
     def shape(self, sizes: Mapping[str, int]) -> tuple[int, ...]:
         """Shape of one entry, with the pool's ``sizes`` (keys :data:`SITE`, :data:`FEATURE`, :data:`CANDIDATE`).
@@ -181,6 +257,22 @@ class Column:
             return ()
         per = self.per if isinstance(self.per, tuple) else (self.per,)
         return tuple(p if isinstance(p, int) else sizes[p] for p in per)
+
+    @property
+    def entry_dimensions(self) -> tuple[str, ...]:
+        """Dimensions of the axes of one entry (none for a scalar): a pool size names its own, a fixed length
+        takes the next name of ``axis``.
+
+        >>> Column("kpts", "i4", per=3, axis=K_AXIS).entry_dimensions
+        ('k_axis',)
+        >>> Column("positions", "f8", per=(SITE, 3), axis=XYZ).entry_dimensions
+        ('site', 'xyz')
+        """
+        if self.per is None:
+            return ()
+        per = self.per if isinstance(self.per, tuple) else (self.per,)
+        names = iter(self.axis if isinstance(self.axis, tuple) else (self.axis,))
+        return tuple(next(names) if isinstance(p, int) else p for p in per)
 
     @property
     def width(self) -> int:
@@ -211,6 +303,8 @@ class Group:
         Rows per HDF5 chunk of an appendable column (compressed columns: one row per chunk).
     since
         Schema version that added the group.
+    row
+        Dimension of its rows (empty for a group of attributes only).
     """
 
     path: str
@@ -219,6 +313,7 @@ class Group:
     appendable: bool = True
     chunk_rows: int = 1024
     since: int = 1
+    row: str = ""
 
     def __getitem__(self, name: str) -> Column:
         for column in self.columns:
@@ -233,6 +328,26 @@ class Group:
     def names(self) -> tuple[str, ...]:
         """Column names, in table order."""
         return tuple(c.name for c in self.columns)
+
+    def dimensions_of(self, column: Column) -> tuple[str, ...]:
+        """Dimensions of a column's axes: the group's rows, then its entries'.
+
+        >>> SNAPSHOTS.dimensions_of(SNAPSHOTS["pool_std"])
+        ('snapshot', 'candidate')
+        """
+        return (self.row, *column.entry_dimensions)
+
+    @property
+    def dimensions(self) -> tuple[str, ...]:
+        """Every dimension its columns use, rows first: the names of its coordinate datasets.
+
+        >>> CALCULATIONS.dimensions
+        ('calculation', 'k_axis', 'site', 'xyz', 'cell_vector')
+        """
+        out = [self.row] if self.columns else []
+        for column in self.columns:
+            out += [d for d in self.dimensions_of(column) if d not in out]
+        return tuple(out)
 
     def path_of(self, name: str) -> str:
         """Path of a column's dataset from the file's root.
@@ -256,7 +371,7 @@ CANDIDATES = Group("candidates", (
     Column("sqs", "u1", source="sqs", since=4,
            doc="1 = icet's special quasirandom structure of its composition: that composition's seed"),
 ), doc="The candidate pool: symmetry-distinct configurations of the supercell, one row each, written once.",
-    appendable=False)
+    appendable=False, row=CANDIDATE)
 
 CALCULATIONS = Group("calculations", (
     Column("candidate", "i8", fill=-1, source=SUBMIT, doc="row of the candidate in candidates"),
@@ -276,10 +391,11 @@ CALCULATIONS = Group("calculations", (
     Column("scf_iterations", "i4", fill=-1, source=RESULT, doc="SCF iterations to convergence"),
     Column("fallback", "i4", source=RESULT, since=2,
            doc="0 = the preset as written, k = with its first k fallback settings"),
-    Column("kpts", "i4", per=3, source=RESULT, doc="Gamma-centred Monkhorst-Pack grid (0, 0, 0 = not run)"),
-    Column("submitted", "f8", "s since epoch", _NAN, source=SUBMIT, doc="time of submission"),
-    Column("started", "f8", "s since epoch", _NAN, source=RESULT, doc="time the calculation started"),
-    Column("finished", "f8", "s since epoch", _NAN, source=RESULT, doc="time the calculation ended"),
+    Column("kpts", "i4", per=3, source=RESULT, axis=K_AXIS,
+           doc="Gamma-centred Monkhorst-Pack grid (0, 0, 0 = not run)"),
+    Column("submitted", "f8", TIME, _NAN, source=SUBMIT, doc="time of submission"),
+    Column("started", "f8", TIME, _NAN, source=RESULT, doc="time the calculation started"),
+    Column("finished", "f8", TIME, _NAN, source=RESULT, doc="time the calculation ended"),
     Column("host", "S64", fill=b"", source=RESULT, doc="host name of the machine that ran it"),
     Column("worker", "S64", fill=b"", source=RESULT, doc="Dask worker that ran it"),
     Column("versions", "S48", fill=b"", source=RESULT, doc="GPAW and ASE versions"),
@@ -302,11 +418,12 @@ CALCULATIONS = Group("calculations", (
            doc="attempt whose last geometry this one continued from; -1 = the ideal structure"),
     Column("unrelaxed_gap", "f8", "eV", _NAN, source=RESULT, since=6,
            doc="gap at the ideal (Vegard) structure, from the relaxation's first step; NaN if not computed"),
-    Column("positions", "f8", "Angstrom", _NAN, per=(SITE, 3), source=RESULT, since=6,
+    Column("positions", "f8", "Angstrom", _NAN, per=(SITE, 3), source=RESULT, since=6, axis=XYZ,
            doc="Cartesian positions of the structure the gap was computed on (relaxed); NaN = not recorded"),
-    Column("cell", "f8", "Angstrom", _NAN, per=(3, 3), source=RESULT, since=6,
+    Column("cell", "f8", "Angstrom", _NAN, per=(3, 3), source=RESULT, since=6, axis=(CELL_VECTOR, XYZ),
            doc="cell vectors (rows) of that structure; NaN = not recorded"),
-), doc="One row per calculation attempt, appended on submission and filled in when its result arrives.")
+), doc="One row per calculation attempt, appended on submission and filled in when its result arrives.",
+    row=CALCULATION)
 
 #: Bytes of JSON per row of the parameters group; a longer set continues on the next rows under its key.
 PARAMETERS_PART = 512
@@ -315,11 +432,13 @@ PARAMETERS = Group("parameters", (
     Column("json", f"S{PARAMETERS_PART}", fill=b"",
            doc="canonical JSON of the GPAW keyword arguments (the parts of one key, in row order, joined)"),
 ), doc="Each distinct set of GPAW keyword arguments used by the calculations, stored once under its key "
-       "(calculations/parameters).", chunk_rows=8, since=3)
+       "(calculations/parameters).", chunk_rows=8, since=3, row=PART)
 
+#: Bytes of a snapshot's hyperparameters JSON (a longer one is not stored: that snapshot's model is refitted).
+HYPERPARAMETERS_WIDTH = 8192
 SNAPSHOTS = Group("snapshots", (
     Column("iteration", "i4", doc="model iteration"),
-    Column("time", "f8", "s since epoch", _NAN, doc="time of the refit"),
+    Column("time", "f8", TIME, _NAN, doc="time of the refit"),
     Column("n_train", "i4", doc="training set size"),
     Column("cv_mae", "f8", "eV", _NAN, doc="cross-validated mean absolute error"),
     Column("cv_rmse", "f8", "eV", _NAN, doc="cross-validated root-mean-square error"),
@@ -328,11 +447,15 @@ SNAPSHOTS = Group("snapshots", (
     Column("max_std", "f8", "eV", _NAN, doc="largest predicted standard deviation over the pool"),
     Column("mean_std", "f8", "eV", _NAN, doc="mean predicted standard deviation over the pool"),
     Column("test_mae", "f8", "eV", _NAN, doc="mean absolute error on the held-out test set"),
-    Column("model", "S300", fill=b"", doc="model kind and fitted hyperparameters"),
+    Column("model", "S300", fill=b"", doc="model kind and fitted hyperparameters, as text (rounded)"),
+    Column("hyperparameters", f"S{HYPERPARAMETERS_WIDTH}", fill=b"", compress=True, since=5,
+           doc="the fitted model exactly, as JSON: kind, kernel structure and hyperparameters of each level"
+               " (activemat.learn.models.model_state); empty before schema 5 (read verbs then refit)"),
     Column("pool_mean", "f4", "eV", _NAN, per=CANDIDATE, compress=True, doc="predicted gap of every candidate"),
     Column("pool_std", "f4", "eV", _NAN, per=CANDIDATE, compress=True,
            doc="predicted standard deviation of every candidate's gap"),
-), doc="One row per model refit: training size, errors, hyperparameters and the predictions over the pool.")
+), doc="One row per model refit: training size, errors, hyperparameters and the predictions over the pool.",
+    row=SNAPSHOT)
 
 PRESETS = Group("presets", (), doc="One attribute per calculator preset the campaign uses: its name -> its JSON.")
 

@@ -31,6 +31,23 @@ def _per_preset(calc: dict, ok: np.ndarray) -> dict:
     return out
 
 
+def superseded(calc: dict) -> np.ndarray:
+    """Rows followed by a later attempt at the same candidate and preset (a retry, whatever its outcome).
+
+    >>> superseded({"candidate": np.array([3, 4, 3]), "preset": np.array(["p", "p", "p"])}).tolist()
+    [True, False, False]
+    """
+    n = len(calc["candidate"])
+    if not n:
+        return np.zeros(0, bool)
+    presets, code = np.unique(np.asarray(calc["preset"]).astype(str), return_inverse=True)
+    key = np.asarray(calc["candidate"], np.int64) * len(presets) + code
+    _, task = np.unique(key, return_inverse=True)
+    last = np.full(task.max() + 1, -1)
+    np.maximum.at(last, task, np.arange(n))
+    return np.arange(n) < last[task]
+
+
 def summarize(data: StoreData) -> dict:
     calc, snaps = data.calculations, data.snapshots
     status = calc["status"]
@@ -52,7 +69,9 @@ def summarize(data: StoreData) -> dict:
         "failed_candidates": len(set(calc["candidate"][failed].tolist()) - set(calc["candidate"][ok].tolist())),
         "retried": int(np.sum(calc["attempt"] > 0)),
         "running": running if live else 0,
-        "interrupted": int(np.sum(status == S.INTERRUPTED)) + (0 if live else running),
+        # stopped before a result and not retried since (a later attempt at the task supersedes them)
+        "interrupted": int(np.sum(((status == S.INTERRUPTED) | ((status == S.RUNNING) & (not live)))
+                                  & ~superseded(calc))),
         "gap_min": _f(gaps.min()) if len(gaps) else None,
         "gap_max": _f(gaps.max()) if len(gaps) else None,
         "n_train": int(latest.get("n_train", 0)) if len(snaps.get("n_train", [])) else 0,

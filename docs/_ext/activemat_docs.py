@@ -4,8 +4,9 @@ Directives (usable from MyST as ```` ```{activemat-store-schema} ````):
 
 ``activemat-store-schema``
     The HDF5 store layout declared by :mod:`activemat.store.schema`, from exactly these names:
-    ``SCHEMA_VERSION``; ``ROOT_ATTRIBUTES`` (each ``name``, ``kind``, ``doc``); ``GROUPS`` (each
-    ``path``, ``doc`` and ``columns``, a column's ``name``, ``dtype``, ``unit``, ``per``, ``fill``,
+    ``SCHEMA_VERSION``; ``ROOT_ATTRIBUTES`` (each ``name``, ``kind``, ``doc``); ``DIMENSIONS`` (each
+    ``name``, ``dtype``, ``doc``; optional); ``GROUPS`` (each ``path``, ``doc``, ``row``, ``dimensions``
+    and ``columns``, a column's ``name``, ``dtype``, ``unit``, ``per``, ``entry_dimensions``, ``fill``,
     ``since`` and ``doc``); and ``STATUSES`` (optional).
 ``activemat-presets``
     The presets shipped in ``calculators/``, through
@@ -104,11 +105,15 @@ def _fill(value) -> str:
     return str(value)
 
 
-def _entry(per) -> str:
-    """A column's ``per``: None a scalar, n a vector of n, a name (site, feature, candidate) one value per such."""
-    if isinstance(per, tuple):
-        return "(" + ", ".join(str(p) if isinstance(p, int) else f"n_{p}" for p in per) + ")"
-    return "scalar" if per is None else f"({per},)" if isinstance(per, int) else f"one per {per}"
+def _entry(column) -> str:
+    """A column's entry: a scalar, or a vector or matrix along named dimensions (a fixed length n, or one value
+    per site, feature, candidate)."""
+    per = column.per
+    if per is None:
+        return "scalar"
+    per = per if isinstance(per, tuple) else (per,)
+    sizes = ", ".join(str(p) if isinstance(p, int) else f"n_{p}" for p in per)
+    return f"({sizes}) along {', '.join(column.entry_dimensions)}"
 
 
 def _literals(prefix: str, values, suffix: str = ".") -> nodes.paragraph:
@@ -134,13 +139,22 @@ class StoreSchema(_Table):
             ". A store written by a newer schema is refused; an older one is migrated on a copy.")]
         out.append(table(["root attribute", "holds", "meaning"],
                          [[_code(a.name), a.kind, a.doc] for a in schema.ROOT_ATTRIBUTES], "Root attributes"))
+        dimensions = getattr(schema, "DIMENSIONS", ())
+        if dimensions:
+            users = {d.name: [g.path for g in schema.GROUPS if d.name in g.dimensions] for d in dimensions}
+            out.append(table(["dimension", "coordinate dtype", "in groups", "coordinate"],
+                             [[_code(d.name), _dtype(d.dtype), ", ".join(users[d.name]), d.doc] for d in dimensions],
+                             "Dimensions (HDF5 dimension scales)"))
         for group in schema.GROUPS:
             rubric = nodes.rubric()
             rubric += nodes.literal(text=f"{group.path}/")
             out += [rubric, nodes.paragraph(text=group.doc)]
             if group.columns:
+                if getattr(group, "row", ""):
+                    out.append(_literals("One row per ", [group.row], f": the dimension of its rows "
+                                         f"(coordinates: {', '.join(group.dimensions)})."))
                 out.append(table(["column", "dtype", "unit", "entry", "fill (no value)", "since", "meaning"],
-                                 [[_code(c.name), _dtype(c.dtype), c.unit, _entry(c.per), _code(_fill(c.fill)),
+                                 [[_code(c.name), _dtype(c.dtype), c.unit, _entry(c), _code(_fill(c.fill)),
                                    str(c.since), c.doc] for c in group.columns]))
         if getattr(schema, "STATUSES", None):
             out.append(_literals("Values of calculations/status: ", schema.STATUSES))

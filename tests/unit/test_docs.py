@@ -101,7 +101,8 @@ def test_campaign_page_documents_every_section_from_its_model(html):
 def test_store_page_has_the_schema_columns_with_units(html):
     rows = _rows(html / "reference" / "store.html")
     assert "eV" in rows["gap"] and rows["gap"][1].startswith("f8")
-    assert "s since epoch" in rows["submitted"]
+    assert "seconds since 1970-01-01T00:00:00Z" in rows["submitted"]
+    assert "calculations" in rows["calculation"] and "candidates" in rows["feature"]  # the dimensions table
     assert {"schema_version", "candidate", "cv_mae", "multiplicity"} <= set(rows)
     from activemat.store.schema import SCHEMA_VERSION
 

@@ -504,3 +504,33 @@ def test_orbits_are_the_complete_four_body_expansion_icet_reaches_only_with_far_
     assert orbits.features.shape[1] == 30 and big.features.shape[1] > 150
     assert rank(orbits.features, big.features) == rank(big.features) == r_orbits  # the same span
     assert rank(default.features) < r_orbits == rank(orbits.features, default.features)  # a strict subspace
+
+
+def test_supercell_as_a_3x3_matrix(tmp_path):
+    """A 3x3 matrix of the primitive cell: the conventional cubic cell is [[-1, 1, 1], [1, -1, 1], [1, 1, -1]]
+    (8 sites), with the same symmetry classes as cell = "cubic", supercell = [1, 1, 1]; a diagonal matrix is its
+    repeats; a singular or left-handed one is refused in one line; the store keeps the matrix."""
+    from activemat.campaign.config import parse_campaign
+    from activemat.errors import InputError
+    from activemat.store.hdf5 import CampaignStore
+    from activemat.store.query import open_store
+
+    P = [[-1, 1, 1], [1, -1, 1], [1, 1, -1]]
+    matrix = build_pool(SIGE, P, features="icet")
+    cubic = build_pool(SIGE, (1, 1, 1), cell="cubic", features="icet")
+    assert matrix.n_sites == 8 and matrix.supercell == tuple(map(tuple, P))
+    assert np.array_equal(np.sort(matrix.multiplicity), np.sort(cubic.multiplicity))
+    assert np.allclose(np.sort(matrix.features, axis=0), np.sort(cubic.features, axis=0))
+    atoms = matrix.atoms(int(np.argmax(matrix.n_b == 4)))
+    assert len(atoms) == 8 and np.allclose(atoms.cell.lengths(), atoms.cell.lengths()[0])  # a cube
+    assert np.allclose(structure_features(atoms, SIGE, features="icet"), matrix.features[np.argmax(matrix.n_b == 4)])
+    assert build_pool(SIGE, [[2, 0, 0], [0, 2, 0], [0, 0, 2]]).supercell == (2, 2, 2)
+    ident = parse_campaign("[space]\nsupercell = [[2, 0, 0], [0, 2, 0], [0, 0, 2]]\n").identity()
+    assert ident == parse_campaign("").identity()
+    for bad in ("[[1, 0, 0], [0, 1, 0], [1, 0, 0]]", "[[0, 1, 0], [1, 0, 0], [0, 0, 1]]", "[2, 2, 0]"):
+        with pytest.raises(InputError, match="space.supercell: .*3x3 integer matrix with positive determinant") as e:
+            parse_campaign(f"[space]\nsupercell = {bad}\n")
+        assert "\n" not in str(e.value)
+    CampaignStore.create(tmp_path / "m.h5", campaign_text="", identity="x", pool=matrix, presets={}).close()
+    back = open_store(tmp_path / "m.h5").pool()
+    assert back.supercell == matrix.supercell and np.allclose(back.atoms(3).positions, matrix.atoms(3).positions)

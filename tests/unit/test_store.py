@@ -178,8 +178,8 @@ def test_root_attributes(make_store, config, pool):
     assert list(a["supercell"]) == [1, 1, 2]
     assert [str(n.decode() if isinstance(n, bytes) else n) for n in a["feature_names"]] == list(pool.feature_names)
     with h5py.File(store.path, "r") as f:
-        assert f["calculations/gap"].attrs["unit"] == "eV"
-        assert f[S.SNAPSHOTS.path_of("pool_mean")].attrs["unit"] == "eV"
+        assert f["calculations/gap"].attrs["units"] == "eV"
+        assert f[S.SNAPSHOTS.path_of("pool_mean")].attrs["units"] == "eV"
 
 
 def test_long_strings_are_truncated_to_schema_width(make_store):
@@ -258,16 +258,24 @@ def test_store_is_laid_out_exactly_as_the_schema_declares(make_store, pool):
         assert set(f) == {g.path for g in S.GROUPS}
         for group in S.GROUPS:
             g = f[group.path]
-            assert set(g) == set(group.names), group.path
+            assert set(g) == set(group.names) | set(group.dimensions), group.path
             for column in group.columns:
                 ds = g[column.name]
                 assert ds.dtype == np.dtype(column.dtype), column.name
                 rows = len(pool) if not group.appendable else 0
                 assert ds.shape == (rows, *column.shape(sizes)), column.name
                 assert ds.maxshape[0] == (None if group.appendable else rows), column.name
-                assert ds.attrs.get("unit", "") == column.unit, column.name
+                assert ds.attrs.get("units", "") == column.unit, column.name
+                assert "unit" not in ds.attrs, column.name
+                assert (ds.attrs.get("_Encoding") == "utf-8") == (ds.dtype.kind == "S"), column.name
+                # every axis has its named dimension scale, the group's coordinate of that name
+                assert [d.label for d in ds.dims] == [""] * ds.ndim
+                assert [d[0].name for d in ds.dims] == [f"/{group.path}/{n}" for n in group.dimensions_of(column)]
+            for name in group.dimensions:
+                assert h5py.h5ds.is_scale(g[name].id), name
     assert S.CALCULATIONS.since == S.CANDIDATES.since == 1 and S.PARAMETERS.since == 3 and S.SCHEMA_VERSION == 6
     assert [c.name for c in S.CANDIDATES.columns if c.since == 4] == ["sqs"]
+    assert [c.name for c in S.SNAPSHOTS.columns if c.since == 5] == ["hyperparameters"]
     assert [c.name for c in S.CALCULATIONS.columns if c.since == 3] == ["parameters", "ks_gap", "discontinuity"]
 
 
@@ -385,7 +393,8 @@ def test_half_appended_row_of_a_killed_writer_is_overwritten(make_store, config)
     assert data.calculations["candidate"].tolist() == [0, 6]
     assert data.calculations["status"].tolist() == ["ok", "running"]
     with h5py.File(store.path, "r") as f:
-        assert {ds.shape[0] for ds in f[S.CALCULATIONS.path].values()} == {2}
+        assert {f[S.CALCULATIONS.path_of(n)].shape[0] for n in S.CALCULATIONS.names} == {2}
+        assert f[S.CALCULATIONS.path][S.CALCULATION][()].tolist() == [0, 1]  # its coordinate too
 
 
 def test_unknown_column_is_refused(make_store, pool):

@@ -89,6 +89,35 @@ def test_model_comes_from_the_latest_snapshot(store):
     assert len(frame.sources["experiment"]["x"]) > 0  # Si-Ge: the measured curve is drawn
 
 
+def test_curve_band_is_the_joint_posterior_of_the_stored_model(store):
+    """The store keeps its last model's hyperparameters, so the band is the joint posterior std of each
+    average (as `activemat predict --curve` gives it, without optimising), strictly inside the bound; a store
+    without them (written before schema 5) shows the bound, labelled as such."""
+    import h5py
+
+    from activemat.analysis.curve import gap_curve
+    from activemat.analysis.predict import fit_store_model
+
+    frame = read_frame(store)
+    curve = frame.sources["curve"]
+    assert frame.header["curve_band"] == "joint"
+    sm = fit_store_model(store)
+    assert sm.snapshot is not None  # rebuilt from the stored hyperparameters
+    expected = {c["x"]: c["model_std"] for c in gap_curve(sm, n_samples=200)["compositions"]}
+    for x, mu, upper, bound in zip(curve["x"], curve["mean"], curve["upper"], curve["bound"]):
+        assert (upper - mu) / 2 == pytest.approx(expected[x], rel=1e-6, abs=1e-9)
+        assert (upper - mu) / 2 <= bound + 1e-12
+    assert any((u - m) / 2 < 0.9 * b for m, u, b in zip(curve["mean"], curve["upper"], curve["bound"]))
+    older = store.parent / "older.h5"
+    older.write_bytes(store.read_bytes())
+    with h5py.File(older, "r+") as f:  # as a store without stored hyperparameters
+        f["snapshots/hyperparameters"][-1] = b""
+    old = read_frame(older)
+    assert old.header["curve_band"] == "bound"
+    assert np.allclose(np.asarray(old.sources["curve"]["upper"]) - old.sources["curve"]["mean"],
+                       2 * np.asarray(old.sources["curve"]["bound"]))
+
+
 def test_parity_uses_the_model_from_before_each_submission(store):
     data = read_store(store)
     calc, snaps = data.calculations, data.snapshots

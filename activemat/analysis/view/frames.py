@@ -14,10 +14,12 @@ a Bokeh ``ColumnDataSource``):
   at its alloying fraction spread sideways within its composition, ordered
   by predicted gap, so each one is visible (``x_plot``);
 - ``curve``: the multiplicity-weighted average of the model mean per
-  composition, with a band of two times the weighted average of the stds
-  (an upper bound of the average's model std: it takes the configurations'
-  errors as fully correlated; ``activemat predict --curve`` gives the joint
-  posterior std);
+  composition, with a band of two model stds of that average: from the joint
+  posterior (:func:`activemat.analysis.curve.gap_curve`) when the latest
+  snapshot stores its model's hyperparameters (store schema 5 on; the model is
+  rebuilt from them, not optimised, once per snapshot), else the weighted
+  average of the stds, an upper bound that takes the configurations' errors as
+  fully correlated (``Frame.curve_band`` says which);
 - ``experiment``: the measured SiGe gap (Weber and Alonso) for Si-Ge stores;
 - ``computed``: calculations by ``kind`` (:data:`KINDS`): results of each
   preset, held-out results, running ones and failed ones (placed at the
@@ -96,6 +98,35 @@ class Frame:
     sources: dict = field(default_factory=dict)
     error: str | None = None
     note: str = ""
+
+
+_JOINT: dict[tuple[str, int], dict[int, float] | None] = {}  # (store, snapshots) -> joint stds per n_b
+
+
+def _joint_stds(view: CampaignView) -> dict[int, float] | None:
+    """Joint-posterior std of each composition's average (by n_b), from the model the latest snapshot stores;
+    None when it stores none (the page then shows the bound) or the model has no joint covariance.
+
+    Computed once per snapshot (a GP fit with fixed hyperparameters and one covariance per composition),
+    never by optimising hyperparameters.
+    """
+    from activemat.analysis.curve import gap_curve
+    from activemat.analysis.predict import fit_store_model
+
+    snaps = view.data.snapshots
+    key = (str(view.path), len(snaps["iteration"]))
+    if key not in _JOINT:
+        stored = len(snaps["iteration"]) and str(snaps.get("hyperparameters", [""])[-1])
+        joint = None
+        if stored:
+            sm = fit_store_model(view)
+            if sm.snapshot is not None:
+                curve = gap_curve(sm, n_samples=200)
+                if curve["covariance"].startswith("joint"):
+                    joint = {int(c["n_b"]): float(c["model_std"]) for c in curve["compositions"]}
+        _JOINT.clear()  # one store per page: keep the latest reading only
+        _JOINT[key] = joint
+    return _JOINT[key]
 
 
 def _latest(snaps: dict, name: str) -> float:
@@ -223,14 +254,16 @@ def read_frame(store: str | Path | CampaignView, *, assigned: dict | None = None
                "formula": _text(formulas[shown]), "candidate": shown, "state": _text(state[shown]),
                "gap": gap_of[shown], "test": test[shown].astype(int)}
     curve = {"x": [], "mean": [], "bound": [], "lower": [], "upper": [], "formula": [], "n": []}
+    joint = _joint_stds(view) if have_model else None
     if have_model:
         for k in np.unique(n_b):
             idx = np.flatnonzero(n_b == k)
             w = cand["multiplicity"][idx].astype(float)
             w /= w.sum()
             mu, bound = float(w @ mean[idx]), float(w @ std[idx])
-            for key, value in (("x", k / view.n_sites), ("mean", mu), ("bound", bound), ("lower", mu - 2 * bound),
-                               ("upper", mu + 2 * bound), ("formula", str(formulas[idx[0]])), ("n", len(idx))):
+            band = joint.get(int(k), bound) if joint else bound
+            for key, value in (("x", k / view.n_sites), ("mean", mu), ("bound", bound), ("lower", mu - 2 * band),
+                               ("upper", mu + 2 * band), ("formula", str(formulas[idx[0]])), ("n", len(idx))):
                 curve[key].append(value)
     experiment = {"x": [], "gap": []}
     if (a, b) == ELEMENTS:
@@ -313,7 +346,7 @@ def read_frame(store: str | Path | CampaignView, *, assigned: dict | None = None
         "store": path, "name": config.campaign.name, "presets": presets, "preset": top,
         "model": config.model.kind, "strategy": config.strategy.kind, "budget": budget,
         "elements": [a, b], "x_label": f"{b} fraction x in {a}(1-x){b}(x)", "n_candidates": int(n_pool),
-        "n_shown": int(len(shown)), "driver_running": live,
+        "n_shown": int(len(shown)), "driver_running": live, "curve_band": "joint" if joint else "bound",
         **{k: int(status[k]) for k in ("completed", "running", "failed", "given_up", "interrupted")},
         # status reads a running row as one a resumed run would redo; beside a live driver it is just running
         "to_retry": max(int(status["to_retry"]) - (int(status["running"]) if live else 0), 0),

@@ -40,6 +40,9 @@ from activemat.analysis.view.frames import FAILED, RUNNING, TESTED, Frame, ok_ki
 #: Colours of successful results by fidelity, the campaign's own preset first (as ``activemat plot``).
 PRESET_COLOURS = ("#d62728", "#9467bd", "#8c564b", "#e377c2")
 MODEL_COLOUR = "#1f77b4"
+#: Legend of the band around the composition average: joint posterior, or the fully correlated bound.
+BAND_LABELS = {"joint": "± 2σ of the average (joint posterior)",
+               "bound": "± 2σ bound of the average (errors fully correlated)"}
 TICK_MS = 1000
 _EV = NumberFormatter(format="0.000", nan_format="")
 _WIDE = 1380
@@ -116,9 +119,10 @@ class Page:
         self.configs_item = LegendItem(label=value("model mean ± 2σ per configuration"), renderers=[dots, whiskers])
         band = p.varea("x", "lower", "upper", source=s["curve"], color=MODEL_COLOUR, alpha=0.15)
         line = p.line("x", "mean", source=s["curve"], color=MODEL_COLOUR, line_width=2.5)
+        self.band_item = LegendItem(label=value(BAND_LABELS["bound"]), renderers=[band])
         items += [self.configs_item,
                   LegendItem(label=value("composition average (multiplicity-weighted)"), renderers=[line]),
-                  LegendItem(label=value("± 2σ bound of the average (errors fully correlated)"), renderers=[band])]
+                  self.band_item]
         exp = p.line("x", "gap", source=s["experiment"], color="black", line_dash="dashed", line_width=1.5)
         self.experiment_item = LegendItem(label=value("experiment"), renderers=[exp])
         items.append(self.experiment_item)
@@ -248,6 +252,7 @@ class Page:
         self.test_item.visible = bool(h["tested"])
         shown = "" if h["n_shown"] == h["n_candidates"] else f", {h['n_shown']} of {h['n_candidates']} shown"
         self.configs_item.label = value(f"model mean ± 2σ per configuration ({h['n_candidates']}{shown})")
+        self.band_item.label = value(BAND_LABELS[h.get("curve_band", "bound")])
         model = (f"{h['model']} model on {h['n_train']} results (latest snapshot)" if h["n_train"]
                  else "no model yet (it needs 2 results)")
         self.gap.title.text = f"band gap against composition: {model}"
