@@ -6,14 +6,18 @@
 Both runs go through the same launcher (``mpiexec -n 1`` and ``mpiexec -n 2``,
 :class:`activemat.compute.mpi.MpiTask`), so launch overhead is in both. Open
 MPI refuses to run as root without the two OMPI_ALLOW_RUN_AS_ROOT variables.
-Prints wall times, the speed-up and the machine's load (other work on the
-machine slows the 2-rank run most); writes benchmarks/results/mpi_speedup.json.
+Prints wall times, the speed-up, the CPU-seconds all ranks used together
+(from the finished launcher's resource usage: on a machine shared with other
+work the wall-clock speed-up is limited by free cores, the CPU-seconds show
+the parallel overhead) and the machine's load; writes
+benchmarks/results/mpi_speedup.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import tempfile
 import time
 
@@ -39,22 +43,26 @@ def main() -> None:
     preset = preset.model_copy(update={"gpaw": preset.gpaw.model_copy(update={"kpts_density": args.kpts_density})})
     backend = mpi_backend()
     times: dict[int, list[float]] = {n: [] for n in args.ranks}
+    cpu: dict[int, list[float]] = {n: [] for n in args.ranks}
     gaps: dict[int, float] = {}
     for _ in range(args.repeats):
         for ranks in args.ranks:
             with tempfile.TemporaryDirectory() as scratch:
-                start = time.time()
+                start, used = time.time(), resource.getrusage(resource.RUSAGE_CHILDREN)
                 record = MpiTask(ranks=ranks, backend=backend)(index, 0, pool.atoms(index), preset, scratch)
                 times[ranks].append(time.time() - start)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu[ranks].append(after.ru_utime + after.ru_stime - used.ru_utime - used.ru_stime)
             assert record.ok and record.ranks == ranks, record.error
             gaps[ranks] = record.gap
-            print(f"{pool.formula(index)} {args.preset} {ranks} rank(s): {times[ranks][-1]:.1f} s, gap {record.gap:.4f} "
+            print(f"{pool.formula(index)} {args.preset} {ranks} rank(s): {times[ranks][-1]:.1f} s wall, "
+                  f"{cpu[ranks][-1]:.1f} CPU-s, gap {record.gap:.4f} "
                   f"eV, load {os.getloadavg()[0]:.2f}", flush=True)
     best = {n: min(t) for n, t in times.items()}
     speedup = {n: best[args.ranks[0]] / best[n] for n in args.ranks}
     print(f"speed-up (best of {args.repeats}): " + ", ".join(f"{n} ranks {s:.2f}x" for n, s in speedup.items()))
     save("mpi_speedup", {"kpts_density": args.kpts_density, "formula": pool.formula(index), "atoms": len(pool.atoms(index)), "preset": args.preset,
-                         "kpts": list(record.kpts), "seconds": times, "best": best, "speedup": speedup, "gaps": gaps,
+                         "kpts": list(record.kpts), "seconds": times, "cpu_seconds": cpu, "best": best, "speedup": speedup, "gaps": gaps,
                          "machine_after": machine()})
 
 

@@ -7,7 +7,8 @@ Si(16-n)Ge(n)); each is relaxed with ``relax = "positions"`` (BFGS, fmax
 0.05 eV/A). The record carries both gaps: ``unrelaxed_gap`` from the first
 SCF, at the ideal structure, and ``gap`` at the relaxed one. Prints the
 shift per configuration, its mean and largest magnitude; writes
-benchmarks/results/relax_shift.json.
+benchmarks/results/relax_shift[-PRESET].json after every configuration, and a rerun
+skips the configurations already there (resumable).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import tempfile
 import time
 
 import numpy as np
-from _common import save
+from _common import load, save
 
 from activemat.compute.bandgap import compute_gap
 from activemat.compute.presets import RelaxSettings, load_preset
@@ -33,9 +34,13 @@ def main() -> None:
     args = parser.parse_args()
     pool = build_pool()
     preset = load_preset(args.preset).model_copy(update={"relax": RelaxSettings(kind="positions", fmax=args.fmax)})
-    rows = []
+    name = "relax_shift" if args.preset == "gpaw-fast" else f"relax_shift-{args.preset}"
+    done = load(name)
+    rows = done["rows"] if done and done.get("fmax") == args.fmax else []
     for n in args.n_ge:
         index = representative(pool, n)
+        if any(row["candidate"] == index for row in rows):
+            continue
         with tempfile.TemporaryDirectory() as scratch:
             start = time.time()
             r = compute_gap(index, 0, pool.atoms(index), preset, scratch)
@@ -47,12 +52,13 @@ def main() -> None:
         print(f"{pool.formula(index):>10} (candidate {index}): unrelaxed {r.unrelaxed_gap:.4f} eV, relaxed {r.gap:.4f} "
               f"eV, shift {r.gap - r.unrelaxed_gap:+.4f} eV; {r.relax_steps} steps, largest displacement "
               f"{displacement:.3f} A, {time.time() - start:.0f} s", flush=True)
+        save(name, {"preset": args.preset, "fmax": args.fmax, "rows": rows})
     shifts = np.array([row["shift"] for row in rows])
     summary = {"mean_shift": float(shifts.mean()), "mean_abs_shift": float(np.abs(shifts).mean()),
                "max_abs_shift": float(np.abs(shifts).max())}
     print(f"gap shift by relaxation over {len(rows)} cells: mean {summary['mean_shift']:+.4f} eV, mean |shift| "
           f"{summary['mean_abs_shift']:.4f} eV, max |shift| {summary['max_abs_shift']:.4f} eV")
-    save("relax_shift", {"preset": args.preset, "fmax": args.fmax, "rows": rows, **summary})
+    save(name, {"preset": args.preset, "fmax": args.fmax, "rows": rows, **summary})
 
 
 if __name__ == "__main__":

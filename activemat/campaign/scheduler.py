@@ -100,6 +100,8 @@ class Scheduler:
         except TimeoutError:
             return []
         out = []
+        if any(f.status == "error" for f in done):
+            self._note_starts()  # a lost attempt's row keeps when it started, so the compute it lost is known
         for future in done:
             job = self.running.pop(future)
             try:
@@ -110,15 +112,21 @@ class Scheduler:
             out.append((job, record))
         return out
 
-    def overdue(self) -> list[tuple[Running, CalculationRecord]]:
-        """Cancel calculations running past the time limit (restarting their workers); their failure records."""
-        if not self.time_limit or not self.running:
-            return []
+    def _note_starts(self) -> None:
+        """Take the start time and worker of running calculations from the workers' announcements."""
+        if not self.time_limit:
+            return  # calculations announce their start only under a time limit
         by_tag = {f.key: job for f, job in self.running.items()}
         for _, event in self.client.get_events(STARTED_TOPIC):
             job = by_tag.get(event["tag"])
             if job and job.started is None:
                 job.started, job.worker = event["time"], event["worker"]
+
+    def overdue(self) -> list[tuple[Running, CalculationRecord]]:
+        """Cancel calculations running past the time limit (restarting their workers); their failure records."""
+        if not self.time_limit or not self.running:
+            return []
+        self._note_starts()
         now, out = time.time(), []
         for future, job in list(self.running.items()):
             if job.started is not None and now - job.started > self.time_limit:

@@ -7,8 +7,9 @@ dask-jobqueue #416). :class:`DrainingLifetime` is a worker plugin that
 replaces it on SLURM workers:
 
 - at its deadline (worker start + lifetime, +- a random stagger) a worker
-  stops taking tasks (the scheduler marks it ``closing_gracefully``, which
-  pauses it: nothing new starts, the running calculation goes on), lets
+  stops taking tasks (its status becomes ``closing_gracefully``, which
+  pauses it and tells the scheduler: nothing new starts or is sent to it,
+  the running calculation goes on), lets
   its calculation finish and its result be collected, and only then leaves
   the scheduler (as an expected departure) and closes, ending its SLURM job; adaptive scaling submits a
   replacement for the work still queued;
@@ -34,6 +35,7 @@ import time
 from dataclasses import dataclass, field
 
 import psutil
+from distributed.core import Status
 from distributed.diagnostics.plugin import WorkerPlugin
 
 NAME = "activemat-lifetime"
@@ -93,9 +95,11 @@ class DrainingLifetime(WorkerPlugin):
         logger.info("activemat: draining worker %s (%s, %.0f s before its deadline)", worker.address, why,
                     self.remaining())
         worker.log_event(NAME, {"worker": worker.address, "draining": time.time(), "why": why})
-        # closing_gracefully on the scheduler and here: no new task is sent or started; the running one goes on
-        await worker.scheduler.retire_workers(workers=[worker.address], close_workers=False, remove=False,
-                                              stimulus_id=f"activemat-drain-{time.time()}")
+        # closing_gracefully: the worker pauses (starts no new task; the running one goes on) and tells the
+        # scheduler, which sends it none. Not Scheduler.retire_workers: when no other worker can take this one's
+        # results it gives up, sets the worker running again and keeps a result pinned (seen on SLURM with one
+        # worker job at a time); the memory monitor's pause/unpause leaves closing_gracefully alone.
+        worker.status = Status.closing_gracefully
         asyncio.ensure_future(self._close_when_idle())
 
     async def _close_when_idle(self) -> None:
