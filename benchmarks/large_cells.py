@@ -30,7 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import load, save  # noqa: E402
 
-from activemat.analysis.replay import labels_to_reach, main_progress, replay  # noqa: E402
+from activemat.analysis.replay import labels_to_reach, main_progress, median_labels, replay  # noqa: E402
 from activemat.campaign.config import load_campaign  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,12 +40,6 @@ PRETRAIN = {"16-atom PBE (402 labels)": ROOT / "benchmarks" / "data" / "referenc
             "16-atom gpaw-fast": ROOT / "runs" / "reference-fast.h5"}
 TARGETS = (0.02, 0.015, 0.01)
 CHECKPOINTS = (10, 20, 40, 80, 120)
-
-
-def _median(values):
-    v = np.array([np.inf if x is None else x for x in values], float)
-    m = float(np.median(v))
-    return m if np.isfinite(m) else None
 
 
 def summarise(result: dict) -> dict:
@@ -58,7 +52,7 @@ def summarise(result: dict) -> dict:
         for t in TARGETS:
             hits = [labels_to_reach(np.array(c, float), t) for c in runs["test_mae"]]
             row[f"labels_to_{t:g}"] = hits
-            row[f"median_labels_to_{t:g}"] = _median(hits)
+            row[f"median_labels_to_{t:g}"] = median_labels(hits)
         for n in CHECKPOINTS:
             if n < len(runs["test_mae"][0]):
                 row[f"at_{n}"] = {

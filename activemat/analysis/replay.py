@@ -52,7 +52,7 @@ import numpy as np
 from activemat.campaign.config import ModelSection
 from activemat.campaign.setup import build_campaign_pool, model_factory, pretrain
 from activemat.errors import InputError
-from activemat.learn.acquisition import representative
+from activemat.learn.acquisition import composition_weights, representative
 from activemat.learn.cokriging import CoKriging
 from activemat.learn.models import refit_start
 from activemat.learn.strategies import STRATEGIES, Context, campaign_kinds, choose, make_strategy
@@ -104,12 +104,10 @@ class CurveTruth:
 
     @classmethod
     def of(cls, pool: CandidatePool, y: np.ndarray) -> CurveTruth:
-        ks = np.unique(pool.n_b)
-        weights = np.zeros((len(ks), len(pool)))
-        for r, k in enumerate(ks):
-            m = pool.n_b == k
-            weights[r, m] = pool.multiplicity[m] / pool.multiplicity[m].sum()
-        x = ks / pool.n_sites
+        ref, w = composition_weights(pool.n_b, pool.multiplicity)  # every configuration, grouped by composition
+        weights = np.zeros((len(w), len(pool)))
+        weights[:, ref] = w  # columns in pool order, as the model's predictions are
+        x = np.unique(pool.n_b) / pool.n_sites
         gap = weights @ y
         return cls(weights, x, gap, bowing(x, gap))
 
@@ -222,7 +220,7 @@ def _summary(curves: list[np.ndarray]) -> dict[str, list]:
                     "max": np.nanmax(grid, 0).tolist()}
 
 
-def _median(values: list[int | None]) -> float | None:
+def median_labels(values: list[int | None]) -> float | None:
     """Median over repeats, counting a repeat that never reached the target as +inf (None if most never did)."""
     v = np.array([np.inf if x is None else x for x in values], float)
     m = float(np.median(v))
@@ -328,7 +326,7 @@ def replay(config, oracle: str | Path, strategies=("max_std", "ivr", "random", "
             "repeats": len(runs[s]), "seconds": round(sum(run["seconds"] for run in runs[s]), 2),
             "mae": _summary([run["mae"] for run in runs[s]]), "max": _summary([run["max"] for run in runs[s]]),
             "labels_to_mae": to_mae, "labels_to_max": to_max,
-            "median_labels_to_mae": _median(to_mae), "median_labels_to_max": _median(to_max),
+            "median_labels_to_mae": median_labels(to_mae), "median_labels_to_max": median_labels(to_max),
             **{k: _summary([run[k] for run in runs[s]]) for k in ("test_mae", "test_max", "curve_mae", "b")
                if k in runs[s][0]},
             "runs": {k: [run[k].tolist() for run in runs[s]] for k in runs[s][0] if k not in ("picks", "seconds")},

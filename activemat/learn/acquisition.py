@@ -128,20 +128,34 @@ def curve_ivr_scores(model, pool, candidates: np.ndarray | None = None,
     scores high; one that only resolves configurational detail averaged
     away scores low. Same conventions as :func:`ivr_scores`.
     """
-    n_b, mult = pool.n_b, np.asarray(pool.multiplicity, float)
+    ref, weights = composition_weights(pool.n_b, pool.multiplicity, per_composition)
+    return _variance_reduction(model, pool.features, ref, weights, candidates, "ivr_curve")
+
+
+def composition_weights(n_b: np.ndarray, multiplicity: np.ndarray,
+                        per_composition: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The averaging operator of the composition curve: rows ``ref`` of the pool and weights
+    (compositions, len(ref)) with weights @ f[ref] the multiplicity-weighted average of f per composition,
+    compositions in increasing n_b; at most ``per_composition`` configurations each (evenly spaced, weights
+    renormalised), all without it.
+
+    >>> ref, w = composition_weights(np.array([0, 1, 1]), np.array([1, 1, 3]))
+    >>> ref.tolist(), w.tolist()
+    ([0, 1, 2], [[1.0, 0.0, 0.0], [0.0, 0.25, 0.75]])
+    """
+    n_b, mult = np.asarray(n_b), np.asarray(multiplicity, float)
     ref, rows, cols, vals = [], [], [], []
     for row, k in enumerate(np.unique(n_b)):
         idx = np.flatnonzero(n_b == k)
-        if len(idx) > per_composition:
+        if per_composition is not None and len(idx) > per_composition:
             idx = idx[np.unique(np.linspace(0, len(idx) - 1, per_composition).round().astype(int))]
-        w = mult[idx] / mult[idx].sum()
         rows += [row] * len(idx)
         cols += list(range(len(ref), len(ref) + len(idx)))
-        vals += w.tolist()
+        vals += (mult[idx] / mult[idx].sum()).tolist()
         ref += idx.tolist()
     weights = np.zeros((rows[-1] + 1, len(ref)))
     weights[rows, cols] = vals
-    return _variance_reduction(model, pool.features, np.array(ref), weights, candidates, "ivr_curve")
+    return np.array(ref), weights
 
 
 def _variance_reduction(model, X_pool: np.ndarray, ref: np.ndarray, weights: np.ndarray | None,

@@ -615,19 +615,26 @@ def decoration_codes(decorations: np.ndarray) -> np.ndarray:
     return (dec.astype(np.uint64) << np.arange(dec.shape[1], dtype=np.uint64)).sum(axis=1, dtype=np.uint64)
 
 
-def _unique_rows(dec: np.ndarray, perms: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the first row of each class in ``dec`` (in draw order) and the number of rows in each.
-
-    With ``perms`` rows equivalent by symmetry are one class; without, only identical rows are.
-    """
+def _class_keys(dec: np.ndarray, perms: np.ndarray | None) -> np.ndarray:
+    """One key per row, equal for rows of one class: equivalent by ``perms`` (canonical codes), or, without
+    them, identical (the packed row)."""
     if perms is not None:
-        keys = canonical_codes(decoration_codes(dec), perms)
-    else:
-        packed = np.ascontiguousarray(np.packbits(dec, axis=1))
-        keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
-    _, first, inverse, counts = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
+        return canonical_codes(decoration_codes(dec), perms)
+    packed = np.ascontiguousarray(np.packbits(dec, axis=1))
+    return packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+
+
+def _unique_rows(dec: np.ndarray, perms: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The classes of the rows of ``dec`` (:func:`_class_keys`), numbered in order of first appearance.
+
+    Returns the index of each class's first row, the number of rows in each, and each row's class.
+    """
+    _, first, inverse, counts = np.unique(_class_keys(dec, perms), return_index=True, return_inverse=True,
+                                          return_counts=True)
     order = np.argsort(first)
-    return first[order], counts[order]
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return first[order], counts[order], rank[inverse.ravel()]
 
 
 def _sample(n: int, per_comp: int, seed: int, perms: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -643,7 +650,7 @@ def _sample(n: int, per_comp: int, seed: int, perms: np.ndarray | None) -> tuple
         cols = np.argsort(rng.random((per_comp, n)), axis=1)[:, :k]  # k distinct random sites per row
         dec = np.zeros((per_comp, n), dtype=np.uint8)
         np.put_along_axis(dec, cols, 1, axis=1)
-        first, draws = _unique_rows(dec, perms)
+        first, draws, _ = _unique_rows(dec, perms)
         blocks.append(dec[first])  # keep draw order: deterministic for a seed
         counts.append(draws)
     return np.concatenate(blocks), np.concatenate(counts).astype(np.int64)
@@ -680,9 +687,7 @@ def _add_sqs(dec: np.ndarray, mult: np.ndarray, sqs: np.ndarray, perms: np.ndarr
     """Merge SQS rows into a pool ordered by composition: mark the class already there, else insert the SQS
     (counted as one draw) at the end of its composition's block. Returns (dec, mult, is_sqs)."""
     n_b = dec.sum(axis=1)
-    key = (lambda d: canonical_codes(decoration_codes(d), perms)) if perms is not None else (
-        lambda d: np.array([r.tobytes() for r in d], dtype=object))
-    pool_keys, sqs_keys = key(dec), key(sqs)
+    pool_keys, sqs_keys = _class_keys(dec, perms), _class_keys(sqs, perms)
     rows, is_sqs, weights = [], [], []
     for k in range(dec.shape[1] + 1):
         block = np.flatnonzero(n_b == k)
@@ -726,18 +731,15 @@ def pool_of_decorations(decorations: np.ndarray, elements: tuple[str, str] = ("S
     n = dec.shape[1]
     perms = site_permutations(elements, supercell, cell) if n <= MAX_CODE_SITES else None
     order = np.argsort(dec.sum(axis=1), kind="stable")
-    first, counts = _unique_rows(dec[order], perms)
+    first, counts, classes = _unique_rows(dec[order], perms)
     keep = order[first]
-    if perms is not None:
-        keys = canonical_codes(decoration_codes(dec), perms)
-    else:
-        keys = np.array([r.tobytes() for r in dec], dtype=object)
-    row_of = {k: r for r, k in enumerate(keys[keep].tolist())}
+    rows = np.empty(len(dec), dtype=np.int64)
+    rows[order] = classes
     cutoffs = check_cutoffs(cutoffs) if features == "icet" else None
     names, feats = _features(dec[keep], features, elements, supercell, cell, cutoffs)
     pool = CandidatePool(elements, supercell, dec[keep], counts.astype(np.int64), feats, names, cell=cell,
                          feature_set=features, cutoffs=cutoffs)
-    return pool, np.array([row_of[k] for k in keys.tolist()], dtype=np.int64)
+    return pool, rows
 
 
 def build_pool(elements: tuple[str, str] = ("Si", "Ge"), supercell: tuple[int, int, int] = (2, 2, 2),
@@ -800,7 +802,8 @@ def build_pool(elements: tuple[str, str] = ("Si", "Ge"), supercell: tuple[int, i
         raise SpaceError(f"space.features = \"orbits\" enumerates the clusters of the supercell; {n} sites is too "
                          f"many (max {MAX_EXACT_SITES}); use features = \"icet\"")
     cutoffs = check_cutoffs(cutoffs) if features == "icet" or sqs else None
-    perms = site_permutations(elements, supercell, cell) if mode == "sampled" and n <= MAX_CODE_SITES else None
+    # symmetry classes of random draws and of SQS (up to MAX_CODE_SITES sites: larger cells compare rows as they are)
+    perms = site_permutations(elements, supercell, cell) if (mode == "sampled" or sqs) and n <= MAX_CODE_SITES else None
     names = _feature_names(elements)
     if mode == "sampled":
         if (not isinstance(samples_per_composition, (int, np.integer)) or isinstance(samples_per_composition, bool)
@@ -821,8 +824,6 @@ def build_pool(elements: tuple[str, str] = ("Si", "Ge"), supercell: tuple[int, i
         is_sqs = np.ones(n + 1, bool) if sqs else None
     else:
         if sqs:
-            if perms is None and n <= MAX_CODE_SITES:
-                perms = site_permutations(elements, supercell, cell)
             dec, mult, is_sqs = _add_sqs(dec, mult, sqs_decorations(elements, supercell, cell, cutoffs=cutoffs,
                                                                     seed=seed), perms)
         names, feats = _features(dec, features, elements, supercell, cell, cutoffs, processes)

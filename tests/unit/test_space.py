@@ -534,3 +534,13 @@ def test_supercell_as_a_3x3_matrix(tmp_path):
     CampaignStore.create(tmp_path / "m.h5", campaign_text="", identity="x", pool=matrix, presets={}).close()
     back = open_store(tmp_path / "m.h5").pool()
     assert back.supercell == matrix.supercell and np.allclose(back.atoms(3).positions, matrix.atoms(3).positions)
+
+
+def test_pool_and_acquisition_doctests():
+    """The examples in the docstrings (supercell spellings, the composition-averaging operator) are run."""
+    import doctest
+
+    from activemat.learn import acquisition
+    from activemat.space import pool
+
+    assert doctest.testmod(pool).failed == 0 and doctest.testmod(acquisition).failed == 0
