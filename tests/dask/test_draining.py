@@ -1,6 +1,6 @@
 """Draining workers (activemat.dispatch.lifetime) on a real LocalCluster of processes: the mechanics, in seconds.
 
-The SLURM tier measures the whole thing (tests/slurm/test_lifetime.py); here one worker at a time shows
+The SLURM tier measures the whole thing (tests/slurm/test_walltime.py); here one worker at a time shows
 the two rules: a worker at its deadline finishes its running calculation before it retires, and a
 calculation that cannot finish before the deadline is handed to another worker, never started.
 """
