@@ -26,10 +26,17 @@ from activemat.compute.presets import RelaxSettings
 
 TRAJECTORY = "relax.traj"
 LOG = "relax.log"
+#: Angstrom. An atom moved further than this from where the attempt started means the structure is not
+#: being relaxed but destroyed (seen with gpaw-fast's 200 eV on Si4Ge12: energy down 10 eV in 60 steps).
+MAX_DISPLACEMENT = 0.5
 
 
 class RelaxationNotConverged(RuntimeError):
     """The optimizer reached its step limit with forces above fmax (a retry continues from the last geometry)."""
+
+
+class RelaxationUnstable(RuntimeError):
+    """An atom moved more than MAX_DISPLACEMENT: the settings cannot hold the structure (a retry starts afresh)."""
 
 
 @dataclass
@@ -92,8 +99,16 @@ def relax(atoms: Atoms, settings: RelaxSettings, folder: Path, *, comm=None) -> 
     target = FrechetCellFilter(atoms) if settings.kind == "cell" else atoms
     parallel = {} if comm is None else {"master": comm.rank == 0, "comm": comm}
     # appended: a restarted attempt writes its own folder, but a trajectory is never overwritten
+    start = atoms.get_scaled_positions(wrap=False)
+    converged = False
     with optimizer(target, logfile=str(folder / LOG), trajectory=str(folder / TRAJECTORY), append_trajectory=True,
                    **parallel) as opt:
-        converged = bool(opt.run(fmax=settings.fmax, steps=settings.steps))
+        for converged in opt.irun(fmax=settings.fmax, steps=settings.steps):
+            moved = float(np.linalg.norm((atoms.get_scaled_positions(wrap=False) - start) @ atoms.cell, axis=1).max())
+            if moved > MAX_DISPLACEMENT:
+                (folder / TRAJECTORY).unlink(missing_ok=True)  # no later attempt may start from this geometry
+                raise RelaxationUnstable(f"an atom moved {moved:.2f} A (more than {MAX_DISPLACEMENT} A) after "
+                                         f"{opt.get_number_of_steps()} steps: the structure falls apart at these "
+                                         "settings; relax with a converged preset (e.g. gpaw-pbe-pw)")
         steps = int(opt.get_number_of_steps())
-    return Relaxed(steps=steps, fmax=max_force(target), converged=converged)
+    return Relaxed(steps=steps, fmax=max_force(target), converged=bool(converged))
