@@ -1,7 +1,7 @@
 """Speed-up of one GPAW calculation on 2 MPI ranks against 1, on a 32-atom SiGe cell (real GPAW).
 
     OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 \\
-        .venv/bin/python benchmarks/mpi_speedup.py --preset gpaw-fast --kpts-density 1.5
+        .venv/bin/python benchmarks/mpi_speedup.py --preset gpaw-fast
 
 Both runs go through the same launcher (``mpiexec -n 1`` and ``mpiexec -n 2``,
 :class:`activemat.compute.mpi.MpiTask`), so launch overhead is in both. Open
@@ -33,14 +33,15 @@ def main() -> None:
     parser.add_argument("--preset", default="gpaw-fast")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--kpts-density", type=float, default=1.5,
-                        help="k-point density (1.5: a 2x2x1 grid, parallel over k-points; gpaw-fast's own 0.9 gives "
-                             "Gamma only, which GPAW 26.7 without ScaLAPACK cannot split over 2 ranks)")
+    parser.add_argument("--kpts-density", type=float, default=None,
+                        help="k-point density instead of the preset's (gpaw-fast's gives Gamma only on this cell, "
+                             "which runs on the legacy GPAW calculator on more than one rank)")
     args = parser.parse_args()
     pool = build_pool(supercell=(2, 2, 4), mode="sampled", samples_per_composition=1, seed=0)
     index = next(i for i in range(len(pool)) if pool.n_b[i] == 16)  # Si16Ge16, a random decoration
     preset = load_preset(args.preset)
-    preset = preset.model_copy(update={"gpaw": preset.gpaw.model_copy(update={"kpts_density": args.kpts_density})})
+    if args.kpts_density is not None:
+        preset = preset.model_copy(update={"gpaw": preset.gpaw.model_copy(update={"kpts_density": args.kpts_density})})
     backend = mpi_backend()
     times: dict[int, list[float]] = {n: [] for n in args.ranks}
     cpu: dict[int, list[float]] = {n: [] for n in args.ranks}

@@ -127,6 +127,10 @@ def compute_gap(candidate: int, attempt: int, atoms: Atoms, preset: Preset, scra
             # SCF forces converged well below fmax: an energy/density criterion alone leaves force noise
             # near 0.05 eV/A at cheap settings, and the optimizer stalls there (16-atom gpaw-fast: 100 steps)
             params["convergence"]["forces"] = preset.relax.fmax / 10
+        if world.size > 1 and params["kpts"]["size"] == (1, 1, 1):
+            # GPAW 26.7's new calculator splits a Gamma-only cell over ranks only with ScaLAPACK (an assertion
+            # in its BLACS matrices otherwise); the legacy one distributes plane waves without it
+            params["legacy_gpaw"] = True
         record.parameters, record.kpts = params, tuple(params["kpts"]["size"])
         atoms = atoms.copy()
         if preset.relax is not None:

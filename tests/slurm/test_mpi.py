@@ -92,3 +92,19 @@ def test_two_rank_relaxed_campaign_on_the_local_cluster(tmp_path, monkeypatch, m
     assert ok.sum() == 3 and (calc["ranks"][ok] == 2).all()
     assert set(calc["relax"][ok].tolist()) == {"positions"} and (calc["relax_fmax"][ok] < 0.05).all()
     assert np.isfinite(calc["positions"][ok]).all()
+
+
+@pytest.mark.skipif(not HAVE_MPI, reason="no MPI here: GPAW is built without MPI (gpaw info: 'MPI enabled no'), "
+                                         "no mpi4py, or no mpiexec on PATH")
+def test_a_gamma_only_cell_splits_over_two_ranks(tmp_path, mpi_env):
+    """Gamma-only (gpaw-fast's 8-atom cubic cell): GPAW's new calculator cannot split it without ScaLAPACK,
+    so the task runs the legacy one there; same gap as one rank."""
+    atoms = bulk("Si", "diamond", a=5.431, cubic=True)
+    atoms[1].symbol = "Ge"
+    preset = load_preset("gpaw-fast")
+    preset = preset.model_copy(update={"gpaw": preset.gpaw.model_copy(update={"kpts_density": 0.1})})
+    serial = compute_gap(0, 0, atoms, preset, str(tmp_path))
+    parallel = task_for(ClusterSection(mpi_ranks=2, cores=2))(0, 1, atoms, preset, str(tmp_path))
+    assert parallel.ok, parallel.error
+    assert serial.kpts == parallel.kpts == (1, 1, 1) and parallel.parameters.get("legacy_gpaw") is True
+    assert abs(parallel.gap - serial.gap) < 2e-3
