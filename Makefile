@@ -5,7 +5,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := g++ make libxc-dev libopenblas-dev hdf5-tools chromium chromium-driver
+# openmpi-bin + libopenmpi-dev: GPAW's setup.py builds against MPI when `mpic++` is on PATH (mpi_ranks > 1).
+APT_PACKAGES := g++ make libxc-dev libopenblas-dev openmpi-bin libopenmpi-dev hdf5-tools chromium chromium-driver
 SLURM_PACKAGES := slurmctld slurmd slurm-client munge
 SLURM_STATE ?= /tmp/activemat-slurm
 STAMP := .make
@@ -56,11 +57,20 @@ slurm-up:
 slurm-down:
 	bash slurm/local-slurm.sh stop $(SLURM_STATE)
 
-# GPAW is source-only on PyPI; 26.x compiles its C sources as C++ (CC=g++).
+# GPAW is source-only on PyPI; 26.x compiles its C sources as C++ (CC=g++). Its setup.py builds
+# against MPI by itself when Open MPI's `mpic++` is on PATH (`gpaw info`: "MPI enabled yes").
+# pip's wheel cache is keyed by the sdist, not by the machine: a wheel built earlier without MPI
+# would be reused, so GPAW is rebuilt without the cache whenever mpic++ is here and it lacks MPI.
+GPAW_HAS_MPI := from gpaw import cgpaw; assert cgpaw.have_mpi
 $(STAMP)/venv: pyproject.toml | system-packages
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/python -c 'import gpaw' 2>/dev/null || CC=g++ $(BIN)/pip install -q gpaw
+	if command -v mpic++ >/dev/null && ! $(BIN)/python -c '$(GPAW_HAS_MPI)' 2>/dev/null; then \
+	  echo "rebuilding GPAW against Open MPI"; \
+	  CC=g++ $(BIN)/pip install -q --no-cache-dir --no-deps --force-reinstall \
+	    "gpaw==$$($(BIN)/python -c 'import gpaw; print(gpaw.__version__)')"; \
+	fi
 	$(BIN)/pip install -q -e '.[test]'
 	mkdir -p $(STAMP) && touch $@
 

@@ -66,6 +66,20 @@ dashboard = false
 """
 
 
+@pytest.fixture
+def mpi_env(monkeypatch):
+    """What the MPI tests need in their environment, set here in the open rather than in activemat.
+
+    Open MPI's mpiexec refuses to start as root unless both variables are
+    set; CI and these machines run the tests as root. On a machine with
+    fewer cores than ranks, add ``--oversubscribe`` to ``mpi_launcher``
+    (2 ranks on this 2-core machine need none).
+    """
+    if os.geteuid() == 0:
+        monkeypatch.setenv("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        monkeypatch.setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+
+
 @pytest.fixture(scope="module")
 def client():
     """A Dask client on two in-process workers (one thread each): real, asynchronous dispatch for loop

@@ -85,6 +85,13 @@ class CalculatorSection(_Section):
     cheaper: list[CheaperFidelity] = Field(
         default_factory=list, description="multi-fidelity: cheaper presets the model learns the gap from, "
                                           "cheapest first")
+    relax: Literal["none", "positions", "cell"] | None = Field(
+        None, description='relax each structure before its gap: "positions" (atoms, at the Vegard cell), "cell" '
+                          '(atoms and cell) or "none"; default: as the preset says (none for the shipped ones)')
+    relax_fmax: float | None = Field(None, gt=0, description="relaxation converged below this force (eV/Angstrom); "
+                                                             "default: the preset's, else 0.05")
+    relax_steps: int | None = Field(None, ge=1, description="optimizer steps at most per attempt (a retry continues "
+                                                            "from the last geometry); default: the preset's, else 100")
 
     @model_validator(mode="after")
     def _fidelities(self):
@@ -95,6 +102,24 @@ class CalculatorSection(_Section):
             raise ValueError(f"each preset may appear once among preset and cheaper, got {names}")
         return self
 
+    @model_validator(mode="after")
+    def _relax_keys(self):
+        if self.relax == "none" and (self.relax_fmax is not None or self.relax_steps is not None):
+            raise ValueError('relax_fmax and relax_steps need relax = "positions" or "cell"')
+        return self
+
+    def relax_settings(self) -> dict | None:
+        """The relaxation the file asks for, as RelaxSettings fields (None: the file says nothing).
+
+        ``{}`` with ``relax = "none"`` turns a preset's relaxation off.
+        """
+        if self.relax is None and self.relax_fmax is None and self.relax_steps is None:
+            return None
+        if self.relax == "none":
+            return {}
+        fields = {"kind": self.relax, "fmax": self.relax_fmax, "steps": self.relax_steps}
+        return {k: v for k, v in fields.items() if v is not None}
+
     @property
     def presets(self) -> list[str]:
         """Fidelities cheap to accurate; the last is the campaign's own preset."""
@@ -103,6 +128,11 @@ class CalculatorSection(_Section):
     @property
     def costs(self) -> list[float]:
         return [f.cost for f in self.cheaper] + [self.cost or 1.0]
+
+    @property
+    def declared_costs(self) -> list[float | None]:
+        """CPU-seconds per calculation as the file declares them, cheap to accurate (None: not declared)."""
+        return [f.cost for f in self.cheaper] + [self.cost]
 
 
 class ModelSection(_Section):
@@ -175,6 +205,9 @@ class ClusterSection(_Section):
     maximum_jobs: int = Field(1, ge=1, description="jobs at most (adaptive scaling in between)")
     lifetime: str | None = Field(None, description="worker lifetime, e.g. '50m'; default: walltime minus a margin")
     lifetime_stagger: str = Field("2m", description="random spread of lifetimes, so workers do not retire at once")
+    drain: bool = Field(True, description="a worker at its lifetime finishes its running calculation before it "
+                                          "retires, and starts none it cannot finish in time (by the measured "
+                                          "durations); false: Dask's --lifetime, which cuts the calculation off")
     interface: str | None = Field(None, description="network interface of scheduler and workers, e.g. 'ib0'; "
                                                     "'lo' keeps everything on this machine")
     mpi_ranks: int = Field(1, ge=1, description="MPI ranks (cores) per GPAW calculation; needs GPAW built with MPI")
@@ -270,6 +303,9 @@ class CampaignConfig(_Section):
         calculator = {"preset": self.calculator.preset}  # costs may be re-measured; they define no data
         if self.calculator.cheaper:
             calculator["cheaper"] = [f.preset for f in self.calculator.cheaper]
+        relax = self.calculator.relax_settings()
+        if relax is not None:  # relaxed gaps are other data (absent: the original, unrelaxed campaigns)
+            calculator["relax"] = relax
         space = self.space.model_dump(mode="json")
         # Keys added after stores existed leave the hash when at their original meaning, so those stores resume.
         if not space["sqs"]:

@@ -171,6 +171,14 @@ class Ledger:
     def completed(self, fidelity: int) -> int:
         return sum(k.fidelity == fidelity for k in self.trained)
 
+    def expected_duration(self, fidelity: int, declared: float | None) -> float | None:
+        """Seconds a calculation at a fidelity may take, erring long: the 90th percentile of the measured wall
+        times once 3 are done, the longest before, else ``declared`` (None: unknown)."""
+        walls = self.wall_times[fidelity]
+        if len(walls) >= 3:
+            return float(np.percentile(walls, 90))
+        return float(max(walls)) if walls else declared
+
     def cost(self, fidelity: int, declared: float) -> float:
         """CPU-seconds per calculation: the median measured wall time once 3 are done, else ``declared``."""
         walls = self.wall_times[fidelity]

@@ -120,6 +120,10 @@ class CampaignLoop:
         """CPU-seconds per calculation at a fidelity: measured once 3 are done, else declared."""
         return self.ledger.cost(fidelity, self.config.calculator.costs[fidelity])
 
+    def expected_duration(self, fidelity: int) -> float | None:
+        """Seconds a calculation at a fidelity is expected to take (measured, erring long; else declared)."""
+        return self.ledger.expected_duration(fidelity, self.config.calculator.declared_costs[fidelity])
+
     def spent(self) -> float:
         """CPU-seconds of the calculations done and running, by the cost of each fidelity."""
         keys = list(self.ledger.trained) + self.scheduler.keys()
@@ -156,7 +160,8 @@ class CampaignLoop:
         c = self.config
         self.scheduler = Scheduler(client, self.task, self.store, self.pool, self.presets,
                                    scratch=str(Path(c.campaign.scratch or f"{self.store.path}.scratch").resolve()),
-                                   time_limit=c.faults.time_limit, prefetch=c.cluster.prefetch)
+                                   time_limit=c.faults.time_limit, prefetch=c.cluster.prefetch,
+                                   expected=self.expected_duration)
         self.learner.fit(self.ledger, self.free_top())  # on resume, the model is rebuilt before the first pick
         self.fill()
         while len(self.scheduler):

@@ -53,13 +53,16 @@ class Scheduler:
     scratch : scratch root of the campaign's own preset; cheaper presets use a subfolder each.
     time_limit : seconds a calculation may run (None: no limit).
     prefetch : submissions beyond one per worker.
+    expected : fidelity -> seconds a calculation is expected to take (None: unknown); sent with each task, so
+        a worker about to retire starts none it cannot finish (:mod:`activemat.dispatch.lifetime`).
     """
 
     def __init__(self, client, task, store, pool, presets, *, scratch: str, time_limit: float | None = None,
-                 prefetch: int = 0):
+                 prefetch: int = 0, expected=lambda fidelity: None):
         self.client, self.task, self.store = client, task, store
         self.pool, self.presets = pool, presets
         self.scratch, self.time_limit, self.prefetch = scratch, time_limit, prefetch
+        self.expected = expected
         self.running: dict = {}  # future -> Running
 
     def __len__(self) -> int:
@@ -85,7 +88,8 @@ class Scheduler:
         scratch_root = self.scratch if top else str(Path(self.scratch) / base.name)
         args = (key.candidate, attempt, self.pool.atoms(key.candidate), base.with_fallback(fallback), scratch_root)
         tag = f"gap-{base.name}-c{key.candidate}-a{attempt}-{time.time_ns()}"
-        future = self.client.submit(on_worker, self.task, tag, bool(self.time_limit), *args, pure=False, key=tag)
+        future = self.client.submit(on_worker, self.task, tag, bool(self.time_limit), *args, pure=False, key=tag,
+                                    expected=self.expected(key.fidelity))
         scratch = str(Path(scratch_root) / f"cand{key.candidate:06d}-try{attempt}")
         self.running[future] = Running(row, key, attempt, fallback, scratch)
 
@@ -96,6 +100,8 @@ class Scheduler:
         except TimeoutError:
             return []
         out = []
+        if any(f.status == "error" for f in done):
+            self._note_starts()  # a lost attempt's row keeps when it started, so the compute it lost is known
         for future in done:
             job = self.running.pop(future)
             try:
@@ -106,15 +112,21 @@ class Scheduler:
             out.append((job, record))
         return out
 
-    def overdue(self) -> list[tuple[Running, CalculationRecord]]:
-        """Cancel calculations running past the time limit (restarting their workers); their failure records."""
-        if not self.time_limit or not self.running:
-            return []
+    def _note_starts(self) -> None:
+        """Take the start time and worker of running calculations from the workers' announcements."""
+        if not self.time_limit:
+            return  # calculations announce their start only under a time limit
         by_tag = {f.key: job for f, job in self.running.items()}
         for _, event in self.client.get_events(STARTED_TOPIC):
             job = by_tag.get(event["tag"])
             if job and job.started is None:
                 job.started, job.worker = event["time"], event["worker"]
+
+    def overdue(self) -> list[tuple[Running, CalculationRecord]]:
+        """Cancel calculations running past the time limit (restarting their workers); their failure records."""
+        if not self.time_limit or not self.running:
+            return []
+        self._note_starts()
         now, out = time.time(), []
         for future, job in list(self.running.items()):
             if job.started is not None and now - job.started > self.time_limit:

@@ -16,7 +16,7 @@ from sklearn.preprocessing import StandardScaler
 
 from activemat.campaign.config import CampaignConfig, ModelSection
 from activemat.campaign.stored import open_campaign
-from activemat.compute.presets import Preset, load_preset
+from activemat.compute.presets import Preset, RelaxSettings, load_preset
 from activemat.errors import InputError
 from activemat.learn.acquisition import representative
 from activemat.learn.cokriging import CoKriging
@@ -44,9 +44,23 @@ def prepare(config: CampaignConfig) -> tuple[CandidatePool, list[Preset], list[i
     store is what the campaign's results refer to, and a 10^5-candidate pool
     with its SQS and cluster vectors takes minutes to build.
     """
-    presets = [load_preset(name) for name in config.calculator.presets]
+    presets = [with_relax(load_preset(name), config.calculator.relax_settings())
+               for name in config.calculator.presets]
     pool = _stored_pool(config) or build_campaign_pool(config)
     return pool, presets, fixed_candidates(config.strategy.fixed, pool)
+
+
+def with_relax(preset: Preset, relax: dict | None) -> Preset:
+    """The preset with the campaign's [calculator] relax keys applied (None: as the preset says; {}: off)."""
+    if relax is None:
+        return preset
+    if not relax:
+        return preset.model_copy(update={"relax": None})
+    base = preset.relax.model_dump() if preset.relax is not None else {}
+    if "kind" not in relax and not base:
+        raise InputError(f"[calculator] relax_fmax/relax_steps: preset {preset.name} does not relax; "
+                         'set relax = "positions" or "cell"')
+    return preset.model_copy(update={"relax": RelaxSettings.model_validate({**base, **relax})})
 
 
 def _stored_pool(config: CampaignConfig) -> CandidatePool | None:

@@ -21,6 +21,7 @@ from ase.calculators.calculator import kptdensity2monkhorstpack
 
 from activemat.compute.presets import GpawSettings, Preset
 from activemat.compute.records import CalculationRecord
+from activemat.compute.relax import RelaxationNotConverged, last_geometry, relax, scratch_folder
 
 # GPAW's C code holds the GIL and BLAS threads fight over cores: one process per
 # calculation, one thread each (set in every worker's environment).
@@ -86,6 +87,12 @@ def gllbsc_discontinuity(calc) -> tuple[float, float]:
     return float(ks_gap), float(dxc)
 
 
+def kohn_sham_edges(calc) -> tuple[float, float, float, bool]:
+    """Gap, VBM, CBM and directness from a converged calculator's self-consistent k-points."""
+    eps = np.array([calc.get_eigenvalues(kpt=k) for k in range(len(calc.get_ibz_k_points()))])
+    return band_edges(eps, int(round(calc.get_number_of_electrons())) // 2)
+
+
 def compute_gap(candidate: int, attempt: int, atoms: Atoms, preset: Preset, scratch_root: str) -> CalculationRecord:
     """Run one GPAW calculation and return its record; never raises for a failed calculation.
 
@@ -94,28 +101,59 @@ def compute_gap(candidate: int, attempt: int, atoms: Atoms, preset: Preset, scra
     derivative discontinuity is added to the Kohn-Sham gap and to the CBM;
     ``parameters["gllbsc"]`` keeps the Kohn-Sham gap and the discontinuity.
 
-    The scratch folder (GPAW log) is removed on success and kept on failure.
+    With ``preset.relax`` the structure is relaxed first (:mod:`activemat.compute.relax`),
+    starting from the last geometry an earlier, interrupted attempt left in
+    the scratch root; the record keeps the relaxed positions and cell, the
+    steps, the largest remaining force and the gap at the ideal structure.
+
+    The scratch folder (GPAW log, relaxation trajectory) is removed on
+    success and kept on failure.
     """
     import ase
     import gpaw
 
+    from gpaw.mpi import world
+
     record = CalculationRecord(candidate=candidate, attempt=attempt, preset=preset.name, status="failed",
-                               host=socket.gethostname(), started=time.time(),
+                               host=socket.gethostname(), started=time.time(), ranks=world.size,
                                versions=f"gpaw {gpaw.__version__}; ase {ase.__version__}")
-    folder = Path(scratch_root) / f"cand{candidate:06d}-try{attempt}"
+    folder = scratch_folder(scratch_root, candidate, attempt)
     folder.mkdir(parents=True, exist_ok=True)
     try:
         from gpaw import GPAW
 
         params = gpaw_parameters(atoms, preset.gpaw)
+        if preset.relax is not None and "forces" not in params["convergence"]:
+            # SCF forces converged well below fmax: an energy/density criterion alone leaves force noise
+            # near 0.05 eV/A at cheap settings, and the optimizer stalls there (16-atom gpaw-fast: 100 steps)
+            params["convergence"]["forces"] = preset.relax.fmax / 10
+        if world.size > 1 and params["kpts"]["size"] == (1, 1, 1):
+            # GPAW 26.7's new calculator splits a Gamma-only cell over ranks only with ScaLAPACK (an assertion
+            # in its BLACS matrices otherwise); the legacy one distributes plane waves without it
+            params["legacy_gpaw"] = True
         record.parameters, record.kpts = params, tuple(params["kpts"]["size"])
         atoms = atoms.copy()
+        if preset.relax is not None:
+            record.relax = preset.relax.kind
+            earlier = last_geometry(scratch_root, candidate, attempt)
+            if earlier is not None:  # an interrupted attempt's last geometry, not the ideal one
+                record.relax_from = earlier[0]
+                atoms.set_cell(earlier[1].cell, scale_atoms=False)
+                atoms.positions = earlier[1].positions
         atoms.calc = GPAW(**params, txt=str(folder / "gpaw.txt"))
         record.energy = float(atoms.get_potential_energy())
         calc = atoms.calc
-        eps = np.array([calc.get_eigenvalues(kpt=k) for k in range(len(calc.get_ibz_k_points()))])
-        n_occupied = int(round(calc.get_number_of_electrons())) // 2
-        record.gap, record.vbm, record.cbm, record.direct = band_edges(eps, n_occupied)
+        if preset.relax is not None:
+            if record.relax_from < 0:  # the first SCF was at the ideal structure: its gap comes for free
+                record.unrelaxed_gap = kohn_sham_edges(calc)[0]
+            relaxed = relax(atoms, preset.relax, folder, comm=world if world.size > 1 else None)
+            record.relax_steps, record.relax_fmax = relaxed.steps, relaxed.fmax
+            if not relaxed.converged:
+                raise RelaxationNotConverged(f"largest force {relaxed.fmax:.3f} eV/A after {relaxed.steps} steps "
+                                             f"(fmax {preset.relax.fmax}); the retry continues from here")
+            record.energy = float(atoms.get_potential_energy())
+        record.positions, record.cell = atoms.get_positions(), atoms.cell.array.copy()
+        record.gap, record.vbm, record.cbm, record.direct = kohn_sham_edges(calc)
         if preset.gpaw.gap == "gllbsc":
             # Quasiparticle gap = KS gap + discontinuity: the CBM moves up by it, the VBM stays.
             ks_gap, dxc = gllbsc_discontinuity(calc)

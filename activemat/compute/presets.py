@@ -61,10 +61,25 @@ class GpawSettings(_Strict):
         return self
 
 
+class RelaxSettings(_Strict):
+    """Relaxation before the gap: ASE optimizer on GPAW forces (and stress, for the cell)."""
+
+    kind: Literal["positions", "cell"] = Field(
+        "positions", description='"positions": internal coordinates at the fixed (Vegard) cell; "cell": also the '
+                                 "cell shape and volume (ase.filters.FrechetCellFilter)")
+    fmax: float = Field(0.05, gt=0, description="converged when every force is below this (eV/Angstrom); with "
+                                                "kind = \"cell\", the stress times the cell volume per atom too")
+    steps: int = Field(100, ge=1, description="optimizer steps at most per attempt; an attempt that stops short "
+                                              "fails and the retry continues from its last geometry")
+    optimizer: Literal["BFGS", "FIRE"] = Field("BFGS", description="ASE optimizer (ase.optimize)")
+
+
 class Preset(_Strict):
     name: str
     description: str = ""
     gpaw: GpawSettings
+    relax: RelaxSettings | None = Field(None, description="relax the structure before the gap; None: the ideal "
+                                                          "Vegard structure as built")
     fallbacks: list[dict] = Field(default_factory=list, description="settings to change on each retry after a failure")
 
     @model_validator(mode="after")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
+
 #: Entries of ``CalculationRecord.parameters`` that are results of the run, not settings it ran with.
 RESULT_PARAMETERS = ("gllbsc",)
 
@@ -37,6 +39,15 @@ class CalculationRecord:
     error: str = ""
     scratch: str = ""
     parameters: dict = field(default_factory=dict)
+    ranks: int = 1  # MPI ranks the calculation ran on
+    # relaxation (activemat.compute.relax); empty/NaN/None for an unrelaxed calculation
+    relax: str = ""  # "positions" | "cell"
+    relax_steps: int = -1  # optimizer steps of this attempt
+    relax_fmax: float = float("nan")  # largest remaining force at the end, eV/Angstrom
+    relax_from: int = -1  # attempt whose last geometry this one continued (-1: the ideal structure)
+    unrelaxed_gap: float = float("nan")  # gap at the ideal starting structure (computed on the way), eV
+    positions: np.ndarray | None = None  # (atoms, 3) Angstrom: the structure the gap was computed on
+    cell: np.ndarray | None = None  # (3, 3) Angstrom
 
     @property
     def ok(self) -> bool:

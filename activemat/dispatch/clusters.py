@@ -5,8 +5,10 @@ Three kinds, one interface (`connect` yields a Client):
 - ``local``: a LocalCluster of single-threaded worker processes on 127.0.0.1.
 - ``slurm``: a ``dask_jobqueue.SLURMCluster``. Workers are SLURM jobs submitted
   with ``sbatch``; the cluster scales adaptively between ``minimum_jobs`` and
-  ``maximum_jobs``. Workers retire before the job's walltime (``--lifetime``,
-  ``--lifetime-stagger``) and are replaced; Dask reruns a retiring worker's
+  ``maximum_jobs``. Workers retire before the job's walltime and are
+  replaced: by default they drain first (finish the running calculation,
+  start none that cannot finish; :mod:`activemat.dispatch.lifetime`); with
+  ``drain = false`` Dask's ``--lifetime`` retires them and reruns a cut-off
   calculation elsewhere. Scheduler, workers and client talk over TLS with the
   campaign's certificates (`activemat.dispatch.security`).
 - ``address``: a scheduler someone already runs (TLS when its address is ``tls://``).
@@ -31,6 +33,7 @@ import dask
 from activemat.compute.bandgap import SINGLE_THREAD_ENV, compute_gap
 from activemat.compute.mpi import MpiTask, mpi_backend
 from activemat.dispatch import session
+from activemat.dispatch.lifetime import DrainingLifetime
 from activemat.dispatch.security import security_for, tls_dir_for
 from activemat.dispatch.times import worker_lifetime
 from activemat.errors import InputError
@@ -107,9 +110,10 @@ def slurm_settings(section) -> dict:
         life, spread = worker_lifetime(walltime, section.lifetime, section.lifetime_stagger)
     except ValueError as exc:
         raise InputError(f"[cluster] {exc}") from None
+    # drain (default): the campaign's DrainingLifetime plugin retires workers (see connect); else Dask's --lifetime
+    lifetime = [] if section.drain else ["--lifetime", f"{life}s", "--lifetime-stagger", f"{spread}s"]
     kwargs = dict(cores=processes, processes=processes, job_cpu=cores, walltime=walltime,
-                  worker_extra_args=[*listed("worker-extra-args"), "--lifetime", f"{life}s",
-                                     "--lifetime-stagger", f"{spread}s", "--dashboard-address", "127.0.0.1:0"],
+                  worker_extra_args=[*listed("worker-extra-args"), *lifetime, "--dashboard-address", "127.0.0.1:0"],
                   job_script_prologue=[*listed("job-script-prologue"),
                                        *(f"export {k}={v}" for k, v in SINGLE_THREAD_ENV.items()),
                                        *section.job_prologue],
@@ -127,6 +131,11 @@ def slurm_settings(section) -> dict:
     if name:
         kwargs["config_name"] = name
     return kwargs
+
+
+def cluster_walltime(section) -> str:
+    """The walltime of a SLURM section's worker jobs: the campaign file's, else its profile's."""
+    return slurm_settings(section)["walltime"]
 
 
 def slurm_cluster(section, *, security=None, log_directory: str | None = None):
@@ -194,6 +203,9 @@ def connect(section, log=print, *, store: str | os.PathLike | None = None):
         client = stack.enter_context(Client(cluster, security=security))
         if section.kind == "slurm":
             _CAPACITY[client] = section.maximum_jobs * per_job
+            if section.drain:  # every worker, present and future, drains before its walltime (dispatch.lifetime)
+                client.register_plugin(DrainingLifetime(*worker_lifetime(cluster_walltime(section),
+                                                                         section.lifetime, section.lifetime_stagger)))
         if section.dashboard and cluster.dashboard_link:
             log(f"dashboard: {cluster.dashboard_link}")
         yield client

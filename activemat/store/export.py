@@ -1,7 +1,10 @@
 """Export a store's calculations: extended XYZ (structures) or CSV (the query table).
 
-Each extended-XYZ frame is the candidate's supercell at its Vegard lattice
-constant, rebuilt from the stored decoration, with the calculation in
+Each extended-XYZ frame is the structure the calculation's gap was computed
+on: the relaxed positions and cell when the campaign relaxed
+(``[calculator] relax``; ``atoms.info["relax"]`` says which), else the
+candidate's supercell at its Vegard lattice constant, rebuilt from the
+stored decoration. The calculation is in
 ``atoms.info`` (``candidate``, ``gap`` in eV, ``status``, ``formula``,
 ``multiplicity``, ...) and the total energy (eV) on a
 ``SinglePointCalculator``, so ``ase.io.read(file, ":")`` gives it back as
@@ -26,7 +29,8 @@ FORMATS = {".extxyz": "extxyz", ".xyz": "extxyz", ".csv": "csv"}
 # Calculation columns copied into each frame's info (when present).
 FRAME_KEYS = ("row", "candidate", "attempt", "formula", "n_{b}", "x_{b}", "multiplicity", "status", "gap", "direct",
               "vbm", "cbm", "ks_gap", "discontinuity", "preset", "iteration", "reason", "scf_iterations", "kpts",
-              "wall_time", "error", "test", "parameters")
+              "wall_time", "error", "test", "parameters", "ranks", "relax", "relax_steps", "relax_fmax", "relax_from",
+              "unrelaxed_gap")
 
 
 def _format(out: Path, fmt: str | None) -> str:
@@ -105,9 +109,14 @@ def frames(view, rows: dict[str, np.ndarray]) -> list:
     keys = [k.format(b=view.b) for k in FRAME_KEYS]
     cols = {k: np.asarray(rows[k]).tolist() for k in keys}
     energy = np.asarray(rows["energy"]).tolist()
+    calc = view.data.calculations
+    positions, cells = calc["positions"][rows["row"]], calc["cell"][rows["row"]]
     out = []
     for i, cand in enumerate(np.asarray(rows["candidate"]).tolist()):
         atoms = pool.atoms(cand)
+        if np.isfinite(cells[i]).all() and np.isfinite(positions[i]).all():  # the structure it was computed on
+            atoms.set_cell(cells[i], scale_atoms=False)
+            atoms.positions = positions[i]
         for k in keys:
             v = cols[k][i]
             if v is None or v == "" or (isinstance(v, float) and v != v):

@@ -254,8 +254,7 @@ def _coordinate(f: h5py.File, group: S.Group, name: str, sizes: dict[str, int], 
         return np.array([_encode(v, S.Column(name, dim.dtype)) for v in names], dtype=dim.dtype)
     if name == group.row:
         return np.arange(n, dtype=dim.dtype)
-    sizes = {**sizes, S.K_AXIS: 3}
-    return np.arange(sizes[name], dtype=dim.dtype)
+    return np.arange(dim.size if dim.size is not None else sizes[name], dtype=dim.dtype)
 
 
 def _add_dimensions(f: h5py.File) -> None:
@@ -708,6 +707,8 @@ class CampaignStore:
             for column in S.CALCULATIONS.columns:
                 if column.source == S.RESULT and column.name != "status":
                     value = key if column.name == "parameters" else getattr(record, column.name)
+                    if value is None:  # no structure recorded: the column's fill
+                        value = _filled(column, 1, self._sizes)[0]
                     calc[column.name][row] = self._value(column, value)
             calc["status"][row] = self._value(S.CALCULATIONS["status"], record.status)
 

@@ -244,8 +244,10 @@ class StoreView:
                                   dtype=object)
             elif name == "direct":
                 values = _optional(values.astype(bool), status == S.OK)
-            elif name == "scf_iterations":
+            elif name in ("scf_iterations", "relax_steps", "relax_from"):
                 values = _optional(values, finished & (values >= 0))
+            elif name == "ranks":  # 0: not recorded (rows from before MPI ranks were)
+                values = _optional(values, finished & (values > 0))
             elif name == "fallback":
                 values = _optional(values, finished)
             elif name == "parameters":  # the key of a parameter set -> its JSON
@@ -254,7 +256,7 @@ class StoreView:
                          for k in keys.tolist()]
                 values = np.array(texts, dtype=object)[inverse]
             elif values.ndim > 1:
-                continue  # no other multi-valued column today; keep the table flat
+                continue  # positions and cell: the structure is in export's frames, not in the flat table
             out[name] = values
             if name == "finished":
                 out["wall_time"] = calc["finished"] - calc["started"]

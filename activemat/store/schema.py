@@ -50,6 +50,13 @@ Schema versions
     verbs rebuild it without re-optimising. Older files are migrated by a
     copy that adds the coordinates and scales and an empty hyperparameters
     column (those snapshots' models are refitted when read).
+6
+    MPI ranks and relaxation, per calculation: calculations/ranks, relax,
+    relax_steps, relax_fmax, relax_from, unrelaxed_gap, and the structure the
+    gap was computed on, calculations/positions (one row of x, y, z per
+    site) and calculations/cell. Older files are migrated by adding the
+    columns (ranks 0 = not recorded; empty relax and NaN structure =
+    the ideal Vegard structure, as the candidate describes it).
 """
 
 from __future__ import annotations
@@ -59,7 +66,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 CREATOR = "activemat"
 
 #: HDF5 file-format bounds (low, high) of every open that writes. New objects use the low bound, the
@@ -136,6 +143,8 @@ LOST, TIMEOUT = "worker lost", "time limit"
 SITE, FEATURE, CANDIDATE = "site", "feature", "candidate"
 #: The other dimensions: the rows of calculations, snapshots and parameters, and the axes of a k-point grid.
 CALCULATION, SNAPSHOT, PART, K_AXIS = "calculation", "snapshot", "part", "k_axis"
+#: Axes of a structure: Cartesian x, y, z, and the cell's three vectors.
+XYZ, CELL_VECTOR = "xyz", "cell_vector"
 
 
 @dataclass(frozen=True)
@@ -158,6 +167,7 @@ class Dimension:
     name: str
     dtype: str
     doc: str
+    size: int | None = None  # a fixed length (the others: the rows, or a size of the pool)
 
 
 DIMENSIONS = (
@@ -165,7 +175,9 @@ DIMENSIONS = (
     Dimension(SITE, "i4", "supercell site: 0, 1, ..."),
     Dimension(FEATURE, "S64", "feature name (the root attribute feature_names)"),
     Dimension(CALCULATION, "i8", "row of calculations: 0, 1, ... (one per attempt)"),
-    Dimension(K_AXIS, "i4", "axis of the k-point grid: 0, 1, 2 (the reciprocal cell vectors)"),
+    Dimension(K_AXIS, "i4", "axis of the k-point grid: 0, 1, 2 (the reciprocal cell vectors)", 3),
+    Dimension(XYZ, "i4", "Cartesian axis: 0, 1, 2 (x, y, z)", 3),
+    Dimension(CELL_VECTOR, "i4", "cell vector: 0, 1, 2 (the rows of a cell)", 3),
     Dimension(PART, "i8", "row of parameters: 0, 1, ..."),
     Dimension(SNAPSHOT, "i8", "row of snapshots: 0, 1, ... (one per refit)"),
 )
@@ -203,7 +215,7 @@ class Column:
     per
         Shape of one entry: ``None`` a scalar; an int ``n`` a fixed vector of ``n``; or :data:`SITE`,
         :data:`FEATURE`, :data:`CANDIDATE` a vector with one value per supercell site, per feature or
-        per candidate of the pool.
+        per candidate of the pool; or a tuple of these, a table (``(SITE, 3)``: x, y, z of each site).
     source
         Where the writer takes the value: for candidates, the attribute of the candidate pool (empty:
         the fill); for calculations, :data:`SUBMIT` (``CampaignStore.add_attempt``) or :data:`RESULT`
@@ -224,12 +236,12 @@ class Column:
     dtype: str
     unit: str = ""
     fill: object = 0
-    per: int | str | None = None
+    per: int | str | tuple[int | str, ...] | None = None
     source: str = ""
     compress: bool = False
     since: int = 1
     doc: str = ""
-    axis: str = ""
+    axis: str | tuple[str, ...] = ""
 
     def shape(self, sizes: Mapping[str, int]) -> tuple[int, ...]:
         """Shape of one entry, with the pool's ``sizes`` (keys :data:`SITE`, :data:`FEATURE`, :data:`CANDIDATE`).
@@ -238,21 +250,29 @@ class Column:
         (3,)
         >>> Column("features", "f8", per=FEATURE).shape({FEATURE: 5})
         (5,)
+        >>> Column("positions", "f8", per=(SITE, 3)).shape({SITE: 16})
+        (16, 3)
         """
         if self.per is None:
             return ()
-        return (self.per,) if isinstance(self.per, int) else (sizes[self.per],)
+        per = self.per if isinstance(self.per, tuple) else (self.per,)
+        return tuple(p if isinstance(p, int) else sizes[p] for p in per)
 
     @property
-    def entry_dimension(self) -> str | None:
-        """Dimension of the entries of a vector column (None for a scalar).
+    def entry_dimensions(self) -> tuple[str, ...]:
+        """Dimensions of the axes of one entry (none for a scalar): a pool size names its own, a fixed length
+        takes the next name of ``axis``.
 
-        >>> Column("kpts", "i4", per=3, axis=K_AXIS).entry_dimension
-        'k_axis'
+        >>> Column("kpts", "i4", per=3, axis=K_AXIS).entry_dimensions
+        ('k_axis',)
+        >>> Column("positions", "f8", per=(SITE, 3), axis=XYZ).entry_dimensions
+        ('site', 'xyz')
         """
         if self.per is None:
-            return None
-        return self.axis if isinstance(self.per, int) else self.per
+            return ()
+        per = self.per if isinstance(self.per, tuple) else (self.per,)
+        names = iter(self.axis if isinstance(self.axis, tuple) else (self.axis,))
+        return tuple(next(names) if isinstance(p, int) else p for p in per)
 
     @property
     def width(self) -> int:
@@ -315,14 +335,14 @@ class Group:
         >>> SNAPSHOTS.dimensions_of(SNAPSHOTS["pool_std"])
         ('snapshot', 'candidate')
         """
-        return (self.row,) if column.per is None else (self.row, column.entry_dimension)
+        return (self.row, *column.entry_dimensions)
 
     @property
     def dimensions(self) -> tuple[str, ...]:
         """Every dimension its columns use, rows first: the names of its coordinate datasets.
 
         >>> CALCULATIONS.dimensions
-        ('calculation', 'k_axis')
+        ('calculation', 'k_axis', 'site', 'xyz', 'cell_vector')
         """
         out = [self.row] if self.columns else []
         for column in self.columns:
@@ -388,6 +408,20 @@ CALCULATIONS = Group("calculations", (
            doc="GLLB-SC: the Kohn-Sham gap before the discontinuity; NaN otherwise"),
     Column("discontinuity", "f8", "eV", _NAN, source=RESULT, since=3,
            doc="GLLB-SC: the derivative discontinuity added to the gap; NaN otherwise"),
+    Column("ranks", "i4", source=RESULT, since=6, doc="MPI ranks (cores) the calculation ran on; 0 = not recorded"),
+    Column("relax", "S12", fill=b"", source=RESULT, since=6,
+           doc="relaxation before the gap: positions, cell, or empty (the ideal Vegard structure)"),
+    Column("relax_steps", "i4", fill=-1, source=RESULT, since=6, doc="optimizer steps of this attempt"),
+    Column("relax_fmax", "f8", "eV/Angstrom", _NAN, source=RESULT, since=6,
+           doc="largest force left when the relaxation stopped"),
+    Column("relax_from", "i4", fill=-1, source=RESULT, since=6,
+           doc="attempt whose last geometry this one continued from; -1 = the ideal structure"),
+    Column("unrelaxed_gap", "f8", "eV", _NAN, source=RESULT, since=6,
+           doc="gap at the ideal (Vegard) structure, from the relaxation's first step; NaN if not computed"),
+    Column("positions", "f8", "Angstrom", _NAN, per=(SITE, 3), source=RESULT, since=6, axis=XYZ,
+           doc="Cartesian positions of the structure the gap was computed on (relaxed); NaN = not recorded"),
+    Column("cell", "f8", "Angstrom", _NAN, per=(3, 3), source=RESULT, since=6, axis=(CELL_VECTOR, XYZ),
+           doc="cell vectors (rows) of that structure; NaN = not recorded"),
 ), doc="One row per calculation attempt, appended on submission and filled in when its result arrives.",
     row=CALCULATION)
 

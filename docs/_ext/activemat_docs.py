@@ -6,7 +6,7 @@ Directives (usable from MyST as ```` ```{activemat-store-schema} ````):
     The HDF5 store layout declared by :mod:`activemat.store.schema`, from exactly these names:
     ``SCHEMA_VERSION``; ``ROOT_ATTRIBUTES`` (each ``name``, ``kind``, ``doc``); ``DIMENSIONS`` (each
     ``name``, ``dtype``, ``doc``; optional); ``GROUPS`` (each ``path``, ``doc``, ``row``, ``dimensions``
-    and ``columns``, a column's ``name``, ``dtype``, ``unit``, ``per``, ``entry_dimension``, ``fill``,
+    and ``columns``, a column's ``name``, ``dtype``, ``unit``, ``per``, ``entry_dimensions``, ``fill``,
     ``since`` and ``doc``); and ``STATUSES`` (optional).
 ``activemat-presets``
     The presets shipped in ``calculators/``, through
@@ -106,13 +106,14 @@ def _fill(value) -> str:
 
 
 def _entry(column) -> str:
-    """A column's entry: a scalar, or a vector along its named dimension (of n, or one value per site, feature,
-    candidate)."""
+    """A column's entry: a scalar, or a vector or matrix along named dimensions (a fixed length n, or one value
+    per site, feature, candidate)."""
     per = column.per
     if per is None:
         return "scalar"
-    along = getattr(column, "entry_dimension", None) or per
-    return f"({per},) along {along}" if isinstance(per, int) else f"one per {per}"
+    per = per if isinstance(per, tuple) else (per,)
+    sizes = ", ".join(str(p) if isinstance(p, int) else f"n_{p}" for p in per)
+    return f"({sizes}) along {', '.join(column.entry_dimensions)}"
 
 
 def _literals(prefix: str, values, suffix: str = ".") -> nodes.paragraph:

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from activemat.campaign.config import ClusterSection, parse_campaign
-from activemat.dispatch.clusters import slurm_cluster, worker_slots
+from activemat.dispatch.clusters import cluster_walltime, slurm_cluster, worker_slots
 from activemat.dispatch.security import security_for
 from activemat.dispatch.times import slurm_time_seconds, worker_lifetime
 from activemat.errors import InputError
@@ -28,7 +28,7 @@ def script_for(section: ClusterSection, **kwargs) -> str:
 
 def test_job_script_carries_the_campaign_settings(tmp_path):
     section = ClusterSection(kind="slurm", partition="debug", account="chem42", walltime="02:00:00", cores=4,
-                             memory="8GB", processes=2, mpi_ranks=2, lifetime="100m", lifetime_stagger="5m",
+                             memory="8GB", processes=2, mpi_ranks=2, lifetime="100m", lifetime_stagger="5m", drain=False,
                              job_prologue=["module load GPAW/24.1", "source /opt/venv/bin/activate"],
                              job_directives=["--qos=short", "--constraint=avx2"], interface="lo")
     script = script_for(section, security=security_for(tmp_path / "c.h5.tls"), log_directory=str(tmp_path / "jobs"))
@@ -55,8 +55,13 @@ def test_job_script_carries_the_campaign_settings(tmp_path):
 
 
 def test_default_lifetime_leaves_a_margin_before_the_walltime():
-    script = script_for(ClusterSection(kind="slurm", walltime="01:00:00", interface="lo", tls=False))
-    assert "--lifetime 3120s --lifetime-stagger 120s" in script  # 60 min - 6 min margin - 2 min stagger
+    section = ClusterSection(kind="slurm", walltime="01:00:00", interface="lo", tls=False)
+    script = script_for(section)
+    # draining workers (the default): the campaign's plugin retires them, Dask's --lifetime would cut work off
+    assert "--lifetime" not in script
+    assert worker_lifetime(cluster_walltime(section), None, "2m") == (3120, 120)  # 60 min - 6 min - 2 min stagger
+    old = script_for(section.model_copy(update={"drain": False}))
+    assert "--lifetime 3120s --lifetime-stagger 120s" in old
     assert "#SBATCH -p" not in script and "#SBATCH -A" not in script  # site defaults unless given
     assert "tcp://127.0.0.1:" in script
 
@@ -73,7 +78,10 @@ def test_profile_fills_what_the_campaign_does_not_set(tmp_path):
     assert "#SBATCH --qos=normal" in lines
     assert lines.index("module load GPAW") < lines.index("echo campaign")
     assert "--nworkers 8 --nanny --death-timeout 120" in lines[-1] and "--nthreads 1" in lines[-1]
-    assert "--lifetime 12840s" in lines[-1]  # from the profile's 4 h walltime: 240 min - 24 - 2
+    assert "--lifetime" not in lines[-1]
+    with dask.config.set({"jobqueue.mycluster": profiles["jobqueue"]["mycluster"]}):
+        walltime = cluster_walltime(section)
+    assert worker_lifetime(walltime, None, "2m")[0] == 12840  # from the profile's 4 h walltime: 240 min - 24 - 2
     assert "--local-directory $TMPDIR" in lines[-1]
 
 

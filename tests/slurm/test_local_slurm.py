@@ -108,7 +108,9 @@ def test_workers_retire_before_walltime_and_are_replaced(slurm, tmp_path):
 
     (With 10 s, one job computed all 7 tiny calculations before its worker retired on this machine.)
     """
-    (tmp_path / "life.toml").write_text(slurm_campaign(walltime="00:05:00", lifetime="5s", lifetime_stagger="1s"))
+    # Dask's own --lifetime (drain = false): draining workers are tests/slurm/test_walltime.py's subject
+    (tmp_path / "life.toml").write_text(slurm_campaign(walltime="00:05:00", lifetime="5s", lifetime_stagger="1s",
+                                                       drain=False))
     with QueueWatcher(tmp_path) as queue:
         result = activemat("run", "life.toml", "--budget", "7", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -225,3 +225,34 @@ def test_transfer_needs_a_gp():
     with pytest.raises(InputError) as exc:
         parse_campaign('[model]\nkind = "linear"\ntransfer_from = "cheap.h5"\n')
     assert 'kind = "gp"' in _one_line(exc)
+
+
+def test_relax_keys_reach_the_presets_and_the_identity():
+    from activemat.campaign.setup import with_relax
+    from activemat.compute.presets import load_preset
+
+    plain = parse_campaign("[calculator]\npreset = 'gpaw-fast'\n")
+    relaxed = parse_campaign("[calculator]\npreset = 'gpaw-fast'\nrelax = 'positions'\nrelax_fmax = 0.02\n")
+    assert plain.calculator.relax_settings() is None
+    assert relaxed.calculator.relax_settings() == {"kind": "positions", "fmax": 0.02}
+    assert relaxed.identity() != plain.identity()  # relaxed gaps are other data
+    preset = with_relax(load_preset("gpaw-fast"), relaxed.calculator.relax_settings())
+    assert (preset.relax.kind, preset.relax.fmax, preset.relax.steps) == ("positions", 0.02, 100)
+    assert with_relax(preset, {}).relax is None  # relax = "none" turns a preset's relaxation off
+    with pytest.raises(InputError, match="relax_fmax and relax_steps need relax"):
+        parse_campaign("[calculator]\nrelax = 'none'\nrelax_steps = 3\n")
+    with pytest.raises(InputError, match="does not relax"):
+        with_relax(load_preset("gpaw-fast"), {"steps": 3})
+
+
+def test_expected_duration_errs_long_and_falls_back_to_the_declared_cost():
+    import numpy as np
+
+    from activemat.campaign.ledger import Ledger
+
+    ledger = Ledger(np.zeros(4, bool), levels=1, max_attempts=3)
+    assert ledger.expected_duration(0, None) is None and ledger.expected_duration(0, 30.0) == 30.0
+    ledger.wall_times[0] += [10.0, 12.0]
+    assert ledger.expected_duration(0, 30.0) == 12.0  # the longest while fewer than 3
+    ledger.wall_times[0] += [11.0, 20.0]
+    assert 12.0 < ledger.expected_duration(0, 30.0) <= 20.0  # the 90th percentile

@@ -115,7 +115,7 @@ def test_reference_v2_store_migrates_on_open_losing_and_altering_nothing(referen
     # and what schemas 3 and 4 added, as declared, filled with the empty value
     added = set(migrated) - set(raw)
     assert added == {S.PARAMETERS.path, *(S.PARAMETERS.path_of(n) for n in S.PARAMETERS.names),
-                     *(S.CALCULATIONS.path_of(c.name) for c in S.CALCULATIONS.columns if c.since == 3),
+                     *(S.CALCULATIONS.path_of(c.name) for c in S.CALCULATIONS.columns if c.since in (3, 6)),
                      *(S.CANDIDATES.path_of(c.name) for c in S.CANDIDATES.columns if c.since == 4),
                      *(S.SNAPSHOTS.path_of(c.name) for c in S.SNAPSHOTS.columns if c.since == 5),
                      *(f"{g.path}/{d}" for g in S.GROUPS for d in g.dimensions)}
@@ -124,11 +124,13 @@ def test_reference_v2_store_migrates_on_open_losing_and_altering_nothing(referen
             dtype, shape, maxshape, values, attrs = migrated[S.CANDIDATES.path_of(column.name)]
             assert dtype == np.dtype(column.dtype) and shape == (402,) and not values.any()
     for column in S.CALCULATIONS.columns:
-        if column.since == 3:
+        if column.since in (3, 6):
             dtype, shape, maxshape, values, attrs = migrated[S.CALCULATIONS.path_of(column.name)]
-            assert dtype == np.dtype(column.dtype) and shape == (403,) and maxshape == (None,)
+            entry = column.shape({S.SITE: 16})
+            assert dtype == np.dtype(column.dtype) and shape == (403, *entry) and maxshape == (None, *entry)
             assert attrs.get("units", "") == column.unit
-            assert np.array_equal(values, np.full(403, column.fill, column.dtype), equal_nan=values.dtype.kind == "f")
+            assert np.array_equal(values, np.full((403, *entry), column.fill, column.dtype),
+                                  equal_nan=values.dtype.kind == "f")
     for name in S.PARAMETERS.names:
         assert migrated[S.PARAMETERS.path_of(name)][1] == (0,)
 
@@ -184,6 +186,35 @@ def test_synthetic_v2_store_migrates(reference, tmp_path):
     assert data.attrs[S.ATTR_SCHEMA] == S.SCHEMA_VERSION and data.n_calculations == 404
     assert set(data.calculations["parameters"].tolist()) == {""} and data.parameters == {}
     assert math.isnan(data.calculations["ks_gap"][-1]) and data.calculations["gap"][-1] == 0.4
+
+
+def test_v4_store_migrates_to_relaxation_columns_keeping_its_rows(reference):
+    """Schema 6 added ranks and relaxation: a store without them gets them filled (unrelaxed), rows kept."""
+    identity = read_store(reference).attrs[S.ATTR_IDENTITY]
+    positions = np.arange(48, dtype=float).reshape(16, 3)
+    with CampaignStore.open(reference, identity) as store:
+        store.finish_attempt(store.add_attempt(3, 1, "gpaw-pbe-pw", 0, "retry"), CalculationRecord(
+            candidate=3, attempt=1, preset="gpaw-pbe-pw", status="ok", gap=0.4, parameters=PBE, ranks=2,
+            relax="positions", relax_steps=7, relax_fmax=0.01, unrelaxed_gap=0.5, positions=positions,
+            cell=np.eye(3) * 10.0))
+    data = read_store(reference)
+    calc = data.calculations
+    assert (calc["ranks"][-1], calc["relax"][-1], calc["relax_steps"][-1]) == (2, "positions", 7)
+    assert np.array_equal(calc["positions"][-1], positions) and calc["cell"][-1][0, 0] == 10.0
+    with h5py.File(reference, "r+") as f:  # back to version 4, as activemat before relaxation wrote it
+        for column in S.CALCULATIONS.columns:
+            if column.since == 6:
+                del f[S.CALCULATIONS.path_of(column.name)]
+        f.attrs[S.ATTR_SCHEMA] = 4
+    old = read_store(reference)  # readable as it is: the missing columns read as their fill
+    assert np.isnan(old.calculations["positions"]).all() and set(old.calculations["relax"].tolist()) == {""}
+    with CampaignStore.open(reference, identity):
+        pass
+    new = read_store(reference)
+    assert new.attrs[S.ATTR_SCHEMA] == S.SCHEMA_VERSION and new.n_calculations == data.n_calculations
+    assert new.calculations["positions"].shape == (data.n_calculations, 16, 3)
+    assert (new.calculations["ranks"] == 0).all() and (new.calculations["relax_steps"] == -1).all()
+    assert np.isnan(new.calculations["cell"]).all() and new.calculations["gap"][-1] == 0.4
 
 
 def test_newer_store_still_refused(reference):
