@@ -83,7 +83,7 @@ def draw(rows: list[dict], preset: str, path: str) -> None:
     ax.plot(x, [row["unrelaxed_gap"] for row in rows], "o-", label="ideal sites (Vegard lattice)")
     ax.plot(x, [row["relaxed_gap"] for row in rows], "s-", label="positions relaxed (fmax 0.05 eV/A)")
     ax.set(xlabel="x in Si(1-x)Ge(x)", ylabel="Kohn-Sham gap (eV)",
-           title=f"16-atom cells, one configuration per composition, {preset}")
+           title=f"16-atom cells, one configuration per composition\n{preset}")
     ax.legend()
     fig.savefig(path, dpi=120)
     print(f"figure: {path}")
