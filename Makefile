@@ -62,7 +62,7 @@ slurm-down:
 # pip's wheel cache is keyed by the sdist, not by the machine: a wheel built earlier without MPI
 # would be reused, so GPAW is rebuilt without the cache whenever mpic++ is here and it lacks MPI.
 GPAW_HAS_MPI := from gpaw import cgpaw; assert cgpaw.have_mpi
-$(STAMP)/venv: pyproject.toml | system-packages
+$(STAMP)/venv: pyproject.toml Makefile | system-packages
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/python -c 'import gpaw' 2>/dev/null || CC=g++ $(BIN)/pip install -q gpaw
