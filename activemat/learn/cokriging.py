@@ -51,12 +51,18 @@ class CoKriging:
         from the first level of this model, frozen ones included): each level
         reuses that level's stored kernel and rho instead of optimising them,
         so a fit on the same data rebuilds that model exactly.
+    warm : the previous fit of this model (one label ago): each level's GP starts from that level's kernel
+        (``make_gp(kernel)``), by the single-fidelity refit policy (:func:`activemat.learn.models.refit_start`
+        with the level's label count as the refit index); the hyperparameter search is then several times
+        shorter once a level holds hundreds of cheap labels. Dropped (set to None) once fitted.
     """
 
-    def __init__(self, make_gp, frozen: "CoKriging | None" = None, fixed: dict | None = None):
+    def __init__(self, make_gp, frozen: "CoKriging | None" = None, fixed: dict | None = None,
+                 warm: "CoKriging | None" = None):
         self.make_gp = make_gp
         self.frozen = frozen
         self.fixed = fixed
+        self.warm = warm
 
     def fit(self, levels: list[tuple[np.ndarray, np.ndarray]]) -> "CoKriging":
         """Fit on ``[(X_0, y_0), ..., (X_top, y_top)]``; each level needs at least one point.
@@ -86,13 +92,20 @@ class CoKriging:
                 rho = float(level["rho"])
                 gp = reuse_state(self.make_gp(), level).fit(X, y - rho * below)
             else:
-                gp = self.make_gp().fit(X, y - rho * below)
+                from activemat.learn.models import refit_start
+
+                level = len(self.gps_)
+                previous = self.warm.gps_[level] if self.warm is not None and level < self.warm.n_levels else None
+                start = refit_start(previous, len(y), len(y))
+                make = (lambda: self.make_gp()) if start is None else (lambda: self.make_gp(start))
+                gp = make().fit(X, y - rho * below)
                 if self.gps_ and len(y) >= MIN_POINTS_FOR_RHO:
                     rho = _gls_rho(gp, X, y, below)
-                    gp = self.make_gp().fit(X, y - rho * below)
+                    gp = make().fit(X, y - rho * below)
             self.gps_.append(gp)
             self.rhos_.append(float(rho))
             self.train_.append((X, y - rho * below))
+        self.warm = None  # used; kept, every fit would hold the whole chain of earlier fits
         return self
 
     @property
@@ -122,7 +135,7 @@ class CoKriging:
     def with_running(self, running: list[np.ndarray]) -> "CoKriging":
         """A copy in which calculations still running (features per level) count as known at their
         predicted mean ("kriging believer"): it changes variances, and so the next pick, not the means."""
-        out = CoKriging(self.make_gp, self.frozen, self.fixed)
+        out = CoKriging(self.make_gp, self.frozen, self.fixed, self.warm)
         out.gps_, out.rhos_, out.train_ = list(self.gps_), list(self.rhos_), list(self.train_)
         for level, X_run in enumerate(running):
             if len(X_run):
