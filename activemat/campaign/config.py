@@ -128,11 +128,15 @@ class ModelSection(_Section):
     transfer_from: str | None = Field(
         None, description="store of a previous (cheaper) campaign over the same space: its gaps pretrain the "
                           "model, this campaign's results fine-tune it")
+    discrepancy: Literal["free", "tied"] = Field(
+        "free", description="multi-fidelity and transfer: free, each level's GP fitted on its own; tied, the "
+                            "hyperprior of each discrepancy GP is centred on the fitted hyperparameters of the "
+                            "level below (a discrepancy seen at few points is not taken for smooth and certain)")
 
     @model_validator(mode="after")
     def _gp_options(self):
         if self.kind != "gp":
-            changed = {"ard", "prior", "prior_from", "noise", "mean"} & self.model_fields_set
+            changed = {"ard", "prior", "prior_from", "noise", "mean", "discrepancy"} & self.model_fields_set
             if changed:
                 raise ValueError(f"{', '.join(sorted(changed))} set a Gaussian process; kind is '{self.kind}'")
         if self.prior_from and self.prior != "weak":

@@ -86,14 +86,23 @@ class ModelFactory:
     groups: tuple[int, ...] | None = None
     prior_centre: object | None = None
 
-    def __call__(self, warm_start=None):
+    @property
+    def ties_levels(self) -> bool:
+        """Whether co-kriging centres each discrepancy's hyperprior on the level below (``discrepancy``)."""
+        return self.section.discrepancy == "tied"
+
+    def __call__(self, warm_start=None, below=None):
+        """The regressor; ``below``: the fitted kernel of the level below a co-kriging discrepancy, which then
+        centres a weak hyperprior (``[model] discrepancy = "tied"``)."""
         s = self.section
         if s.kind != "gp":
             return make_model(s.kind)
+        prior, centre = (None if s.prior == "none" else s.prior), self.prior_centre
+        if below is not None:
+            prior, centre = "weak", below
         return make_model(s.kind, ard=s.ard is True, restarts=s.restarts, random_state=self.seed,
-                          scaler=self.scaler, warm_start=warm_start, groups=self.groups,
-                          prior=None if s.prior == "none" else s.prior, prior_centre=self.prior_centre,
-                          noise=s.noise, mean=s.mean)
+                          scaler=self.scaler, warm_start=warm_start, groups=self.groups, prior=prior,
+                          prior_centre=centre, noise=s.noise, mean=s.mean)
 
 
 def model_factory(section: ModelSection, seed: int, pool: CandidatePool | None = None) -> ModelFactory:

@@ -44,7 +44,11 @@ class CoKriging:
     ----------
     make_gp : callable returning an unfitted regressor with ``fit``,
         ``predict(X, return_std=True)``, ``with_fixed_kernel`` and ``gp_``
-        (e.g. ``lambda: make_model("gp", scaler=...)``).
+        (e.g. ``lambda: make_model("gp", scaler=...)``). If it has a true attribute ``ties_levels``
+        (:class:`activemat.campaign.setup.ModelFactory` with ``[model] discrepancy = "tied"``), a discrepancy
+        level's GP is made by ``make_gp(warm_start, below=kernel)``, ``kernel`` the fitted kernel of the level
+        below: its hyperprior is centred there, so a discrepancy seen at a handful of points keeps the
+        roughness of the level below instead of looking smooth (and certain) everywhere.
     frozen : a fitted CoKriging whose levels are reused as they are (transfer:
         the pretrained cheap model); only the levels above it are fitted.
     fixed : the :meth:`state` of a fitted CoKriging (the levels it fits, counted
@@ -97,7 +101,11 @@ class CoKriging:
                 level = len(self.gps_)
                 previous = self.warm.gps_[level] if self.warm is not None and level < self.warm.n_levels else None
                 start = refit_start(previous, len(y), len(y))
-                make = (lambda: self.make_gp()) if start is None else (lambda: self.make_gp(start))
+                kwargs = {}
+                if self.gps_ and getattr(self.make_gp, "ties_levels", False):
+                    kwargs["below"] = self.gps_[-1].kernel_  # the discrepancy's hyperprior centre
+                make = (lambda: self.make_gp()) if start is None and not kwargs else (
+                    lambda: self.make_gp(start, **kwargs))
                 gp = make().fit(X, y - rho * below)
                 if self.gps_ and len(y) >= MIN_POINTS_FOR_RHO:
                     rho = _gls_rho(gp, X, y, below)
