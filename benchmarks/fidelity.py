@@ -120,9 +120,9 @@ def read_dataset(path: str | Path, pool) -> dict:
 class _Run:
     """Cumulative cost (accurate-equivalents) and errors after each calculation; state 0 = nothing spent."""
 
-    def __init__(self, X: np.ndarray, y: np.ndarray):
+    def __init__(self, X: np.ndarray, y: np.ndarray, start: float = 0.0):
         self.X, self.y = X, y
-        self.cost, self.mae, self.max = [0.0], [np.nan], [np.nan]
+        self.cost, self.mae, self.max = [float(start)], [np.nan], [np.nan]
         self.picks: list[tuple[int, int]] = []  # (pool index, level)
 
     def spent(self) -> float:
@@ -146,10 +146,10 @@ class _Run:
 
 def _done(run: "_Run", stop: bool) -> bool:
     """With ``stop`` (--stop-at-targets): both targets (MAE 0.01 eV, max TARGET_MAX) reached at least once."""
-    if not stop or len(run.mae) < 2:
+    if not stop:
         return False
-    return (np.nanmin(np.array(run.mae, float)) <= min(TARGETS)
-            and np.nanmin(np.array(run.max, float)) <= TARGET_MAX)
+    mae, mx = np.array(run.mae, float), np.array(run.max, float)
+    return bool(np.any(mae <= min(TARGETS)) and np.any(mx <= TARGET_MAX))  # NaN (no model yet) compares False
 
 
 def run_single(X, y_acc, seeds, budget, make_gp, rng=None, stop=False) -> dict:
@@ -171,7 +171,8 @@ def run_single(X, y_acc, seeds, budget, make_gp, rng=None, stop=False) -> dict:
     return run.result()
 
 
-def run_multi(X_all, y_cheap_all, in_sub, y_acc, seeds, budget, make_gp, costs, stop=False) -> dict:
+def run_multi(X_all, y_cheap_all, in_sub, y_acc, seeds, budget, make_gp, costs, stop=False,
+              cheap_share: float = 1.0) -> dict:
     """Co-kriging over [cheap, accurate]: seeds at both levels (cheap first), then select_fidelity.
 
     As in a campaign, the cheap level may pick any candidate the cheap dataset labels (``X_all``); the
@@ -191,7 +192,7 @@ def run_multi(X_all, y_cheap_all, in_sub, y_acc, seeds, budget, make_gp, costs, 
         if queue:
             pick, level = queue.pop(0)
         else:
-            chosen = select_fidelity(model, X_all, free, costs=list(costs))
+            chosen = select_fidelity(model, X_all, free, costs=list(costs), max_cheap_share=cheap_share)
             if chosen is None:
                 break
             pick, level = chosen.candidate, chosen.level
@@ -204,9 +205,13 @@ def run_multi(X_all, y_cheap_all, in_sub, y_acc, seeds, budget, make_gp, costs, 
     return run.result()
 
 
-def run_transfer(X, y_acc, seeds, budget, make_gp, costs, pretrained: CoKriging, stop=False) -> dict:
-    """Pretrained cheap level (frozen), accurate level fine-tuned; picks among accurate candidates only."""
-    run = _Run(X, y_acc)
+def run_transfer(X, y_acc, seeds, budget, make_gp, costs, pretrained: CoKriging, stop=False,
+                 pretraining_cost: float = 0.0) -> dict:
+    """Pretrained cheap level (frozen), accurate level fine-tuned; picks among accurate candidates only.
+
+    ``pretraining_cost`` (accurate-equivalents): where the cost axis starts (the cheap labels, if counted).
+    """
+    run = _Run(X, y_acc, start=pretraining_cost)
     free = [np.zeros(len(X), bool), np.ones(len(X), bool)]
     picks, model = [], None
     while run.spent() < budget - EPS and free[1].any() and not _done(run, stop):
@@ -263,7 +268,8 @@ def _summary(rows: np.ndarray) -> dict[str, list]:
 def run_benchmark(pool, cheap: dict[int, float], accurate: dict[int, float], costs: tuple[float, float], *,
                   repeats: int = 10, budget: float | None = None, progress=None, section: ModelSection | None = None,
                   methods: tuple[str, ...] = METHODS, n_seed: int = N_SEED, stop_at_targets: bool = False,
-                  results_path: Path | None = None) -> dict:
+                  results_path: Path | None = None, pretrain_n: int | None = None,
+                  cheap_share: float = 1.0) -> dict:
     """Replay the four methods; a JSON-ready result (numpy arrays as lists).
 
     Parameters
@@ -276,6 +282,9 @@ def run_benchmark(pool, cheap: dict[int, float], accurate: dict[int, float], cos
     methods : which of METHODS to run; n_seed: seed candidates per run (both levels for ``multi``).
     stop_at_targets : end a run once MAE <= 0.01 eV and max error <= TARGET_MAX have both been reached.
     results_path : if given, the runs so far are written there (JSON) after every repeat.
+    pretrain_n : ``transfer`` pretrains on ``pretrain_n`` cheap labels drawn at random per repeat
+        (``default_rng([r, 2])``) instead of all of them, and its cost axis starts at their cost (their number
+        times the cost ratio) instead of treating the cheap campaign as sunk.
     """
     idx = np.array(sorted(set(cheap) & set(accurate)), int)
     if len(idx) <= n_seed:
@@ -295,6 +304,7 @@ def run_benchmark(pool, cheap: dict[int, float], accurate: dict[int, float], cos
         return model_factory(section, seed, pool)
 
     budget = float(budget if budget is not None else len(idx))
+    pretraining_cost = pretrain_n * costs[0] / costs[1] if pretrain_n else 0.0
     grid = GRID_STEP * np.arange(int(np.floor(budget / GRID_STEP + EPS)) + 1)
     started = time.perf_counter()
     pretrained = CoKriging(gp_factory(0)).fit([(X_cheap, y_cheap_all)])
@@ -318,9 +328,15 @@ def run_benchmark(pool, cheap: dict[int, float], accurate: dict[int, float], cos
             elif m == "random":
                 out = run_single(X, y_acc, seeds, budget, make_gp, rng=np.random.default_rng([r, 1]), stop=stop)
             elif m == "multi":
-                out = run_multi(X_cheap, y_cheap_all, in_sub, y_acc, seeds, budget, make_gp, costs, stop=stop)
+                out = run_multi(X_cheap, y_cheap_all, in_sub, y_acc, seeds, budget, make_gp, costs, stop=stop,
+                                cheap_share=cheap_share)
             else:
-                out = run_transfer(X, y_acc, seeds, budget, make_gp, costs, pretrained, stop=stop)
+                frozen = pretrained
+                if pretrain_n:
+                    some = np.random.default_rng([r, 2]).choice(len(cheap_idx), pretrain_n, replace=False)
+                    frozen = CoKriging(make_gp).fit([(X_cheap[some], y_cheap_all[some])])
+                out = run_transfer(X, y_acc, seeds, budget, make_gp, costs, frozen, stop=stop,
+                                   pretraining_cost=pretraining_cost)
             seconds[m] += time.perf_counter() - t0
             runs[m].append(out)
             if progress:
@@ -369,7 +385,9 @@ def run_benchmark(pool, cheap: dict[int, float], accurate: dict[int, float], cos
         "pool_size": len(pool), "n_both": len(idx), "n_cheap_labels": len(cheap), "n_accurate_labels": len(accurate),
         "costs_s": {"cheap": float(costs[0]), "accurate": float(costs[1])},
         "cost_ratio": float(costs[0] / costs[1]), "budget": budget, "repeats": repeats, "n_seed": n_seed,
-        "gp_restarts": section.restarts, "model": section.model_dump(mode="json"), "stop_at_targets": stop_at_targets, "min_points_per_level": MIN_POINTS, "grid_step": GRID_STEP,
+        "gp_restarts": section.restarts, "model": section.model_dump(mode="json"), "stop_at_targets": stop_at_targets,
+        "transfer_pretraining_cost": pretraining_cost, "transfer_pretrain_n": pretrain_n,
+        "cheap_share": cheap_share, "min_points_per_level": MIN_POINTS, "grid_step": GRID_STEP,
         "grid": grid.tolist(), "targets_mae": list(TARGETS), "seeds": seed_sets,
         "pretrain": {"n": len(cheap_idx), "seconds": round(pretrain_seconds, 2), "model": pretrained.describe()},
         "gap_range": {"cheap": [float(y_cheap.min()), float(y_cheap.max())],
@@ -507,6 +525,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--set", nargs="+", default=[], metavar="SECTION.KEY=VALUE", help="override campaign keys")
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     p.add_argument("--n-seed", type=int, default=N_SEED, help="seed candidates per run")
+    p.add_argument("--pretrain-n", type=int, metavar="N",
+                   help="transfer pretrains on N random cheap labels per repeat, counted at their cost (default: "
+                        "all of them, cost sunk)")
     p.add_argument("--stop-at-targets", action="store_true",
                    help=f"end a run once MAE <= 0.01 eV and max error <= {TARGET_MAX:g} eV have been reached")
     args = p.parse_args(argv)
@@ -527,7 +548,8 @@ def main(argv: list[str] | None = None) -> dict:
                            progress=lambda msg: print(msg, file=sys.stderr, flush=True),
                            section=config.model if args.campaign_model else None, methods=tuple(args.methods),
                            n_seed=args.n_seed, stop_at_targets=args.stop_at_targets,
-                           results_path=Path(args.results_dir) / f"{args.name}.json")
+                           results_path=Path(args.results_dir) / f"{args.name}.json",
+                           pretrain_n=args.pretrain_n, cheap_share=config.strategy.cheap_share)
     for key, d in (("cheap", cheap), ("accurate", accurate)):
         result[key] = {"path": d["path"], "presets": d["presets"], "presets_label": "/".join(d["presets"]),
                        "frames": d["frames"], "matched": d["matched"], "unmatched": d["unmatched"],

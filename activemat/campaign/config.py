@@ -151,6 +151,9 @@ class StrategySection(_Section):
     target_gap: float | None = Field(None, description="eV; the gap ei/ucb/pi look for")
     beta: float = Field(2.0, gt=0, description="ucb exploration weight")
     tradeoff: float = Field(0.0, ge=0, description="ei/pi exploration margin (eV)")
+    cheap_share: float = Field(1.0, gt=0, le=1, description="multi-fidelity: the largest fraction of the cost "
+                                                            "spent that may go to cheaper fidelities; past it only "
+                                                            "the campaign's preset is computed (1: no cap)")
     fixed: list[str] = Field(default_factory=list, description="for kind='fixed', in order: formulas (e.g. 'Si4Ge12', its most probable "
                                    "configuration) or structure files (every configuration in them)")
 
