@@ -88,6 +88,7 @@ ISSUE16_BATCH = tuple((f"i16-ard-weak-q{q}", q) for q in (2, 8, 32))
 ISSUE16_FIDELITY = (
     ("fidelity-fast-pbe-multi-share100", "multi-fidelity co-kriging, uncapped (cheap_share = 1)"),
     ("fidelity-fast-pbe-multi-share50", "multi-fidelity co-kriging, cheap_share = 0.5"),
+    ("fidelity-fast-pbe-multi-share50-tied", "multi-fidelity co-kriging, cheap_share = 0.5, discrepancy = \"tied\""),
     ("fidelity-fast-pbe-multi-share30", "multi-fidelity co-kriging, cheap_share = 0.3"),
     ("fidelity-fast-pbe-multi-share70", "multi-fidelity co-kriging, cheap_share = 0.7"),
     ("fidelity-fast-pbe-transfer40", "transfer: 40 random gpaw-fast labels first"),

@@ -222,3 +222,23 @@ def test_replay_batches_pick_distinct_candidates_and_refit_once_per_batch(batch)
     fitted = np.flatnonzero(np.isfinite(run["mae"]))
     expect = np.arange(2, 15) if batch == 1 else np.array([4, 8, 12, 14])
     assert fitted.tolist() == expect.tolist()
+
+
+@pytest.mark.parametrize("value", ["0", "1.5", "-0.2"])
+def test_cheap_share_is_a_fraction(value):
+    with pytest.raises(InputError, match="strategy.cheap_share"):
+        parse_campaign(f"[strategy]\ncheap_share = {value}\n")
+    assert parse_campaign("[strategy]\ncheap_share = 0.5\n").strategy.cheap_share == 0.5
+
+
+def test_the_multi_fidelity_strategy_passes_the_cap_on(monkeypatch):
+    import activemat.learn.strategies as strategies
+
+    seen = {}
+    monkeypatch.setattr(strategies, "select_fidelity", lambda *a, **k: seen.update(k))  # None: no pick
+    pool = type("Pool", (), {"features": np.zeros((3, 1))})()
+    ctx = type("Ctx", (), {"model": None, "pool": pool, "free": [np.ones(3, bool)] * 2, "costs": [1.0, 8.0],
+                           "running": []})()
+    settings = parse_campaign("[strategy]\ncheap_share = 0.4\n").strategy
+    assert strategies.CostAwareIVR(settings).select(ctx) is None
+    assert seen["max_cheap_share"] == 0.4
