@@ -176,7 +176,7 @@ def bowing_mean(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     >>> x = np.array([0.0, 0.25, 0.5, 1.0])
     >>> np.round(bowing_mean(x, 0.6 - 0.2 * x - 0.3 * x ** 2), 6).tolist()
     [0.6, -0.2, -0.3]
-    >>> bowing_mean(np.array([0.5, 0.5]), np.array([0.1, 0.3])).tolist()
+    >>> np.round(bowing_mean(np.array([0.5, 0.5]), np.array([0.1, 0.3])), 6).tolist()
     [0.2, 0.0, 0.0]
     """
     x, y = np.asarray(x, float), np.asarray(y, float)
