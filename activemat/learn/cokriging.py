@@ -207,8 +207,9 @@ def select_fidelity(model: CoKriging, X_pool: np.ndarray, free: list[np.ndarray]
     ``max_cheap_share``: once the levels below the top hold this fraction of the cost spent (results and
     running calculations, each at its level's cost), only the top level is picked. Variance reduction per
     unit cost trusts the discrepancy GP's variance, and a discrepancy fitted to a handful of accurate
-    results looks smooth and certain: on the 402 gpaw-fast/PBE pairs the uncapped rule spent about 90 % of
-    its budget on gpaw-fast labels while the error was the discrepancy's (docs: explanation/data-efficiency).
+    results looks smooth and certain: on the 402 gpaw-fast/PBE pairs the uncapped rule bought a median 238
+    gpaw-fast and 10 PBE results and needed 38.8 PBE-equivalents for both targets, 26.1 with a cap of one
+    half (docs: explanation/data-efficiency).
     """
     if running is not None and any(len(r) for r in running):
         model = model.with_running(running)
