@@ -192,8 +192,7 @@ def issue16() -> list[str]:
         out += [f"The same limits for the MAP model (`prior = \"weak\"`, hyperparameters fitted on all 402 "
                 f"labels): sequential ivr {ds['sequential ivr']['labels_to_mae']}, I-optimal "
                 f"{ds['I-optimal']['labels_to_mae']}, clairvoyant {ds['clairvoyant']['labels_to_mae']}, random "
-                f"(median of 10) {_n(weak['random_median'])} within the {max(map(int, ds['I-optimal']['curve']))} "
-                f"labels tried. Command: `{weak['command']}`."]
+                f"(median of 10) {_n(weak['random_median'])} (within `--budget` labels). Command: `{weak['command']}`."]
     return out + [""]
 
 
