@@ -155,7 +155,7 @@ def _replay(args) -> int:
     config, _ = load_campaign(args.campaign)
     result = replay(config, args.oracle, args.strategy, repeats=args.repeats, budget=args.budget,
                     target_mae=args.target_mae, target_max=args.target_max, stop_at_targets=args.stop_at_targets,
-                    random_start=args.random_start, jobs=args.jobs, held_out=args.held_out,
+                    random_start=args.random_start, jobs=args.jobs, held_out=args.held_out, batch=args.batch,
                     progress=None if args.quiet else main_progress)
     if args.json:
         print(to_json(result))
@@ -273,6 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--random-start", action="store_true",
                      help="first n_seed picks at random (per seed) instead of space-filling")
     rep.add_argument("--jobs", type=int, default=1, help="processes to spread the runs over (default 1)")
+    rep.add_argument("--batch", type=int, default=1, metavar="Q",
+                     help="picks per refit, as Q workers whose results arrive together; the picks of a batch "
+                          "count each other as running (kriging believer) (default 1: sequential)")
     rep.add_argument("--json", action="store_true", help="machine-readable output")
     rep.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     rep.set_defaults(func=_replay)

@@ -23,13 +23,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import load, save  # noqa: E402
 
 from activemat.analysis.replay import labelled_pool  # noqa: E402
 from activemat.campaign.config import load_campaign  # noqa: E402
+from activemat.campaign.setup import model_factory  # noqa: E402
 from activemat.learn.models import GPRegressor  # noqa: E402
 
 
@@ -135,12 +135,18 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=10, help="random orders")
     p.add_argument("--budget", type=int, default=120, help="largest design tried")
     p.add_argument("--start", type=int, default=10, help="smallest design size tried")
+    p.add_argument("--set", nargs="+", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override campaign keys (the [model] options; mean = \"bowing\" is not supported here)")
     args = p.parse_args()
-    config, _ = load_campaign(args.campaign)
+    from sample_efficiency import parse_set
+
+    config, _ = load_campaign(args.campaign, parse_set(args.set))
+    if config.model.mean != "constant":
+        raise SystemExit("design_bound.py predicts with a constant mean; mean = \"bowing\" is not supported")
     full, _, pool, y = labelled_pool(config, args.oracle)
-    X, scaler = pool.features, StandardScaler().fit(full.features)  # the pool-wide scaler, as the loop's
+    X = pool.features
     t0 = time.perf_counter()
-    model = GPRegressor(ard=config.model.ard, restarts=config.model.restarts, scaler=scaler).fit(X, y)
+    model = model_factory(config.model, config.campaign.seed, full)().fit(X, y)  # pool-wide scaler, as the loop's
     fit_s = time.perf_counter() - t0
     gp, n = FixedGP(model, X, y), len(y)
     print(f"{n} labels; fitted on all of them in {fit_s:.0f} s: {model.kernel_}", flush=True)
@@ -161,6 +167,7 @@ def main() -> None:
               "random_median": random_median, "campaign_random_median": campaign_random,
               "designs": {k: {"curve": v, "labels_to_mae": first_reaching(v, args.target_mae)}
                           for k, v in designs.items()},
+              "model": config.model.model_dump(mode="json"),
               "command": " ".join(["benchmarks/design_bound.py", *sys.argv[1:]])}
     path = save(f"design_bound_{args.name}", result)
     print(f"random with these hyperparameters: median {random_median} labels to MAE {args.target_mae} eV ({random})")

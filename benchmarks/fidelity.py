@@ -52,6 +52,7 @@ docs/figures/fidelity.png (see --name, --results-dir, --out-figure).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -73,6 +74,7 @@ from activemat.campaign.setup import (
     model_factory,  # noqa: E402
 )
 from activemat.learn.cokriging import CoKriging, select_fidelity  # noqa: E402
+from activemat.learn.models import refit_start  # noqa: E402
 from activemat.learn.strategies import best_available, ivr_scores, space_filling  # noqa: E402
 from activemat.space.matching import load_labels  # noqa: E402
 
@@ -87,6 +89,7 @@ RESTARTS = 1
 GRID_STEP = 0.5  # accurate-equivalents
 TABLE_COSTS = (3, 5, 10, 15, 20)
 TARGETS = (0.02, 0.01)  # eV, MAE
+TARGET_MAX = 0.05  # eV, max error
 EPS = 1e-9
 
 
@@ -117,9 +120,9 @@ def read_dataset(path: str | Path, pool) -> dict:
 class _Run:
     """Cumulative cost (accurate-equivalents) and errors after each calculation; state 0 = nothing spent."""
 
-    def __init__(self, X: np.ndarray, y: np.ndarray):
+    def __init__(self, X: np.ndarray, y: np.ndarray, start: float = 0.0):
         self.X, self.y = X, y
-        self.cost, self.mae, self.max = [0.0], [np.nan], [np.nan]
+        self.cost, self.mae, self.max = [float(start)], [np.nan], [np.nan]
         self.picks: list[tuple[int, int]] = []  # (pool index, level)
 
     def spent(self) -> float:
@@ -141,11 +144,19 @@ class _Run:
                 "picks": self.picks}
 
 
-def run_single(X, y_acc, seeds, budget, make_gp, rng=None) -> dict:
+def _done(run: "_Run", stop: bool) -> bool:
+    """With ``stop`` (--stop-at-targets): both targets (MAE 0.01 eV, max TARGET_MAX) reached at least once."""
+    if not stop:
+        return False
+    mae, mx = np.array(run.mae, float), np.array(run.max, float)
+    return bool(np.any(mae <= min(TARGETS)) and np.any(mx <= TARGET_MAX))  # NaN (no model yet) compares False
+
+
+def run_single(X, y_acc, seeds, budget, make_gp, rng=None, stop=False) -> dict:
     """GP on accurate labels: seeds, then IVR picks (``rng`` None) or random picks."""
     run = _Run(X, y_acc)
     free, picks, model = np.ones(len(X), bool), [], None
-    while run.spent() < budget - EPS and free.any():
+    while run.spent() < budget - EPS and free.any() and not _done(run, stop):
         if len(picks) < len(seeds):
             pick = seeds[len(picks)]
         elif rng is not None:
@@ -154,12 +165,14 @@ def run_single(X, y_acc, seeds, budget, make_gp, rng=None) -> dict:
             pick = best_available(ivr_scores(model, X, free), free)[0]
         picks.append(pick)
         free[pick] = False
-        model = make_gp().fit(X[picks], y_acc[picks]) if len(picks) >= MIN_POINTS else None
+        model = make_gp(refit_start(model, len(picks), len(picks) - MIN_POINTS)).fit(
+            X[picks], y_acc[picks]) if len(picks) >= MIN_POINTS else None
         run.record(pick, 1, 1.0, model)
     return run.result()
 
 
-def run_multi(X_all, y_cheap_all, in_sub, y_acc, seeds, budget, make_gp, costs) -> dict:
+def run_multi(X_all, y_cheap_all, in_sub, y_acc, seeds, budget, make_gp, costs, stop=False,
+              cheap_share: float = 1.0) -> dict:
     """Co-kriging over [cheap, accurate]: seeds at both levels (cheap first), then select_fidelity.
 
     As in a campaign, the cheap level may pick any candidate the cheap dataset labels (``X_all``); the
@@ -175,28 +188,33 @@ def run_multi(X_all, y_cheap_all, in_sub, y_acc, seeds, budget, make_gp, costs) 
     picked: list[list[int]] = [[], []]
     queue = [(in_sub[s], 0) for s in seeds] + [(in_sub[s], 1) for s in seeds]
     model = None
-    while run.spent() < budget - EPS:
+    while run.spent() < budget - EPS and not _done(run, stop):
         if queue:
             pick, level = queue.pop(0)
         else:
-            chosen = select_fidelity(model, X_all, free, costs=list(costs))
+            chosen = select_fidelity(model, X_all, free, costs=list(costs), max_cheap_share=cheap_share)
             if chosen is None:
                 break
             pick, level = chosen.candidate, chosen.level
         picked[level].append(pick)
         free[level][pick] = False
         fit = all(len(p) >= MIN_POINTS for p in picked)
-        model = CoKriging(make_gp).fit([(X_all[p], y[p]) for p, y in zip(picked, ys)]) if fit else None
+        model = (CoKriging(make_gp, warm=model).fit([(X_all[p], y[p]) for p, y in zip(picked, ys)])
+                 if fit else None)
         run.record(pick, level, rel[level], model)
     return run.result()
 
 
-def run_transfer(X, y_acc, seeds, budget, make_gp, costs, pretrained: CoKriging) -> dict:
-    """Pretrained cheap level (frozen), accurate level fine-tuned; picks among accurate candidates only."""
-    run = _Run(X, y_acc)
+def run_transfer(X, y_acc, seeds, budget, make_gp, costs, pretrained: CoKriging, stop=False,
+                 pretraining_cost: float = 0.0) -> dict:
+    """Pretrained cheap level (frozen), accurate level fine-tuned; picks among accurate candidates only.
+
+    ``pretraining_cost`` (accurate-equivalents): where the cost axis starts (the cheap labels, if counted).
+    """
+    run = _Run(X, y_acc, start=pretraining_cost)
     free = [np.zeros(len(X), bool), np.ones(len(X), bool)]
     picks, model = [], None
-    while run.spent() < budget - EPS and free[1].any():
+    while run.spent() < budget - EPS and free[1].any() and not _done(run, stop):
         if len(picks) < len(seeds):
             pick = seeds[len(picks)]
         else:
@@ -248,7 +266,10 @@ def _summary(rows: np.ndarray) -> dict[str, list]:
 # -- the benchmark ------------------------------------------------------------------------
 
 def run_benchmark(pool, cheap: dict[int, float], accurate: dict[int, float], costs: tuple[float, float], *,
-                  repeats: int = 10, budget: float | None = None, progress=None) -> dict:
+                  repeats: int = 10, budget: float | None = None, progress=None, section: ModelSection | None = None,
+                  methods: tuple[str, ...] = METHODS, n_seed: int = N_SEED, stop_at_targets: bool = False,
+                  results_path: Path | None = None, pretrain_n: int | None = None,
+                  cheap_share: float = 1.0) -> dict:
     """Replay the four methods; a JSON-ready result (numpy arrays as lists).
 
     Parameters
@@ -257,10 +278,17 @@ def run_benchmark(pool, cheap: dict[int, float], accurate: dict[int, float], cos
     cheap, accurate : gap (eV) per pool candidate at each fidelity.
     costs : (cheap, accurate) CPU-seconds per calculation.
     budget : accurate-equivalents per run (default: the number of candidates with both labels).
+    section : the [model] every level's GP uses (default: an isotropic GP with RESTARTS restarts).
+    methods : which of METHODS to run; n_seed: seed candidates per run (both levels for ``multi``).
+    stop_at_targets : end a run once MAE <= 0.01 eV and max error <= TARGET_MAX have both been reached.
+    results_path : if given, the runs so far are written there (JSON) after every repeat.
+    pretrain_n : ``transfer`` pretrains on ``pretrain_n`` cheap labels drawn at random per repeat
+        (``default_rng([r, 2])``) instead of all of them, and its cost axis starts at their cost (their number
+        times the cost ratio) instead of treating the cheap campaign as sunk.
     """
     idx = np.array(sorted(set(cheap) & set(accurate)), int)
-    if len(idx) <= N_SEED:
-        raise SystemExit(f"only {len(idx)} candidates have both a cheap and an accurate label; need more than {N_SEED}")
+    if len(idx) <= n_seed:
+        raise SystemExit(f"only {len(idx)} candidates have both a cheap and an accurate label; need more than {n_seed}")
     if repeats < 1:
         raise SystemExit(f"--repeats must be at least 1, got {repeats}")
     sub = subpool(pool, idx)
@@ -270,48 +298,69 @@ def run_benchmark(pool, cheap: dict[int, float], accurate: dict[int, float], cos
     cheap_idx = np.array(sorted(cheap), int)
     X_cheap, y_cheap_all = pool.features[cheap_idx], np.array([cheap[i] for i in cheap_idx])
     in_sub = np.searchsorted(cheap_idx, idx)  # the subset's rows in the cheap dataset
+    section = section or ModelSection(restarts=RESTARTS)
+
     def gp_factory(seed: int):  # the campaign's model, features scaled by the whole pool
-        return model_factory(ModelSection(restarts=RESTARTS), seed, pool)
+        return model_factory(section, seed, pool)
 
     budget = float(budget if budget is not None else len(idx))
+    pretraining_cost = pretrain_n * costs[0] / costs[1] if pretrain_n else 0.0
     grid = GRID_STEP * np.arange(int(np.floor(budget / GRID_STEP + EPS)) + 1)
     started = time.perf_counter()
     pretrained = CoKriging(gp_factory(0)).fit([(X_cheap, y_cheap_all)])
     pretrain_seconds = time.perf_counter() - started
 
-    runs: dict[str, list[dict]] = {m: [] for m in METHODS}
-    seconds = dict.fromkeys(METHODS, 0.0)
+    runs: dict[str, list[dict]] = {m: [] for m in methods}
+    seconds = dict.fromkeys(methods, 0.0)
     seed_sets = []
     for r in range(repeats):
         if r == 0:
-            seeds = space_filling(sub, N_SEED, np.zeros(len(sub), bool))
+            seeds = space_filling(sub, n_seed, np.zeros(len(sub), bool))
         else:
-            seeds = [int(i) for i in np.random.default_rng(r).choice(len(sub), N_SEED, replace=False)]
+            seeds = [int(i) for i in np.random.default_rng(r).choice(len(sub), n_seed, replace=False)]
         seed_sets.append([int(idx[s]) for s in seeds])
         make_gp = gp_factory(r)
-        for m in METHODS:
+        stop = stop_at_targets
+        for m in methods:
             t0 = time.perf_counter()
             if m == "single":
-                out = run_single(X, y_acc, seeds, budget, make_gp)
+                out = run_single(X, y_acc, seeds, budget, make_gp, stop=stop)
             elif m == "random":
-                out = run_single(X, y_acc, seeds, budget, make_gp, rng=np.random.default_rng([r, 1]))
+                out = run_single(X, y_acc, seeds, budget, make_gp, rng=np.random.default_rng([r, 1]), stop=stop)
             elif m == "multi":
-                out = run_multi(X_cheap, y_cheap_all, in_sub, y_acc, seeds, budget, make_gp, costs)
+                out = run_multi(X_cheap, y_cheap_all, in_sub, y_acc, seeds, budget, make_gp, costs, stop=stop,
+                                cheap_share=cheap_share)
             else:
-                out = run_transfer(X, y_acc, seeds, budget, make_gp, costs, pretrained)
+                frozen = pretrained
+                if pretrain_n:
+                    some = np.random.default_rng([r, 2]).choice(len(cheap_idx), pretrain_n, replace=False)
+                    frozen = CoKriging(make_gp).fit([(X_cheap[some], y_cheap_all[some])])
+                out = run_transfer(X, y_acc, seeds, budget, make_gp, costs, frozen, stop=stop,
+                                   pretraining_cost=pretraining_cost)
             seconds[m] += time.perf_counter() - t0
             runs[m].append(out)
             if progress:
                 levels = np.array([lv for _, lv in out["picks"]], int)
                 progress(f"repeat {r}: {m:8s} {np.sum(levels == 0):3d} cheap + {np.sum(levels == 1):3d} accurate, "
-                         f"cost {out['cost'][-1]:.1f}, final MAE {out['mae'][-1]:.4f} eV")
+                         f"cost {out['cost'][-1]:.1f}, final MAE {out['mae'][-1]:.4f} eV, cost to MAE 0.01 "
+                         f"{cost_to_reach(out['cost'], out['mae'], 0.01)}, to max {TARGET_MAX} "
+                         f"{cost_to_reach(out['cost'], out['max'], TARGET_MAX)}")
+        if results_path is not None:  # a crash loses nothing finished
+            results_path.parent.mkdir(parents=True, exist_ok=True)
+            results_path.write_text(json.dumps(_common._clean({"partial": True, "repeats_done": r + 1, "runs": {
+                m: [{"cost_to_mae": cost_to_reach(o["cost"], o["mae"], 0.01),
+                     "cost_to_max": cost_to_reach(o["cost"], o["max"], TARGET_MAX),
+                     "n_cheap": sum(lv == 0 for _, lv in o["picks"]),
+                     "n_accurate": sum(lv == 1 for _, lv in o["picks"])} for o in runs[m]] for m in methods}})))
 
-    methods = {}
-    for m in METHODS:
+    chosen, methods = methods, {}
+    for m in chosen:
         mae = np.array([on_grid(o["cost"], o["mae"], grid) for o in runs[m]])
         mx = np.array([on_grid(o["cost"], o["max"], grid) for o in runs[m]])
         reach = {f"{t:g}": [cost_to_reach(o["cost"], o["mae"], t) for o in runs[m]] for t in TARGETS}
+        reach_max = [cost_to_reach(o["cost"], o["max"], TARGET_MAX) for o in runs[m]]
         methods[m] = {
+            "cost_to_max": reach_max, "median_cost_to_max": _median_or_none(reach_max),
             "label": LABELS[m], "seconds": round(seconds[m], 2),
             "mae": _summary(mae), "max": _summary(mx),
             "cost_to_mae": reach, "median_cost_to_mae": {t: _median_or_none(v) for t, v in reach.items()},
@@ -321,7 +370,7 @@ def run_benchmark(pool, cheap: dict[int, float], accurate: dict[int, float], cos
             "picks": [[[int((cheap_idx if m == "multi" else idx)[p]), lv] for p, lv in o["picks"]]
                       for o in runs[m]]}
     table = {}
-    for m in METHODS:
+    for m in chosen:
         row = {}
         for c in TABLE_COSTS:
             if c <= grid[-1] + EPS:
@@ -329,12 +378,16 @@ def run_benchmark(pool, cheap: dict[int, float], accurate: dict[int, float], cos
                 row[f"{c:g}"] = {"mae": methods[m]["mae"]["median"][k], "max": methods[m]["max"]["median"][k]}
         reach = methods[m]["cost_to_mae"]
         table[m] = {"at_cost": row, "cost_to_mae": methods[m]["median_cost_to_mae"],
-                    "reached": {t: sum(v is not None for v in reach[t]) for t in reach}}
+                    "reached": {t: sum(v is not None for v in reach[t]) for t in reach},
+                    "cost_to_max": methods[m]["median_cost_to_max"],
+                    "reached_max": sum(v is not None for v in methods[m]["cost_to_max"])}
     return {
         "pool_size": len(pool), "n_both": len(idx), "n_cheap_labels": len(cheap), "n_accurate_labels": len(accurate),
         "costs_s": {"cheap": float(costs[0]), "accurate": float(costs[1])},
-        "cost_ratio": float(costs[0] / costs[1]), "budget": budget, "repeats": repeats, "n_seed": N_SEED,
-        "gp_restarts": RESTARTS, "min_points_per_level": MIN_POINTS, "grid_step": GRID_STEP,
+        "cost_ratio": float(costs[0] / costs[1]), "budget": budget, "repeats": repeats, "n_seed": n_seed,
+        "gp_restarts": section.restarts, "model": section.model_dump(mode="json"), "stop_at_targets": stop_at_targets,
+        "transfer_pretraining_cost": pretraining_cost, "transfer_pretrain_n": pretrain_n,
+        "cheap_share": cheap_share, "min_points_per_level": MIN_POINTS, "grid_step": GRID_STEP,
         "grid": grid.tolist(), "targets_mae": list(TARGETS), "seeds": seed_sets,
         "pretrain": {"n": len(cheap_idx), "seconds": round(pretrain_seconds, 2), "model": pretrained.describe()},
         "gap_range": {"cheap": [float(y_cheap.min()), float(y_cheap.max())],
@@ -353,7 +406,7 @@ def table_lines(result: dict, markdown: bool = False) -> list[str]:
     costs = list(next(iter(result["table"].values()))["at_cost"])
     targets = [f"{t:g}" for t in result["targets_mae"]]
     head = (["method"] + [f"MAE / max at {c}" for c in costs]
-            + [f"cost to MAE <= {t} eV" for t in targets])
+            + [f"cost to MAE <= {t} eV" for t in targets] + [f"cost to max <= {TARGET_MAX:g} eV"])
     rows = []
     for m, t in result["table"].items():
         cells = [m]
@@ -361,6 +414,10 @@ def table_lines(result: dict, markdown: bool = False) -> list[str]:
             cells.append(f"{_fmt(t['at_cost'][c]['mae'])} / {_fmt(t['at_cost'][c]['max'], '.3f')}")
         for tg in targets:
             cells.append(f"{_fmt(t['cost_to_mae'][tg], '.1f')} ({t['reached'][tg]}/{result['repeats']})")
+        if "cost_to_max" in t:
+            cells.append(f"{_fmt(t['cost_to_max'], '.1f')} ({t['reached_max']}/{result['repeats']})")
+        else:
+            cells.append("-")
         rows.append(cells)
     if markdown:
         return (["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -383,7 +440,7 @@ def plot(result: dict, path: Path) -> None:
     plain = FuncFormatter(lambda v, _: f"{v:g}")
     fig, axes = plt.subplots(1, 2, figsize=(12, 5.2), sharex=True)
     for ax, key, name in zip(axes, ("mae", "max"), ("MAE", "max abs error")):
-        for m in METHODS:
+        for m in result["methods"]:
             s = result["methods"][m][key]
             med, lo, hi = (np.array(s[k], float) for k in ("median", "p10", "p90"))
             label = LABELS[m]
@@ -463,8 +520,20 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--name", default="fidelity", help="results/<name>.json and results/<name>.md")
     p.add_argument("--results-dir", type=Path, default=_common.RESULTS)
     p.add_argument("--out-figure", type=Path, default=ROOT / "docs" / "figures" / "fidelity.png")
+    p.add_argument("--campaign-model", action="store_true",
+                   help="every level's GP is the campaign's [model] (with --set) instead of an isotropic GP")
+    p.add_argument("--set", nargs="+", default=[], metavar="SECTION.KEY=VALUE", help="override campaign keys")
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    p.add_argument("--n-seed", type=int, default=N_SEED, help="seed candidates per run")
+    p.add_argument("--pretrain-n", type=int, metavar="N",
+                   help="transfer pretrains on N random cheap labels per repeat, counted at their cost (default: "
+                        "all of them, cost sunk)")
+    p.add_argument("--stop-at-targets", action="store_true",
+                   help=f"end a run once MAE <= 0.01 eV and max error <= {TARGET_MAX:g} eV have been reached")
     args = p.parse_args(argv)
-    config, _ = load_campaign(args.campaign)
+    from sample_efficiency import parse_set
+
+    config, _ = load_campaign(args.campaign, parse_set(args.set))
     pool = build_campaign_pool(config)
     cheap, accurate = read_dataset(args.cheap, pool), read_dataset(args.accurate, pool)
     costs = (float(np.median(cheap["wall_times"])), float(np.median(accurate["wall_times"])))
@@ -476,7 +545,11 @@ def main(argv: list[str] | None = None) -> dict:
           f"{cheap['wall_times'].sum():.0f} CPU-s (sunk, pretrains `transfer`)")
 
     result = run_benchmark(pool, cheap["gaps"], accurate["gaps"], costs, repeats=args.repeats, budget=args.budget,
-                           progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+                           progress=lambda msg: print(msg, file=sys.stderr, flush=True),
+                           section=config.model if args.campaign_model else None, methods=tuple(args.methods),
+                           n_seed=args.n_seed, stop_at_targets=args.stop_at_targets,
+                           results_path=Path(args.results_dir) / f"{args.name}.json",
+                           pretrain_n=args.pretrain_n, cheap_share=config.strategy.cheap_share)
     for key, d in (("cheap", cheap), ("accurate", accurate)):
         result[key] = {"path": d["path"], "presets": d["presets"], "presets_label": "/".join(d["presets"]),
                        "frames": d["frames"], "matched": d["matched"], "unmatched": d["unmatched"],

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,23 @@ def summarise(result: dict) -> dict:
     return out
 
 
+def parse_set(items: list[str]) -> dict:
+    """``--set section.key=value`` (value in TOML syntax, bare words as strings) as load_campaign overrides.
+
+    >>> parse_set(["model.ard=classes", "model.noise=0.001", "model.prior_from='a.extxyz'"])["model.ard"]
+    ('classes', '--set model.ard=classes')
+    """
+    out = {}
+    for item in items:
+        key, _, text = item.partition("=")
+        try:
+            value = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text
+        out[key.strip()] = (value, f"--set {item}")
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--name", required=True, help="results/sample_efficiency_<name>.json")
@@ -66,8 +84,11 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=1, help="processes to spread the runs over")
     p.add_argument("--target-mae", type=float, default=0.01)
     p.add_argument("--target-max", type=float, default=0.05)
+    p.add_argument("--set", nargs="+", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override campaign keys, e.g. --set model.ard=classes model.mean=bowing")
+    p.add_argument("--batch", type=int, default=1, help="picks per refit (kriging believer), as q workers")
     args = p.parse_args()
-    config, _ = load_campaign(args.campaign)
+    config, _ = load_campaign(args.campaign, parse_set(args.set))
     with tempfile.TemporaryDirectory() as tmp:
         oracle = args.oracle
         if args.store:
@@ -75,10 +96,12 @@ def main() -> None:
             export_store(args.store, oracle, status="ok")
         result = replay(config, oracle, args.strategy, repeats=args.repeats, budget=args.budget,
                         target_mae=args.target_mae, target_max=args.target_max, random_start=args.random_start,
-                        stop_at_targets=args.stop_at_targets, jobs=args.jobs, progress=main_progress)
+                        stop_at_targets=args.stop_at_targets, jobs=args.jobs, batch=args.batch,
+                        progress=main_progress)
     result["oracle"] = args.store or args.oracle
     result["summary"] = summarise(result)
     result["command"] = " ".join(["benchmarks/sample_efficiency.py", *sys.argv[1:]])
+    result["overrides"] = args.set
     path = save(f"sample_efficiency_{args.name}", result)
     print(f"{result['labelled_pool']}/{result['pool_size']} labelled candidates, {result['repeats']} repeats, "
           f"targets MAE {args.target_mae} eV, max {args.target_max} eV  -> {path}")

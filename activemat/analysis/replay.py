@@ -122,7 +122,7 @@ def bowing(x: np.ndarray, gap: np.ndarray) -> float:
 def replay_curve(pool: CandidatePool, y: np.ndarray, strategy, make_model, *, seed: int, budget: int,
                  fixed: list[int] | None = None, random_start: bool = False,
                  stop_at: tuple[float, float] | None = None, test: np.ndarray | None = None,
-                 truth: CurveTruth | None = None, pretrained=None) -> dict:
+                 truth: CurveTruth | None = None, pretrained=None, batch: int = 1) -> dict:
     """Run one strategy on a fully labelled pool; errors over the whole pool after each label.
 
     Parameters
@@ -139,6 +139,9 @@ def replay_curve(pool: CandidatePool, y: np.ndarray, strategy, make_model, *, se
     truth : the labels' gap curve, to track the model's curve error and b.
     pretrained : a fitted CoKriging of other data ([model] transfer_from): the model is then a co-kriging
         with it as the frozen cheap level, fine-tuned on the labels.
+    batch : picks per refit (q workers whose results arrive together): each batch is chosen one pick at a time
+        from the same fit, the picks already in it counted as running ("kriging believer"), then all q labels
+        arrive and the model is refitted once. Errors are recorded after each refit only (NaN in between).
 
     Returns
     -------
@@ -160,26 +163,36 @@ def replay_curve(pool: CandidatePool, y: np.ndarray, strategy, make_model, *, se
     names = ["mae", "max"] + (["test_mae", "test_max"] if test is not None else []) + (
         ["curve_mae", "b"] if truth is not None else [])
     curves = {k: np.full(budget + 1, np.nan) for k in names}
+    if batch < 1:
+        raise InputError(f"batch must be at least 1, got {batch}")
     picks: list[int] = []
     model = mean = std = None
+    refits = 0
     while len(picks) < budget:
-        if random_start and len(picks) < strategy.n_seed and not is_fixed:
-            pick = int(rng.choice(np.flatnonzero(free)))
-        else:
-            ctx = Context(pool=pool, free=free[None], rng=rng, model=model, X_train=pool.features[picks],
-                          y_train=y[picks], predictions=(mean, std) if model is not None else None, fixed=fixed or [])
-            chosen, _ = choose(chooser, ctx, n_seed=strategy.n_seed, n_started=len(picks))
-            if chosen is None:
-                break
-            pick = chosen.candidate
-        picks.append(pick)
-        free[pick] = False
+        pending: list[int] = []
+        while len(pending) < batch and len(picks) + len(pending) < budget:
+            if random_start and len(picks) + len(pending) < strategy.n_seed and not is_fixed:
+                pick = int(rng.choice(np.flatnonzero(free)))
+            else:
+                ctx = Context(pool=pool, free=free[None], rng=rng, model=model, X_train=pool.features[picks],
+                              y_train=y[picks], running=[pool.features[pending]] if pending else [],
+                              predictions=(mean, std) if model is not None else None, fixed=fixed or [])
+                chosen, _ = choose(chooser, ctx, n_seed=strategy.n_seed, n_started=len(picks) + len(pending))
+                if chosen is None:
+                    break
+                pick = chosen.candidate
+            pending.append(pick)
+            free[pick] = False
+        if not pending:
+            break
+        picks += pending
         if len(picks) >= 2:
-            # the loop's refit policy; refit k happens at k + 2 labels
+            # the loop's refit policy (refit k happens at k + 2 labels when batch = 1)
             if pretrained is not None:
                 model = CoKriging(make_model, frozen=pretrained).fit([(X[picks], y[picks])])
             else:
-                model = make_model(refit_start(model, len(picks), len(picks) - 2)).fit(X[picks], y[picks])
+                model = make_model(refit_start(model, len(picks), refits)).fit(X[picks], y[picks])
+            refits += 1
             mean, std = model.predict(X, return_std=True)
             err, at = np.abs(mean - y), len(picks)
             curves["mae"][at], curves["max"][at] = err.mean(), err.max()
@@ -250,7 +263,7 @@ def labelled_pool(config, oracle: str | Path) -> tuple[CandidatePool, Labels, Ca
 def replay(config, oracle: str | Path, strategies=("max_std", "ivr", "random", "fixed"), *, repeats: int = 10,
            budget: int | None = None, target_mae: float = 0.01, target_max: float = 0.05,
            stop_at_targets: bool = False, random_start: bool = False, jobs: int = 1, held_out: float = 0.0,
-           progress=None) -> dict:
+           batch: int = 1, progress=None) -> dict:
     """Replay a campaign's strategies against labelled structures; a JSON-ready result.
 
     ``budget`` caps the labels per run (default: the whole labelled pool).
@@ -259,7 +272,8 @@ def replay(config, oracle: str | Path, strategies=("max_std", "ivr", "random", "
     then apply to the error on it.
     ``stop_at_targets`` ends a run once both targets are reached (faster; the
     curve then stops there). ``jobs`` > 1 spreads the runs over that many
-    processes; the result is the same as with one.
+    processes; the result is the same as with one. ``batch`` picks are chosen per refit
+    (:func:`replay_curve`).
     """
     for s in strategies:
         if s not in campaign_kinds():
@@ -270,6 +284,8 @@ def replay(config, oracle: str | Path, strategies=("max_std", "ivr", "random", "
         raise InputError(f"--repeats must be at least 1, got {repeats}")
     if jobs < 1:
         raise InputError(f"--jobs must be at least 1, got {jobs}")
+    if batch < 1:
+        raise InputError(f"--batch must be at least 1, got {batch}")
     if not 0 <= held_out <= 0.9:
         raise InputError(f"--held-out is the fraction of labelled structures never offered, 0 to 0.9; got {held_out}")
     full, labels, pool, y = labelled_pool(config, oracle)
@@ -291,7 +307,7 @@ def replay(config, oracle: str | Path, strategies=("max_std", "ivr", "random", "
         "labelled_pool": len(pool), "complete": len(pool) == len(full), "budget": budget, "repeats": repeats,
         "model": config.model.model_dump(mode="json"), "features": config.space.features,
         "transfer_from": transfer,
-        "n_seed": config.strategy.n_seed, "held_out": n_test,
+        "n_seed": config.strategy.n_seed, "held_out": n_test, "batch": batch,
         "random_start": random_start, "targets": {"mae": target_mae, "max": target_max},
         "gap_range": [float(y.min()), float(y.max())], "b": truth.b, "strategies": {}}
     tasks = []  # (strategy, repeat, replay_curve arguments)
@@ -305,6 +321,7 @@ def replay(config, oracle: str | Path, strategies=("max_std", "ivr", "random", "
                 test = np.zeros(len(pool), bool)
                 test[np.random.default_rng([config.campaign.seed, r, 11]).choice(len(pool), n_test, replace=False)] = True
             kwargs = dict(seed=seed, budget=budget, fixed=fixed, random_start=random_start, test=test, truth=truth,
+                          batch=1 if s == "fixed" else batch,
                           stop_at=(target_mae, target_max) if stop_at_targets else None)
             # the loop's model, its features scaled by the whole pool (known before any label)
             make_model = model_factory(config.model, seed, full)

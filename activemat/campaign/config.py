@@ -138,11 +138,40 @@ class CalculatorSection(_Section):
 class ModelSection(_Section):
     kind: Literal[MODEL_KINDS] = Field("gp", description="gp: Gaussian process (Matern 5/2 + white noise); "
                                                           "linear: least squares, as in the seed tutorial")
-    ard: bool = Field(False, description="one GP length scale per feature")
+    ard: bool | Literal["classes"] = Field(
+        False, description="GP length scales: false, one for all features; true, one per feature; \"classes\", "
+                           "one per cluster class (composition, pairs, triplets, quadruplets), shared by its "
+                           "features")
     restarts: int = Field(2, ge=0, description="GP hyperparameter optimizer restarts")
+    prior: Literal["none", "weak"] = Field(
+        "none", description="GP hyperparameters: \"none\", maximum marginal likelihood; \"weak\", maximum a "
+                            "posteriori under weakly informative log-normal hyperpriors (fixed in advance, see "
+                            "docs: explanation/model)")
+    prior_from: str | None = Field(
+        None, description="labelled structures (extxyz) or store of a cheaper campaign over the same space: the "
+                          "GP fitted on them centres the hyperprior (needs prior = \"weak\"); count their cost")
+    noise: float | None = Field(
+        None, gt=0, description="eV; the GP's white-noise std, fixed (a deterministic code); unset: fitted")
+    mean: Literal["constant", "bowing"] = Field(
+        "constant", description="GP prior mean: constant (the labels' mean) or bowing (a quadratic in x fitted "
+                                "to the labels by least squares; the GP learns the configuration dependence)")
     transfer_from: str | None = Field(
         None, description="store of a previous (cheaper) campaign over the same space: its gaps pretrain the "
                           "model, this campaign's results fine-tune it")
+    discrepancy: Literal["free", "tied"] = Field(
+        "free", description="multi-fidelity and transfer: free, each level's GP fitted on its own; tied, the "
+                            "hyperprior of each discrepancy GP is centred on the fitted hyperparameters of the "
+                            "level below (a discrepancy seen at few points is not taken for smooth and certain)")
+
+    @model_validator(mode="after")
+    def _gp_options(self):
+        if self.kind != "gp":
+            changed = {"ard", "prior", "prior_from", "noise", "mean", "discrepancy"} & self.model_fields_set
+            if changed:
+                raise ValueError(f"{', '.join(sorted(changed))} set a Gaussian process; kind is '{self.kind}'")
+        if self.prior_from and self.prior != "weak":
+            raise ValueError("prior_from centres the hyperprior: set prior = \"weak\" too")
+        return self
 
 
 class StrategySection(_Section):
@@ -152,6 +181,9 @@ class StrategySection(_Section):
     target_gap: float | None = Field(None, description="eV; the gap ei/ucb/pi look for")
     beta: float = Field(2.0, gt=0, description="ucb exploration weight")
     tradeoff: float = Field(0.0, ge=0, description="ei/pi exploration margin (eV)")
+    cheap_share: float = Field(1.0, gt=0, le=1, description="multi-fidelity: the largest fraction of the cost "
+                                                            "spent that may go to cheaper fidelities; past it only "
+                                                            "the campaign's preset is computed (1: no cap)")
     fixed: list[str] = Field(default_factory=list, description="for kind='fixed', in order: formulas (e.g. 'Si4Ge12', its most probable "
                                    "configuration) or structure files (every configuration in them)")
 

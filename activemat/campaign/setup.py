@@ -17,11 +17,11 @@ from sklearn.preprocessing import StandardScaler
 from activemat.campaign.config import CampaignConfig, ModelSection
 from activemat.campaign.stored import open_campaign
 from activemat.compute.presets import Preset, RelaxSettings, load_preset
-from activemat.errors import InputError
+from activemat.errors import InputError, SpaceError
 from activemat.learn.acquisition import representative
 from activemat.learn.cokriging import CoKriging
 from activemat.learn.models import make_model
-from activemat.space.matching import structure_candidates
+from activemat.space.matching import load_labels, structure_candidates
 from activemat.space.pool import CandidatePool, build_pool, parse_formula
 from activemat.store import schema as S
 
@@ -88,16 +88,35 @@ def fixed_candidates(entries: list[str], pool: CandidatePool) -> list[int]:
 @dataclass(frozen=True)
 class ModelFactory:
     """Callable ``make(warm_start=None)`` returning the [model] section's unfitted regressor (picklable, so
-    replay runs can go to other processes)."""
+    replay runs can go to other processes).
+
+    ``groups``: the cluster class of each feature (``ard = "classes"``); ``prior_centre``: the kernel fitted on
+    ``prior_from``'s labels.
+    """
 
     section: ModelSection
     seed: int
     scaler: StandardScaler | None = None
+    groups: tuple[int, ...] | None = None
+    prior_centre: object | None = None
 
-    def __call__(self, warm_start=None):
+    @property
+    def ties_levels(self) -> bool:
+        """Whether co-kriging centres each discrepancy's hyperprior on the level below (``discrepancy``)."""
+        return self.section.discrepancy == "tied"
+
+    def __call__(self, warm_start=None, below=None):
+        """The regressor; ``below``: the fitted kernel of the level below a co-kriging discrepancy, which then
+        centres a weak hyperprior (``[model] discrepancy = "tied"``)."""
         s = self.section
-        return make_model(s.kind, ard=s.ard, restarts=s.restarts, random_state=self.seed, scaler=self.scaler,
-                          warm_start=warm_start)
+        if s.kind != "gp":
+            return make_model(s.kind)
+        prior, centre = (None if s.prior == "none" else s.prior), self.prior_centre
+        if below is not None:
+            prior, centre = "weak", below
+        return make_model(s.kind, ard=s.ard is True, restarts=s.restarts, random_state=self.seed,
+                          scaler=self.scaler, warm_start=warm_start, groups=self.groups, prior=prior,
+                          prior_centre=centre, noise=s.noise, mean=s.mean)
 
 
 def model_factory(section: ModelSection, seed: int, pool: CandidatePool | None = None) -> ModelFactory:
@@ -105,9 +124,52 @@ def model_factory(section: ModelSection, seed: int, pool: CandidatePool | None =
 
     With ``pool``, features are scaled by the whole pool (known before any
     label), so the scaling never shifts as data arrives; without it the model
-    scales by its own training data.
+    scales by its own training data. ``ard = "classes"`` and ``prior_from`` need the pool (InputError without).
     """
-    return ModelFactory(section, seed, StandardScaler().fit(pool.features) if pool is not None else None)
+    if pool is None and (section.ard == "classes" or section.prior_from):
+        raise InputError("[model] ard = \"classes\" and prior_from need the candidate pool")
+    groups = None
+    if section.ard == "classes":
+        try:
+            groups = pool.feature_classes
+        except SpaceError as exc:
+            raise InputError(f"[model] ard = \"classes\": {exc}") from None
+    scaler = StandardScaler().fit(pool.features) if pool is not None else None
+    factory = ModelFactory(section, seed, scaler, groups)
+    if section.prior_from:
+        factory = ModelFactory(section, seed, scaler, groups, prior_centre(section.prior_from, pool, factory))
+    return factory
+
+
+_CENTRES: dict = {}  # (path, mtime, model options, pool) -> kernel: replay builds one factory per run
+
+
+def prior_centre(path, pool: CandidatePool, make_gp: ModelFactory):
+    """The kernel of ``make_gp``'s GP (weak prior, no centre) fitted on the labels of ``path`` (extxyz of
+    labelled structures matched to ``pool``, or a campaign store over the same space): the hyperprior's centre
+    of ``[model] prior_from``. InputError (one line) if missing or with fewer than 3 matched labels."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"[model] prior_from = {path}: file not found; give an extxyz of labelled structures or "
+                         "a campaign store")
+    key = (str(path.resolve()), path.stat().st_mtime_ns, make_gp.section.model_dump_json(), len(pool),
+           hash(pool.features.tobytes()))
+    if key not in _CENTRES:
+        if path.suffix in (".h5", ".hdf5"):
+            view = open_campaign(path)
+            if not np.array_equal(view.data.candidates["decoration"], pool.decorations):
+                raise InputError(f"[model] prior_from = {path}: that store's candidates differ from this pool")
+            idx, gaps = view.training_set()
+        else:
+            labels = load_labels(path, pool)
+            idx = np.array(sorted(labels.gaps), int)
+            gaps = np.array([labels.gaps[i] for i in idx])
+        if len(idx) < 3:
+            raise InputError(f"[model] prior_from = {path}: {len(idx)} labelled candidate(s) of this space; "
+                             "a hyperprior centre needs at least 3")
+        gp = make_gp().set_params(prior_centre=None).fit(pool.features[idx], gaps)
+        _CENTRES[key] = gp.kernel_
+    return _CENTRES[key]
 
 
 def campaign_model(config: CampaignConfig, pool: CandidatePool):

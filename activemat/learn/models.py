@@ -16,7 +16,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process import kernels as sk_kernels
-from sklearn.gaussian_process.kernels import ConstantKernel, Kernel, Matern, Sum, WhiteKernel
+from sklearn.gaussian_process.kernels import ConstantKernel, Hyperparameter, Kernel, Matern, Sum, WhiteKernel
 from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import KFold, LeaveOneOut
 from sklearn.preprocessing import StandardScaler
@@ -35,12 +35,164 @@ LML_MAXITER = 500
 LOOSE_STOP_MIN = 40
 
 
-def lbfgs(obj_func, initial_theta, bounds, ftol: float | None = LML_FTOL):
+def lbfgs(obj_func, initial_theta, bounds, ftol: float | None = LML_FTOL, prior: "LogNormalPrior | None" = None):
     """The marginal-likelihood optimiser: scikit-learn's L-BFGS-B, stopping at relative change ``ftol`` (None:
-    scipy's defaults, exactly scikit-learn's own optimiser)."""
+    scipy's defaults, exactly scikit-learn's own optimiser).
+
+    With ``prior`` it maximises the log posterior of the hyperparameters (a MAP fit): scikit-learn's objective
+    is the negative log marginal likelihood and its gradient in log-hyperparameters, and the prior's negative
+    log density and gradient are added to both. The value returned is then the negative log posterior, which
+    is what scikit-learn compares between restarts.
+    """
     options = {} if ftol is None else {"ftol": ftol, "maxiter": LML_MAXITER}
-    result = minimize(obj_func, initial_theta, method="L-BFGS-B", jac=True, bounds=bounds, options=options)
+    objective = obj_func
+    if prior is not None:
+        def objective(theta):
+            value, grad = obj_func(theta)
+            lp, lp_grad = prior(theta)
+            return value - lp, grad - lp_grad
+    result = minimize(objective, initial_theta, method="L-BFGS-B", jac=True, bounds=bounds, options=options)
     return result.x, result.fun
+
+
+class GroupedMatern(Matern):
+    """Matern kernel whose length scales are shared within groups of features.
+
+    ``groups[i]`` is the group of feature ``i`` (0 .. n_groups - 1); ``length_scale`` holds one value per group.
+    The kernel is scikit-learn's anisotropic Matern with feature i's length scale ``length_scale[groups[i]]``;
+    the gradient in a group's log length scale is the sum of the per-feature gradients of its features (the
+    chain rule), so the marginal-likelihood optimiser sees n_groups length scales instead of n_features.
+
+    >>> import numpy as np
+    >>> k = GroupedMatern([1.0, 2.0], groups=[0, 1, 1], nu=2.5)
+    >>> X = np.random.default_rng(0).normal(size=(4, 3))
+    >>> same = Matern([1.0, 2.0, 2.0], nu=2.5)
+    >>> bool(np.allclose(k(X), same(X))), k.theta.shape, k(X, eval_gradient=True)[1].shape
+    (True, (2,), (4, 4, 2))
+    """
+
+    def __init__(self, length_scale=1.0, length_scale_bounds=(1e-5, 1e5), nu=1.5, groups=None):
+        super().__init__(length_scale=length_scale, length_scale_bounds=length_scale_bounds, nu=nu)
+        self.groups = groups
+
+    @property
+    def hyperparameter_length_scale(self):
+        n = np.size(self.length_scale)
+        return Hyperparameter("length_scale", "numeric", self.length_scale_bounds, n if n > 1 else 1)
+
+    def _per_feature(self) -> Matern:
+        groups = np.asarray(self.groups, int)
+        scales = np.broadcast_to(np.atleast_1d(np.asarray(self.length_scale, float)), (groups.max() + 1,))
+        return Matern(scales[groups], self.length_scale_bounds, nu=self.nu)
+
+    def __call__(self, X, Y=None, eval_gradient=False):
+        inner = self._per_feature()
+        if not eval_gradient:
+            return inner(X, Y)
+        K, grad = inner(X, Y, eval_gradient=True)
+        if self.hyperparameter_length_scale.fixed:
+            return K, grad
+        groups = np.asarray(self.groups, int)
+        onehot = np.zeros((len(groups), np.size(self.length_scale)))
+        onehot[np.arange(len(groups)), groups if np.size(self.length_scale) > 1 else 0] = 1.0
+        return K, grad @ onehot
+
+
+#: Kernel classes of this module that :func:`kernel_from_dict` rebuilds besides scikit-learn's own.
+OWN_KERNELS = {"GroupedMatern": GroupedMatern}
+
+
+class LogNormalPrior:
+    """Independent normal priors on log-hyperparameters (a weakly informative hyperprior).
+
+    Called with the kernel's ``theta`` (log-hyperparameters, the free ones in scikit-learn's order), returns
+    the log density (up to a constant) and its gradient. ``mean`` and ``sd`` hold one entry per element of
+    ``theta``; an infinite ``sd`` leaves that element unconstrained.
+
+    >>> p = LogNormalPrior(np.array([0.0, 1.0]), np.array([1.0, np.inf]))
+    >>> p(np.array([2.0, 5.0]))
+    (-2.0, array([-2., -0.]))
+    """
+
+    def __init__(self, mean: np.ndarray, sd: np.ndarray):
+        self.mean, self.sd = np.asarray(mean, float), np.asarray(sd, float)
+
+    def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        z = (np.asarray(theta, float) - self.mean) / self.sd
+        return float(-0.5 * np.sum(z ** 2)), -z / self.sd
+
+
+#: The weakly informative hyperprior (``prior = "weak"``), in the GP's own units: targets divided by their std
+#: (``normalize_y``), features standardised over the pool. Each entry is (centre, sd) of the natural log of the
+#: hyperparameter; None as a centre means sqrt(n_features) (length scales: with n standardised features of
+#: comparable weight, a typical pair of candidates is then about one length scale apart). Chosen from these
+#: units alone, before any label (no data of a benchmarked pool enter): signal variance about the targets'
+#: variance, length scales within a factor ~10 of sqrt(n), a white noise near 1e-4 of the target variance
+#: (deterministic DFT: ~1 % of the spread as std) but free to move by orders of magnitude.
+WEAK_PRIOR = {"constant_value": (0.0, 1.5), "length_scale": (None, 1.15), "noise_level": (np.log(1e-4), 2.0)}
+
+
+def weak_prior(kernel: Kernel, n_features: int, centre: Kernel | None = None, centre_sd: float = 0.5) -> LogNormalPrior:
+    """The :data:`WEAK_PRIOR` over ``kernel``'s free hyperparameters, in the order of ``kernel.theta``.
+
+    ``centre``: a kernel of the same structure fitted elsewhere (say, on a cheaper fidelity's campaign over
+    the same space): its log-hyperparameters become the centres, with sd ``centre_sd``, except the white
+    noise, whose prior stays the weak one (a cheaper code's noise says little about this one's).
+    """
+    mean, sd = [], []
+    centre_theta = dict(_named_theta(centre)) if centre is not None else {}
+    for name, n in _free_hyperparameters(kernel):
+        short = name.rsplit("__", 1)[-1]
+        m, s = WEAK_PRIOR.get(short, (0.0, np.inf))
+        if m is None:
+            m = 0.5 * np.log(n_features)
+        if name in centre_theta and short != "noise_level":
+            mean += list(np.broadcast_to(centre_theta[name], (n,)))
+            sd += [centre_sd] * n
+        else:
+            mean += [m] * n
+            sd += [s] * n
+    return LogNormalPrior(np.array(mean), np.array(sd))
+
+
+def _free_hyperparameters(kernel: Kernel) -> list[tuple[str, int]]:
+    return [(h.name, h.n_elements) for h in kernel.hyperparameters if not h.fixed]
+
+
+def _named_theta(kernel: Kernel) -> list[tuple[str, np.ndarray]]:
+    out, at = [], 0
+    for name, n in _free_hyperparameters(kernel):
+        out.append((name, kernel.theta[at:at + n]))
+        at += n
+    return out
+
+
+def bowing_mean(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Least-squares coefficients (c0, c1, c2) of the mean gap c0 + c1 x + c2 x^2 (a bowing curve in x).
+
+    With fewer than three distinct compositions the polynomial's degree drops (two: a line, one: a
+    constant), so a handful of labels never gives a wild parabola.
+
+    >>> x = np.array([0.0, 0.25, 0.5, 1.0])
+    >>> np.round(bowing_mean(x, 0.6 - 0.2 * x - 0.3 * x ** 2), 6).tolist()
+    [0.6, -0.2, -0.3]
+    >>> np.round(bowing_mean(np.array([0.5, 0.5]), np.array([0.1, 0.3])), 6).tolist()
+    [0.2, 0.0, 0.0]
+    """
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    degree = min(len(np.unique(x)), 3) - 1
+    coef = np.zeros(3)
+    coef[:degree + 1] = np.linalg.lstsq(np.vander(x, degree + 1, increasing=True), y, rcond=None)[0]
+    return coef
+
+
+def _with_noise(kernel: Kernel, level: float) -> Kernel:
+    """``kernel`` with every top-level WhiteKernel's noise fixed at ``level``."""
+    if isinstance(kernel, WhiteKernel):
+        return WhiteKernel(level, "fixed")
+    if isinstance(kernel, Sum):
+        return Sum(_with_noise(kernel.k1, level), _with_noise(kernel.k2, level))
+    return kernel
 
 
 class GPRegressor(RegressorMixin, BaseEstimator):
@@ -49,6 +201,15 @@ class GPRegressor(RegressorMixin, BaseEstimator):
     Parameters
     ----------
     ard : one length scale per feature (needs more data than an isotropic kernel).
+    groups : the group of each feature (e.g. composition, pairs, triplets, quadruplets: 0, 1, 2, 3): one length
+        scale per group (:class:`GroupedMatern`), shared by its features; overrides ``ard``.
+    prior : None (maximum likelihood) or ``"weak"``: a MAP fit under :data:`WEAK_PRIOR`.
+    prior_centre : a fitted kernel of the same structure (say, from a cheaper fidelity over the same space)
+        whose hyperparameters centre the prior (:func:`weak_prior`); needs ``prior="weak"``.
+    noise : the white noise's std in eV, fixed (a deterministic code); None fits it.
+    mean : ``"constant"`` (the training mean) or ``"bowing"``: a quadratic in x (the first feature) fitted by
+        least squares to the labels (:func:`bowing_mean`); the GP models the residual. The std does not include
+        the uncertainty of the three coefficients.
     restarts : restarts of the marginal-likelihood optimiser.
     kernel : a fixed, already fitted kernel; skips hyperparameter optimisation
         (used for cross-validation and for "kriging believer" fantasies).
@@ -60,38 +221,67 @@ class GPRegressor(RegressorMixin, BaseEstimator):
     """
 
     def __init__(self, ard: bool = False, restarts: int = 2, kernel=None, random_state: int | None = 0,
-                 scaler=None, warm_start=None):
+                 scaler=None, warm_start=None, *, groups=None, prior: str | None = None, prior_centre=None,
+                 noise: float | None = None, mean: str = "constant"):
         self.ard = ard
         self.restarts = restarts
         self.kernel = kernel
         self.random_state = random_state
         self.scaler = scaler
         self.warm_start = warm_start
+        self.groups = groups
+        self.prior = prior
+        self.prior_centre = prior_centre
+        self.noise = noise
+        self.mean = mean
 
     def _default_kernel(self, n_features: int):
-        length = np.ones(n_features) if self.ard else 1.0
         # Bounds in standardised units: shorter than 0.3 would decorrelate neighbouring compositions.
-        return (ConstantKernel(1.0, (1e-3, 1e2)) * Matern(length, (0.3, 1e3), nu=2.5)
-                + WhiteKernel(1e-4, (1e-8, 1e-1)))
+        if self.groups is not None:
+            groups = tuple(int(g) for g in self.groups)
+            if len(groups) != n_features:
+                raise ValueError(f"groups has {len(groups)} entries for {n_features} features")
+            matern = GroupedMatern(np.ones(max(groups) + 1), (0.3, 1e3), nu=2.5, groups=groups)
+        else:
+            matern = Matern(np.ones(n_features) if self.ard else 1.0, (0.3, 1e3), nu=2.5)
+        return ConstantKernel(1.0, (1e-3, 1e2)) * matern + WhiteKernel(1e-4, (1e-8, 1e-1))
+
+    def _mean(self, X: np.ndarray) -> np.ndarray:
+        if self.mean == "constant":
+            return np.zeros(len(X))
+        x = X[:, 0]
+        return self.mean_coef_[0] + self.mean_coef_[1] * x + self.mean_coef_[2] * x ** 2
 
     def fit(self, X, y):
         X, y = np.asarray(X, float), np.asarray(y, float)
+        if self.mean not in ("constant", "bowing"):
+            raise ValueError(f"mean must be 'constant' or 'bowing', not {self.mean!r}")
+        if self.prior not in (None, "weak"):
+            raise ValueError(f"prior must be None or 'weak', not {self.prior!r}")
         self.scaler_ = self.scaler if self.scaler is not None else StandardScaler().fit(X)
+        self.mean_coef_ = bowing_mean(X[:, 0], y) if self.mean == "bowing" else np.zeros(3)
+        r = y - self._mean(X)
+        # normalize_y divides targets by their std (1 when constant): the factor from the GP's units to eV
+        std = float(np.std(r))
+        self.y_std_ = std if std > 0 else 1.0
         fixed = self.kernel is not None
         start = self.kernel if fixed else self.warm_start or self._default_kernel(X.shape[1])
+        if self.noise is not None and not fixed:
+            start = _with_noise(start, (self.noise / self.y_std_) ** 2)
+        prior = None
+        if self.prior == "weak" and not fixed:
+            prior = weak_prior(start, X.shape[1], self.prior_centre)
         self.gp_ = GaussianProcessRegressor(
             kernel=start,
-            optimizer=None if fixed else partial(lbfgs, ftol=LML_FTOL if len(y) >= LOOSE_STOP_MIN else None),
+            optimizer=None if fixed else partial(lbfgs, ftol=LML_FTOL if len(y) >= LOOSE_STOP_MIN else None,
+                                                 prior=prior),
             n_restarts_optimizer=0 if fixed or self.warm_start is not None else self.restarts,
             normalize_y=True, random_state=self.random_state)
         with warnings.catch_warnings():
             # With a handful of points a hyperparameter at its bound is expected, not an error.
             warnings.simplefilter("ignore", ConvergenceWarning)
-            self.gp_.fit(self.scaler_.transform(X), y)
+            self.gp_.fit(self.scaler_.transform(X), r)
         self.kernel_ = self.gp_.kernel_
-        # normalize_y divides targets by their std (1 when constant): the factor from the GP's units to eV
-        std = float(np.std(y))
-        self.y_std_ = std if std > 0 else 1.0
         return self
 
     def predict(self, X, return_std: bool = False, return_cov: bool = False):
@@ -99,8 +289,13 @@ class GPRegressor(RegressorMixin, BaseEstimator):
 
         The fitted white-noise term is included, as in scikit-learn; :meth:`latent_cov` leaves it out.
         """
-        Z = self.scaler_.transform(np.asarray(X, float))
-        return self.gp_.predict(Z, return_std=return_std, return_cov=return_cov)
+        X = np.asarray(X, float)
+        out = self.gp_.predict(self.scaler_.transform(X), return_std=return_std, return_cov=return_cov)
+        if self.mean == "constant":
+            return out
+        if isinstance(out, tuple):
+            return (out[0] + self._mean(X), *out[1:])
+        return out + self._mean(X)
 
     def latent_cov(self, X) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean (eV) and covariance (eV^2) of the noise-free gap at the rows of ``X``.
@@ -130,7 +325,7 @@ class GPRegressor(RegressorMixin, BaseEstimator):
     def with_fixed_kernel(self) -> "GPRegressor":
         """An unfitted copy that reuses this model's fitted hyperparameters."""
         return GPRegressor(ard=self.ard, restarts=0, kernel=self.kernel_, random_state=self.random_state,
-                           scaler=self.scaler_)
+                           scaler=self.scaler_, groups=self.groups, noise=self.noise, mean=self.mean)
 
     def describe(self) -> str:
         return f"gp: {self.kernel_}"
@@ -232,7 +427,7 @@ def kernel_from_dict(data: dict) -> Kernel:
         Not a kernel description, or a class that is not a scikit-learn kernel.
     """
     try:
-        cls = getattr(sk_kernels, data["kernel"])
+        cls = OWN_KERNELS.get(data["kernel"]) or getattr(sk_kernels, data["kernel"])
         items = data["params"].items()
     except (AttributeError, KeyError, TypeError):
         raise ValueError(f"not a kernel description: {str(data)[:80]}") from None
@@ -244,7 +439,7 @@ def kernel_from_dict(data: dict) -> Kernel:
             value = kernel_from_dict(value)
         elif isinstance(value, list):
             # bounds are a pair (or one pair per dimension); other lists are vector hyperparameters (ARD)
-            value = tuple(value) if name.endswith("_bounds") else np.asarray(value, float)
+            value = (tuple(value) if name.endswith("_bounds") or name == "groups" else np.asarray(value, float))
         params[name] = value
     return cls(**params)
 
@@ -278,12 +473,14 @@ def white_noise_level(kernel) -> float:
 
 
 def make_model(kind: str, *, ard: bool = False, restarts: int = 2, random_state: int = 0, scaler=None,
-               warm_start=None):
+               warm_start=None, groups=None, prior: str | None = None, prior_centre=None, noise: float | None = None,
+               mean: str = "constant"):
     """An unfitted regressor of ``kind`` (one of :data:`activemat.learn.MODEL_KINDS`); the linear model ignores
-    the GP settings."""
+    the GP settings (see :class:`GPRegressor` for them)."""
     if kind == "gp":
         return GPRegressor(ard=ard, restarts=restarts, random_state=random_state, scaler=scaler,
-                           warm_start=warm_start)
+                           warm_start=warm_start, groups=groups, prior=prior, prior_centre=prior_centre, noise=noise,
+                           mean=mean)
     if kind == "linear":
         return LinearModel()
     raise ValueError(f"unknown model kind {kind!r}")
@@ -340,7 +537,8 @@ def cross_validate(model, X: np.ndarray, y: np.ndarray, max_folds: int = MAX_FOL
     if n < 3:
         return {"cv_mae": nan, "cv_rmse": nan, "cv_r2": nan, "baseline_mae": nan}
     pred, base = np.empty(n), np.empty(n)
-    closed = _gp_fold_predictor(model, X, y) if type(model) is GPRegressor and hasattr(model, "gp_") else None
+    closed = (_gp_fold_predictor(model, X, y) if type(model) is GPRegressor and hasattr(model, "gp_")
+              and model.mean == "constant" else None)
     for train, test in cv_splits(n, max_folds).split(X):
         if closed is not None:
             pred[test] = closed(test, y[train].mean())

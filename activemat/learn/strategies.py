@@ -285,7 +285,7 @@ class CostAwareIVR(Strategy):
 
     def select(self, ctx):
         pick = select_fidelity(ctx.model, ctx.pool.features, free=list(ctx.free), costs=ctx.costs,
-                               running=ctx.running)
+                               running=ctx.running, max_cheap_share=getattr(self.settings, "cheap_share", 1.0))
         return None if pick is None else Pick(pick.candidate, self.name, pick.score, pick.level)
 
 

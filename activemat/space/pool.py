@@ -37,7 +37,7 @@ __all__ = [
     "LATTICE_CONSTANTS", "CandidatePool", "build_pool", "reference_sites",
     "structure_features", "parse_formula", "site_permutations", "canonical_codes", "cluster_orbits",
     "cluster_space", "cluster_vectors", "check_cutoffs", "DEFAULT_CUTOFFS", "decoration_codes", "sqs_decorations",
-    "pool_of_decorations", "check_supercell",
+    "pool_of_decorations", "check_supercell", "feature_classes", "CLUSTER_CLASSES",
 ]
 
 #: Diamond-structure lattice constants (Angstrom).
@@ -127,6 +127,11 @@ class CandidatePool:
         return "icet" if self.feature_names[1].endswith(" A") else "orbits"
 
     @property
+    def feature_classes(self) -> tuple[int, ...]:
+        """The cluster class of each feature (:func:`feature_classes`)."""
+        return feature_classes(self.feature_names)
+
+    @property
     def cluster_cutoffs(self) -> tuple[float, ...]:
         """icet cutoffs of an ``"icet"`` pool, given or inferred from its feature names."""
         if self.cutoffs is not None:
@@ -160,6 +165,38 @@ class CandidatePool:
         atoms = _supercell_of(_cell_atoms(self.elements[0], (1 - x) * a_a + x * a_b, self.cell), self.supercell)
         atoms.set_chemical_symbols(np.array(self.elements)[self.decorations[i]])
         return atoms
+
+
+#: Cluster classes of the features, by index: composition (x_B), pairs, triplets, quadruplets.
+CLUSTER_CLASSES = ("composition", "pair", "triplet", "quadruplet")
+
+
+def feature_classes(names) -> tuple[int, ...]:
+    """The cluster class of each feature name, an index into :data:`CLUSTER_CLASSES` (of every feature set).
+
+    Classes that no feature has are skipped, so the indices run 0 .. (number of classes present) - 1.
+
+    >>> feature_classes(("x_ge", "pair1", "pair2", "triplet1", "quad1"))
+    (0, 1, 1, 2, 3)
+    >>> feature_classes(("x_ge", "pair 2.35 A", "triplet 3.84 A"))
+    (0, 1, 2)
+    >>> feature_classes(("x_ge", "pair1", "quad1"))
+    (0, 1, 2)
+    """
+    out = []
+    for name in names:
+        if name.startswith("x_"):
+            out.append(0)
+        elif name.startswith("pair"):
+            out.append(1)
+        elif name.startswith("triplet"):
+            out.append(2)
+        elif name.startswith("quad"):
+            out.append(3)
+        else:
+            raise SpaceError(f"feature {name!r} is of no cluster class ({', '.join(CLUSTER_CLASSES)})")
+    present = sorted(set(out))
+    return tuple(present.index(c) for c in out)
 
 
 def _formula(elements: tuple[str, str], n_a: int, n_b: int) -> str:

@@ -123,3 +123,42 @@ def test_a_level_without_an_estimated_scale_is_filled_first(two_fidelities):
     running = [X[:0], X[[100]]]
     free[1][100] = False
     assert select_fidelity(model, X, free, costs=[1.0, 1000.0], running=running).level == 0
+
+
+def test_cheap_share_caps_the_cheap_spend(sparse):
+    """sparse holds 9 cheap and 5 accurate results; at costs (1, 3) the cheap share of the spend is 9/24."""
+    pool, lo, hi, model = sparse
+    X = pool.features
+    free = [np.ones(len(pool), bool), np.ones(len(pool), bool)]
+    free[0][lo] = free[1][hi] = False
+    assert select_fidelity(model, X, free, costs=[1.0, 3.0]).level == 0  # information per cost: cheap
+    assert select_fidelity(model, X, free, costs=[1.0, 3.0], max_cheap_share=0.4).level == 0  # 0.375 < 0.4
+    assert select_fidelity(model, X, free, costs=[1.0, 3.0], max_cheap_share=0.35).level == 1  # capped
+    assert select_fidelity(model, X, free, costs=[1.0, 3.0], max_cheap_share=1.0).level == 0
+
+
+def test_tied_discrepancy_centres_its_prior_on_the_level_below(two_fidelities):
+    from activemat.campaign.config import parse_campaign
+    from activemat.campaign.setup import model_factory
+
+    pool, cheap, accurate = two_fidelities
+    X = pool.features
+    hi = np.arange(0, len(pool), 40)
+    calls = []
+
+    for discrepancy in ("free", "tied"):
+        section = parse_campaign(f'[model]\nrestarts = 0\ndiscrepancy = "{discrepancy}"\n').model
+        factory = model_factory(section, 0, pool)
+
+        def spy(*args, _factory=factory, **kwargs):
+            calls.append((discrepancy, "below" in kwargs))
+            return _factory(*args, **kwargs)
+
+        spy.ties_levels = factory.ties_levels
+        model = CoKriging(spy).fit([(X[::4], cheap[::4]), (X[hi], accurate[hi])])
+        top = model.gps_[1]
+        if discrepancy == "tied":
+            assert top.prior == "weak" and top.prior_centre == model.gps_[0].kernel_
+        else:
+            assert top.prior is None and top.prior_centre is None
+    assert ("tied", True) in calls and ("free", True) not in calls
