@@ -1,13 +1,18 @@
 """Refitting the campaign's model after every result, and the snapshot each refit leaves in the store.
 
 A single-fidelity campaign fits its [model] on the campaign preset's
-results (warm-started by :func:`activemat.learn.models.refit_start`); a
+results, with a full hyperparameter search when
+:class:`activemat.learn.scalable.RefitSchedule` says (the training set grew
+by 10 % since the last one) and a warm start from the last fit between; a
 multi-fidelity or transfer campaign fits a recursive co-kriging over its
 levels, cheap to accurate. Each refit predicts over the whole pool and
 writes a snapshot: training size, CV and baseline errors, the held-out test
 error, the pool's posterior std, the pool's mean and std themselves, and
 the fitted hyperparameters exactly (JSON), from which the read verbs rebuild
-the model without optimising it again.
+the model without optimising it again. Predictions over the pool go in
+blocks of rows (:func:`activemat.learn.scalable.predict_chunked`), and
+cross-validation runs on the same growth schedule (every refit below
+:data:`CV_ALWAYS_BELOW` training points; NaN in the snapshots between).
 """
 
 from __future__ import annotations
@@ -19,8 +24,11 @@ import numpy as np
 from activemat.campaign.ledger import Ledger
 from activemat.campaign.setup import MIN_TRAIN
 from activemat.learn.cokriging import CoKriging
-from activemat.learn.models import cross_validate, refit_start, state_json
+from activemat.learn.models import cross_validate, state_json
+from activemat.learn.scalable import RefitSchedule, predict_chunked
 from activemat.store import schema as S
+
+CV_ALWAYS_BELOW = 200  # training points below which every snapshot is cross-validated
 
 
 def stored_state(model) -> str:
@@ -48,6 +56,9 @@ class Learner:
         self.iteration = iteration
         self.model = self.mean = self.std = None
         self.max_std = self.mean_std = float("inf")
+        self.schedule = RefitSchedule()  # full hyperparameter searches
+        self.cv_schedule = RefitSchedule(warm_min=CV_ALWAYS_BELOW)  # cross-validation in snapshots
+        self.fits = self.full_searches = 0
 
     @property
     def multi(self) -> bool:
@@ -78,12 +89,29 @@ class Learner:
             idx, y = ledger.training_set(top)
             if len(y) < MIN_TRAIN:
                 return False
-            warm = refit_start(self.model, len(y), self.iteration)
-            self.model = self.make_model(warm).fit(self.pool.features[idx], y)
-        self.mean, self.std = self.model.predict(self.pool.features, return_std=True)
+            self.model = self._make(len(y)).fit(self.pool.features[idx], y)
+        self.fits += 1
+        self.mean, self.std = predict_chunked(self.model, self.pool.features)
         self.max_std = float(self.std[free].max()) if free.any() else 0.0
         self.mean_std = float(self.std[free].mean()) if free.any() else 0.0
         return True
+
+    def _make(self, n: int):
+        """The unfitted model of a refit on ``n`` results: a full search on the schedule (or when the factory
+        switches model kind at this size), else warm-started from the last fit."""
+        kind = getattr(self.make_model, "kind", None)
+        switched = kind is not None and self.model is not None and kind(n) != kind(self._n_last)
+        self._n_last = n
+        if not hasattr(self.model, "kernel_") or switched or self.schedule.full(n):
+            self.schedule.done(n)
+            self.full_searches += 1
+            return self._factory(None, n)
+        return self._factory(self.model.kernel_, n)
+
+    _n_last = 0
+
+    def _factory(self, warm, n: int):
+        return self.make_model(warm, n_train=n) if hasattr(self.make_model, "kind") else self.make_model(warm)
 
     def snapshot(self, ledger: Ledger) -> dict:
         """What the current fit says, as a snapshot row (written by the caller)."""
@@ -91,7 +119,8 @@ class Learner:
         snap = {"iteration": self.iteration, "time": time.time(), "n_train": len(y), "max_std": self.max_std,
                 "mean_std": self.mean_std, "model": self.model.describe()[:300],
                 "hyperparameters": stored_state(self.model)}
-        if not self.multi:  # closed-form cross-validation is for single GPs and linear models
+        if not self.multi and self.cv_schedule.full(len(y)):  # closed form for single GPs and linear models
+            self.cv_schedule.done(len(y))
             snap.update(cross_validate(self.model, self.pool.features[idx], y))
         if ledger.tested:
             held = np.array([k.candidate for k in ledger.tested], int)

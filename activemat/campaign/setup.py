@@ -8,7 +8,7 @@ all call it, so they fit the same model.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ from activemat.errors import InputError
 from activemat.learn.acquisition import representative
 from activemat.learn.cokriging import CoKriging
 from activemat.learn.models import make_model
+from activemat.learn.scalable import NystroemGP, pool_basis
 from activemat.space.matching import structure_candidates
 from activemat.space.pool import CandidatePool, build_pool, parse_formula
 from activemat.store import schema as S
@@ -73,15 +74,27 @@ def fixed_candidates(entries: list[str], pool: CandidatePool) -> list[int]:
 
 @dataclass(frozen=True)
 class ModelFactory:
-    """Callable ``make(warm_start=None)`` returning the [model] section's unfitted regressor (picklable, so
-    replay runs can go to other processes)."""
+    """Callable ``make(warm_start=None, n_train=0)`` returning the [model] section's unfitted regressor
+    (picklable, so replay runs can go to other processes): a ``gp`` section gives the scalable
+    :class:`~activemat.learn.scalable.NystroemGP` for more than ``scalable_above`` training points."""
 
     section: ModelSection
     seed: int
     scaler: StandardScaler | None = None
+    basis: np.ndarray | None = field(default=None, compare=False)  # pool rows for the Nystroem landmarks
 
-    def __call__(self, warm_start=None):
+    def kind(self, n_train: int = 0) -> str:
+        """The model kind a fit on ``n_train`` points uses."""
         s = self.section
+        if s.kind == "gp" and s.scalable_above is not None and n_train > s.scalable_above:
+            return "nystroem"
+        return s.kind
+
+    def __call__(self, warm_start=None, n_train: int = 0):
+        s = self.section
+        if self.kind(n_train) == "nystroem":
+            return NystroemGP(n_components=s.components, ard=s.ard, restarts=s.restarts, random_state=self.seed,
+                              scaler=self.scaler, warm_start=warm_start, basis=self.basis)
         return make_model(s.kind, ard=s.ard, restarts=s.restarts, random_state=self.seed, scaler=self.scaler,
                           warm_start=warm_start)
 
@@ -93,7 +106,9 @@ def model_factory(section: ModelSection, seed: int, pool: CandidatePool | None =
     label), so the scaling never shifts as data arrives; without it the model
     scales by its own training data.
     """
-    return ModelFactory(section, seed, StandardScaler().fit(pool.features) if pool is not None else None)
+    if pool is None:
+        return ModelFactory(section, seed)
+    return ModelFactory(section, seed, StandardScaler().fit(pool.features), pool_basis(pool.features, seed))
 
 
 def campaign_model(config: CampaignConfig, pool: CandidatePool):

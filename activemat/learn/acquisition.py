@@ -190,3 +190,76 @@ def _variance_reduction(model, X_pool: np.ndarray, ref: np.ndarray, weights: np.
         out[cand] = np.einsum("ij,ij->j", proj, proj) / (1.0 + lev)
         return out
     raise ValueError(f"strategy {name!r} needs a Gaussian process or linear model, not {type(model).__name__}")
+
+
+BATCH_SHORTLIST = 512  # candidates a batch is first picked from (grown until the pick is provably the pool's best)
+
+
+def believer_batch(model, X_pool: np.ndarray, mean: np.ndarray, std: np.ndarray, free: np.ndarray,
+                   X_running: np.ndarray, n: int, score, shortlist: int = BATCH_SHORTLIST) -> list[tuple[int, float]]:
+    """``n`` picks in one step, each the best ``score(mean, std)`` as if the running calculations and the
+    earlier picks had returned their predicted mean ("kriging believer", hyperparameters fixed).
+
+    With fixed hyperparameters a believed result leaves the mean unchanged and conditions the covariance on
+    one more noisy observation, which does not depend on its value: the picks come from the joint posterior
+    covariance of a shortlist of candidates (:meth:`latent_cov` of the model), updated by one rank-one step
+    per pick. ``score`` must never increase when the std decreases (max std, UCB, EI), so a candidate's score
+    without any believer (``mean``, ``std``: the model's predictions over the pool) bounds its believed
+    score: the shortlist holds the best ``max(shortlist, 4 n)`` free candidates by that score, and grows
+    (x4) whenever a pick scores below the best candidate left out, so every pick is the pool's best.
+    Memory is (shortlist + running)^2, whatever the pool's size.
+
+    Returns
+    -------
+    list of (candidate index, believed score), in pick order.
+    """
+    cand = np.flatnonzero(free)
+    n = min(n, len(cand))
+    if n == 0:
+        return []
+    base = np.asarray(score(mean, std), float)
+    size = max(shortlist, 4 * n)
+    while True:
+        if size >= len(cand):
+            short, bound = cand, -np.inf
+        else:
+            order = np.argpartition(-base[cand], size - 1)
+            short, bound = cand[order[:size]], float(base[cand[order[size:]]].max())
+        short = np.sort(short)  # first on ties, as best_available
+        picks = _greedy_believer(model, X_pool[short], mean[short], X_running, n, score, bound)
+        if picks is not None:
+            return [(int(short[j]), s) for j, s in picks]
+        size *= 4
+
+
+def _greedy_believer(model, X: np.ndarray, mean: np.ndarray, X_running: np.ndarray, n: int, score,
+                     bound: float) -> list[tuple[int, float]] | None:
+    """Greedy believer picks among the rows of ``X``; None if one scores below ``bound`` (the shortlist is
+    too short to be sure)."""
+    from scipy.linalg import cho_factor, cho_solve  # deferred: see ivr_scores
+
+    m, r = len(X), len(X_running)
+    both = np.vstack([X, X_running]) if r else X
+    _, cov = model.latent_cov(both)
+    _, std = model.predict(both, return_std=True)
+    noise = np.maximum(std ** 2 - np.diag(cov), 0.0)  # each point's observation noise
+    cov_s = cov[:m, :m]
+    if r:  # condition on the running calculations' (believed) results
+        c_sr = cov[:m, m:]
+        c_rr = cov[m:, m:] + np.diag(noise[m:]) + 1e-12 * np.eye(r)
+        cov_s = cov_s - c_sr @ cho_solve(cho_factor(c_rr, lower=True), c_sr.T)
+    cov_s = np.array(cov_s, float)
+    noise_s = noise[:m]
+    taken = np.zeros(m, bool)
+    picks = []
+    for _ in range(n):
+        values = np.asarray(score(mean, np.sqrt(np.maximum(np.diag(cov_s), 0.0) + noise_s)), float)
+        values[taken] = -np.inf
+        j = int(np.argmax(values))
+        if values[j] < bound:
+            return None
+        picks.append((j, float(values[j])))
+        taken[j] = True
+        c = cov_s[:, j].copy()
+        cov_s -= np.outer(c, c) / max(c[j] + noise_s[j], 1e-300)
+    return picks
