@@ -112,7 +112,7 @@ class ModelSection(_Section):
                                                           "(Nystroem kernel features + Bayesian ridge)")
     components: int = Field(256, ge=8, description="kind='nystroem': kernel features (landmarks from the pool); "
                                                    "refit cost grows as training size x components^2")
-    scalable_above: int | None = Field(2000, ge=2, description="kind='gp': switch to the nystroem model once the "
+    scalable_above: int | None = Field(1000, ge=2, description="kind='gp': switch to the nystroem model once the "
                                                                "training set is larger than this (None: never)")
     ard: bool = Field(False, description="one GP length scale per feature")
     restarts: int = Field(2, ge=0, description="GP hyperparameter optimizer restarts")

@@ -248,18 +248,22 @@ def _greedy_believer(model, X: np.ndarray, mean: np.ndarray, X_running: np.ndarr
         c_sr = cov[:m, m:]
         c_rr = cov[m:, m:] + np.diag(noise[m:]) + 1e-12 * np.eye(r)
         cov_s = cov_s - c_sr @ cho_solve(cho_factor(c_rr, lower=True), c_sr.T)
-    cov_s = np.array(cov_s, float)
     noise_s = noise[:m]
+    var = np.array(np.diag(cov_s), float)  # latent variances as the picks are believed
     taken = np.zeros(m, bool)
+    factors = np.empty((n, m))  # row t: the rank-one update of pick t (a partial Cholesky factor)
     picks = []
-    for _ in range(n):
-        values = np.asarray(score(mean, np.sqrt(np.maximum(np.diag(cov_s), 0.0) + noise_s)), float)
+    for t in range(n):
+        values = np.asarray(score(mean, np.sqrt(np.maximum(var, 0.0) + noise_s)), float)
         values[taken] = -np.inf
         j = int(np.argmax(values))
         if values[j] < bound:
             return None
         picks.append((j, float(values[j])))
         taken[j] = True
-        c = cov_s[:, j].copy()
-        cov_s -= np.outer(c, c) / max(c[j] + noise_s[j], 1e-300)
+        # covariance with j after the earlier picks, over the noisy variance at j
+        v = cov_s[:, j] - factors[:t].T @ factors[:t, j]
+        v /= np.sqrt(max(v[j] + noise_s[j], 1e-300))
+        factors[t] = v
+        var -= v ** 2
     return picks
