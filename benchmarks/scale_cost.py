@@ -3,7 +3,7 @@
 What the campaign loop does once per batch of results (activemat.campaign.loop.CampaignLoop):
 refit the model (activemat.campaign.learner.Learner: a full search when the schedule says, else a
 warm refit), predict mean and std over the whole pool in blocks (activemat.learn.scalable.predict_chunked),
-cross-validate (on the growth schedule), then pick one candidate per free worker in one step
+cross-validate (on the growth schedule; 5-fold above 2000 points), then pick one candidate per free worker in one step
 (activemat.learn.strategies.choose_batch, kriging believer with the running calculations).
 Pool: sampled decorations of the 54-site 3x3x3 cell, "shells" features (as benchmarks/simcluster.py);
 labels: a smooth synthetic function plus 5 meV noise (timing only). Models: the scalable
@@ -28,7 +28,8 @@ from _common import save, synthetic_gap  # noqa: E402
 
 from activemat.campaign.config import parse_campaign  # noqa: E402
 from activemat.campaign.setup import model_factory  # noqa: E402
-from activemat.learn.models import cross_validate  # noqa: E402
+from activemat.campaign.learner import CV_FEW_FOLDS, CV_FEW_FOLDS_ABOVE  # noqa: E402
+from activemat.learn.models import MAX_FOLDS, cross_validate  # noqa: E402
 from activemat.learn.scalable import predict_chunked  # noqa: E402
 from activemat.learn.strategies import Context, choose_batch, make_strategy  # noqa: E402
 from activemat.space.pool import build_pool  # noqa: E402
@@ -51,7 +52,8 @@ def one(pool, n_train: int, batch: int, running: int, kind: str, seed: int = 0) 
     full, t_full = timed(lambda: make(None, n_train=n_train).fit(X[train], y[train]))
     model, t_warm = timed(lambda: make(full.kernel_, n_train=n_train).fit(X[train], y[train]))
     (mean, std), t_pred = timed(lambda: predict_chunked(model, X))
-    _, t_cv = timed(lambda: cross_validate(model, X[train], y[train]))
+    folds = CV_FEW_FOLDS if n_train > CV_FEW_FOLDS_ABOVE else MAX_FOLDS  # as the Learner
+    _, t_cv = timed(lambda: cross_validate(model, X[train], y[train], max_folds=folds))
     free = np.ones(len(X), bool)
     free[train] = free[run] = False
     ctx = Context(pool=pool, free=free[None], rng=rng, model=model, X_train=X[train], y_train=y[train],
@@ -67,14 +69,14 @@ def one(pool, n_train: int, batch: int, running: int, kind: str, seed: int = 0) 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--pool", type=int, default=100_000)
+    p.add_argument("--draws", type=int, default=2400, help="random decorations per composition (55 compositions; symmetry-distinct ones kept)")
     p.add_argument("--train", type=int, nargs="+", default=[2000, 10000])
     p.add_argument("--batch", type=int, nargs="+", default=[32, 256])
     p.add_argument("--running", type=int, default=256)
     p.add_argument("--gp-upto", type=int, default=1000, help="also time the exact GP at training sizes up to this")
     args = p.parse_args()
     pool, t_build = timed(lambda: build_pool(("Si", "Ge"), (3, 3, 3), mode="sampled",
-                                             samples_per_composition=round(args.pool / 55), seed=0))
+                                             samples_per_composition=args.draws, seed=0))
     rows = []
     sizes = sorted(set(args.train) | ({args.gp_upto} if args.gp_upto else set()))
     for n in sizes:

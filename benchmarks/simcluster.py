@@ -96,7 +96,7 @@ def prepare_template(work: Path, args) -> tuple[Path, Path, str]:
     from activemat.store.hdf5 import Attempt
 
     store = work / "template.h5"
-    text = CAMPAIGN.format(store=store, per=round(args.pool / 55), scalable_above=args.scalable_above,
+    text = CAMPAIGN.format(store=store, per=args.draws, scalable_above=args.scalable_above,
                            strategy=args.strategy, budget=1)
     config = parse_campaign(text)
     t = time.perf_counter()
@@ -186,7 +186,7 @@ def one_run(args, workers: int, template: Path, table: Path, work: Path) -> dict
     store = work / f"run-{workers}.h5"
     shutil.copyfile(template, store)
     budget = args.preload + args.rounds * workers
-    text = CAMPAIGN.format(store=store, per=round(args.pool / 55), scalable_above=args.scalable_above,
+    text = CAMPAIGN.format(store=store, per=args.draws, scalable_above=args.scalable_above,
                            strategy=args.strategy, budget=budget)
     config = parse_campaign(text)
     load_before = os.getloadavg()
@@ -270,7 +270,7 @@ def main() -> None:
     p.add_argument("--processes", type=int, default=None, help="worker processes (default: workers // 16, at most 16)")
     p.add_argument("--mean-seconds", type=float, default=30.0, help="mean simulated calculation time")
     p.add_argument("--rounds", type=int, default=5, help="budget beyond the preload, in calculations per worker")
-    p.add_argument("--pool", type=int, default=100_000)
+    p.add_argument("--draws", type=int, default=2400, help="random decorations per composition (55 compositions; symmetry-distinct ones kept)")
     p.add_argument("--preload", type=int, default=2000)
     p.add_argument("--scalable-above", type=int, default=1000)
     p.add_argument("--strategy", default="max_std")

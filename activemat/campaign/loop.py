@@ -13,7 +13,11 @@ Steps, each checkpointed in the store before the next:
               a failed one again or gives it up (retry, fallback and
               lost-worker policy in :mod:`activemat.campaign.ledger`)
   4. learn  : refit the model once on all successful results and snapshot its
-              predictions (:class:`Learner`)
+              predictions (:class:`Learner`); a refit that would keep the
+              freed workers waiting (over 2 % of a calculation) runs in a
+              thread instead, while the freed slots are filled at once with
+              the last model (the results it has not seen count as believed,
+              like running calculations)
   5. select : pick for the freed slots (back to 2)
   6. stop   : budget reached, max posterior std below target, pool exhausted,
               or SIGTERM/SIGINT (wait for or cancel running work, exit cleanly)
@@ -26,6 +30,8 @@ results, so it keeps up with hundreds of workers (benchmarks/simcluster.py).
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 
@@ -50,6 +56,8 @@ from activemat.errors import InputError
 from activemat.store.hdf5 import CampaignStore, read_store
 
 POLL_SECONDS = 0.5
+REFIT_POLL_SECONDS = 0.05  # while a refit runs: how soon its end is noticed
+WAIT_FOR_REFIT = 0.02  # refits up to this fraction of a calculation run before freed slots are filled
 
 
 class Timings:
@@ -59,6 +67,7 @@ class Timings:
     def __init__(self):
         self.seconds: dict[str, float] = {}
         self.results = self.refits = 0
+        self.background = 0.0  # seconds of refits computed in the refit thread (not the driver's own time)
 
     @contextmanager
     def __call__(self, step: str):
@@ -72,6 +81,8 @@ class Timings:
         busy = sum(self.seconds.values())
         return {"results": self.results, "refits": self.refits, "busy_s": busy,
                 "per_result_s": busy / self.results if self.results else None,
+                "refit_thread_s": self.background,
+                "with_refits_per_result_s": (busy + self.background) / self.results if self.results else None,
                 **{f"{k}_s": v for k, v in self.seconds.items()}}
 
 
@@ -100,6 +111,7 @@ class CampaignLoop:
         self.stop_reason = ""
         self.snapshot: dict = {}
         self.timings = Timings()
+        self.last_refit = 0.0  # seconds the last refit took
 
     # -- 1. open ----------------------------------------------------------------
     def load(self, data) -> None:
@@ -186,23 +198,51 @@ class CampaignLoop:
         """Store every result that landed together (one batch, one flush), then refit once."""
         if not done:
             return
+        self.record(done)
+        self.learn()
+        for job, record in done:
+            self.report.finished(record, self.label(job.key), self.snapshot)
+
+    def record(self, done: list[tuple]) -> None:
+        """Store results that landed together (one batch, one flush) and take them into the ledger."""
         with self.timings("store"):
             self.store.finish_attempts([(job.row, record) for job, record in done])
         for job, record in done:
             self.ledger.record(job.key, record)
         self.timings.results += len(done)
-        self.learn()
-        for job, record in done:
-            self.report.finished(record, self.label(job.key), self.snapshot)
 
     def learn(self) -> None:
         """Refit, and write a snapshot of the model, its cross-validation and its predictions over the pool."""
         self.snapshot = {}
+        start = time.perf_counter()
         with self.timings("refit"):
             fitted = self.learner.fit(self.ledger, self.free_top())
         if not fitted:
             return
+        self.last_refit = time.perf_counter() - start
         with self.timings("snapshot"):
+            self.snapshot = self.learner.snapshot(self.ledger)
+            self.store.add_snapshot(self.snapshot, self.learner.mean.astype("f4"), self.learner.std.astype("f4"))
+        self.timings.refits += 1
+
+    def timed_compute(self, job):
+        """:meth:`Learner.compute` in the refit thread, its time kept apart from the driver's own."""
+        start = time.perf_counter()
+        out = self.learner.compute(job)
+        self.last_refit = time.perf_counter() - start
+        self.timings.background += self.last_refit
+        return out
+
+    def refit_is_cheap(self) -> bool:
+        """Whether the last refit took at most :data:`WAIT_FOR_REFIT` of a calculation (measured median, else
+        declared): then the loop refits before it fills the freed slots, else it fills them at once and refits
+        in the background."""
+        return self.last_refit <= WAIT_FOR_REFIT * self.cost(self.ledger.top)
+
+    def adopt(self, job) -> None:
+        """Make a refit computed in the background the model, and write its snapshot."""
+        with self.timings("snapshot"):
+            self.learner.apply(job)
             self.snapshot = self.learner.snapshot(self.ledger)
             self.store.add_snapshot(self.snapshot, self.learner.mean.astype("f4"), self.learner.std.astype("f4"))
         self.timings.refits += 1
@@ -221,14 +261,41 @@ class CampaignLoop:
                                    time_limit=c.faults.time_limit, prefetch=c.cluster.prefetch)
         self.learner.fit(self.ledger, self.free_top())  # on resume, the model is rebuilt before the first pick
         self.fill()
-        while len(self.scheduler):
-            done = self.scheduler.finished(timeout=POLL_SECONDS)
-            with self.timings("collect"):
-                done += self.scheduler.overdue()
-            self.collect_many(done)
-            if self.stop:
-                self.stopping()
-            self.fill()
+        # Refits run in a thread (NumPy and BLAS release the GIL) while this one collects results and fills
+        # freed slots at once with the last model (results it has not seen count as believed, like running
+        # ones); a finished refit becomes the model and its snapshot is written, and the next starts on
+        # everything stored by then.
+        with ThreadPoolExecutor(1, thread_name_prefix="activemat-refit") as refits:
+            pending, stale = None, False
+            while len(self.scheduler) or pending is not None or stale:
+                if len(self.scheduler):
+                    done = self.scheduler.finished(timeout=POLL_SECONDS if pending is None else REFIT_POLL_SECONDS)
+                else:
+                    done = []
+                    if pending is not None:
+                        wait_futures([pending])
+                with self.timings("collect"):
+                    done += self.scheduler.overdue()
+                if done:
+                    self.record(done)
+                    stale = True
+                    if pending is None and self.refit_is_cheap():
+                        self.learn()  # costs the workers little: pick with the model that knows these results
+                        stale = False
+                    for job, record in done:
+                        self.report.finished(record, self.label(job.key), self.snapshot)
+                if self.stop:
+                    self.stopping()
+                self.fill()
+                if pending is not None and pending.done():
+                    self.adopt(pending.result())
+                    pending = None
+                if pending is None and stale:
+                    stale = False
+                    with self.timings("refit"):
+                        job = self.learner.prepare(self.ledger, self.free_top())
+                    if job is not None:
+                        pending = refits.submit(self.timed_compute, job)
         if self.stop:
             self.stop_reason = f"stopped by {self.stop.signal}"
         self.stop_reason = self.stop_reason or "budget reached"

@@ -54,6 +54,9 @@ class Selector:
         busy = ledger.busy(running)
         running_top = self.pool.features[[k.candidate for k in running]]
         ctx = self._context(ledger, ~busy[-1:], [running_top])
+        if self.learner.model is not None:  # results a refit in the background has not taken in yet
+            unseen = np.setdiff1d(ledger.training_set(ledger.top)[0], self.learner.fitted_idx)
+            ctx.unfitted = self.pool.features[unseen]
         picks, why = choose_batch(self.strategy, ctx, n, n_seed=self.config.strategy.n_seed,
                                   n_started=len(ledger.trained) + len(running) + len(ledger.failed),
                                   max_std=self.learner.max_std, target_std=self.config.stop.target_std)

@@ -183,6 +183,17 @@ def _variance_reduction(model, X_pool: np.ndarray, ref: np.ndarray, weights: np.
             var_noisy = kernel.diag(Z[c]) - np.einsum("ij,ij->j", v_c, v_c)  # diag includes the white noise
             out[c] = np.einsum("ij,ij->j", cov, cov) / np.maximum(var_noisy, 1e-300)
         return out
+    if hasattr(model, "features") and hasattr(model, "weight_cov"):  # Bayesian linear model on kernel features
+        sigma = model.weight_cov()
+        p_ref = model.features(X_pool[ref]) @ sigma  # (n_ref, m)
+        noise = model.noise_std() ** 2
+        for s in range(0, len(cand), _IVR_CHUNK):
+            c = cand[s:s + _IVR_CHUNK]
+            phi = model.features(X_pool[c])
+            cov = average(p_ref @ phi.T)
+            var_noisy = np.einsum("ij,jk,ik->i", phi, sigma, phi) + noise
+            out[c] = np.einsum("ij,ij->j", cov, cov) / np.maximum(var_noisy, 1e-300)
+        return out
     if hasattr(model, "cov_"):  # OLS: cov(j, c) = s^2 d_j C d_c', var(c) + noise = s^2 (1 + d_c C d_c')
         design = np.column_stack([np.ones(n), X_pool])
         proj = average(design[ref] @ model.cov_ @ design[cand].T)
@@ -192,7 +203,8 @@ def _variance_reduction(model, X_pool: np.ndarray, ref: np.ndarray, weights: np.
     raise ValueError(f"strategy {name!r} needs a Gaussian process or linear model, not {type(model).__name__}")
 
 
-BATCH_SHORTLIST = 512  # candidates a batch is first picked from (grown until the pick is provably the pool's best)
+BATCH_SHORTLIST = 512  # candidates a batch is first picked from (x4 while a pick may not be the pool's best) ...
+BATCH_SHORTLIST_MAX = 2048  # ... up to this many (or 4 per pick): memory and time stay bounded on flat scores
 
 
 def believer_batch(model, X_pool: np.ndarray, mean: np.ndarray, std: np.ndarray, free: np.ndarray,
@@ -206,8 +218,10 @@ def believer_batch(model, X_pool: np.ndarray, mean: np.ndarray, std: np.ndarray,
     per pick. ``score`` must never increase when the std decreases (max std, UCB, EI), so a candidate's score
     without any believer (``mean``, ``std``: the model's predictions over the pool) bounds its believed
     score: the shortlist holds the best ``max(shortlist, 4 n)`` free candidates by that score, and grows
-    (x4) whenever a pick scores below the best candidate left out, so every pick is the pool's best.
-    Memory is (shortlist + running)^2, whatever the pool's size.
+    (x4) whenever a pick scores below the best candidate left out, so every pick is the pool's best, up to
+    ``max(BATCH_SHORTLIST_MAX, 4 n)`` candidates; beyond that (scores so flat that thousands of candidates
+    are within the believer's reach) the picks are the best of the shortlist. Memory is at most
+    (that + running)^2, whatever the pool's size.
 
     Returns
     -------
@@ -218,13 +232,15 @@ def believer_batch(model, X_pool: np.ndarray, mean: np.ndarray, std: np.ndarray,
     if n == 0:
         return []
     base = np.asarray(score(mean, std), float)
-    size = max(shortlist, 4 * n)
+    size, most = max(shortlist, 4 * n), max(BATCH_SHORTLIST_MAX, 4 * n, shortlist)
     while True:
+        size = min(size, most)
         if size >= len(cand):
             short, bound = cand, -np.inf
         else:
             order = np.argpartition(-base[cand], size - 1)
-            short, bound = cand[order[:size]], float(base[cand[order[size:]]].max())
+            short = cand[order[:size]]
+            bound = -np.inf if size == most else float(base[cand[order[size:]]].max())
         short = np.sort(short)  # first on ties, as best_available
         picks = _greedy_believer(model, X_pool[short], mean[short], X_running, n, score, bound)
         if picks is not None:
@@ -250,6 +266,7 @@ def _greedy_believer(model, X: np.ndarray, mean: np.ndarray, X_running: np.ndarr
         cov_s = cov_s - c_sr @ cho_solve(cho_factor(c_rr, lower=True), c_sr.T)
     noise_s = noise[:m]
     var = np.array(np.diag(cov_s), float)  # latent variances as the picks are believed
+    tiny = 1e-12 * (max(float(var.max()), 0.0) + float(noise_s.max()) + 1e-300)
     taken = np.zeros(m, bool)
     factors = np.empty((n, m))  # row t: the rank-one update of pick t (a partial Cholesky factor)
     picks = []
@@ -263,7 +280,8 @@ def _greedy_believer(model, X: np.ndarray, mean: np.ndarray, X_running: np.ndarr
         taken[j] = True
         # covariance with j after the earlier picks, over the noisy variance at j
         v = cov_s[:, j] - factors[:t].T @ factors[:t, j]
-        v /= np.sqrt(max(v[j] + noise_s[j], 1e-300))
+        d = v[j] + noise_s[j]
+        v = v / np.sqrt(d) if d > tiny else np.zeros_like(v)  # a pick already known (to rounding) teaches nothing
         factors[t] = v
         var -= v ** 2
     return picks

@@ -129,11 +129,16 @@ class NystroemGP(RegressorMixin, BaseEstimator):
         basis = self.scaler_.transform(np.asarray(self.basis, float)) if self.basis is not None else Z
         self.nystroem_ = Nystroem(kernel="rbf", gamma=0.5, n_components=min(self.n_components, len(basis)),
                                   random_state=self.random_state).fit(basis / self.length_scale_)
-        self.ridge_ = BayesianRidge().fit(self._features(X), y)
+        self.ridge_ = BayesianRidge().fit(self.features(X), y)
         return self
 
-    def _features(self, X) -> np.ndarray:
+    def features(self, X) -> np.ndarray:
+        """The kernel features of the rows of ``X`` (what the Bayesian ridge is linear in)."""
         return self.nystroem_.transform(self.scaler_.transform(np.asarray(X, float)) / self.length_scale_)
+
+    def weight_cov(self) -> np.ndarray:
+        """Posterior covariance of the ridge weights (BayesianRidge's ``sigma_``), eV^2 per feature^2."""
+        return self.ridge_.sigma_
 
     def predict(self, X, return_std: bool = False, return_cov: bool = False):
         """Posterior mean, with the std or covariance (eV^2) of a new noisy observation (BayesianRidge's)."""
@@ -142,13 +147,13 @@ class NystroemGP(RegressorMixin, BaseEstimator):
         if return_cov:
             mean, cov = self.latent_cov(X)
             return mean, cov + np.eye(len(mean)) / self.ridge_.alpha_
-        return self.ridge_.predict(self._features(X), return_std=return_std)
+        return self.ridge_.predict(self.features(X), return_std=return_std)
 
     def latent_cov(self, X) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean (eV) and covariance (eV^2) of the noise-free gap at the rows of ``X``: ``phi @ ridge_.sigma_ @ phi.T``
         for the kernel features ``phi``."""
-        phi = self._features(X)
-        return self.ridge_.predict(phi), phi @ self.ridge_.sigma_ @ phi.T
+        phi = self.features(X)
+        return self.ridge_.predict(phi), phi @ self.weight_cov() @ phi.T
 
     def noise_std(self) -> float:
         """Std (eV) of the observation noise BayesianRidge estimated."""

@@ -65,6 +65,9 @@ class Context:
         Candidates of a fixed list, in order.
     costs
         CPU-seconds of one calculation per level.
+    unfitted
+        Features of top-level results already in ``X_train`` that ``model`` was not fitted on (its refit is
+        still running): a batch counts them as believed, like running calculations.
     """
 
     pool: object
@@ -77,6 +80,7 @@ class Context:
     predictions: tuple[np.ndarray, np.ndarray] | None = None
     fixed: list[int] = field(default_factory=list)
     costs: list[float] = field(default_factory=list)
+    unfitted: np.ndarray | None = None  # features of training results the model was not fitted on yet
 
     @property
     def top_free(self) -> np.ndarray:
@@ -173,7 +177,10 @@ class BelievedScores(ScoredStrategy):
             from activemat.learn.scalable import predict_chunked  # deferred: scikit-learn (the CLI's parser)
 
             mean, std = predict_chunked(ctx.model, ctx.pool.features)
-        picks = believer_batch(ctx.model, ctx.pool.features, mean, std, ctx.top_free, ctx.top_running, n,
+        believed = ctx.top_running
+        if ctx.unfitted is not None and len(ctx.unfitted):
+            believed = np.vstack([believed, ctx.unfitted])
+        picks = believer_batch(ctx.model, ctx.pool.features, mean, std, ctx.top_free, believed, n,
                                lambda m, s: self.score(m, s, ctx))
         return [Pick(i, self.name, score) for i, score in picks]
 

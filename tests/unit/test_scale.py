@@ -268,3 +268,20 @@ def test_full_searches_follow_the_work_not_the_refits():
     assert len(one) < 70  # every 10th refit would be 500 full searches by 5000 results
     assert len(many) <= len(one)  # batching only merges refits
     assert all(b / a < 1.25 for a, b in zip(one[-10:], one[-9:]))  # geometric: about 10 % apart
+
+
+def test_ivr_with_the_scalable_model_matches_its_covariance(pool):
+    """Integrated variance reduction from the Nystroem model's feature covariance, checked against its joint
+    posterior covariance."""
+    from activemat.learn.acquisition import ivr_scores
+
+    y = _labels(pool)
+    model = _nystroem(pool, n_components=64).fit(pool.features[::7], y[::7])
+    free = np.ones(len(pool), bool)
+    free[::7] = False
+    scores = ivr_scores(model, pool.features, free, n_reference=10**6)
+    _, cov = model.latent_cov(pool.features)
+    noisy = np.diag(cov) + model.noise_std() ** 2
+    expected = np.sum(cov ** 2, axis=0) / noisy
+    np.testing.assert_allclose(scores[free], expected[free], rtol=1e-6)
+    assert np.all(np.isneginf(scores[~free]))
