@@ -24,12 +24,21 @@ Figures, from the store's own timestamps and the driver's timings (the run summa
   results/s             results finished inside the steady window / its length
   driver s/result       driver busy time (store, refit, snapshot, select, submit) / results
 
+With --prefetch P, the campaign submits P x workers calculations beyond one per worker ([cluster]
+prefetch): Dask starts a queued one the moment a worker frees, so workers no longer wait for the
+driver's pass at all.
+
+With --scheduler-process, the Dask scheduler runs as its own process (`dask scheduler`, workers
+`dask worker`, the campaign connects by address as with [cluster] kind = "address") instead of
+inside the driver's process, where LocalCluster and dask-jobqueue put it.
+
 With --kill F, F of the workers (whole processes, at random moments within the first 70 % of the
 expected run) are killed with SIGKILL; their nannies restart them, as a batch system would replace
 a node. Counted from the store afterwards: calculations lost with their worker, whether each was
 rerun to a result, duplicates among results, and completed results against the budget.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/simcluster.py --workers 64 256 1024 --mean-seconds 30
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/simcluster.py --workers 64 256 1024 --prefetch 0.0625 --name simcluster-prefetch
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/simcluster.py --workers 260 --processes 20 --kill 0.1 --name simcluster-faults
     .venv/bin/python benchmarks/simcluster.py --plot
 
@@ -45,10 +54,12 @@ import os
 import random
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +89,7 @@ budget = {budget}
 [cluster]
 kind = "address"
 address = "tcp://127.0.0.1:1"
+prefetch = {prefetch}
 """
 
 
@@ -97,7 +109,7 @@ def prepare_template(work: Path, args) -> tuple[Path, Path, str]:
 
     store = work / "template.h5"
     text = CAMPAIGN.format(store=store, per=args.draws, scalable_above=args.scalable_above,
-                           strategy=args.strategy, budget=1)
+                           strategy=args.strategy, budget=1, prefetch=0)
     config = parse_campaign(text)
     t = time.perf_counter()
     pool, presets, _ = prepare(config)
@@ -170,9 +182,47 @@ def measure(store: Path, workers: int, t_start: float, preload: int) -> dict:
             "still_running": int(np.sum(status == S.RUNNING))}
 
 
+@contextmanager
+def simulated_cluster(args, processes: int, threads: int):
+    """A client of ``processes`` worker processes with ``threads`` threads each: a LocalCluster (its scheduler in
+    this process, as LocalCluster and dask-jobqueue's SLURMCluster run it), or with --scheduler-process a
+    ``dask scheduler`` and ``dask worker`` processes on 127.0.0.1 ([cluster] kind = "address")."""
+    from distributed import Client, LocalCluster
+
+    env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    if not args.scheduler_process:
+        with LocalCluster(n_workers=processes, threads_per_worker=threads, processes=True, host="127.0.0.1",
+                          dashboard_address=None, env=env, silence_logs=50) as cluster, Client(cluster) as client:
+            yield client
+        return
+    port = 20000 + os.getpid() % 20000
+    full_env = {**os.environ, **env, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0",
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE.parent), os.environ.get("PYTHONPATH")]))}
+    address = f"tcp://127.0.0.1:{port}"
+    procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                               "--port", str(port), "--dashboard-address", ":0"], env=full_env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        time.sleep(3)
+        procs += [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nworkers", "1",
+                                    "--nthreads", str(threads), "--host", "127.0.0.1", "--dashboard-address", ":0",
+                                    "--memory-limit", "0"], env=full_env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(processes)]
+        with Client(address, timeout=60) as client:
+            yield client
+    finally:
+        for proc in reversed(procs):  # our own processes, by handle
+            proc.terminate()
+        for proc in reversed(procs):
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
 def one_run(args, workers: int, template: Path, table: Path, work: Path) -> dict:
     import dask
-    from distributed import Client, LocalCluster
     from rich.console import Console
 
     from activemat.campaign.config import parse_campaign
@@ -186,14 +236,13 @@ def one_run(args, workers: int, template: Path, table: Path, work: Path) -> dict
     store = work / f"run-{workers}.h5"
     shutil.copyfile(template, store)
     budget = args.preload + args.rounds * workers
+    prefetch = round(args.prefetch * workers)
     text = CAMPAIGN.format(store=store, per=args.draws, scalable_above=args.scalable_above,
-                           strategy=args.strategy, budget=budget)
+                           strategy=args.strategy, budget=budget, prefetch=prefetch)
     config = parse_campaign(text)
     load_before = os.getloadavg()
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-        with LocalCluster(n_workers=processes, threads_per_worker=threads, processes=True, host="127.0.0.1",
-                          dashboard_address=None, env={"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"},
-                          silence_logs=50) as cluster, Client(cluster) as client:
+        with simulated_cluster(args, processes, threads) as client:
             client.wait_for_workers(processes, timeout=300)
             pids = list(client.run(os.getpid).values())
             kills, stop = [], threading.Event()
@@ -214,7 +263,8 @@ def one_run(args, workers: int, template: Path, table: Path, work: Path) -> dict
             if thread:
                 thread.join()
     load_after = os.getloadavg()
-    row = {"workers": workers, "processes": processes, "threads_per_process": threads,
+    row = {"workers": workers, "processes": processes, "threads_per_process": threads, "prefetch": prefetch,
+           "scheduler": "own process" if args.scheduler_process else "in the driver's process (LocalCluster)",
            "mean_seconds": args.mean_seconds, "budget": budget, "preload": args.preload,
            "strategy": args.strategy, "summary": {k: v for k, v in summary.items() if k != "store"},
            "driver": summary["driver"], "kills": kills,
@@ -249,7 +299,7 @@ def plot(names: list[str]) -> None:
         for mean in sorted({r["mean_seconds"] for r in rows}):
             sel = sorted((r for r in rows if r["mean_seconds"] == mean), key=lambda r: r["workers"])
             w = [r["workers"] for r in sel]
-            label = f"mean {mean:g} s calculations"
+            label = f"mean {mean:g} s calculations" + (", prefetch workers/16" if sel[0].get("prefetch") else "")
             ax.plot(w, [100 * r["utilisation_steady"] for r in sel], "o-", label=label)
             bx.plot(w, [r["results_per_s"] for r in sel], "o-", label=f"{label}, measured")
             bx.plot(w, [r["workers"] / r["mean_calc_s"] for r in sel], ":", color="grey")
@@ -274,6 +324,10 @@ def main() -> None:
     p.add_argument("--preload", type=int, default=2000)
     p.add_argument("--scalable-above", type=int, default=1000)
     p.add_argument("--strategy", default="max_std")
+    p.add_argument("--prefetch", type=float, default=0.0,
+                   help="[cluster] prefetch as a fraction of the workers: tasks queued beyond one per worker")
+    p.add_argument("--scheduler-process", action="store_true",
+                   help="run the Dask scheduler and workers as their own processes, the driver connects by address")
     p.add_argument("--kill", type=float, default=0.0, help="fraction of worker processes to kill")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", default="simcluster")
