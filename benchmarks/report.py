@@ -173,15 +173,15 @@ def _simcluster_rows(name: str) -> list[str]:
     out = [f"Pool {setup['pool']} candidates ({setup['features']} features); calculation times mean "
            f"{setup['wall_mean_s']:.1f} s (median {setup['wall_median_s']:.1f}, 10-90 % {setup['wall_p10_s']:.1f}-"
            f"{setup['wall_p90_s']:.1f} s), the measured PBE times x {setup['time_scale']:.3f}.", "",
-           "| workers (processes x threads) | results | training points | steady utilisation | whole run | "
+           "| workers (processes x threads) | prefetch | results | training points | steady utilisation | whole run | "
            "results/s | driver s/result (own thread) | with the refit thread | refits | results per refit | "
            "lost / rerun / duplicates | load average before -> after |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in d["rows"]:
         dr = r["driver"]
         both = dr.get("with_refits_per_result_s")
         out.append(
-            f"| {r['workers']} ({r['processes']} x {r['threads_per_process']}) | {dr['results']} | "
+            f"| {r['workers']} ({r['processes']} x {r['threads_per_process']}) | {r.get('prefetch', 0)} | {dr['results']} | "
             f"{r['preload']} -> {r['summary']['completed']} | **{100 * r['utilisation_steady']:.1f} %** | "
             f"{100 * r['utilisation_whole']:.1f} % | {r['results_per_s']:.2f} | {dr['per_result_s']:.3f} | "
             f"{'-' if both is None else f'{both:.3f}'} | {dr['refits']} | {dr['results'] / max(dr['refits'], 1):.1f} | "
@@ -201,6 +201,14 @@ def scale() -> list[str]:
            "Command: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/simcluster.py --workers 64 256 1024 "
            "--mean-seconds 30`", ""]
     out += _simcluster_rows("simcluster")
+    out += ["### Mean 30 s calculations, prefetch workers/16, Dask scheduler in its own process", "",
+            "Command: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/simcluster.py --workers 64 256 1024 "
+            "--mean-seconds 30 --prefetch 0.0625 --scheduler-process --name simcluster-prefetch`", ""]
+    out += _simcluster_rows("simcluster-prefetch")
+    out += ["### Mean 30 s calculations, Dask scheduler in its own process, no prefetch", "",
+            "Command: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/simcluster.py --workers 1024 "
+            "--mean-seconds 30 --scheduler-process --name simcluster-scheduler-process`", ""]
+    out += _simcluster_rows("simcluster-scheduler-process")
     out += ["### Mean 3 s calculations (where it breaks down)", "",
             "Command: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/simcluster.py --workers 256 1024 "
             "--mean-seconds 3 --rounds 10 --name simcluster-fast`", ""]

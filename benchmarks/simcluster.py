@@ -290,7 +290,7 @@ def plot(names: list[str]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(9, 3.6))
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(9, 4.2))
     for name in names:
         path = RESULTS / f"{name}.json"
         if not path.exists():
@@ -299,17 +299,20 @@ def plot(names: list[str]) -> None:
         for mean in sorted({r["mean_seconds"] for r in rows}):
             sel = sorted((r for r in rows if r["mean_seconds"] == mean), key=lambda r: r["workers"])
             w = [r["workers"] for r in sel]
-            label = (f"mean {mean:g} s calculations" + (", prefetch workers/16" if sel[0].get("prefetch") else "")
+            label = (f"{mean:g} s" + (", prefetch workers/16" if sel[0].get("prefetch") else "")
                      + (", own scheduler process" if sel[0].get("scheduler", "").startswith("own") else ""))
             ax.plot(w, [100 * r["utilisation_steady"] for r in sel], "o-", label=label)
-            bx.plot(w, [r["results_per_s"] for r in sel], "o-", label=f"{label}, measured")
+            bx.plot(w, [r["results_per_s"] for r in sel], "o-", label=label)
             bx.plot(w, [r["workers"] / r["mean_calc_s"] for r in sel], ":", color="grey")
     ax.axhline(95, color="k", lw=0.8, ls="--")
     ax.set(xscale="log", xlabel="workers (threads)", ylabel="worker utilisation, steady (%)", ylim=(0, 102))
-    ax.legend(fontsize=7, loc="lower left")
-    bx.set(xscale="log", yscale="log", xlabel="workers (threads)", ylabel="results per second")
-    bx.legend(fontsize=7, title="dotted: workers / mean calculation", title_fontsize=7)
-    fig.tight_layout()
+    bx.set(xscale="log", yscale="log", xlabel="workers (threads)", ylabel="results per second",
+           title="dotted: workers / mean calculation time", )
+    bx.title.set_fontsize(8)
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=7, title="mean calculation time",
+               title_fontsize=7)
+    fig.tight_layout(rect=(0, 0.16, 1, 1))
     FIGURE.parent.mkdir(exist_ok=True)
     fig.savefig(FIGURE, dpi=130)
     print(FIGURE)
