@@ -30,7 +30,7 @@ from sklearn.kernel_approximation import Nystroem
 from sklearn.linear_model import BayesianRidge
 from sklearn.preprocessing import StandardScaler
 
-from activemat.learn.models import kernel_from_dict, kernel_to_dict, lbfgs, white_noise_level
+from activemat.learn.models import kernel_from_dict, kernel_to_dict, lbfgs
 
 #: Rows per block when predicting over a pool (memory: a block times the training set or the components).
 PREDICT_CHUNK = 8192
@@ -178,15 +178,6 @@ class NystroemGP(RegressorMixin, BaseEstimator):
             raise ValueError(f"stored hyperparameters of a {state.get('kind')!r} model do not fit a NystroemGP")
         return self.set_params(kernel=kernel_from_dict(state["kernel"]), warm_start=None,
                                n_components=int(state.get("n_components", self.n_components)))
-
-
-def fitted_noise(model) -> float:
-    """Observation-noise variance (eV^2) of a fitted GPRegressor or NystroemGP (0 for others)."""
-    if isinstance(model, NystroemGP):
-        return model.noise_std() ** 2
-    if hasattr(model, "kernel_") and hasattr(model, "y_std_"):
-        return white_noise_level(model.kernel_) * model.y_std_ ** 2
-    return 0.0
 
 
 class RefitSchedule:

@@ -285,3 +285,11 @@ def test_ivr_with_the_scalable_model_matches_its_covariance(pool):
     expected = np.sum(cov ** 2, axis=0) / noisy
     np.testing.assert_allclose(scores[free], expected[free], rtol=1e-6)
     assert np.all(np.isneginf(scores[~free]))
+
+
+def test_scalable_module_doctests():
+    import doctest
+
+    from activemat.learn import scalable
+
+    assert doctest.testmod(scalable).failed == 0
