@@ -203,6 +203,8 @@ def scale() -> list[str]:
     out += _simcluster_rows("simcluster")
     out += ["The 256-worker run again (`--workers 256 --mean-seconds 30 --name simcluster-quiet`):", ""]
     out += _simcluster_rows("simcluster-quiet")
+    out += ["On a nearly idle machine (`--workers 256 1024 --mean-seconds 30 --name simcluster-low-load`):", ""]
+    out += _simcluster_rows("simcluster-low-load")
     out += ["### Mean 30 s calculations, prefetch workers/16, Dask scheduler in its own process", "",
             "Command: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/simcluster.py --workers 64 256 1024 "
             "--mean-seconds 30 --prefetch 0.0625 --scheduler-process --name simcluster-prefetch`", ""]

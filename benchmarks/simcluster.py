@@ -299,7 +299,7 @@ def plot(names: list[str]) -> None:
         for mean in sorted({r["mean_seconds"] for r in rows}):
             sel = sorted((r for r in rows if r["mean_seconds"] == mean), key=lambda r: r["workers"])
             w = [r["workers"] for r in sel]
-            label = (f"{mean:g} s" + (", prefetch workers/16" if sel[0].get("prefetch") else "")
+            label = (f"{mean:g} s" + (", nearly idle machine" if name.endswith("low-load") else "") + (", prefetch workers/16" if sel[0].get("prefetch") else "")
                      + (", own scheduler process" if sel[0].get("scheduler", "").startswith("own") else ""))
             ax.plot(w, [100 * r["utilisation_steady"] for r in sel], "o-", label=label)
             bx.plot(w, [r["results_per_s"] for r in sel], "o-", label=label)
