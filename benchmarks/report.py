@@ -291,6 +291,105 @@ def store() -> list[str]:
     return out + [""]
 
 
+def _simcluster_rows(name: str) -> list[str]:
+    d = load(name)
+    if d is None:
+        return ["_Not run yet._", ""]
+    setup = d["setup"]
+    out = [f"Pool {setup['pool']} candidates ({setup['features']} features); calculation times mean "
+           f"{setup['wall_mean_s']:.1f} s (median {setup['wall_median_s']:.1f}, 10-90 % {setup['wall_p10_s']:.1f}-"
+           f"{setup['wall_p90_s']:.1f} s), the measured PBE times x {setup['time_scale']:.3f}.", "",
+           "| workers (processes x threads) | prefetch | results | training points | steady utilisation | whole run | "
+           "results/s | driver s/result (own thread) | with the refit thread | refits | results per refit | "
+           "lost / rerun / duplicates | load average before -> after |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in d["rows"]:
+        dr = r["driver"]
+        both = dr.get("with_refits_per_result_s")
+        out.append(
+            f"| {r['workers']} ({r['processes']} x {r['threads_per_process']}) | {r.get('prefetch', 0)} | {dr['results']} | "
+            f"{r['preload']} -> {r['summary']['completed']} | **{100 * r['utilisation_steady']:.1f} %** | "
+            f"{100 * r['utilisation_whole']:.1f} % | {r['results_per_s']:.2f} | {dr['per_result_s']:.3f} | "
+            f"{'-' if both is None else f'{both:.3f}'} | {dr['refits']} | {dr['results'] / max(dr['refits'], 1):.1f} | "
+            f"{r['lost']} / {r['lost_rerun_ok']} / {r['duplicate_results']} | "
+            f"{r['load_before'][0]:.1f} -> {r['load_after'][0]:.1f} |")
+    return out + [""]
+
+
+def scale() -> list[str]:
+    out = ["Simulated cluster (`benchmarks/simcluster.py`): the real driver (`run_campaign`), store and Dask "
+           "scheduler; workers are threads of a few worker processes that sleep for each candidate's duration and "
+           "answer from a table (`TableOracle`). The store starts with 2000 results. Steady utilisation is the "
+           "calculation time inside [first, last submission] over workers x that window; the whole run adds the "
+           "drain after the last submission. Driver s/result: the driver thread's busy time (store, select, "
+           "submit, snapshot) per result; with the refit thread: plus the refits computed beside it.", "",
+           "### Mean 30 s calculations", "",
+           "Command: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/simcluster.py --workers 64 256 1024 "
+           "--mean-seconds 30`", ""]
+    out += _simcluster_rows("simcluster")
+    out += ["The 256-worker run again (`--workers 256 --mean-seconds 30 --name simcluster-quiet`):", ""]
+    out += _simcluster_rows("simcluster-quiet")
+    out += ["On a nearly idle machine (`--workers 256 1024 --mean-seconds 30 --name simcluster-low-load`):", ""]
+    out += _simcluster_rows("simcluster-low-load")
+    out += ["### Mean 30 s calculations, prefetch workers/16, Dask scheduler in its own process", "",
+            "Command: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/simcluster.py --workers 64 256 1024 "
+            "--mean-seconds 30 --prefetch 0.0625 --scheduler-process --name simcluster-prefetch`", ""]
+    out += _simcluster_rows("simcluster-prefetch")
+    out += ["### Mean 30 s calculations, Dask scheduler in its own process, no prefetch", "",
+            "Command: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/simcluster.py --workers 1024 "
+            "--mean-seconds 30 --scheduler-process --name simcluster-scheduler-process`", ""]
+    out += _simcluster_rows("simcluster-scheduler-process")
+    out += ["### Mean 3 s calculations (where it breaks down)", "",
+            "Command: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/simcluster.py --workers 256 1024 "
+            "--mean-seconds 3 --rounds 10 --name simcluster-fast`", ""]
+    out += _simcluster_rows("simcluster-fast")
+    out += ["### A tenth of the workers killed", "",
+            "Command: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/simcluster.py --workers 260 --processes 20 "
+            "--kill 0.1 --name simcluster-faults` (2 of 20 worker processes, 13 threads each, SIGKILL at random "
+            "moments; their nannies restart them).", ""]
+    out += _simcluster_rows("simcluster-faults")
+    d = load("simcluster-faults")
+    if d is not None:
+        for r in d["rows"]:
+            out += [f"Kills: {r['kills']}; calculations lost with their worker: {r['lost']}, rerun to a result: "
+                    f"{r['lost_rerun_ok']}, never rerun: {r['lost_not_rerun']}; duplicate results: "
+                    f"{r['duplicate_results']}; completed {r['completed_total']} of a budget of {r['budget']}; "
+                    f"rows left running: {r['still_running']}.", ""]
+    out += ["### Before the refit thread (refit, then fill; same command, earlier commit)", ""]
+    out += _simcluster_rows("simcluster-synchronous")
+    d = load("scale_cost")
+    out += ["### Refit and selection of a batch at 10^5 candidates", ""]
+    if d is None:
+        out += ["_Not run yet._", ""]
+    else:
+        out += ["Command: `OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/scale_cost.py "
+                "--gp-upto 500` (256 running calculations).", "",
+                "| pool | training points | model | batch | full search (s) | warm refit (s) | predict pool (s) | "
+                "select batch (s) | **refit + select (s)** | CV (s) | load |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in d["rows"]:
+            out.append(f"| {r['pool']} | {r['n_train']} | {r['model']} | {r['batch']} | {r['full_search_s']:.2f} | "
+                       f"{r['warm_refit_s']:.2f} | {r['predict_pool_s']:.2f} | {r['select_batch_s']:.2f} | "
+                       f"**{r['refit_and_select_s']:.2f}** | {r['cv_s']:.2f} | {r['load_1min']} |")
+        out.append("")
+    d = load("store_batches")
+    out += ["### Store writes in batches", ""]
+    if d is None:
+        out += ["_Not run yet._", ""]
+    else:
+        out += [f"Command: `.venv/bin/python benchmarks/store_batches.py` (load average {d['machine']['load_1min']}; "
+                f"store already holding {d['existing']} rows).", "",
+                "| rows per batch (one flush) | ms per row |", "|---|---|"]
+        out += [f"| {r['batch']} | {r['ms_per_row']:.2f} |" for r in d["rows"]] + [""]
+    out += ["### Scalable model on the 402 PBE labels (replay)", "",
+            "Command: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/sample_efficiency.py --name reference-pbe-nystroem "
+            "--campaign campaigns/sige16-pbe-nystroem.toml --oracle benchmarks/data/sige16-pbe.extxyz --repeats 10 "
+            "--budget 200 --stop-at-targets --strategy max_std ivr` (the exact GP's figures are in the 402-"
+            "configuration table above).", ""]
+    out += sample_efficiency("reference-pbe-nystroem") if load("sample_efficiency_reference-pbe-nystroem") else [
+        "_Not run yet._", ""]
+    return out
+
+
 def main() -> None:
     text = ["# activemat benchmarks", "",
             "Generated by `benchmarks/report.py` from `benchmarks/results/*.json`; every figure below names the "
@@ -325,6 +424,7 @@ def main() -> None:
     text += ["## Dispatch", ""] + dispatch()
     text += ["## Driver cost per result", ""] + driver()
     text += ["## Store", ""] + store()
+    text += ["## Scale: simulated cluster, 10^5 candidates (issue 19)", ""] + scale()
     notes = (Path(__file__).resolve().parent / "NOTES.md")
     if notes.exists():
         text += [notes.read_text()]

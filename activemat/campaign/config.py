@@ -137,7 +137,13 @@ class CalculatorSection(_Section):
 
 class ModelSection(_Section):
     kind: Literal[MODEL_KINDS] = Field("gp", description="gp: Gaussian process (Matern 5/2 + white noise); "
-                                                          "linear: least squares, as in the seed tutorial")
+                                                          "linear: least squares, as in the seed tutorial; "
+                                                          "nystroem: approximate GP for large training sets "
+                                                          "(Nystroem kernel features + Bayesian ridge)")
+    components: int = Field(256, ge=8, description="kind='nystroem': kernel features (landmarks from the pool); "
+                                                   "refit cost grows as training size x components^2")
+    scalable_above: int | None = Field(1000, ge=2, description="kind='gp': switch to the nystroem model once the "
+                                                               "training set is larger than this (None: never)")
     ard: bool | Literal["classes"] = Field(
         False, description="GP length scales: false, one for all features; true, one per feature; \"classes\", "
                            "one per cluster class (composition, pairs, triplets, quadruplets), shared by its "

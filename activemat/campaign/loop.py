@@ -4,21 +4,35 @@ Steps, each checkpointed in the store before the next:
   1. open   : create or reopen the store; rows a killed driver left running are
               marked interrupted and their tasks queued again (:class:`Ledger`)
   2. submit : fill every free worker slot, held-out test candidates first,
-              then retries, then new picks (:class:`Selector`); the row is
-              written as running before the task is sent (:class:`Scheduler`)
-  3. collect: as any calculation completes, write its record and flush; the
-              ledger queues a failed one again or gives it up (retry,
-              fallback and lost-worker policy in :mod:`activemat.campaign.ledger`)
-  4. learn  : refit the model on all successful results and snapshot its
-              predictions (:class:`Learner`)
-  5. select : pick for the freed slot (back to 2)
+              then retries, then new picks, as many as there are free slots
+              in one selection step (:class:`Selector`); the rows are
+              written as running (one batch, one flush) before the tasks are
+              sent (:class:`Scheduler`)
+  3. collect: take every calculation that completed since the last pass,
+              write their records in one batch and flush; the ledger queues
+              a failed one again or gives it up (retry, fallback and
+              lost-worker policy in :mod:`activemat.campaign.ledger`)
+  4. learn  : refit the model once on all successful results and snapshot its
+              predictions (:class:`Learner`); a refit that would keep the
+              freed workers waiting (over 2 % of a calculation) runs in a
+              thread instead, while the freed slots are filled at once with
+              the last model (the results it has not seen count as believed,
+              like running calculations)
+  5. select : pick for the freed slots (back to 2)
   6. stop   : budget reached, max posterior std below target, pool exhausted,
               or SIGTERM/SIGINT (wait for or cancel running work, exit cleanly)
+
+Results that land while the driver refits are collected together on its
+next pass: the driver's work per pass does not grow with the number of
+results, so it keeps up with hundreds of workers (benchmarks/simcluster.py).
 """
 
 from __future__ import annotations
 
-from contextlib import ExitStack, nullcontext
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
+from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 
 import dask
@@ -31,7 +45,7 @@ from activemat.campaign.config import CampaignConfig
 from activemat.campaign.learner import Learner
 from activemat.campaign.ledger import RETRY, TEST, Ledger, TaskKey
 from activemat.campaign.progress import Reporter
-from activemat.campaign.scheduler import Scheduler
+from activemat.campaign.scheduler import Scheduler, Submission
 from activemat.campaign.selector import Selector
 from activemat.campaign.setup import campaign_model, prepare, pretrain
 from activemat.campaign.signals import StopRequested, stop_on_signals
@@ -42,6 +56,34 @@ from activemat.errors import InputError
 from activemat.store.hdf5 import CampaignStore, read_store
 
 POLL_SECONDS = 0.5
+REFIT_POLL_SECONDS = 0.05  # while a refit runs: how soon its end is noticed
+WAIT_FOR_REFIT = 0.02  # refits up to this fraction of a calculation run before freed slots are filled
+
+
+class Timings:
+    """Seconds the driver spent in each step (not waiting for results), with the results and refits counted;
+    ``with timings("refit"): ...`` adds the block's time to its step."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self.results = self.refits = 0
+        self.background = 0.0  # seconds of refits computed in the refit thread (not the driver's own time)
+
+    @contextmanager
+    def __call__(self, step: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[step] = self.seconds.get(step, 0.0) + time.perf_counter() - start
+
+    def as_dict(self) -> dict:
+        busy = sum(self.seconds.values())
+        return {"results": self.results, "refits": self.refits, "busy_s": busy,
+                "per_result_s": busy / self.results if self.results else None,
+                "refit_thread_s": self.background,
+                "with_refits_per_result_s": (busy + self.background) / self.results if self.results else None,
+                **{f"{k}_s": v for k, v in self.seconds.items()}}
 
 
 class CampaignLoop:
@@ -68,6 +110,8 @@ class CampaignLoop:
         self.stop = stop if stop is not None else StopRequested()
         self.stop_reason = ""
         self.snapshot: dict = {}
+        self.timings = Timings()
+        self.last_refit = 0.0  # seconds the last refit took
 
     # -- 1. open ----------------------------------------------------------------
     def load(self, data) -> None:
@@ -85,36 +129,52 @@ class CampaignLoop:
 
     # -- 2. submit --------------------------------------------------------------
     def fill(self) -> None:
-        """Submit until every worker slot (plus prefetch) is taken or a stop condition holds."""
+        """Submit until every worker slot (plus prefetch) is taken or a stop condition holds: every free slot's
+        pick is made in one selection step, and all the new rows are written in one batch."""
         if self.stop:
             return
         led, stop = self.ledger, self.config.stop
-        slots = self.scheduler.slots()
-        while len(self.scheduler) < slots:
-            if led.retry and led.test[led.retry[0].candidate]:
-                self.submit(led.retry.pop(0), TEST)  # held out: outside the budget
-                continue
-            training_running = sum(not led.test[k.candidate] for k in self.scheduler.keys())
-            if len(led.trained) + training_running >= stop.budget:
-                self.stop_reason = self.stop_reason or "budget reached"
-                return
-            if stop.cost_budget is not None and self.spent() >= stop.cost_budget:
-                self.stop_reason = self.stop_reason or "cost budget reached"
-                return
-            if led.retry:
-                self.submit(led.retry.pop(0), RETRY)
-                continue
-            pick = self.selector.next(led, self.scheduler.keys())
-            if pick is None:
-                self.stop_reason = self.selector.stop_reason
-                return
-            self.submit(*pick)
+        free = self.scheduler.slots() - len(self.scheduler)
+        planned: list[tuple[TaskKey, str, float]] = []
+        nan = float("nan")
+        with self.timings("select"):
+            while len(planned) < free:
+                keys = self.scheduler.keys() + [p[0] for p in planned]
+                if led.retry and led.test[led.retry[0].candidate]:
+                    planned.append((led.retry.pop(0), TEST, nan))  # held out: outside the budget
+                    continue
+                training = len(led.trained) + sum(not led.test[k.candidate] for k in keys)
+                if training >= stop.budget:
+                    self.stop_reason = self.stop_reason or "budget reached"
+                    break
+                if stop.cost_budget is not None and self.spent(keys) >= stop.cost_budget:
+                    self.stop_reason = self.stop_reason or "cost budget reached"
+                    break
+                if led.retry:
+                    planned.append((led.retry.pop(0), RETRY, nan))
+                    continue
+                # one pick at a time against a cost budget (each pick's fidelity sets what is left)
+                n = 1 if stop.cost_budget is not None else min(free - len(planned), stop.budget - training)
+                picks = self.selector.next_batch(led, keys, n)
+                if not picks:
+                    self.stop_reason = self.selector.stop_reason
+                    break
+                planned += picks
+        with self.timings("submit"):
+            self.submit_many(planned)
 
     def submit(self, key: TaskKey, reason: str, score: float = float("nan")) -> None:
-        attempt, fallback = self.ledger.next_attempt(key)
-        self.scheduler.submit(key, attempt=attempt, fallback=fallback, iteration=self.learner.iteration,
-                              reason=reason, score=score)
-        self.report.submitted(key.candidate, self.label(key), reason)
+        self.submit_many([(key, reason, score)])
+
+    def submit_many(self, planned: list[tuple[TaskKey, str, float]]) -> None:
+        """Write the rows of planned (task, reason, score) submissions in one batch, then send the tasks."""
+        items = []
+        for key, reason, score in planned:
+            attempt, fallback = self.ledger.next_attempt(key)
+            items.append(Submission(key, attempt, fallback, self.learner.iteration, reason, score))
+        self.scheduler.submit_many(items)
+        for key, reason, _ in planned:
+            self.report.submitted(key.candidate, self.label(key), reason)
 
     def cost(self, fidelity: int) -> float:
         """CPU-seconds per calculation at a fidelity: measured once 3 are done, else declared."""
@@ -124,9 +184,9 @@ class CampaignLoop:
         """Seconds a calculation at a fidelity is expected to take (measured, erring long; else declared)."""
         return self.ledger.expected_duration(fidelity, self.config.calculator.declared_costs[fidelity])
 
-    def spent(self) -> float:
-        """CPU-seconds of the calculations done and running, by the cost of each fidelity."""
-        keys = list(self.ledger.trained) + self.scheduler.keys()
+    def spent(self, running: list[TaskKey] | None = None) -> float:
+        """CPU-seconds of the calculations done and running (or ``running``), by the cost of each fidelity."""
+        keys = list(self.ledger.trained) + (self.scheduler.keys() if running is None else running)
         counts = np.bincount([k.fidelity for k in keys], minlength=len(self.presets))
         return sum(n * self.cost(f) for f, n in enumerate(counts))  # one median per fidelity, not per key
 
@@ -136,18 +196,60 @@ class CampaignLoop:
 
     # -- 3. collect, 4. learn -------------------------------------------------------
     def collect(self, job, record: CalculationRecord) -> None:
-        self.store.finish_attempt(job.row, record)
-        self.ledger.record(job.key, record)
+        self.collect_many([(job, record)])
+
+    def collect_many(self, done: list[tuple]) -> None:
+        """Store every result that landed together (one batch, one flush), then refit once."""
+        if not done:
+            return
+        self.record(done)
         self.learn()
-        self.report.finished(record, self.label(job.key), self.snapshot)
+        for job, record in done:
+            self.report.finished(record, self.label(job.key), self.snapshot)
+
+    def record(self, done: list[tuple]) -> None:
+        """Store results that landed together (one batch, one flush) and take them into the ledger."""
+        with self.timings("store"):
+            self.store.finish_attempts([(job.row, record) for job, record in done])
+        for job, record in done:
+            self.ledger.record(job.key, record)
+        self.timings.results += len(done)
 
     def learn(self) -> None:
         """Refit, and write a snapshot of the model, its cross-validation and its predictions over the pool."""
         self.snapshot = {}
-        if not self.learner.fit(self.ledger, self.free_top()):
+        start = time.perf_counter()
+        with self.timings("refit"):
+            fitted = self.learner.fit(self.ledger, self.free_top())
+        if not fitted:
             return
-        self.snapshot = self.learner.snapshot(self.ledger)
-        self.store.add_snapshot(self.snapshot, self.learner.mean.astype("f4"), self.learner.std.astype("f4"))
+        self.last_refit = time.perf_counter() - start
+        with self.timings("snapshot"):
+            self.snapshot = self.learner.snapshot(self.ledger)
+            self.store.add_snapshot(self.snapshot, self.learner.mean.astype("f4"), self.learner.std.astype("f4"))
+        self.timings.refits += 1
+
+    def timed_compute(self, job):
+        """:meth:`Learner.compute` in the refit thread, its time kept apart from the driver's own."""
+        start = time.perf_counter()
+        out = self.learner.compute(job)
+        self.last_refit = time.perf_counter() - start
+        self.timings.background += self.last_refit
+        return out
+
+    def refit_is_cheap(self) -> bool:
+        """Whether the last refit took at most :data:`WAIT_FOR_REFIT` of a calculation (measured median, else
+        declared): then the loop refits before it fills the freed slots, else it fills them at once and refits
+        in the background."""
+        return self.last_refit <= WAIT_FOR_REFIT * self.cost(self.ledger.top)
+
+    def adopt(self, job) -> None:
+        """Make a refit computed in the background the model, and write its snapshot."""
+        with self.timings("snapshot"):
+            self.learner.apply(job)
+            self.snapshot = self.learner.snapshot(self.ledger)
+            self.store.add_snapshot(self.snapshot, self.learner.mean.astype("f4"), self.learner.std.astype("f4"))
+        self.timings.refits += 1
 
     def free_top(self) -> np.ndarray:
         """Candidates still free to pick at the campaign's fidelity."""
@@ -164,12 +266,41 @@ class CampaignLoop:
                                    expected=self.expected_duration)
         self.learner.fit(self.ledger, self.free_top())  # on resume, the model is rebuilt before the first pick
         self.fill()
-        while len(self.scheduler):
-            for job, record in self.scheduler.finished(timeout=POLL_SECONDS) + self.scheduler.overdue():
-                self.collect(job, record)
-            if self.stop:
-                self.stopping()
-            self.fill()
+        # Refits run in a thread (NumPy and BLAS release the GIL) while this one collects results and fills
+        # freed slots at once with the last model (results it has not seen count as believed, like running
+        # ones); a finished refit becomes the model and its snapshot is written, and the next starts on
+        # everything stored by then.
+        with ThreadPoolExecutor(1, thread_name_prefix="activemat-refit") as refits:
+            pending, stale = None, False
+            while len(self.scheduler) or pending is not None or stale:
+                if len(self.scheduler):
+                    done = self.scheduler.finished(timeout=POLL_SECONDS if pending is None else REFIT_POLL_SECONDS)
+                else:
+                    done = []
+                    if pending is not None:
+                        wait_futures([pending])
+                with self.timings("collect"):
+                    done += self.scheduler.overdue()
+                if done:
+                    self.record(done)
+                    stale = True
+                    if pending is None and self.refit_is_cheap():
+                        self.learn()  # costs the workers little: pick with the model that knows these results
+                        stale = False
+                    for job, record in done:
+                        self.report.finished(record, self.label(job.key), self.snapshot)
+                if self.stop:
+                    self.stopping()
+                self.fill()
+                if pending is not None and pending.done():
+                    self.adopt(pending.result())
+                    pending = None
+                if pending is None and stale:
+                    stale = False
+                    with self.timings("refit"):
+                        job = self.learner.prepare(self.ledger, self.free_top())
+                    if job is not None:
+                        pending = refits.submit(self.timed_compute, job)
         if self.stop:
             self.stop_reason = f"stopped by {self.stop.signal}"
         self.stop_reason = self.stop_reason or "budget reached"
@@ -189,7 +320,7 @@ class CampaignLoop:
         """What the run did, with the attempt figures as ``status`` reports them (:meth:`Ledger.counts`)."""
         led = self.ledger
         out = {"store": str(self.store.path), "completed": len(led.trained), **led.counts(),
-               "stop_reason": self.stop_reason}
+               "stop_reason": self.stop_reason, "driver": self.timings.as_dict()}
         if len(self.presets) > 1:  # multi-fidelity: completed calculations and the measured cost of each preset
             out["fidelities"] = {p.name: {"completed": led.completed(f), "cost": self.cost(f)}
                                  for f, p in enumerate(self.presets)}

@@ -19,6 +19,20 @@ from activemat.compute.records import CalculationRecord
 from activemat.dispatch.clusters import worker_slots
 from activemat.dispatch.tasks import STARTED_TOPIC, on_worker
 from activemat.store import schema as S
+from activemat.store.hdf5 import Attempt
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A calculation to send: its task, attempt, fallback level, the model iteration it was picked at, why and
+    its score."""
+
+    key: TaskKey
+    attempt: int
+    fallback: int
+    picked_at: int
+    reason: str
+    score: float = float("nan")
 
 
 @dataclass
@@ -81,31 +95,48 @@ class Scheduler:
     def submit(self, key: TaskKey, *, attempt: int, fallback: int, iteration: int, reason: str,
                score: float = float("nan")) -> None:
         """Write the attempt's row (status running), then send the task."""
-        base = self.presets[key.fidelity]
-        row = self.store.add_attempt(key.candidate, attempt, base.name, iteration, reason, score)
-        # cheaper fidelities keep their scratch apart (same candidate and attempt numbers)
-        top = key.fidelity == len(self.presets) - 1
-        scratch_root = self.scratch if top else str(Path(self.scratch) / base.name)
-        args = (key.candidate, attempt, self.pool.atoms(key.candidate), base.with_fallback(fallback), scratch_root)
-        tag = f"gap-{base.name}-c{key.candidate}-a{attempt}-{time.time_ns()}"
-        future = self.client.submit(on_worker, self.task, tag, bool(self.time_limit), *args, pure=False, key=tag,
-                                    expected=self.expected(key.fidelity))
-        scratch = str(Path(scratch_root) / f"cand{key.candidate:06d}-try{attempt}")
-        self.running[future] = Running(row, key, attempt, fallback, scratch)
+        self.submit_many([Submission(key, attempt, fallback, iteration, reason, score)])
+
+    def submit_many(self, items: list[Submission]) -> None:
+        """Write the attempts' rows (status running) in one batch and one flush, then send the tasks."""
+        if not items:
+            return
+        rows = self.store.add_attempts([Attempt(s.key.candidate, s.attempt, self.preset_name(s.key), s.picked_at,
+                                                s.reason, s.score) for s in items])
+        for row, s in zip(rows, items):
+            key, attempt = s.key, s.attempt
+            base = self.presets[key.fidelity]
+            # cheaper fidelities keep their scratch apart (same candidate and attempt numbers)
+            top = key.fidelity == len(self.presets) - 1
+            scratch_root = self.scratch if top else str(Path(self.scratch) / base.name)
+            args = (key.candidate, attempt, self.pool.atoms(key.candidate), base.with_fallback(s.fallback),
+                    scratch_root)
+            tag = f"gap-{base.name}-c{key.candidate}-a{attempt}-{time.time_ns()}"
+            future = self.client.submit(on_worker, self.task, tag, bool(self.time_limit), *args, pure=False, key=tag,
+                                        expected=self.expected(key.fidelity))
+            scratch = str(Path(scratch_root) / f"cand{key.candidate:06d}-try{attempt}")
+            self.running[future] = Running(row, key, attempt, s.fallback, scratch)
 
     def finished(self, timeout: float) -> list[tuple[Running, CalculationRecord]]:
-        """Calculations that completed within ``timeout`` seconds, with their records."""
+        """Calculations that completed within ``timeout`` seconds (every one done by then), with their
+        records."""
         try:
             done, _ = wait(list(self.running), timeout=timeout, return_when="FIRST_COMPLETED")
         except TimeoutError:
             return []
+        done = list(done)
+        ok = [f for f in done if f.status == "finished"]
+        try:
+            records = dict(zip(ok, self.client.gather(ok))) if ok else {}  # one round trip for the batch
+        except Exception:  # a result lost meanwhile: fetch each on its own below
+            records = {}
         out = []
         if any(f.status == "error" for f in done):
             self._note_starts()  # a lost attempt's row keeps when it started, so the compute it lost is known
         for future in done:
             job = self.running.pop(future)
             try:
-                record = future.result()
+                record = records[future] if future in records else future.result()
                 record.fallback = job.fallback
             except Exception as exc:  # the worker died or the task could not run: record it, keep going
                 record = job.failure(self.preset_name(job.key), f"{S.LOST}: {type(exc).__name__}: {exc}")

@@ -15,7 +15,7 @@ import numpy as np
 
 from activemat.campaign.ledger import TaskKey
 from activemat.learn.acquisition import space_filling
-from activemat.learn.strategies import SEED, Context, CostAwareIVR, Pick, choose, make_strategy
+from activemat.learn.strategies import SEED, Context, CostAwareIVR, Pick, choose, choose_batch, make_strategy
 
 
 class Selector:
@@ -44,6 +44,25 @@ class Selector:
         if self.learner.multi:
             return self._next_multi(ledger, busy, running)
         return self._next_single(ledger, busy, running)
+
+    def next_batch(self, ledger, running: list[TaskKey], n: int) -> list[tuple[TaskKey, str, float]]:
+        """Up to ``n`` tasks picked in one step (one per free worker), each as if the earlier ones were running;
+        empty (with ``stop_reason`` set) when selection stops. One at a time for multi-fidelity campaigns."""
+        if n <= 1 or self.learner.multi:
+            pick = self.next(ledger, running)
+            return [] if pick is None else [pick]
+        busy = ledger.busy(running)
+        running_top = self.pool.features[[k.candidate for k in running]]
+        ctx = self._context(ledger, ~busy[-1:], [running_top])
+        if self.learner.model is not None:  # results a refit in the background has not taken in yet
+            unseen = np.setdiff1d(ledger.training_set(ledger.top)[0], self.learner.fitted_idx)
+            ctx.unfitted = self.pool.features[unseen]
+        picks, why = choose_batch(self.strategy, ctx, n, n_seed=self.config.strategy.n_seed,
+                                  n_started=len(ledger.trained) + len(running) + len(ledger.failed),
+                                  max_std=self.learner.max_std, target_std=self.config.stop.target_std)
+        if not picks:
+            self.stop_reason = why
+        return [(TaskKey(ledger.top, p.candidate), p.reason, p.score) for p in picks]
 
     def _context(self, ledger, free: np.ndarray, running_by_level: list[np.ndarray], costs=()) -> Context:
         lr = self.learner

@@ -8,7 +8,7 @@ all call it, so they fit the same model.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ from activemat.errors import InputError, SpaceError
 from activemat.learn.acquisition import representative
 from activemat.learn.cokriging import CoKriging
 from activemat.learn.models import make_model
+from activemat.learn.scalable import NystroemGP, pool_basis
 from activemat.space.matching import load_labels, structure_candidates
 from activemat.space.pool import CandidatePool, build_pool, parse_formula
 from activemat.store import schema as S
@@ -87,11 +88,12 @@ def fixed_candidates(entries: list[str], pool: CandidatePool) -> list[int]:
 
 @dataclass(frozen=True)
 class ModelFactory:
-    """Callable ``make(warm_start=None)`` returning the [model] section's unfitted regressor (picklable, so
-    replay runs can go to other processes).
+    """Callable ``make(warm_start=None, below=None, n_train=0)`` returning the [model] section's unfitted
+    regressor (picklable, so replay runs can go to other processes): a ``gp`` section gives the scalable
+    :class:`~activemat.learn.scalable.NystroemGP` for more than ``scalable_above`` training points.
 
     ``groups``: the cluster class of each feature (``ard = "classes"``); ``prior_centre``: the kernel fitted on
-    ``prior_from``'s labels.
+    ``prior_from``'s labels; ``basis``: pool rows for the Nystroem landmarks.
     """
 
     section: ModelSection
@@ -99,16 +101,28 @@ class ModelFactory:
     scaler: StandardScaler | None = None
     groups: tuple[int, ...] | None = None
     prior_centre: object | None = None
+    basis: np.ndarray | None = field(default=None, compare=False)
 
     @property
     def ties_levels(self) -> bool:
         """Whether co-kriging centres each discrepancy's hyperprior on the level below (``discrepancy``)."""
         return self.section.discrepancy == "tied"
 
-    def __call__(self, warm_start=None, below=None):
-        """The regressor; ``below``: the fitted kernel of the level below a co-kriging discrepancy, which then
-        centres a weak hyperprior (``[model] discrepancy = "tied"``)."""
+    def kind(self, n_train: int = 0) -> str:
+        """The model kind a fit on ``n_train`` points uses."""
         s = self.section
+        if s.kind == "gp" and s.scalable_above is not None and n_train > s.scalable_above:
+            return "nystroem"
+        return s.kind
+
+    def __call__(self, warm_start=None, below=None, n_train: int = 0):
+        """The regressor; ``below``: the fitted kernel of the level below a co-kriging discrepancy, which then
+        centres a weak hyperprior (``[model] discrepancy = "tied"``); ``n_train``: the training points it will
+        be fitted on (above ``scalable_above``, the scalable model)."""
+        s = self.section
+        if self.kind(n_train) == "nystroem":
+            return NystroemGP(n_components=s.components, ard=s.ard is True, restarts=s.restarts,
+                              random_state=self.seed, scaler=self.scaler, warm_start=warm_start, basis=self.basis)
         if s.kind != "gp":
             return make_model(s.kind)
         prior, centre = (None if s.prior == "none" else s.prior), self.prior_centre
@@ -135,9 +149,10 @@ def model_factory(section: ModelSection, seed: int, pool: CandidatePool | None =
         except SpaceError as exc:
             raise InputError(f"[model] ard = \"classes\": {exc}") from None
     scaler = StandardScaler().fit(pool.features) if pool is not None else None
-    factory = ModelFactory(section, seed, scaler, groups)
+    basis = pool_basis(pool.features, seed) if pool is not None else None
+    factory = ModelFactory(section, seed, scaler, groups, basis=basis)
     if section.prior_from:
-        factory = ModelFactory(section, seed, scaler, groups, prior_centre(section.prior_from, pool, factory))
+        factory = replace(factory, prior_centre=prior_centre(section.prior_from, pool, factory))
     return factory
 
 

@@ -9,4 +9,4 @@ reads a store or talks to a cluster.
 
 #: Regressor kinds of :func:`activemat.learn.models.make_model`, named here so that the command line can offer
 #: them without importing scikit-learn (0.8 s) just to build its parser.
-MODEL_KINDS = ("gp", "linear")
+MODEL_KINDS = ("gp", "linear", "nystroem")

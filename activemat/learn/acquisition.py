@@ -183,6 +183,17 @@ def _variance_reduction(model, X_pool: np.ndarray, ref: np.ndarray, weights: np.
             var_noisy = kernel.diag(Z[c]) - np.einsum("ij,ij->j", v_c, v_c)  # diag includes the white noise
             out[c] = np.einsum("ij,ij->j", cov, cov) / np.maximum(var_noisy, 1e-300)
         return out
+    if hasattr(model, "features") and hasattr(model, "weight_cov"):  # Bayesian linear model on kernel features
+        sigma = model.weight_cov()
+        p_ref = model.features(X_pool[ref]) @ sigma  # (n_ref, m)
+        noise = model.noise_std() ** 2
+        for s in range(0, len(cand), _IVR_CHUNK):
+            c = cand[s:s + _IVR_CHUNK]
+            phi = model.features(X_pool[c])
+            cov = average(p_ref @ phi.T)
+            var_noisy = np.einsum("ij,jk,ik->i", phi, sigma, phi) + noise
+            out[c] = np.einsum("ij,ij->j", cov, cov) / np.maximum(var_noisy, 1e-300)
+        return out
     if hasattr(model, "cov_"):  # OLS: cov(j, c) = s^2 d_j C d_c', var(c) + noise = s^2 (1 + d_c C d_c')
         design = np.column_stack([np.ones(n), X_pool])
         proj = average(design[ref] @ model.cov_ @ design[cand].T)
@@ -190,3 +201,87 @@ def _variance_reduction(model, X_pool: np.ndarray, ref: np.ndarray, weights: np.
         out[cand] = np.einsum("ij,ij->j", proj, proj) / (1.0 + lev)
         return out
     raise ValueError(f"strategy {name!r} needs a Gaussian process or linear model, not {type(model).__name__}")
+
+
+BATCH_SHORTLIST = 512  # candidates a batch is first picked from (x4 while a pick may not be the pool's best) ...
+BATCH_SHORTLIST_MAX = 2048  # ... up to this many (or 4 per pick): memory and time stay bounded on flat scores
+
+
+def believer_batch(model, X_pool: np.ndarray, mean: np.ndarray, std: np.ndarray, free: np.ndarray,
+                   X_running: np.ndarray, n: int, score, shortlist: int = BATCH_SHORTLIST) -> list[tuple[int, float]]:
+    """``n`` picks in one step, each the best ``score(mean, std)`` as if the running calculations and the
+    earlier picks had returned their predicted mean ("kriging believer", hyperparameters fixed).
+
+    With fixed hyperparameters a believed result leaves the mean unchanged and conditions the covariance on
+    one more noisy observation, which does not depend on its value: the picks come from the joint posterior
+    covariance of a shortlist of candidates (:meth:`latent_cov` of the model), updated by one rank-one step
+    per pick. ``score`` must never increase when the std decreases (max std, UCB, EI), so a candidate's score
+    without any believer (``mean``, ``std``: the model's predictions over the pool) bounds its believed
+    score: the shortlist holds the best ``max(shortlist, 4 n)`` free candidates by that score, and grows
+    (x4) whenever a pick scores below the best candidate left out, so every pick is the pool's best, up to
+    ``max(BATCH_SHORTLIST_MAX, 4 n)`` candidates; beyond that (scores so flat that thousands of candidates
+    are within the believer's reach) the picks are the best of the shortlist. Memory is at most
+    (that + running)^2, whatever the pool's size.
+
+    Returns
+    -------
+    list of (candidate index, believed score), in pick order.
+    """
+    cand = np.flatnonzero(free)
+    n = min(n, len(cand))
+    if n == 0:
+        return []
+    base = np.asarray(score(mean, std), float)
+    size, most = max(shortlist, 4 * n), max(BATCH_SHORTLIST_MAX, 4 * n, shortlist)
+    while True:
+        size = min(size, most)
+        if size >= len(cand):
+            short, bound = cand, -np.inf
+        else:
+            order = np.argpartition(-base[cand], size - 1)
+            short = cand[order[:size]]
+            bound = -np.inf if size == most else float(base[cand[order[size:]]].max())
+        short = np.sort(short)  # first on ties, as best_available
+        picks = _greedy_believer(model, X_pool[short], mean[short], X_running, n, score, bound)
+        if picks is not None:
+            return [(int(short[j]), s) for j, s in picks]
+        size *= 4
+
+
+def _greedy_believer(model, X: np.ndarray, mean: np.ndarray, X_running: np.ndarray, n: int, score,
+                     bound: float) -> list[tuple[int, float]] | None:
+    """Greedy believer picks among the rows of ``X``; None if one scores below ``bound`` (the shortlist is
+    too short to be sure)."""
+    from scipy.linalg import cho_factor, cho_solve  # deferred: see ivr_scores
+
+    m, r = len(X), len(X_running)
+    both = np.vstack([X, X_running]) if r else X
+    _, cov = model.latent_cov(both)
+    _, std = model.predict(both, return_std=True)
+    noise = np.maximum(std ** 2 - np.diag(cov), 0.0)  # each point's observation noise
+    cov_s = cov[:m, :m]
+    if r:  # condition on the running calculations' (believed) results
+        c_sr = cov[:m, m:]
+        c_rr = cov[m:, m:] + np.diag(noise[m:]) + 1e-12 * np.eye(r)
+        cov_s = cov_s - c_sr @ cho_solve(cho_factor(c_rr, lower=True), c_sr.T)
+    noise_s = noise[:m]
+    var = np.array(np.diag(cov_s), float)  # latent variances as the picks are believed
+    tiny = 1e-12 * (max(float(var.max()), 0.0) + float(noise_s.max()) + 1e-300)
+    taken = np.zeros(m, bool)
+    factors = np.empty((n, m))  # row t: the rank-one update of pick t (a partial Cholesky factor)
+    picks = []
+    for t in range(n):
+        values = np.asarray(score(mean, np.sqrt(np.maximum(var, 0.0) + noise_s)), float)
+        values[taken] = -np.inf
+        j = int(np.argmax(values))
+        if values[j] < bound:
+            return None
+        picks.append((j, float(values[j])))
+        taken[j] = True
+        # covariance with j after the earlier picks, over the noisy variance at j
+        v = cov_s[:, j] - factors[:t].T @ factors[:t, j]
+        d = v[j] + noise_s[j]
+        v = v / np.sqrt(d) if d > tiny else np.zeros_like(v)  # a pick already known (to rounding) teaches nothing
+        factors[t] = v
+        var -= v ** 2
+    return picks

@@ -452,6 +452,8 @@ def state_json(model) -> str:
 def reuse_state(model, state: dict):
     """An unfitted copy of ``model`` (an unfitted regressor of the state's kind) that reuses the fitted
     hyperparameters of ``state`` instead of optimising them; ValueError if they do not fit this model."""
+    if hasattr(model, "with_state"):  # a model of another module (activemat.learn.scalable) reads its own state
+        return model.with_state(state)
     if state.get("kind") == "linear" and isinstance(model, LinearModel):
         return model
     if state.get("kind") == "gp" and isinstance(model, GPRegressor):

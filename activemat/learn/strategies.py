@@ -19,12 +19,13 @@ the campaign loop and replay pick the same way.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 import numpy as np
 
 from activemat.learn.acquisition import (
+    believer_batch,
     believer_model,
     best_available,
     curve_ivr_scores,
@@ -64,6 +65,9 @@ class Context:
         Candidates of a fixed list, in order.
     costs
         CPU-seconds of one calculation per level.
+    unfitted
+        Features of top-level results already in ``X_train`` that ``model`` was not fitted on (its refit is
+        still running): a batch counts them as believed, like running calculations.
     """
 
     pool: object
@@ -76,6 +80,7 @@ class Context:
     predictions: tuple[np.ndarray, np.ndarray] | None = None
     fixed: list[int] = field(default_factory=list)
     costs: list[float] = field(default_factory=list)
+    unfitted: np.ndarray | None = None  # features of training results the model was not fitted on yet
 
     @property
     def top_free(self) -> np.ndarray:
@@ -119,6 +124,25 @@ class Strategy(ABC):
     def select(self, ctx: Context) -> Pick | None:
         """The next pick, or None when nothing is left to pick."""
 
+    def select_batch(self, ctx: Context, n: int) -> list[Pick]:
+        """Up to ``n`` picks for as many free workers, each made as if the earlier ones were running.
+
+        This default picks one at a time (each pick refits the believer model); strategies that can do better
+        override it.
+        """
+        picks: list[Pick] = []
+        free, running = ctx.top_free.copy(), ctx.top_running
+        for _ in range(n):
+            step = replace(ctx, free=np.vstack([ctx.free[:-1], free[None]]),
+                           running=[*ctx.running[:-1], running])
+            pick = self.select(step)
+            if pick is None:
+                break
+            picks.append(pick)
+            free[pick.candidate] = False
+            running = np.vstack([running, ctx.pool.features[pick.candidate][None]])
+        return picks
+
 
 class ScoredStrategy(Strategy):
     """A strategy that scores every candidate and picks the best free one (first on ties), as modAL's
@@ -131,6 +155,34 @@ class ScoredStrategy(Strategy):
     def select(self, ctx: Context) -> Pick | None:
         best = best_available(self.scores(ctx), ctx.top_free)
         return None if best is None else Pick(best[0], self.name, best[1])
+
+
+class BelievedScores(ScoredStrategy):
+    """A strategy whose score is a function of the believed mean and std alone, never higher for a smaller
+    std: a batch is picked in one step (:func:`activemat.learn.acquisition.believer_batch`)."""
+
+    def scores(self, ctx):
+        return self.score(*_believed(ctx), ctx)
+
+    @abstractmethod
+    def score(self, mean: np.ndarray, std: np.ndarray, ctx: Context) -> np.ndarray:
+        """Acquisition value from mean and std (eV), higher is better."""
+
+    def select_batch(self, ctx: Context, n: int) -> list[Pick]:
+        if n <= 1 or ctx.model is None or not hasattr(ctx.model, "latent_cov"):
+            return super().select_batch(ctx, n)
+        if ctx.predictions is not None:
+            mean, std = ctx.predictions
+        else:
+            from activemat.learn.scalable import predict_chunked  # deferred: scikit-learn (the CLI's parser)
+
+            mean, std = predict_chunked(ctx.model, ctx.pool.features)
+        believed = ctx.top_running
+        if ctx.unfitted is not None and len(ctx.unfitted):
+            believed = np.vstack([believed, ctx.unfitted])
+        picks = believer_batch(ctx.model, ctx.pool.features, mean, std, ctx.top_free, believed, n,
+                               lambda m, s: self.score(m, s, ctx))
+        return [Pick(i, self.name, score) for i, score in picks]
 
 
 STRATEGIES: dict[str, type[Strategy]] = {}
@@ -167,12 +219,12 @@ def _believed(ctx: Context) -> tuple[np.ndarray, np.ndarray]:
 
 
 @register
-class MaxStd(ScoredStrategy):
+class MaxStd(BelievedScores):
     name = "max_std"
     description = "largest posterior std: map the whole space"
 
-    def scores(self, ctx):
-        return _believed(ctx)[1]
+    def score(self, mean, std, ctx):
+        return std
 
 
 @register
@@ -195,7 +247,7 @@ class CurveVarianceReduction(ScoredStrategy):
         return curve_ivr_scores(model, ctx.pool, ctx.top_free)
 
 
-class _TargetGap(ScoredStrategy):
+class _TargetGap(BelievedScores):
     """Search for a target gap: acquisition on the closeness -|mean - target_gap|.
 
     The EI/PI/UCB maths is modAL's (its functions; its ActiveLearner is broken
@@ -206,8 +258,7 @@ class _TargetGap(ScoredStrategy):
 
     needs_target_gap = True
 
-    def scores(self, ctx):
-        mean, std = _believed(ctx)
+    def score(self, mean, std, ctx):
         target = self.settings.target_gap
         closeness = -np.abs(mean - target)
         y = ctx.y_train if ctx.y_train is not None else np.empty(0)
@@ -246,6 +297,10 @@ class ProbabilityOfImprovement(_TargetGap):
     name = "pi"
     description = "probability of improvement towards target_gap"
 
+    def select_batch(self, ctx, n):
+        # PI can grow as the std shrinks (a mean already past the target): the one-step batch's bound fails
+        return Strategy.select_batch(self, ctx, n)
+
     def acquisition(self, closeness, std, best):
         from modAL.acquisition import PI  # deferred: heavy, see _TargetGap
 
@@ -261,6 +316,12 @@ class Random(Strategy):
     def select(self, ctx):
         free = np.flatnonzero(ctx.top_free)
         return Pick(int(ctx.rng.choice(free)), self.name) if len(free) else None
+
+    def select_batch(self, ctx, n):
+        free = np.flatnonzero(ctx.top_free)
+        if n == 1:  # the same draws as one pick at a time
+            return [Pick(int(ctx.rng.choice(free)), self.name)] if len(free) else []
+        return [Pick(int(i), self.name) for i in ctx.rng.choice(free, min(n, len(free)), replace=False)]
 
 
 @register
@@ -313,3 +374,40 @@ def choose(strategy: Strategy, ctx: Context, *, n_seed: int, n_started: int, max
             return None, f"max std {max_std:.4f} eV below target"
     pick = strategy.select(ctx)
     return pick, "" if pick is not None else strategy.done
+
+
+def choose_batch(strategy: Strategy, ctx: Context, n: int, *, n_seed: int, n_started: int,
+                 max_std: float = float("inf"), target_std: float | None = None) -> tuple[list[Pick], str]:
+    """Up to ``n`` picks of a single-fidelity campaign in one step (one per free worker), and why selection
+    stops if it gives fewer.
+
+    The same rules as :func:`choose` applied ``n`` times, each pick made as if the earlier ones were
+    running: seeds first, then :meth:`Strategy.select_batch`.
+    """
+    picks: list[Pick] = []
+    free = ctx.top_free.copy()
+    if strategy.seeds:
+        wanted = [i for i in space_filling(ctx.pool, n_seed, np.zeros(len(free), bool)) if free[i]]
+        while len(picks) < n and free.any():
+            seeds = [i for i in wanted if free[i]]
+            if not (seeds and n_started + len(picks) < n_seed or ctx.model is None and seeds):
+                break
+            picks.append(Pick(seeds[0], SEED))
+            free[seeds[0]] = False
+        if ctx.model is None and len(picks) < n and free.any():  # no model yet: spread the rest over compositions
+            more = space_filling(ctx.pool, n - len(picks), ~free)
+            picks += [Pick(i, SEED) for i in more]
+            free[more] = False
+        if len(picks) < n and free.any() and strategy.uses_model and target_std is not None and max_std < target_std:
+            return picks, f"max std {max_std:.4f} eV below target"
+    if len(picks) < n and free.any():
+        running = ctx.top_running
+        if picks:
+            running = np.vstack([running, ctx.pool.features[[p.candidate for p in picks]]])
+        rest = replace(ctx, free=np.vstack([ctx.free[:-1], free[None]]), running=[*ctx.running[:-1], running])
+        more = strategy.select_batch(rest, n - len(picks))
+        free[[p.candidate for p in more]] = False
+        picks += more
+    if len(picks) == n:
+        return picks, ""
+    return picks, "pool exhausted" if not free.any() else strategy.done

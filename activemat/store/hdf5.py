@@ -49,6 +49,15 @@ def _encode(value, column: S.Column) -> bytes:
     return text.encode()[: column.width].decode("utf-8", "ignore").encode()
 
 
+def _stacked(values: list, column: S.Column, shape: tuple) -> np.ndarray:
+    """Values of consecutive rows as one array of the column's dtype, each broadcast to the row's shape (a
+    scalar fill value fills a whole row of a per-site or per-k column)."""
+    out = np.empty((len(values), *shape), dtype=column.dtype)
+    for i, value in enumerate(values):
+        out[i] = value
+    return out
+
+
 def _decode(array: np.ndarray) -> np.ndarray:
     return np.array([v.decode() for v in array], dtype=object)
 
@@ -414,6 +423,18 @@ def _close_quietly(f: h5py.File | None) -> None:
             pass
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """A submission as :meth:`CampaignStore.add_attempts` records it (a row with status running)."""
+
+    candidate: int
+    attempt: int
+    preset: str
+    iteration: int
+    reason: str
+    score: float = float("nan")
+
+
 class CampaignStore:
     """The single writer of a campaign store. Use as a context manager.
 
@@ -674,8 +695,9 @@ class CampaignStore:
             for column in group.columns:
                 ds = cols[column.name]
                 ds.resize((start + len(rows), *ds.shape[1:]))
-                for i, row in enumerate(rows):
-                    ds[start + i] = self._value(column, row.get(column.name, column.fill))
+                # one write per column for the whole batch of rows
+                ds[start:] = _stacked([self._value(column, row.get(column.name, column.fill)) for row in rows],
+                                      column, ds.shape[1:])
 
         self._write(_append_room(group, start, len(rows), self._sizes), append)
         return start
@@ -687,9 +709,20 @@ class CampaignStore:
     def add_attempt(self, candidate: int, attempt: int, preset: str, iteration: int, reason: str,
                     score: float = float("nan")) -> int:
         """Record a submission (status running) and flush; return its row."""
-        return self._append(S.CALCULATIONS, [{
-            "candidate": candidate, "attempt": attempt, "status": S.RUNNING, "preset": preset,
-            "iteration": iteration, "reason": reason, "score": score, "submitted": time.time()}])
+        return self.add_attempts([Attempt(candidate, attempt, preset, iteration, reason, score)])[0]
+
+    def add_attempts(self, attempts: list[Attempt]) -> list[int]:
+        """Record many submissions (status running) in one write and one flush; return their rows, in order.
+
+        The rows are the same as :meth:`add_attempt` called once for each.
+        """
+        if not attempts:
+            return []
+        now = time.time()
+        start = self._append(S.CALCULATIONS, [{
+            "candidate": a.candidate, "attempt": a.attempt, "status": S.RUNNING, "preset": a.preset,
+            "iteration": a.iteration, "reason": a.reason, "score": a.score, "submitted": now} for a in attempts])
+        return list(range(start, start + len(attempts)))
 
     def finish_attempt(self, row: int, record: CalculationRecord) -> None:
         """Fill a submitted row with its result, its GPAW parameters included, and flush.
@@ -699,18 +732,43 @@ class CampaignStore:
         status is written last, so a row reads as finished only with all its
         results in.
         """
+        self.finish_attempts([(row, record)])
+
+    def finish_attempts(self, results: list[tuple[int, CalculationRecord]]) -> None:
+        """Fill many submitted rows with their results in one write and one flush (what
+        :meth:`finish_attempt` does for one row, for results that landed together).
+
+        New parameter sets are appended (and flushed) first; every result column of every row is written
+        before any row's status, so a killed writer leaves each row either finished with all its results or
+        still running (rerun on resume).
+        """
+        if not results:
+            return
         self._live()
-        key = self._parameters_key(record.settings)
+        results = sorted(results, key=lambda item: item[0])  # HDF5 point selections go in increasing order
+        rows = [row for row, _ in results]
+        if len(set(rows)) < len(rows):
+            raise ValueError(f"a row is finished twice in one batch: {rows}")
+        keys = [self._parameters_key(record.settings) for _, record in results]
         calc = self._cols[S.CALCULATIONS.path]
+
+        def values(column: S.Column, get) -> np.ndarray:
+            out = []
+            for key, (_, record) in zip(keys, results):
+                value = get(key, record)
+                if value is None:  # no structure recorded (not relaxed): the column's fill
+                    value = _filled(column, 1, self._sizes)[0]
+                out.append(self._value(column, value))
+            return _stacked(out, column, calc[column.name].shape[1:])
 
         def fill():
             for column in S.CALCULATIONS.columns:
                 if column.source == S.RESULT and column.name != "status":
-                    value = key if column.name == "parameters" else getattr(record, column.name)
-                    if value is None:  # no structure recorded: the column's fill
-                        value = _filled(column, 1, self._sizes)[0]
-                    calc[column.name][row] = self._value(column, value)
-            calc["status"][row] = self._value(S.CALCULATIONS["status"], record.status)
+                    get = (lambda key, record: key) if column.name == "parameters" else \
+                        (lambda key, record, name=column.name: getattr(record, name))
+                    calc[column.name][rows] = values(column, get)
+            status = S.CALCULATIONS["status"]
+            calc["status"][rows] = values(status, lambda key, record: record.status)
 
         self._write(0, fill)
 
@@ -730,9 +788,11 @@ class CampaignStore:
     def _mark(self, rows) -> None:
         status = self._cols[S.CALCULATIONS.path]["status"]
 
+        rows = sorted({int(r) for r in rows})  # one point selection, in increasing order
+
         def mark():
-            for row in rows:
-                status[row] = S.INTERRUPTED.encode()
+            if rows:
+                status[rows] = np.full(len(rows), S.INTERRUPTED.encode(), dtype=status.dtype)
 
         self._write(0, mark)
 
@@ -742,7 +802,8 @@ class CampaignStore:
         calc = self._cols[S.CALCULATIONS.path]
         rows = np.flatnonzero(calc["status"][()] == S.RUNNING.encode())
         self._mark(rows)
-        return [(int(calc["candidate"][r]), int(calc["attempt"][r])) for r in rows]
+        candidates, attempts = calc["candidate"][()], calc["attempt"][()]
+        return [(int(candidates[r]), int(attempts[r])) for r in rows]
 
     def mark_interrupted(self, rows: list[int]) -> None:
         """Mark submitted rows as interrupted (cancelled on a stop; resubmitted on resume)."""

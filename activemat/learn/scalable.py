@@ -1,0 +1,213 @@
+"""Learning at scale: a regressor whose refit does not grow as n^3, predictions in chunks, and the refit schedule.
+
+:class:`NystroemGP` is an approximate Gaussian process built from
+scikit-learn parts: an exact GP (squared-exponential kernel + white noise)
+fitted on a subsample of at most ``subsample`` training points gives the
+length scale(s); :class:`sklearn.kernel_approximation.Nystroem` turns the
+features into ``n_components`` kernel features on landmarks drawn from the
+candidate pool (``basis``, known before any label); and
+:class:`sklearn.linear_model.BayesianRidge` fits a Bayesian linear model on
+them, with its noise and weight precisions from the evidence. Its predictive
+std is BayesianRidge's (weights' posterior covariance + noise). A refit on
+more labels costs O(n m^2) for m components; a full search (the subsample
+GP) runs only when :class:`RefitSchedule` says so.
+
+:func:`predict_chunked` predicts mean and std over a pool of any size in
+blocks of rows, so memory stays bounded (an exact GP's prediction over
+10^5 candidates at once holds a 10^5 x n matrix).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.gaussian_process import GaussianProcessRegressor
+from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
+from sklearn.kernel_approximation import Nystroem
+from sklearn.linear_model import BayesianRidge
+from sklearn.preprocessing import StandardScaler
+
+from activemat.learn.models import kernel_from_dict, kernel_to_dict, lbfgs
+
+#: Rows per block when predicting over a pool (memory: a block times the training set or the components).
+PREDICT_CHUNK = 8192
+#: Landmark candidates drawn from the pool for the Nystroem map (the map picks ``n_components`` of them).
+BASIS_ROWS = 4096
+
+
+def predict_chunked(model, X: np.ndarray, chunk: int = PREDICT_CHUNK) -> tuple[np.ndarray, np.ndarray]:
+    """``model.predict(X, return_std=True)`` in blocks of ``chunk`` rows (the same numbers, bounded memory)."""
+    X = np.asarray(X, float)
+    mean, std = np.empty(len(X)), np.empty(len(X))
+    for s in range(0, len(X), chunk):
+        mean[s:s + chunk], std[s:s + chunk] = model.predict(X[s:s + chunk], return_std=True)
+    return mean, std
+
+
+def pool_basis(features: np.ndarray, seed: int, rows: int = BASIS_ROWS) -> np.ndarray:
+    """Rows of the pool the Nystroem landmarks are drawn from: all of it, or ``rows`` of it at random (seeded)."""
+    if len(features) <= rows:
+        return np.asarray(features, float)
+    idx = np.sort(np.random.default_rng([seed, 19]).choice(len(features), rows, replace=False))
+    return np.asarray(features[idx], float)
+
+
+def length_scale(kernel) -> np.ndarray | float:
+    """The length scale(s) of the first kernel term that has one (``RBF`` or ``Matern``), from its parameters.
+
+    >>> length_scale(ConstantKernel(2.0) * RBF([1.5, 3.0]) + WhiteKernel(0.1)).tolist()
+    [1.5, 3.0]
+    """
+    for name, value in kernel.get_params(deep=True).items():
+        if name == "length_scale" or name.endswith("__length_scale"):
+            return np.asarray(value, float) if np.ndim(value) else float(value)
+    raise ValueError(f"kernel {kernel} has no length scale")
+
+
+class NystroemGP(RegressorMixin, BaseEstimator):
+    """Approximate GP: Nystroem kernel features on pool landmarks + Bayesian ridge regression.
+
+    Parameters
+    ----------
+    n_components : Nystroem components (landmarks); refit cost O(n m^2), prediction O(m^2) per candidate.
+    subsample : training points the exact GP that sets the length scale(s) sees, at most (random, seeded).
+    ard : one length scale per feature.
+    restarts : restarts of that GP's marginal-likelihood optimiser.
+    kernel : a fitted kernel whose length scale(s) to use as they are (no GP fit): cross-validation, believer
+        fantasies, stored hyperparameters.
+    random_state : seed of the subsample, the landmarks and the optimiser restarts.
+    scaler : a fitted feature scaler (the pool's); None fits one on the training data.
+    warm_start : the previous fit's kernel: between full searches a refit reuses its length scale(s) and only
+        refits the Bayesian ridge (noise and amplitude from the evidence). Any scikit-learn kernel with a
+        length scale will do, e.g. an exact GP's Matern kernel when a campaign switches model above a size.
+    basis : rows (unscaled features) the landmarks are drawn from, e.g. :func:`pool_basis`; None: the
+        training rows.
+
+    Attributes
+    ----------
+    kernel_ : the kernel whose length scale(s) the features use.
+    scaler_, nystroem_, ridge_ : the fitted scaler, feature map and Bayesian ridge.
+    """
+
+    def __init__(self, n_components: int = 256, subsample: int = 500, ard: bool = False, restarts: int = 2,
+                 kernel=None, random_state: int | None = 0, scaler=None, warm_start=None, basis=None):
+        self.n_components = n_components
+        self.subsample = subsample
+        self.ard = ard
+        self.restarts = restarts
+        self.kernel = kernel
+        self.random_state = random_state
+        self.scaler = scaler
+        self.warm_start = warm_start
+        self.basis = basis
+
+    def _search(self, Z: np.ndarray, y: np.ndarray):
+        """The length scales' kernel: an exact GP (C * RBF + white noise) on a subsample of the training set."""
+        rng = np.random.default_rng(self.random_state)
+        if len(y) > self.subsample:
+            keep = np.sort(rng.choice(len(y), self.subsample, replace=False))
+            Z, y = Z[keep], y[keep]
+        length = np.ones(Z.shape[1]) if self.ard else 1.0
+        start = ConstantKernel(1.0, (1e-3, 1e2)) * RBF(length, (0.3, 1e3)) + WhiteKernel(1e-4, (1e-8, 1e-1))
+        gp = GaussianProcessRegressor(kernel=start, optimizer=lbfgs, n_restarts_optimizer=self.restarts,
+                                      normalize_y=True, random_state=self.random_state)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            gp.fit(Z, y)
+        return gp.kernel_
+
+    def fit(self, X, y):
+        X, y = np.asarray(X, float), np.asarray(y, float)
+        self.scaler_ = self.scaler if self.scaler is not None else StandardScaler().fit(X)
+        Z = self.scaler_.transform(X)
+        given = self.kernel if self.kernel is not None else self.warm_start
+        self.kernel_ = given if given is not None else self._search(Z, y)
+        self.length_scale_ = length_scale(self.kernel_)
+        basis = self.scaler_.transform(np.asarray(self.basis, float)) if self.basis is not None else Z
+        self.nystroem_ = Nystroem(kernel="rbf", gamma=0.5, n_components=min(self.n_components, len(basis)),
+                                  random_state=self.random_state).fit(basis / self.length_scale_)
+        self.ridge_ = BayesianRidge().fit(self.features(X), y)
+        return self
+
+    def features(self, X) -> np.ndarray:
+        """The kernel features of the rows of ``X`` (what the Bayesian ridge is linear in)."""
+        return self.nystroem_.transform(self.scaler_.transform(np.asarray(X, float)) / self.length_scale_)
+
+    def weight_cov(self) -> np.ndarray:
+        """Posterior covariance of the ridge weights (BayesianRidge's ``sigma_``), eV^2 per feature^2."""
+        return self.ridge_.sigma_
+
+    def predict(self, X, return_std: bool = False, return_cov: bool = False):
+        """Posterior mean, with the std or covariance (eV^2) of a new noisy observation (BayesianRidge's)."""
+        if return_std and return_cov:
+            raise RuntimeError("at most one of return_std and return_cov can be requested")
+        if return_cov:
+            mean, cov = self.latent_cov(X)
+            return mean, cov + np.eye(len(mean)) / self.ridge_.alpha_
+        return self.ridge_.predict(self.features(X), return_std=return_std)
+
+    def latent_cov(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean (eV) and covariance (eV^2) of the noise-free gap at the rows of ``X``: ``phi @ ridge_.sigma_ @ phi.T``
+        for the kernel features ``phi``."""
+        phi = self.features(X)
+        return self.ridge_.predict(phi), phi @ self.weight_cov() @ phi.T
+
+    def noise_std(self) -> float:
+        """Std (eV) of the observation noise BayesianRidge estimated."""
+        return float(1.0 / np.sqrt(self.ridge_.alpha_))
+
+    def with_fixed_kernel(self) -> "NystroemGP":
+        """An unfitted copy that reuses this model's length scales (and its landmarks)."""
+        return NystroemGP(n_components=self.n_components, subsample=self.subsample, ard=self.ard, restarts=0,
+                          kernel=self.kernel_, random_state=self.random_state, scaler=self.scaler_,
+                          basis=self.basis)
+
+    def describe(self) -> str:
+        return f"nystroem: {self.nystroem_.n_components} components, {self.kernel_}"
+
+    def state(self) -> dict:
+        """The length-scale kernel exactly (with it a fit on the same data gives the same model) and the size."""
+        return {"kind": "nystroem", "kernel": kernel_to_dict(self.kernel_), "n_components": self.n_components}
+
+    def with_state(self, state: dict) -> "NystroemGP":
+        """This unfitted model set to reuse a stored :meth:`state` (ValueError if it is another kind's)."""
+        if state.get("kind") != "nystroem":
+            raise ValueError(f"stored hyperparameters of a {state.get('kind')!r} model do not fit a NystroemGP")
+        return self.set_params(kernel=kernel_from_dict(state["kernel"]), warm_start=None,
+                               n_components=int(state.get("n_components", self.n_components)))
+
+
+class RefitSchedule:
+    """When a refit runs a full hyperparameter search: scheduled by the work done, not every N refits.
+
+    A full search (optimiser restarts; for :class:`NystroemGP` the subsample GP) runs on the first fit and
+    whenever the training set has grown by ``growth`` (relative) and at least ``min_new`` labels since the
+    last one; refits in between start from (exact GP: warm-started optimiser) or reuse (NystroemGP) the last
+    hyperparameters. With a geometric schedule the full searches of a whole campaign cost a constant factor
+    of the last one, however many results arrive and however they are batched. Below ``warm_min`` labels every
+    refit is a full search (one label can move the hyperparameters far).
+
+    One result at a time, full searches run at these training sizes (then every 10 %):
+
+    >>> s = RefitSchedule()
+    >>> [n for n in range(2, 400) if s.full(n) and s.done(n)][16:]
+    [18, 19, 29, 39, 49, 59, 69, 79, 89, 99, 109, 120, 132, 146, 161, 178, 196, 216, 238, 262, 289, 318, 350, 386]
+    """
+
+    def __init__(self, growth: float = 0.1, min_new: int = 10, warm_min: int = 20):
+        self.growth, self.min_new, self.warm_min = growth, min_new, warm_min
+        self.last: int | None = None  # training size of the last full search
+
+    def full(self, n_labels: int) -> bool:
+        """Whether a refit on ``n_labels`` results should run a full search."""
+        if self.last is None or n_labels < self.warm_min:
+            return True
+        return n_labels >= max(self.last * (1 + self.growth), self.last + self.min_new)
+
+    def done(self, n_labels: int) -> bool:
+        """Record that a full search ran on ``n_labels`` results; returns True (for use in expressions)."""
+        self.last = n_labels
+        return True

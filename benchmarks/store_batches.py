@@ -1,0 +1,69 @@
+"""Store writes in batches: milliseconds per calculation row, one row per flush against many.
+
+Appends through activemat.store.hdf5.CampaignStore as the loop writes them: each batch is one
+add_attempts (rows written as running, one flush) and one finish_attempts (results, statuses
+last, one flush), on a store over the 402-configuration 16-atom pool that already holds
+--existing rows. Batch size 1 is what the loop wrote per result before issue 19
+(add_attempt + finish_attempt).
+
+    .venv/bin/python benchmarks/store_batches.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import save  # noqa: E402
+
+from activemat.campaign.config import parse_campaign  # noqa: E402
+from activemat.campaign.loop import create_or_open  # noqa: E402
+from activemat.campaign.setup import prepare  # noqa: E402
+from activemat.compute.records import CalculationRecord  # noqa: E402
+from activemat.store.hdf5 import Attempt, read_store  # noqa: E402
+
+
+def write(store, n: int, batch: int, rng) -> None:
+    for start in range(0, n, batch):
+        k = min(batch, n - start)
+        cands = rng.integers(402, size=k)
+        rows = store.add_attempts([Attempt(int(c), 0, "gpaw-fast", 1, "max_std", 0.1) for c in cands])
+        store.finish_attempts([(row, CalculationRecord(candidate=int(c), attempt=0, preset="gpaw-fast", status="ok",
+                                                       gap=float(rng.uniform(0, 0.6)), energy=-60.0, started=1.0,
+                                                       finished=11.0, host="bench", worker="w0"))
+                               for row, c in zip(rows, cands)])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--batches", type=int, nargs="+", default=[1, 10, 100, 1000])
+    p.add_argument("--rows", type=int, default=2000, help="rows written per batch size")
+    p.add_argument("--existing", type=int, default=10000)
+    args = p.parse_args()
+    rng = np.random.default_rng(0)
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        text = f'[campaign]\nstore = "{tmp}/b.h5"\n'
+        config = parse_campaign(text)
+        pool, presets, _ = prepare(config)
+        with create_or_open(config, text, pool, presets) as store:
+            write(store, args.existing, 1000, rng)
+            for batch in args.batches:
+                n = min(args.rows, 200) if batch == 1 else args.rows
+                t = time.perf_counter()
+                write(store, n, batch, rng)
+                ms = 1000 * (time.perf_counter() - t) / n
+                out.append({"batch": batch, "rows": n, "ms_per_row": ms})
+                print(f"batch {batch}: {ms:.2f} ms/row ({n} rows)", flush=True)
+        assert read_store(f"{tmp}/b.h5").n_calculations == args.existing + sum(r["rows"] for r in out)
+    save("store_batches", {"command": "benchmarks/store_batches.py", "existing": args.existing, "rows": out})
+
+
+if __name__ == "__main__":
+    main()
