@@ -140,6 +140,9 @@ class Scheduler:
                 record.fallback = job.fallback
             except Exception as exc:  # the worker died or the task could not run: record it, keep going
                 record = job.failure(self.preset_name(job.key), f"{S.LOST}: {type(exc).__name__}: {exc}")
+            # Release the result on the cluster now, not when the garbage collector gets to a reference cycle
+            # holding this Future: a draining worker waits until nobody wants its results before it leaves.
+            future.release()
             out.append((job, record))
         return out
 
