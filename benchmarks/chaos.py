@@ -208,8 +208,10 @@ def run(root: Path, *, seed: int, faults: int, budget: int, delay: float = 0.2, 
                 second = start(root, "alias.toml", delay)
                 code, err2 = end(second)
                 lines = err2.strip().splitlines()
-                if driver.poll() is not None and code == 0:
-                    applied = False  # the first driver had finished: no second writer to refuse
+                if code == 0 and (driver.poll() is not None or "budget reached" in err2):
+                    # the first driver had finished (or was closing its cluster after its last write, its lock
+                    # released): no second writer to refuse, and the second found nothing left to compute
+                    applied = False
                 elif code != 2 or len(lines) != 1 or "in use" not in err2:
                     violations.append(f"trial {trial} (alias_driver): second driver exit {code}: {err2[-300:]}")
                 extra = err2
