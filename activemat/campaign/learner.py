@@ -77,6 +77,7 @@ class Learner:
         self.cv_schedule = RefitSchedule(warm_min=CV_ALWAYS_BELOW)  # cross-validation in snapshots
         self.fits = self.full_searches = 0
         self.fitted_idx = np.array([], int)  # candidates the current model was fitted on (top fidelity)
+        self._n_last = 0  # training size of the last refit (a model kind switch forces a full search)
         self.scores: dict = {}  # the current model's cross-validation, if this refit ran one
 
     @property
@@ -155,8 +156,6 @@ class Learner:
             self.full_searches += 1
             return self._factory(None, n)
         return self._factory(self.model.kernel_, n)
-
-    _n_last = 0
 
     def _factory(self, warm, n: int):
         return self.make_model(warm, n_train=n) if hasattr(self.make_model, "kind") else self.make_model(warm)

@@ -50,7 +50,6 @@ from activemat.campaign.selector import Selector
 from activemat.campaign.setup import campaign_model, prepare, pretrain
 from activemat.campaign.signals import StopRequested, stop_on_signals
 from activemat.compute.bandgap import compute_gap
-from activemat.compute.records import CalculationRecord
 from activemat.dispatch.clusters import connect, task_for
 from activemat.errors import InputError
 from activemat.store.hdf5 import CampaignStore, read_store
@@ -163,9 +162,6 @@ class CampaignLoop:
         with self.timings("submit"):
             self.submit_many(planned)
 
-    def submit(self, key: TaskKey, reason: str, score: float = float("nan")) -> None:
-        self.submit_many([(key, reason, score)])
-
     def submit_many(self, planned: list[tuple[TaskKey, str, float]]) -> None:
         """Write the rows of planned (task, reason, score) submissions in one batch, then send the tasks."""
         items = []
@@ -195,9 +191,6 @@ class CampaignLoop:
         return f"{formula} @{self.presets[key.fidelity].name}" if len(self.presets) > 1 else formula
 
     # -- 3. collect, 4. learn -------------------------------------------------------
-    def collect(self, job, record: CalculationRecord) -> None:
-        self.collect_many([(job, record)])
-
     def collect_many(self, done: list[tuple]) -> None:
         """Store every result that landed together (one batch, one flush), then refit once."""
         if not done:
@@ -224,10 +217,7 @@ class CampaignLoop:
         if not fitted:
             return
         self.last_refit = time.perf_counter() - start
-        with self.timings("snapshot"):
-            self.snapshot = self.learner.snapshot(self.ledger)
-            self.store.add_snapshot(self.snapshot, self.learner.mean.astype("f4"), self.learner.std.astype("f4"))
-        self.timings.refits += 1
+        self.write_snapshot()
 
     def timed_compute(self, job):
         """:meth:`Learner.compute` in the refit thread, its time kept apart from the driver's own."""
@@ -247,6 +237,11 @@ class CampaignLoop:
         """Make a refit computed in the background the model, and write its snapshot."""
         with self.timings("snapshot"):
             self.learner.apply(job)
+        self.write_snapshot()
+
+    def write_snapshot(self) -> None:
+        """Write the snapshot of the current model (its figures and its predictions over the pool)."""
+        with self.timings("snapshot"):
             self.snapshot = self.learner.snapshot(self.ledger)
             self.store.add_snapshot(self.snapshot, self.learner.mean.astype("f4"), self.learner.std.astype("f4"))
         self.timings.refits += 1

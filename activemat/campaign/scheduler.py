@@ -92,11 +92,6 @@ class Scheduler:
     def preset_name(self, key: TaskKey) -> str:
         return self.presets[key.fidelity].name
 
-    def submit(self, key: TaskKey, *, attempt: int, fallback: int, iteration: int, reason: str,
-               score: float = float("nan")) -> None:
-        """Write the attempt's row (status running), then send the task."""
-        self.submit_many([Submission(key, attempt, fallback, iteration, reason, score)])
-
     def submit_many(self, items: list[Submission]) -> None:
         """Write the attempts' rows (status running) in one batch and one flush, then send the tasks."""
         if not items:

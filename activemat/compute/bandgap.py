@@ -13,7 +13,6 @@ import shutil
 import socket
 import time
 import traceback
-from pathlib import Path
 
 import numpy as np
 from ase import Atoms

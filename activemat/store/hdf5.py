@@ -756,8 +756,8 @@ class CampaignStore:
             out = []
             for key, (_, record) in zip(keys, results):
                 value = get(key, record)
-                if value is None:  # no structure recorded (not relaxed): the column's fill
-                    value = _filled(column, 1, self._sizes)[0]
+                if value is None:  # no structure recorded (not relaxed): the column's fill, as _append writes it
+                    value = column.fill
                 out.append(self._value(column, value))
             return _stacked(out, column, calc[column.name].shape[1:])
 

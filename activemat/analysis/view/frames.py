@@ -48,7 +48,6 @@ from activemat.campaign.ledger import TEST
 from activemat.campaign.stored import CampaignView, open_campaign
 from activemat.errors import StoreError
 from activemat.store import schema as S
-from activemat.store.status import driver_running
 
 #: ``kind`` values of the ``computed`` source besides one per preset (``"ok:<preset>"``).
 TESTED, RUNNING, FAILED = "tested", "running", "failed"
