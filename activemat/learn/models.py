@@ -34,6 +34,12 @@ LML_FTOL = 1e-4
 LML_MAXITER = 500
 LOOSE_STOP_MIN = 40
 
+# With a handful of labels a hyperparameter at its bound is expected, not a problem. The filter is process-wide on
+# purpose: refits run in a thread, and warnings.catch_warnings is not thread-safe (another thread leaving its own
+# block restores the filters in the middle of a fit; a CI run failed that way). pytest's "error" shadows it, so
+# pyproject.toml repeats it.
+warnings.filterwarnings("ignore", message="The optimal value found for dimension", category=ConvergenceWarning)
+
 
 def lbfgs(obj_func, initial_theta, bounds, ftol: float | None = LML_FTOL, prior: "LogNormalPrior | None" = None):
     """The marginal-likelihood optimiser: scikit-learn's L-BFGS-B, stopping at relative change ``ftol`` (None:
@@ -277,10 +283,7 @@ class GPRegressor(RegressorMixin, BaseEstimator):
                                                  prior=prior),
             n_restarts_optimizer=0 if fixed or self.warm_start is not None else self.restarts,
             normalize_y=True, random_state=self.random_state)
-        with warnings.catch_warnings():
-            # With a handful of points a hyperparameter at its bound is expected, not an error.
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            self.gp_.fit(self.scaler_.transform(X), r)
+        self.gp_.fit(self.scaler_.transform(X), r)
         self.kernel_ = self.gp_.kernel_
         return self
 

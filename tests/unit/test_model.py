@@ -1,6 +1,8 @@
 """Tests for activemat.learn.models: regressors with predict(X, return_std=True) and cross-validation."""
 
 import math
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -232,3 +234,34 @@ def test_optimiser_tolerance_keeps_the_optimum_of_scipys_default():
         default.fit(ours.scaler_.transform(X), y)
     assert ours.gp_.log_marginal_likelihood_value_ == pytest.approx(default.log_marginal_likelihood_value_, abs=0.3)
     assert np.abs(ours.predict(X) - default.predict(ours.scaler_.transform(X))).max() < 5e-3
+
+
+_FIT_WHILE_ANOTHER_THREAD_FILTERS = """
+import threading, warnings
+import numpy as np
+from activemat.learn.models import GPRegressor
+X = np.random.default_rng(0).uniform(size=(6, 2))
+y = 2.0 * X[:, 0]  # noiseless: the noise level ends at its lower bound
+stop = threading.Event()
+def churn():  # enters and leaves catch_warnings, as Dask and the pool's featurizer do in other threads
+    while not stop.is_set():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+thread = threading.Thread(target=churn)
+thread.start()
+try:
+    for _ in range(20):
+        GPRegressor(restarts=0).fit(X, y)
+finally:
+    stop.set()
+    thread.join()
+"""
+
+
+def test_a_hyperparameter_at_its_bound_is_not_an_error_while_another_thread_changes_the_warning_filters():
+    # The loop refits in a thread. A catch_warnings block around the fit lost its filter whenever another thread
+    # left its own block mid-fit, and CI (pytest's "error") failed on the ConvergenceWarning. Outside pytest, with
+    # -W error standing in for pytest's filter.
+    run = subprocess.run([sys.executable, "-W", "error", "-c", _FIT_WHILE_ANOTHER_THREAD_FILTERS],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
