@@ -266,7 +266,9 @@ def test_campaign_driver_out_of_disk_exits_2_and_resumes(small_fs, tmp_path):
         fill(runs, leave=0)
         _, err = first.communicate(timeout=120)
     finally:
-        first.kill()
+        if first.poll() is None:  # reaped here, or it would be garbage-collected running and fail a later test
+            first.kill()
+            first.communicate()
     assert first.returncode == 2, err[-3000:]
     errors = [line for line in err.splitlines() if line.startswith("activemat: error: ")]
     assert len(errors) == 1 and errors[0] == err.rstrip("\n").splitlines()[-1], err[-3000:]
