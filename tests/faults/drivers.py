@@ -50,6 +50,14 @@ def wait_for(predicate, timeout: float = 90.0) -> bool:
     return False
 
 
+def reap(proc: subprocess.Popen) -> None:
+    """Kill a driver still running and wait for it. A test that fails mid-way must reap its driver: a Popen
+    garbage-collected while running (and its open pipes) fails a later test on pytest's unraisable check."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.communicate()
+
+
 def finish(proc: subprocess.Popen, timeout: float = 120) -> int:
     """Wait for a driver that must end by itself with exit 0."""
     _, err = proc.communicate(timeout=timeout)

@@ -25,7 +25,7 @@ from activemat.campaign.config import parse_campaign
 from activemat.errors import StoreError
 from activemat.store.hdf5 import CampaignStore, read_store
 from activemat.store.status import driver_running
-from tests.faults.drivers import completed, reported, start_driver
+from tests.faults.drivers import completed, reap, reported, start_driver
 
 pytestmark = pytest.mark.faults
 
@@ -266,9 +266,7 @@ def test_campaign_driver_out_of_disk_exits_2_and_resumes(small_fs, tmp_path):
         fill(runs, leave=0)
         _, err = first.communicate(timeout=120)
     finally:
-        if first.poll() is None:  # reaped here, or it would be garbage-collected running and fail a later test
-            first.kill()
-            first.communicate()
+        reap(first)
     assert first.returncode == 2, err[-3000:]
     errors = [line for line in err.splitlines() if line.startswith("activemat: error: ")]
     assert len(errors) == 1 and errors[0] == err.rstrip("\n").splitlines()[-1], err[-3000:]

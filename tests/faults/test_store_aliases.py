@@ -11,7 +11,7 @@ import pytest
 
 from activemat.store.hdf5 import read_store
 from tests.faults import drivers
-from tests.faults.drivers import completed, reported, wait_for
+from tests.faults.drivers import completed, reap, reported, wait_for
 
 pytestmark = pytest.mark.faults
 
@@ -62,7 +62,7 @@ def test_second_driver_through_a_symlink_is_refused_and_nothing_is_lost(tmp_path
         assert link.is_symlink() and os.readlink(link) == "real.h5"
         first_finishes_with_nothing_lost(first, real)
     finally:
-        first.kill()
+        reap(first)
     assert link.is_symlink() and os.readlink(link) == "real.h5"
 
 
@@ -78,5 +78,5 @@ def test_second_driver_through_a_hard_link_is_refused_and_nothing_is_lost(tmp_pa
         assert hard.stat().st_ino == real.stat().st_ino
         first_finishes_with_nothing_lost(first, real)
     finally:
-        first.kill()
+        reap(first)
     assert hard.stat().st_ino == real.stat().st_ino and real.stat().st_nlink == 2
