@@ -120,17 +120,19 @@ class ModelFactory:
         centres a weak hyperprior (``[model] discrepancy = "tied"``); ``n_train``: the training points it will
         be fitted on (above ``scalable_above``, the scalable model)."""
         s = self.section
-        if self.kind(n_train) == "nystroem":
-            return NystroemGP(n_components=s.components, ard=s.ard is True, restarts=s.restarts,
-                              random_state=self.seed, scaler=self.scaler, warm_start=warm_start, basis=self.basis)
-        if s.kind != "gp":
+        if s.kind == "linear":
             return make_model(s.kind)
         prior, centre = (None if s.prior == "none" else s.prior), self.prior_centre
         if below is not None:
             prior, centre = "weak", below
-        return make_model(s.kind, ard=s.ard is True, restarts=s.restarts, random_state=self.seed,
-                          scaler=self.scaler, warm_start=warm_start, groups=self.groups, prior=prior,
-                          prior_centre=centre, noise=s.noise, mean=s.mean)
+        scalable = self.kind(n_train) == "nystroem"
+        exact = make_model("gp", ard=s.ard is True, restarts=s.restarts, random_state=self.seed,
+                           scaler=self.scaler, warm_start=None if scalable else warm_start, groups=self.groups,
+                           prior=prior, prior_centre=centre, noise=s.noise, mean=s.mean)
+        if scalable:  # the same GP, fitted on a subsample, gives the scalable model its kernel
+            return NystroemGP(n_components=s.components, random_state=self.seed, scaler=self.scaler,
+                              warm_start=warm_start, basis=self.basis, exact=exact)
+        return exact
 
 
 def model_factory(section: ModelSection, seed: int, pool: CandidatePool | None = None) -> ModelFactory:

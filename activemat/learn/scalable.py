@@ -1,11 +1,12 @@
 """Learning at scale: a regressor whose refit does not grow as n^3, predictions in chunks, and the refit schedule.
 
 :class:`NystroemGP` is an approximate Gaussian process built from
-scikit-learn parts: an exact GP (squared-exponential kernel + white noise)
-fitted on a subsample of at most ``subsample`` training points gives the
-length scale(s); :class:`sklearn.kernel_approximation.Nystroem` turns the
-features into ``n_components`` kernel features on landmarks drawn from the
-candidate pool (``basis``, known before any label); and
+scikit-learn parts: the campaign's own exact GP (:class:`GPRegressor`: its
+Matern kernel, length-scale grouping, hyperprior and mean), fitted on a
+subsample of at most ``subsample`` training points, gives the kernel;
+:class:`sklearn.kernel_approximation.Nystroem` turns that kernel, evaluated
+against ``n_components`` landmarks drawn from the candidate pool (``basis``,
+known before any label), into kernel features; and
 :class:`sklearn.linear_model.BayesianRidge` fits a Bayesian linear model on
 them, with its noise and weight precisions from the evidence. Its predictive
 std is BayesianRidge's (weights' posterior covariance + noise). A refit on
@@ -21,14 +22,12 @@ from __future__ import annotations
 
 
 import numpy as np
-from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.gaussian_process import GaussianProcessRegressor
-from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
+from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.kernel_approximation import Nystroem
 from sklearn.linear_model import BayesianRidge
 from sklearn.preprocessing import StandardScaler
 
-from activemat.learn.models import kernel_from_dict, kernel_to_dict, lbfgs
+from activemat.learn.models import GPRegressor, bowing_mean, kernel_from_dict, kernel_to_dict
 
 #: Rows per block when predicting over a pool (memory: a block times the training set or the components).
 PREDICT_CHUNK = 8192
@@ -53,45 +52,34 @@ def pool_basis(features: np.ndarray, seed: int, rows: int = BASIS_ROWS) -> np.nd
     return np.asarray(features[idx], float)
 
 
-def length_scale(kernel) -> np.ndarray | float:
-    """The length scale(s) of the first kernel term that has one (``RBF`` or ``Matern``), from its parameters.
-
-    >>> length_scale(ConstantKernel(2.0) * RBF([1.5, 3.0]) + WhiteKernel(0.1)).tolist()
-    [1.5, 3.0]
-    """
-    for name, value in kernel.get_params(deep=True).items():
-        if name == "length_scale" or name.endswith("__length_scale"):
-            return np.asarray(value, float) if np.ndim(value) else float(value)
-    raise ValueError(f"kernel {kernel} has no length scale")
-
-
 class NystroemGP(RegressorMixin, BaseEstimator):
-    """Approximate GP: Nystroem kernel features on pool landmarks + Bayesian ridge regression.
+    """Approximate GP: the exact GP's kernel through a Nystroem map on pool landmarks + Bayesian ridge regression.
 
     Parameters
     ----------
     n_components : Nystroem components (landmarks); refit cost O(n m^2), prediction O(m^2) per candidate.
-    subsample : training points the exact GP that sets the length scale(s) sees, at most (random, seeded).
-    ard : one length scale per feature.
-    restarts : restarts of that GP's marginal-likelihood optimiser.
-    kernel : a fitted kernel whose length scale(s) to use as they are (no GP fit): cross-validation, believer
-        fantasies, stored hyperparameters.
-    random_state : seed of the subsample, the landmarks and the optimiser restarts.
+    subsample : training points the exact GP that sets the kernel sees, at most (random, seeded).
+    exact : the unfitted exact GP (:class:`GPRegressor`) whose fit on the subsample gives the kernel and the
+        mean (``"bowing"`` is refitted on all labels); None: ``GPRegressor(ard=ard, restarts=restarts)``.
+    ard, restarts : the default exact GP's, when ``exact`` is None.
+    kernel : a fitted kernel to use as it is (no GP fit): cross-validation, believer fantasies, stored
+        hyperparameters.
+    random_state : seed of the subsample, the landmarks and the default exact GP's optimiser restarts.
     scaler : a fitted feature scaler (the pool's); None fits one on the training data.
-    warm_start : the previous fit's kernel: between full searches a refit reuses its length scale(s) and only
-        refits the Bayesian ridge (noise and amplitude from the evidence). Any scikit-learn kernel with a
-        length scale will do, e.g. an exact GP's Matern kernel when a campaign switches model above a size.
+    warm_start : the previous fit's kernel: between full searches a refit reuses it and only refits the
+        Bayesian ridge (noise and amplitude from the evidence). Any scikit-learn kernel on scaled features
+        will do, e.g. the exact GP's when a campaign switches model above a size.
     basis : rows (unscaled features) the landmarks are drawn from, e.g. :func:`pool_basis`; None: the
         training rows.
 
     Attributes
     ----------
-    kernel_ : the kernel whose length scale(s) the features use.
-    scaler_, nystroem_, ridge_ : the fitted scaler, feature map and Bayesian ridge.
+    kernel_ : the kernel the features use (on scaled features; its white noise does not enter them).
+    landmarks_ : the scaled landmark rows; scaler_, nystroem_, ridge_ : the fitted scaler, map and ridge.
     """
 
     def __init__(self, n_components: int = 256, subsample: int = 500, ard: bool = False, restarts: int = 2,
-                 kernel=None, random_state: int | None = 0, scaler=None, warm_start=None, basis=None):
+                 kernel=None, random_state: int | None = 0, scaler=None, warm_start=None, basis=None, exact=None):
         self.n_components = n_components
         self.subsample = subsample
         self.ard = ard
@@ -101,36 +89,48 @@ class NystroemGP(RegressorMixin, BaseEstimator):
         self.scaler = scaler
         self.warm_start = warm_start
         self.basis = basis
+        self.exact = exact
 
-    def _search(self, Z: np.ndarray, y: np.ndarray):
-        """The length scales' kernel: an exact GP (C * RBF + white noise) on a subsample of the training set."""
-        rng = np.random.default_rng(self.random_state)
+    def _exact(self) -> GPRegressor:
+        if self.exact is not None:
+            return clone(self.exact).set_params(scaler=self.scaler_, kernel=None, warm_start=None)
+        return GPRegressor(ard=self.ard, restarts=self.restarts, random_state=self.random_state, scaler=self.scaler_)
+
+    def _search(self, X: np.ndarray, y: np.ndarray):
+        """The kernel: the exact GP fitted on a subsample of at most ``subsample`` training points."""
         if len(y) > self.subsample:
-            keep = np.sort(rng.choice(len(y), self.subsample, replace=False))
-            Z, y = Z[keep], y[keep]
-        length = np.ones(Z.shape[1]) if self.ard else 1.0
-        start = ConstantKernel(1.0, (1e-3, 1e2)) * RBF(length, (0.3, 1e3)) + WhiteKernel(1e-4, (1e-8, 1e-1))
-        gp = GaussianProcessRegressor(kernel=start, optimizer=lbfgs, n_restarts_optimizer=self.restarts,
-                                      normalize_y=True, random_state=self.random_state)
-        gp.fit(Z, y)  # a length scale at its bound is not reported: see the filter in learn.models
-        return gp.kernel_
+            keep = np.sort(np.random.default_rng(self.random_state).choice(len(y), self.subsample, replace=False))
+            X, y = X[keep], y[keep]
+        return self._exact().fit(X, y).kernel_
+
+    def _mean(self, X: np.ndarray) -> np.ndarray:
+        if self.mean_coef_ is None:
+            return np.zeros(len(X))
+        x = X[:, 0]
+        return self.mean_coef_[0] + self.mean_coef_[1] * x + self.mean_coef_[2] * x ** 2
 
     def fit(self, X, y):
         X, y = np.asarray(X, float), np.asarray(y, float)
         self.scaler_ = self.scaler if self.scaler is not None else StandardScaler().fit(X)
-        Z = self.scaler_.transform(X)
         given = self.kernel if self.kernel is not None else self.warm_start
-        self.kernel_ = given if given is not None else self._search(Z, y)
-        self.length_scale_ = length_scale(self.kernel_)
-        basis = self.scaler_.transform(np.asarray(self.basis, float)) if self.basis is not None else Z
-        self.nystroem_ = Nystroem(kernel="rbf", gamma=0.5, n_components=min(self.n_components, len(basis)),
-                                  random_state=self.random_state).fit(basis / self.length_scale_)
-        self.ridge_ = BayesianRidge().fit(self.features(X), y)
+        self.kernel_ = given if given is not None else self._search(X, y)
+        bowing = self.exact is not None and getattr(self.exact, "mean", "constant") == "bowing"
+        self.mean_coef_ = bowing_mean(X[:, 0], y) if bowing else None
+        basis = self.scaler_.transform(np.asarray(self.basis, float)) if self.basis is not None else \
+            self.scaler_.transform(X)
+        m = min(self.n_components, len(basis))
+        pick = np.sort(np.random.default_rng(self.random_state).choice(len(basis), m, replace=False))
+        self.landmarks_ = basis[pick]
+        # kernel_(A, B) with B given leaves the white noise out: the features span the noise-free kernel
+        self.nystroem_ = Nystroem(kernel="precomputed", n_components=m, random_state=0).fit(
+            self.kernel_(self.landmarks_, self.landmarks_))
+        self.ridge_ = BayesianRidge().fit(self.features(X), y - self._mean(X))
         return self
 
     def features(self, X) -> np.ndarray:
         """The kernel features of the rows of ``X`` (what the Bayesian ridge is linear in)."""
-        return self.nystroem_.transform(self.scaler_.transform(np.asarray(X, float)) / self.length_scale_)
+        Z = self.scaler_.transform(np.asarray(X, float))
+        return self.nystroem_.transform(self.kernel_(Z, self.landmarks_))
 
     def weight_cov(self) -> np.ndarray:
         """Posterior covariance of the ridge weights (BayesianRidge's ``sigma_``), eV^2 per feature^2."""
@@ -140,32 +140,35 @@ class NystroemGP(RegressorMixin, BaseEstimator):
         """Posterior mean, with the std or covariance (eV^2) of a new noisy observation (BayesianRidge's)."""
         if return_std and return_cov:
             raise RuntimeError("at most one of return_std and return_cov can be requested")
+        X = np.asarray(X, float)
         if return_cov:
             mean, cov = self.latent_cov(X)
             return mean, cov + np.eye(len(mean)) / self.ridge_.alpha_
-        return self.ridge_.predict(self.features(X), return_std=return_std)
+        out = self.ridge_.predict(self.features(X), return_std=return_std)
+        if return_std:
+            return out[0] + self._mean(X), out[1]
+        return out + self._mean(X)
 
     def latent_cov(self, X) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean (eV) and covariance (eV^2) of the noise-free gap at the rows of ``X``: ``phi @ ridge_.sigma_ @ phi.T``
         for the kernel features ``phi``."""
+        X = np.asarray(X, float)
         phi = self.features(X)
-        return self.ridge_.predict(phi), phi @ self.weight_cov() @ phi.T
+        return self.ridge_.predict(phi) + self._mean(X), phi @ self.weight_cov() @ phi.T
 
     def noise_std(self) -> float:
         """Std (eV) of the observation noise BayesianRidge estimated."""
         return float(1.0 / np.sqrt(self.ridge_.alpha_))
 
     def with_fixed_kernel(self) -> "NystroemGP":
-        """An unfitted copy that reuses this model's length scales (and its landmarks)."""
-        return NystroemGP(n_components=self.n_components, subsample=self.subsample, ard=self.ard, restarts=0,
-                          kernel=self.kernel_, random_state=self.random_state, scaler=self.scaler_,
-                          basis=self.basis)
+        """An unfitted copy that reuses this model's kernel (and its landmarks)."""
+        return clone(self).set_params(kernel=self.kernel_, warm_start=None, scaler=self.scaler_)
 
     def describe(self) -> str:
         return f"nystroem: {self.nystroem_.n_components} components, {self.kernel_}"
 
     def state(self) -> dict:
-        """The length-scale kernel exactly (with it a fit on the same data gives the same model) and the size."""
+        """The kernel exactly (with it a fit on the same data gives the same model) and the size."""
         return {"kind": "nystroem", "kernel": kernel_to_dict(self.kernel_), "n_components": self.n_components}
 
     def with_state(self, state: dict) -> "NystroemGP":

@@ -41,6 +41,13 @@ def test_demo_campaign_parses():
     assert config.cluster.kind == "local" and config.cluster.workers == 2
 
 
+@pytest.mark.parametrize("path", sorted((ROOT / "campaigns").glob("*.toml")), ids=lambda p: p.name)
+def test_every_shipped_campaign_parses(path):
+    # sige16-pbe-nystroem.toml stopped parsing when [model] options were tightened, and nothing noticed
+    config, _ = load_campaign(path)
+    assert config.campaign.name and config.stop.budget > 0
+
+
 def test_empty_campaign_gives_defaults():
     config = parse_campaign("")
     assert config == CampaignConfig()
