@@ -187,11 +187,18 @@ def _variance_reduction(model, X_pool: np.ndarray, ref: np.ndarray, weights: np.
         sigma = model.weight_cov()
         p_ref = model.features(X_pool[ref]) @ sigma  # (n_ref, m)
         noise = model.noise_std() ** 2
+        position = {int(i): j for j, i in enumerate(ref)}  # pool row -> row of p_ref
         for s in range(0, len(cand), _IVR_CHUNK):
             c = cand[s:s + _IVR_CHUNK]
             phi = model.features(X_pool[c])
-            cov = average(p_ref @ phi.T)
-            var_noisy = np.einsum("ij,jk,ik->i", phi, sigma, phi) + noise
+            own = model.unexplained_variance(X_pool[c], phi)  # independent: enters cov(c, c) only
+            cov = p_ref @ phi.T
+            mine = [(position[int(i)], k) for k, i in enumerate(c) if int(i) in position]
+            if mine:
+                rows, cols = map(list, zip(*mine))
+                cov[rows, cols] += own[cols]
+            cov = average(cov)
+            var_noisy = np.einsum("ij,jk,ik->i", phi, sigma, phi) + own + noise
             out[c] = np.einsum("ij,ij->j", cov, cov) / np.maximum(var_noisy, 1e-300)
         return out
     if hasattr(model, "cov_"):  # OLS: cov(j, c) = s^2 d_j C d_c', var(c) + noise = s^2 (1 + d_c C d_c')

@@ -27,7 +27,7 @@ from sklearn.kernel_approximation import Nystroem
 from sklearn.linear_model import BayesianRidge
 from sklearn.preprocessing import StandardScaler
 
-from activemat.learn.models import GPRegressor, bowing_mean, kernel_from_dict, kernel_to_dict
+from activemat.learn.models import GPRegressor, bowing_mean, kernel_from_dict, kernel_to_dict, white_noise_level
 
 #: Rows per block when predicting over a pool (memory: a block times the training set or the components).
 PREDICT_CHUNK = 8192
@@ -116,16 +116,19 @@ class NystroemGP(RegressorMixin, BaseEstimator):
         self.kernel_ = given if given is not None else self._search(X, y)
         bowing = self.exact is not None and getattr(self.exact, "mean", "constant") == "bowing"
         self.mean_coef_ = bowing_mean(X[:, 0], y) if bowing else None
-        basis = self.scaler_.transform(np.asarray(self.basis, float)) if self.basis is not None else \
-            self.scaler_.transform(X)
-        m = min(self.n_components, len(basis))
-        pick = np.sort(np.random.default_rng(self.random_state).choice(len(basis), m, replace=False))
-        self.landmarks_ = basis[pick]
+        self.landmarks_ = self._landmarks(self.scaler_.transform(X))
         # kernel_(A, B) with B given leaves the white noise out: the features span the noise-free kernel
-        self.nystroem_ = Nystroem(kernel="precomputed", n_components=m, random_state=0).fit(
+        self.nystroem_ = Nystroem(kernel="precomputed", n_components=len(self.landmarks_), random_state=0).fit(
             self.kernel_(self.landmarks_, self.landmarks_))
         self.ridge_ = BayesianRidge().fit(self.features(X), y - self._mean(X))
         return self
+
+    def _landmarks(self, Z: np.ndarray) -> np.ndarray:
+        """``n_components`` scaled rows of ``basis`` (the pool, known before any label; None: the training rows),
+        drawn at random (seeded)."""
+        rows = self.scaler_.transform(np.asarray(self.basis, float)) if self.basis is not None else Z
+        m = min(self.n_components, len(rows))
+        return rows[np.sort(np.random.default_rng(self.random_state).choice(len(rows), m, replace=False))]
 
     def features(self, X) -> np.ndarray:
         """The kernel features of the rows of ``X`` (what the Bayesian ridge is linear in)."""
@@ -144,17 +147,29 @@ class NystroemGP(RegressorMixin, BaseEstimator):
         if return_cov:
             mean, cov = self.latent_cov(X)
             return mean, cov + np.eye(len(mean)) / self.ridge_.alpha_
-        out = self.ridge_.predict(self.features(X), return_std=return_std)
-        if return_std:
-            return out[0] + self._mean(X), out[1]
-        return out + self._mean(X)
+        phi = self.features(X)
+        mean = self.ridge_.predict(phi) + self._mean(X)
+        if not return_std:
+            return mean
+        _, std = self.ridge_.predict(phi, return_std=True)
+        return mean, np.sqrt(std ** 2 + self.unexplained_variance(X, phi))
 
     def latent_cov(self, X) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean (eV) and covariance (eV^2) of the noise-free gap at the rows of ``X``: ``phi @ ridge_.sigma_ @ phi.T``
         for the kernel features ``phi``."""
         X = np.asarray(X, float)
         phi = self.features(X)
-        return self.ridge_.predict(phi) + self._mean(X), phi @ self.weight_cov() @ phi.T
+        cov = phi @ self.weight_cov() @ phi.T
+        cov[np.diag_indices_from(cov)] += self.unexplained_variance(X, phi)
+        return self.ridge_.predict(phi) + self._mean(X), cov
+
+    def unexplained_variance(self, X: np.ndarray, phi: np.ndarray) -> np.ndarray:
+        """Prior variance (eV^2) the features miss at each row, ``(k(x, x) - |phi(x)|^2) / lambda``: far from
+        the landmarks the features fade and the Bayesian ridge alone would be sure of itself there. Added as
+        independent variance, as FITC does."""
+        Z = self.scaler_.transform(X)
+        k = self.kernel_.diag(Z) - white_noise_level(self.kernel_)
+        return np.maximum(k - np.einsum("ij,ij->i", phi, phi), 0.0) / self.ridge_.lambda_
 
     def noise_std(self) -> float:
         """Std (eV) of the observation noise BayesianRidge estimated."""
