@@ -331,6 +331,11 @@ def scale() -> list[str]:
     out += _simcluster_rows("simcluster-quiet")
     out += ["On a nearly idle machine (`--workers 256 1024 --mean-seconds 30 --name simcluster-low-load`):", ""]
     out += _simcluster_rows("simcluster-low-load")
+    out += ["### The defaults (prefetch \"auto\": workers/16) and, run beside them, no prefetch", "",
+            "Commands: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/simcluster.py --workers 256 --mean-seconds 30 "
+            "--name simcluster-auto-prefetch`, then the same with `--prefetch 0 --name simcluster-no-prefetch`. The "
+            "runs above ran before prefetch = \"auto\" existed, with none.", ""]
+    out += _simcluster_rows("simcluster-auto-prefetch") + _simcluster_rows("simcluster-no-prefetch")
     out += ["### Mean 30 s calculations, prefetch workers/16, Dask scheduler in its own process", "",
             "Command: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/simcluster.py --workers 64 256 1024 "
             "--mean-seconds 30 --prefetch 0.0625 --scheduler-process --name simcluster-prefetch`", ""]

@@ -26,7 +26,8 @@ Figures, from the store's own timestamps and the driver's timings (the run summa
 
 With --prefetch P, the campaign submits P x workers calculations beyond one per worker ([cluster]
 prefetch): Dask starts a queued one the moment a worker frees, so workers no longer wait for the
-driver's pass at all.
+driver's pass at all. Without it the campaign default applies (prefetch = "auto", a sixteenth of the
+workers); --prefetch 0 is the loop without queued calculations.
 
 With --scheduler-process, the Dask scheduler runs as its own process (`dask scheduler`, workers
 `dask worker`, the campaign connects by address as with [cluster] kind = "address") instead of
@@ -228,6 +229,7 @@ def one_run(args, workers: int, template: Path, table: Path, work: Path) -> dict
     from activemat.campaign.config import parse_campaign
     from activemat.campaign.loop import run_campaign
     from activemat.campaign.progress import Reporter
+    from activemat.campaign.scheduler import submission_slots
     from activemat.compute.oracle import TableOracle
 
     processes = args.processes or max(1, min(16, workers // 16))
@@ -236,7 +238,7 @@ def one_run(args, workers: int, template: Path, table: Path, work: Path) -> dict
     store = work / f"run-{workers}.h5"
     shutil.copyfile(template, store)
     budget = args.preload + args.rounds * workers
-    prefetch = round(args.prefetch * workers)
+    prefetch = '"auto"' if args.prefetch is None else round(args.prefetch * workers)
     text = CAMPAIGN.format(store=store, per=args.draws, scalable_above=args.scalable_above,
                            strategy=args.strategy, budget=budget, prefetch=prefetch)
     config = parse_campaign(text)
@@ -263,7 +265,8 @@ def one_run(args, workers: int, template: Path, table: Path, work: Path) -> dict
             if thread:
                 thread.join()
     load_after = os.getloadavg()
-    row = {"workers": workers, "processes": processes, "threads_per_process": threads, "prefetch": prefetch,
+    queued = submission_slots(workers, config.cluster.prefetch) - workers
+    row = {"workers": workers, "processes": processes, "threads_per_process": threads, "prefetch": queued,
            "scheduler": "own process" if args.scheduler_process else "in the driver's process (LocalCluster)",
            "mean_seconds": args.mean_seconds, "budget": budget, "preload": args.preload,
            "strategy": args.strategy, "summary": {k: v for k, v in summary.items() if k != "store"},
@@ -328,8 +331,9 @@ def main() -> None:
     p.add_argument("--preload", type=int, default=2000)
     p.add_argument("--scalable-above", type=int, default=1000)
     p.add_argument("--strategy", default="max_std")
-    p.add_argument("--prefetch", type=float, default=0.0,
-                   help="[cluster] prefetch as a fraction of the workers: tasks queued beyond one per worker")
+    p.add_argument("--prefetch", type=float, default=None,
+                   help="[cluster] prefetch as a fraction of the workers: tasks queued beyond one per worker "
+                        "(default: the campaign default, \"auto\": a sixteenth)")
     p.add_argument("--scheduler-process", action="store_true",
                    help="run the Dask scheduler and workers as their own processes, the driver connects by address")
     p.add_argument("--kill", type=float, default=0.0, help="fraction of worker processes to kill")

@@ -225,7 +225,16 @@ class ClusterSection(_Section):
 
     kind: Literal["local", "slurm", "address"] = "local"
     workers: int = Field(2, ge=1, description="kind='local': worker processes")
-    prefetch: int = Field(0, ge=0, description="extra submissions beyond one per worker")
+    prefetch: int | Literal["auto"] = Field(
+        "auto", description="extra submissions beyond one per worker, queued so a freed worker starts at once; "
+                            "\"auto\": a sixteenth of the worker slots (none below 16)")
+
+    @field_validator("prefetch")
+    @classmethod
+    def _prefetch_not_negative(cls, value):
+        if value != "auto" and value < 0:
+            raise ValueError("prefetch must be \"auto\" or an integer >= 0")
+        return value
     dashboard: bool = Field(True, description="serve the Dask dashboard on 127.0.0.1")
     # kind = "slurm": each SLURM job runs `processes` workers; jobs scale between minimum_jobs and maximum_jobs
     profile: str | None = Field(None, description="dask-jobqueue profile jobqueue.<profile> in the Dask config; "

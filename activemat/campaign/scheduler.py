@@ -55,6 +55,22 @@ class Running:
                                  error=error.splitlines()[0][:400], fallback=self.fallback, scratch=self.scratch)
 
 
+#: prefetch = "auto": one queued calculation per this many worker slots. At 256 simulated workers, 16 queued lifted
+#: utilisation above 95 % (docs: explanation/scale); below 16 slots nothing is queued, so small campaigns select
+#: each candidate with every result that has arrived.
+AUTO_PREFETCH_PER = 16
+
+
+
+def submission_slots(workers: int, prefetch: int | str) -> int:
+    """Calculations to keep submitted on ``workers`` worker slots with ``[cluster] prefetch``.
+
+    >>> [submission_slots(n, "auto") for n in (2, 15, 16, 256)], submission_slots(4, 3)
+    ([2, 15, 17, 272], 7)
+    """
+    return workers + (workers // AUTO_PREFETCH_PER if prefetch == "auto" else int(prefetch))
+
+
 class Scheduler:
     """The campaign's side of the cluster.
 
@@ -66,13 +82,13 @@ class Scheduler:
     pool, presets : what to compute (presets cheap to accurate).
     scratch : scratch root of the campaign's own preset; cheaper presets use a subfolder each.
     time_limit : seconds a calculation may run (None: no limit).
-    prefetch : submissions beyond one per worker.
+    prefetch : submissions beyond one per worker; ``"auto"``: one per :data:`AUTO_PREFETCH_PER` worker slots.
     expected : fidelity -> seconds a calculation is expected to take (None: unknown); sent with each task, so
         a worker about to retire starts none it cannot finish (:mod:`activemat.dispatch.lifetime`).
     """
 
     def __init__(self, client, task, store, pool, presets, *, scratch: str, time_limit: float | None = None,
-                 prefetch: int = 0, expected=lambda fidelity: None):
+                 prefetch: int | str = 0, expected=lambda fidelity: None):
         self.client, self.task, self.store = client, task, store
         self.pool, self.presets = pool, presets
         self.scratch, self.time_limit, self.prefetch = scratch, time_limit, prefetch
@@ -87,7 +103,7 @@ class Scheduler:
 
     def slots(self) -> int:
         """Calculations to keep submitted: one per worker slot, plus prefetch."""
-        return worker_slots(self.client) + self.prefetch
+        return submission_slots(worker_slots(self.client), self.prefetch)
 
     def preset_name(self, key: TaskKey) -> str:
         return self.presets[key.fidelity].name

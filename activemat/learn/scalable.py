@@ -75,7 +75,8 @@ class NystroemGP(RegressorMixin, BaseEstimator):
     Attributes
     ----------
     kernel_ : the kernel the features use (on scaled features; its white noise does not enter them).
-    landmarks_ : the scaled landmark rows; scaler_, nystroem_, ridge_ : the fitted scaler, map and ridge.
+    landmarks_ : the scaled landmark rows.
+    scaler_, nystroem_, ridge_ : the fitted scaler, feature map and Bayesian ridge.
     """
 
     def __init__(self, n_components: int = 256, subsample: int = 500, ard: bool = False, restarts: int = 2,

@@ -14,9 +14,10 @@ from sklearn.preprocessing import StandardScaler
 from activemat.campaign.config import parse_campaign
 from activemat.campaign.loop import CampaignLoop, create_or_open
 from activemat.campaign.progress import Reporter
-from activemat.campaign.scheduler import Scheduler
+from activemat.campaign.scheduler import Scheduler, submission_slots
 from activemat.campaign.setup import model_factory, prepare
 from activemat.compute.records import CalculationRecord
+from activemat.errors import InputError
 from activemat.learn.acquisition import believer_batch
 from activemat.learn.models import GPRegressor
 from activemat.learn.scalable import NystroemGP, RefitSchedule, pool_basis, predict_chunked
@@ -293,3 +294,17 @@ def test_scalable_module_doctests():
     from activemat.learn import scalable
 
     assert doctest.testmod(scalable).failed == 0
+
+
+@pytest.mark.parametrize("workers, prefetch, slots", [(2, "auto", 2), (15, "auto", 15), (16, "auto", 17),
+                                                       (256, "auto", 272), (1024, "auto", 1088), (4, 3, 7), (256, 0, 256)])
+def test_prefetch_auto_queues_a_sixteenth_of_the_workers_and_nothing_for_small_campaigns(workers, prefetch, slots):
+    assert submission_slots(workers, prefetch) == slots
+
+
+def test_prefetch_is_auto_by_default_and_checked():
+    assert parse_campaign("").cluster.prefetch == "auto"
+    assert parse_campaign("[cluster]\nprefetch = 4\n").cluster.prefetch == 4
+    for bad in ("-1", '"some"', "1.5"):
+        with pytest.raises(InputError, match="prefetch"):
+            parse_campaign(f"[cluster]\nprefetch = {bad}\n")
