@@ -1,6 +1,7 @@
 """The 32-atom benchmark (issue 15): labels each strategy needs to a held-out error, and transfer from 16 atoms.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/large_cells.py [--repeats 5] [--budget 150] [--jobs 2] [--cutoffs 9 6 5]
+        [--set model.prior=weak --name large_cells_weak]
 
 Replays campaigns/sige32-fast.toml (icet features with cutoffs 7/6/5 A, GP with ARD) against
 benchmarks/data/sige32-fast.extxyz: its structures, one per symmetry class (duplicates' gaps averaged), are the
@@ -97,9 +98,14 @@ def main(argv=None) -> dict:
     p.add_argument("--parts", nargs="+", default=["strategies", "transfer"])
     p.add_argument("--cutoffs", type=float, nargs="+", help="icet cutoffs (A) instead of the campaign file's")
     p.add_argument("--figure", help="write the held-out learning curves of every part to this PNG")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a campaign key, e.g. --set model.prior=weak (repeatable)")
+    p.add_argument("--name", default="large_cells", help="results/<name>.json")
     args = p.parse_args(argv)
-    config, _ = load_campaign(CAMPAIGN)
-    name = "large_cells"
+    from sample_efficiency import parse_set
+
+    config, _ = load_campaign(CAMPAIGN, parse_set(args.set))
+    name = args.name
     if args.cutoffs:
         config = config.model_copy(update={"space": config.space.model_copy(update={"cutoffs": tuple(args.cutoffs)})})
         name += "_c" + "-".join(f"{c:g}" for c in args.cutoffs)
@@ -126,7 +132,7 @@ def main(argv=None) -> dict:
             summary = summarise(result)
             parts[title] = {"repeats": args.repeats, "budget": args.budget, "result": result, "summary": summary}
         save(name, {"campaign": str(CAMPAIGN.relative_to(ROOT)), "oracle": str(ORACLE.relative_to(ROOT)),
-                    "cutoffs": list(config.space.cutoffs), "parts": parts})
+                    "overrides": args.set, "cutoffs": list(config.space.cutoffs), "parts": parts})
         show(title, result, summary)
     if args.figure:
         figure(parts, args.figure, config.space.cutoffs)
