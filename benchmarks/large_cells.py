@@ -1,9 +1,10 @@
 """The 32-atom benchmark (issue 15): labels each strategy needs to a held-out error, and transfer from 16 atoms.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/large_cells.py [--repeats 5] [--budget 150] [--jobs 2] [--cutoffs 9 6 5]
-        [--set model.prior=weak --name large_cells_weak]
+        [--set model.ard=true --set model.prior=none --name large_cells_repeats10]  (the model before issue 16's options)
 
-Replays campaigns/sige32-fast.toml (icet features with cutoffs 7/6/5 A, GP with ARD) against
+Replays campaigns/sige32-fast.toml (icet features with cutoffs 9/6/5 A, GP with a length scale per cluster class
+under weak hyperpriors) against
 benchmarks/data/sige32-fast.extxyz: its structures, one per symmetry class (duplicates' gaps averaged), are the
 pool. In each repeat a fifth of them is held out (never offered; the same for every strategy); after every
 label the script records the error on them, the error of the composition-averaged gap curve (multiplicity-
@@ -11,7 +12,7 @@ weighted average over the pool's structures at each composition, against the sam
 the bowing parameter b fitted to the model's curve.
 
 --cutoffs replaces the campaign file's icet cutoffs. Parts, each saved to benchmarks/results/large_cells.json (with
---cutoffs: large_cells_c<cutoffs>.json) as it finishes (a rerun skips parts already there):
+--cutoffs: large_cells_c<cutoffs>.json) as it finishes (a rerun skips parts already there with the same [model]):
   strategies : ivr, ivr_curve, max_std and random, the campaign's model trained on 32-atom labels only;
   transfer   : max_std and random with [model] transfer_from a 16-atom store (the PBE reference store, and
                the 16-atom gpaw-fast store runs/reference-fast.h5 if present), featurised in the same icet
@@ -121,7 +122,10 @@ def main(argv=None) -> dict:
                 plan.append((f"pretrained on {label}", config.model_copy(update={"model": model}),
                              ("max_std", "random")))
     for title, cfg, strategies in plan:
-        if title in parts and parts[title]["repeats"] >= args.repeats and parts[title]["budget"] >= args.budget:
+        model = cfg.model.model_dump(mode="json")
+        saved_part = parts.get(title, {})
+        if (saved_part.get("model") == model and saved_part["repeats"] >= args.repeats
+                and saved_part["budget"] >= args.budget):
             result = parts[title]["result"]
             summary = parts[title]["summary"] = summarise(result)  # cheap: from the saved curves
         else:
@@ -130,7 +134,8 @@ def main(argv=None) -> dict:
             for s in result["strategies"].values():
                 s.pop("picks", None)
             summary = summarise(result)
-            parts[title] = {"repeats": args.repeats, "budget": args.budget, "result": result, "summary": summary}
+            parts[title] = {"repeats": args.repeats, "budget": args.budget, "model": model, "result": result,
+                            "summary": summary}
         save(name, {"campaign": str(CAMPAIGN.relative_to(ROOT)), "oracle": str(ORACLE.relative_to(ROOT)),
                     "overrides": args.set, "cutoffs": list(config.space.cutoffs), "parts": parts})
         show(title, result, summary)
