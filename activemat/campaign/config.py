@@ -139,7 +139,8 @@ class ModelSection(_Section):
     kind: Literal[MODEL_KINDS] = Field("gp", description="gp: Gaussian process (Matern 5/2 + white noise); "
                                                           "linear: least squares, as in the seed tutorial; "
                                                           "nystroem: approximate GP for large training sets "
-                                                          "(Nystroem kernel features + Bayesian ridge)")
+                                                          "(the GP below, fitted on a subsample, gives the kernel; "
+                                                          "Nystroem features of it + Bayesian ridge)")
     components: int = Field(256, ge=8, description="kind='nystroem': kernel features (landmarks from the pool); "
                                                    "refit cost grows as training size x components^2")
     scalable_above: int | None = Field(1000, ge=2, description="kind='gp': switch to the nystroem model once the "
