@@ -2,7 +2,7 @@
 
 A single-fidelity campaign fits its [model] on the campaign preset's
 results, with a full hyperparameter search when
-:class:`activemat.learn.scalable.RefitSchedule` says (the training set grew
+:class:`activemat.learn.models.RefitSchedule` says (the training set grew
 by 10 % since the last one) and a warm start from the last fit between; a
 multi-fidelity or transfer campaign fits a recursive co-kriging over its
 levels, cheap to accurate. Each refit predicts over the whole pool and
@@ -25,8 +25,8 @@ import numpy as np
 from activemat.campaign.ledger import Ledger
 from activemat.campaign.setup import MIN_TRAIN
 from activemat.learn.cokriging import CoKriging
-from activemat.learn.models import MAX_FOLDS, cross_validate, state_json
-from activemat.learn.scalable import RefitSchedule, predict_chunked
+from activemat.learn.models import MAX_FOLDS, RefitSchedule, cross_validate, state_json
+from activemat.learn.scalable import predict_chunked
 from activemat.store import schema as S
 
 CV_ALWAYS_BELOW = 200  # training points below which every snapshot is cross-validated

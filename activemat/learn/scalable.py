@@ -1,4 +1,4 @@
-"""Learning at scale: a regressor whose refit does not grow as n^3, predictions in chunks, and the refit schedule.
+"""Learning at scale: a regressor whose refit does not grow as n^3, and predictions in chunks.
 
 :class:`NystroemGP` is an approximate Gaussian process built from
 scikit-learn parts: the campaign's own exact GP (:class:`GPRegressor`: its
@@ -11,7 +11,7 @@ known before any label), into kernel features; and
 them, with its noise and weight precisions from the evidence. Its predictive
 std is BayesianRidge's (weights' posterior covariance + noise). A refit on
 more labels costs O(n m^2) for m components; a full search (the subsample
-GP) runs only when :class:`RefitSchedule` says so.
+GP) runs only when :class:`activemat.learn.models.RefitSchedule` says so.
 
 :func:`predict_chunked` predicts mean and std over a pool of any size in
 blocks of rows, so memory stays bounded (an exact GP's prediction over
@@ -193,36 +193,3 @@ class NystroemGP(RegressorMixin, BaseEstimator):
             raise ValueError(f"stored hyperparameters of a {state.get('kind')!r} model do not fit a NystroemGP")
         return self.set_params(kernel=kernel_from_dict(state["kernel"]), warm_start=None,
                                n_components=int(state.get("n_components", self.n_components)))
-
-
-class RefitSchedule:
-    """When a refit runs a full hyperparameter search: scheduled by the work done, not every N refits.
-
-    A full search (optimiser restarts; for :class:`NystroemGP` the subsample GP) runs on the first fit and
-    whenever the training set has grown by ``growth`` (relative) and at least ``min_new`` labels since the
-    last one; refits in between start from (exact GP: warm-started optimiser) or reuse (NystroemGP) the last
-    hyperparameters. With a geometric schedule the full searches of a whole campaign cost a constant factor
-    of the last one, however many results arrive and however they are batched. Below ``warm_min`` labels every
-    refit is a full search (one label can move the hyperparameters far).
-
-    One result at a time, full searches run at these training sizes (then every 10 %):
-
-    >>> s = RefitSchedule()
-    >>> [n for n in range(2, 400) if s.full(n) and s.done(n)][16:]
-    [18, 19, 29, 39, 49, 59, 69, 79, 89, 99, 109, 120, 132, 146, 161, 178, 196, 216, 238, 262, 289, 318, 350, 386]
-    """
-
-    def __init__(self, growth: float = 0.1, min_new: int = 10, warm_min: int = 20):
-        self.growth, self.min_new, self.warm_min = growth, min_new, warm_min
-        self.last: int | None = None  # training size of the last full search
-
-    def full(self, n_labels: int) -> bool:
-        """Whether a refit on ``n_labels`` results should run a full search."""
-        if self.last is None or n_labels < self.warm_min:
-            return True
-        return n_labels >= max(self.last * (1 + self.growth), self.last + self.min_new)
-
-    def done(self, n_labels: int) -> bool:
-        """Record that a full search ran on ``n_labels`` results; returns True (for use in expressions)."""
-        self.last = n_labels
-        return True

@@ -19,8 +19,8 @@ from activemat.campaign.setup import model_factory, prepare
 from activemat.compute.records import CalculationRecord
 from activemat.errors import InputError
 from activemat.learn.acquisition import believer_batch
-from activemat.learn.models import GPRegressor
-from activemat.learn.scalable import NystroemGP, RefitSchedule, pool_basis, predict_chunked
+from activemat.learn.models import GPRegressor, RefitSchedule
+from activemat.learn.scalable import NystroemGP, pool_basis, predict_chunked
 from activemat.learn.strategies import Context, choose, choose_batch, make_strategy
 from activemat.space.pool import build_pool
 from activemat.store.hdf5 import read_store
@@ -286,14 +286,6 @@ def test_ivr_with_the_scalable_model_matches_its_covariance(pool):
     expected = np.sum(cov ** 2, axis=0) / noisy
     np.testing.assert_allclose(scores[free], expected[free], rtol=1e-6)
     assert np.all(np.isneginf(scores[~free]))
-
-
-def test_scalable_module_doctests():
-    import doctest
-
-    from activemat.learn import scalable
-
-    assert doctest.testmod(scalable).failed == 0
 
 
 @pytest.mark.parametrize("workers, prefetch, slots", [(2, "auto", 2), (15, "auto", 15), (16, "auto", 17),
