@@ -193,6 +193,11 @@ def bowing_mean(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return coef
 
 
+def bowing_curve(coef: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The mean gap c0 + c1 x + c2 x^2 at ``x`` for coefficients from :func:`bowing_mean`."""
+    return coef[0] + coef[1] * x + coef[2] * x ** 2
+
+
 def _with_noise(kernel: Kernel, level: float) -> Kernel:
     """``kernel`` with every top-level WhiteKernel's noise fixed at ``level``."""
     if isinstance(kernel, WhiteKernel):
@@ -256,8 +261,7 @@ class GPRegressor(RegressorMixin, BaseEstimator):
     def _mean(self, X: np.ndarray) -> np.ndarray:
         if self.mean == "constant":
             return np.zeros(len(X))
-        x = X[:, 0]
-        return self.mean_coef_[0] + self.mean_coef_[1] * x + self.mean_coef_[2] * x ** 2
+        return bowing_curve(self.mean_coef_, X[:, 0])
 
     def fit(self, X, y):
         X, y = np.asarray(X, float), np.asarray(y, float)

@@ -27,7 +27,8 @@ from sklearn.kernel_approximation import Nystroem
 from sklearn.linear_model import BayesianRidge
 from sklearn.preprocessing import StandardScaler
 
-from activemat.learn.models import GPRegressor, bowing_mean, kernel_from_dict, kernel_to_dict, white_noise_level
+from activemat.learn.models import (GPRegressor, bowing_curve, bowing_mean, kernel_from_dict, kernel_to_dict,
+                                    white_noise_level)
 
 #: Rows per block when predicting over a pool (memory: a block times the training set or the components).
 PREDICT_CHUNK = 8192
@@ -107,8 +108,7 @@ class NystroemGP(RegressorMixin, BaseEstimator):
     def _mean(self, X: np.ndarray) -> np.ndarray:
         if self.mean_coef_ is None:
             return np.zeros(len(X))
-        x = X[:, 0]
-        return self.mean_coef_[0] + self.mean_coef_[1] * x + self.mean_coef_[2] * x ** 2
+        return bowing_curve(self.mean_coef_, X[:, 0])
 
     def fit(self, X, y):
         X, y = np.asarray(X, float), np.asarray(y, float)
