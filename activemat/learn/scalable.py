@@ -149,11 +149,10 @@ class NystroemGP(RegressorMixin, BaseEstimator):
             mean, cov = self.latent_cov(X)
             return mean, cov + np.eye(len(mean)) / self.ridge_.alpha_
         phi = self.features(X)
-        mean = self.ridge_.predict(phi) + self._mean(X)
         if not return_std:
-            return mean
-        _, std = self.ridge_.predict(phi, return_std=True)
-        return mean, np.sqrt(std ** 2 + self.unexplained_variance(X, phi))
+            return self.ridge_.predict(phi) + self._mean(X)
+        mean, std = self.ridge_.predict(phi, return_std=True)
+        return mean + self._mean(X), np.sqrt(std ** 2 + self.unexplained_variance(X, phi))
 
     def latent_cov(self, X) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean (eV) and covariance (eV^2) of the noise-free gap at the rows of ``X``: ``phi @ ridge_.sigma_ @ phi.T``
