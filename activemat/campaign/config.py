@@ -252,7 +252,8 @@ class ClusterSection(_Section):
     minimum_jobs: int = Field(0, ge=0, description="jobs kept even when idle")
     maximum_jobs: int = Field(1, ge=1, description="jobs at most (adaptive scaling in between)")
     lifetime: str | None = Field(None, description="worker lifetime, e.g. '50m'; default: walltime minus a margin")
-    lifetime_stagger: str = Field("2m", description="random spread of lifetimes, so workers do not retire at once")
+    lifetime_stagger: str = Field("2m", description="random spread of lifetimes, so workers do not retire at once; "
+                                                        "at most a quarter of the lifetime")
     drain: bool = Field(True, description="a worker at its lifetime finishes its running calculation before it "
                                           "retires, and starts none it cannot finish in time (by the measured "
                                           "durations); false: Dask's --lifetime, which cuts the calculation off")

@@ -40,14 +40,25 @@ def worker_lifetime(walltime: str, lifetime: str | None, stagger: str) -> tuple[
     """Lifetime and stagger (s) of a worker in a job of `walltime`; it retires before the job ends.
 
     The default lifetime leaves max(2 min, 10% of the walltime) plus the
-    stagger for the worker to hand back its work.
+    stagger for the worker to hand back its work. The stagger is at most a
+    quarter of the lifetime: a worker's deadline (lifetime +- stagger) must
+    fall well after its start, or on a short walltime (a 5-minute debug
+    queue) workers would retire as soon as they arrive.
 
     >>> worker_lifetime("01:00:00", None, "2m")
     (3120, 120)
+    >>> worker_lifetime("00:05:00", None, "2m")  # 3 min usable: the stagger shrinks to 36 s
+    (144, 36)
     """
     wall = slurm_time_seconds(walltime)
     spread = int(_seconds(stagger, "lifetime_stagger"))
-    life = int(_seconds(lifetime, "lifetime")) if lifetime else int(wall - max(120, 0.1 * wall) - spread)
+    if lifetime:
+        life = int(_seconds(lifetime, "lifetime"))
+        spread = min(spread, life // 4)
+    else:
+        usable = int(wall - max(120, 0.1 * wall))
+        spread = min(spread, usable // 5)  # then spread <= life / 4, as above
+        life = usable - spread
     if life <= 0 or life + spread >= wall:
         raise ValueError(f"worker lifetime ({lifetime or f'{life}s'}) plus lifetime_stagger ({stagger}) must be "
                          f"shorter than walltime {walltime}; set a longer walltime or a shorter lifetime")

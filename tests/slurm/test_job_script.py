@@ -95,7 +95,7 @@ def test_unknown_profile_is_an_input_error():
     ('kind = "address"\naddress = "127.0.0.1:8786"', "must start with tcp:// or tls://"),
     ('kind = "address"\naddress = "tcp://127.0.0.1:8786"\ntls = true', "contradicts address"),
     ('address = "tls://127.0.0.1:8786"', "only used with kind = 'address'"),
-    ('kind = "slurm"\nwalltime = "00:03:00"', "shorter than walltime 00:03:00"),
+    ('kind = "slurm"\nwalltime = "00:02:00"', "shorter than walltime 00:02:00"),
     ('kind = "slurm"\nwalltime = "00:30:00"\nlifetime = "40m"', "shorter than walltime"),
     ('kind = "slurm"\nwalltime = "half an hour"', "not a SLURM time"),
     ('kind = "slurm"\ncores = 2\nmpi_ranks = 4', "raise cores"),
@@ -121,6 +121,15 @@ def test_slurm_time_formats():
     assert [slurm_time_seconds(t) for t in ("90", "10:30", "01:00:00", "2-00", "1-01:30", "1-00:00:10")] == \
         [5400, 630, 3600, 172800, 91800, 86410]
     assert worker_lifetime("00:10:00", "5m", "30s") == (300, 30)
+
+
+def test_short_walltime_keeps_every_deadline_well_after_the_start():
+    # a 5-min walltime with the default 2-min stagger once gave lifetime 60 s +- 120 s: workers retired on arrival
+    for walltime, lifetime, stagger in [("00:05:00", None, "2m"), ("00:03:00", None, "2m"), ("01:00:00", "1m", "2m"),
+                                        ("2-00", None, "2m")]:
+        life, spread = worker_lifetime(walltime, lifetime, stagger)
+        assert life - spread >= 0.75 * life > 0
+        assert life + spread < slurm_time_seconds(walltime)
 
 
 def test_worker_slots_without_workers_is_one(tmp_path):
