@@ -75,6 +75,9 @@ ISSUE16_SINGLE = (
     ("reference-pbe", "ard = true, maximum likelihood (issue 6's model)"),
     ("i16-ard", "ard = true (re-run with this branch)"),
     ("i16-classes", "ard = \"classes\""),
+    ("i16-iso-none", "ard = false (one length scale), maximum likelihood (the package default before the "
+                     "defaults became ard = \"classes\", prior = \"weak\")"),
+    ("i16-iso-weak", "ard = false, prior = \"weak\""),
     ("i16-ard-weak", "ard = true, prior = \"weak\""),
     ("i16-classes-weak", "ard = \"classes\", prior = \"weak\""),
     ("i16-ard-weak-noise", "ard = true, prior = \"weak\", noise = 0.002"),

@@ -20,6 +20,7 @@ from activemat.campaign.setup import MIN_TRAIN
 from activemat.campaign.stored import CampaignView, open_campaign
 from activemat.errors import InputError
 from activemat.learn.models import MAX_FOLDS, cross_validate
+from activemat.space.pool import class_names
 from activemat.store import schema as S
 
 
@@ -57,6 +58,9 @@ def _hyperparameters(sm) -> dict:
                 name = key.split("__")[-1]
                 value = np.asarray(value, float)
                 out[name] = float(value) if value.ndim == 0 else value.tolist()
+        if any(key.endswith("__groups") and value is not None for key, value in params.items()):
+            # ard = "classes": one length scale per cluster class, named by class
+            out["length_scale"] = dict(zip(class_names(sm.view.feature_names), out["length_scale"]))
         scale = float(model.y_std_)
         out["gap_std"] = scale
         if "constant_value" in out:
@@ -73,7 +77,9 @@ def _hyperparameters(sm) -> dict:
 
 def _with_unit(name: str, value, unit: str, features) -> str:
     """One hyperparameter as the card prints it: the value, then its unit."""
-    if isinstance(value, list):
+    if isinstance(value, dict):
+        shown = ", ".join(f"{k} {x:.4g}" for k, x in value.items())
+    elif isinstance(value, list):
         shown = ", ".join(f"{x:.4g}" for x in value)
         if name == "length_scale" and len(value) == len(features):
             shown = ", ".join(f"{f} {x:.4g}" for f, x in zip(features, value))

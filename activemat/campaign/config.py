@@ -146,12 +146,13 @@ class ModelSection(_Section):
     scalable_above: int | None = Field(1000, ge=2, description="kind='gp': switch to the nystroem model once the "
                                                                "training set is larger than this (None: never)")
     ard: bool | Literal["classes"] = Field(
-        False, description="GP length scales: false, one for all features; true, one per feature; \"classes\", "
-                           "one per cluster class (composition, pairs, triplets, quadruplets), shared by its "
-                           "features")
+        "classes", description="GP length scales: \"classes\", one per cluster class (composition, pairs, "
+                               "triplets, quadruplets), shared by its features; false, one for all features; true, "
+                               "one per feature (the default is the best measured on 16- and 32-atom cells, see docs: "
+                               "explanation/data-efficiency)")
     restarts: int = Field(2, ge=0, description="GP hyperparameter optimizer restarts")
     prior: Literal["none", "weak"] = Field(
-        "none", description="GP hyperparameters: \"none\", maximum marginal likelihood; \"weak\", maximum a "
+        "weak", description="GP hyperparameters: \"none\", maximum marginal likelihood; \"weak\", maximum a "
                             "posteriori under weakly informative log-normal hyperpriors (fixed in advance, see "
                             "docs: explanation/model)")
     prior_from: str | None = Field(

@@ -142,10 +142,11 @@ def model_factory(section: ModelSection, seed: int, pool: CandidatePool | None =
     label), so the scaling never shifts as data arrives; without it the model
     scales by its own training data. ``ard = "classes"`` and ``prior_from`` need the pool (InputError without).
     """
-    if pool is None and (section.ard == "classes" or section.prior_from):
+    classes = section.ard == "classes" and section.kind != "linear"
+    if pool is None and (classes or section.prior_from):
         raise InputError("[model] ard = \"classes\" and prior_from need the candidate pool")
     groups = None
-    if section.ard == "classes":
+    if classes:
         try:
             groups = pool.feature_classes
         except SpaceError as exc:

@@ -37,7 +37,7 @@ __all__ = [
     "LATTICE_CONSTANTS", "CandidatePool", "build_pool", "reference_sites",
     "structure_features", "parse_formula", "site_permutations", "canonical_codes", "cluster_orbits",
     "cluster_space", "cluster_vectors", "check_cutoffs", "DEFAULT_CUTOFFS", "decoration_codes", "sqs_decorations",
-    "pool_of_decorations", "check_supercell", "feature_classes", "CLUSTER_CLASSES",
+    "pool_of_decorations", "check_supercell", "feature_classes", "class_names", "CLUSTER_CLASSES",
 ]
 
 #: Diamond-structure lattice constants (Angstrom).
@@ -171,6 +171,14 @@ class CandidatePool:
 CLUSTER_CLASSES = ("composition", "pair", "triplet", "quadruplet")
 
 
+def _cluster_class(name: str) -> int:
+    """The index into :data:`CLUSTER_CLASSES` of one feature name."""
+    for index, prefix in enumerate(("x_", "pair", "triplet", "quad")):
+        if name.startswith(prefix):
+            return index
+    raise SpaceError(f"feature {name!r} is of no cluster class ({', '.join(CLUSTER_CLASSES)})")
+
+
 def feature_classes(names) -> tuple[int, ...]:
     """The cluster class of each feature name, an index into :data:`CLUSTER_CLASSES` (of every feature set).
 
@@ -183,20 +191,18 @@ def feature_classes(names) -> tuple[int, ...]:
     >>> feature_classes(("x_ge", "pair1", "quad1"))
     (0, 1, 2)
     """
-    out = []
-    for name in names:
-        if name.startswith("x_"):
-            out.append(0)
-        elif name.startswith("pair"):
-            out.append(1)
-        elif name.startswith("triplet"):
-            out.append(2)
-        elif name.startswith("quad"):
-            out.append(3)
-        else:
-            raise SpaceError(f"feature {name!r} is of no cluster class ({', '.join(CLUSTER_CLASSES)})")
+    out = [_cluster_class(name) for name in names]
     present = sorted(set(out))
     return tuple(present.index(c) for c in out)
+
+
+def class_names(names) -> tuple[str, ...]:
+    """The names of the cluster classes the features have, in the order of :func:`feature_classes`' indices.
+
+    >>> class_names(("x_ge", "pair1", "quad1"))
+    ('composition', 'pair', 'quadruplet')
+    """
+    return tuple(CLUSTER_CLASSES[c] for c in sorted({_cluster_class(name) for name in names}))
 
 
 def _formula(elements: tuple[str, str], n_a: int, n_b: int) -> str:

@@ -147,7 +147,7 @@ def test_tied_discrepancy_centres_its_prior_on_the_level_below(two_fidelities):
     calls = []
 
     for discrepancy in ("free", "tied"):
-        section = parse_campaign(f'[model]\nrestarts = 0\ndiscrepancy = "{discrepancy}"\n').model
+        section = parse_campaign(f'[model]\nrestarts = 0\nprior = "none"\ndiscrepancy = "{discrepancy}"\n').model
         factory = model_factory(section, 0, pool)
 
         def spy(*args, _factory=factory, **kwargs):

@@ -59,7 +59,13 @@ def test_gp_card_and_cv_predictions(store):
     card = model_card(store["configs"])
     hp = card["hyperparameters"]
     assert card["kind"] == "gp" and card["model"].startswith("gp:")
-    assert hp["length_scale"] > 0 and hp["amplitude"] > 0 and np.isfinite(hp["log_marginal_likelihood"])
+    # the default ard = "classes": a length scale per cluster class of the shell features, named by class
+    assert list(hp["length_scale"]) == ["composition", "pair", "triplet"]
+    assert min(hp["length_scale"].values()) > 0 and hp["amplitude"] > 0
+    assert np.isfinite(hp["log_marginal_likelihood"])
+    out = io.StringIO()
+    render(card, out)
+    assert f"composition {hp['length_scale']['composition']:.4g}, pair" in out.getvalue()
     assert "coefficients" not in card and card["n_train"] == 10
     sm = fit_store_model(store["configs"])
     pred, std = cv_predictions(sm.model, sm.X, sm.y)

@@ -181,7 +181,7 @@ def test_fixed_noise_is_not_optimised(data):
     ('prior = "strong"', "model.prior"),
     ('noise = 0', "model.noise"),
     ('mean = "linear"', "model.mean"),
-    ('prior_from = "cheap.extxyz"', "prior_from centres the hyperprior"),
+    ('prior = "none"\nprior_from = "cheap.extxyz"', "prior_from centres the hyperprior"),
     ('kind = "linear"\nmean = "bowing"', "mean set a Gaussian process"),
 ])
 def test_bad_model_keys_are_one_line_errors_with_exit_code_2(tmp_path, model, expect):

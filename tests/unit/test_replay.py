@@ -219,7 +219,8 @@ def test_replay_curve_learns_and_reaches_targets(pool):
     sub = subpool(pool, np.arange(0, len(pool), 3))  # 134 candidates, all compositions
     gaps = synthetic_gaps(sub)
     y = np.array([gaps[i] for i in range(len(sub))])
-    make = model_factory(config.model, 0)  # scaled by its own training data
+    # scaled by its own training data: no pool, so no cluster classes either (they need the pool's feature names)
+    make = model_factory(config.model.model_copy(update={"ard": False}), 0)
     run = replay_curve(sub, y, config.strategy, make, seed=0, budget=40)
     assert len(run["picks"]) == 40 == len(set(run["picks"]))
     mae = run["mae"]

@@ -209,7 +209,8 @@ def test_chunked_predictions_equal_unchunked(pool, make):
     for chunk in (1, 37, 10**6):
         m, s = predict_chunked(model, pool.features, chunk=chunk)
         np.testing.assert_allclose(m, mean, rtol=1e-7, atol=1e-9)  # BLAS blocks sum in another order
-        np.testing.assert_allclose(s, std, rtol=1e-7, atol=1e-9)
+        # the scalable std is a difference of near-equal variances: single-threaded BLAS moves it by ~3e-7
+        np.testing.assert_allclose(s, std, rtol=1e-6, atol=1e-9)
 
 
 def _nystroem(pool, **kw):

@@ -230,7 +230,7 @@ def test_a_registered_strategy_is_usable_everywhere(monkeypatch, pool):
     config = parse_campaign("[strategy]\nkind = 'lowest'\nn_seed = 2\n[model]\nrestarts = 0\n")
     gaps = synthetic_gaps(pool)
     y = np.array([gaps[i] for i in range(len(pool))])
-    run = replay_curve(pool, y, config.strategy, model_factory(config.model, 0), seed=0, budget=6)
+    run = replay_curve(pool, y, config.strategy, model_factory(config.model, 0, pool), seed=0, budget=6)
     seeds = run["picks"][:2]
     assert run["picks"][2:] == [i for i in range(len(pool)) if i not in seeds][:4]
 
