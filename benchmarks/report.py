@@ -393,8 +393,31 @@ def scale() -> list[str]:
             "--campaign campaigns/sige16-pbe-nystroem.toml --oracle benchmarks/data/sige16-pbe.extxyz --repeats 10 "
             "--budget 200 --stop-at-targets --strategy max_std ivr`; the exact GP side by side: the same with "
             "`--name reference-pbe-nystroem-exact --set model.kind=gp`.", ""]
-    for name in ("reference-pbe-nystroem", "reference-pbe-nystroem-exact"):
+    out += ["The weak prior (the package default) with the scalable model: the same command with "
+            "`--name reference-pbe-nystroem-weak --set model.prior=weak`; its exact-GP counterpart is "
+            "`i16-ard-weak` above.", ""]
+    for name in ("reference-pbe-nystroem", "reference-pbe-nystroem-exact", "reference-pbe-nystroem-weak"):
         out += sample_efficiency(name)
+    return out
+
+
+def calibration() -> list[str]:
+    """Fraction within 2 predicted sd, mean squared z-score and MAE per [model] variant and training size."""
+    out = []
+    for name, what in (("calibration-16", "16 atoms, 402 PBE labels"), ("calibration-32", "32 atoms, 256 gpaw-fast "
+                       "labels"), ("calibration-compositions", "17 compositions, gpaw-fast")):
+        d = load(name)
+        if d is None:
+            out += [f"_{what}: not run yet._", ""]
+            continue
+        sizes = list(next(iter(d["variants"].values()))["sizes"])
+        out += [f"**{what}** ({d['draws']} random training sets per size). Command: `{d['command']}`", "",
+                "| model | " + " | ".join(f"{n} labels: within 2 sd / mean z^2 / MAE (eV)" for n in sizes) + " |",
+                "|---" * (len(sizes) + 1) + "|"]
+        for label, v in d["variants"].items():
+            out.append(f"| {label} | " + " | ".join(
+                f"{r['within_2sd']:.2f} / {r['mean_z2']:.1f} / {r['mae']:.4f}" for r in v["sizes"].values()) + " |")
+        out.append("")
     return out
 
 
@@ -422,6 +445,7 @@ def main() -> None:
     text += ["### What any strategy could reach with this model (no DFT)", ""] + design_bound("reference-pbe")
     text += ["## Data efficiency near the limit: every route of issue 16 (replay, no DFT)", ""] + issue16()
     text += ["### Features and model (no DFT)", ""] + features()
+    text += ["### Calibration of the model's uncertainty (no DFT)", ""] + calibration()
     text += ["## Multi-fidelity and transfer at equal cost (replay, no DFT)", ""]
     for name, cheap in (("fidelity", "gpaw-pbe-pw"), ("fidelity-fast", "gpaw-fast")):
         fidelity = RESULTS / f"{name}.md"

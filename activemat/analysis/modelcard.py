@@ -60,7 +60,8 @@ def _hyperparameters(sm) -> dict:
                 out[name] = float(value) if value.ndim == 0 else value.tolist()
         if any(key.endswith("__groups") and value is not None for key, value in params.items()):
             # ard = "classes": one length scale per cluster class, named by class
-            out["length_scale"] = dict(zip(class_names(sm.view.feature_names), out["length_scale"]))
+            scales = np.atleast_1d(out["length_scale"]).tolist()  # a float when every feature is of one class
+            out["length_scale"] = dict(zip(class_names(sm.view.feature_names), scales))
         scale = float(model.y_std_)
         out["gap_std"] = scale
         if "constant_value" in out:

@@ -148,13 +148,13 @@ class ModelSection(_Section):
     ard: bool | Literal["classes"] = Field(
         "classes", description="GP length scales: \"classes\", one per cluster class (composition, pairs, "
                                "triplets, quadruplets), shared by its features; false, one for all features; true, "
-                               "one per feature (the default is the best measured on 16- and 32-atom cells, see docs: "
+                               "one per feature (the default is the best, or close to it, on 16- and 32-atom cells; docs: "
                                "explanation/data-efficiency)")
     restarts: int = Field(2, ge=0, description="GP hyperparameter optimizer restarts")
     prior: Literal["none", "weak"] = Field(
         "weak", description="GP hyperparameters: \"none\", maximum marginal likelihood; \"weak\", maximum a "
                             "posteriori under weakly informative log-normal hyperpriors (fixed in advance, see "
-                            "docs: explanation/model)")
+                            "docs: explanation/model); the default: its uncertainty is the better calibrated")
     prior_from: str | None = Field(
         None, description="labelled structures (extxyz) or store of a cheaper campaign over the same space: the "
                           "GP fitted on them centres the hyperprior (needs prior = \"weak\"); count their cost")

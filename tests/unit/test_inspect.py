@@ -55,6 +55,16 @@ def test_card_renders_coefficients(store):
         assert needle in text, needle
 
 
+def test_gp_card_names_the_one_class_of_a_composition_space(store):
+    # compositions mode has x_ge alone: one cluster class, whose length scale scikit-learn keeps as a float
+    card = model_card(store["tutorial"], kind="gp")
+    scales = card["hyperparameters"]["length_scale"]
+    assert list(scales) == ["composition"] and scales["composition"] > 0
+    out = io.StringIO()
+    render(card, out)
+    assert "composition " in out.getvalue()
+
+
 def test_gp_card_and_cv_predictions(store):
     card = model_card(store["configs"])
     hp = card["hyperparameters"]

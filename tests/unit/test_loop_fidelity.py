@@ -134,10 +134,15 @@ def test_multi_fidelity_resumes_and_stops_at_its_cost_budget(in_tmp, client, tru
 
 def test_transfer_from_a_cheap_store_beats_accurate_points_alone(in_tmp, client, truth):
     pool, cheap, accurate = truth
-    _run(client, SINGLE.format(store="cheap.h5", preset=CHEAP, model="", kind="max_std", budget=80), cheap, accurate)
-    alone = SINGLE.format(store="alone.h5", preset=ACCURATE, model="", kind="ivr", budget=8)
+    # One length scale, maximum likelihood: the model this margin was set for. With the package defaults (classes,
+    # weak prior) the accurate-only model is already better on this rough synthetic truth (0.015 against 0.020 eV)
+    # and the transferred one ends at 0.007-0.014 eV depending on which result lands first, so half is not robust.
+    model = 'ard = false\nprior = "none"'
+    _run(client, SINGLE.format(store="cheap.h5", preset=CHEAP, model=model, kind="max_std", budget=80), cheap, accurate)
+    alone = SINGLE.format(store="alone.h5", preset=ACCURATE, model=model, kind="ivr", budget=8)
     _run(client, alone, cheap, accurate)
-    tuned = SINGLE.format(store="tuned.h5", preset=ACCURATE, model='transfer_from = "cheap.h5"', kind="ivr", budget=8)
+    tuned = SINGLE.format(store="tuned.h5", preset=ACCURATE, model=model + '\ntransfer_from = "cheap.h5"', kind="ivr",
+                          budget=8)
     _run(client, tuned, cheap, accurate)
     data = read_store("tuned.h5")
     assert set(data.calculations["preset"].tolist()) == {ACCURATE}  # the cheap store is only read
