@@ -122,7 +122,9 @@ def test_stops_on_target_std(in_tmp, client):
 
 
 def test_ei_finds_target_gap(in_tmp, client):
-    summary, data, pool = run(client, budget=10, kind="ei", extra="target_gap = 0.3")
+    # 12 model-driven picks: with the default weak prior the first few still explore (with 6, the median pick
+    # missed the target by more than the pool's median in 3 runs of 4)
+    summary, data, pool = run(client, budget=16, kind="ei", extra="target_gap = 0.3")
     picked = data.calculations["gap"][data.calculations["reason"] == "ei"]
     # model-driven picks concentrate near the target compared with the pool
     pool_gaps = np.array(list(synthetic_gaps(pool).values()))
