@@ -1,22 +1,19 @@
 """benchmarks/calibration.py: the calibration scores, and the script end to end on the shipped composition labels."""
 
-import importlib.util
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.conftest import load_benchmark
+
 ROOT = Path(__file__).resolve().parents[2]
-BENCHMARK = ROOT / "benchmarks" / "calibration.py"
 
 
 @pytest.fixture(scope="module")
 def calibration():
-    spec = importlib.util.spec_from_file_location("calibration", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("calibration")
 
 
 def test_scores_of_a_calibrated_and_an_overconfident_gaussian(calibration):

@@ -1,24 +1,15 @@
 """benchmarks/design_bound.py: fixed-hyperparameter GP maths and the exchange search, on the synthetic gap table."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from activemat.learn.models import GPRegressor
 from activemat.space.pool import build_pool
-from tests.conftest import synthetic_gaps
-
-BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "design_bound.py"
-
+from tests.conftest import load_benchmark, synthetic_gaps
 
 @pytest.fixture(scope="module")
 def bound():
-    spec = importlib.util.spec_from_file_location("design_bound", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("design_bound")
 
 
 @pytest.fixture(scope="module")

@@ -1,25 +1,15 @@
 """benchmarks/fidelity.py on a small synthetic two-fidelity set: accurate = 0.6 * cheap + 0.55 exactly."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import ase.io
 import numpy as np
 import pytest
 
 from activemat.space.pool import build_pool
-from tests.conftest import synthetic_gaps
+from tests.conftest import load_benchmark, synthetic_gaps
 
-BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "fidelity.py"
 BUDGET = 6.0
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location("fidelity_benchmark", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _write(path, pool, idx, gaps, times, preset):
@@ -46,7 +36,7 @@ def run(tmp_path_factory):
     _write(tmp / "accurate.extxyz", pool, both, accurate, t_acc, "accurate-preset")
     (tmp / "c.toml").write_text('[campaign]\nname = "t"\nstore = "t.h5"\n\n'
                                 '[space]\nsupercell = [2, 2, 2]\nmode = "configurations"\n')
-    result = _load().main(["--cheap", str(tmp / "cheap.extxyz"), "--accurate", str(tmp / "accurate.extxyz"),
+    result = load_benchmark("fidelity").main(["--cheap", str(tmp / "cheap.extxyz"), "--accurate", str(tmp / "accurate.extxyz"),
                            "--campaign", str(tmp / "c.toml"), "--repeats", "2", "--budget", str(BUDGET),
                            "--results-dir", str(tmp), "--out-figure", str(tmp / "fig.png")])
     return result, tmp, (float(np.median(t_cheap)), float(np.median(t_acc)))
@@ -102,7 +92,7 @@ def test_outputs_are_written(run):
 
 
 def test_grid_takes_the_last_state_within_each_cost():
-    bench = _load()
+    bench = load_benchmark("fidelity")
     cost = np.array([0.0, 0.2, 0.4, 1.4, 2.4])
     vals = np.array([np.nan, np.nan, 3.0, 2.0, 1.0])
     assert np.allclose(bench.on_grid(cost, vals, np.array([0, 0.5, 1, 1.5, 2, 2.5])),
