@@ -4,7 +4,7 @@
         [--set model.ard=true --set model.prior=none --name large_cells_repeats10]  (the model before issue 16's options)
 
 Replays campaigns/sige32-fast.toml (icet features with cutoffs 9/6/5 A, GP with a length scale per cluster class
-under weak hyperpriors) against
+by maximum likelihood; --set model.prior=weak gives the package default) against
 benchmarks/data/sige32-fast.extxyz: its structures, one per symmetry class (duplicates' gaps averaged), are the
 pool. In each repeat a fifth of them is held out (never offered; the same for every strategy); after every
 label the script records the error on them, the error of the composition-averaged gap curve (multiplicity-

@@ -61,7 +61,6 @@ class Running:
 AUTO_PREFETCH_PER = 16
 
 
-
 def submission_slots(workers: int, prefetch: int | str) -> int:
     """Calculations to keep submitted on ``workers`` worker slots with ``[cluster] prefetch``.
 
