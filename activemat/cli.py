@@ -11,6 +11,7 @@ from contextlib import nullcontext
 from activemat.errors import InputError
 
 # The registries name the choices (strategies, model kinds): light modules, imported for the parser.
+from activemat.analysis.experiment import CORRECTION_NAMES
 from activemat.learn import MODEL_KINDS
 from activemat.learn.strategies import campaign_kinds
 
@@ -137,7 +138,7 @@ def _plot(args) -> int:
     results = {}
     for path in plot_store(args.store[0], args.output, kind=args.model, figures=args.figures,
                            reference=args.reference, compare=args.store[1:], results=results,
-                           refit=args.refit).values():
+                           refit=args.refit, corrections=args.corrections).values():
         print(path)
     for warning in results.get("warnings", ()):
         _warn(warning)
@@ -249,6 +250,12 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--model", choices=MODEL_KINDS, help="refit this model kind instead of the campaign's")
     plot.add_argument("--refit", action="store_true", help=_REFIT)
     plot.add_argument("--reference", metavar="STORE", help="overlay this store's gaps (same [space]) on gap_vs_x")
+    plot.add_argument("--corrections", metavar="TERMS",
+                      help="experiment figure and its printed deviations: add these named terms to the measured "
+                           "(excitonic, 4.2 K) gap to get what a static-lattice, scalar-relativistic DFT gap is "
+                           f"compared with; comma-separated from {', '.join(CORRECTION_NAMES)} (exciton binding, "
+                           "zero-point renormalisation, spin-orbit Delta_so/3), or all; default none: the measured "
+                           "curve as is")
     plot.set_defaults(func=_plot)
 
     rep = sub.add_parser("replay", help="replay a campaign's strategies against labelled structures (no DFT): "

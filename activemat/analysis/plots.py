@@ -14,7 +14,12 @@
   and cell size, e.g. 16- against 32-atom cells) with 2-sigma bands of its
   joint-posterior model std and its bowing parameter b with its std,
   against the measured SiGe gap of Weber and Alonso, Phys. Rev. B 40, 5683
-  (1989); a lower panel shows each store's model minus experiment.
+  (1989); a lower panel shows each store's model minus experiment. Named
+  correction terms (exciton binding, zero-point renormalisation, spin-orbit;
+  :data:`activemat.analysis.experiment.CORRECTIONS`) add a second reference
+  curve, the measured one corrected to what a static-lattice,
+  scalar-relativistic DFT gap is compared with, and the deviations are then
+  taken from it; none are applied unless named.
 
 Figures are built on ``matplotlib.figure.Figure`` with the Agg canvas, never
 through pyplot, so no global backend or state is touched.
@@ -30,10 +35,14 @@ import numpy as np
 from activemat.analysis.experiment import (
     CITATION,
     CITATION_SHORT,
+    CORRECTIONS,
     CROSSOVER_X,
     ELEMENTS,
+    comparable_gap,
+    describe_corrections,
     deviations,
     ge_like_gap,
+    parse_corrections,
     si_like_gap,
     weber_alonso_gap,
 )
@@ -264,7 +273,7 @@ def fidelity_label(view: CampaignView) -> str:
     return ", ".join(labels) or "unknown preset"
 
 
-def experiment_curve(view: CampaignView, sm) -> dict:
+def experiment_curve(view: CampaignView, sm, corrections=()) -> dict:
     """One store (one fidelity, one cell size) against experiment.
 
     The model curve is :func:`activemat.analysis.curve.gap_curve`: at every
@@ -275,7 +284,8 @@ def experiment_curve(view: CampaignView, sm) -> dict:
     fit ``bowing`` (``b``, ``b_std``, ``E_Si``, ``E_Si_std``, ``E_Ge``,
     ``E_Ge_std``, ``residual_rms``; empty without a model). ``deviation`` is
     :func:`activemat.analysis.experiment.deviations` of that curve (``None``
-    without a model). ``computed_x``/``computed_gap`` are the
+    without a model), against the measured gap with the named
+    ``corrections`` applied (default none: the measured gap). ``computed_x``/``computed_gap`` are the
     multiplicity-weighted averages of the computed gaps per composition;
     ``n_atoms`` is the supercell's size, ``n_pool`` the pool's number of
     configurations, ``weighted`` whether they carry multiplicities (an
@@ -306,7 +316,7 @@ def experiment_curve(view: CampaignView, sm) -> dict:
         curve.update(model=sm.kind, n_train=int(len(sm.train)), x=x.tolist(), gap=mean.tolist(),
                      model_std=[r["model_std"] for r in rows], config_spread=[r["spread"] for r in rows],
                      covariance=full["covariance"], bowing=full["bowing"], notes=full["notes"],
-                     deviation=deviations(x, mean))
+                     deviation=deviations(x, mean, corrections))
     return curve
 
 
@@ -314,13 +324,33 @@ def _store_label(c: dict) -> str:
     return f"{c['n_atoms']}-atom cell, {c['label']}"
 
 
-def plot_experiment(curves: list[dict], path: Path) -> None:
-    """Draw :func:`experiment_curve` results next to the Weber-Alonso curve, and below, model minus experiment."""
+def _terms_label(corrections) -> str:
+    """``exciton + zpr + soc`` for titles and legends: the terms named, or that none is."""
+    names = parse_corrections(corrections)
+    return " + ".join(names) if names else "no correction terms"
+
+
+def plot_experiment(curves: list[dict], path: Path, corrections=()) -> None:
+    """Draw :func:`experiment_curve` results next to the Weber-Alonso curve, and below, model minus experiment.
+
+    With ``corrections`` (names of :data:`activemat.analysis.experiment.CORRECTIONS`) the corrected reference
+    is drawn as a second curve and the lower panel is model minus that reference; the curves' ``deviation``
+    must have been computed with the same terms.
+    """
+    corrections = parse_corrections(corrections)
     fig = _canvas(7.2, 9.0)
     ax, dev = fig.subplots(2, 1, sharex=True, height_ratios=(2.1, 1.0))
     xs = np.linspace(0, 1, 201)
     ax.plot(xs, weber_alonso_gap(xs), color="k", lw=2.2, zorder=4,
-            label="experiment, low temperature (Weber & Alonso 1989): the lower of the Si-like and Ge-like branches")
+            label="experiment, low temperature (Weber & Alonso 1989): the lower of the Si-like and Ge-like branches"
+                  "\n  (4.2 K photoluminescence: the excitonic gap, as measured)")
+    if corrections:
+        terms = describe_corrections(corrections)
+        shifts = ", ".join(f"{d['name']} {1000 * d['shift_at_0']:+.1f} / {1000 * d['shift_at_1']:+.1f}" for d in terms)
+        ax.plot(xs, comparable_gap(xs, corrections), color="0.35", lw=2.0, ls="--", zorder=4,
+                label=f"reference: experiment + {_terms_label(corrections)}, for a static-lattice, "
+                      f"scalar-relativistic DFT gap\n  ({'; '.join(d['name'] + ': ' + d['label'] for d in terms)})"
+                      f"\n  meV added at x=0 / x=1: {shifts}")
     ax.plot(xs, si_like_gap(xs), color="k", lw=0.8, ls=":", zorder=3)
     ax.plot(xs, ge_like_gap(xs), color="k", lw=0.8, ls=":", zorder=3)
     ax.annotate("Si-like ($\\Delta$)", (0.30, float(si_like_gap(0.30))), xytext=(0, 6), textcoords="offset points",
@@ -334,12 +364,13 @@ def plot_experiment(curves: list[dict], path: Path) -> None:
                 va="bottom", fontsize=7, color="0.4")
     dev.axhline(0.0, color="k", lw=1.2, zorder=1)
     dev_lo, dev_hi = [], []  # the deviation panel is zoomed to the curves (0, experiment, may be off it)
+    what = "reference" if corrections else "experiment"
     for i, c in enumerate(curves):
         colour = _COLOURS[i % len(_COLOURS)]
         name = Path(c["store"]).name
         who = _store_label(c)
         measured_at = np.asarray(c["computed_x"], float)
-        measured_dev = np.asarray(c["computed_gap"]) - weber_alonso_gap(measured_at)
+        measured_dev = np.asarray(c["computed_gap"]) - comparable_gap(measured_at, corrections)
         dev.scatter(measured_at, measured_dev, s=16, color=colour, edgecolor="k", lw=0.4, zorder=5)
         dev_lo += list(measured_dev)
         dev_hi += list(measured_dev)
@@ -353,9 +384,9 @@ def plot_experiment(curves: list[dict], path: Path) -> None:
             ax.plot(x, mean, color=colour, lw=2, zorder=2,
                     label=f"{who}: {c['model']} model on {c['n_train']} calculations ({name})\n"
                           f"  average over {over}, $\\pm 2\\sigma$ ({joint})\n"
-                          f"  bowing {bowing_label(c)}; model $-$ experiment: mean {d['mean_signed']:+.3f} eV, "
+                          f"  bowing {bowing_label(c)}; model $-$ {what}: mean {d['mean_signed']:+.3f} eV, "
                           f"x=0 {d['at_0']:+.3f} eV, x=1 {d['at_1']:+.3f} eV")
-            residual = mean - weber_alonso_gap(x)
+            residual = mean - comparable_gap(x, corrections)
             dev.fill_between(x, residual - 2 * std, residual + 2 * std, color=colour, alpha=0.25, lw=0, zorder=2)
             dev.plot(x, residual, color=colour, lw=1.6, zorder=3)
             dev_lo += list(residual - 2 * std)
@@ -371,14 +402,16 @@ def plot_experiment(curves: list[dict], path: Path) -> None:
     highs += [max(c["computed_gap"]) for c in curves if c["computed_gap"]]
     top = max([1.3] + highs) + 0.05
     ax.set_ylim(0, top)  # the Ge-like branch runs off the top at small x; only the lower branch is the gap
-    ax.set_title(f"composition-averaged gap against experiment\nmeasured: {CITATION_SHORT}", fontsize=10)
+    ax.set_title(f"composition-averaged gap against experiment\nmeasured: {CITATION_SHORT}; "
+                 f"{'terms applied: ' + _terms_label(corrections) if corrections else 'no correction terms applied'}",
+                 fontsize=10)
     ax.grid(alpha=0.3)
     fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=1, fontsize=7.5, frameon=False,
                handlelength=2.5)
     dev.set_xlabel("Ge fraction x in Si$_{1-x}$Ge$_x$")
-    dev.set_ylabel("model $-$ experiment (eV)")
-    dev.set_title("model $-$ experiment: model $\\pm 2\\sigma$ (lines and bands), computed averages (dots)",
-                  fontsize=9)
+    dev.set_ylabel(f"model $-$ {what} (eV)")
+    dev.set_title(f"model $-$ {'(experiment + ' + _terms_label(corrections) + ')' if corrections else 'experiment'}:"
+                  " model $\\pm 2\\sigma$ (lines and bands), computed averages (dots)", fontsize=9)
     if dev_lo:
         lo, hi = float(np.nanmin(dev_lo)), float(np.nanmax(dev_hi))
         pad = 0.08 * max(hi - lo, 0.05)
@@ -388,7 +421,7 @@ def plot_experiment(curves: list[dict], path: Path) -> None:
 
 
 def compare_experiment(stores, path: str | Path, kind: str | None = None, models: dict | None = None, *,
-                       refit: bool = False) -> dict:
+                       refit: bool = False, corrections=None) -> dict:
     """Write ``path`` (PNG): each store's composition-averaged model gap next to experiment.
 
     Each store is one fidelity and one cell size, labelled by both (e.g. the
@@ -397,14 +430,19 @@ def compare_experiment(stores, path: str | Path, kind: str | None = None, models
     :func:`experiment_curve` dict per store, with its joint-posterior
     ``model_std`` per composition, its ``bowing`` fit (b with its std) and
     its ``deviation`` (``mean_signed``, ``mean_abs``, ``max_abs``, ``at_0``
-    and ``at_1``, eV, model minus experiment).
+    and ``at_1``, eV, model minus experiment), and ``corrections``:
+    :func:`activemat.analysis.experiment.describe_corrections` of the terms
+    applied to the measured curve before the deviations (``corrections``:
+    names, ``"all"``, or none, the default).
 
     Raises
     ------
     InputError
-        A store that is not Si(1-x)Ge(x) or has no calculation.
+        A store that is not Si(1-x)Ge(x) or has no calculation, or an
+        unknown correction name.
     """
 
+    corrections = parse_corrections(corrections)
     models = models or {}
     curves = []
     for store in stores:
@@ -421,16 +459,30 @@ def compare_experiment(stores, path: str | Path, kind: str | None = None, models
                 sm = fit_store_model(view, kind, refit=refit)
             except NotEnoughData:
                 sm = None
-        curves.append(experiment_curve(view, sm))
+        curves.append(experiment_curve(view, sm, corrections))
     path = Path(path)
-    plot_experiment(curves, path)
-    return {"reference": CITATION, "figure": str(path), "fidelities": curves}
+    plot_experiment(curves, path, corrections)
+    return {"reference": CITATION, "figure": str(path), "fidelities": curves,
+            "corrections": describe_corrections(corrections)}
 
 
 def render_comparison(result: dict, file=None) -> None:
     """Per fidelity: deviation of the composition-averaged model from experiment, then its bowing fit."""
     file = file or sys.stdout
-    print(f"model - experiment ({result['reference']}), composition-averaged:", file=file)
+    terms = result.get("corrections") or []
+    if terms:
+        print(f"model - (experiment + {' + '.join(t['name'] for t in terms)}) ({result['reference']}, corrected by "
+              "the terms below), composition-averaged:", file=file)
+        for t in terms:
+            print(f"  term {t['name']} ({t['label']}): {t['shift_at_0'] * 1000:+.1f} meV at x=0, "
+                  f"{t['shift_at_1'] * 1000:+.1f} meV at x=1 added to the measured gap "
+                  f"(+/- {t['uncertainty_at_0'] * 1000:.1f} / {t['uncertainty_at_1'] * 1000:.1f} meV); "
+                  f"{t['convention']}", file=file)
+        print(f"  total: {sum(t['shift_at_0'] for t in terms) * 1000:+.1f} meV at x=0, "
+              f"{sum(t['shift_at_1'] for t in terms) * 1000:+.1f} meV at x=1", file=file)
+    else:
+        print(f"model - experiment ({result['reference']}, as measured: no correction terms applied), "
+              "composition-averaged:", file=file)
     for c in result["fidelities"]:
         d = c["deviation"]
         where = f"{c['label']} [{c['n_atoms']}-atom cell, {c['store']}, {c['n_train']} calculations]"
@@ -456,7 +508,7 @@ def render_comparison(result: dict, file=None) -> None:
 
 def plot_store(store: str | Path | CampaignView, out_dir: str | Path, kind: str | None = None,
                figures=None, reference: str | Path | CampaignView | None = None, compare=(),
-               results: dict | None = None, refit: bool = False) -> dict[str, Path]:
+               results: dict | None = None, refit: bool = False, corrections=None) -> dict[str, Path]:
     """Write the store's figures as PNGs into ``out_dir`` (created if missing); return name -> path.
 
     ``figures`` is a list or a comma-separated string of names from :data:`FIGURES`
@@ -466,13 +518,16 @@ def plot_store(store: str | Path | CampaignView, out_dir: str | Path, kind: str 
     ``results``, if given, receives ``results["experiment"]``, :func:`compare_experiment`'s numbers, and
     ``results["warnings"]``: one line each, e.g. a reference computed with another preset than the model's.
     ``refit`` optimises the models' hyperparameters again instead of reusing the latest snapshots'.
+    ``corrections``: terms applied to the measured curve in the ``experiment`` figure and its deviations
+    (names of :data:`activemat.analysis.experiment.CORRECTIONS`, comma-separated, or ``"all"``; default none).
 
     Raises
     ------
     InputError
         Unknown figure name, an output folder that is a file, a store
-        with no calculation at all, ``compare`` without the ``experiment``
-        figure, or ``experiment`` on a store that is not SiGe.
+        with no calculation at all, ``compare`` or ``corrections`` without
+        the ``experiment`` figure, an unknown correction name, or
+        ``experiment`` on a store that is not SiGe.
     """
     view = open_campaign(store)
     figures = FIGURES if figures is None else [f.strip() for f in (figures.split(",") if isinstance(figures, str)
@@ -480,6 +535,10 @@ def plot_store(store: str | Path | CampaignView, out_dir: str | Path, kind: str 
     unknown = sorted(set(figures) - set(FIGURES) - set(EXTRA_FIGURES))
     if unknown:
         raise InputError(f"unknown figure {', '.join(unknown)}; choose from {', '.join(FIGURES + EXTRA_FIGURES)}")
+    corrections = parse_corrections(corrections)
+    if corrections and "experiment" not in figures:
+        raise InputError("correction terms are only used by the experiment figure; add --figures experiment "
+                         "(or experiment,gap_vs_x,...)")
     compare = [open_campaign(c) for c in (compare or ())]
     if compare and "experiment" not in figures:
         raise InputError("more than one store is only used by the experiment figure; add --figures experiment "
@@ -516,7 +575,7 @@ def plot_store(store: str | Path | CampaignView, out_dir: str | Path, kind: str 
         plot_selection(view, paths["selection"])
     if "experiment" in paths:
         comparison = compare_experiment([view, *compare], paths["experiment"], kind, models={str(view.path): sm},
-                                        refit=refit)
+                                        refit=refit, corrections=corrections)
         if results is not None:
             results["experiment"] = comparison
     return paths

@@ -18,6 +18,7 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import kptdensity2monkhorstpack
 
+from activemat.compute.edges import Edges, edge_pass
 from activemat.compute.presets import GpawSettings, Preset
 from activemat.compute.records import CalculationRecord
 from activemat.compute.relax import RelaxationNotConverged, last_geometry, relax, scratch_folder
@@ -37,7 +38,7 @@ def gpaw_parameters(atoms: Atoms, settings: GpawSettings) -> dict:
     n_occupied = int(round(sum(_valence(atoms)))) // 2
     # A supercell folds more conduction states onto each k-point: a cell of N > 16 atoms gets N/16 times the
     # preset's unoccupied bands (Si64, cubic 2x2x2, Gamma only: 1.11 eV with 6 extra bands, 0.69 eV with 24).
-    scale = max(1.0, len(atoms) / BANDS_REFERENCE_ATOMS)
+    scale = max(1.0, len(atoms) / BANDS_REFERENCE_ATOMS)  # (the folded edge pass sizes its bands by construction)
     params = {
         "mode": {"name": "pw", "ecut": settings.ecut},
         "xc": settings.xc if isinstance(settings.xc, str) else dict(settings.xc),
@@ -92,6 +93,47 @@ def kohn_sham_edges(calc) -> tuple[float, float, float, bool]:
     return band_edges(eps, int(round(calc.get_number_of_electrons())) // 2)
 
 
+def extra_bands(atoms: Atoms, settings: GpawSettings) -> int:
+    """The preset's unoccupied bands, scaled by N/16 for a cell of N > 16 atoms."""
+    return math.ceil(settings.extra_bands * max(1.0, len(atoms) / BANDS_REFERENCE_ATOMS))
+
+
+def folded_edges(calc, atoms: Atoms, settings: GpawSettings, folder, *, spinorbit: bool) -> Edges:
+    """The edge pass (:func:`activemat.compute.edges.edge_pass`) of a converged calculator."""
+    return edge_pass(calc, atoms, int(round(calc.get_number_of_electrons())) // 2, extra_bands(atoms, settings),
+                     txt=str(folder / "edges.txt"), spinorbit=spinorbit)
+
+
+def _relax_with_forces_of(atoms: Atoms, preset: Preset, record: CalculationRecord, folder, world) -> float:
+    """Relax ``atoms`` with the forces of the ``[relax] forces`` preset; its gap at the relaxed structure.
+
+    Returns the spin-orbit shift of that preset's gap there (NaN unless this
+    preset asks for spin-orbit): TB09 on GPAW's legacy calculator has no
+    spin-orbit step, so its spin-orbit term is the PBE one on the same structure.
+    """
+    from gpaw import GPAW
+
+    settings = preset.forces_gpaw
+    params = gpaw_parameters(atoms, settings)
+    params["convergence"].setdefault("forces", preset.relax.fmax / 10)
+    atoms.calc = GPAW(**params, txt=str(folder / "relax-gpaw.txt"))
+    _relax_checked(atoms, preset, record, folder, world)
+    if settings.edges == "folded":
+        edges = folded_edges(atoms.calc, atoms, settings, folder, spinorbit=preset.gpaw.spinorbit)
+        record.relax_gap = edges.gap
+        return edges.soc_shift
+    record.relax_gap = kohn_sham_edges(atoms.calc)[0]
+    return float("nan")
+
+
+def _relax_checked(atoms: Atoms, preset: Preset, record: CalculationRecord, folder, world) -> None:
+    relaxed = relax(atoms, preset.relax, folder, comm=world if world.size > 1 else None)
+    record.relax_steps, record.relax_fmax = relaxed.steps, relaxed.fmax
+    if not relaxed.converged:
+        raise RelaxationNotConverged(f"largest force {relaxed.fmax:.3f} eV/A after {relaxed.steps} steps "
+                                     f"(fmax {preset.relax.fmax}); the retry continues from here")
+
+
 def compute_gap(candidate: int, attempt: int, atoms: Atoms, preset: Preset, scratch_root: str) -> CalculationRecord:
     """Run one GPAW calculation and return its record; never raises for a failed calculation.
 
@@ -139,25 +181,41 @@ def compute_gap(candidate: int, attempt: int, atoms: Atoms, preset: Preset, scra
                 record.relax_from = earlier[0]
                 atoms.set_cell(earlier[1].cell, scale_atoms=False)
                 atoms.positions = earlier[1].positions
+        soc_shift = float("nan")
+        other_forces = preset.relax is not None and preset.relax.forces is not None
+        if other_forces:  # relax with another preset's forces (TB09 has none), then compute on that structure
+            soc_shift = _relax_with_forces_of(atoms, preset, record, folder, world)
+            params = gpaw_parameters(atoms, preset.gpaw)
+            params["convergence"].pop("forces", None)
+            record.parameters = params
         atoms.calc = GPAW(**params, txt=str(folder / "gpaw.txt"))
         record.energy = float(atoms.get_potential_energy())
         calc = atoms.calc
-        if preset.relax is not None:
+        if preset.relax is not None and not other_forces:
             if record.relax_from < 0:  # the first SCF was at the ideal structure: its gap comes for free
                 record.unrelaxed_gap = kohn_sham_edges(calc)[0]
-            relaxed = relax(atoms, preset.relax, folder, comm=world if world.size > 1 else None)
-            record.relax_steps, record.relax_fmax = relaxed.steps, relaxed.fmax
-            if not relaxed.converged:
-                raise RelaxationNotConverged(f"largest force {relaxed.fmax:.3f} eV/A after {relaxed.steps} steps "
-                                             f"(fmax {preset.relax.fmax}); the retry continues from here")
+            _relax_checked(atoms, preset, record, folder, world)
             record.energy = float(atoms.get_potential_energy())
         record.positions, record.cell = atoms.get_positions(), atoms.cell.array.copy()
         record.gap, record.vbm, record.cbm, record.direct = kohn_sham_edges(calc)
+        record.grid_gap = record.gap
+        if preset.gpaw.edges == "folded":
+            spinorbit = preset.gpaw.spinorbit and not preset.gpaw.legacy
+            edges = folded_edges(calc, atoms, preset.gpaw, folder, spinorbit=spinorbit)
+            record.gap, record.vbm, record.cbm, record.direct = edges.gap, edges.vbm, edges.cbm, edges.direct
+            record.vbm_k, record.cbm_k = tuple(edges.vbm_k), tuple(edges.cbm_k)
+            record.cbm_character, record.band_check = edges.cbm_character, edges.band_check
+            if spinorbit:
+                soc_shift = edges.soc_shift
         if preset.gpaw.gap == "gllbsc":
-            # Quasiparticle gap = KS gap + discontinuity: the CBM moves up by it, the VBM stays.
-            ks_gap, dxc = gllbsc_discontinuity(calc)
-            record.parameters = {**params, "gllbsc": {"ks_gap": ks_gap, "discontinuity": dxc}}
+            # Quasiparticle gap = KS gap + discontinuity: the CBM moves up by it, the VBM stays. The discontinuity
+            # comes from the HOMO and LUMO of the self-consistent grid (GPAW's recipe) and shifts every
+            # conduction state alike, so it is added to the folded edges too.
+            _, dxc = gllbsc_discontinuity(calc)
+            record.parameters = {**params, "gllbsc": {"ks_gap": record.gap, "discontinuity": dxc}}
             record.gap, record.cbm = record.gap + dxc, record.cbm + dxc
+        if preset.gpaw.spinorbit and math.isfinite(soc_shift):
+            record.soc_gap = max(record.gap + soc_shift, 0.0)
         record.scf_iterations = int(calc.get_number_of_iterations())
         record.status = "ok"
     except Exception as exc:  # a failed calculation is data: keep reason and scratch

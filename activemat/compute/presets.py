@@ -39,6 +39,13 @@ class GpawSettings(_Strict):
     convergence: dict[str, float] = Field(default_factory=dict)
     maxiter: int = Field(300, ge=1)
     mixer: tuple[float, int, float] | None = Field(None, description="(beta, nmaxold, weight); None: GPAW's default")
+    edges: Literal["grid", "folded"] = Field(
+        "grid", description='"grid": band edges on the self-consistent k-points only (the first presets); "folded": '
+                            "then a fixed-density pass on the supercell k-points onto which the primitive cell's "
+                            "Gamma, X, L and Delta (0.85 Gamma-X) fold, with the CBM's character by unfolding "
+                            "(activemat.compute.edges)")
+    spinorbit: bool = Field(False, description="also the gap with spin-orbit coupling, added non-self-consistently "
+                                               '(gpaw.spinorbit); needs edges = "folded"')
 
     @field_validator("xc")
     @classmethod
@@ -58,6 +65,8 @@ class GpawSettings(_Strict):
             raise ValueError(f"xc {self.xc_name} runs on GPAW's legacy calculator: set legacy = true")
         if self.gap == "gllbsc" and not self.xc_name.upper().startswith("GLLB"):
             raise ValueError(f'gap = "gllbsc" needs a GLLB functional (xc = "GLLBSC"), not {self.xc_name}')
+        if self.spinorbit and self.edges != "folded":
+            raise ValueError('spinorbit = true needs edges = "folded" (spin-orbit is added on the edge pass)')
         return self
 
 
@@ -72,6 +81,9 @@ class RelaxSettings(_Strict):
     steps: int = Field(100, ge=1, description="optimizer steps at most per attempt; an attempt that stops short "
                                               "fails and the retry continues from its last geometry")
     optimizer: Literal["BFGS", "FIRE"] = Field("BFGS", description="ASE optimizer (ase.optimize)")
+    forces: str | None = Field(None, description="the preset whose forces relax the structure (a PBE preset for "
+                                                 "TB09, which has none); its gap at the relaxed structure is kept "
+                                                 "too (relax_gap). None: this preset's own forces")
 
 
 class Preset(_Strict):
@@ -81,6 +93,9 @@ class Preset(_Strict):
     relax: RelaxSettings | None = Field(None, description="relax the structure before the gap; None: the ideal "
                                                           "Vegard structure as built")
     fallbacks: list[dict] = Field(default_factory=list, description="settings to change on each retry after a failure")
+    forces_gpaw: GpawSettings | None = Field(None, description="the settings of relax.forces, filled in when the "
+                                                               "preset is loaded (a calculation carries them to "
+                                                               "its worker)")
 
     @model_validator(mode="after")
     def _valid_fallbacks(self):
@@ -117,10 +132,27 @@ def load_preset(name: str) -> Preset:
         raise InputError(f"unknown calculator preset '{name}'; known presets: {known}")
     try:
         data = tomllib.loads(path.read_text())
-        return Preset.model_validate({"name": path.stem, **data})
+        preset = Preset.model_validate({"name": path.stem, **data})
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path}: not valid TOML ({exc}); fix the preset file") from None
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise InputError(f"{path}: {where}: {first['msg']}; fix the preset file") from None
+    return _with_forces(preset, path)
+
+
+def _with_forces(preset: Preset, path: Path) -> Preset:
+    """The preset with the GPAW settings of the preset whose forces relax it (``[relax] forces``) resolved."""
+    forces = preset.relax.forces if preset.relax is not None else None
+    if forces is None:
+        if preset.gpaw.spinorbit and preset.gpaw.legacy:
+            raise InputError(f"{path}: spinorbit = true on GPAW's legacy calculator (which has no spin-orbit "
+                             "step): set [relax] forces to a PBE preset, whose spin-orbit shift is used")
+        return preset
+    if forces == preset.name:
+        raise InputError(f"{path}: [relax] forces names the preset itself; leave it out to relax with own forces")
+    other = load_preset(forces)
+    if other.gpaw.legacy:
+        raise InputError(f"{path}: [relax] forces = {forces!r} runs on GPAW's legacy calculator; name a PBE preset")
+    return preset.model_copy(update={"forces_gpaw": other.gpaw})

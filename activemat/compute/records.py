@@ -46,6 +46,14 @@ class CalculationRecord:
     relax_fmax: float = float("nan")  # largest remaining force at the end, eV/Angstrom
     relax_from: int = -1  # attempt whose last geometry this one continued (-1: the ideal structure)
     unrelaxed_gap: float = float("nan")  # gap at the ideal starting structure (computed on the way), eV
+    # band edges where they are (activemat.compute.edges); grid presets leave them empty
+    grid_gap: float = float("nan")  # gap on the self-consistent k-points alone, eV
+    vbm_k: tuple[float, float, float] = (float("nan"),) * 3  # primitive k of the edge, units 2pi/a, |kx|>=|ky|>=|kz|
+    cbm_k: tuple[float, float, float] = (float("nan"),) * 3
+    cbm_character: str = ""  # "Gamma" | "Delta" | "X" | "L" | "other"
+    band_check: float = float("nan")  # CBM with twice the unoccupied bands minus the CBM, eV
+    soc_gap: float = float("nan")  # gap with spin-orbit coupling added non-self-consistently, eV
+    relax_gap: float = float("nan")  # gap of the [relax] forces preset at the relaxed structure, eV
     positions: np.ndarray | None = None  # (atoms, 3) Angstrom: the structure the gap was computed on
     cell: np.ndarray | None = None  # (3, 3) Angstrom
 

@@ -57,6 +57,13 @@ Schema versions
     site) and calculations/cell. Older files are migrated by adding the
     columns (ranks 0 = not recorded; empty relax and NaN structure =
     the ideal Vegard structure, as the candidate describes it).
+7
+    band edges where they are (presets with ``edges = "folded"``):
+    calculations/grid_gap, vbm_k, cbm_k, cbm_character, band_check, and
+    soc_gap (spin-orbit) and relax_gap (the gap of the preset whose forces
+    relaxed the structure). Older files are migrated by adding the columns
+    (NaN and empty: their gaps are grid gaps, read on the self-consistent
+    k-points).
 """
 
 from __future__ import annotations
@@ -66,7 +73,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 CREATOR = "activemat"
 
 #: HDF5 file-format bounds (low, high) of every open that writes. New objects use the low bound, the
@@ -422,6 +429,21 @@ CALCULATIONS = Group("calculations", (
            doc="Cartesian positions of the structure the gap was computed on (relaxed); NaN = not recorded"),
     Column("cell", "f8", "Angstrom", _NAN, per=(3, 3), source=RESULT, since=6, axis=(CELL_VECTOR, XYZ),
            doc="cell vectors (rows) of that structure; NaN = not recorded"),
+    Column("grid_gap", "f8", "eV", _NAN, source=RESULT, since=7,
+           doc="gap on the self-consistent k-points alone (a folded-edges preset's gap is read after them)"),
+    Column("vbm_k", "f8", "", _NAN, per=3, source=RESULT, since=7, axis=XYZ,
+           doc="primitive-cell k-point of the VBM by unfolding, Cartesian in units of 2 pi / a, |kx| >= |ky| >= "
+               "|kz|; NaN = a grid preset"),
+    Column("cbm_k", "f8", "", _NAN, per=3, source=RESULT, since=7, axis=XYZ,
+           doc="primitive-cell k-point of the CBM, as vbm_k ((0.85, 0, 0): Delta at 0.85 Gamma-X)"),
+    Column("cbm_character", "S8", fill=b"", source=RESULT, since=7,
+           doc="valley of the CBM: Gamma, Delta, X, L or other; empty = a grid preset"),
+    Column("band_check", "f8", "eV", _NAN, source=RESULT, since=7,
+           doc="CBM with twice the unoccupied bands minus the CBM (beyond -0.005 eV the attempt fails)"),
+    Column("soc_gap", "f8", "eV", _NAN, source=RESULT, since=7,
+           doc="gap with spin-orbit coupling added non-self-consistently; NaN = not computed"),
+    Column("relax_gap", "f8", "eV", _NAN, source=RESULT, since=7,
+           doc="gap of the [relax] forces preset (PBE for TB09) at the relaxed structure; NaN = not that case"),
 ), doc="One row per calculation attempt, appended on submission and filled in when its result arrives.",
     row=CALCULATION)
 

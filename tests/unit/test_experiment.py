@@ -4,6 +4,7 @@ the loop with the ReplayOracle (no DFT): the measured curve, the deviations, the
 from __future__ import annotations
 
 import doctest
+import re
 
 import matplotlib.image
 import numpy as np
@@ -11,7 +12,19 @@ import pytest
 from test_query_stores import _run, campaign_text, stores
 
 import activemat.analysis.experiment as experiment
-from activemat.analysis.experiment import CROSSOVER_X, deviations, ge_like_gap, si_like_gap, weber_alonso_gap
+from activemat.analysis.experiment import (
+    CORRECTION_NAMES,
+    CORRECTIONS,
+    CROSSOVER_X,
+    comparable_gap,
+    correction_shift,
+    describe_corrections,
+    deviations,
+    ge_like_gap,
+    parse_corrections,
+    si_like_gap,
+    weber_alonso_gap,
+)
 from activemat.analysis.plots import FIGURES, compare_experiment, plot_store
 from activemat.analysis.predict import composition_average, fit_store_model
 from activemat.campaign.config import parse_campaign
@@ -45,6 +58,68 @@ def test_deviations_of_a_given_curve():
     assert d["mean_signed"] == pytest.approx(-0.3) and d["mean_abs"] == pytest.approx(0.3)
     assert d["at_0"] == pytest.approx(-0.3) and d["at_1"] == pytest.approx(-0.3) and d["n_compositions"] == 17
     assert np.isnan(deviations(x[1:-1], weber_alonso_gap(x[1:-1]))["at_0"])
+
+
+# (term, its quantity at x=0 and x=1 in eV, the sign of that quantity, which way it moves the reference)
+TERMS = (("exciton", 0.0147, 0.00415, +1, +1), ("zpr", -0.059, -0.050, -1, +1),
+         ("soc", 0.044 / 3, 0.29 / 3, +1, +1))
+
+
+@pytest.mark.parametrize("name, si, ge, sign, up", TERMS)
+def test_each_term_sign_and_size_at_the_end_members(name, si, ge, sign, up):
+    c = CORRECTIONS[name]
+    assert float(c.value(0.0)) == pytest.approx(si) and float(c.value(1.0)) == pytest.approx(ge)
+    assert np.sign(c.si) == np.sign(c.ge) == sign
+    # every term raises the reference a static-lattice, scalar-relativistic DFT gap is compared with
+    assert np.sign(float(c.shift(0.0))) == np.sign(float(c.shift(1.0))) == up
+    assert float(comparable_gap(0.0, name) - weber_alonso_gap(0.0)) == pytest.approx(abs(si))
+    assert float(comparable_gap(1.0, name) - weber_alonso_gap(1.0)) == pytest.approx(abs(ge))
+    # linear in x between the end members
+    assert float(c.value(0.5)) == pytest.approx((si + ge) / 2)
+    assert float(c.shift(0.25)) == pytest.approx(up * abs(0.75 * si + 0.25 * ge))
+    assert float(c.uncertainty(0.5)) == pytest.approx((c.si_uncertainty + c.ge_uncertainty) / 2)
+    assert c.si_uncertainty > 0 and c.ge_uncertainty > 0 and c.citation and c.convention
+
+
+def test_term_magnitudes_are_the_cited_ones():
+    # meV: E_x Si 14.7, Ge 4.15; ZPR Si -59 (-57 to -64), Ge about -50; Delta_so/3 Si 44/3, Ge 290/3
+    assert 14 < 1000 * CORRECTIONS["exciton"].si < 15.5 and 4 < 1000 * CORRECTIONS["exciton"].ge < 4.5
+    assert -64 <= 1000 * CORRECTIONS["zpr"].si <= -57 and -60 <= 1000 * CORRECTIONS["zpr"].ge <= -40
+    assert 1000 * CORRECTIONS["soc"].ge == pytest.approx(96.7, abs=0.1)
+    for c in CORRECTIONS.values():
+        assert re.search(r"\b(19|20)\d\d\)", c.citation)  # a year: every number has a source
+
+
+def test_no_terms_is_the_measured_curve():
+    x = np.linspace(0, 1, 41)
+    for nothing in ((), None, "", "none", []):
+        assert np.array_equal(comparable_gap(x, nothing), weber_alonso_gap(x))
+        assert np.array_equal(correction_shift(x, nothing), np.zeros_like(x))
+    assert np.array_equal(comparable_gap(x), weber_alonso_gap(x))  # the default applies nothing
+    d = deviations(x, weber_alonso_gap(x))
+    assert d["mean_abs"] == 0.0 and d["corrections"] == []
+
+
+def test_terms_add_up_and_all_means_every_term():
+    x = np.array([0.0, 0.5, 1.0])
+    assert parse_corrections("all") == CORRECTION_NAMES == ("exciton", "zpr", "soc")
+    assert parse_corrections(" SOC , exciton ") == ("exciton", "soc")  # the registry's order, whatever was typed
+    assert parse_corrections(["zpr", "zpr"]) == ("zpr",)
+    total = sum(CORRECTIONS[n].shift(x) for n in CORRECTION_NAMES)
+    assert comparable_gap(x, "all") == pytest.approx(weber_alonso_gap(x) + total)
+    # Si: 14.7 + 59 + 14.67 meV; Ge: 4.15 + 50 + 96.67 meV; x = 0.5 the mean of the two
+    assert total == pytest.approx([0.08837, 0.119593, 0.15082], abs=1e-5)
+    d = deviations(x, comparable_gap(x, ["exciton", "soc"]), ["soc", "exciton"])
+    assert d["mean_abs"] == pytest.approx(0.0, abs=1e-12) and d["corrections"] == ["exciton", "soc"]
+    rows = describe_corrections("all")
+    assert [r["name"] for r in rows] == list(CORRECTION_NAMES)
+    assert rows[1]["value_at_0"] == -0.059 and rows[1]["shift_at_0"] == pytest.approx(0.059)
+
+
+def test_unknown_term_is_an_input_error_naming_the_valid_ones():
+    for bad in ("excitons", "zpr,phonons", ["spin-orbit"]):
+        with pytest.raises(InputError, match="unknown correction .*; choose from exciton, zpr, soc, all or none"):
+            comparable_gap(0.5, bad)
 
 
 @pytest.fixture(scope="module")
@@ -126,3 +201,40 @@ def test_experiment_without_a_model(tmp_path_factory, tmp_path):
     with pytest.raises(InputError, match="no calculations yet"):
         plot_store(single, tmp_path / "z", figures="experiment", compare=[empty])
     assert open_store(single).elements == ("Si", "Ge")
+
+
+def test_plot_cli_applies_named_corrections(fidelities, tmp_path, capsys):
+    out = tmp_path / "figs"
+    assert main(["plot", str(fidelities["exact"]), "-o", str(out), "--figures", "experiment",
+                 "--corrections", "zpr,exciton"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("experiment.png")
+    assert lines[1].startswith("model - (experiment + exciton + zpr) (Weber and Alonso")
+    assert lines[2].startswith("  term exciton (free-exciton binding): +14.7 meV at x=0, +4.2 meV at x=1")
+    assert lines[3].startswith("  term zpr (zero-point renormalisation): +59.0 meV at x=0, +50.0 meV at x=1")
+    assert lines[4] == "  total: +73.7 meV at x=0, +54.2 meV at x=1"
+    # the oracle answered the measured gap, so against the corrected reference the model is low by the terms
+    results = {}
+    plot_store(fidelities["exact"], tmp_path / "all", figures="experiment", corrections="all", results=results)
+    (curve,) = results["experiment"]["fidelities"]
+    d, std = curve["deviation"], np.array(curve["model_std"])
+    assert d["corrections"] == ["exciton", "zpr", "soc"]
+    assert abs(d["at_0"] + 0.08837) < 2 * std[0] + 0.01 and abs(d["at_1"] + 0.15082) < 2 * std[-1] + 0.01
+    assert [t["name"] for t in results["experiment"]["corrections"]] == ["exciton", "zpr", "soc"]
+    image = matplotlib.image.imread(tmp_path / "all" / "experiment.png")
+    assert image[..., :3].std() > 0.05
+    # without the option nothing is applied, and the output says so
+    assert main(["plot", str(fidelities["exact"]), "-o", str(tmp_path / "none"), "--figures", "experiment"]) == 0
+    text = capsys.readouterr().out
+    assert "as measured: no correction terms applied" in text and "term " not in text
+
+
+def test_plot_cli_rejects_unknown_corrections(fidelities, tmp_path, capsys):
+    assert main(["plot", str(fidelities["exact"]), "-o", str(tmp_path / "x"), "--figures", "experiment",
+                 "--corrections", "exciton,phonon"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown correction phonon; choose from exciton, zpr, soc, all or none" in err[0]
+    assert not (tmp_path / "x").exists()
+    assert main(["plot", str(fidelities["exact"]), "-o", str(tmp_path / "y"), "--corrections", "all"]) == 2
+    assert "correction terms are only used by the experiment figure" in capsys.readouterr().err
+    assert not (tmp_path / "y").exists()

@@ -273,7 +273,7 @@ def test_store_is_laid_out_exactly_as_the_schema_declares(make_store, pool):
                 assert [d[0].name for d in ds.dims] == [f"/{group.path}/{n}" for n in group.dimensions_of(column)]
             for name in group.dimensions:
                 assert h5py.h5ds.is_scale(g[name].id), name
-    assert S.CALCULATIONS.since == S.CANDIDATES.since == 1 and S.PARAMETERS.since == 3 and S.SCHEMA_VERSION == 6
+    assert S.CALCULATIONS.since == S.CANDIDATES.since == 1 and S.PARAMETERS.since == 3 and S.SCHEMA_VERSION == 7
     assert [c.name for c in S.CANDIDATES.columns if c.since == 4] == ["sqs"]
     assert [c.name for c in S.SNAPSHOTS.columns if c.since == 5] == ["hyperparameters"]
     assert [c.name for c in S.CALCULATIONS.columns if c.since == 3] == ["parameters", "ks_gap", "discontinuity"]
