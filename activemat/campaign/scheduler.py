@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from distributed import wait
 
 from activemat.campaign.ledger import TaskKey
@@ -119,13 +120,26 @@ class Scheduler:
             # cheaper fidelities keep their scratch apart (same candidate and attempt numbers)
             top = key.fidelity == len(self.presets) - 1
             scratch_root = self.scratch if top else str(Path(self.scratch) / base.name)
-            args = (key.candidate, attempt, self.pool.atoms(key.candidate), base.with_fallback(s.fallback),
+            args = (key.candidate, attempt, self._structure(key.candidate, base), base.with_fallback(s.fallback),
                     scratch_root)
             tag = f"gap-{base.name}-c{key.candidate}-a{attempt}-{time.time_ns()}"
             future = self.client.submit(on_worker, self.task, tag, bool(self.time_limit), *args, pure=False, key=tag,
                                         expected=self.expected(key.fidelity))
             scratch = str(Path(scratch_root) / f"cand{key.candidate:06d}-try{attempt}")
             self.running[future] = Running(row, key, attempt, s.fallback, scratch)
+
+    def _structure(self, candidate: int, preset):
+        """The candidate's structure; relaxed already if another level relaxes with this preset's forces."""
+        atoms = self.pool.atoms(candidate)
+        forces = preset.relax.forces if preset.relax is not None else None
+        if forces is not None and forces in {p.name for p in self.presets}:
+            done = self.store.relaxed_structure(candidate, forces)
+            if done is not None and np.isfinite(done["positions"]).all():
+                atoms.set_cell(done["cell"], scale_atoms=False)
+                atoms.positions = done["positions"]
+                shift = done["soc_gap"] - done["gap"]
+                atoms.info.update(relaxed_by=forces, relax_gap=done["gap"], relax_soc_shift=shift)
+        return atoms
 
     def finished(self, timeout: float) -> list[tuple[Running, CalculationRecord]]:
         """Calculations that completed within ``timeout`` seconds (every one done by then), with their

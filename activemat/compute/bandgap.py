@@ -137,10 +137,17 @@ def _relax_checked(atoms: Atoms, preset: Preset, record: CalculationRecord, fold
 def compute_gap(candidate: int, attempt: int, atoms: Atoms, preset: Preset, scratch_root: str) -> CalculationRecord:
     """Run one GPAW calculation and return its record; never raises for a failed calculation.
 
-    The gap is read from the self-consistent k-points (never a fixed-density
-    band structure, which TB09 does not allow). With ``gap = "gllbsc"`` the
+    The gap is read from the self-consistent k-points, then, with
+    ``edges = "folded"``, from the edge pass (:mod:`activemat.compute.edges`)
+    at the k-points where the band edges fold. With ``gap = "gllbsc"`` the
     derivative discontinuity is added to the Kohn-Sham gap and to the CBM;
     ``parameters["gllbsc"]`` keeps the Kohn-Sham gap and the discontinuity.
+
+    With ``[relax] forces`` another preset's forces relax it, and TB09 (no
+    forces) computes on that structure; a structure that preset already
+    relaxed in the same campaign comes in with ``atoms.info["relaxed_by"]``
+    (set by the scheduler, with ``relax_gap`` and ``relax_soc_shift``) and is
+    not relaxed again.
 
     With ``preset.relax`` the structure is relaxed first (:mod:`activemat.compute.relax`),
     starting from the last geometry an earlier, interrupted attempt left in
@@ -183,7 +190,12 @@ def compute_gap(candidate: int, attempt: int, atoms: Atoms, preset: Preset, scra
                 atoms.positions = earlier[1].positions
         soc_shift = float("nan")
         other_forces = preset.relax is not None and preset.relax.forces is not None
-        if other_forces:  # relax with another preset's forces (TB09 has none), then compute on that structure
+        if other_forces and atoms.info.get("relaxed_by") == preset.relax.forces:
+            # another level of the campaign relaxed this structure already (the scheduler passed it): reuse it
+            record.relax, record.relax_steps = preset.relax.kind, 0
+            record.relax_gap = float(atoms.info.get("relax_gap", float("nan")))
+            soc_shift = float(atoms.info.get("relax_soc_shift", float("nan")))
+        elif other_forces:  # relax with another preset's forces (TB09 has none), then compute on that structure
             soc_shift = _relax_with_forces_of(atoms, preset, record, folder, world)
             params = gpaw_parameters(atoms, preset.gpaw)
             params["convergence"].pop("forces", None)
@@ -192,8 +204,9 @@ def compute_gap(candidate: int, attempt: int, atoms: Atoms, preset: Preset, scra
         record.energy = float(atoms.get_potential_energy())
         calc = atoms.calc
         if preset.relax is not None and not other_forces:
-            if record.relax_from < 0:  # the first SCF was at the ideal structure: its gap comes for free
-                record.unrelaxed_gap = kohn_sham_edges(calc)[0]
+            if record.relax_from < 0:  # the first SCF was at the ideal structure: its gap comes (nearly) for free
+                record.unrelaxed_gap = (folded_edges(calc, atoms, preset.gpaw, folder, spinorbit=False).gap
+                                        if preset.gpaw.edges == "folded" else kohn_sham_edges(calc)[0])
             _relax_checked(atoms, preset, record, folder, world)
             record.energy = float(atoms.get_potential_energy())
         record.positions, record.cell = atoms.get_positions(), atoms.cell.array.copy()

@@ -48,7 +48,7 @@ class CalculationRecord:
     unrelaxed_gap: float = float("nan")  # gap at the ideal starting structure (computed on the way), eV
     # band edges where they are (activemat.compute.edges); grid presets leave them empty
     grid_gap: float = float("nan")  # gap on the self-consistent k-points alone, eV
-    vbm_k: tuple[float, float, float] = (float("nan"),) * 3  # primitive k of the edge, units 2pi/a, |kx|>=|ky|>=|kz|
+    vbm_k: tuple[float, float, float] = (float("nan"),) * 3  # primitive k of the edge, 2pi/a, kx>=ky>=kz>=0
     cbm_k: tuple[float, float, float] = (float("nan"),) * 3
     cbm_character: str = ""  # "Gamma" | "Delta" | "X" | "L" | "other"
     band_check: float = float("nan")  # CBM with twice the unoccupied bands minus the CBM, eV

@@ -785,6 +785,24 @@ class CampaignStore:
             self._keys.add(key)
         return key
 
+    def relaxed_structure(self, candidate: int, preset: str) -> dict | None:
+        """The structure, gap and spin-orbit gap of ``candidate``'s successful ``preset`` calculation, if relaxed.
+
+        Lets a level without forces (TB09) compute on the structure another
+        level already relaxed, instead of relaxing it again. None if there is
+        no such row.
+        """
+        cols = self._cols[S.CALCULATIONS.path]
+        n = self._n(S.CALCULATIONS)
+        hit = np.flatnonzero((cols["candidate"][:n] == candidate) & (cols["status"][:n] == S.OK.encode())
+                             & (cols["preset"][:n] == _encode(preset, S.CALCULATIONS["preset"]))
+                             & (cols["relax"][:n] != b""))
+        if not len(hit):
+            return None
+        row = int(hit[-1])
+        return {"positions": cols["positions"][row], "cell": cols["cell"][row], "gap": float(cols["gap"][row]),
+                "soc_gap": float(cols["soc_gap"][row])}
+
     def _mark(self, rows) -> None:
         status = self._cols[S.CALCULATIONS.path]["status"]
 

@@ -432,8 +432,8 @@ CALCULATIONS = Group("calculations", (
     Column("grid_gap", "f8", "eV", _NAN, source=RESULT, since=7,
            doc="gap on the self-consistent k-points alone (a folded-edges preset's gap is read after them)"),
     Column("vbm_k", "f8", "", _NAN, per=3, source=RESULT, since=7, axis=XYZ,
-           doc="primitive-cell k-point of the VBM by unfolding, Cartesian in units of 2 pi / a, |kx| >= |ky| >= "
-               "|kz|; NaN = a grid preset"),
+           doc="primitive-cell k-point of the VBM by unfolding, Cartesian in units of 2 pi / a, components made "
+               "positive and sorted (kx >= ky >= kz); NaN = a grid preset"),
     Column("cbm_k", "f8", "", _NAN, per=3, source=RESULT, since=7, axis=XYZ,
            doc="primitive-cell k-point of the CBM, as vbm_k ((0.85, 0, 0): Delta at 0.85 Gamma-X)"),
     Column("cbm_character", "S8", fill=b"", source=RESULT, since=7,

@@ -774,3 +774,31 @@ def test_store_where_writing_is_not_permitted(tmp_path, pool, config, presets, m
         CampaignStore.create(path, campaign_text=CAMPAIGN, identity=config.identity(), pool=pool, presets=presets)
     msg = _one_line(exc)
     assert msg.startswith(f"{path}: ") and "permission" in msg.lower() and str(tmp_path) in msg
+
+
+def test_band_edge_results_round_trip(make_store):
+    store = make_store()
+    row = store.add_attempt(2, 0, "pbe-relaxed", 0, "seed")
+    store.finish_attempt(row, _record(2, gap=0.55, grid_gap=0.69, vbm_k=(0.0, 0.0, 0.0), cbm_k=(0.85, 0.0, 0.0),
+                                      cbm_character="Delta", band_check=-1e-4, soc_gap=0.535, relax_gap=0.56))
+    other = store.add_attempt(3, 0, "gpaw-fast", 0, "seed")
+    store.finish_attempt(other, _record(3))  # a grid preset: no edges
+    store.close()
+    calc = read_store(store.path).calculations
+    assert calc["cbm_character"].tolist() == ["Delta", ""]
+    assert np.allclose(calc["cbm_k"][0], (0.85, 0, 0)) and np.isnan(calc["cbm_k"][1]).all()
+    assert (calc["grid_gap"][0], calc["soc_gap"][0], calc["relax_gap"][0]) == (0.69, 0.535, 0.56)
+    assert calc["band_check"][0] == -1e-4 and np.isnan(calc["grid_gap"][1])
+
+
+def test_relaxed_structure_is_found_for_a_later_level(make_store, pool):
+    store = make_store()
+    positions, cell = np.random.default_rng(1).random((pool.decorations.shape[1], 3)), np.eye(3) * 10.9
+    row = store.add_attempt(4, 0, "pbe-relaxed", 0, "seed")
+    store.finish_attempt(row, _record(4, gap=0.6, soc_gap=0.58, relax="positions", positions=positions, cell=cell))
+    unrelaxed = store.add_attempt(5, 0, "pbe-relaxed", 0, "seed")
+    store.finish_attempt(unrelaxed, _record(5, gap=0.6))
+    found = store.relaxed_structure(4, "pbe-relaxed")
+    assert np.array_equal(found["positions"], positions) and np.array_equal(found["cell"], cell)
+    assert (found["gap"], found["soc_gap"]) == (0.6, 0.58)
+    assert store.relaxed_structure(4, "gpaw-fast") is None and store.relaxed_structure(5, "pbe-relaxed") is None
