@@ -105,10 +105,14 @@ def _predict(args) -> int:
     if args.curve and args.spec:
         raise InputError("--curve prints the whole composition curve; leave out the compositions and structure "
                          "files (or run predict once for them)")
+    if args.corrections is not None and not args.curve:
+        raise InputError("--corrections compares the gap curve with experiment: add --curve")
     if args.curve:
-        from activemat.analysis.curve import gap_curve, render
+        from activemat.analysis.curve import gap_curve, render, with_experiment
 
         result = gap_curve(args.store, kind=args.model, refit=args.refit)
+        if args.corrections is not None:
+            result = with_experiment(result, args.corrections)
     else:
         from activemat.analysis.predict import predict, render
 
@@ -228,6 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
                               "configurational spread and the bowing parameter b (instead of SPEC)")
     predict.add_argument("--model", choices=MODEL_KINDS, help="refit this model kind instead of the campaign's")
     predict.add_argument("--refit", action="store_true", help=_REFIT)
+    predict.add_argument("--corrections", metavar="TERMS",
+                         help="with --curve: also the measured SiGe gap (Weber and Alonso 1989) at each composition "
+                              "and the model's deviation from it, with these named terms added to the measurement "
+                              f"(comma-separated from {', '.join(CORRECTION_NAMES)}, all, or none)")
     predict.add_argument("--json", action="store_true", help="machine-readable output")
     predict.set_defaults(func=_predict)
 

@@ -327,6 +327,27 @@ def bowing_label(curve: dict) -> str:
     return f"b = {fit['b']:.3f}{std} eV"
 
 
+def with_experiment(curve: dict, corrections) -> dict:
+    """The curve with the measured gap (:mod:`activemat.analysis.experiment`) beside each composition.
+
+    ``corrections`` names the terms added to the measurement first (``"none"``
+    or ``""``: the measured curve as it is); each row gets ``experiment`` and
+    ``deviation`` (model mean minus it), the curve ``corrections`` (each term
+    and its size at x = 0 and 1) and ``deviations`` (their summary).
+    """
+    from activemat.analysis.experiment import ELEMENTS, comparable_gap, describe_corrections, deviations
+
+    if tuple(curve["elements"]) != ELEMENTS:
+        raise InputError(f"the measured curve is Si(1-x)Ge(x)'s; this store's elements are {curve['elements']}")
+    terms = describe_corrections(corrections)
+    names = tuple(t["name"] for t in terms)
+    rows = [{**r, "experiment": float(comparable_gap(r["x"], names))} for r in curve["compositions"]]
+    for r in rows:
+        r["deviation"] = r["mean"] - r["experiment"]
+    x, mean = [r["x"] for r in rows], [r["mean"] for r in rows]
+    return {**curve, "compositions": rows, "corrections": terms, "deviations": deviations(x, mean, names)}
+
+
 def render(curve: dict, file=None) -> None:
     """Print :func:`gap_curve`'s result: the curve as a rich table, then the bowing fit."""
     from rich.console import Console
@@ -337,12 +358,16 @@ def render(curve: dict, file=None) -> None:
     a, b = curve["elements"]
     table = Table(title=f"gap curve E_g(x) of {curve['store']}: {curve['model']} model, {curve['n_train']} "
                         f"calculations; model std from the {curve['covariance']}")
-    for name in (f"x_{b}", "formula", "mean (eV)", "model std", "bound", "spread", "configurations", ""):
+    compared = "corrections" in curve
+    names = (f"x_{b}", "formula", "mean (eV)", "model std", "bound", "spread", "configurations")
+    names += ("experiment", "model - exp.") if compared else ()
+    for name in (*names, ""):
         table.add_column(name, justify="left" if name in ("formula", "") else "right")
     for r in curve["compositions"]:
         n = f"{r['n_configurations']}" + (f" ({r['n_used']} used)" if r["n_used"] < r["n_configurations"] else "")
+        extra = (f"{r['experiment']:.4f}", f"{r['deviation']:+.4f}") if compared else ()
         table.add_row(f"{r['x']:.4f}", r["formula"], f"{r['mean']:.4f}", f"{r['model_std']:.4f}",
-                      f"{r['model_std_bound']:.4f}", f"{r['spread']:.4f}", n,
+                      f"{r['model_std_bound']:.4f}", f"{r['spread']:.4f}", n, *extra,
                       "extrapolation" if r["extrapolation"] else "")
     console.print(table)
     if curve.get("hyperparameters"):
@@ -360,5 +385,12 @@ def render(curve: dict, file=None) -> None:
         console.print(f"bowing fit {fit['form']}{samples}:")
         console.print(f"  E_{a} = {pm(f'E_{a}')}, E_{b} = {pm(f'E_{b}')}, b = {pm('b')}; "
                       f"rms residual of the mean curve {fit['residual_rms']:.4f} eV")
+    if compared:
+        terms = "; ".join(f"{t['name']} {t['shift_at_0'] * 1000:+.1f} / {t['shift_at_1'] * 1000:+.1f} meV at x = 0 / 1"
+                          for t in curve["corrections"])
+        d = curve["deviations"]
+        console.print("experiment: Weber and Alonso, Phys. Rev. B 40, 5683 (1989), 4.2 K; "
+                      + (f"terms added: {terms}" if terms else "as measured, no correction terms"))
+        console.print(f"model - experiment: mean {d['mean_signed']:+.4f} eV, mean abs {d['mean_abs']:.4f} eV")
     for note in curve["notes"]:
         console.print(f"note: {note}")

@@ -171,7 +171,8 @@ def compute_gap(candidate: int, attempt: int, atoms: Atoms, preset: Preset, scra
         from gpaw import GPAW
 
         params = gpaw_parameters(atoms, preset.gpaw)
-        if preset.relax is not None and "forces" not in params["convergence"]:
+        other_forces = preset.relax is not None and preset.relax.forces is not None
+        if preset.relax is not None and not other_forces and "forces" not in params["convergence"]:
             # SCF forces converged well below fmax: an energy/density criterion alone leaves force noise
             # near 0.05 eV/A at cheap settings, and the optimizer stalls there (16-atom gpaw-fast: 100 steps)
             params["convergence"]["forces"] = preset.relax.fmax / 10
@@ -189,7 +190,6 @@ def compute_gap(candidate: int, attempt: int, atoms: Atoms, preset: Preset, scra
                 atoms.set_cell(earlier[1].cell, scale_atoms=False)
                 atoms.positions = earlier[1].positions
         soc_shift = float("nan")
-        other_forces = preset.relax is not None and preset.relax.forces is not None
         if other_forces and atoms.info.get("relaxed_by") == preset.relax.forces:
             # another level of the campaign relaxed this structure already (the scheduler passed it): reuse it
             record.relax, record.relax_steps = preset.relax.kind, 0
@@ -197,9 +197,6 @@ def compute_gap(candidate: int, attempt: int, atoms: Atoms, preset: Preset, scra
             soc_shift = float(atoms.info.get("relax_soc_shift", float("nan")))
         elif other_forces:  # relax with another preset's forces (TB09 has none), then compute on that structure
             soc_shift = _relax_with_forces_of(atoms, preset, record, folder, world)
-            params = gpaw_parameters(atoms, preset.gpaw)
-            params["convergence"].pop("forces", None)
-            record.parameters = params
         atoms.calc = GPAW(**params, txt=str(folder / "gpaw.txt"))
         record.energy = float(atoms.get_potential_energy())
         calc = atoms.calc

@@ -192,6 +192,28 @@ def test_cli_predict_curve(store, capsys):
     assert "leave out the compositions" in capsys.readouterr().err
 
 
+def test_cli_predict_curve_against_experiment_with_named_terms(store, capsys):
+    from activemat.analysis.experiment import comparable_gap, weber_alonso_gap
+
+    assert main(["predict", str(store["configs"]), "--curve", "--corrections", "none", "--json"]) == 0
+    measured = json.loads(capsys.readouterr().out)
+    row = measured["compositions"][0]
+    assert measured["corrections"] == [] and row["experiment"] == pytest.approx(float(weber_alonso_gap(row["x"])))
+    assert row["deviation"] == pytest.approx(row["mean"] - row["experiment"])
+    assert main(["predict", str(store["configs"]), "--curve", "--corrections", "exciton,soc", "--json"]) == 0
+    named = json.loads(capsys.readouterr().out)
+    assert [t["name"] for t in named["corrections"]] == ["exciton", "soc"]
+    assert named["compositions"][-1]["experiment"] == pytest.approx(
+        float(comparable_gap(named["compositions"][-1]["x"], ("exciton", "soc"))))
+    assert main(["predict", str(store["configs"]), "--curve", "--corrections", "all"]) == 0
+    text = capsys.readouterr().out
+    assert "model - exp." in text and "terms added: exciton" in text and "zpr" in text
+    assert main(["predict", str(store["configs"]), "--curve", "--corrections", "phonons"]) == 2
+    assert "phonons" in capsys.readouterr().err
+    assert main(["predict", str(store["configs"]), "Si8Ge8", "--corrections", "all"]) == 2
+    assert "add --curve" in capsys.readouterr().err
+
+
 def test_render_names_a_compositions_pool(store, capsys):
     render(gap_curve(store["tutorial"]))
     assert "one configuration per composition" in capsys.readouterr().out
