@@ -37,6 +37,12 @@ def main() -> None:
     print(f"{args.preset}: {pool.formula(index)} (candidate {index}), k-points {record.kpts}, "
           f"convergence {preset.gpaw.convergence}: {record.status}, gap {record.gap:.4f} eV, "
           f"{record.scf_iterations} SCF iterations, {time.time() - start:.1f} s {record.error}")
+    if record.ok and preset.gpaw.edges == "folded":  # what the folded-edge presets add
+        where = tuple(round(k, 2) for k in record.cbm_k)
+        print(f"  grid gap {record.grid_gap:.4f} eV, CBM {record.cbm_character} at {where}, band check "
+              f"{record.band_check * 1000:+.1f} meV, spin-orbit gap {record.soc_gap:.4f} eV; relaxed "
+              f"{record.relax_steps} steps from an ideal-structure gap of {record.unrelaxed_gap:.4f} eV, "
+              f"forces-preset gap {record.relax_gap:.4f} eV")
 
 
 if __name__ == "__main__":
