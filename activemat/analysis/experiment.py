@@ -120,8 +120,7 @@ class Correction:
         >>> round(float(CORRECTIONS["exciton"].value(0.5)), 6)   # (14.7 + 4.15) / 2 meV
         0.009425
         """
-        x = np.asarray(x, float)
-        return (1.0 - x) * self.si + x * self.ge
+        return _between(x, self.si, self.ge)
 
     def shift(self, x):
         """What this term adds (eV) to the measured gap at ``x``: ``direction * value(x)``.
@@ -133,8 +132,13 @@ class Correction:
 
     def uncertainty(self, x):
         """Uncertainty (eV) of :meth:`value` at ``x``, interpolated like the value."""
-        x = np.asarray(x, float)
-        return (1.0 - x) * self.si_uncertainty + x * self.ge_uncertainty
+        return _between(x, self.si_uncertainty, self.ge_uncertainty)
+
+
+def _between(x, at_si: float, at_ge: float):
+    """Linear in the Ge fraction ``x``: ``at_si`` at x = 0, ``at_ge`` at x = 1."""
+    x = np.asarray(x, float)
+    return (1.0 - x) * at_si + x * at_ge
 
 
 DELTA_SO = {"Si": 0.044, "Ge": 0.29}  # eV, spin-orbit splitting of the valence band at Gamma (Delta_0)

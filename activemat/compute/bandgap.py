@@ -36,9 +36,7 @@ def kpoint_grid(atoms: Atoms, settings: GpawSettings) -> tuple[int, int, int]:
 def gpaw_parameters(atoms: Atoms, settings: GpawSettings) -> dict:
     """Plain-data GPAW keyword arguments (JSON-serialisable; recorded with the result)."""
     n_occupied = int(round(sum(_valence(atoms)))) // 2
-    # A supercell folds more conduction states onto each k-point: a cell of N > 16 atoms gets N/16 times the
-    # preset's unoccupied bands (Si64, cubic 2x2x2, Gamma only: 1.11 eV with 6 extra bands, 0.69 eV with 24).
-    scale = max(1.0, len(atoms) / BANDS_REFERENCE_ATOMS)  # (the folded edge pass sizes its bands by construction)
+    scale = band_scale(atoms)
     params = {
         "mode": {"name": "pw", "ecut": settings.ecut},
         "xc": settings.xc if isinstance(settings.xc, str) else dict(settings.xc),
@@ -53,6 +51,20 @@ def gpaw_parameters(atoms: Atoms, settings: GpawSettings) -> dict:
     if settings.legacy:
         params["legacy_gpaw"] = True  # explicit: GPAW 26.7 would also fall back to it silently for TB09/GLLB-SC
     return params
+
+
+def band_scale(atoms: Atoms) -> float:
+    """How many times a preset's unoccupied bands a cell gets: N/16 for a cell of N > 16 atoms, else 1.
+
+    A supercell folds more conduction states onto each k-point (Si64, cubic 2x2x2, Gamma only: 1.11 eV with 6
+    extra bands, 0.69 eV with 24). The folded edge pass sizes its own bands by construction, at least this many.
+    """
+    return max(1.0, len(atoms) / BANDS_REFERENCE_ATOMS)
+
+
+def _occupied(calc) -> int:
+    """Occupied bands of a converged calculator (two electrons each)."""
+    return int(round(calc.get_number_of_electrons())) // 2
 
 
 def _valence(atoms: Atoms) -> list[int]:
@@ -90,17 +102,12 @@ def gllbsc_discontinuity(calc) -> tuple[float, float]:
 def kohn_sham_edges(calc) -> tuple[float, float, float, bool]:
     """Gap, VBM, CBM and directness from a converged calculator's self-consistent k-points."""
     eps = np.array([calc.get_eigenvalues(kpt=k) for k in range(len(calc.get_ibz_k_points()))])
-    return band_edges(eps, int(round(calc.get_number_of_electrons())) // 2)
-
-
-def extra_bands(atoms: Atoms, settings: GpawSettings) -> int:
-    """The preset's unoccupied bands, scaled by N/16 for a cell of N > 16 atoms."""
-    return math.ceil(settings.extra_bands * max(1.0, len(atoms) / BANDS_REFERENCE_ATOMS))
+    return band_edges(eps, _occupied(calc))
 
 
 def folded_edges(calc, atoms: Atoms, settings: GpawSettings, folder, *, spinorbit: bool) -> Edges:
     """The edge pass (:func:`activemat.compute.edges.edge_pass`) of a converged calculator."""
-    return edge_pass(calc, atoms, int(round(calc.get_number_of_electrons())) // 2, extra_bands(atoms, settings),
+    return edge_pass(calc, atoms, _occupied(calc), math.ceil(settings.extra_bands * band_scale(atoms)),
                      txt=str(folder / "edges.txt"), spinorbit=spinorbit)
 
 

@@ -246,10 +246,10 @@ def edge_pass(calc, atoms: Atoms, n_occupied: int, extra_bands: int, *, txt=None
     band_check = check_bands(calc, nscf.get_ibz_k_points()[k_c], n_occupied, cbm, 2 * n_conduction, buffer, txt)
     top = [b for b in range(n_occupied) if valence[k_v] - eps[k_v, b] < degenerate]
     bottom = [b for b in range(n_occupied, n_bands - buffer) if eps[k_c, b] - cbm < degenerate]
+    cbm_k = _state_k(nscf, k_c, bottom, matrix)
     edges = Edges(gap=round(max(cbm - vbm, 0.0), 12), vbm=vbm, cbm=cbm, direct=k_v == k_c,
-                  vbm_k=reduced(_state_k(nscf, k_v, top, matrix)),
-                  cbm_k=reduced(_state_k(nscf, k_c, bottom, matrix)), cbm_character="", band_check=band_check)
-    edges.cbm_character = character(edges.cbm_k @ np.linalg.inv(FCC_RECIPROCAL))
+                  vbm_k=reduced(_state_k(nscf, k_v, top, matrix)), cbm_k=reduced(cbm_k),
+                  cbm_character=character(cbm_k), band_check=band_check)
     if spinorbit:
         edges.soc_shift = spinorbit_gap(nscf, n_occupied) - (cbm - vbm)
     return edges
