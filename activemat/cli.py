@@ -158,10 +158,21 @@ def _replay(args) -> int:
     from activemat.campaign.config import load_campaign
 
     config, _ = load_campaign(args.campaign)
-    result = replay(config, args.oracle, args.strategy, repeats=args.repeats, budget=args.budget,
+    progress = None if args.quiet else main_progress
+    if len(config.calculator.presets) > 1 or any("=" in o for o in args.oracle):
+        from activemat.analysis import replay_levels as levels
+
+        result = levels.replay_levels(config, levels.parse_oracles(args.oracle, config), repeats=args.repeats,
+                                      budget=args.budget, target_mae=args.target_mae, progress=progress)
+        print(to_json(result)) if args.json else levels.render(result)
+        return 0
+    if len(args.oracle) > 1:
+        raise InputError("--oracle: a single-fidelity campaign takes one labelled file")
+    budget = None if args.budget is None else int(args.budget)
+    result = replay(config, args.oracle[0], args.strategy, repeats=args.repeats, budget=budget,
                     target_mae=args.target_mae, target_max=args.target_max, stop_at_targets=args.stop_at_targets,
                     random_start=args.random_start, jobs=args.jobs, held_out=args.held_out, batch=args.batch,
-                    progress=None if args.quiet else main_progress)
+                    progress=progress)
     if args.json:
         print(to_json(result))
     else:
@@ -269,14 +280,16 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("replay", help="replay a campaign's strategies against labelled structures (no DFT): "
                                         "learning curves and labels needed")
     rep.add_argument("campaign", help="campaign file (.toml): its [space], [model] and [strategy] settings")
-    rep.add_argument("--oracle", required=True, metavar="LABELED.extxyz",
-                     help="extended XYZ with the gap (eV) in each frame's info, e.g. from `activemat export`")
+    rep.add_argument("--oracle", required=True, action="append", metavar="[PRESET=]LABELED.extxyz",
+                     help="extended XYZ with the gap (eV) in each frame's info, e.g. from `activemat export`; a "
+                          "multi-fidelity campaign takes one PRESET=FILE per preset (repeat the option)")
     rep.add_argument("--strategy", nargs="+", default=["max_std", "ivr", "random", "fixed"],
                      choices=campaign_kinds(), metavar="STRATEGY",
                      help=f"strategies to compare ({' '.join(campaign_kinds())}); 'fixed' is the seed "
                           "tutorial's design with linear regression on x")
     rep.add_argument("--repeats", type=int, default=10, help="runs per strategy with seeds seed, seed+1, ...")
-    rep.add_argument("--budget", type=int, help="labels per run at most (default: the whole labelled pool)")
+    rep.add_argument("--budget", type=float, help="labels per run at most (default: the whole labelled pool); "
+                     "multi-fidelity: cost in accurate-calculation equivalents (default: half the pool)")
     rep.add_argument("--target-mae", type=float, default=0.01,
                      help="eV, pool MAE to reach (held-out MAE with --held-out; default 0.01)")
     rep.add_argument("--target-max", type=float, default=0.05,

@@ -74,7 +74,7 @@ from activemat.campaign.setup import (
     model_factory,  # noqa: E402
 )
 from activemat.learn.cokriging import CoKriging, select_fidelity  # noqa: E402
-from activemat.learn.models import refit_start  # noqa: E402
+from activemat.learn.models import RefitSchedule  # noqa: E402
 from activemat.learn.strategies import best_available, ivr_scores, space_filling  # noqa: E402
 from activemat.space.matching import load_labels  # noqa: E402
 
@@ -155,7 +155,7 @@ def _done(run: "_Run", stop: bool) -> bool:
 def run_single(X, y_acc, seeds, budget, make_gp, rng=None, stop=False) -> dict:
     """GP on accurate labels: seeds, then IVR picks (``rng`` None) or random picks."""
     run = _Run(X, y_acc)
-    free, picks, model = np.ones(len(X), bool), [], None
+    free, picks, model, schedule = np.ones(len(X), bool), [], None, RefitSchedule()
     while run.spent() < budget - EPS and free.any() and not _done(run, stop):
         if len(picks) < len(seeds):
             pick = seeds[len(picks)]
@@ -165,7 +165,7 @@ def run_single(X, y_acc, seeds, budget, make_gp, rng=None, stop=False) -> dict:
             pick = best_available(ivr_scores(model, X, free), free)[0]
         picks.append(pick)
         free[pick] = False
-        model = make_gp(refit_start(model, len(picks), len(picks) - MIN_POINTS)).fit(
+        model = make_gp(schedule.start(model, len(picks))).fit(
             X[picks], y_acc[picks]) if len(picks) >= MIN_POINTS else None
         run.record(pick, 1, 1.0, model)
     return run.result()
@@ -224,7 +224,7 @@ def run_transfer(X, y_acc, seeds, budget, make_gp, costs, pretrained: CoKriging,
             pick = chosen.candidate
         picks.append(pick)
         free[1][pick] = False
-        model = (CoKriging(make_gp, frozen=pretrained).fit([(X[picks], y_acc[picks])])
+        model = (CoKriging(make_gp, frozen=pretrained, warm=model).fit([(X[picks], y_acc[picks])])
                  if len(picks) >= MIN_POINTS else None)
         run.record(pick, 1, 1.0, model)
     return run.result()

@@ -51,14 +51,14 @@ def wall(args: list[str], repeats: int) -> float:
 def write_snapshot(path: Path) -> str:
     """One snapshot of the campaign's model on every result, written as the loop writes it (Learner)."""
     from activemat.campaign.learner import Learner
-    from activemat.campaign.setup import campaign_model
+    from activemat.campaign.model import CampaignModel
     from activemat.campaign.stored import open_campaign
     from activemat.store.hdf5 import CampaignStore
 
     view = open_campaign(path)
     config, pool = view.config(), view.pool()
     ledger = view.ledger()
-    learner = Learner(campaign_model(config, pool), pool, levels=1,
+    learner = Learner(CampaignModel.of(config, pool), pool,
                       iteration=len(view.data.snapshots["iteration"]))
     free = np.ones(len(pool), bool)
     free[view.training_set()[0]] = False

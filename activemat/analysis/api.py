@@ -29,7 +29,8 @@ import pandas as pd
 
 from activemat.analysis.curve import gap_curve
 from activemat.analysis.modelcard import model_card
-from activemat.analysis.predict import StoreModel, fit_store_model, predict
+from activemat.analysis.model import StoreModel, fit_store_model
+from activemat.analysis.predict import predict
 from activemat.campaign.stored import CampaignView, open_campaign
 from activemat.store import schema as S
 

@@ -47,9 +47,11 @@ spread as that composition's row of :func:`gap_curve`; both draw the
 covariance subsample composition by composition from the same seeded
 generator (:func:`composition_subsets`).
 
-Co-kriging models (multi-fidelity, transfer) have no joint covariance here
-yet: their ``model_std`` is the fully correlated bound and the bowing has
-no std.
+Co-kriging models (multi-fidelity, transfer) have the same joint
+covariance (:meth:`activemat.learn.cokriging.CoKriging.latent_cov`: the
+levels' independent discrepancies compose as rho^2 Cov_below + Cov_d); a
+model without one (none of the package's) would report the fully correlated
+bound and no bowing std.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ from pathlib import Path
 
 import numpy as np
 
-from activemat.analysis.predict import StoreModel, fit_store_model
+from activemat.analysis.model import StoreModel, fit_store_model
 from activemat.campaign.stored import CampaignView
 from activemat.errors import InputError
 
@@ -160,7 +162,7 @@ def composition_average(sm: StoreModel, n_b: int, *, max_configurations: int = M
 
     Parameters
     ----------
-    sm : a refitted model (:func:`activemat.analysis.predict.fit_store_model`).
+    sm : a refitted model (:func:`activemat.analysis.model.fit_store_model`).
     n_b : number of atoms of the second element.
     max_configurations, seed : the covariance subsample, as in :func:`gap_curve`.
 
@@ -247,7 +249,7 @@ def gap_curve(store_or_model: str | Path | CampaignView | StoreModel, *, kind: s
     Parameters
     ----------
     store_or_model : a store (path or view), refitted with
-        :func:`activemat.analysis.predict.fit_store_model`, or an already refitted model.
+        :func:`activemat.analysis.model.fit_store_model`, or an already refitted model.
     kind : model kind to refit instead of the campaign's (ignored for a model).
     refit : optimise the hyperparameters again instead of reusing the latest snapshot's (ignored for a model).
     max_configurations : configurations per composition at most in the covariance.

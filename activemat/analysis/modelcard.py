@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from activemat.analysis.predict import fit_store_model, model_settings
+from activemat.analysis.model import fit_store_model, model_settings
 from activemat.campaign.setup import MIN_TRAIN
 from activemat.campaign.stored import CampaignView, open_campaign
 from activemat.errors import InputError

@@ -48,7 +48,7 @@ from activemat.analysis.experiment import (
 )
 from activemat.analysis.curve import bowing_label, gap_curve, has_joint_covariance
 from activemat.analysis.modelcard import open_reference, preset_warning
-from activemat.analysis.predict import fit_store_model
+from activemat.analysis.model import fit_store_model
 from activemat.campaign.ledger import RETRY, TEST
 from activemat.campaign.stored import CampaignView, open_campaign
 from activemat.errors import InputError, NotEnoughData

@@ -54,7 +54,7 @@ from activemat.campaign.setup import build_campaign_pool, model_factory, pretrai
 from activemat.errors import InputError
 from activemat.learn.acquisition import composition_weights, representative
 from activemat.learn.cokriging import CoKriging
-from activemat.learn.models import refit_start
+from activemat.learn.models import RefitSchedule
 from activemat.learn.strategies import STRATEGIES, Context, campaign_kinds, choose, make_strategy
 from activemat.analysis.curve import bowing_design
 from activemat.space.matching import Labels, load_labelled_pool, load_labels
@@ -167,7 +167,7 @@ def replay_curve(pool: CandidatePool, y: np.ndarray, strategy, make_model, *, se
         raise InputError(f"batch must be at least 1, got {batch}")
     picks: list[int] = []
     model = mean = std = None
-    refits = 0
+    schedule = RefitSchedule()  # the loop's refit policy: full searches as the training set grows by 10 %
     while len(picks) < budget:
         pending: list[int] = []
         while len(pending) < batch and len(picks) + len(pending) < budget:
@@ -187,12 +187,10 @@ def replay_curve(pool: CandidatePool, y: np.ndarray, strategy, make_model, *, se
             break
         picks += pending
         if len(picks) >= 2:
-            # the loop's refit policy (refit k happens at k + 2 labels when batch = 1)
             if pretrained is not None:
-                model = CoKriging(make_model, frozen=pretrained).fit([(X[picks], y[picks])])
+                model = CoKriging(make_model, frozen=pretrained, warm=model).fit([(X[picks], y[picks])])
             else:
-                model = make_model(refit_start(model, len(picks), refits)).fit(X[picks], y[picks])
-            refits += 1
+                model = make_model(schedule.start(model, len(picks))).fit(X[picks], y[picks])
             mean, std = model.predict(X, return_std=True)
             err, at = np.abs(mean - y), len(picks)
             curves["mae"][at], curves["max"][at] = err.mean(), err.max()

@@ -1,11 +1,11 @@
 """Refitting the campaign's model after every result, and the snapshot each refit leaves in the store.
 
-A single-fidelity campaign fits its [model] on the campaign preset's
-results, with a full hyperparameter search when
-:class:`activemat.learn.models.RefitSchedule` says (the training set grew
-by 10 % since the last one) and a warm start from the last fit between; a
-multi-fidelity or transfer campaign fits a recursive co-kriging over its
-levels, cheap to accurate. Each refit predicts over the whole pool and
+The model is the campaign's (:class:`activemat.campaign.model.CampaignModel`:
+its [model] on the campaign preset's results, or a recursive co-kriging over
+a multi-fidelity or transfer campaign's levels, cheap to accurate), with a
+full hyperparameter search when :class:`activemat.learn.models.RefitSchedule`
+says (the training set grew by 10 % since the last one; a co-kriging keeps
+one schedule per level) and a warm start from the last fit between. Each refit predicts over the whole pool and
 writes a snapshot: training size, CV and baseline errors, the held-out test
 error, the pool's posterior std, the pool's mean and std themselves, and
 the fitted hyperparameters exactly (JSON), from which the read verbs rebuild
@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from activemat.campaign.ledger import Ledger
+from activemat.campaign.model import CampaignModel
 from activemat.campaign.setup import MIN_TRAIN
-from activemat.learn.cokriging import CoKriging
 from activemat.learn.models import MAX_FOLDS, RefitSchedule, cross_validate, state_json
 from activemat.learn.scalable import predict_chunked
 from activemat.store import schema as S
@@ -47,9 +47,9 @@ class FitJob:
     idx: np.ndarray  # candidates of the top fidelity's training set
     y: np.ndarray
     free: np.ndarray  # candidates free to pick when it was prepared (the pool std summary is over them)
-    model: object = None  # unfitted, then fitted
+    model: object = None  # the fitted model
     cv: bool = False
-    levels: list | None = None  # co-kriging: (X, y) per level
+    levels: list = field(default_factory=list)  # (X, y) per fitted model level, cheap to accurate
     mean: np.ndarray | None = None
     std: np.ndarray | None = None
     scores: dict = field(default_factory=dict)  # cross-validation
@@ -60,36 +60,30 @@ class Learner:
 
     Parameters
     ----------
-    make_model : the campaign's model factory (:func:`activemat.campaign.setup.model_factory`).
+    model : how the campaign's model is built (:class:`~activemat.campaign.model.CampaignModel`).
     pool : the candidate pool.
-    levels : number of fidelities computed by this campaign.
-    pretrained : a fitted CoKriging of a previous campaign ([model] transfer_from), or None.
     iteration : snapshots already in the store (a resumed campaign continues the count).
     """
 
-    def __init__(self, make_model, pool, *, levels: int, pretrained=None, iteration: int = 0):
-        self.make_model, self.pool = make_model, pool
-        self.levels, self.pretrained = levels, pretrained
+    def __init__(self, model: CampaignModel, pool, *, iteration: int = 0):
+        self.campaign_model, self.pool = model, pool
         self.iteration = iteration
         self.model = self.mean = self.std = None
         self.max_std = self.mean_std = float("inf")
-        self.schedule = RefitSchedule()  # full hyperparameter searches
+        self.schedule = RefitSchedule()  # full hyperparameter searches (a co-kriging keeps one per level)
         self.cv_schedule = RefitSchedule(warm_min=CV_ALWAYS_BELOW)  # cross-validation in snapshots
-        self.fits = self.full_searches = 0
+        self.fits = 0
         self.fitted_idx = np.array([], int)  # candidates the current model was fitted on (top fidelity)
-        self._n_last = 0  # training size of the last refit (a model kind switch forces a full search)
         self.scores: dict = {}  # the current model's cross-validation, if this refit ran one
 
     @property
     def multi(self) -> bool:
         """Whether the model is a co-kriging (several fidelities, or a pretrained cheap level)."""
-        return self.levels > 1 or self.pretrained is not None
+        return self.campaign_model.multi
 
     def model_levels(self) -> list[int | None]:
         """The campaign fidelity of each model level; None for a frozen, pretrained level."""
-        if self.pretrained is not None:
-            return [None] * self.pretrained.n_levels + [self.levels - 1]
-        return list(range(self.levels))
+        return self.campaign_model.model_levels()
 
     def fit(self, ledger: Ledger, free: np.ndarray) -> bool:
         """Refit on every successful training result; False while there are too few.
@@ -106,33 +100,24 @@ class Learner:
 
     def prepare(self, ledger: Ledger, free: np.ndarray) -> FitJob | None:
         """What the next refit needs, taken from the ledger now (None while there are too few results): its
-        training data, the model to fit (full search or warm start, by the schedule) and whether to
-        cross-validate. Runs where the ledger changes (the driver's thread)."""
-        top = self.levels - 1
-        if self.multi:
-            fitted = [f for f in self.model_levels() if f is not None]
-            data = [ledger.training_set(f) for f in fitted]
-            if min(len(y) for _, y in data) < MIN_TRAIN:
-                return None
-            idx, y = ledger.training_set(top) if top in fitted else (np.array([], int), np.array([]))
-            return FitJob(idx, y, free.copy(), levels=[(self.pool.features[i], v) for i, v in data])
-        idx, y = ledger.training_set(top)
-        if len(y) < MIN_TRAIN:
+        training data per model level and whether to cross-validate. Runs where the ledger changes (the
+        driver's thread)."""
+        data = [ledger.training_set(f) for f in self.campaign_model.fidelities]
+        if min(len(y) for _, y in data) < MIN_TRAIN:
             return None
-        cv = self.cv_schedule.full(len(y)) and self.cv_schedule.done(len(y))
-        return FitJob(idx, y, free.copy(), model=self._make(len(y)), cv=cv)
+        idx, y = data[-1]
+        cv = not self.multi and self.cv_schedule.full(len(y)) and self.cv_schedule.done(len(y))
+        return FitJob(idx, y, free.copy(), cv=cv, levels=[(self.pool.features[i], v) for i, v in data])
 
     def compute(self, job: FitJob) -> FitJob:
-        """Fit, predict over the pool (in blocks) and cross-validate as ``job`` says; touches nothing of this
-        Learner's state, so it may run in another thread while the driver collects and submits."""
-        if job.levels is not None:
-            job.model = CoKriging(self.make_model, frozen=self.pretrained).fit(job.levels)
-        else:
-            X = self.pool.features[job.idx]
-            job.model = job.model.fit(X, job.y)
-            if job.cv:  # closed form for single GPs and linear models
-                folds = CV_FEW_FOLDS if len(job.y) > CV_FEW_FOLDS_ABOVE else MAX_FOLDS
-                job.scores = cross_validate(job.model, X, job.y, max_folds=folds)
+        """Fit (warm-started from the current model, on the refit schedule), predict over the pool (in blocks)
+        and cross-validate as ``job`` says; changes nothing of this Learner's state but the refit schedules, so
+        it may run in another thread while the driver collects and submits (one refit at a time)."""
+        X_levels, y_levels = [X for X, _ in job.levels], [y for _, y in job.levels]
+        job.model = self.campaign_model.fit(X_levels, y_levels, previous=self.model, schedule=self.schedule)
+        if job.cv:  # closed form for single GPs and linear models
+            folds = CV_FEW_FOLDS if len(job.y) > CV_FEW_FOLDS_ABOVE else MAX_FOLDS
+            job.scores = cross_validate(job.model, X_levels[-1], job.y, max_folds=folds)
         job.mean, job.std = predict_chunked(job.model, self.pool.features)
         return job
 
@@ -144,21 +129,6 @@ class Learner:
         self.mean_std = float(self.std[free].mean()) if free.any() else 0.0
         self.fitted_idx, self.scores = job.idx, job.scores
         self.fits += 1
-
-    def _make(self, n: int):
-        """The unfitted model of a refit on ``n`` results: a full search on the schedule (or when the factory
-        switches model kind at this size), else warm-started from the last fit."""
-        kind = getattr(self.make_model, "kind", None)
-        switched = kind is not None and self.model is not None and kind(n) != kind(self._n_last)
-        self._n_last = n
-        if not hasattr(self.model, "kernel_") or switched or self.schedule.full(n):
-            self.schedule.done(n)
-            self.full_searches += 1
-            return self._factory(None, n)
-        return self._factory(self.model.kernel_, n)
-
-    def _factory(self, warm, n: int):
-        return self.make_model(warm, n_train=n) if hasattr(self.make_model, "kind") else self.make_model(warm)
 
     def snapshot(self, ledger: Ledger) -> dict:
         """What the current fit says, as a snapshot row (written by the caller)."""

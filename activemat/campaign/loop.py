@@ -47,7 +47,8 @@ from activemat.campaign.ledger import RETRY, TEST, Ledger, TaskKey
 from activemat.campaign.progress import Reporter
 from activemat.campaign.scheduler import Scheduler, Submission
 from activemat.campaign.selector import Selector
-from activemat.campaign.setup import campaign_model, prepare, pretrain
+from activemat.campaign.model import CampaignModel
+from activemat.campaign.setup import prepare
 from activemat.campaign.signals import StopRequested, stop_on_signals
 from activemat.compute.bandgap import compute_gap
 from activemat.dispatch.clusters import connect, task_for
@@ -95,15 +96,15 @@ class CampaignLoop:
     store : the open :class:`~activemat.store.hdf5.CampaignStore`.
     report : a :class:`~activemat.campaign.progress.Reporter`.
     task : ``(candidate, attempt, atoms, preset, scratch_root) -> CalculationRecord``.
-    pretrained : a fitted CoKriging of a previous campaign's gaps ([model] transfer_from).
+    model : the campaign's model (:class:`~activemat.campaign.model.CampaignModel`; built here if None).
     """
 
     def __init__(self, config: CampaignConfig, pool, presets, fixed, store, report, *, task=compute_gap,
-                 pretrained=None, stop: StopRequested | None = None):
+                 model: CampaignModel | None = None, stop: StopRequested | None = None):
         self.config, self.pool, self.presets, self.store, self.report = config, pool, presets, store, report
         self.task = task
         self.ledger = Ledger(np.zeros(len(pool), bool), len(presets), config.faults.max_attempts)
-        self.learner = Learner(campaign_model(config, pool), pool, levels=len(presets), pretrained=pretrained)
+        self.learner = Learner(model or CampaignModel.of(config, pool), pool)
         self.selector = Selector(config, pool, self.learner, fixed)
         self.scheduler: Scheduler | None = None
         self.stop = stop if stop is not None else StopRequested()
@@ -363,14 +364,12 @@ def run_campaign(config: CampaignConfig, campaign_text: str, *, client=None, rep
 def _run(config: CampaignConfig, campaign_text: str, *, client, report, task, stop: StopRequested) -> dict:
     pool, presets, fixed = prepare(config)
     task = task_for(config.cluster, task)  # MPI per calculation when [cluster] mpi_ranks > 1; refused if unavailable
-    pretrained = None
-    if config.model.transfer_from:
-        pretrained = pretrain(config.model.transfer_from, pool, campaign_model(config, pool))
+    model = CampaignModel.of(config, pool)  # a transfer campaign fits its frozen level here, before the store opens
     store = create_or_open(config, campaign_text, pool, presets)
     report = report or Reporter(budget=config.stop.budget)
     with store:
         data = read_store(store.path)
-        loop = CampaignLoop(config, pool, presets, fixed, store, report, task=task, pretrained=pretrained, stop=stop)
+        loop = CampaignLoop(config, pool, presets, fixed, store, report, task=task, model=model, stop=stop)
         loop.load(data)
         report.start(done=len(loop.ledger.trained), counts=loop.ledger.counts())
         if loop.nothing_to_do():

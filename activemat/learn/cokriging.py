@@ -55,10 +55,17 @@ class CoKriging:
         from the first level of this model, frozen ones included): each level
         reuses that level's stored kernel and rho instead of optimising them,
         so a fit on the same data rebuilds that model exactly.
-    warm : the previous fit of this model (one label ago): each level's GP starts from that level's kernel
-        (``make_gp(kernel)``), by the single-fidelity refit policy (:func:`activemat.learn.models.refit_start`
-        with the level's label count as the refit index); the hyperparameter search is then several times
-        shorter once a level holds hundreds of cheap labels. Dropped (set to None) once fitted.
+    warm : the previous fit of this model: each level's GP starts from that level's kernel (``make_gp(kernel)``)
+        unless that level's :class:`~activemat.learn.models.RefitSchedule` (carried from fit to fit in
+        ``schedules_``) calls for a full search, the loop's own refit policy; the hyperparameter search is then
+        several times shorter once a level holds hundreds of cheap labels. Dropped (set to None) once fitted.
+
+    Attributes
+    ----------
+    gps_ : the fitted GP of each level's discrepancy, cheap to accurate (frozen levels first).
+    rhos_ : each level's scale to the level below (0 for level 0).
+    train_ : (X, discrepancy targets) of each level.
+    schedules_ : the refit schedule of each level, shared with the next fit that is warm-started from this one.
     """
 
     def __init__(self, make_gp, frozen: "CoKriging | None" = None, fixed: dict | None = None,
@@ -76,6 +83,7 @@ class CoKriging:
         self.gps_ = list(self.frozen.gps_) if self.frozen else []
         self.rhos_ = list(self.frozen.rhos_) if self.frozen else []
         self.train_ = list(self.frozen.train_) if self.frozen else []  # (X, discrepancy targets) per level
+        self.schedules_ = getattr(self.warm, "schedules_", None) or {}
         stored = (self.fixed or {}).get("levels")
         if stored is not None and len(stored) != len(self.gps_) + len(levels):
             raise ValueError(f"stored co-kriging hyperparameters have {len(stored)} levels; this model has "
@@ -96,11 +104,11 @@ class CoKriging:
                 rho = float(level["rho"])
                 gp = reuse_state(self.make_gp(), level).fit(X, y - rho * below)
             else:
-                from activemat.learn.models import refit_start
+                from activemat.learn.models import RefitSchedule
 
                 level = len(self.gps_)
                 previous = self.warm.gps_[level] if self.warm is not None and level < self.warm.n_levels else None
-                start = refit_start(previous, len(y), len(y))
+                start = self.schedules_.setdefault(level, RefitSchedule()).start(previous, len(y))
                 kwargs = {}
                 if self.gps_ and getattr(self.make_gp, "ties_levels", False):
                     kwargs["below"] = self.gps_[-1].kernel_  # the discrepancy's hyperprior centre
@@ -133,6 +141,21 @@ class CoKriging:
         mean, var = self._predict(np.asarray(X, float), level)
         return (mean, np.sqrt(var)) if return_std else mean
 
+    def latent_cov(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean (eV) and joint covariance (eV^2) of the noise-free accurate gap at the rows of ``X``.
+
+        The levels' discrepancies are independent GPs, so the recursion of the variance holds for the whole
+        matrix: Cov_l = rho_l^2 Cov_{l-1} + Cov(d_l), each Cov(d_l) the latent (noise-free) posterior
+        covariance of that level's GP (``latent_cov``). Its diagonal is :meth:`predict`'s variance without the
+        levels' fitted noise terms.
+        """
+        X = np.asarray(X, float)
+        mean, cov = np.zeros(len(X)), np.zeros((len(X), len(X)))
+        for gp, rho in zip(self.gps_, self.rhos_):
+            m, c = gp.latent_cov(X)
+            mean, cov = rho * mean + m, rho ** 2 * cov + c
+        return mean, cov
+
     def variance_weights(self) -> np.ndarray:
         """How much a unit of variance at each level counts at the top: the product of the rho^2 above it."""
         w = np.ones(self.n_levels)
@@ -145,6 +168,7 @@ class CoKriging:
         predicted mean ("kriging believer"): it changes variances, and so the next pick, not the means."""
         out = CoKriging(self.make_gp, self.frozen, self.fixed, self.warm)
         out.gps_, out.rhos_, out.train_ = list(self.gps_), list(self.rhos_), list(self.train_)
+        out.schedules_ = self.schedules_
         for level, X_run in enumerate(running):
             if len(X_run):
                 X, r = self.train_[level]

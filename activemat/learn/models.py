@@ -22,11 +22,6 @@ from sklearn.model_selection import KFold, LeaveOneOut
 from sklearn.preprocessing import StandardScaler
 
 
-# The refit policy of replay and co-kriging levels (refit_start): once WARM_START_MIN results exist, refits start
-# from the previous hyperparameters, with a full search (restarts) every FULL_REFIT_EVERY-th refit. A campaign's
-# learner follows RefitSchedule instead (by training-set growth); the benchmarks of issue 16 were measured with this.
-WARM_START_MIN = 20
-FULL_REFIT_EVERY = 10
 # The marginal likelihood is flat near its optimum (ARD length scales drifting towards their bound): from
 # LOOSE_STOP_MIN points on, stopping at a relative change of 1e-4 (scipy's default is ~2e-9) needs several times fewer
 # evaluations for the same held-out error (benchmarks/features_cv.py). With fewer points fits are cheap anyway, and
@@ -230,10 +225,24 @@ class GPRegressor(RegressorMixin, BaseEstimator):
         which is known before any label); None fits one on the training data.
     warm_start : a previously fitted kernel to start the optimiser from, with no
         restarts (a refit after one more label moves the hyperparameters little).
+
+    Attributes
+    ----------
+    scaler_ : the feature scaler used (``scaler``, or one fitted on the training features).
+    mean_coef_ : (c0, c1, c2) of the bowing mean in x (zeros for ``mean="constant"``).
+    y_std_ : std of the training residuals (eV; 1 if they are constant): the factor from the GP's normalised
+        units (``normalize_y``) to eV, e.g. for variances in eV^2.
+    gp_ : the fitted :class:`sklearn.gaussian_process.GaussianProcessRegressor` (on scaled features, residuals).
+    kernel_ : its fitted kernel (C * Matern + White, in normalised units).
+
+    Raises
+    ------
+    ValueError
+        From :meth:`fit`, for a parameter outside its range (one line naming it).
     """
 
-    def __init__(self, ard: bool = False, restarts: int = 2, kernel=None, random_state: int | None = 0,
-                 scaler=None, warm_start=None, *, groups=None, prior: str | None = None, prior_centre=None,
+    def __init__(self, ard: bool = False, *, restarts: int = 2, kernel=None, random_state: int | None = 0,
+                 scaler=None, warm_start=None, groups=None, prior: str | None = None, prior_centre=None,
                  noise: float | None = None, mean: str = "constant"):
         self.ard = ard
         self.restarts = restarts
@@ -263,12 +272,23 @@ class GPRegressor(RegressorMixin, BaseEstimator):
             return np.zeros(len(X))
         return bowing_curve(self.mean_coef_, X[:, 0])
 
-    def fit(self, X, y):
-        X, y = np.asarray(X, float), np.asarray(y, float)
+    def _check_params(self) -> None:
+        """The parameters' ranges, checked when fitting (scikit-learn's convention: ``__init__`` only stores)."""
         if self.mean not in ("constant", "bowing"):
             raise ValueError(f"mean must be 'constant' or 'bowing', not {self.mean!r}")
         if self.prior not in (None, "weak"):
             raise ValueError(f"prior must be None or 'weak', not {self.prior!r}")
+        if self.prior_centre is not None and self.prior != "weak":
+            raise ValueError("prior_centre needs prior='weak'")
+        if not isinstance(self.restarts, (int, np.integer)) or isinstance(self.restarts, bool) or self.restarts < 0:
+            raise ValueError(f"restarts must be a non-negative integer, not {self.restarts!r}")
+        if self.noise is not None and not (np.isfinite(self.noise) and self.noise > 0):
+            raise ValueError(f"noise must be None or a positive, finite std in eV, not {self.noise!r}")
+
+    def fit(self, X, y):
+        """Fit on features ``X`` (n, d) and gaps ``y`` (n,) in eV; returns self."""
+        X, y = np.asarray(X, float), np.asarray(y, float)
+        self._check_params()
         self.scaler_ = self.scaler if self.scaler is not None else StandardScaler().fit(X)
         self.mean_coef_ = bowing_mean(X[:, 0], y) if self.mean == "bowing" else np.zeros(3)
         r = y - self._mean(X)
@@ -349,6 +369,13 @@ class LinearModel(RegressorMixin, BaseEstimator):
     """Ordinary least squares with a residual-based predictive std (the seed tutorial's model).
 
     std is the prediction standard error of OLS: s * sqrt(1 + x (X'X)^-1 x').
+
+    Attributes
+    ----------
+    coef_, intercept_ : the fitted coefficients (eV per feature unit) and intercept (eV).
+    sigma_ : the residual std (eV), with n - p - 1 degrees of freedom (at least 1).
+    cov_ : (D'D)^+ of the design D = [1, X]: the coefficients' covariance is ``cov_ * sigma_**2``.
+    lr_ : the fitted :class:`sklearn.linear_model.LinearRegression`.
     """
 
     def __init__(self):
@@ -486,32 +513,22 @@ def make_model(kind: str, *, ard: bool = False, restarts: int = 2, random_state:
                warm_start=None, groups=None, prior: str | None = None, prior_centre=None, noise: float | None = None,
                mean: str = "constant"):
     """An unfitted regressor of ``kind`` (one of :data:`activemat.learn.MODEL_KINDS`); the linear model ignores
-    the GP settings (see :class:`GPRegressor` for them)."""
-    if kind == "gp":
-        return GPRegressor(ard=ard, restarts=restarts, random_state=random_state, scaler=scaler,
-                           warm_start=warm_start, groups=groups, prior=prior, prior_centre=prior_centre, noise=noise,
-                           mean=mean)
+    the GP settings (see :class:`GPRegressor` for them); ``nystroem`` is the scalable GP with that exact GP
+    setting its kernel (:class:`activemat.learn.scalable.NystroemGP`, its default components)."""
+    from activemat.learn import MODEL_KINDS
+
+    if kind not in MODEL_KINDS:
+        raise ValueError(f"unknown model kind {kind!r}; use one of {', '.join(MODEL_KINDS)}")
     if kind == "linear":
         return LinearModel()
-    raise ValueError(f"unknown model kind {kind!r}")
+    gp = GPRegressor(ard=ard, restarts=restarts, random_state=random_state, scaler=scaler,
+                     warm_start=None if kind == "nystroem" else warm_start, groups=groups, prior=prior,
+                     prior_centre=prior_centre, noise=noise, mean=mean)
+    if kind == "gp":
+        return gp
+    from activemat.learn.scalable import NystroemGP  # it builds on this module
 
-
-def refit_start(previous, n_labels: int, refit: int):
-    """The kernel a refit starts from (None: a full hyperparameter search with restarts).
-
-    Between full searches a refit starts from the last fit (ARD over many
-    features is slow to optimise), but not while data is scarce, when one
-    more label can move the hyperparameters far.
-
-    Parameters
-    ----------
-    previous : the last fitted model (None before the first fit).
-    n_labels : results the refit trains on.
-    refit : index of this refit (0 for the first fit).
-    """
-    if not hasattr(previous, "kernel_") or n_labels < WARM_START_MIN or refit % FULL_REFIT_EVERY == 0:
-        return None
-    return previous.kernel_
+    return NystroemGP(random_state=random_state, scaler=scaler, warm_start=warm_start, exact=gp)
 
 
 class RefitSchedule:
@@ -545,6 +562,14 @@ class RefitSchedule:
         """Record that a full search ran on ``n_labels`` results; returns True (for use in expressions)."""
         self.last = n_labels
         return True
+
+    def start(self, previous, n_labels: int):
+        """The kernel a refit on ``n_labels`` results starts from: ``previous.kernel_`` between full searches,
+        None (a full search, recorded) when the schedule calls for one or there is no previous fit."""
+        if not hasattr(previous, "kernel_") or self.full(n_labels):
+            self.done(n_labels)
+            return None
+        return previous.kernel_
 
 
 MAX_FOLDS = 20  # leave-one-out up to this many points, k-fold with this many folds above

@@ -78,9 +78,15 @@ class NystroemGP(RegressorMixin, BaseEstimator):
     kernel_ : the kernel the features use (on scaled features; its white noise does not enter them).
     landmarks_ : the scaled landmark rows.
     scaler_, nystroem_, ridge_ : the fitted scaler, feature map and Bayesian ridge.
+    mean_coef_ : (c0, c1, c2) of the bowing mean in x (None for a constant mean).
+
+    Raises
+    ------
+    ValueError
+        From :meth:`fit`, for ``n_components`` or ``subsample`` below 1 (one line naming it).
     """
 
-    def __init__(self, n_components: int = 256, subsample: int = 500, ard: bool = False, restarts: int = 2,
+    def __init__(self, n_components: int = 256, *, subsample: int = 500, ard: bool = False, restarts: int = 2,
                  kernel=None, random_state: int | None = 0, scaler=None, warm_start=None, basis=None, exact=None):
         self.n_components = n_components
         self.subsample = subsample
@@ -111,6 +117,11 @@ class NystroemGP(RegressorMixin, BaseEstimator):
         return bowing_curve(self.mean_coef_, X[:, 0])
 
     def fit(self, X, y):
+        """Fit on features ``X`` (n, d) and gaps ``y`` (n,) in eV; returns self."""
+        for name in ("n_components", "subsample"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, not {value!r}")
         X, y = np.asarray(X, float), np.asarray(y, float)
         self.scaler_ = self.scaler if self.scaler is not None else StandardScaler().fit(X)
         given = self.kernel if self.kernel is not None else self.warm_start

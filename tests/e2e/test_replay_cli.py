@@ -72,3 +72,30 @@ def test_replay_cli_json_and_table(tmp_path):
     assert missing.returncode == 2 and "oracle file not found" in missing.stderr
     no_jobs = activemat("replay", "c.toml", "--oracle", "oracle.extxyz", "--jobs", "0", cwd=tmp_path)
     assert no_jobs.returncode == 2 and "--jobs must be at least 1" in no_jobs.stderr
+
+
+def test_multi_fidelity_replay_runs_the_campaign_against_one_oracle_per_preset(tmp_path):
+    """`replay CAMPAIGN --oracle CHEAP=... --oracle ACCURATE=...`: the loop's own selector, co-kriging and refit
+    schedule, answered from the shipped 16-atom gpaw-fast and PBE reference sets (real GPAW results), beside
+    the accurate preset alone at the same cost. Bad oracle lists are one-line errors, exit 2."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    data = root / "benchmarks" / "data"
+    fast, pbe = f"gpaw-fast={data / 'sige16-fast.extxyz'}", f"gpaw-pbe-pw={data / 'sige16-pbe.extxyz'}"
+    campaign = root / "campaigns" / "sige16-pbe.toml"
+    out = activemat("replay", str(campaign), "--oracle", fast, "--oracle", pbe, "--repeats", "1", "--budget", "6",
+                    "--json", "--quiet", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["presets"] == ["gpaw-fast", "gpaw-pbe-pw"] and result["pool"] == 402
+    multi, alone = result["multi"]["runs"][0], result["accurate"]["runs"][0]
+    assert max(multi["cost"]) <= 6 + 1e-9 and max(alone["cost"]) <= 6 + 1e-9
+    assert set(multi["level"]) == {0, 1} and set(alone["level"]) == {0}  # both fidelities bought; one alone
+    assert result["multi"]["counts"][0][0] > result["multi"]["counts"][0][1]  # cheap results outnumber
+    assert 0 < multi["mae"][-1] < 0.2 and 0 < alone["mae"][-1] < 0.2
+    for bad, says in (([fast], "no labelled file for gpaw-pbe-pw"), ([fast, "gpaw-tb09=x.extxyz"], "not a preset"),
+                      ([str(data / "sige16-pbe.extxyz")], "PRESET=FILE")):
+        args = [a for o in bad for a in ("--oracle", o)]
+        out = activemat("replay", str(campaign), *args, cwd=tmp_path)
+        assert out.returncode == 2 and says in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr

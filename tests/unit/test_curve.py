@@ -21,7 +21,7 @@ from activemat.analysis.curve import (
     gap_curve,
     render,
 )
-from activemat.analysis.predict import fit_store_model
+from activemat.analysis.model import fit_store_model
 from activemat.cli import main
 
 E_A, E_B, B_TRUE = 0.6, 0.1, 0.2  # the bowed synthetic alloy: E(x) = (1-x) E_A + x E_B - b x(1-x)

@@ -26,7 +26,8 @@ from activemat.analysis.experiment import (
     weber_alonso_gap,
 )
 from activemat.analysis.plots import FIGURES, compare_experiment, plot_store
-from activemat.analysis.predict import composition_average, fit_store_model
+from activemat.analysis.curve import composition_average
+from activemat.analysis.model import fit_store_model
 from activemat.campaign.config import parse_campaign
 from activemat.campaign.setup import build_campaign_pool
 from activemat.cli import main

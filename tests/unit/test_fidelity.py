@@ -60,6 +60,53 @@ def test_variance_composes_through_the_levels(two_fidelities):
     assert np.allclose(model.variance_weights(), [model.rhos_[1] ** 2, 1.0])
 
 
+def test_joint_covariance_composes_through_the_levels_and_matches_the_variance(two_fidelities):
+    """CoKriging.latent_cov: rho^2 Cov_cheap + Cov_d over any rows; its diagonal is predict's variance without
+    the levels' fitted noise; symmetric and positive semi-definite, so curve stds and bowing draws exist."""
+    from activemat.learn.models import white_noise_level
+
+    pool, cheap, accurate = two_fidelities
+    X = pool.features
+    hi = np.arange(0, len(pool), 40)
+    model = CoKriging(_make_gp(pool)).fit([(X[::3], cheap[::3]), (X[hi], accurate[hi])])
+    rows = X[::5]
+    mean, cov = model.latent_cov(rows)
+    rho = model.rhos_[1]
+    c_low, c_d = model.gps_[0].latent_cov(rows)[1], model.gps_[1].latent_cov(rows)[1]
+    np.testing.assert_allclose(cov, rho ** 2 * c_low + c_d, atol=1e-15)
+    np.testing.assert_allclose(mean, model.predict(rows), atol=1e-12)
+    _, std = model.predict(rows, return_std=True)
+    noise = [white_noise_level(gp.kernel_) * gp.y_std_ ** 2 for gp in model.gps_]
+    np.testing.assert_allclose(np.diag(cov), std ** 2 - rho ** 2 * noise[0] - noise[1], atol=1e-9)
+    assert np.allclose(cov, cov.T) and np.linalg.eigvalsh(cov).min() > -1e-10
+    # an average over many rows is far more certain than the fully correlated bound (the mean of the stds)
+    w = np.full(len(rows), 1 / len(rows))
+    assert np.sqrt(w @ cov @ w) < 0.5 * (w @ np.sqrt(np.diag(cov)))
+
+
+def test_each_level_refits_on_its_own_schedule_when_warm_started(two_fidelities):
+    """The loop's one refit policy for co-kriging levels: a warm-started fit starts every level from the
+    previous fit's kernel except where that level's RefitSchedule calls for a full search."""
+    pool, cheap, accurate = two_fidelities
+    X = pool.features
+    scaler = StandardScaler().fit(X)
+
+    def make(warm_start=None):
+        return make_model("gp", restarts=1, scaler=scaler, warm_start=warm_start)
+
+    def levels(n):
+        return [(X[:n], cheap[:n]), (X[:6], accurate[:6])]
+
+    first = CoKriging(make).fit(levels(40))
+    assert set(first.schedules_) == {0, 1} and first.schedules_[0].last == 40  # a first fit is a full search
+    warm = CoKriging(make, warm=first).fit(levels(41))
+    assert warm.schedules_ is first.schedules_ and warm.schedules_[0].last == 40  # 41: warm-started
+    assert warm.warm is None
+    again = CoKriging(make, warm=warm).fit(levels(50))
+    assert again.schedules_[0].last == 50  # grew by 10 labels and 10 %: a full search
+    assert again.schedules_[1].last == 6  # below 20 labels every refit of a level is a full search
+
+
 @pytest.fixture(scope="module")
 def sparse(two_fidelities):
     """Cheap results at every 50th candidate, accurate ones at every 100th, and the co-kriging fit to them."""

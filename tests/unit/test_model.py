@@ -265,3 +265,27 @@ def test_a_hyperparameter_at_its_bound_is_not_an_error_while_another_thread_chan
     run = subprocess.run([sys.executable, "-W", "error", "-c", _FIT_WHILE_ANOTHER_THREAD_FILTERS],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
+
+
+def test_estimators_take_keywords_and_name_a_bad_parameter():
+    """scikit-learn style: keyword-only parameters after the first, checked when fitting, one kind registry."""
+    from activemat.learn import MODEL_KINDS
+    from activemat.learn.scalable import NystroemGP
+
+    X = np.linspace(0, 1, 8)[:, None]
+    y = X[:, 0] ** 2
+    with pytest.raises(TypeError):
+        GPRegressor(False, 2)
+    with pytest.raises(TypeError):
+        NystroemGP(64, 100)
+    for bad, name in (({"restarts": -1}, "restarts"), ({"noise": float("inf")}, "noise"),
+                      ({"mean": "cubic"}, "mean"), ({"prior": "strong"}, "prior")):
+        with pytest.raises(ValueError, match=name):
+            GPRegressor(**bad).fit(X, y)
+    with pytest.raises(ValueError, match="n_components"):
+        NystroemGP(0).fit(X, y)
+    for kind in MODEL_KINDS:  # every registered kind is built by the factory
+        model = make_model(kind, restarts=0).fit(X, y)
+        assert model.state()["kind"] == kind
+    with pytest.raises(ValueError, match="unknown model kind"):
+        make_model("forest")

@@ -12,7 +12,7 @@ from test_query_stores import stores, with_test_set
 from activemat.analysis.curve import gap_curve
 from activemat.analysis.modelcard import model_card
 from activemat.analysis.plots import FIGURES, compare_experiment, plot_parity, plot_store, render_comparison
-from activemat.analysis.predict import fit_store_model
+from activemat.analysis.model import fit_store_model
 from activemat.campaign.stored import open_campaign as open_store
 from activemat.errors import InputError
 

@@ -12,7 +12,9 @@ import pytest
 from test_query_stores import stores, tutorial_gap
 
 from activemat.analysis.curve import gap_curve
-from activemat.analysis.predict import composition_average, fit_store_model, predict, render
+from activemat.analysis.curve import composition_average
+from activemat.analysis.model import fit_store_model
+from activemat.analysis.predict import predict, render
 from activemat.errors import InputError, NotEnoughData
 from activemat.store.query import open_store
 

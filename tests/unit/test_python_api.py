@@ -33,14 +33,14 @@ PAGE = ROOT / "docs" / "howto" / "python.md"
 def learner_snapshot(path: Path) -> None:
     """One snapshot of the campaign's model on every result, written as the loop writes it."""
     from activemat.campaign.learner import Learner
-    from activemat.campaign.setup import campaign_model
+    from activemat.campaign.model import CampaignModel
     from activemat.campaign.stored import open_campaign
     from activemat.store.hdf5 import CampaignStore
 
     view = open_campaign(path)
     config, pool = view.config(), view.pool()
     ledger = view.ledger()
-    learner = Learner(campaign_model(config, pool), pool, levels=1, iteration=len(view.data.snapshots["iteration"]))
+    learner = Learner(CampaignModel.of(config, pool), pool, iteration=len(view.data.snapshots["iteration"]))
     free = np.ones(len(pool), bool)
     free[view.training_set()[0]] = False
     learner.fit(ledger, free)

@@ -18,7 +18,8 @@ from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 from test_query_stores import stores
 
 from activemat.analysis.modelcard import model_card
-from activemat.analysis.predict import fit_store_model, predict
+from activemat.analysis.model import fit_store_model
+from activemat.analysis.predict import predict
 from activemat.campaign.config import parse_campaign
 from activemat.campaign.loop import run_campaign
 from activemat.campaign.progress import Reporter

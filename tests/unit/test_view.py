@@ -96,7 +96,7 @@ def test_curve_band_is_the_joint_posterior_of_the_stored_model(store):
     import h5py
 
     from activemat.analysis.curve import gap_curve
-    from activemat.analysis.predict import fit_store_model
+    from activemat.analysis.model import fit_store_model
 
     frame = read_frame(store)
     curve = frame.sources["curve"]

@@ -110,7 +110,7 @@ def _joint_stds(view: CampaignView) -> dict[int, float] | None:
     never by optimising hyperparameters.
     """
     from activemat.analysis.curve import gap_curve
-    from activemat.analysis.predict import fit_store_model
+    from activemat.analysis.model import fit_store_model
 
     snaps = view.data.snapshots
     key = (str(view.path), len(snaps["iteration"]))
