@@ -9,7 +9,7 @@
            constant: atoms are assigned to the reference supercell's sites by
            fractional position modulo lattice translations, and the
            decoration is reduced with the supercell's space group
-           (:func:`activemat.space.pool.canonical_codes`). Frames that match no
+           (:func:`activemat.space.symmetry.canonical_codes`). Frames that match no
            candidate are reported, with the reason.
    A ``sampled`` space cannot hold every labelled structure, so there the
            oracle's own structures (decorations of the campaign's cell, one row
@@ -57,8 +57,9 @@ from activemat.learn.cokriging import CoKriging
 from activemat.learn.models import refit_start
 from activemat.learn.strategies import STRATEGIES, Context, campaign_kinds, choose, make_strategy
 from activemat.analysis.curve import bowing_design
+from activemat.space.formula import parse_formula
 from activemat.space.matching import Labels, load_labelled_pool, load_labels
-from activemat.space.pool import CandidatePool, parse_formula
+from activemat.space.pool import CandidatePool
 
 __all__ = ["labelled_pool", "replay_curve", "replay", "render", "labels_to_reach", "SEED_TUTORIAL_FIXED"]
 
