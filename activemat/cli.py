@@ -187,7 +187,15 @@ _REFIT = ("optimise the model's hyperparameters again (seconds to minutes) inste
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="activemat", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_campaign_verbs(sub)
+    _add_table_verbs(sub)
+    _add_model_verbs(sub)
+    _add_replay(sub)
+    return parser
 
+
+def _add_campaign_verbs(sub) -> None:
+    """``run`` a campaign, and watch its store: ``status``, ``view``."""
     run = sub.add_parser("run", help="run or resume a campaign")
     run.add_argument("campaign", help="campaign file (.toml)")
     run.add_argument("--store", help="override [campaign] store")
@@ -216,6 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     view.add_argument("--dashboard", metavar="URL", help="link this Dask dashboard on the page")
     view.set_defaults(func=_view)
 
+
+def _add_table_verbs(sub) -> None:
+    """A store's calculations as rows: ``query`` (table, CSV, JSON) and ``export`` (extended XYZ, CSV)."""
     query = sub.add_parser("query", help="filter a store's calculations; table, CSV or JSON")
     query.add_argument("store", help="campaign store (.h5)")
     _add_filters(query)
@@ -235,6 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_filters(export)
     export.set_defaults(func=_export)
 
+
+def _add_model_verbs(sub) -> None:
+    """What a store's model says: ``predict``, ``inspect`` (its model card) and ``plot``."""
     predict = sub.add_parser("predict", help="predicted gap with uncertainty for compositions or structure files")
     predict.add_argument("store", help="campaign store (.h5)")
     predict.add_argument("spec", nargs="*", help="composition such as Si4Ge12, or a structure file (ase.io.read)")
@@ -277,6 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "curve as is")
     plot.set_defaults(func=_plot)
 
+
+def _add_replay(sub) -> None:
+    """``replay``: strategies against labelled structures, without DFT."""
     rep = sub.add_parser("replay", help="replay a campaign's strategies against labelled structures (no DFT): "
                                         "learning curves and labels needed")
     rep.add_argument("campaign", help="campaign file (.toml): its [space], [model] and [strategy] settings")
@@ -307,7 +324,6 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--json", action="store_true", help="machine-readable output")
     rep.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     rep.set_defaults(func=_replay)
-    return parser
 
 
 def _warn(message: str | None) -> None:

@@ -27,7 +27,7 @@ from ase.build import bulk
 
 from activemat.compute.bandgap import compute_gap, kpoint_grid
 from activemat.compute.presets import load_preset
-from activemat.space.pool import LATTICE_CONSTANTS, reference_sites
+from activemat.space.lattice import LATTICE_CONSTANTS, reference_sites
 
 NAME = "end_members"
 #: atoms -> (supercell, cell) as the campaigns build them

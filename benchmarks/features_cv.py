@@ -28,7 +28,8 @@ from activemat.campaign.config import ModelSection  # noqa: E402
 from activemat.campaign.setup import model_factory  # noqa: E402
 from activemat.campaign.stored import open_campaign  # noqa: E402
 from activemat.learn.models import cross_validate  # noqa: E402
-from activemat.space.pool import DEFAULT_CUTOFFS, build_pool  # noqa: E402
+from activemat.space.features import DEFAULT_CUTOFFS  # noqa: E402
+from activemat.space.pool import build_pool  # noqa: E402
 
 
 def main(argv=None) -> dict:

@@ -5,7 +5,7 @@ one selection step over them, and icet's SQS for all 65 compositions.
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/featurize.py [--samples 2000] [--processes 1 2] [--no-sqs]
 
 Builds the sampled pool once with the cheap "shells" features (the decorations and the pool-building time), then
-times activemat.space.pool.cluster_vectors, a plain loop over icet's public ClusterSpace.get_cluster_vector in
+times activemat.space.features.cluster_vectors, a plain loop over icet's public ClusterSpace.get_cluster_vector in
 blocks (spawned worker processes import icet and build the cluster space themselves, inside the timing), on each
 process count; checks that every run gives the same matrix. Then times one selection step over the 10^5
 featurised candidates, as the loop makes it: the pool's posterior mean and std from a GP with one length scale
@@ -29,7 +29,10 @@ from _common import save, synthetic_gap  # noqa: E402
 
 from activemat.learn.acquisition import curve_ivr_scores, ivr_scores  # noqa: E402
 from activemat.learn.models import make_model  # noqa: E402
-from activemat.space.pool import DEFAULT_CUTOFFS, build_pool, cluster_vectors, reference_sites, sqs_decorations  # noqa: E402
+from activemat.space.features import DEFAULT_CUTOFFS, cluster_vectors  # noqa: E402
+from activemat.space.lattice import reference_sites  # noqa: E402
+from activemat.space.pool import build_pool  # noqa: E402
+from activemat.space.sampling import sqs_decorations  # noqa: E402
 
 
 def main(argv=None) -> dict:

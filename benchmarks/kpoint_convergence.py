@@ -22,7 +22,7 @@ from ase.build import bulk
 
 from activemat.compute.bandgap import compute_gap, kpoint_grid
 from activemat.compute.presets import load_preset
-from activemat.space.pool import LATTICE_CONSTANTS
+from activemat.space.lattice import LATTICE_CONSTANTS
 
 NAME = "kpoint_convergence"
 #: k-point density -> Gamma-centred grid on the 2-atom cells of Si and Ge (ASE rounds up)

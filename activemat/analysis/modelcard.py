@@ -20,7 +20,7 @@ from activemat.campaign.setup import MIN_TRAIN
 from activemat.campaign.stored import CampaignView, open_campaign
 from activemat.errors import InputError
 from activemat.learn.models import MAX_FOLDS, cross_validate
-from activemat.space.pool import class_names
+from activemat.space.features import class_names
 from activemat.store import schema as S
 
 

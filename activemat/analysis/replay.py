@@ -9,7 +9,7 @@
            constant: atoms are assigned to the reference supercell's sites by
            fractional position modulo lattice translations, and the
            decoration is reduced with the supercell's space group
-           (:func:`activemat.space.pool.canonical_codes`). Frames that match no
+           (:func:`activemat.space.symmetry.canonical_codes`). Frames that match no
            candidate are reported, with the reason.
    A ``sampled`` space cannot hold every labelled structure, so there the
            oracle's own structures (decorations of the campaign's cell, one row
@@ -57,8 +57,9 @@ from activemat.learn.cokriging import CoKriging
 from activemat.learn.models import RefitSchedule
 from activemat.learn.strategies import STRATEGIES, Context, campaign_kinds, choose, make_strategy
 from activemat.analysis.curve import bowing_design
+from activemat.space.formula import parse_formula
 from activemat.space.matching import Labels, load_labelled_pool, load_labels
-from activemat.space.pool import CandidatePool, parse_formula
+from activemat.space.pool import CandidatePool
 
 __all__ = ["labelled_pool", "replay_curve", "replay", "render", "labels_to_reach", "SEED_TUTORIAL_FIXED"]
 
@@ -187,23 +188,36 @@ def replay_curve(pool: CandidatePool, y: np.ndarray, strategy, make_model, *, se
             break
         picks += pending
         if len(picks) >= 2:
-            if pretrained is not None:
-                model = CoKriging(make_model, frozen=pretrained, warm=model).fit([(X[picks], y[picks])])
-            else:
-                model = make_model(schedule.start(model, len(picks))).fit(X[picks], y[picks])
+            model = _refit(make_model, pretrained, model, X[picks], y[picks], schedule)
             mean, std = model.predict(X, return_std=True)
-            err, at = np.abs(mean - y), len(picks)
-            curves["mae"][at], curves["max"][at] = err.mean(), err.max()
-            if test is not None:
-                curves["test_mae"][at], curves["test_max"][at] = err[test].mean(), err[test].max()
-            if truth is not None:
-                model_curve = truth.weights @ mean
-                curves["curve_mae"][at] = np.abs(model_curve - truth.gap).mean()
-                curves["b"][at] = bowing(truth.x, model_curve)
+            _record(curves, len(picks), mean, y, test, truth)
             mae, mx = (curves["mae"], curves["max"]) if test is None else (curves["test_mae"], curves["test_max"])
             if stop_at and np.nanmin(mae) <= stop_at[0] and np.nanmin(mx) <= stop_at[1]:
                 break
     return {"picks": picks, **{k: v[:len(picks) + 1] for k, v in curves.items()}}
+
+
+def _refit(make_model, pretrained, model, X: np.ndarray, y: np.ndarray, schedule: RefitSchedule):
+    """The model of labels (``X``, ``y``) as the loop fits it: a co-kriging with ``pretrained`` as its frozen
+    cheap level (each level on its own schedule), else ``make_model``'s model, warm-started from the previous
+    ``model`` between the full searches of ``schedule``."""
+    if pretrained is not None:
+        return CoKriging(make_model, frozen=pretrained, warm=model).fit([(X, y)])
+    return make_model(schedule.start(model, len(y))).fit(X, y)
+
+
+def _record(curves: dict, at: int, mean: np.ndarray, y: np.ndarray, test: np.ndarray | None,
+            truth: CurveTruth | None) -> None:
+    """Store the errors of the model mean ``mean`` after ``at`` labels in ``curves``: over the pool, the
+    held-out ``test`` candidates, and the composition-averaged curve and its b against ``truth``."""
+    err = np.abs(mean - y)
+    curves["mae"][at], curves["max"][at] = err.mean(), err.max()
+    if test is not None:
+        curves["test_mae"][at], curves["test_max"][at] = err[test].mean(), err[test].max()
+    if truth is not None:
+        model_curve = truth.weights @ mean
+        curves["curve_mae"][at] = np.abs(model_curve - truth.gap).mean()
+        curves["b"][at] = bowing(truth.x, model_curve)
 
 
 def labels_to_reach(curve: np.ndarray, target: float) -> int | None:
@@ -273,19 +287,7 @@ def replay(config, oracle: str | Path, strategies=("max_std", "ivr", "random", "
     processes; the result is the same as with one. ``batch`` picks are chosen per refit
     (:func:`replay_curve`).
     """
-    for s in strategies:
-        if s not in campaign_kinds():
-            raise InputError(f"unknown strategy {s!r}; use some of {', '.join(campaign_kinds())}")
-        if STRATEGIES[s].needs_target_gap and config.strategy.target_gap is None:
-            raise InputError(f"strategy {s!r} needs [strategy] target_gap in the campaign file")
-    if repeats < 1:
-        raise InputError(f"--repeats must be at least 1, got {repeats}")
-    if jobs < 1:
-        raise InputError(f"--jobs must be at least 1, got {jobs}")
-    if batch < 1:
-        raise InputError(f"--batch must be at least 1, got {batch}")
-    if not 0 <= held_out <= 0.9:
-        raise InputError(f"--held-out is the fraction of labelled structures never offered, 0 to 0.9; got {held_out}")
+    _check_options(config, strategies, repeats=repeats, jobs=jobs, batch=batch, held_out=held_out)
     full, labels, pool, y = labelled_pool(config, oracle)
     n_test = int(round(held_out * len(pool)))
     budget = min(budget or len(pool), len(pool) - n_test)
@@ -333,22 +335,48 @@ def replay(config, oracle: str | Path, strategies=("max_std", "ivr", "random", "
             progress(f"{s}: run {r + 1} done, {len(run['picks'])} labels, final MAE {run['mae'][-1]:.4f} eV")
     err = ("test_mae", "test_max") if n_test else ("mae", "max")  # what the targets apply to
     for s in strategies:
-        to_mae = [labels_to_reach(run[err[0]], target_mae) for run in runs[s]]
-        to_max = [labels_to_reach(run[err[1]], target_max) for run in runs[s]]
-        result["strategies"][s] = {
-            "model": "linear on x (seed tutorial)" if s == "fixed" else config.model.kind,
-            "design": formulas if s == "fixed" else None,
-            "repeats": len(runs[s]), "seconds": round(sum(run["seconds"] for run in runs[s]), 2),
-            "mae": _summary([run["mae"] for run in runs[s]]), "max": _summary([run["max"] for run in runs[s]]),
-            "labels_to_mae": to_mae, "labels_to_max": to_max,
-            "median_labels_to_mae": median_labels(to_mae), "median_labels_to_max": median_labels(to_max),
-            **{k: _summary([run[k] for run in runs[s]]) for k in ("test_mae", "test_max", "curve_mae", "b")
-               if k in runs[s][0]},
-            "runs": {k: [run[k].tolist() for run in runs[s]] for k in runs[s][0] if k not in ("picks", "seconds")},
-            "final_mae": [float(run[err[0]][-1]) for run in runs[s]],
-            "final_max": [float(run[err[1]][-1]) for run in runs[s]],
-            "picks": [run["picks"] for run in runs[s]]}
+        tutorial = s == "fixed"
+        result["strategies"][s] = _strategy_result(
+            runs[s], err, (target_mae, target_max), design=formulas if tutorial else None,
+            model="linear on x (seed tutorial)" if tutorial else config.model.kind)
     return result
+
+
+def _check_options(config, strategies, *, repeats: int, jobs: int, batch: int, held_out: float) -> None:
+    """Refuse strategies the campaign cannot run and out-of-range replay options (InputError)."""
+    for s in strategies:
+        if s not in campaign_kinds():
+            raise InputError(f"unknown strategy {s!r}; use some of {', '.join(campaign_kinds())}")
+        if STRATEGIES[s].needs_target_gap and config.strategy.target_gap is None:
+            raise InputError(f"strategy {s!r} needs [strategy] target_gap in the campaign file")
+    if repeats < 1:
+        raise InputError(f"--repeats must be at least 1, got {repeats}")
+    if jobs < 1:
+        raise InputError(f"--jobs must be at least 1, got {jobs}")
+    if batch < 1:
+        raise InputError(f"--batch must be at least 1, got {batch}")
+    if not 0 <= held_out <= 0.9:
+        raise InputError(f"--held-out is the fraction of labelled structures never offered, 0 to 0.9; got {held_out}")
+
+
+def _strategy_result(runs: list[dict], err: tuple[str, str], targets: tuple[float, float], *, model: str,
+                     design: list[str] | None) -> dict:
+    """One strategy's part of the replay result from its runs; ``err`` names the (MAE, max) curves the
+    ``targets`` apply to."""
+    to_mae = [labels_to_reach(run[err[0]], targets[0]) for run in runs]
+    to_max = [labels_to_reach(run[err[1]], targets[1]) for run in runs]
+    return {
+        "model": model, "design": design,
+        "repeats": len(runs), "seconds": round(sum(run["seconds"] for run in runs), 2),
+        "mae": _summary([run["mae"] for run in runs]), "max": _summary([run["max"] for run in runs]),
+        "labels_to_mae": to_mae, "labels_to_max": to_max,
+        "median_labels_to_mae": median_labels(to_mae), "median_labels_to_max": median_labels(to_max),
+        **{k: _summary([run[k] for run in runs]) for k in ("test_mae", "test_max", "curve_mae", "b")
+           if k in runs[0]},
+        "runs": {k: [run[k].tolist() for run in runs] for k in runs[0] if k not in ("picks", "seconds")},
+        "final_mae": [float(run[err[0]][-1]) for run in runs],
+        "final_max": [float(run[err[1]][-1]) for run in runs],
+        "picks": [run["picks"] for run in runs]}
 
 
 def _timed_curve(args, kwargs) -> dict:

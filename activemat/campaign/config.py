@@ -18,7 +18,8 @@ from activemat.dispatch.times import check_slurm_times
 from activemat.errors import InputError, SpaceError
 from activemat.learn import MODEL_KINDS
 from activemat.learn.strategies import STRATEGIES, campaign_kinds
-from activemat.space.pool import DEFAULT_CUTOFFS, check_supercell
+from activemat.space.features import DEFAULT_CUTOFFS
+from activemat.space.lattice import check_supercell
 
 
 class _Section(BaseModel):

@@ -22,8 +22,9 @@ from activemat.learn.acquisition import representative
 from activemat.learn.cokriging import CoKriging
 from activemat.learn.models import make_model
 from activemat.learn.scalable import NystroemGP, pool_basis
+from activemat.space.formula import parse_formula
 from activemat.space.matching import load_labels, structure_candidates
-from activemat.space.pool import CandidatePool, build_pool, parse_formula
+from activemat.space.pool import CandidatePool, build_pool
 from activemat.store import schema as S
 
 MIN_TRAIN = 2  # results a model needs before it is fitted

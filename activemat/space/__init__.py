@@ -1,8 +1,20 @@
 """The candidate space: what could be computed.
 
-The parent lattice (diamond, Vegard lattice constants), supercells and their
-decorations: exact enumeration reduced by the supercell's symmetry, random
-sampling for large cells, one representative per composition; the features a
-model learns from; and matching of any structure file onto a candidate by
-symmetry. Depends on nothing else in activemat (only ase, spglib, numpy).
+One module per job, each importing only those above it in this list:
+
+- :mod:`~activemat.space.lattice`: the diamond parent lattice, lattice constants (Vegard), the two
+  elements, cells and supercells, and the reference sites that number every decoration's columns;
+- :mod:`~activemat.space.formula`: formulas of a cell's compositions, written and parsed;
+- :mod:`~activemat.space.symmetry`: the supercell's space group as site permutations, decoration codes and
+  their canonical (symmetry-class) codes;
+- :mod:`~activemat.space.features`: what a model learns from (neighbour shells, every cluster of the
+  supercell, icet cluster vectors) and the cluster class of each feature;
+- :mod:`~activemat.space.sampling`: which decorations a pool holds: exact enumeration, random draws,
+  icet's special quasirandom structures;
+- :mod:`~activemat.space.pool`: the :class:`~activemat.space.pool.CandidatePool` and how it is built;
+- :mod:`~activemat.space.matching`: any structure file -> its candidate, by symmetry.
+
+Imports nothing of activemat but :mod:`activemat.errors`; ase, spglib, numpy, and icet when its
+features or SQS are asked for. The package imports none of its modules itself: ``import
+activemat.space.lattice`` loads no pool.
 """

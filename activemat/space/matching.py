@@ -4,7 +4,7 @@ Each structure is mapped onto the pool's candidates whatever its site order,
 origin or (Vegard-scaled) lattice constant: atoms are assigned to the
 reference supercell's sites by fractional position modulo lattice
 translations, and the decoration is reduced with the supercell's space group
-(:func:`activemat.space.pool.canonical_codes`). Structures that match no
+(:func:`activemat.space.symmetry.canonical_codes`). Structures that match no
 candidate are reported, with the reason. Used by fixed lists of structure
 files, ``predict`` on structure files, and replay oracles.
 """
@@ -18,24 +18,18 @@ import ase.io
 import numpy as np
 
 from activemat.errors import InputError, SpaceError
-from activemat.space.pool import (
-    DEFAULT_CUTOFFS,
-    MAX_CODE_SITES,
-    CandidatePool,
-    canonical_codes,
-    decoration_codes,
-    pool_of_decorations,
-    reference_sites,
-    site_permutations,
-)
+from activemat.space.features import DEFAULT_CUTOFFS
+from activemat.space.lattice import reference_sites
+from activemat.space.pool import CandidatePool, pool_of_decorations
+from activemat.space.symmetry import MAX_CODE_SITES, canonical_codes, decoration_codes, site_permutations
 
 SHELL_FEATURES = ("x", "pair1", "pair2", "pair3", "triplet1")  # the "shells" feature set (cell-independent, as "icet")
 SITE_TOLERANCE = 0.3  # Angstrom: an atom this close to a reference site sits on it (first neighbours are 2.35 A apart)
 
 
 def site_decoration(atoms, ref, elements: tuple[str, str]) -> np.ndarray | None:
-    """A structure's decoration of the sites of ``ref`` (an all-A :func:`reference_sites` cell; 1 = element B),
-    or None if its atoms do not sit on them.
+    """A structure's decoration of the sites of ``ref`` (an all-A
+    :func:`~activemat.space.lattice.reference_sites` cell; 1 = element B), or None if its atoms do not sit on them.
 
     The structure may be scaled (any lattice constant), translated, and given
     in any basis of the same supercell lattice.

@@ -31,7 +31,8 @@ import numpy as np
 
 from activemat.store import schema as S
 from activemat.errors import InputError
-from activemat.space.pool import CandidatePool, parse_formula
+from activemat.space.formula import parse_formula
+from activemat.space.pool import CandidatePool
 from activemat.store.hdf5 import StoreData, read_store
 
 __all__ = ["StoreView", "open_store", "parse_range", "OUTPUT_FORMATS", "write_rows", "to_records"]

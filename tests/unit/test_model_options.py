@@ -27,7 +27,8 @@ from activemat.learn.models import (
     weak_prior,
     white_noise_level,
 )
-from activemat.space.pool import build_pool, feature_classes
+from activemat.space.features import feature_classes
+from activemat.space.pool import build_pool
 from tests.conftest import synthetic_gaps
 
 

@@ -19,7 +19,8 @@ from activemat.campaign.stored import open_campaign
 from activemat.compute.records import CalculationRecord
 from activemat.store.hdf5 import CampaignStore
 from activemat.store.query import open_store, parse_range, run_query
-from activemat.space.pool import LATTICE_CONSTANTS, structure_features
+from activemat.space.features import structure_features
+from activemat.space.lattice import LATTICE_CONSTANTS
 from test_query_stores import FAILING, stores
 
 

@@ -21,7 +21,8 @@ from activemat.learn.acquisition import curve_ivr_scores, ivr_scores
 from activemat.learn.models import GPRegressor
 from activemat.learn.strategies import Context, choose, make_strategy
 from activemat.space.matching import Matcher, load_labels
-from activemat.space.pool import build_pool, site_permutations
+from activemat.space.pool import build_pool
+from activemat.space.symmetry import site_permutations
 from tests.conftest import synthetic_gaps
 
 

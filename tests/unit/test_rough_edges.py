@@ -15,7 +15,7 @@ from test_query_stores import stores
 
 from activemat.cli import main
 from activemat.errors import SpaceError
-from activemat.space.pool import parse_formula
+from activemat.space.formula import parse_formula
 
 SIGE = ("Si", "Ge")
 

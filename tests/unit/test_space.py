@@ -1,4 +1,5 @@
-"""Tests for activemat.space.pool: enumeration, symmetry, features, formulas, validation."""
+"""Tests for activemat.space (lattice, formula, symmetry, features, sampling, pool): enumeration, symmetry,
+features, formulas, validation."""
 
 import math
 
@@ -8,17 +9,11 @@ from ase.build import bulk
 from ase.neighborlist import neighbor_list
 
 from activemat.errors import SpaceError
-from activemat.space.pool import (
-    DEFAULT_CUTOFFS,
-    LATTICE_CONSTANTS,
-    build_pool,
-    canonical_codes,
-    decoration_codes,
-    parse_formula,
-    reference_sites,
-    site_permutations,
-    structure_features,
-)
+from activemat.space.features import DEFAULT_CUTOFFS, structure_features
+from activemat.space.formula import parse_formula
+from activemat.space.lattice import LATTICE_CONSTANTS, reference_sites
+from activemat.space.pool import build_pool
+from activemat.space.symmetry import canonical_codes, decoration_codes, site_permutations
 
 SIGE = ("Si", "Ge")
 
@@ -229,7 +224,7 @@ def orbit_pool():
 
 
 def test_orbit_features_count_every_cluster_once(orbit_pool):
-    from activemat.space.pool import cluster_orbits
+    from activemat.space.features import cluster_orbits
 
     orbits = cluster_orbits(("Si", "Ge"), (2, 2, 2))
     by_size = {k: [o for o in orbits if o.shape[1] == k] for k in (2, 3, 4)}
@@ -241,7 +236,8 @@ def test_orbit_features_count_every_cluster_once(orbit_pool):
 
 
 def test_orbit_features_are_symmetry_invariant_and_extend_the_shell_pairs(pool, orbit_pool):
-    from activemat.space.pool import _orbit_features, cluster_orbits, site_permutations
+    from activemat.space.features import _orbit_features, cluster_orbits
+    from activemat.space.symmetry import site_permutations
 
     orbits = cluster_orbits(("Si", "Ge"), (2, 2, 2))
     perms = site_permutations(("Si", "Ge"), (2, 2, 2))
@@ -529,11 +525,13 @@ def test_supercell_as_a_3x3_matrix(tmp_path):
     assert back.supercell == matrix.supercell and np.allclose(back.atoms(3).positions, matrix.atoms(3).positions)
 
 
-def test_pool_and_acquisition_doctests():
-    """The examples in the docstrings (supercell spellings, the composition-averaging operator) are run."""
+def test_space_and_acquisition_doctests():
+    """The examples in the docstrings (supercell spellings, formulas, feature classes, the composition-averaging
+    operator) are run."""
     import doctest
 
     from activemat.learn import acquisition
-    from activemat.space import pool
+    from activemat.space import features, formula, lattice, pool, sampling, symmetry
 
-    assert doctest.testmod(pool).failed == 0 and doctest.testmod(acquisition).failed == 0
+    for module in (lattice, formula, symmetry, features, sampling, pool, acquisition):
+        assert doctest.testmod(module).failed == 0, module.__name__

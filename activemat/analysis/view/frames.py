@@ -186,6 +186,219 @@ def _text(values) -> list[str]:
     return [str(v) for v in values]
 
 
+@dataclass(frozen=True)
+class _Reading:
+    """The columns of one reading that every source is computed from: candidates, the latest model's mean and
+    std over the pool, and the calculations with their candidate, status and preset."""
+
+    view: CampaignView
+    snaps: dict
+    calc: dict
+    presets: list
+    top: str
+    live: bool
+    n_pool: int
+    x_b: np.ndarray
+    n_b: np.ndarray
+    multiplicity: np.ndarray
+    formulas: np.ndarray
+    test: np.ndarray
+    have_model: bool
+    mean: np.ndarray
+    std: np.ndarray
+    x_plot: np.ndarray
+    rows: np.ndarray
+    c: np.ndarray
+    known: np.ndarray
+    st: np.ndarray
+    preset_col: np.ndarray
+    ok: np.ndarray
+    is_test: np.ndarray
+
+
+def _reading(view: CampaignView, presets: list, live: bool) -> _Reading:
+    """The store's candidates, latest model and calculations as the columns of a reading."""
+    data = view.data
+    snaps, cand, calc = data.snapshots, data.candidates, data.calculations
+    n_pool = len(cand["n_b"])
+    x_b, n_b = cand["x_b"].astype(float), cand["n_b"].astype(int)
+    formulas, test = view.formulas(), view.test
+    have_model = len(snaps.get("pool_mean", [])) > 0
+    mean = snaps["pool_mean"][-1].astype(float) if have_model else np.full(n_pool, np.nan)
+    std = snaps["pool_std"][-1].astype(float) if have_model else np.full(n_pool, np.nan)
+    rows = np.arange(len(calc["candidate"]))
+    c = calc["candidate"].astype(int)
+    known = (c >= 0) & (c < n_pool)
+    st = calc["status"]
+    x_plot = _spread_x(x_b, n_b, np.nan_to_num(mean, nan=0.0) if have_model else np.arange(n_pool, dtype=float),
+                       1.0 / view.n_sites)
+    is_test = np.zeros(len(rows), bool)
+    is_test[known] = test[c[known]]
+    return _Reading(view=view, snaps=snaps, calc=calc, presets=presets, top=view.preset, live=live, n_pool=n_pool,
+                    x_b=x_b, n_b=n_b, multiplicity=cand["multiplicity"], formulas=formulas, test=test,
+                    have_model=have_model, mean=mean, std=std, x_plot=x_plot, rows=rows, c=c, known=known, st=st,
+                    preset_col=calc["preset"], ok=st == S.OK, is_test=is_test)
+
+
+def _configs(r: _Reading) -> tuple[dict, np.ndarray]:
+    """The ``configs`` source and the candidates it shows."""
+    c, st, preset_col, mean, std = r.c, r.st, r.preset_col, r.mean, r.std
+    shown = _shown(r.n_pool, np.unique(c[r.known]))
+    state = np.full(r.n_pool, "not computed", dtype=object)
+    gap_of = np.full(r.n_pool, np.nan)
+    for i in r.rows[r.known]:  # row order: the last attempt's state wins
+        state[c[i]] = st[i] if st[i] != S.OK else f"{S.OK} ({preset_col[i]})"
+        if st[i] == S.OK and preset_col[i] == r.top:
+            gap_of[c[i]] = r.calc["gap"][i]
+    configs = {"x": r.x_b[shown], "x_plot": r.x_plot[shown], "mean": mean[shown], "std": std[shown],
+               "lower": (mean - 2 * std)[shown], "upper": (mean + 2 * std)[shown],
+               "formula": _text(r.formulas[shown]), "candidate": shown, "state": _text(state[shown]),
+               "gap": gap_of[shown], "test": r.test[shown].astype(int)}
+    return configs, shown
+
+
+def _curve(r: _Reading, joint: dict[int, float] | None) -> dict:
+    """The ``curve`` source, with the band of the joint posterior where ``joint`` has it."""
+    curve = {"x": [], "mean": [], "bound": [], "lower": [], "upper": [], "formula": [], "n": []}
+    if not r.have_model:
+        return curve
+    for k in np.unique(r.n_b):
+        idx = np.flatnonzero(r.n_b == k)
+        w = r.multiplicity[idx].astype(float)
+        w /= w.sum()
+        mu, bound = float(w @ r.mean[idx]), float(w @ r.std[idx])
+        band = joint.get(int(k), bound) if joint else bound
+        for key, value in (("x", k / r.view.n_sites), ("mean", mu), ("bound", bound), ("lower", mu - 2 * band),
+                           ("upper", mu + 2 * band), ("formula", str(r.formulas[idx[0]])), ("n", len(idx))):
+            curve[key].append(value)
+    return curve
+
+
+def _experiment(elements: tuple[str, str]) -> dict:
+    """The ``experiment`` source, the measured gap of Si-Ge stores (empty for other elements)."""
+    if tuple(elements) != ELEMENTS:
+        return {"x": [], "gap": []}
+    xs = np.linspace(0.0, 1.0, 201)
+    return {"x": xs, "gap": weber_alonso_gap(xs)}
+
+
+def _computed(r: _Reading) -> dict:
+    """The ``computed`` source, calculations by ``kind``."""
+    st, preset_col, calc, ok = r.st, r.preset_col, r.calc, r.ok
+    kind = np.full(len(r.rows), "", dtype=object)
+    for p in r.presets:
+        kind[ok & (preset_col == p)] = ok_kind(p)
+    kind[ok & r.is_test & (preset_col == r.top)] = TESTED
+    kind[(st == S.RUNNING) & r.live] = RUNNING
+    kind[(st == S.FAILED) | (st == S.INTERRUPTED) | ((st == S.RUNNING) & (not r.live))] = FAILED
+    sel = r.known & (kind != "")
+    ci = r.c[sel]
+    at_model = r.mean[ci]
+    y = np.where(np.isfinite(calc["gap"][sel]) & ok[sel], calc["gap"][sel], at_model)
+    return {"x": r.x_b[ci], "x_plot": r.x_plot[ci], "y": y, "kind": _text(kind[sel]), "row": r.rows[sel],
+            "formula": _text(r.formulas[ci]), "candidate": ci, "preset": _text(preset_col[sel]),
+            "status": _text(st[sel]), "reason": _text(calc["reason"][sel]),
+            "gap": np.where(ok[sel], calc["gap"][sel], np.nan), "mean": at_model, "std": r.std[ci]}
+
+
+def _learning(snaps: dict) -> dict:
+    """The ``learning`` source, errors and max std against the number of results."""
+    keep = _per_n_train(snaps)
+    learning = {name: _positive(np.asarray(snaps[name], float)[keep]) if len(keep) else np.zeros(0)
+                for name in ("cv_mae", "baseline_mae", "test_mae", "max_std")}
+    learning["n"] = np.asarray(snaps.get("n_train", []), int)[keep] if len(keep) else np.zeros(0, int)
+    return learning
+
+
+def _parity(r: _Reading, snap_row: np.ndarray) -> dict:
+    """The ``parity`` source, each result against the prediction of the snapshot in ``snap_row``."""
+    snaps, calc = r.snaps, r.calc
+    par = r.ok & r.known & (r.preset_col == r.top) & np.isfinite(calc["gap"]) & (snap_row >= 0)
+    pr, pc = snap_row[par], r.c[par]
+    predicted = snaps["pool_mean"][pr, pc].astype(float) if len(pr) else np.zeros(0)
+    pred_std = snaps["pool_std"][pr, pc].astype(float) if len(pr) else np.zeros(0)
+    return {"dft": calc["gap"][par].astype(float), "predicted": predicted, "lower": predicted - 2 * pred_std,
+            "upper": predicted + 2 * pred_std, "x": r.x_b[pc], "formula": _text(r.formulas[pc]), "row": r.rows[par],
+            "n_train": np.asarray(snaps.get("n_train", np.zeros(0)), int)[pr] if len(pr) else np.zeros(0, int),
+            "test": r.is_test[par].astype(int)}
+
+
+def _picks(r: _Reading, snap_row: np.ndarray) -> dict:
+    """The ``picks`` table, the latest rows with the prediction at their pick."""
+    snaps, calc, c, known = r.snaps, r.calc, r.c, r.known
+
+    def at_pick(i: int) -> str:
+        s = snap_row[i]
+        if s < 0 or not known[i] or r.preset_col[i] != r.top:
+            return ""
+        return f"{snaps['pool_mean'][s][c[i]]:.3f} ± {snaps['pool_std'][s][c[i]]:.3f}"
+
+    last = r.rows[::-1][:N_PICKS]
+    return {"row": last, "formula": _text(np.where(known[last], r.formulas[np.where(known, c, 0)][last], "?")),
+            "x": np.where(known[last], r.x_b[np.where(known, c, 0)][last], np.nan),
+            "preset": _text(r.preset_col[last]), "reason": _text(calc["reason"][last]),
+            "score": calc["score"][last].astype(float), "iteration": calc["iteration"][last].astype(int),
+            "at_pick": [at_pick(i) for i in last], "status": _text(r.st[last]),
+            "gap": calc["gap"][last].astype(float)}
+
+
+def _expected(r: _Reading) -> dict:
+    """Median wall time (s) of the successful calculations of each preset (NaN: none yet)."""
+    wall = r.calc["finished"] - r.calc["started"]
+    return {p: float(np.median(wall[r.ok & (r.preset_col == p)])) if np.any(r.ok & (r.preset_col == p)) else np.nan
+            for p in r.presets}
+
+
+def _running(r: _Reading, assigned: dict, expected: dict) -> dict:
+    """The ``running`` table, with each calculation's worker from ``assigned``."""
+    calc, c, preset_col = r.calc, r.c, r.preset_col
+    run_rows = r.rows[(r.st == S.RUNNING) & r.live]
+    return {"row": run_rows, "candidate": c[run_rows], "formula": _text(r.formulas[c[run_rows]]),
+            "preset": _text(preset_col[run_rows]),
+            "attempt": calc["attempt"][run_rows].astype(int),
+            "worker": [assigned.get((str(preset_col[i]), int(c[i]), int(calc["attempt"][i])), "")
+                       for i in run_rows],
+            "submitted": calc["submitted"][run_rows].astype(float),
+            "expected": np.array([expected.get(p, np.nan) for p in preset_col[run_rows]], float)}
+
+
+def _failures(r: _Reading) -> dict:
+    """The ``failures`` table, the latest failed or interrupted calculations."""
+    st, calc = r.st, r.calc
+    bad = r.rows[(st == S.FAILED) | (st == S.INTERRUPTED) | ((st == S.RUNNING) & (not r.live))][::-1][:N_FAILURES]
+    errors = [calc["error"][i] if st[i] == S.FAILED else "interrupted: the driver stopped before the result "
+              "(a resumed run computes it again)" for i in bad]
+    return {"row": bad, "formula": _text(r.formulas[np.where(r.known, r.c, 0)[bad]]),
+            "preset": _text(r.preset_col[bad]), "attempt": calc["attempt"][bad].astype(int),
+            "worker": _text(calc["worker"][bad]), "error": errors}
+
+
+def _header(r: _Reading, config, status: dict, *, path: str, budget: int, n_shown: int, joint: dict | None,
+            parity: dict, expected: dict) -> dict:
+    """The header's facts."""
+    a, b = r.view.elements
+    ok_top, calc = r.ok & (r.preset_col == r.top), r.calc
+    dft, predicted = parity["dft"], parity["predicted"]
+    return {
+        "store": path, "name": config.campaign.name, "presets": r.presets, "preset": r.top,
+        "model": config.model.kind, "strategy": config.strategy.kind, "budget": budget,
+        "elements": [a, b], "x_label": f"{b} fraction x in {a}(1-x){b}(x)", "n_candidates": int(r.n_pool),
+        "n_shown": n_shown, "driver_running": r.live, "curve_band": "joint" if joint else "bound",
+        **{k: int(status[k]) for k in ("completed", "running", "failed", "given_up", "interrupted")},
+        # status reads a running row as one a resumed run would redo; beside a live driver it is just running
+        "to_retry": max(int(status["to_retry"]) - (int(status["running"]) if r.live else 0), 0),
+        "trained": int(np.sum(ok_top & ~r.is_test)),
+        "tested": int(np.sum(ok_top & r.is_test)),
+        "n_train": int(status["n_train"]), "cv_mae": status["cv_mae"], "baseline_mae": status["baseline_mae"],
+        "max_std": status["max_std"], "test_mae": _latest(r.snaps, "test_mae"), "model_text": status["model"],
+        "parity_mae": float(np.mean(np.abs(predicted - dft))) if len(dft) else float("nan"),
+        "n_parity": int(len(dft)), "expected": expected,
+        "last_row": float(np.nanmax(np.concatenate([calc["submitted"], calc["finished"]]))) if len(r.rows) else None,
+        "progress": _bar(int(np.sum(ok_top & ~r.is_test)), budget),
+        "citation": CITATION_SHORT if (a, b) == ELEMENTS else "", "test_reason": TEST,
+    }
+
+
 def read_frame(store: str | Path | CampaignView, *, assigned: dict | None = None, budget: int | None = None,
                now: float | None = None) -> Frame:
     """Read a store once and compute everything the page shows.
@@ -210,156 +423,21 @@ def read_frame(store: str | Path | CampaignView, *, assigned: dict | None = None
         view = open_campaign(store)
     except StoreError as exc:
         return Frame(path, now, error=str(exc))
-    assigned = assigned or {}
-    data = view.data
     config = view.config()
     budget = int(config.stop.budget if budget is None else budget)
     status = view.status()
-    live = bool(status["driver_running"])
-    presets = list(config.calculator.presets)
-    top = view.preset
-    snaps = data.snapshots
-    a, b = view.elements
-    cand = data.candidates
-    n_pool = len(cand["n_b"])
-    x_b, n_b = cand["x_b"].astype(float), cand["n_b"].astype(int)
-    formulas = view.formulas()
-    test = view.test
-
-    have_model = len(snaps.get("pool_mean", [])) > 0
-    mean = snaps["pool_mean"][-1].astype(float) if have_model else np.full(n_pool, np.nan)
-    std = snaps["pool_std"][-1].astype(float) if have_model else np.full(n_pool, np.nan)
-
-    calc = data.calculations
-    rows = np.arange(len(calc["candidate"]))
-    c = calc["candidate"].astype(int)
-    known = (c >= 0) & (c < n_pool)
-    st = calc["status"]
-    preset_col = calc["preset"]
-    step = 1.0 / view.n_sites
-    x_plot = _spread_x(x_b, n_b, np.nan_to_num(mean, nan=0.0) if have_model else np.arange(n_pool, dtype=float),
-                       step)
-
-    # -- the configurations and the composition average -----------------------------------------
-    shown = _shown(n_pool, np.unique(c[known]))
-    state = np.full(n_pool, "not computed", dtype=object)
-    gap_of = np.full(n_pool, np.nan)
-    for r in rows[known]:  # row order: the last attempt's state wins
-        state[c[r]] = st[r] if st[r] != S.OK else f"{S.OK} ({preset_col[r]})"
-        if st[r] == S.OK and preset_col[r] == top:
-            gap_of[c[r]] = calc["gap"][r]
-    configs = {"x": x_b[shown], "x_plot": x_plot[shown], "mean": mean[shown], "std": std[shown],
-               "lower": (mean - 2 * std)[shown], "upper": (mean + 2 * std)[shown],
-               "formula": _text(formulas[shown]), "candidate": shown, "state": _text(state[shown]),
-               "gap": gap_of[shown], "test": test[shown].astype(int)}
-    curve = {"x": [], "mean": [], "bound": [], "lower": [], "upper": [], "formula": [], "n": []}
-    joint = _joint_stds(view) if have_model else None
-    if have_model:
-        for k in np.unique(n_b):
-            idx = np.flatnonzero(n_b == k)
-            w = cand["multiplicity"][idx].astype(float)
-            w /= w.sum()
-            mu, bound = float(w @ mean[idx]), float(w @ std[idx])
-            band = joint.get(int(k), bound) if joint else bound
-            for key, value in (("x", k / view.n_sites), ("mean", mu), ("bound", bound), ("lower", mu - 2 * band),
-                               ("upper", mu + 2 * band), ("formula", str(formulas[idx[0]])), ("n", len(idx))):
-                curve[key].append(value)
-    experiment = {"x": [], "gap": []}
-    if (a, b) == ELEMENTS:
-        xs = np.linspace(0.0, 1.0, 201)
-        experiment = {"x": xs, "gap": weber_alonso_gap(xs)}
-
-    # -- the calculations by kind -----------------------------------------------------------------
-    kind = np.full(len(rows), "", dtype=object)
-    ok = st == S.OK
-    for p in presets:
-        kind[ok & (preset_col == p)] = ok_kind(p)
-    is_test = np.zeros(len(rows), bool)
-    is_test[known] = test[c[known]]
-    kind[ok & is_test & (preset_col == top)] = TESTED
-    kind[(st == S.RUNNING) & live] = RUNNING
-    kind[(st == S.FAILED) | (st == S.INTERRUPTED) | ((st == S.RUNNING) & (not live))] = FAILED
-    sel = known & (kind != "")
-    ci = c[sel]
-    at_model = mean[ci]
-    y = np.where(np.isfinite(calc["gap"][sel]) & ok[sel], calc["gap"][sel], at_model)
-    computed = {"x": x_b[ci], "x_plot": x_plot[ci], "y": y, "kind": _text(kind[sel]), "row": rows[sel],
-                "formula": _text(formulas[ci]), "candidate": ci, "preset": _text(preset_col[sel]),
-                "status": _text(st[sel]), "reason": _text(calc["reason"][sel]),
-                "gap": np.where(ok[sel], calc["gap"][sel], np.nan), "mean": at_model, "std": std[ci]}
-
-    # -- the learning curve -----------------------------------------------------------------------
-    keep = _per_n_train(snaps)
-    learning = {name: _positive(np.asarray(snaps[name], float)[keep]) if len(keep) else np.zeros(0)
-                for name in ("cv_mae", "baseline_mae", "test_mae", "max_std")}
-    learning["n"] = np.asarray(snaps.get("n_train", []), int)[keep] if len(keep) else np.zeros(0, int)
-
-    # -- predictions made before each result --------------------------------------------------------
-    snap_row = _snapshot_for(snaps, calc["submitted"].astype(float), calc["iteration"].astype(int))
-    par = ok & known & (preset_col == top) & np.isfinite(calc["gap"]) & (snap_row >= 0)
-    pr, pc = snap_row[par], c[par]
-    predicted = snaps["pool_mean"][pr, pc].astype(float) if len(pr) else np.zeros(0)
-    pred_std = snaps["pool_std"][pr, pc].astype(float) if len(pr) else np.zeros(0)
-    dft = calc["gap"][par].astype(float)
-    parity = {"dft": dft, "predicted": predicted, "lower": predicted - 2 * pred_std,
-              "upper": predicted + 2 * pred_std, "x": x_b[pc], "formula": _text(formulas[pc]), "row": rows[par],
-              "n_train": np.asarray(snaps.get("n_train", np.zeros(0)), int)[pr] if len(pr) else np.zeros(0, int),
-              "test": is_test[par].astype(int)}
-    parity_mae = float(np.mean(np.abs(predicted - dft))) if len(dft) else float("nan")
-
-    # -- the tables ---------------------------------------------------------------------------------
-    def at_pick(r: int) -> str:
-        i = snap_row[r]
-        if i < 0 or not known[r] or preset_col[r] != top:
-            return ""
-        return f"{snaps['pool_mean'][i][c[r]]:.3f} ± {snaps['pool_std'][i][c[r]]:.3f}"
-
-    last = rows[::-1][:N_PICKS]
-    picks = {"row": last, "formula": _text(np.where(known[last], formulas[np.where(known, c, 0)][last], "?")),
-             "x": np.where(known[last], x_b[np.where(known, c, 0)][last], np.nan),
-             "preset": _text(preset_col[last]), "reason": _text(calc["reason"][last]),
-             "score": calc["score"][last].astype(float), "iteration": calc["iteration"][last].astype(int),
-             "at_pick": [at_pick(r) for r in last], "status": _text(st[last]),
-             "gap": calc["gap"][last].astype(float)}
-
-    wall = calc["finished"] - calc["started"]
-    expected = {p: float(np.median(wall[ok & (preset_col == p)])) if np.any(ok & (preset_col == p)) else np.nan
-                for p in presets}
-    run_rows = rows[(st == S.RUNNING) & live]
-    running = {"row": run_rows, "candidate": c[run_rows], "formula": _text(formulas[c[run_rows]]),
-               "preset": _text(preset_col[run_rows]),
-               "attempt": calc["attempt"][run_rows].astype(int),
-               "worker": [assigned.get((str(preset_col[r]), int(c[r]), int(calc["attempt"][r])), "")
-                          for r in run_rows],
-               "submitted": calc["submitted"][run_rows].astype(float),
-               "expected": np.array([expected.get(p, np.nan) for p in preset_col[run_rows]], float)}
-
-    bad = rows[(st == S.FAILED) | (st == S.INTERRUPTED) | ((st == S.RUNNING) & (not live))][::-1][:N_FAILURES]
-    errors = [calc["error"][r] if st[r] == S.FAILED else "interrupted: the driver stopped before the result "
-              "(a resumed run computes it again)" for r in bad]
-    failures = {"row": bad, "formula": _text(formulas[np.where(known, c, 0)[bad]]),
-                "preset": _text(preset_col[bad]), "attempt": calc["attempt"][bad].astype(int),
-                "worker": _text(calc["worker"][bad]), "error": errors}
-
-    header = {
-        "store": path, "name": config.campaign.name, "presets": presets, "preset": top,
-        "model": config.model.kind, "strategy": config.strategy.kind, "budget": budget,
-        "elements": [a, b], "x_label": f"{b} fraction x in {a}(1-x){b}(x)", "n_candidates": int(n_pool),
-        "n_shown": int(len(shown)), "driver_running": live, "curve_band": "joint" if joint else "bound",
-        **{k: int(status[k]) for k in ("completed", "running", "failed", "given_up", "interrupted")},
-        # status reads a running row as one a resumed run would redo; beside a live driver it is just running
-        "to_retry": max(int(status["to_retry"]) - (int(status["running"]) if live else 0), 0),
-        "trained": int(np.sum(ok & (preset_col == top) & ~is_test)),
-        "tested": int(np.sum(ok & (preset_col == top) & is_test)),
-        "n_train": int(status["n_train"]), "cv_mae": status["cv_mae"], "baseline_mae": status["baseline_mae"],
-        "max_std": status["max_std"], "test_mae": _latest(snaps, "test_mae"), "model_text": status["model"],
-        "parity_mae": parity_mae, "n_parity": int(len(dft)), "expected": expected,
-        "last_row": float(np.nanmax(np.concatenate([calc["submitted"], calc["finished"]]))) if len(rows) else None,
-        "progress": _bar(int(np.sum(ok & (preset_col == top) & ~is_test)), budget),
-        "citation": CITATION_SHORT if (a, b) == ELEMENTS else "", "test_reason": TEST,
-    }
-    sources = {"configs": configs, "curve": curve, "experiment": experiment, "computed": computed,
-               "learning": learning, "parity": parity, "picks": picks, "running": running, "failures": failures}
+    r = _reading(view, list(config.calculator.presets), live=bool(status["driver_running"]))
+    configs, shown = _configs(r)
+    joint = _joint_stds(view) if r.have_model else None
+    # the latest snapshot written before each submission: its prediction was made without that result
+    snap_row = _snapshot_for(r.snaps, r.calc["submitted"].astype(float), r.calc["iteration"].astype(int))
+    parity, expected = _parity(r, snap_row), _expected(r)
+    sources = {"configs": configs, "curve": _curve(r, joint), "experiment": _experiment(view.elements),
+               "computed": _computed(r), "learning": _learning(r.snaps), "parity": parity,
+               "picks": _picks(r, snap_row), "running": _running(r, assigned or {}, expected),
+               "failures": _failures(r)}
+    header = _header(r, config, status, path=path, budget=budget, n_shown=int(len(shown)), joint=joint,
+                     parity=parity, expected=expected)
     return Frame(path, now, header=header, sources=sources)
 
 
