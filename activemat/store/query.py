@@ -1,6 +1,6 @@
 """Read-only access to a campaign store: one table of calculations, filters, output.
 
-A thin layer over :func:`activemat.store.hdf5.read_store` (safe while a campaign
+A thin layer over :func:`activemat.store.read.read_store` (safe while a campaign
 writes the store). Every calculation row is joined with its candidate
 (formula, alloying-element count and fraction, multiplicity, test flag), and
 filters are vectorised numpy masks over those columns, so stores of 10^5 rows
@@ -32,7 +32,7 @@ import numpy as np
 from activemat.store import schema as S
 from activemat.errors import InputError
 from activemat.space.pool import CandidatePool, parse_formula
-from activemat.store.hdf5 import StoreData, read_store
+from activemat.store.read import StoreData, read_store
 
 __all__ = ["StoreView", "open_store", "parse_range", "OUTPUT_FORMATS", "write_rows", "to_records"]
 
@@ -121,7 +121,7 @@ class StoreView:
     Attributes
     ----------
     data
-        The :class:`activemat.store.hdf5.StoreData` (raw columns as numpy arrays).
+        The :class:`activemat.store.read.StoreData` (raw columns as numpy arrays).
     """
 
     data: StoreData

@@ -8,7 +8,7 @@ import numpy as np
 
 from activemat.store import schema as S
 from activemat.store.files import writer_running
-from activemat.store.hdf5 import StoreData
+from activemat.store.read import StoreData
 
 
 def driver_running(path: Path) -> bool:
