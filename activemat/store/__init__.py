@@ -6,7 +6,8 @@ writer (SWMR, batched writes, room checks on every write; ``rows`` says what
 goes into its rows), ``migrate`` the copy that recovers a killed writer's file
 or migrates an older schema, ``files`` the writer's locks, room and disk
 reserve, and ``read`` the reader. ``query``, ``export`` and ``status`` are
-read-only views that work while a campaign writes. The store knows no model,
-cluster or loop: which preset is a campaign's own is the campaign layer's
-business.
+read-only views that work while a campaign writes. The store returns data and
+renders nothing (printing its tables is :mod:`activemat.analysis.tables`'s
+job). It knows no model, cluster or loop: which preset is a campaign's own is
+the campaign layer's business.
 """

@@ -18,7 +18,8 @@ from activemat.campaign.setup import build_campaign_pool
 from activemat.campaign.stored import open_campaign
 from activemat.compute.records import CalculationRecord
 from activemat.store.write import CampaignStore
-from activemat.store.query import open_store, parse_range, run_query
+from activemat.analysis.tables import run_query
+from activemat.store.query import open_store, parse_range
 from activemat.space.pool import LATTICE_CONSTANTS, structure_features
 from test_query_stores import FAILING, stores
 

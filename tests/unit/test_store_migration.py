@@ -13,11 +13,12 @@ import h5py
 import numpy as np
 import pytest
 
+from activemat.analysis.tables import run_query
 from activemat.campaign.config import parse_campaign
 from activemat.compute.records import CalculationRecord
 from activemat.errors import StoreError
 from activemat.store import schema as S
-from activemat.store.query import open_store, run_query
+from activemat.store.query import open_store
 from activemat.store.read import read_store
 from activemat.store.write import CampaignStore
 
