@@ -55,14 +55,14 @@ def _view(args) -> int:
 def _status(args) -> int:
     from rich.console import Console
 
+    from activemat.analysis.tables import render_status
     from activemat.campaign.stored import open_campaign
-    from activemat.store.status import render
 
     summary = open_campaign(args.store).status()
     if args.json:
         print(json.dumps(summary))
     else:
-        render(summary, Console())
+        render_status(summary, Console())
     return 0
 
 
@@ -86,7 +86,7 @@ def _filters(args) -> dict:
 
 
 def _query(args) -> int:
-    from activemat.store.query import run_query
+    from activemat.analysis.tables import run_query
 
     run_query(args.store, fmt=args.format, columns=args.columns, sort=args.sort, reverse=args.reverse,
               limit=args.limit, **_filters(args))

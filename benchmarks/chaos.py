@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from activemat.store.hdf5 import read_store
+from activemat.store.read import read_store
 
 REPO = Path(__file__).resolve().parents[1]
 DRIVER = REPO / "tests" / "faults" / "replay_driver.py"

@@ -31,7 +31,7 @@ from activemat.campaign.config import parse_campaign  # noqa: E402
 from activemat.campaign.loop import run_campaign  # noqa: E402
 from activemat.campaign.setup import build_campaign_pool  # noqa: E402
 from activemat.compute.oracle import ReplayOracle  # noqa: E402
-from activemat.store.hdf5 import read_store  # noqa: E402
+from activemat.store.read import read_store  # noqa: E402
 
 REAL_STORES = ("runs/seed-tutorial-all.h5", "runs/seed-tutorial.h5", "runs/seed-tutorial-active.h5",
                "runs/reference-pbe.h5")

@@ -53,7 +53,7 @@ def write_snapshot(path: Path) -> str:
     from activemat.campaign.learner import Learner
     from activemat.campaign.model import CampaignModel
     from activemat.campaign.stored import open_campaign
-    from activemat.store.hdf5 import CampaignStore
+    from activemat.store.write import CampaignStore
 
     view = open_campaign(path)
     config, pool = view.config(), view.pool()

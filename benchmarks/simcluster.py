@@ -106,7 +106,7 @@ def prepare_template(work: Path, args) -> tuple[Path, Path, str]:
     from activemat.campaign.loop import create_or_open
     from activemat.campaign.setup import prepare
     from activemat.compute.records import CalculationRecord
-    from activemat.store.hdf5 import Attempt
+    from activemat.store.write import Attempt
 
     store = work / "template.h5"
     text = CAMPAIGN.format(store=store, per=args.draws, scalable_above=args.scalable_above,
@@ -154,7 +154,7 @@ def killer(client, pids: list[int], n_kill: int, horizon: float, seed: int, log:
 
 def measure(store: Path, workers: int, t_start: float, preload: int) -> dict:
     from activemat.store import schema as S
-    from activemat.store.hdf5 import read_store
+    from activemat.store.read import read_store
 
     calc = read_store(store).calculations
     mine = calc["submitted"] >= t_start  # this run's rows (the preloaded ones are older)

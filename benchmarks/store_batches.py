@@ -1,6 +1,6 @@
 """Store writes in batches: milliseconds per calculation row, one row per flush against many.
 
-Appends through activemat.store.hdf5.CampaignStore as the loop writes them: each batch is one
+Appends through activemat.store.write.CampaignStore as the loop writes them: each batch is one
 add_attempts (rows written as running, one flush) and one finish_attempts (results, statuses
 last, one flush), on a store over the 402-configuration 16-atom pool that already holds
 --existing rows. Batch size 1 is what the loop wrote per result before issue 19
@@ -26,7 +26,8 @@ from activemat.campaign.config import parse_campaign  # noqa: E402
 from activemat.campaign.loop import create_or_open  # noqa: E402
 from activemat.campaign.setup import prepare  # noqa: E402
 from activemat.compute.records import CalculationRecord  # noqa: E402
-from activemat.store.hdf5 import Attempt, read_store  # noqa: E402
+from activemat.store.read import read_store  # noqa: E402
+from activemat.store.write import Attempt  # noqa: E402
 
 
 def write(store, n: int, batch: int, rng) -> None:

@@ -1,6 +1,6 @@
 """Store throughput: append rate, file size and filtered-query time up to 10^5 calculation rows.
 
-Appends go through activemat.store.hdf5.CampaignStore exactly as the loop writes
+Appends go through activemat.store.write.CampaignStore exactly as the loop writes
 (add_attempt + finish_attempt, each flushed, SWMR). Filling 10^5 rows that way
 takes ~30 min of CPU here (about 20 ms a row: each row resizes and writes
 ~30 datasets), so the bulk of the rows is written column-wise in blocks
@@ -28,8 +28,8 @@ from _common import save  # noqa: E402
 from activemat.compute.records import CalculationRecord  # noqa: E402
 from activemat.space.pool import build_pool  # noqa: E402
 from activemat.store import schema as S  # noqa: E402
-from activemat.store.hdf5 import CampaignStore  # noqa: E402
 from activemat.store.query import open_store  # noqa: E402
+from activemat.store.write import CampaignStore  # noqa: E402
 
 
 def append(store: CampaignStore, start: int, n: int, n_cand: int, rng) -> None:

@@ -18,7 +18,7 @@ import numpy as np
 
 from activemat.campaign.config import parse_campaign
 from activemat.campaign.loop import run_campaign
-from activemat.store.hdf5 import read_store
+from activemat.store.read import read_store
 
 CAMPAIGN = """
 [campaign]

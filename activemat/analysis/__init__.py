@@ -3,5 +3,6 @@
 Everything here reads stores (never writes them) and rebuilds the campaign's
 model through :func:`activemat.campaign.setup.model_factory`, with the
 hyperparameters the loop's latest snapshot stored, so its numbers are the
-ones the loop got.
+ones the loop got. :mod:`activemat.analysis.tables` prints the store's own
+tables for people (``activemat query`` and ``activemat status``).
 """

@@ -53,7 +53,8 @@ from activemat.campaign.signals import StopRequested, stop_on_signals
 from activemat.compute.bandgap import compute_gap
 from activemat.dispatch.clusters import connect, task_for
 from activemat.errors import InputError
-from activemat.store.hdf5 import CampaignStore, read_store
+from activemat.store.read import read_store
+from activemat.store.write import CampaignStore
 
 POLL_SECONDS = 0.5
 REFIT_POLL_SECONDS = 0.05  # while a refit runs: how soon its end is noticed
@@ -93,7 +94,7 @@ class CampaignLoop:
     ----------
     config : the campaign.
     pool, presets, fixed : from :func:`activemat.campaign.setup.prepare` (presets cheap to accurate).
-    store : the open :class:`~activemat.store.hdf5.CampaignStore`.
+    store : the open :class:`~activemat.store.write.CampaignStore`.
     report : a :class:`~activemat.campaign.progress.Reporter`.
     task : ``(candidate, attempt, atoms, preset, scratch_root) -> CalculationRecord``.
     model : the campaign's model (:class:`~activemat.campaign.model.CampaignModel`; built here if None).

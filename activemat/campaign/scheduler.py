@@ -20,7 +20,7 @@ from activemat.compute.records import CalculationRecord
 from activemat.dispatch.clusters import worker_slots
 from activemat.dispatch.tasks import STARTED_TOPIC, on_worker
 from activemat.store import schema as S
-from activemat.store.hdf5 import Attempt
+from activemat.store.write import Attempt
 
 
 @dataclass(frozen=True)

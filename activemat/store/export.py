@@ -17,13 +17,15 @@ empty string. ``-`` as the target writes to standard output.
 
 from __future__ import annotations
 
+import csv
 import sys
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
 from activemat.errors import InputError
-from activemat.store.query import open_store, write_rows
+from activemat.store.query import open_store, plain_values
 
 FORMATS = {".extxyz": "extxyz", ".xyz": "extxyz", ".csv": "csv"}
 # Calculation columns copied into each frame's info (when present).
@@ -94,11 +96,29 @@ def export_store(path: str | Path, out: str | Path, fmt: str | None = None, **fi
 
 def _write(view, rows: dict[str, np.ndarray], fmt: str, fh) -> None:
     if fmt == "csv":
-        write_rows(rows, "csv", fh)
+        write_csv(rows, fh)
     else:
         import ase.io
 
         ase.io.write(fh, frames(view, rows), format="extxyz")
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def write_csv(table: dict[str, np.ndarray], file: IO) -> None:
+    """Write a (filtered) calculations table as CSV: a header of column names, then one line per row (NaN and
+    missing values empty, booleans 1/0, floats at full precision, ``parameters`` as its JSON text)."""
+    writer = csv.writer(file, lineterminator="\n")
+    names = list(table)
+    writer.writerow(names)
+    cols = [plain_values(np.asarray(table[k])) for k in names]
+    writer.writerows([[_cell(v) for v in row] for row in zip(*cols)])
 
 
 def frames(view, rows: dict[str, np.ndarray]) -> list:

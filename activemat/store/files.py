@@ -27,7 +27,10 @@ Room: :class:`Reserve` holds a little disk space (an unlinked file) for as long
 as a writer has the store open. HDF5 cannot survive running out of space
 mid-flush (closing such a file, or exiting the process, crashes); with the
 reserve given back, the pending flush completes, the file closes cleanly and
-the error becomes one line.
+the error becomes one line. Every write first checks the room it may need
+(:func:`append_room`: the chunks its rows begin, from the schema's chunk
+sizes), and the reserve is as large as the largest single write
+(:func:`reserve_size`).
 """
 
 from __future__ import annotations
@@ -36,12 +39,16 @@ import errno
 import fcntl
 import os
 import re
+import shutil
 import socket
 import struct
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from activemat.errors import StoreError, StoreLocked
+from activemat.store import schema as S
 
 #: errno values that mean "no room": a full file system, or the user's disk quota.
 SPACE_ERRORS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
@@ -365,3 +372,60 @@ class Reserve:
     @property
     def held(self) -> bool:
         return self._file is not None
+
+
+#: Room (bytes) kept free beyond what a write's new chunks take: HDF5's metadata (object headers, chunk
+#: indexes, free-space records) grows a little with every flush.
+MARGIN = 512 * 1024
+
+
+def free_space(directory: Path) -> int:
+    """Bytes free for an ordinary user on the file system holding `directory`."""
+    return shutil.disk_usage(directory).free
+
+
+def row_bytes(column: S.Column, sizes: dict[str, int]) -> int:
+    """Bytes of one row of a column, uncompressed."""
+    return int(np.prod(column.shape(sizes), dtype=np.int64)) * np.dtype(column.dtype).itemsize
+
+
+def _chunk_bytes(group: S.Group, column: S.Column, sizes: dict[str, int]) -> int:
+    return (1 if column.compress else group.chunk_rows) * row_bytes(column, sizes)
+
+
+def append_room(group: S.Group, start: int, n: int, sizes: dict[str, int]) -> int:
+    """Most bytes appending rows ``start .. start+n-1`` can allocate: the chunks those rows begin (an
+    uncompressed chunk is allocated whole when its first row is flushed; a compressed column has a chunk per
+    row, at most its raw size plus a little)."""
+    new_chunks = (start + n - 1) // group.chunk_rows - (start - 1) // group.chunk_rows
+    total = new_chunks * group.chunk_rows * np.dtype(S.dimension(group.row).dtype).itemsize  # the row coordinate
+    for column in group.columns:
+        if column.compress:
+            total += n * (_chunk_bytes(group, column, sizes) + 1024)
+        else:
+            total += new_chunks * _chunk_bytes(group, column, sizes)
+    return total
+
+
+def reserve_size(sizes: dict[str, int]) -> int:
+    """The reserve a writer holds: room for the largest single write (a new chunk of every column of the
+    widest group, plus a parameter set) to complete its flush."""
+    widest = max(append_room(g, 0, 1, sizes) for g in (S.CALCULATIONS, S.SNAPSHOTS))
+    return widest + append_room(S.PARAMETERS, 0, 1, sizes) + MARGIN
+
+
+def no_room(path: Path, directory: Path, what: str, need: int, free: int, then: str) -> StoreError:
+    """The one-line StoreError of a write that would not fit: what it needs, what is free, what to do."""
+    return StoreError(f"{path}: no space left on device {what}: {size_text(free)} free on {directory}, it needs"
+                      f" about {size_text(need)}; free space there and {then}")
+
+
+def take_reserve(path: Path, directory: Path, size: int, then: str = "resume the campaign") -> Reserve:
+    """Hold a :class:`Reserve` of `size` bytes beside the store; a one-line StoreError if there is no room."""
+    try:
+        return Reserve(directory, size)
+    except OSError as exc:
+        if space_error(exc):
+            raise no_room(path, directory, "to open the store for writing", size, free_space(directory),
+                          then) from None
+        raise fs_error(path, exc, directory) from None

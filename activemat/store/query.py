@@ -1,13 +1,15 @@
-"""Read-only access to a campaign store: one table of calculations, filters, output.
+"""Read-only access to a campaign store: one table of calculations, filters, records.
 
-A thin layer over :func:`activemat.store.hdf5.read_store` (safe while a campaign
+A thin layer over :func:`activemat.store.read.read_store` (safe while a campaign
 writes the store). Every calculation row is joined with its candidate
 (formula, alloying-element count and fraction, multiplicity, test flag), and
 filters are vectorised numpy masks over those columns, so stores of 10^5 rows
 filter in milliseconds. The ``parameters`` column holds the canonical JSON of
 the GPAW keyword arguments a calculation ran with (empty when not recorded,
-as in stores written before schema 3); :func:`to_records` and the JSON output
-give it back as an object.
+as in stores written before schema 3); :func:`to_records` (and so the JSON
+output of ``activemat query``) gives it back as an object. Writing a table
+out is not done here: :mod:`activemat.store.export` writes files (extended
+XYZ, CSV), :mod:`activemat.analysis.tables` prints it.
 
 >>> parse_range("0.2:0.5", "gap")
 (0.2, 0.5)
@@ -19,13 +21,10 @@ give it back as an object.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 
@@ -33,15 +32,10 @@ from activemat.store import schema as S
 from activemat.errors import InputError
 from activemat.space.formula import parse_formula
 from activemat.space.pool import CandidatePool
-from activemat.store.hdf5 import StoreData, read_store
+from activemat.store.read import StoreData, read_store
 
-__all__ = ["StoreView", "open_store", "parse_range", "OUTPUT_FORMATS", "write_rows", "to_records"]
+__all__ = ["StoreView", "open_store", "parse_range", "to_records", "plain_values"]
 
-OUTPUT_FORMATS = ("table", "csv", "json")
-# Columns shown by the rich table unless --columns is given ({b} is the alloying element, e.g. ge).
-TABLE_COLUMNS = ("row", "candidate", "formula", "x_{b}", "status", "gap", "direct", "energy", "iteration",
-                 "reason", "wall_time", "worker", "error")
-TABLE_ROW_LIMIT = 100  # rows printed by the table format without --limit
 JSON_COLUMNS = ("parameters",)  # table columns holding JSON text: objects in records and JSON output
 
 
@@ -122,7 +116,7 @@ class StoreView:
     Attributes
     ----------
     data
-        The :class:`activemat.store.hdf5.StoreData` (raw columns as numpy arrays).
+        The :class:`activemat.store.read.StoreData` (raw columns as numpy arrays).
     """
 
     data: StoreData
@@ -381,8 +375,13 @@ def open_store(path: str | Path) -> StoreView:
     return StoreView(read_store(path))
 
 
-# -- output --------------------------------------------------------------------
-def _plain(values: np.ndarray) -> list:
+# -- records ---------------------------------------------------------------------
+def plain_values(values: np.ndarray) -> list:
+    """A column as a list of Python values, NaN as None.
+
+    >>> plain_values(np.array([0.5, np.nan]))
+    [0.5, None]
+    """
     out = values.tolist()
     if values.dtype.kind == "f":
         out = [None if v != v else v for v in out]
@@ -392,92 +391,8 @@ def _plain(values: np.ndarray) -> list:
 def to_records(table: dict[str, np.ndarray]) -> list[dict]:
     """Rows of a table as dicts: NaN as None, JSON text columns (``parameters``) as objects (None if empty)."""
     names = list(table)
-    cols = [_plain(np.asarray(table[k])) for k in names]
+    cols = [plain_values(np.asarray(table[k])) for k in names]
     for i, name in enumerate(names):
         if name in JSON_COLUMNS:
             cols[i] = [json.loads(v) if v else None for v in cols[i]]
     return [dict(zip(names, row)) for row in zip(*cols)]
-
-
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    return repr(value) if isinstance(value, float) else str(value)
-
-
-def write_rows(table: dict[str, np.ndarray], fmt: str = "table", file: IO | None = None, *,
-               total: int | None = None, title: str | None = None) -> None:
-    """Write a (filtered) calculations table as a rich table, CSV or JSON.
-
-    Parameters
-    ----------
-    fmt
-        ``"table"`` (human, at most ``TABLE_ROW_LIMIT`` rows), ``"csv"`` or ``"json"`` (all rows).
-    total
-        Number of rows before filtering, for the table caption.
-    """
-    if fmt not in OUTPUT_FORMATS:
-        raise InputError(f"unknown --format {fmt!r}; use one of {', '.join(OUTPUT_FORMATS)}")
-    file = file or sys.stdout
-    names = list(table)
-    n = len(table[names[0]]) if names else 0
-    if fmt == "json":
-        file.write(json.dumps(to_records(table)) + "\n")  # dumps uses the C encoder; dump does not
-    elif fmt == "csv":
-        writer = csv.writer(file, lineterminator="\n")
-        writer.writerow(names)
-        cols = [_plain(np.asarray(table[k])) for k in names]
-        writer.writerows([[_cell(v) for v in row] for row in zip(*cols)])
-    else:
-        _rich_table(table, names, n, file, total, title)
-
-
-def _rich_table(table, names, n, file, total, title) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    shown = min(n, TABLE_ROW_LIMIT)
-    caption = f"{n} of {total} calculations match" if total is not None else f"{n} rows"
-    if shown < n:
-        caption += f"; first {shown} shown (use --limit N, or --format csv/json for all)"
-    units = {c.name: f" ({c.unit})" for c in S.CALCULATIONS.columns if c.unit}
-    units["wall_time"] = f" ({S.UNITS['time']})"
-    t = Table(title=title, caption=caption)
-    for k in names:
-        t.add_column(k + units.get(k, ""), justify="right" if np.asarray(table[k]).dtype.kind in "iuf" else "left",
-                     overflow="fold", max_width=40 if k == "error" else None)
-    fmt = {"gap": "{:.4f}", "ks_gap": "{:.4f}", "discontinuity": "{:.4f}", "energy": "{:.3f}", "vbm": "{:.3f}",
-           "cbm": "{:.3f}", "wall_time": "{:.1f}", "score": "{:.4g}"}
-    cols = [np.asarray(table[k])[:shown].tolist() for k in names]
-    for row in zip(*cols):
-        cells = []
-        for k, v in zip(names, row):
-            if v is None:
-                cells.append("-")
-            elif isinstance(v, float):
-                cells.append("-" if v != v else fmt.get(k, "{:.3f}" if k.startswith("x_") else "{:.4g}").format(v))
-            elif isinstance(v, bool):
-                cells.append("yes" if v else "no")
-            else:
-                cells.append(str(v))
-        t.add_row(*cells)
-    Console(file=file, width=200 if not getattr(file, "isatty", lambda: False)() else None).print(t)
-
-
-def run_query(path: str | Path, *, fmt: str = "table", columns=None, sort=None, reverse=False, limit=None,
-              file: IO | None = None, **filters) -> int:
-    """Filter a store's calculations and write them (the ``activemat query`` verb); return the match count."""
-    if fmt not in OUTPUT_FORMATS:
-        raise InputError(f"unknown --format {fmt!r}; use one of {', '.join(OUTPUT_FORMATS)}")
-    view = open_store(path)
-    if columns is None and fmt == "table":
-        t = view.table()
-        columns = [c.format(b=view.b) for c in TABLE_COLUMNS if c.format(b=view.b) in t]
-        if not np.any(view.data.calculations["status"] == S.FAILED):
-            columns.remove("error")
-    rows = view.select(columns=columns, sort=sort, reverse=reverse, limit=limit, **filters)
-    write_rows(rows, fmt, file, total=view.data.n_calculations, title=f"{view.path}")
-    return len(next(iter(rows.values()))) if rows else 0
-

@@ -1,9 +1,9 @@
 """The on-disk schema of a campaign store: every HDF5 group, column, dtype, unit and fill value.
 
 This module is the one place that names a path, a dtype or a unit of the
-store. :mod:`activemat.store.hdf5` creates and migrates a store from these
-declarations alone, and the readers look columns up by the names declared
-here. A store is one HDF5 file:
+store. :mod:`activemat.store.write` creates and :mod:`activemat.store.migrate`
+migrates a store from these declarations alone, and the readers look columns
+up by the names declared here. A store is one HDF5 file:
 
 - root attributes (:data:`ROOT_ATTRIBUTES`): schema version, creator, the
   campaign file's text and identity, the pool's elements, supercell and

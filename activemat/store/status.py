@@ -1,4 +1,7 @@
-"""What a store holds, in numbers: counts, latest model errors, uncertainty."""
+"""What a store holds, in numbers: counts, latest model errors, uncertainty.
+
+The numbers only: ``activemat status`` prints them with :func:`activemat.analysis.tables.render_status`.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import numpy as np
 
 from activemat.store import schema as S
 from activemat.store.files import writer_running
-from activemat.store.hdf5 import StoreData
+from activemat.store.read import StoreData
 
 
 def driver_running(path: Path) -> bool:
@@ -85,28 +88,3 @@ def summarize(data: StoreData) -> dict:
                                                 calc["fallback"][failed], calc["error"][failed],
                                                 calc["scratch"][failed])],
     }
-
-
-def render(summary: dict, console) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"activemat store {summary['store']}", show_header=False)
-    table.add_column(style="bold")
-    table.add_column()
-    for key, value in summary.items():
-        if key in ("store", "failures"):
-            continue
-        if isinstance(value, float):
-            value = f"{value:.4f} eV"
-        if key == "presets":
-            value = ", ".join(f"{name}: {v['completed']} ({v['median_wall_time']:.0f} s each)"
-                              for name, v in value.items()) or None
-        table.add_row(key.replace("_", " "), "-" if value is None else str(value))
-    console.print(table)
-    if summary["failures"]:
-        failures = Table(title="failed attempts")
-        for column in ("candidate", "attempt", "fallback", "error", "scratch"):
-            failures.add_column(column)
-        for f in summary["failures"]:
-            failures.add_row(*(str(f[k]) if f[k] is not None else "-" for k in ("candidate", "attempt", "fallback", "error", "scratch")))
-        console.print(failures)

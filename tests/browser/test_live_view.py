@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from activemat.store.hdf5 import read_store
+from activemat.store.read import read_store
 from tests.browser import chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from activemat.space.pool import build_pool
-from activemat.store.hdf5 import read_store
+from activemat.store.read import read_store
 
 pytestmark = [pytest.mark.e2e, pytest.mark.gpaw]
 

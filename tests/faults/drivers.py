@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from activemat.store.hdf5 import read_store
+from activemat.store.read import read_store
 from tests.conftest import FAULT_CAMPAIGN
 
 REPO = Path(__file__).resolve().parents[2]

@@ -24,7 +24,8 @@ from activemat.campaign.progress import Reporter
 from activemat.campaign.setup import build_campaign_pool
 from activemat.compute.oracle import ReplayOracle
 from activemat.store import schema as S
-from activemat.store.hdf5 import CampaignStore, read_store
+from activemat.store.read import read_store
+from activemat.store.write import CampaignStore
 from tests.conftest import FAULT_CAMPAIGN, TINY_CAMPAIGN, synthetic_gaps
 
 

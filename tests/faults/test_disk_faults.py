@@ -23,8 +23,9 @@ import pytest
 
 from activemat.campaign.config import parse_campaign
 from activemat.errors import StoreError
-from activemat.store.hdf5 import CampaignStore, read_store
+from activemat.store.read import read_store
 from activemat.store.status import driver_running
+from activemat.store.write import CampaignStore
 from tests.faults.drivers import completed, reap, reported, start_driver
 
 pytestmark = pytest.mark.faults
@@ -52,8 +53,8 @@ WRITER = """
     from activemat.compute.records import CalculationRecord
     from activemat.errors import StoreError
     from activemat.space.pool import build_pool
-    from activemat.store import hdf5
-    from activemat.store.hdf5 import CampaignStore
+    from activemat.store import files
+    from activemat.store.write import CampaignStore
 
     path, text, action, before, leave, race, kill = sys.argv[1:8]
     before, leave, kill = int(before), int(leave), int(kill)
@@ -72,7 +73,7 @@ WRITER = """
                                      presets={"gpaw-fast": load_preset("gpaw-fast").model_dump(mode="json")})
         else:
             if race == "race":
-                hdf5._free_space = lambda directory: 1 << 50
+                files.free_space = lambda directory: 1 << 50
             s = CampaignStore.open(path, parse_campaign(text).identity())
         print("OPENED", flush=True)
         if kill == 0:
@@ -84,7 +85,7 @@ WRITER = """
                 fill(leave)
                 print("FILLED", flush=True)
             if i == before and race == "race":
-                hdf5._free_space = lambda directory: 1 << 50
+                files.free_space = lambda directory: 1 << 50
             c = i % len(pool)
             row = s.add_attempt(c, i // len(pool), "gpaw-fast", i, "seed")
             s.finish_attempt(row, CalculationRecord(candidate=c, attempt=i // len(pool), preset="gpaw-fast",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from activemat.store.hdf5 import read_store
+from activemat.store.read import read_store
 from tests.faults import drivers
 from tests.faults.drivers import finish, wait_for
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from activemat.store.hdf5 import read_store
+from activemat.store.read import read_store
 from tests.faults.drivers import REPO, STORE, start_driver, wait_for
 
 pytestmark = pytest.mark.faults

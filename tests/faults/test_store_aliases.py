@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from activemat.store.hdf5 import read_store
+from activemat.store.read import read_store
 from tests.faults import drivers
 from tests.faults.drivers import completed, reap, reported, wait_for
 

@@ -15,7 +15,7 @@ from activemat.compute.presets import RelaxSettings, load_preset
 from activemat.compute.relax import TRAJECTORY, last_geometry, scratch_folder
 from activemat.space.pool import build_pool
 from activemat.store.export import export_store
-from activemat.store.hdf5 import read_store
+from activemat.store.read import read_store
 from tests.conftest import TINY_CAMPAIGN
 
 

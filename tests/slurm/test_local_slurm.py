@@ -22,7 +22,7 @@ import psutil
 
 from activemat.campaign.config import ClusterSection
 from activemat.dispatch.clusters import JOB_NAME, connect, worker_slots
-from activemat.store.hdf5 import read_store
+from activemat.store.read import read_store
 from tests.slurm.conftest import ACTIVEMAT, ROOT, QueueWatcher, slurm_campaign, squeue, wait_until_gone
 
 

@@ -78,7 +78,7 @@ def test_two_rank_relaxed_campaign_on_the_local_cluster(tmp_path, monkeypatch, m
 
     from activemat.campaign.config import parse_campaign
     from activemat.campaign.loop import run_campaign
-    from activemat.store.hdf5 import read_store
+    from activemat.store.read import read_store
     from tests.conftest import TINY_CAMPAIGN
 
     monkeypatch.chdir(tmp_path)

@@ -30,7 +30,7 @@ from activemat.compute.oracle import ReplayOracle
 from activemat.dispatch.clusters import JOB_NAME
 from activemat.space.pool import build_pool
 from activemat.store import schema as S
-from activemat.store.hdf5 import read_store
+from activemat.store.read import read_store
 from tests.slurm.conftest import QueueWatcher, wait_until_gone
 
 SECONDS = 5.0  # every calculation takes this long

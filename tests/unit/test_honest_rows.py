@@ -16,15 +16,16 @@ import ase.io
 import numpy as np
 import pytest
 
+from activemat.analysis.tables import run_query, write_rows
 from activemat.campaign.config import parse_campaign
 from activemat.campaign.stored import open_campaign
 from activemat.compute.presets import load_preset
 from activemat.compute.records import CalculationRecord
 from activemat.space.pool import build_pool
 from activemat.store.export import export_store
-from activemat.store.hdf5 import CampaignStore
-from activemat.store.query import open_store, run_query, write_rows
+from activemat.store.query import open_store
 from activemat.store.status import summarize
+from activemat.store.write import CampaignStore
 
 CAMPAIGN = textwrap.dedent("""\
     [campaign]

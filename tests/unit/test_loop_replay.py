@@ -16,7 +16,7 @@ from activemat.campaign.setup import build_campaign_pool
 from activemat.compute.oracle import ReplayOracle
 from activemat.learn.models import GPRegressor
 from activemat.learn.strategies import kriging_believer
-from activemat.store.hdf5 import read_store
+from activemat.store.read import read_store
 from tests.conftest import synthetic_gaps
 
 CAMPAIGN = """

@@ -23,7 +23,7 @@ from test_query_stores import stores
 
 import activemat
 from activemat.errors import SpaceError, StoreError
-from activemat.store.hdf5 import read_store
+from activemat.store.read import read_store
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "benchmarks" / "data" / "reference-pbe.h5"
@@ -35,7 +35,7 @@ def learner_snapshot(path: Path) -> None:
     from activemat.campaign.learner import Learner
     from activemat.campaign.model import CampaignModel
     from activemat.campaign.stored import open_campaign
-    from activemat.store.hdf5 import CampaignStore
+    from activemat.store.write import CampaignStore
 
     view = open_campaign(path)
     config, pool = view.config(), view.pool()
@@ -165,7 +165,7 @@ def test_refresh_sees_new_rows_and_errors_are_one_line(store, tmp_path):
     from test_query_stores import copy_store
 
     from activemat.compute.records import CalculationRecord
-    from activemat.store.hdf5 import CampaignStore
+    from activemat.store.write import CampaignStore
 
     path = copy_store(store["configs"], tmp_path / "live.h5")
     s = activemat.Store(path)

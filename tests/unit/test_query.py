@@ -17,8 +17,9 @@ from activemat.store.export import export_store
 from activemat.campaign.setup import build_campaign_pool
 from activemat.campaign.stored import open_campaign
 from activemat.compute.records import CalculationRecord
-from activemat.store.hdf5 import CampaignStore
-from activemat.store.query import open_store, parse_range, run_query
+from activemat.store.write import CampaignStore
+from activemat.analysis.tables import run_query
+from activemat.store.query import open_store, parse_range
 from activemat.space.features import structure_features
 from activemat.space.lattice import LATTICE_CONSTANTS
 from test_query_stores import FAILING, stores

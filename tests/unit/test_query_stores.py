@@ -21,7 +21,7 @@ from activemat.campaign.loop import run_campaign
 from activemat.campaign.setup import build_campaign_pool, prepare
 from activemat.compute.oracle import ReplayOracle
 from activemat.campaign.progress import Reporter
-from activemat.store.hdf5 import CampaignStore
+from activemat.store.write import CampaignStore
 from tests.conftest import synthetic_gaps
 
 CAMPAIGN = """

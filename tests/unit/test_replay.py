@@ -318,7 +318,7 @@ def test_replay_with_transfer_from_a_store_of_another_cell(tmp_path, pool):
     """[model] transfer_from a 16-atom store pretrains a 24-atom replay through the icet cluster vectors: with the
     same (synthetic) function behind both, the pretrained model starts far better than the plain one."""
     from activemat.campaign.config import parse_campaign as pc
-    from activemat.store.hdf5 import CampaignStore
+    from activemat.store.write import CampaignStore
     from activemat.compute.records import CalculationRecord
     from activemat.space.pool import build_pool as bp
 

@@ -199,7 +199,8 @@ def pbe_reference(store, tmp_path_factory):
     from activemat.campaign.config import parse_campaign
     from activemat.campaign.setup import prepare
     from activemat.compute.records import CalculationRecord
-    from activemat.store.hdf5 import CampaignStore, read_store
+    from activemat.store.read import read_store
+    from activemat.store.write import CampaignStore
 
     from test_query_stores import campaign_text
 

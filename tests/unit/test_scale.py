@@ -23,7 +23,7 @@ from activemat.learn.models import GPRegressor, RefitSchedule
 from activemat.learn.scalable import NystroemGP, pool_basis, predict_chunked
 from activemat.learn.strategies import Context, choose, choose_batch, make_strategy
 from activemat.space.pool import build_pool
-from activemat.store.hdf5 import read_store
+from activemat.store.read import read_store
 from tests.conftest import synthetic_gaps
 
 CAMPAIGN = """

@@ -458,8 +458,8 @@ def test_sqs_pool_marks_one_sqs_per_composition_closest_to_the_random_alloy(sqs_
 
 
 def test_sqs_pool_is_stored_and_read_back(sqs_pools, tmp_path):
-    from activemat.store.hdf5 import CampaignStore
     from activemat.store.query import open_store
+    from activemat.store.write import CampaignStore
 
     _, sampled = sqs_pools
     CampaignStore.create(tmp_path / "s.h5", campaign_text="", identity="x", pool=sampled, presets={}).close()
@@ -501,8 +501,8 @@ def test_supercell_as_a_3x3_matrix(tmp_path):
     repeats; a singular or left-handed one is refused in one line; the store keeps the matrix."""
     from activemat.campaign.config import parse_campaign
     from activemat.errors import InputError
-    from activemat.store.hdf5 import CampaignStore
     from activemat.store.query import open_store
+    from activemat.store.write import CampaignStore
 
     P = [[-1, 1, 1], [1, -1, 1], [1, 1, -1]]
     matrix = build_pool(SIGE, P, features="icet")

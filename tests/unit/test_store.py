@@ -1,4 +1,4 @@
-"""Tests for activemat.store.hdf5, activemat.store.schema and activemat.store.status on real HDF5 files."""
+"""Tests for the store (activemat.store.write, read, migrate, schema and status) on real HDF5 files."""
 
 import hashlib
 import json
@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from activemat import __version__
+from activemat.store import rows as rows_module
 from activemat.store import schema as S
 from activemat.campaign.config import parse_campaign
 from activemat.errors import InputError, StoreError
@@ -23,7 +24,8 @@ from activemat.compute.records import CalculationRecord
 from activemat.space.pool import build_pool
 from activemat.store.status import driver_running, summarize
 from activemat.errors import StoreLocked
-from activemat.store.hdf5 import CampaignStore, read_store
+from activemat.store.read import read_store
+from activemat.store.write import CampaignStore
 
 CAMPAIGN = textwrap.dedent("""\
     [campaign]
@@ -365,13 +367,13 @@ def test_status_is_written_last(make_store, monkeypatch):
     store = make_store()
     row = store.add_attempt(0, 0, "gpaw-fast", 0, "seed")
     seen = []
-    real = store._value
+    real = rows_module.stored  # every value a write puts in a row goes through it, in the order written
 
     def spy(column, value):
         seen.append(column.name)
         return real(column, value)
 
-    monkeypatch.setattr(store, "_value", spy)
+    monkeypatch.setattr(rows_module, "stored", spy)
     store.finish_attempt(row, _record(0, parameters=PBE))
     assert seen[:2] == list(S.PARAMETERS.names)  # the new parameter set first
     assert seen[-1] == "status"
@@ -478,7 +480,7 @@ def test_truncated_file(make_store, tmp_path):
     proc = _run("""
         import sys
         from activemat.errors import StoreError
-        from activemat.store.hdf5 import read_store
+        from activemat.store.read import read_store
         try:
             read_store(sys.argv[1])
         except StoreError as exc:
@@ -521,7 +523,7 @@ def test_driver_running_and_lock_across_processes(make_store, config):
     holder = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent("""
             import sys
-            from activemat.store.hdf5 import CampaignStore
+            from activemat.store.write import CampaignStore
             s = CampaignStore.open(sys.argv[1], sys.argv[2])
             print("ready", flush=True)
             sys.stdin.readline()
@@ -552,7 +554,7 @@ def test_resume_after_sigkill(tmp_path, config):
         from activemat.compute.presets import load_preset
         from activemat.compute.records import CalculationRecord
         from activemat.space.pool import build_pool
-        from activemat.store.hdf5 import CampaignStore
+        from activemat.store.write import CampaignStore
         text = sys.argv[2]
         s = CampaignStore.create(sys.argv[1], campaign_text=text, identity=parse_campaign(text).identity(),
                                  pool=build_pool(supercell=(1, 1, 2)),
@@ -653,7 +655,7 @@ KILLED_WRITER = """
     from activemat.compute.presets import load_preset
     from activemat.compute.records import CalculationRecord
     from activemat.space.pool import build_pool
-    from activemat.store.hdf5 import CampaignStore
+    from activemat.store.write import CampaignStore
     text = sys.argv[2]
     s = CampaignStore.create(sys.argv[1], campaign_text=text, identity=parse_campaign(text).identity(),
                              pool=build_pool(supercell=(1, 1, 2)),

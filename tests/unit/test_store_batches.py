@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 from activemat.compute.records import CalculationRecord
+from activemat.store import rows as rows_module
 from activemat.store import schema as S
-from activemat.store.hdf5 import Attempt, CampaignStore, read_store
+from activemat.store.read import read_store
+from activemat.store.write import Attempt, CampaignStore
 from tests.unit.test_store import CAMPAIGN, config, make_store, pool, presets  # noqa: F401  (fixtures)
 
 PBE = {"xc": "PBE", "ecut": 300}
@@ -81,13 +83,13 @@ def test_status_of_a_batch_is_written_after_all_its_results(make_store, monkeypa
     store = make_store()
     rows = store.add_attempts([Attempt(c, 0, "gpaw-fast", 0, "seed") for c in range(3)])
     seen = []
-    real = store._value
+    real = rows_module.stored  # every value a write puts in a row goes through it, in the order written
 
     def spy(column, value):
         seen.append(column.name)
         return real(column, value)
 
-    monkeypatch.setattr(store, "_value", spy)
+    monkeypatch.setattr(rows_module, "stored", spy)
     store.finish_attempts([(row, CalculationRecord(candidate=row, attempt=0, preset="gpaw-fast", status="ok",
                                                    gap=0.2)) for row in rows])
     assert seen[-3:] == ["status"] * 3 and "status" not in seen[:-3]

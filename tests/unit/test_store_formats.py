@@ -20,7 +20,8 @@ from activemat.compute.presets import load_preset
 from activemat.compute.records import CalculationRecord
 from activemat.space.pool import build_pool
 from activemat.store import schema as S
-from activemat.store.hdf5 import CampaignStore, read_store
+from activemat.store.read import read_store
+from activemat.store.write import CampaignStore
 
 REFERENCE = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "reference-pbe.h5"
 CAMPAIGN = textwrap.dedent("""\

@@ -13,12 +13,14 @@ import h5py
 import numpy as np
 import pytest
 
+from activemat.analysis.tables import run_query
 from activemat.campaign.config import parse_campaign
 from activemat.compute.records import CalculationRecord
 from activemat.errors import StoreError
 from activemat.store import schema as S
-from activemat.store.hdf5 import CampaignStore, read_store
-from activemat.store.query import open_store, run_query
+from activemat.store.query import open_store
+from activemat.store.read import read_store
+from activemat.store.write import CampaignStore
 
 REFERENCE = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "reference-pbe.h5"
 PBE = {"mode": {"name": "pw", "ecut": 300.0}, "xc": "PBE", "kpts": {"size": [2, 2, 2], "gamma": True}}
@@ -235,7 +237,7 @@ def test_failed_migration_leaves_the_store_and_no_temporary(reference, tmp_path,
     def broken(f):
         raise OSError("disk full")
 
-    monkeypatch.setattr("activemat.store.hdf5._add_missing", broken)
+    monkeypatch.setattr("activemat.store.migrate.add_missing", broken)
     with pytest.raises(StoreError, match="could not be copied to migrate it.*disk full.*unchanged"):
         CampaignStore.open(reference, identity)
     assert _sha(reference) == before

@@ -29,7 +29,7 @@ from activemat.compute.oracle import ReplayOracle
 from activemat.learn import models
 from activemat.learn.models import GPRegressor, kernel_from_dict, kernel_to_dict
 from activemat.store import schema as S
-from activemat.store.hdf5 import read_store
+from activemat.store.read import read_store
 from tests.conftest import synthetic_gaps
 
 REFERENCE = __import__("pathlib").Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "reference-pbe.h5"

@@ -18,7 +18,7 @@ from activemat.campaign.setup import build_campaign_pool
 from activemat.campaign.stored import open_campaign
 from activemat.compute.oracle import ReplayOracle
 from activemat.errors import InputError
-from activemat.store.hdf5 import read_store
+from activemat.store.read import read_store
 from tests.conftest import synthetic_gaps
 
 CAMPAIGN = """

@@ -1,0 +1,202 @@
+"""Reading a campaign store: open it read-only, check its version, load it into memory.
+
+A reader is safe while a campaign writes the store. It opens the file
+read-only with HDF5's file locks off (a reader must never block a resuming
+writer), trying a plain open first (it checks the file's length; a SWMR open
+of a truncated file retries forever) and a SWMR open only for a file a live
+or killed writer holds. Every group is cut to its shortest column, so a
+reader sees whole rows only; columns a newer schema added to an older file
+are filled with their fill value. A file of a newer schema is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from activemat.errors import StoreError
+from activemat.store import schema as S
+from activemat.store.layout import decode, filled, sizes_of, whole_rows
+from activemat.version import __version__
+
+
+@dataclass
+class StoreData:
+    """A read-only, in-memory copy of a store.
+
+    Attributes
+    ----------
+    path
+        The store's file.
+    attrs
+        Root attributes (text decoded to ``str``).
+    candidates, calculations, snapshots
+        Columns of each group as numpy arrays (text as ``str`` object arrays), named as in
+        :mod:`activemat.store.schema`; columns a newer schema added to an older file are filled with
+        their fill value.
+    presets
+        Preset name -> the preset as stored (a plain dict).
+    parameters
+        Parameter-set key (``calculations["parameters"]``) -> the GPAW keyword arguments (a plain
+        dict); empty for a store written before schema 3.
+    """
+
+    path: Path
+    attrs: dict
+    candidates: dict[str, np.ndarray]
+    calculations: dict[str, np.ndarray]
+    snapshots: dict[str, np.ndarray]
+    presets: dict[str, dict] = field(default_factory=dict)
+    parameters: dict[str, dict] = field(default_factory=dict)
+
+    @property
+    def n_calculations(self) -> int:
+        return len(self.calculations["candidate"])
+
+    def status_mask(self, status: str) -> np.ndarray:
+        return self.calculations["status"] == status
+
+    def completed(self, preset: str | None = None) -> dict[int, float]:
+        """Candidate -> gap of its successful calculation (with that preset only, if given)."""
+        ok = self.status_mask(S.OK)
+        if preset is not None:
+            ok &= self.calculations["preset"] == preset
+        return dict(zip(self.calculations["candidate"][ok].tolist(), self.calculations["gap"][ok].tolist()))
+
+
+def open_read(path: Path) -> h5py.File:
+    """Open a store read-only without ever blocking its writer; a one-line StoreError if it cannot be read."""
+    if path.is_dir():
+        raise StoreError(f"{path} is a directory; give a file path (e.g. {path / 'campaign.h5'})")
+    if not path.exists():
+        raise StoreError(f"store not found: {path}; check the path (a campaign creates it on its first run)")
+    try:
+        # A plain open checks the file's length (SWMR mode skips that check and would hang on a truncated file).
+        # locking=False: a reader must never block the writer from (re)opening the file.
+        return h5py.File(path, "r", locking=False)
+    except OSError as exc:
+        first = exc
+    if "already open for write" in str(first) or "unable to lock file" in str(first):
+        try:
+            # A live writer, or one that was killed: SWMR reads see every flushed row.
+            return h5py.File(path, "r", swmr=True, locking=False)
+        except OSError as exc:
+            first = exc
+    raise StoreError(f"{path} is not a readable HDF5 store ({short_reason(first)}); it may be truncated or"
+                     " corrupt: restore it from a backup or start a new store path")
+
+
+def close_quietly(f: h5py.File | None) -> None:
+    """Close an HDF5 file if there is one, whatever state a failed write left it in."""
+    if f is not None:
+        try:
+            f.close()
+        except (OSError, RuntimeError, ValueError):
+            pass
+
+
+def short_reason(exc: Exception) -> str:
+    """The reason an HDF5 (or OS) error gives, on one line: 'file signature not found',
+    'file write failed: No space left on device'."""
+    text = " ".join(str(exc).split())
+    io = re.search(r"\(([^():]*?)(?:: time = .*?)?error message = '([^']*)'", text)
+    if io:
+        return f"{io.group(1).strip(' ,')}: {io.group(2)}" if io.group(1).strip(" ,") else io.group(2)
+    return text.split("(")[-1].rstrip(")") if "(" in text else text
+
+
+def check_version(path: Path, f: h5py.File) -> None:
+    """Refuse a file that is not an activemat store, or one of a newer schema than this activemat's."""
+    if f.attrs.get(S.ATTR_CREATOR) != S.CREATOR or S.ATTR_SCHEMA not in f.attrs:
+        raise StoreError(f"{path} is not an activemat store (no '{S.ATTR_SCHEMA}' attribute); give a store written by activemat")
+    version = int(f.attrs[S.ATTR_SCHEMA])
+    if version > S.SCHEMA_VERSION:
+        raise StoreError(f"{path} has store schema {version}, newer than this activemat's {S.SCHEMA_VERSION}"
+                         f" (activemat {__version__}); upgrade activemat to read it")
+
+
+def check_compatible(path: Path, identity: str) -> None:
+    """Refuse, without writing anything, a store that the campaign of ``identity`` must not continue: missing,
+    foreign, newer, damaged or of another campaign definition."""
+    with open_read(path) as f:
+        check_version(path, f)
+        found = f.attrs.get(S.ATTR_IDENTITY)
+        found = found.decode() if isinstance(found, bytes) else found
+        if found != identity:
+            raise StoreError(f"{path} belongs to a different campaign definition (space or calculator changed);"
+                             " use a new store path or restore the original [space]/[calculator]")
+        version = int(f.attrs[S.ATTR_SCHEMA])
+        for group in S.GROUPS:
+            if group.since <= version and group.path not in f:
+                raise StoreError(f"{path} is damaged (group '{group.path}' missing); restore it from a backup"
+                                 " or start a new store path")
+
+
+def _read_group(f: h5py.File, group: S.Group, sizes: dict[str, int]) -> dict[str, np.ndarray]:
+    """A group's whole rows as arrays (text decoded), with columns the file's schema lacked filled in."""
+    out = {}
+    n = 0
+    if group.path in f:  # a group a newer schema added is missing from an older file
+        g = f[group.path]
+        n = whole_rows(g, group)
+        for name, ds in g.items():
+            if isinstance(ds, h5py.Dataset) and name not in group.dimensions:  # coordinates are not columns
+                data = ds[:n]
+                out[name] = decode(data) if data.dtype.kind == "S" else data
+    for column in group.columns:
+        if column.name not in out:
+            data = filled(column, n, sizes)
+            out[column.name] = decode(data) if data.dtype.kind == "S" else data
+    return out
+
+
+def _parameter_sets(rows: dict[str, np.ndarray]) -> dict[str, dict]:
+    """Key -> parameter set, from the parameters group's rows (the JSON parts of a key joined in order).
+
+    A set whose parts a live writer has not all written yet does not parse: it
+    is left out (no calculation row refers to it before it is complete).
+    """
+    parts: dict[str, list[str]] = {}
+    for key, part in zip(rows["key"].tolist(), rows["json"].tolist()):
+        parts.setdefault(key, []).append(part)
+    sets = {}
+    for key, texts in parts.items():
+        try:
+            sets[key] = json.loads("".join(texts))
+        except ValueError:
+            continue
+    return sets
+
+
+def read_store(path: str | Path) -> StoreData:
+    """Open a store read-only (safe while a campaign writes it) and load it into memory.
+
+    A live writer appends column by column: every group is cut to its
+    shortest column, so a reader sees whole rows only.
+
+    Raises
+    ------
+    activemat.errors.StoreError
+        Missing, foreign, newer or damaged store.
+    """
+    path = Path(path)
+    with open_read(path) as f:
+        check_version(path, f)
+        try:
+            sizes = sizes_of(f)
+            return StoreData(
+                path=path,
+                attrs={k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()},
+                candidates=_read_group(f, S.CANDIDATES, sizes),
+                calculations=_read_group(f, S.CALCULATIONS, sizes),
+                snapshots=_read_group(f, S.SNAPSHOTS, sizes),
+                presets={k: json.loads(v) for k, v in f[S.PRESETS.path].attrs.items()},
+                parameters=_parameter_sets(_read_group(f, S.PARAMETERS, sizes)),
+            )
+        except (KeyError, OSError, ValueError) as exc:
+            raise StoreError(f"{path} is damaged ({exc}); restore it from a backup or start a new store path") from None
