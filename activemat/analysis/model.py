@@ -125,10 +125,13 @@ def latest_state(view: CampaignView) -> tuple[dict | None, int | None, str]:
 def model_settings(view: CampaignView, kind: str | None = None) -> ModelSection:
     """The [model] section to rebuild with: the campaign's (of the kind its latest snapshot's state names, when
     a later run changed it), or ``kind`` instead (then without ARD, default restarts)."""
-    config = view.config()
-    stored = state_kind(latest_state(view)[0])
-    campaign_kind = stored if stored in MODEL_KINDS else config.model.kind
-    kind = kind or campaign_kind
+    return _section(view.config(), latest_state(view)[0], kind)
+
+
+def _section(config, state: dict | None, kind: str | None) -> ModelSection:
+    """:func:`model_settings` of a parsed campaign file and its latest stored ``state``."""
+    stored = state_kind(state)
+    kind = kind or (stored if stored in MODEL_KINDS else config.model.kind)
     if kind not in MODEL_KINDS:
         raise InputError(f"unknown model kind {kind!r}; use one of {', '.join(MODEL_KINDS)}")
     if kind == config.model.kind:
@@ -137,15 +140,14 @@ def model_settings(view: CampaignView, kind: str | None = None) -> ModelSection:
 
 
 def _levels(view: CampaignView, cm: CampaignModel, pool) -> tuple[list, list]:
-    """Features and gaps of each fitted level's preset; NotEnoughData below MIN_TRAIN results at one."""
+    """Features and gaps of each fitted level's preset; NotEnoughData below MIN_TRAIN results at a co-kriging
+    level (the campaign's own preset is checked before, by :func:`fit_store_model`)."""
     X_levels, y_levels = [], []
     for name in cm.presets:
         idx, gaps = view.results(name)
         if len(idx) < MIN_TRAIN:
-            what = f"successful {name} calculation(s); its co-kriging model needs" if cm.multi else \
-                "successful calculation(s) to train on; a model needs at least"
-            raise NotEnoughData(f"{view.path} has {len(idx)} {what} {MIN_TRAIN}"
-                                f"{' per preset' if cm.multi else ''}: run the campaign further (activemat run)")
+            raise NotEnoughData(f"{view.path} has {len(idx)} successful {name} calculation(s); its co-kriging "
+                                f"model needs {MIN_TRAIN} per preset: run the campaign further (activemat run)")
         X_levels.append(pool.features[idx])
         y_levels.append(gaps)
     return X_levels, y_levels
@@ -168,12 +170,13 @@ def fit_store_model(store: str | Path | CampaignView, kind: str | None = None, *
     """
     view = open_campaign(store)
     config, pool = view.config(), view.pool()
-    section = model_settings(view, kind)
+    latest = latest_state(view)
+    section = _section(config, latest[0], kind)
     train, y = view.training_set()
     if len(train) < MIN_TRAIN:
         raise NotEnoughData(f"{view.path} has {len(train)} successful calculation(s) to train on; a model needs at "
                             f"least {MIN_TRAIN}: run the campaign further (activemat run)")
-    state, snapshot, why = (None, None, "asked (--refit)") if refit else latest_state(view)
+    state, snapshot, why = (None, None, "asked (--refit)") if refit else latest
     wanted = model_kind(config, section)
     if state is not None and state_kind(state) != wanted:
         state, snapshot, why = None, None, f"its latest snapshot is of a {state.get('kind')} model, not {wanted}"

@@ -101,11 +101,6 @@ class CampaignModel:
         """Whether the model is a co-kriging (several fitted levels, or a frozen pretrained one below)."""
         return self.kind == COKRIGING
 
-    def fitted_kind(self, n_train: int) -> str:
-        """The ``kind`` a fit on ``n_train`` top-level results stores in its state (``"nystroem"`` above the
-        [model]'s ``scalable_above``)."""
-        return COKRIGING if self.multi else self.make_model.kind(n_train)
-
     def model_levels(self) -> list[int | None]:
         """The campaign fidelity of each level of the fitted model; None for a frozen, pretrained level."""
         return [None] * (self.pretrained.n_levels if self.pretrained else 0) + list(self.fidelities)
