@@ -64,13 +64,16 @@ import numpy as np
 from activemat.analysis.model import StoreModel, fit_store_model
 from activemat.campaign.stored import CampaignView
 from activemat.errors import InputError
+from activemat.learn.curve import (  # noqa: F401  (MAX_CONFIGURATIONS: part of this module's API)
+    JOINT_MAX,
+    MAX_CONFIGURATIONS,
+    composition_subsets,
+    curve_covariance,
+    has_joint_covariance,
+)
 
-#: Configurations per composition at most in the joint covariance (subsampled above).
-MAX_CONFIGURATIONS = 200
 #: Joint posterior samples of the curve for the bowing fit.
 N_SAMPLES = 4000
-#: Configurations at most in one covariance matrix; more are covered by blocks of compositions.
-JOINT_MAX = 3000
 
 
 def bowing_design(x: np.ndarray) -> np.ndarray:
@@ -81,79 +84,6 @@ def bowing_design(x: np.ndarray) -> np.ndarray:
     """
     x = np.asarray(x, float)
     return np.column_stack([1 - x, x, -x * (1 - x)])
-
-
-def _subsample(idx: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarray:
-    if len(idx) <= cap:
-        return idx
-    return np.sort(rng.choice(idx, cap, replace=False))
-
-
-def composition_subsets(pool, *, max_configurations: int = MAX_CONFIGURATIONS, seed: int = 0):
-    """Per composition of ``pool`` (in order of ``n_b``): its rows and weights, and the rows the covariance uses.
-
-    Yields ``(n_b, idx, w, used, w_used)``: every configuration of the
-    composition with its multiplicity weights (summing to one), and at most
-    ``max_configurations`` of them (a random subsample, drawn composition by
-    composition from one generator seeded by ``seed``) with their weights
-    renormalised. The same seed gives the same subsample to
-    :func:`gap_curve` and :func:`composition_average`.
-    """
-    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[0])
-    for k in np.unique(pool.n_b):
-        idx = np.flatnonzero(pool.n_b == k)
-        w = pool.multiplicity[idx].astype(float)
-        used = _subsample(idx, max_configurations, rng)
-        wu = pool.multiplicity[used].astype(float)
-        yield int(k), idx, w / w.sum(), used, wu / wu.sum()
-
-
-def has_joint_covariance(model) -> bool:
-    """Whether ``model`` gives the joint posterior covariance of the latent gap (``latent_cov``)."""
-    return hasattr(model, "latent_cov")
-
-
-def _groups(sizes: list[int], limit: int) -> list[list[int]]:
-    """Consecutive compositions in groups of at most ``limit`` configurations (a larger one stands alone)."""
-    groups, current, n = [], [], 0
-    for i, size in enumerate(sizes):
-        if current and n + size > limit:
-            groups.append(current)
-            current, n = [], 0
-        current.append(i)
-        n += size
-    return groups + [current] if current else groups
-
-
-def curve_covariance(model, X: np.ndarray, subsets: list[np.ndarray], weights: list[np.ndarray],
-                     joint_max: int = JOINT_MAX) -> np.ndarray:
-    """``A Cov A'``: the joint posterior covariance (eV^2) of the weighted averages over ``subsets``.
-
-    Parameters
-    ----------
-    model : a fitted regressor with ``latent_cov(X) -> (mean, cov)``.
-    X : feature matrix the subsets index.
-    subsets : row indices of ``X`` per composition.
-    weights : weights of those rows per composition (each summing to one).
-    joint_max : rows at most in one ``latent_cov`` call; with more, pairs of
-        blocks of compositions (each at most half of it) give the
-        cross-covariances, so memory stays bounded.
-    """
-    k = len(subsets)
-    out = np.zeros((k, k))
-    groups = _groups([len(s) for s in subsets], max(joint_max // 2, 1)) if sum(map(len, subsets)) > joint_max \
-        else [list(range(k))]
-    for gi, a in enumerate(groups):
-        for b in groups[gi:]:
-            members = a if a is b else a + b
-            rows = np.concatenate([subsets[i] for i in members])
-            _, cov = model.latent_cov(X[rows])
-            starts = np.cumsum([0] + [len(subsets[i]) for i in members])
-            for p, i in enumerate(members):
-                for q, j in enumerate(members):
-                    block = cov[starts[p]:starts[p + 1], starts[q]:starts[q + 1]]
-                    out[i, j] = weights[i] @ block @ weights[j]
-    return (out + out.T) / 2
 
 
 def composition_average(sm: StoreModel, n_b: int, *, max_configurations: int = MAX_CONFIGURATIONS,

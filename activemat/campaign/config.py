@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from activemat.dispatch.times import check_slurm_times
 from activemat.errors import InputError, SpaceError
 from activemat.learn import MODEL_KINDS
-from activemat.learn.strategies import STRATEGIES, campaign_kinds
+from activemat.learn.strategies import COST_AWARE, STRATEGIES, campaign_kinds
 from activemat.space.features import DEFAULT_CUTOFFS
 from activemat.space.lattice import check_supercell
 
@@ -215,6 +215,9 @@ class StrategySection(_Section):
 class StopSection(_Section):
     budget: int = Field(10, ge=1, description="completed calculations")
     target_std: float | None = Field(None, gt=0, description="eV; stop when the pool's max posterior std is below")
+    target_curve_std: float | None = Field(
+        None, gt=0, description="eV; stop when the composition curve's joint-posterior std is below this at every "
+                                "composition (Gaussian-process and co-kriging models)")
     cost_budget: float | None = Field(None, gt=0, description="CPU-seconds of calculations (by the [calculator] "
                                                               "costs); for multi-fidelity campaigns")
 
@@ -336,9 +339,10 @@ class CampaignConfig(_Section):
     @model_validator(mode="after")
     def _multi_fidelity(self):
         if self.calculator.cheaper:
-            if self.strategy.kind != "ivr":
+            if self.strategy.kind not in COST_AWARE:
                 raise ValueError("a multi-fidelity campaign picks candidate and fidelity by cost-aware variance "
-                                 "reduction: set [strategy] kind = \"ivr\"")
+                                 "reduction: set [strategy] kind = \"ivr\" (the pool) or \"ivr_curve\" (the "
+                                 "composition curve)")
             if self.model.transfer_from:
                 raise ValueError("use either [calculator] cheaper (multi-fidelity) or [model] transfer_from, not both")
         if (self.calculator.cheaper or self.model.transfer_from) and self.model.kind != "gp":

@@ -25,6 +25,7 @@ import numpy as np
 from activemat.campaign.ledger import Ledger
 from activemat.campaign.model import CampaignModel
 from activemat.campaign.setup import MIN_TRAIN
+from activemat.learn.curve import curve_stds
 from activemat.learn.models import MAX_FOLDS, RefitSchedule, cross_validate, state_json
 from activemat.learn.scalable import predict_chunked
 from activemat.store import schema as S
@@ -53,6 +54,7 @@ class FitJob:
     mean: np.ndarray | None = None
     std: np.ndarray | None = None
     scores: dict = field(default_factory=dict)  # cross-validation
+    curve_std: float = float("inf")  # the composition curve's largest joint-posterior std (eV), if asked for
 
 
 class Learner:
@@ -63,13 +65,15 @@ class Learner:
     model : how the campaign's model is built (:class:`~activemat.campaign.model.CampaignModel`).
     pool : the candidate pool.
     iteration : snapshots already in the store (a resumed campaign continues the count).
+    curve : also compute, on every refit, the composition curve's largest joint-posterior std
+        (``curve_std``; a ``[stop] target_curve_std`` needs it).
     """
 
-    def __init__(self, model: CampaignModel, pool, *, iteration: int = 0):
+    def __init__(self, model: CampaignModel, pool, *, iteration: int = 0, curve: bool = False):
         self.campaign_model, self.pool = model, pool
-        self.iteration = iteration
+        self.iteration, self.curve = iteration, curve
         self.model = self.mean = self.std = None
-        self.max_std = self.mean_std = float("inf")
+        self.max_std = self.mean_std = self.curve_std = float("inf")
         self.schedule = RefitSchedule()  # full hyperparameter searches (a co-kriging keeps one per level)
         self.cv_schedule = RefitSchedule(warm_min=CV_ALWAYS_BELOW)  # cross-validation in snapshots
         self.fits = 0
@@ -119,6 +123,8 @@ class Learner:
             folds = CV_FEW_FOLDS if len(job.y) > CV_FEW_FOLDS_ABOVE else MAX_FOLDS
             job.scores = cross_validate(job.model, X_levels[-1], job.y, max_folds=folds)
         job.mean, job.std = predict_chunked(job.model, self.pool.features)
+        if self.curve:
+            job.curve_std = float(curve_stds(job.model, self.pool).max())
         return job
 
     def apply(self, job: FitJob) -> None:
@@ -127,7 +133,7 @@ class Learner:
         free = job.free
         self.max_std = float(self.std[free].max()) if free.any() else 0.0
         self.mean_std = float(self.std[free].mean()) if free.any() else 0.0
-        self.fitted_idx, self.scores = job.idx, job.scores
+        self.fitted_idx, self.scores, self.curve_std = job.idx, job.scores, job.curve_std
         self.fits += 1
 
     def snapshot(self, ledger: Ledger) -> dict:

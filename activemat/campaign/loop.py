@@ -105,7 +105,8 @@ class CampaignLoop:
         self.config, self.pool, self.presets, self.store, self.report = config, pool, presets, store, report
         self.task = task
         self.ledger = Ledger(np.zeros(len(pool), bool), len(presets), config.faults.max_attempts)
-        self.learner = Learner(model or CampaignModel.of(config, pool), pool)
+        self.learner = Learner(model or CampaignModel.of(config, pool), pool,
+                               curve=config.stop.target_curve_std is not None)
         self.selector = Selector(config, pool, self.learner, fixed)
         self.scheduler: Scheduler | None = None
         self.stop = stop if stop is not None else StopRequested()
@@ -154,6 +155,10 @@ class CampaignLoop:
                 if led.retry:
                     planned.append((led.retry.pop(0), RETRY, nan))
                     continue
+                if stop.target_curve_std is not None and self.learner.curve_std < stop.target_curve_std:
+                    self.stop_reason = self.stop_reason or (f"curve std {self.learner.curve_std:.4f} eV below "
+                                                            "target")
+                    break
                 # one pick at a time against a cost budget (each pick's fidelity sets what is left)
                 n = 1 if stop.cost_budget is not None else min(free - len(planned), stop.budget - training)
                 picks = self.selector.next_batch(led, keys, n)

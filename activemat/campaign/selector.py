@@ -15,7 +15,7 @@ import numpy as np
 
 from activemat.campaign.ledger import TaskKey
 from activemat.learn.acquisition import space_filling
-from activemat.learn.strategies import SEED, Context, CostAwareIVR, Pick, choose, choose_batch, make_strategy
+from activemat.learn.strategies import SEED, COST_AWARE, Context, Pick, choose, choose_batch, make_strategy
 
 
 class Selector:
@@ -35,7 +35,7 @@ class Selector:
         self.strategy = make_strategy(config.strategy.kind, config.strategy)
         if learner.multi and self.strategy.uses_model:
             # a co-kriging model picks candidate and fidelity together, by cost-aware variance reduction
-            self.strategy = make_strategy(CostAwareIVR.name, config.strategy)
+            self.strategy = make_strategy(COST_AWARE[config.strategy.kind], config.strategy)
         self.stop_reason = ""
 
     def next(self, ledger, running: list[TaskKey]) -> tuple[TaskKey, str, float] | None:

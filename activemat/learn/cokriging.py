@@ -21,7 +21,7 @@ discrepancy (fine-tuning).
 
 Selection (:func:`select_fidelity`) scores each free (candidate, level) pair
 by the integrated variance reduction it brings to the accurate level over
-the whole pool, divided by that level's cost: a level-l result shrinks d_l's
+the whole pool (or over the composition curve), divided by that level's cost: a level-l result shrinks d_l's
 variance, which reaches the top through the product of the rho^2 above it.
 """
 
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from activemat.learn.acquisition import believer_model, ivr_scores
+from activemat.learn.acquisition import believer_model, curve_ivr_scores, ivr_scores
 
 RHO_BOUNDS = (0.0, 2.0)
 MIN_POINTS_FOR_RHO = 4
@@ -207,22 +207,30 @@ class Pick:
     score: float  # top-level variance reduction per unit cost
 
 
-def fidelity_scores(model: CoKriging, X_pool: np.ndarray, free: list[np.ndarray], costs) -> np.ndarray:
-    """Scores (levels x candidates): pool-integrated top-level variance reduction per unit cost; -inf if not free."""
+def fidelity_scores(model: CoKriging, X_pool: np.ndarray, free: list[np.ndarray], costs,
+                    curve_pool=None) -> np.ndarray:
+    """Scores (levels x candidates): top-level variance reduction per unit cost; -inf if not free.
+
+    The variance reduced is the pool's summed posterior variance, or with ``curve_pool`` (the candidate pool,
+    with ``n_b`` and ``multiplicity``) that of the composition-averaged gap curve (:func:`curve_ivr_scores`).
+    """
     weights = model.variance_weights()
     out = np.full((model.n_levels, len(X_pool)), -np.inf)
     for level in range(model.n_levels):
         if free[level].any():
             gp = model.gps_[level]
-            # ivr_scores is in the GP's normalised units: back to eV^2 so levels compare
-            red = ivr_scores(gp, X_pool, free[level]) * gp.y_std_ ** 2
+            # the scores are in the GP's normalised units: back to eV^2 so levels compare
+            red = (ivr_scores(gp, X_pool, free[level]) if curve_pool is None
+                   else curve_ivr_scores(gp, curve_pool, free[level])) * gp.y_std_ ** 2
             out[level] = np.where(free[level], weights[level] * red / float(costs[level]), -np.inf)
     return out
 
 
 def select_fidelity(model: CoKriging, X_pool: np.ndarray, free: list[np.ndarray], costs,
-                    running: list[np.ndarray] | None = None, max_cheap_share: float = 1.0) -> Pick | None:
-    """The (candidate, level) pair with the most information about the accurate gap per unit cost.
+                    running: list[np.ndarray] | None = None, max_cheap_share: float = 1.0,
+                    curve_pool=None) -> Pick | None:
+    """The (candidate, level) pair with the most information about the accurate gap (or, with ``curve_pool``,
+    its composition curve: :func:`fidelity_scores`) per unit cost.
 
     A level whose scale to the one below is not yet estimated (fewer than MIN_POINTS_FOR_RHO results,
     running ones included) is filled first: until then rho is 1 and its small discrepancy GP, fitted to a
@@ -246,7 +254,7 @@ def select_fidelity(model: CoKriging, X_pool: np.ndarray, free: list[np.ndarray]
         if free[level].any() and len(model.train_[level][1]) < MIN_POINTS_FOR_RHO:
             free = [f if i == level else np.zeros_like(f) for i, f in enumerate(free)]
             break
-    s = fidelity_scores(model, X_pool, free, costs)
+    s = fidelity_scores(model, X_pool, free, costs, curve_pool)
     if not np.isfinite(s).any():
         return None
     level, cand = np.unravel_index(int(np.argmax(s)), s.shape)

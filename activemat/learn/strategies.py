@@ -343,11 +343,26 @@ class CostAwareIVR(Strategy):
     description = "multi-fidelity: the (candidate, fidelity) with the most variance reduction per CPU-second"
     multi_fidelity = True
     in_campaigns = False  # chosen by a multi-fidelity campaign with kind = "ivr"
+    curve = False  # reduce the pool's summed variance (True: the composition curve's)
 
     def select(self, ctx):
         pick = select_fidelity(ctx.model, ctx.pool.features, free=list(ctx.free), costs=ctx.costs,
-                               running=ctx.running, max_cheap_share=getattr(self.settings, "cheap_share", 1.0))
+                               running=ctx.running, max_cheap_share=getattr(self.settings, "cheap_share", 1.0),
+                               curve_pool=ctx.pool if self.curve else None)
         return None if pick is None else Pick(pick.candidate, self.name, pick.score, pick.level)
+
+
+@register
+class CostAwareCurveIVR(CostAwareIVR):
+    name = "ivr_curve/cost"
+    description = ("multi-fidelity: the (candidate, fidelity) with the most reduction of the composition curve's "
+                   "variance per CPU-second")
+    in_campaigns = False  # chosen by a multi-fidelity campaign with kind = "ivr_curve"
+    curve = True
+
+
+#: The cost-aware strategy a multi-fidelity campaign uses for each [strategy] kind it accepts.
+COST_AWARE = {"ivr": CostAwareIVR.name, "ivr_curve": CostAwareCurveIVR.name}
 
 
 def choose(strategy: Strategy, ctx: Context, *, n_seed: int, n_started: int, max_std: float = float("inf"),
