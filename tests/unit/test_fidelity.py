@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from sklearn.preprocessing import StandardScaler
 
-from activemat.learn.cokriging import CoKriging, select_fidelity
+from activemat.learn.acquisition import CURVE_REFERENCE_POINTS, composition_weights
+from activemat.learn.cokriging import CoKriging, fidelity_scores, select_fidelity
 from activemat.learn.models import make_model
 from activemat.space.pool import build_pool
 from tests.conftest import synthetic_gaps
@@ -127,6 +128,36 @@ def test_selection_weighs_information_against_cost(sparse):
     assert free[pick.level][pick.candidate] and np.isfinite(pick.score)
     none_free = [np.zeros(len(pool), bool)] * 2
     assert select_fidelity(model, X, none_free, costs=[1.0, 3.0]) is None
+
+
+def test_curve_target_scores_the_curve_variance_a_pick_removes_per_cost(sparse):
+    """With the curve as target, a (candidate, level) score is the composition curve's summed posterior variance
+    that the result removes, divided by the level's cost: Gaussian conditioning of that level's latent
+    covariance on one noisy result, reaching the top through the rho^2 above it. So the curve-targeted pick
+    removes at least as much curve variance per cost as the pool-targeted one."""
+    pool, lo, hi, model = sparse
+    X = pool.features
+    ref, weights = composition_weights(pool.n_b, pool.multiplicity, CURVE_REFERENCE_POINTS)
+
+    def removed_per_cost(level: int, candidate: int) -> float:
+        gp = model.gps_[level]
+        _, cov = gp.latent_cov(X[np.append(ref, candidate)])
+        noisy_var = gp.predict(X[[candidate]], return_std=True)[1][0] ** 2
+        a = weights @ cov[:-1, -1]
+        return model.variance_weights()[level] * float(a @ a) / noisy_var / costs[level]
+
+    free = [np.ones(len(pool), bool), np.ones(len(pool), bool)]
+    free[0][lo] = free[1][hi] = False
+    costs = [1.0, 3.0]
+    scores = fidelity_scores(model, X, free, costs, curve_pool=pool)
+    for level in (0, 1):
+        best = int(np.argmax(scores[level]))
+        worst = int(np.argmin(np.where(free[level], scores[level], np.inf)))
+        for c in (best, worst):
+            assert scores[level, c] == pytest.approx(removed_per_cost(level, c), rel=1e-6, abs=1e-15)
+    by_curve = select_fidelity(model, X, free, costs, curve_pool=pool)
+    by_pool = select_fidelity(model, X, free, costs)
+    assert removed_per_cost(by_curve.level, by_curve.candidate) >= removed_per_cost(by_pool.level, by_pool.candidate)
 
 
 def test_running_calculations_steer_the_next_pick_away(sparse):

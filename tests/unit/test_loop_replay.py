@@ -121,6 +121,26 @@ def test_stops_on_target_std(in_tmp, client):
     assert summary["completed"] < 50
 
 
+def test_stops_on_target_curve_std_as_the_readers_curve_reports_it(in_tmp, client):
+    """[stop] target_curve_std stops the campaign once the composition curve's joint-posterior std is below it
+    at every composition, by the same rule as `activemat predict --curve` (the readers' curve)."""
+    from activemat.analysis.curve import gap_curve
+    from activemat.analysis.model import fit_store_model
+    from activemat.campaign.learner import Learner
+    from activemat.campaign.model import CampaignModel
+    from activemat.campaign.stored import open_campaign
+
+    summary, data, pool = run(client, budget=60, kind="ivr_curve", stop="target_curve_std = 0.01")
+    assert "curve std" in summary["stop_reason"] and "below target" in summary["stop_reason"]
+    assert 4 < summary["completed"] < 60
+    view = open_campaign("runs/replay.h5")
+    learner = Learner(CampaignModel.of(view.config(), pool), pool, curve=True)
+    assert learner.fit(view.ledger(), np.ones(len(pool), bool))
+    assert learner.curve_std < 0.01
+    curve = gap_curve(fit_store_model("runs/replay.h5"))
+    assert max(c["model_std"] for c in curve["compositions"]) == pytest.approx(learner.curve_std, abs=1e-6)
+
+
 def test_ei_finds_target_gap(in_tmp, client):
     # 12 model-driven picks: with the default weak prior the first few still explore (with 6, the median pick
     # missed the target by more than the pool's median in 3 runs of 4)
