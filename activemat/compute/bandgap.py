@@ -20,7 +20,7 @@ from ase.calculators.calculator import kptdensity2monkhorstpack
 
 from activemat.compute.edges import Edges, edge_pass
 from activemat.compute.presets import GpawSettings, Preset
-from activemat.compute.records import CalculationRecord
+from activemat.compute.records import VALLEY_COLUMNS, CalculationRecord
 from activemat.compute.relax import RelaxationNotConverged, last_geometry, relax, scratch_folder
 
 # GPAW's C code holds the GIL and BLAS threads fight over cores: one process per
@@ -149,6 +149,9 @@ def compute_gap(candidate: int, attempt: int, atoms: Atoms, preset: Preset, scra
     at the k-points where the band edges fold. With ``gap = "gllbsc"`` the
     derivative discontinuity is added to the Kohn-Sham gap and to the CBM;
     ``parameters["gllbsc"]`` keeps the Kohn-Sham gap and the discontinuity.
+    The edge pass also gives the gap to each conduction valley
+    (:func:`activemat.compute.edges.valley_gaps`: ``gap_gamma``, ``gap_delta``,
+    ``gap_x``, ``gap_l``).
 
     With ``[relax] forces`` another preset's forces relax it, and TB09 (no
     forces) computes on that structure; a structure that preset already
@@ -222,6 +225,8 @@ def compute_gap(candidate: int, attempt: int, atoms: Atoms, preset: Preset, scra
             record.gap, record.vbm, record.cbm, record.direct = edges.gap, edges.vbm, edges.cbm, edges.direct
             record.vbm_k, record.cbm_k = tuple(edges.vbm_k), tuple(edges.cbm_k)
             record.cbm_character, record.band_check = edges.cbm_character, edges.band_check
+            for valley, gap in edges.valleys.items():
+                setattr(record, VALLEY_COLUMNS[valley], gap)
             if spinorbit:
                 soc_shift = edges.soc_shift
         if preset.gpaw.gap == "gllbsc":
@@ -230,6 +235,8 @@ def compute_gap(candidate: int, attempt: int, atoms: Atoms, preset: Preset, scra
             # conduction state alike, so it is added to the folded edges too.
             _, dxc = gllbsc_discontinuity(calc)
             record.parameters = {**params, "gllbsc": {"ks_gap": record.gap, "discontinuity": dxc}}
+            for name in VALLEY_COLUMNS.values():
+                setattr(record, name, getattr(record, name) + dxc)
             record.gap, record.cbm = record.gap + dxc, record.cbm + dxc
         if preset.gpaw.spinorbit and math.isfinite(soc_shift):
             record.soc_gap = max(record.gap + soc_shift, 0.0)

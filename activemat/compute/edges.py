@@ -10,7 +10,10 @@ from the supercell matrix :func:`supercell_matrix`), reads the gap there,
 and finds where the edges come from by unfolding (Popescu and Zunger,
 PRB 85, 085201 (2012)): the weight of each primitive k-point in the band-edge
 state's plane waves (:func:`unfold_weights`), classified as Γ, Δ, X, L or
-other (:func:`character`).
+other (:func:`character`). The lowest conduction state of each valley
+(:func:`valley_gaps`) tells how far the other valleys lie above the
+minimum, so where an alloy's minimum changes valley can be located from
+computed energies rather than from the characters alone.
 
 Points and numbers measured here (2-atom cells, PW 300 eV, GPAW 26.7):
 on the Δ line the PBE and TB09 conduction bands of Si have their minimum
@@ -35,7 +38,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from ase import Atoms
@@ -46,6 +49,10 @@ DELTA_FRACTION = 0.85
 BUFFER_BANDS = 4
 #: eV: the conduction-band minimum may move by at most this when the band count doubles.
 BAND_TOLERANCE = 0.005
+#: eV above the conduction-band minimum within which conduction states are unfolded for :func:`valley_gaps`.
+VALLEY_WINDOW = 1.5
+#: The conduction valleys :func:`valley_gaps` reports, in this order.
+VALLEYS = ("Gamma", "Delta", "X", "L")
 #: Atoms in the parent's primitive cell (diamond).
 PRIMITIVE_ATOMS = 2
 #: The diamond (fcc) primitive cell for a = 1, rows as in ``ase.build.bulk(..., "diamond")``.
@@ -186,6 +193,7 @@ class Edges:
     cbm_character: str
     band_check: float  # CBM with twice the bands minus CBM (eV)
     soc_shift: float = float("nan")  # what spin-orbit coupling adds to the gap (eV); NaN if not computed
+    valleys: dict = field(default_factory=dict)  # valley -> its lowest conduction state minus the VBM (eV)
 
 
 def conduction_bands(matrix: np.ndarray, extra_bands: int) -> int:
@@ -213,6 +221,41 @@ def _fixed_density(calc, kpts: np.ndarray, n_bands: int, n_converged: int, txt):
 
 def _eigenvalues(calc) -> np.ndarray:
     return np.array([calc.get_eigenvalues(kpt=k) for k in range(len(calc.get_ibz_k_points()))])
+
+
+def _valley_weights(calc, kpt: int, band: int, matrix: np.ndarray) -> dict[str, float]:
+    """The unfolded weight of one state summed by valley (:func:`character` of each primitive k-point)."""
+    u = calc.get_pseudo_wave_function(band=band, kpt=kpt, periodic=True)
+    keys, weights = unfold_weights(u, calc.get_ibz_k_points()[kpt], matrix)
+    out: dict[str, float] = {}
+    for key, w in zip(keys, weights):
+        out[character(key)] = out.get(character(key), 0.0) + float(w)
+    return out
+
+
+def valley_gaps(calc, eps: np.ndarray, n_occupied: int, n_converged: int, matrix: np.ndarray, vbm: float,
+                window: float = VALLEY_WINDOW) -> dict[str, float]:
+    """The gap to each conduction valley (eV): its lowest state minus the VBM.
+
+    Every converged conduction state at the pass's k-points up to ``window``
+    above the conduction-band minimum is unfolded and assigned to the valley
+    holding most of its weight (Γ, Δ, X or L; states mostly elsewhere count
+    for none). The window stops below the highest converged band of any
+    k-point, so no state below it was left out; a valley with no state in it
+    is absent (it lies higher).
+    """
+    cbm = float(eps[:, n_occupied].min())
+    top = min(cbm + window, float(eps[:, n_converged - 1].min()))
+    found: dict[str, float] = {}
+    for kpt in range(len(eps)):
+        for band in range(n_occupied, n_converged):
+            if eps[kpt, band] > top:
+                break
+            weights = _valley_weights(calc, kpt, band, matrix)
+            valley = max(weights, key=weights.get)
+            if valley in VALLEYS:
+                found[valley] = min(found.get(valley, math.inf), float(eps[kpt, band]) - vbm)
+    return {v: round(found[v], 12) for v in VALLEYS if v in found}
 
 
 def _state_k(calc, kpt: int, bands: list[int], matrix: np.ndarray) -> np.ndarray:
@@ -249,7 +292,8 @@ def edge_pass(calc, atoms: Atoms, n_occupied: int, extra_bands: int, *, txt=None
     cbm_k = _state_k(nscf, k_c, bottom, matrix)
     edges = Edges(gap=round(max(cbm - vbm, 0.0), 12), vbm=vbm, cbm=cbm, direct=k_v == k_c,
                   vbm_k=reduced(_state_k(nscf, k_v, top, matrix)), cbm_k=reduced(cbm_k),
-                  cbm_character=character(cbm_k), band_check=band_check)
+                  cbm_character=character(cbm_k), band_check=band_check,
+                  valleys=valley_gaps(nscf, eps, n_occupied, n_bands - buffer, matrix, vbm))
     if spinorbit:
         edges.soc_shift = spinorbit_gap(nscf, n_occupied) - (cbm - vbm)
     return edges

@@ -8,6 +8,8 @@ import numpy as np
 
 #: Entries of ``CalculationRecord.parameters`` that are results of the run, not settings it ran with.
 RESULT_PARAMETERS = ("gllbsc",)
+#: The record field holding the gap to each conduction valley of :data:`activemat.compute.edges.VALLEYS`.
+VALLEY_COLUMNS = {"Gamma": "gap_gamma", "Delta": "gap_delta", "X": "gap_x", "L": "gap_l"}
 
 
 @dataclass
@@ -54,6 +56,11 @@ class CalculationRecord:
     band_check: float = float("nan")  # CBM with twice the unoccupied bands minus the CBM, eV
     soc_gap: float = float("nan")  # gap with spin-orbit coupling added non-self-consistently, eV
     relax_gap: float = float("nan")  # gap of the [relax] forces preset at the relaxed structure, eV
+    # gap to the lowest conduction state of each valley (activemat.compute.edges.valley_gaps), eV
+    gap_gamma: float = float("nan")
+    gap_delta: float = float("nan")
+    gap_x: float = float("nan")
+    gap_l: float = float("nan")
     positions: np.ndarray | None = None  # (atoms, 3) Angstrom: the structure the gap was computed on
     cell: np.ndarray | None = None  # (3, 3) Angstrom
 

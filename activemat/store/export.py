@@ -28,11 +28,13 @@ from activemat.errors import InputError
 from activemat.store.query import open_store, plain_values
 
 FORMATS = {".extxyz": "extxyz", ".xyz": "extxyz", ".csv": "csv"}
-# Calculation columns copied into each frame's info (when present).
+# Calculation columns copied into each frame's info (when present), and the k-point vectors (when not NaN).
 FRAME_KEYS = ("row", "candidate", "attempt", "formula", "n_{b}", "x_{b}", "multiplicity", "status", "gap", "direct",
               "vbm", "cbm", "ks_gap", "discontinuity", "preset", "iteration", "reason", "scf_iterations", "kpts",
               "wall_time", "error", "test", "parameters", "ranks", "relax", "relax_steps", "relax_fmax", "relax_from",
-              "unrelaxed_gap")
+              "unrelaxed_gap", "grid_gap", "cbm_character", "band_check", "soc_gap", "relax_gap",
+              "gap_gamma", "gap_delta", "gap_x", "gap_l")
+FRAME_VECTORS = ("vbm_k", "cbm_k")
 
 
 def _format(out: Path, fmt: str | None) -> str:
@@ -131,6 +133,7 @@ def frames(view, rows: dict[str, np.ndarray]) -> list:
     energy = np.asarray(rows["energy"]).tolist()
     calc = view.data.calculations
     positions, cells = calc["positions"][rows["row"]], calc["cell"][rows["row"]]
+    vectors = {k: calc[k][rows["row"]] for k in FRAME_VECTORS if k in calc}
     out = []
     for i, cand in enumerate(np.asarray(rows["candidate"]).tolist()):
         atoms = pool.atoms(cand)
@@ -142,6 +145,9 @@ def frames(view, rows: dict[str, np.ndarray]) -> list:
             if v is None or v == "" or (isinstance(v, float) and v != v):
                 continue  # extxyz cannot round-trip an empty value, and None or NaN means "none"
             atoms.info[k] = v
+        for k, values in vectors.items():
+            if np.isfinite(values[i]).all():
+                atoms.info[k] = values[i].tolist()
         if energy[i] == energy[i]:
             atoms.calc = SinglePointCalculator(atoms, energy=energy[i])
         out.append(atoms)

@@ -64,6 +64,11 @@ Schema versions
     relaxed the structure). Older files are migrated by adding the columns
     (NaN and empty: their gaps are grid gaps, read on the self-consistent
     k-points).
+8
+    the gap to each conduction valley, calculations/gap_gamma, gap_delta,
+    gap_x and gap_l (the lowest unfolded conduction state of each valley
+    minus the VBM), from which the valley order along the composition
+    axis is learned. Older files are migrated by adding the columns (NaN).
 """
 
 from __future__ import annotations
@@ -73,7 +78,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 CREATOR = "activemat"
 
 #: HDF5 file-format bounds (low, high) of every open that writes. New objects use the low bound, the
@@ -444,6 +449,10 @@ CALCULATIONS = Group("calculations", (
            doc="gap with spin-orbit coupling added non-self-consistently; NaN = not computed"),
     Column("relax_gap", "f8", "eV", _NAN, source=RESULT, since=7,
            doc="gap of the [relax] forces preset (PBE for TB09) at the relaxed structure; NaN = not that case"),
+    *(Column(f"gap_{valley}", "f8", "eV", _NAN, source=RESULT, since=8,
+             doc=f"gap to the lowest conduction state of the {name} valley (unfolded states up to 1.5 eV above "
+                 "the CBM); NaN = none in that window, or a grid preset")
+      for valley, name in (("gamma", "Gamma"), ("delta", "Delta"), ("x", "X"), ("l", "L"))),
 ), doc="One row per calculation attempt, appended on submission and filled in when its result arrives.",
     row=CALCULATION)
 

@@ -275,7 +275,7 @@ def test_store_is_laid_out_exactly_as_the_schema_declares(make_store, pool):
                 assert [d[0].name for d in ds.dims] == [f"/{group.path}/{n}" for n in group.dimensions_of(column)]
             for name in group.dimensions:
                 assert h5py.h5ds.is_scale(g[name].id), name
-    assert S.CALCULATIONS.since == S.CANDIDATES.since == 1 and S.PARAMETERS.since == 3 and S.SCHEMA_VERSION == 7
+    assert S.CALCULATIONS.since == S.CANDIDATES.since == 1 and S.PARAMETERS.since == 3 and S.SCHEMA_VERSION == 8
     assert [c.name for c in S.CANDIDATES.columns if c.since == 4] == ["sqs"]
     assert [c.name for c in S.SNAPSHOTS.columns if c.since == 5] == ["hyperparameters"]
     assert [c.name for c in S.CALCULATIONS.columns if c.since == 3] == ["parameters", "ks_gap", "discontinuity"]
@@ -782,7 +782,8 @@ def test_band_edge_results_round_trip(make_store):
     store = make_store()
     row = store.add_attempt(2, 0, "pbe-relaxed", 0, "seed")
     store.finish_attempt(row, _record(2, gap=0.55, grid_gap=0.69, vbm_k=(0.0, 0.0, 0.0), cbm_k=(0.85, 0.0, 0.0),
-                                      cbm_character="Delta", band_check=-1e-4, soc_gap=0.535, relax_gap=0.56))
+                                      cbm_character="Delta", band_check=-1e-4, soc_gap=0.535, relax_gap=0.56,
+                                      gap_delta=0.55, gap_x=0.69, gap_l=1.5))
     other = store.add_attempt(3, 0, "gpaw-fast", 0, "seed")
     store.finish_attempt(other, _record(3))  # a grid preset: no edges
     store.close()
@@ -791,6 +792,26 @@ def test_band_edge_results_round_trip(make_store):
     assert np.allclose(calc["cbm_k"][0], (0.85, 0, 0)) and np.isnan(calc["cbm_k"][1]).all()
     assert (calc["grid_gap"][0], calc["soc_gap"][0], calc["relax_gap"][0]) == (0.69, 0.535, 0.56)
     assert calc["band_check"][0] == -1e-4 and np.isnan(calc["grid_gap"][1])
+    assert (calc["gap_delta"][0], calc["gap_x"][0], calc["gap_l"][0]) == (0.55, 0.69, 1.5)
+    assert np.isnan(calc["gap_gamma"][0]) and np.isnan(calc["gap_l"][1])
+
+
+def test_band_edge_results_are_exported_with_each_frame(make_store, tmp_path):
+    import ase.io
+
+    from activemat.store.export import export_store
+
+    store = make_store()
+    row = store.add_attempt(2, 0, "pbe-relaxed", 0, "seed")
+    store.finish_attempt(row, _record(2, gap=0.55, cbm_k=(0.85, 0.0, 0.0), cbm_character="Delta", soc_gap=0.535,
+                                      gap_delta=0.55, gap_l=1.5))
+    store.close()
+    out = tmp_path / "edges.extxyz"
+    assert export_store(store.path, out) == 1
+    info = ase.io.read(out).info
+    assert info["cbm_character"] == "Delta" and info["soc_gap"] == 0.535
+    assert (info["gap_delta"], info["gap_l"]) == (0.55, 1.5) and "gap_gamma" not in info  # NaN: not written
+    assert np.allclose(info["cbm_k"], (0.85, 0, 0)) and "vbm_k" not in info
 
 
 def test_relaxed_structure_is_found_for_a_later_level(make_store, pool):

@@ -114,10 +114,10 @@ def test_reference_v2_store_migrates_on_open_losing_and_altering_nothing(referen
         else:
             assert _same(value, migrated[name]), name
     assert migrated["/"][S.ATTR_SCHEMA] == S.SCHEMA_VERSION
-    # and what schemas 3 and 4 added, as declared, filled with the empty value
+    # and what later schemas added, as declared, filled with the empty value
     added = set(migrated) - set(raw)
     assert added == {S.PARAMETERS.path, *(S.PARAMETERS.path_of(n) for n in S.PARAMETERS.names),
-                     *(S.CALCULATIONS.path_of(c.name) for c in S.CALCULATIONS.columns if c.since in (3, 6, 7)),
+                     *(S.CALCULATIONS.path_of(c.name) for c in S.CALCULATIONS.columns if c.since in (3, 6, 7, 8)),
                      *(S.CANDIDATES.path_of(c.name) for c in S.CANDIDATES.columns if c.since == 4),
                      *(S.SNAPSHOTS.path_of(c.name) for c in S.SNAPSHOTS.columns if c.since == 5),
                      *(f"{g.path}/{d}" for g in S.GROUPS for d in g.dimensions)}
