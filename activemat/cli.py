@@ -102,6 +102,16 @@ def _export(args) -> int:
 
 
 def _predict(args) -> int:
+    if args.crossover is not None:
+        from activemat.analysis.crossover import crossover, render
+
+        if args.spec or args.curve:
+            raise InputError("--crossover locates the valley crossover of the whole curve; leave out --curve, the "
+                             "compositions and structure files")
+        lower, _, upper = args.crossover.partition(",")
+        result = crossover(args.store, lower=lower, upper=upper or "L")
+        print(json.dumps(result)) if args.json else render(result)
+        return 0
     if args.curve and args.spec:
         raise InputError("--curve prints the whole composition curve; leave out the compositions and structure "
                          "files (or run predict once for them)")
@@ -255,6 +265,9 @@ def _add_model_verbs(sub) -> None:
     predict.add_argument("--curve", action="store_true",
                          help="the composition-averaged gap curve E_g(x) with its joint-posterior model std, the "
                               "configurational spread and the bowing parameter b (instead of SPEC)")
+    predict.add_argument("--crossover", nargs="?", const="Delta,L", metavar="LOWER,UPPER",
+                         help="where the conduction-band minimum changes from valley LOWER to UPPER along x "
+                              "(default Delta,L), from the computed valley gaps, with its uncertainty")
     predict.add_argument("--model", choices=MODEL_KINDS, help="refit this model kind instead of the campaign's")
     predict.add_argument("--refit", action="store_true", help=_REFIT)
     predict.add_argument("--corrections", metavar="TERMS",

@@ -1,0 +1,153 @@
+"""Where the random alloy's conduction-band minimum changes valley, from computed valley gaps.
+
+Si(1-x)Ge(x)'s minimum lies in the Δ valley on the Si side and at L on the
+Ge side (measured crossover: x = 0.85, :data:`activemat.analysis.experiment.CROSSOVER_X`).
+The edge pass stores the gap to each valley of every calculation
+(``gap_delta``, ``gap_x``, ``gap_l``, ``gap_gamma``: :func:`activemat.compute.edges.valley_gaps`).
+Here the separation of two valleys,
+
+    s(config) = E(upper valley) - E(lower valley),  e.g. E_L - E_Δ,
+
+is learned over the pool by the campaign's own ``[model]`` (a GP on the
+same features, fitted to the results of one preset), averaged per
+composition as the gap curve is (multiplicity weights, joint posterior:
+:mod:`activemat.learn.curve`), and the crossover is where that average
+changes sign. Its uncertainty comes from joint draws of the whole averaged
+curve: each draw's first sign change (linear between compositions) is one
+crossover; the figure is their median with the 16th-84th percentile
+interval, and the share of draws with no sign change is reported.
+
+The Si-like valley is Δ or X, whichever is lower (Si's minimum lies on the
+Δ line near X; in a supercell the state nearest X may unfold onto X). A
+cross-check that uses no model: the share of computed cells, per
+composition, whose minimum lies in the second valley (``cbm_character``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from activemat.campaign.setup import model_factory
+from activemat.campaign.stored import open_campaign
+from activemat.errors import InputError
+from activemat.learn.curve import composition_subsets, curve_covariance
+from activemat.store import schema as S
+
+#: Valleys a crossover may be asked for, and the gap columns each reads (the lowest of them).
+VALLEY_GAPS = {"Delta": ("gap_delta", "gap_x"), "L": ("gap_l",), "Gamma": ("gap_gamma",), "X": ("gap_x",)}
+#: Joint draws of the averaged separation curve.
+N_SAMPLES = 4000
+
+
+def valley_gap(calculations: dict, valley: str) -> np.ndarray:
+    """The gap (eV) to ``valley`` of every calculation row: the lowest of its columns; NaN if none was found."""
+    if valley not in VALLEY_GAPS:
+        raise InputError(f"unknown valley {valley!r}; use one of {', '.join(VALLEY_GAPS)}")
+    return np.fmin.reduce([calculations[c] for c in VALLEY_GAPS[valley]])
+
+
+def separation_data(view, preset: str, lower: str, upper: str) -> tuple[np.ndarray, np.ndarray]:
+    """Candidates with a successful ``preset`` calculation that found both valleys (held-out ones excluded;
+    the last such row per candidate) and their separation E(upper) - E(lower) (eV)."""
+    calc = view.data.calculations
+    sep = valley_gap(calc, upper) - valley_gap(calc, lower)
+    rows = np.flatnonzero((calc["status"] == S.OK) & (calc["preset"] == preset) & np.isfinite(sep))
+    last = {int(calc["candidate"][r]): r for r in rows}
+    idx = np.array(sorted(last), dtype=np.int64)
+    keep = ~view.test[idx] if len(idx) else np.zeros(0, bool)
+    idx = idx[keep]
+    return idx, sep[[last[int(c)] for c in idx]]
+
+
+def _first_crossing(x: np.ndarray, curves: np.ndarray) -> np.ndarray:
+    """Per row of ``curves`` (values at increasing ``x``): where it first goes from >= 0 to < 0, linear between
+    points; NaN where it never does."""
+    out = np.full(len(curves), np.nan)
+    for i, s in enumerate(curves):
+        below = np.flatnonzero((s[:-1] >= 0) & (s[1:] < 0))
+        if len(below):
+            k = below[0]
+            out[i] = x[k] + (x[k + 1] - x[k]) * s[k] / (s[k] - s[k + 1])
+    return out
+
+
+def crossover(store: str | Path, *, lower: str = "Delta", upper: str = "L", preset: str | None = None,
+              n_samples: int = N_SAMPLES, seed: int = 0) -> dict:
+    """Where the minimum changes from valley ``lower`` (Si side) to ``upper``, from a store's valley gaps.
+
+    Parameters
+    ----------
+    store : the campaign store.
+    lower, upper : the valleys (``Delta``, ``L``, ``Gamma``, ``X``); the separation E(upper) - E(lower) is
+        positive where ``lower`` holds the minimum.
+    preset : whose results (default: the campaign's own preset, its most accurate).
+    n_samples, seed : the joint draws of the averaged separation.
+
+    Returns
+    -------
+    dict
+        ``x`` (median crossover of the draws; NaN if under half of them cross), ``x_low``/``x_high`` (16th and
+        84th percentiles), ``no_crossing`` (share of draws that never change sign), ``n_results``,
+        ``preset``, ``valleys``, ``curve`` (per composition: ``x``, ``separation`` and its joint-posterior
+        ``std``, eV) and ``characters`` (per composition with computed cells: ``x``, ``n`` and ``share_upper``,
+        the share whose ``cbm_character`` is ``upper``).
+
+    Raises
+    ------
+    InputError
+        Fewer than 3 results with both valleys, or an unknown valley.
+    """
+    view = open_campaign(store)
+    config, pool = view.config(), view.pool()
+    preset = preset or config.calculator.preset
+    idx, sep = separation_data(view, preset, lower, upper)
+    if len(idx) < 3:
+        raise InputError(f"{view.path}: {len(idx)} {preset} result(s) with both the {lower} and {upper} valley "
+                         "gaps; a crossover needs 3 (valley gaps come from presets with edges = \"folded\", "
+                         "schema 8 and later)")
+    model = model_factory(config.model, config.campaign.seed, pool)(n_train=len(idx)).fit(pool.features[idx], sep)
+    subsets = list(composition_subsets(pool))
+    x = np.array([k for k, *_ in subsets], float) / pool.n_sites
+    mean = np.array([w @ model.predict(pool.features[i]) for _, i, w, _, _ in subsets])
+    cov = curve_covariance(model, pool.features, [c[3] for c in subsets], [c[4] for c in subsets])
+    draws = np.random.default_rng(seed).multivariate_normal(mean, cov, n_samples, method="eigh")
+    crossings = _first_crossing(x, draws)
+    found = crossings[np.isfinite(crossings)]
+    half = len(found) >= n_samples / 2
+    chars = view.data.calculations["cbm_character"]
+    ok = (view.data.calculations["status"] == S.OK) & (view.data.calculations["preset"] == preset)
+    cand = view.data.calculations["candidate"][ok]
+    n_b = pool.n_b[cand]
+    characters = [{"x": float(k / pool.n_sites), "n": int((n_b == k).sum()),
+                   "share_upper": float(np.mean(chars[ok][n_b == k] == upper))} for k in np.unique(n_b)]
+    return {"preset": preset, "valleys": (lower, upper), "n_results": int(len(idx)),
+            "x": float(np.median(found)) if half else float("nan"),
+            "x_low": float(np.percentile(found, 16)) if half else float("nan"),
+            "x_high": float(np.percentile(found, 84)) if half else float("nan"),
+            "no_crossing": float(1 - len(found) / n_samples),
+            "curve": [{"x": float(xi), "separation": float(m), "std": float(np.sqrt(max(c, 0.0)))}
+                      for xi, m, c in zip(x, mean, np.diag(cov))],
+            "characters": characters}
+
+
+def render(result: dict, console=None) -> None:
+    """Print a crossover result: the figure, then the averaged separation per composition."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    lower, upper = result["valleys"]
+    figure = (f"x = {result['x']:.3f} (16-84 %: {result['x_low']:.3f}-{result['x_high']:.3f})"
+              if result["x"] == result["x"] else "not located (under half of the draws cross)")
+    console.print(f"{lower} -> {upper} crossover from {result['n_results']} {result['preset']} results: {figure}; "
+                  f"no crossing in {100 * result['no_crossing']:.1f} % of the draws")
+    shares = {round(c["x"], 6): c for c in result["characters"]}
+    table = Table("x", f"E_{upper} - E_{lower} (eV)", "std (eV)", "computed cells", f"CBM at {upper}")
+    for row in result["curve"]:
+        computed = shares.get(round(row["x"], 6))
+        table.add_row(f"{row['x']:.4f}", f"{row['separation']:+.4f}", f"{row['std']:.4f}",
+                      str(computed["n"]) if computed else "0",
+                      f"{100 * computed['share_upper']:.0f} %" if computed else "")
+    console.print(table)

@@ -1,0 +1,99 @@
+"""Locating the valley crossover from stored valley gaps (activemat.analysis.crossover), on a store written with
+synthetic valley gaps (a named fake for the analysis logic: no DFT)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from activemat.analysis.crossover import crossover, valley_gap
+from activemat.campaign.config import parse_campaign
+from activemat.campaign.setup import build_campaign_pool
+from activemat.compute.presets import load_preset
+from activemat.compute.records import CalculationRecord
+from activemat.errors import InputError
+from activemat.store.write import CampaignStore
+
+CAMPAIGN = """
+[campaign]
+name = "valleys"
+seed = 0
+[space]
+supercell = [2, 2, 2]
+mode = "configurations"
+[calculator]
+preset = "pbe-fast"
+[model]
+restarts = 1
+"""
+
+
+def _store(path, n: int, crossing: float = 0.8) -> None:
+    """Delta 1.2 - 0.3 x and L = Delta + (crossing - x), crossing at ``crossing``, each with a
+    small configurational term; every 10th result has no L state in the window (NaN)."""
+    config = parse_campaign(CAMPAIGN)
+    pool = build_campaign_pool(config)
+    rng = np.random.default_rng(1)
+    picks = np.unique(np.concatenate([[0, len(pool) - 1], rng.choice(len(pool), n, replace=False)]))
+    wiggle = 0.01 * np.sin(7 * pool.features[:, 1])
+    store = CampaignStore.create(path, campaign_text=CAMPAIGN, identity=config.identity(), pool=pool,
+                                 presets={"pbe-fast": load_preset("pbe-fast").model_dump(mode="json")})
+    with store:
+        for i, c in enumerate(picks.tolist()):
+            x = pool.x_b[c]
+            delta = 1.2 - 0.3 * x + wiggle[c]
+            l_gap = delta + 1.0 * (crossing - x) + wiggle[c] if i % 10 != 5 else float("nan")
+            row = store.add_attempt(c, 0, "pbe-fast", 0, "seed")
+            store.finish_attempt(row, CalculationRecord(
+                c, 0, "pbe-fast", "ok", gap=float(np.fmin(delta, l_gap)), gap_delta=delta, gap_x=delta + 0.15,
+                gap_l=l_gap, cbm_character="L" if l_gap < delta else "Delta"))
+
+
+def test_the_crossover_is_where_the_averaged_valley_separation_changes_sign(tmp_path):
+    _store(tmp_path / "v.h5", 60)
+    out = crossover(tmp_path / "v.h5")
+    assert out["valleys"] == ("Delta", "L") and out["preset"] == "pbe-fast"
+    assert out["n_results"] < 62  # the results without an L state are left out
+    assert out["x_low"] <= out["x"] <= out["x_high"] and out["x"] == pytest.approx(0.8, abs=0.02)
+    assert out["x_high"] - out["x_low"] < 0.05 and out["no_crossing"] < 0.01
+    curve = out["curve"]
+    assert curve[0]["separation"] == pytest.approx(0.8, abs=0.03) and curve[-1]["separation"] < 0
+    assert all(c["std"] >= 0 for c in curve)
+    # the model-free cross-check: Si-side cells hold Delta, Ge-side cells L
+    shares = {round(c["x"], 4): c["share_upper"] for c in out["characters"]}
+    assert shares[0.0] == 0.0 and shares[1.0] == 1.0
+
+
+def test_few_results_give_a_wide_interval_and_too_few_a_clear_error(tmp_path):
+    _store(tmp_path / "few.h5", 4)
+    out = crossover(tmp_path / "few.h5", seed=1)
+    _store(tmp_path / "many.h5", 60)
+    many = crossover(tmp_path / "many.h5", seed=1)
+    # six results leave the curve loose: many draws never cross, and those that do spread wider (or, below
+    # half of the draws crossing, no figure is given at all)
+    assert out["no_crossing"] > many["no_crossing"]
+    assert np.isnan(out["x"]) or out["x_high"] - out["x_low"] > many["x_high"] - many["x_low"]
+    with pytest.raises(InputError, match="needs 3"):
+        crossover(tmp_path / "few.h5", preset="pbe-relaxed")
+    with pytest.raises(InputError, match="unknown valley 'K'"):
+        crossover(tmp_path / "few.h5", upper="K")
+
+
+def test_the_si_like_valley_is_the_lower_of_delta_and_x():
+    calc = {"gap_delta": np.array([1.1, 0.9, np.nan]), "gap_x": np.array([1.0, 1.2, 0.7])}
+    assert valley_gap(calc, "Delta").tolist() == [1.0, 0.9, 0.7]
+
+
+def test_predict_crossover_prints_the_figure_and_refuses_an_unknown_valley(tmp_path, capsys):
+    import json
+
+    from activemat.cli import main
+
+    _store(tmp_path / "v.h5", 30)
+    assert main(["predict", str(tmp_path / "v.h5"), "--crossover", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["valleys"] == ["Delta", "L"] and 0.7 < out["x"] < 0.9
+    assert main(["predict", str(tmp_path / "v.h5"), "--crossover", "Delta,K"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "unknown valley 'K'" in err
+    assert main(["predict", str(tmp_path / "v.h5"), "Si8Ge8", "--crossover"]) == 2
