@@ -34,8 +34,9 @@ class Selector:
         self.rng = np.random.default_rng(config.campaign.seed)
         self.strategy = make_strategy(config.strategy.kind, config.strategy)
         if learner.multi and self.strategy.uses_model:
-            # a co-kriging model picks candidate and fidelity together, by cost-aware variance reduction
-            self.strategy = make_strategy(COST_AWARE[config.strategy.kind], config.strategy)
+            # a co-kriging model picks candidate and fidelity together, by cost-aware variance reduction (of the
+            # curve with kind = "ivr_curve"; a transfer campaign with another kind gets the pool's)
+            self.strategy = make_strategy(COST_AWARE.get(config.strategy.kind, COST_AWARE["ivr"]), config.strategy)
         self.stop_reason = ""
 
     def next(self, ledger, running: list[TaskKey]) -> tuple[TaskKey, str, float] | None:
