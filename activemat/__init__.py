@@ -1,8 +1,8 @@
 """activemat: active-learning DFT campaigns for alloy band gaps.
 
 ``activemat.Store(path)`` opens a campaign store for notebooks and scripts (:class:`activemat.analysis.api.Store`:
-its tables as pandas DataFrames, its model, predictions and gap curve). It is imported on first use, so
-``import activemat`` stays light.
+its tables as pandas DataFrames, its model, predictions and gap curve); it is the documented way to read a
+store. It is imported on first use, so ``import activemat`` stays light.
 """
 
 from activemat.version import __version__

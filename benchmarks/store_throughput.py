@@ -6,7 +6,7 @@ takes ~30 min of CPU here (about 20 ms a row: each row resizes and writes
 ~30 datasets), so the bulk of the rows is written column-wise in blocks
 through the schema's own column table (benchmark only, labelled "bulk"),
 and the loop's real per-row rate is measured at each size.
-Queries use activemat.store.query.open_store(...).select(...) (read the whole store
+Queries use activemat.store.read.read_store(...).select(...) (read the whole store
 + vectorised filters), as `activemat query` does.
 
     .venv/bin/python benchmarks/store_throughput.py
@@ -28,7 +28,7 @@ from _common import save  # noqa: E402
 from activemat.compute.records import CalculationRecord  # noqa: E402
 from activemat.space.pool import build_pool  # noqa: E402
 from activemat.store import schema as S  # noqa: E402
-from activemat.store.query import open_store  # noqa: E402
+from activemat.store.read import read_store  # noqa: E402
 from activemat.store.write import CampaignStore  # noqa: E402
 
 
@@ -96,7 +96,7 @@ def main() -> None:
                 best = np.inf
                 for _ in range(3):
                     t = time.perf_counter()
-                    got = open_store(path).select(**filters)
+                    got = read_store(path).select(**filters)
                     best = min(best, time.perf_counter() - t)
                 timings[label] = {"seconds": best, "rows": len(got["row"])}
             r = {"rows": n, "flushed_ms_per_row": 1e3 * t_probe / args.probe, "bulk_rows": max(bulk, 0),

@@ -12,6 +12,15 @@ One import gives everything::
     store.predict(["Si4Ge12", atoms, "cell.cif"])
     store.curve()                                # E_g(x) with its joint-posterior std; bowing in .attrs
 
+``activemat.Store`` is the documented way to open a store for reading. Underneath, it is the store as
+:func:`activemat.store.read.read_store` reads it (every reader of activemat, the CLI's included, reads through
+that one function): ``store.view`` is that same reading as numpy columns, with the query layer's filters
+(:class:`~activemat.campaign.stored.CampaignView`, a :class:`~activemat.store.query.StoreView`)::
+
+    store.view.calculations["gap"]               # numpy columns, as stored
+    store.view.select(status="ok", x_b="0.25:0.75", columns="candidate,formula,gap")
+    store.view.pool().atoms(0)                   # a candidate as ase.Atoms
+
 Missing values are missing: NaN for numbers, ``<NA>`` for integer and boolean columns, NaT for times, None
 for a k-point grid or parameters never recorded; never the store's fill values. Every DataFrame keeps the
 units of its columns in ``df.attrs["units"]`` (eV for energies, s for durations; times are timezone-aware
@@ -33,6 +42,7 @@ from activemat.analysis.model import StoreModel, fit_store_model
 from activemat.analysis.predict import predict
 from activemat.campaign.stored import CampaignView, open_campaign
 from activemat.store import schema as S
+from activemat.store.query import StoreView
 
 __all__ = ["Store"]
 
@@ -65,7 +75,8 @@ class Store:
 
     Parameters
     ----------
-    path : the store (an ``.h5`` file a campaign wrote).
+    path : the store (an ``.h5`` file a campaign wrote), or a store already read
+        (:func:`activemat.store.read.read_store`), used as it is.
 
     Raises
     ------
@@ -73,23 +84,22 @@ class Store:
         Missing, foreign, newer or damaged store (one line naming the path and the fix).
     """
 
-    def __init__(self, path: str | Path | CampaignView):
-        self._source = path
-        self.refresh()
+    def __init__(self, path: str | Path | StoreView):
+        self._view = open_campaign(path)
+        self._models: dict[tuple, StoreModel] = {}
 
     def refresh(self) -> Store:
         """Read the store again (a running campaign appends rows); forgets the model built so far."""
-        source = self._source
-        self._view = open_campaign(source if not isinstance(source, CampaignView) else source.path)
-        self._models: dict[tuple, StoreModel] = {}
+        self._view = open_campaign(self._view.path)
+        self._models = {}
         return self
 
     def __repr__(self) -> str:
-        data = self._view.data
-        ok = int(np.sum(data.calculations["status"] == S.OK))
-        return (f"<activemat.Store {self.path}: {data.n_calculations} calculations ({ok} ok), "
-                f"{len(data.candidates['n_b'])} candidates, {len(data.snapshots['iteration'])} snapshots, "
-                f"schema {int(data.attrs[S.ATTR_SCHEMA])}>")
+        view = self._view
+        ok = int(np.sum(view.calculations["status"] == S.OK))
+        return (f"<activemat.Store {self.path}: {view.n_calculations} calculations ({ok} ok), "
+                f"{len(view.candidates['n_b'])} candidates, {len(view.snapshots['iteration'])} snapshots, "
+                f"schema {int(view.attrs[S.ATTR_SCHEMA])}>")
 
     # -- what the store is --------------------------------------------------------------------
     @property
@@ -98,7 +108,9 @@ class Store:
 
     @property
     def view(self) -> CampaignView:
-        """The underlying read-only view (numpy columns, the stored campaign file)."""
+        """The store as read, as numpy columns (:class:`~activemat.campaign.stored.CampaignView`: the columns
+        as stored, the calculations table with ``select``/``records`` filters, the pool, the stored campaign
+        file)."""
         return self._view
 
     @property
@@ -130,7 +142,7 @@ class Store:
         nullable (``<NA>`` without a result). Units: ``.attrs["units"]``.
         """
         t = self._view.table()
-        calc = self._view.data.calculations
+        calc = self._view.calculations
         n = len(t["row"])
         frame = {}
         for name, values in t.items():
@@ -158,10 +170,10 @@ class Store:
         """The candidate pool, indexed by ``candidate``: ``formula``, ``n_ge``, ``x_ge``, ``multiplicity``,
         ``test`` (held out), ``sqs``, ``decoration`` (one 0/1 character per site, 1 = alloying element) and
         ``gap``: the gap (eV) of its successful calculation at the campaign's preset, NaN if none yet."""
-        view, c = self._view, self._view.data.candidates
+        view, c = self._view, self._view.candidates
         b = view.b
         gap = np.full(len(c["n_b"]), np.nan)
-        done = view.data.completed(view.preset)
+        done = view.completed(view.preset)
         gap[np.fromiter(done, np.int64, len(done))] = np.fromiter(done.values(), float, len(done))
         df = pd.DataFrame({
             "formula": view.formulas(), f"n_{b}": c["n_b"], f"x_{b}": c["x_b"], "multiplicity": c["multiplicity"],
@@ -174,7 +186,7 @@ class Store:
     @property
     def features(self) -> pd.DataFrame:
         """The model's features of every candidate: one column per feature name, indexed by ``candidate``."""
-        c = self._view.data.candidates
+        c = self._view.candidates
         return pd.DataFrame(c["features"], columns=list(self._view.feature_names),
                             index=pd.RangeIndex(len(c["n_b"]), name=S.CANDIDATE))
 
@@ -184,7 +196,7 @@ class Store:
         errors, the pool's max and mean std (eV), ``time`` (UTC), ``model`` (text) and ``hyperparameters``
         (the exact fitted state as a dict, None before store schema 5). The predictions over the pool are in
         :meth:`pool_predictions`."""
-        snaps = self._view.data.snapshots
+        snaps = self._view.snapshots
         n = len(snaps["iteration"])
         frame = {}
         for column in S.SNAPSHOTS.columns:
@@ -203,7 +215,7 @@ class Store:
     def pool_predictions(self, snapshot: int = -1) -> pd.DataFrame:
         """The loop's prediction over the pool at a snapshot (default the latest): ``mean`` and ``std`` (eV)
         of every candidate, as stored (float32), indexed by ``candidate``."""
-        snaps = self._view.data.snapshots
+        snaps = self._view.snapshots
         if not len(snaps["iteration"]):
             raise IndexError(f"{self.path} has no snapshot yet: run the campaign further")
         df = pd.DataFrame({"mean": snaps["pool_mean"][snapshot], "std": snaps["pool_std"][snapshot]},

@@ -108,7 +108,7 @@ def latest_state(view: CampaignView) -> tuple[dict | None, int | None, str]:
         The state (:meth:`GPRegressor.state`, :meth:`CoKriging.state`) and its snapshot's iteration; or None,
         None and why there is none to reuse.
     """
-    snaps = view.data.snapshots
+    snaps = view.snapshots
     if not len(snaps["iteration"]):
         return None, None, "the store has no snapshot yet"
     text = str(snaps["hyperparameters"][-1])

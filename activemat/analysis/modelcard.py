@@ -101,7 +101,7 @@ def open_reference(view: CampaignView, reference: str | Path | CampaignView) -> 
     """Open a reference store and check it holds the same candidate pool as ``view``."""
     ref = open_campaign(reference)
     same = (ref.elements == view.elements and ref.supercell == view.supercell
-            and np.array_equal(ref.data.candidates["decoration"], view.data.candidates["decoration"]))
+            and np.array_equal(ref.candidates["decoration"], view.candidates["decoration"]))
     if not same:
         raise InputError(f"reference {ref.path} has a different candidate pool from {view.path}; "
                          "give a reference store of the same [space]")
@@ -128,7 +128,7 @@ def reference_errors(sm, reference: str | Path | CampaignView) -> dict:
     (``model_preset``), ``warning`` says so (``activemat inspect`` prints it).
     """
     ref = open_reference(sm.view, reference)
-    done = ref.data.completed(ref.preset)
+    done = ref.completed(ref.preset)
     if not done:
         raise InputError(f"reference {ref.path} has no successful calculations; give a store with results")
     idx = np.fromiter(done, dtype=np.int64, count=len(done))
@@ -136,7 +136,7 @@ def reference_errors(sm, reference: str | Path | CampaignView) -> dict:
     mean, std = sm.predict(sm.pool.features[idx])
     err = mean - y
     unseen = ~np.isin(idx, sm.train)
-    out = {"store": str(ref.path), "presets": sorted(set(ref.data.calculations["preset"][ref.data.status_mask(S.OK)])),
+    out = {"store": str(ref.path), "presets": sorted(set(ref.calculations["preset"][ref.status_mask(S.OK)])),
            "preset": ref.preset, "model_preset": sm.view.preset, "warning": preset_warning(sm.view, ref),
            "n": int(len(idx)), "mae": float(np.mean(np.abs(err))), "rmse": float(np.sqrt(np.mean(err ** 2))),
            "max_error": float(np.max(np.abs(err))), "n_unseen": int(unseen.sum()),
@@ -156,12 +156,12 @@ def model_card(store: str | Path | CampaignView, kind: str | None = None,
     against another store of the same space (see :func:`reference_errors`).
     """
     view = open_campaign(store)
-    snaps = view.data.snapshots
+    snaps = view.snapshots
     train, y = view.training_set()
     test_idx, test_y = view.test_set()
     settings = model_settings(view, kind)
     card = {"store": str(view.path), "model": None, "kind": settings.kind, "features": list(view.feature_names),
-            "n_train": int(len(train)), "n_candidates": int(len(view.data.candidates["n_b"])),
+            "n_train": int(len(train)), "n_candidates": int(len(view.candidates["n_b"])),
             "n_test": int(len(test_idx)), "n_test_reserved": int(view.test.sum()),
             "latest_snapshot": _latest_snapshot(snaps)}
     if len(train) < MIN_TRAIN:

@@ -39,7 +39,7 @@ def _composition(sm: StoreModel, formula: str) -> dict:
     n_b = view.n_b_of(formula)
     avg = composition_average(sm, n_b)
     x = n_b / view.n_sites
-    done = view.data.completed(view.preset)
+    done = view.completed(view.preset)
     computed = [(c, g) for c, g in done.items() if sm.pool.n_b[c] == n_b]
     lo, hi = sm.x_range()
     item = {"spec": formula, "type": "composition", "formula": sm.pool.formula(int(avg["configurations"][0])),
@@ -151,7 +151,7 @@ def predict(store: str | Path | CampaignView | StoreModel, specs, kind: str | No
             example = f"{sm.pool.elements[0]}4{sm.pool.elements[1]}{sm.view.n_sites - 4}"
             raise InputError(f"{text!r} is neither a composition nor a structure file; give a formula such as "
                              f"{example} or the path of a file ase.io.read can read")
-    presets = sorted(set(sm.view.data.calculations["preset"][sm.view.data.status_mask(S.OK)].tolist()))
+    presets = sorted(set(sm.view.calculations["preset"][sm.view.status_mask(S.OK)].tolist()))
     return {"store": str(sm.view.path), "model": sm.kind, "description": sm.model.describe(),
             "hyperparameters": sm.hyperparameters, "n_train": int(len(sm.train)), "presets": presets,
             "predictions": items}

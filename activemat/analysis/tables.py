@@ -1,6 +1,7 @@
 """A store's tables for people: ``activemat query`` as a rich table, CSV or JSON, and ``activemat status``.
 
-The store layer returns data: :mod:`activemat.store.query` filters the
+The store layer returns data: :class:`~activemat.store.query.StoreView` (a
+store as :func:`~activemat.store.read.read_store` reads it) filters the
 calculations joined with their candidates, :mod:`activemat.store.status`
 counts. This module writes them out. The CSV is the text
 :mod:`activemat.store.export` writes to a file; the JSON is
@@ -21,7 +22,8 @@ import numpy as np
 from activemat.errors import InputError
 from activemat.store import schema as S
 from activemat.store.export import write_csv
-from activemat.store.query import open_store, to_records
+from activemat.store.query import to_records
+from activemat.store.read import read_store
 
 __all__ = ["OUTPUT_FORMATS", "write_rows", "run_query", "render_status"]
 
@@ -93,14 +95,14 @@ def run_query(path: str | Path, *, fmt: str = "table", columns=None, sort=None, 
     """Filter a store's calculations and write them (the ``activemat query`` verb); return the match count."""
     if fmt not in OUTPUT_FORMATS:
         raise InputError(f"unknown --format {fmt!r}; use one of {', '.join(OUTPUT_FORMATS)}")
-    view = open_store(path)
+    view = read_store(path)
     if columns is None and fmt == "table":
         t = view.table()
         columns = [c.format(b=view.b) for c in TABLE_COLUMNS if c.format(b=view.b) in t]
-        if not np.any(view.data.calculations["status"] == S.FAILED):
+        if not np.any(view.calculations["status"] == S.FAILED):
             columns.remove("error")
     rows = view.select(columns=columns, sort=sort, reverse=reverse, limit=limit, **filters)
-    write_rows(rows, fmt, file, total=view.data.n_calculations, title=f"{view.path}")
+    write_rows(rows, fmt, file, total=view.n_calculations, title=f"{view.path}")
     return len(next(iter(rows.values()))) if rows else 0
 
 

@@ -71,7 +71,7 @@ def _stored_pool(config: CampaignConfig) -> CandidatePool | None:
     if not path.exists():
         return None
     view = open_campaign(path)
-    return view.pool() if view.data.attrs.get(S.ATTR_IDENTITY) == config.identity() else None
+    return view.pool() if view.attrs.get(S.ATTR_IDENTITY) == config.identity() else None
 
 
 def fixed_candidates(entries: list[str], pool: CandidatePool) -> list[int]:
@@ -176,7 +176,7 @@ def prior_centre(path, pool: CandidatePool, make_gp: ModelFactory):
     if key not in _CENTRES:
         if path.suffix in (".h5", ".hdf5"):
             view = open_campaign(path)
-            if not np.array_equal(view.data.candidates["decoration"], pool.decorations):
+            if not np.array_equal(view.candidates["decoration"], pool.decorations):
                 raise InputError(f"[model] prior_from = {path}: that store's candidates differ from this pool")
             idx, gaps = view.training_set()
         else:
@@ -216,7 +216,7 @@ def pretrain(path, pool: CandidatePool, make_gp, fixed: dict | None = None) -> C
     if len(idx) < MIN_TRAIN:
         raise InputError(f"[model] transfer_from = {path}: {len(idx)} completed calculation(s); "
                          f"pretraining needs at least {MIN_TRAIN}")
-    if np.array_equal(view.data.candidates["decoration"], pool.decorations):
+    if np.array_equal(view.candidates["decoration"], pool.decorations):
         return CoKriging(make_gp, fixed=fixed).fit([(pool.features[idx], gaps)])
     stored = view.pool()
     if stored.elements != pool.elements or pool.feature_kind not in ("icet", "shells"):

@@ -2,11 +2,17 @@
 
 The store layer knows columns, not campaigns; which preset is "the
 campaign's own" and which results are training data is a campaign fact, so
-it lives here, beside the campaign file's model.
+it lives here, beside the campaign file's model. :func:`open_campaign` opens
+no file of its own: it is :func:`activemat.store.read.read_store` (the one way
+to open a store for reading), with the reading seen as a :class:`CampaignView`.
+Every reader above the store layer (``predict``, ``inspect``, ``plot``,
+``view``, ``status``, :class:`activemat.Store`) takes a store path or a view
+through it, so a view read once is never read again.
 """
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +20,8 @@ import numpy as np
 from activemat.campaign.config import CampaignConfig, parse_campaign
 from activemat.campaign.ledger import Ledger
 from activemat.store import schema as S
-from activemat.store.query import StoreView, open_store
+from activemat.store.query import StoreView
+from activemat.store.read import read_store
 from activemat.store.status import summarize
 
 
@@ -23,7 +30,7 @@ class CampaignView(StoreView):
 
     def config(self) -> CampaignConfig:
         """The campaign definition the store was created with."""
-        return parse_campaign(self.data.attrs[S.ATTR_CAMPAIGN_TEXT], f"{self.path} (stored campaign file)")
+        return parse_campaign(self.attrs[S.ATTR_CAMPAIGN_TEXT], f"{self.path} (stored campaign file)")
 
     @property
     def preset(self) -> str:
@@ -41,14 +48,14 @@ class CampaignView(StoreView):
         config = self.config()
         names = config.calculator.presets
         ledger = Ledger(self.test, len(names), config.faults.max_attempts)
-        ledger.load(self.data.calculations, names, retry_failed=False, source=str(self.path))
+        ledger.load(self.calculations, names, retry_failed=False, source=str(self.path))
         return ledger
 
     def status(self) -> dict:
         """:func:`activemat.store.status.summarize`, with the attempt figures as ``run`` counts them."""
         counts = self.ledger().counts()
         out = {}
-        for key, value in summarize(self.data).items():
+        for key, value in summarize(self).items():
             out[key] = counts.get(key, value)
             if key == "retried":
                 out.update(given_up=counts["given_up"], to_retry=counts["to_retry"])
@@ -60,7 +67,8 @@ class CampaignView(StoreView):
 
 
 def open_campaign(store: str | Path | StoreView) -> CampaignView:
-    """Open a campaign store read-only (safe while a campaign writes it), or view an open one as a campaign.
+    """A store as its campaign: a path is read with :func:`~activemat.store.read.read_store` (read-only, safe
+    while a campaign writes it); a view already read is reused as it is, not read again.
 
     Raises
     ------
@@ -69,4 +77,5 @@ def open_campaign(store: str | Path | StoreView) -> CampaignView:
     """
     if isinstance(store, CampaignView):
         return store
-    return CampaignView((store if isinstance(store, StoreView) else open_store(store)).data)
+    view = store if isinstance(store, StoreView) else read_store(store)
+    return CampaignView(**{f.name: getattr(view, f.name) for f in fields(StoreView)})

@@ -25,7 +25,8 @@ from typing import IO
 import numpy as np
 
 from activemat.errors import InputError
-from activemat.store.query import open_store, plain_values
+from activemat.store.query import StoreView, plain_values
+from activemat.store.read import read_store
 
 FORMATS = {".extxyz": "extxyz", ".xyz": "extxyz", ".csv": "csv"}
 # Calculation columns copied into each frame's info (when present), and the k-point vectors (when not NaN).
@@ -68,7 +69,7 @@ def export_store(path: str | Path, out: str | Path, fmt: str | None = None, **fi
     """
     if str(out) == "-" or _stream(Path(out)):
         fmt = fmt or (FORMATS.get(Path(str(out)).suffix.lower()) if str(out) != "-" else None) or "extxyz"
-        view = open_store(path)
+        view = read_store(path)
         rows = view.select(**filters)
         if str(out) == "-":
             _write(view, rows, fmt, sys.stdout)
@@ -79,7 +80,7 @@ def export_store(path: str | Path, out: str | Path, fmt: str | None = None, **fi
         return len(rows["row"])
     out = Path(out)
     fmt = _format(out, fmt)
-    view = open_store(path)
+    view = read_store(path)
     rows = view.select(**filters)
     n = len(rows["row"])
     if out.is_dir():
@@ -96,7 +97,7 @@ def export_store(path: str | Path, out: str | Path, fmt: str | None = None, **fi
     return n
 
 
-def _write(view, rows: dict[str, np.ndarray], fmt: str, fh) -> None:
+def _write(view: StoreView, rows: dict[str, np.ndarray], fmt: str, fh) -> None:
     if fmt == "csv":
         write_csv(rows, fh)
     else:
@@ -123,7 +124,7 @@ def write_csv(table: dict[str, np.ndarray], file: IO) -> None:
     writer.writerows([[_cell(v) for v in row] for row in zip(*cols)])
 
 
-def frames(view, rows: dict[str, np.ndarray]) -> list:
+def frames(view: StoreView, rows: dict[str, np.ndarray]) -> list:
     """ASE Atoms, one per row of a (filtered) calculations table, with the calculation in ``info``."""
     from ase.calculators.singlepoint import SinglePointCalculator
 
@@ -131,7 +132,7 @@ def frames(view, rows: dict[str, np.ndarray]) -> list:
     keys = [k.format(b=view.b) for k in FRAME_KEYS]
     cols = {k: np.asarray(rows[k]).tolist() for k in keys}
     energy = np.asarray(rows["energy"]).tolist()
-    calc = view.data.calculations
+    calc = view.calculations
     positions, cells = calc["positions"][rows["row"]], calc["cell"][rows["row"]]
     vectors = {k: calc[k][rows["row"]] for k in FRAME_VECTORS if k in calc}
     out = []

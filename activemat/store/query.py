@@ -1,15 +1,20 @@
-"""Read-only access to a campaign store: one table of calculations, filters, records.
+"""A store as read into memory (:class:`StoreView`): its columns, its candidates, one table of calculations.
 
-A thin layer over :func:`activemat.store.read.read_store` (safe while a campaign
-writes the store). Every calculation row is joined with its candidate
-(formula, alloying-element count and fraction, multiplicity, test flag), and
-filters are vectorised numpy masks over those columns, so stores of 10^5 rows
-filter in milliseconds. The ``parameters`` column holds the canonical JSON of
-the GPAW keyword arguments a calculation ran with (empty when not recorded,
-as in stores written before schema 3); :func:`to_records` (and so the JSON
-output of ``activemat query``) gives it back as an object. Writing a table
-out is not done here: :mod:`activemat.store.export` writes files (extended
-XYZ, CSV), :mod:`activemat.analysis.tables` prints it.
+A reader never builds a view itself: :func:`activemat.store.read.read_store`
+(safe while a campaign writes the store) is the one function that opens a
+store for reading, and returns a :class:`StoreView`. The campaign layer's
+:class:`~activemat.campaign.stored.CampaignView` is the same reading that also
+knows its campaign file, and :class:`activemat.Store` is it for notebooks.
+
+Every calculation row is joined with its candidate (formula,
+alloying-element count and fraction, multiplicity, test flag), and filters
+are vectorised numpy masks over those columns, so stores of 10^5 rows filter
+in milliseconds. The ``parameters`` column holds the canonical JSON of the
+GPAW keyword arguments a calculation ran with (empty when not recorded, as in
+stores written before schema 3); :func:`to_records` (and so the JSON output
+of ``activemat query``) gives it back as an object. Writing a table out is
+not done here: :mod:`activemat.store.export` writes files (extended XYZ,
+CSV), :mod:`activemat.analysis.tables` prints it.
 
 >>> parse_range("0.2:0.5", "gap")
 (0.2, 0.5)
@@ -23,7 +28,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,9 +37,7 @@ from activemat.store import schema as S
 from activemat.errors import InputError
 from activemat.space.formula import parse_formula
 from activemat.space.pool import CandidatePool
-from activemat.store.read import StoreData, read_store
-
-__all__ = ["StoreView", "open_store", "parse_range", "to_records", "plain_values"]
+__all__ = ["StoreView", "parse_range", "to_records", "plain_values"]
 
 JSON_COLUMNS = ("parameters",)  # table columns holding JSON text: objects in records and JSON output
 
@@ -109,45 +112,68 @@ def _names(value) -> list[str]:
     return [str(v).strip() for v in items if str(v).strip()]
 
 
-@dataclass
+@dataclass(eq=False)
 class StoreView:
-    """A read-only, in-memory view of a store with convenience accessors.
+    """A store as read into memory, read-only: its columns as numpy arrays, and what they describe.
+
+    Made by :func:`activemat.store.read.read_store`, the one way to open a store for reading. It is a copy:
+    rows a campaign writes later are seen by reading the store again.
 
     Attributes
     ----------
-    data
-        The :class:`activemat.store.read.StoreData` (raw columns as numpy arrays).
+    path
+        The store's file.
+    attrs
+        Root attributes (text decoded to ``str``).
+    candidates, calculations, snapshots
+        Columns of each group as numpy arrays (text as ``str`` object arrays), named as in
+        :mod:`activemat.store.schema`; columns a newer schema added to an older file are filled with
+        their fill value.
+    presets
+        Preset name -> the preset as stored (a plain dict).
+    parameters
+        Parameter-set key (``calculations["parameters"]``) -> the GPAW keyword arguments (a plain
+        dict); empty for a store written before schema 3. :meth:`parameters_of` gives a row's.
     """
 
-    data: StoreData
+    path: Path
+    attrs: dict
+    candidates: dict[str, np.ndarray]
+    calculations: dict[str, np.ndarray]
+    snapshots: dict[str, np.ndarray]
+    presets: dict[str, dict] = field(default_factory=dict)
+    parameters: dict[str, dict] = field(default_factory=dict)
+
+    @property
+    def data(self) -> StoreView:
+        """The view itself. Transitional: the columns were a separate object (``view.data.calculations``), and
+        :mod:`activemat.analysis.plots` (being split) and two benchmarks still read them that way; remove this
+        once they read ``view.calculations``."""
+        return self
 
     # -- what the store describes ---------------------------------------------
     @property
-    def path(self) -> Path:
-        return self.data.path
-
-    @property
     def elements(self) -> tuple[str, str]:
-        return tuple(str(e) for e in self.data.attrs[S.ATTR_ELEMENTS])
+        return tuple(str(e) for e in self.attrs[S.ATTR_ELEMENTS])
 
     @property
     def supercell(self) -> tuple:
         """Three repeats, or a 3x3 matrix as a tuple of rows."""
-        value = np.asarray(self.data.attrs[S.ATTR_SUPERCELL])
+        value = np.asarray(self.attrs[S.ATTR_SUPERCELL])
         return tuple(tuple(int(n) for n in row) for row in value) if value.ndim == 2 else tuple(int(n) for n in value)
 
     @property
     def cell(self) -> str:
         """The repeated cell, ``"primitive"`` or ``"cubic"`` (stores before schema 3 are primitive)."""
-        return str(self.data.attrs.get(S.ATTR_CELL, "primitive"))
+        return str(self.attrs.get(S.ATTR_CELL, "primitive"))
 
     @property
     def feature_names(self) -> tuple[str, ...]:
-        return tuple(str(n) for n in self.data.attrs[S.ATTR_FEATURE_NAMES])
+        return tuple(str(n) for n in self.attrs[S.ATTR_FEATURE_NAMES])
 
     @property
     def n_sites(self) -> int:
-        return int(self.data.candidates["decoration"].shape[1])
+        return int(self.candidates["decoration"].shape[1])
 
     @property
     def b(self) -> str:
@@ -157,8 +183,8 @@ class StoreView:
     @property
     def test(self) -> np.ndarray:
         """Candidates held out for testing (never trained on), as a bool array."""
-        test = self.data.candidates.get("test")
-        return np.zeros(len(self.data.candidates["n_b"]), bool) if test is None else test.astype(bool)
+        test = self.candidates.get("test")
+        return np.zeros(len(self.candidates["n_b"]), bool) if test is None else test.astype(bool)
 
     def formulas(self) -> np.ndarray:
         """Formula of every candidate, e.g. ``Si4Ge12`` (object array)."""
@@ -166,7 +192,7 @@ class StoreView:
         n = self.n_sites
         per_count = np.array(["".join(f"{e}{k}" for e, k in ((a, n - m), (b, m)) if k > 0) for m in range(n + 1)],
                              dtype=object)
-        return per_count[self.data.candidates["n_b"]]
+        return per_count[self.candidates["n_b"]]
 
     def n_b_of(self, formula: str) -> int:
         """Number of alloying atoms in a formula; InputError naming the fix if it is not one of this store's."""
@@ -179,87 +205,45 @@ class StoreView:
         for its ``[space]``, so this is the campaign's pool, without enumerating
         it again.
         """
-        c = self.data.candidates
+        c = self.candidates
         return CandidatePool(self.elements, self.supercell, c["decoration"].astype(np.uint8),
                              c["multiplicity"].astype(np.int64), c["features"].astype(float), self.feature_names,
                              cell=self.cell, sqs=c["sqs"].astype(bool) if c["sqs"].any() else None)
 
-    def parameters(self, row: int) -> dict:
-        """The GPAW keyword arguments calculation ``row`` ran with (empty if they were not recorded)."""
-        key = self.data.calculations["parameters"][row]
-        return self.data.parameters.get(key, {})
+    # -- what the calculations came to ------------------------------------------
+    @property
+    def n_calculations(self) -> int:
+        return len(self.calculations["candidate"])
+
+    def status_mask(self, status: str) -> np.ndarray:
+        return self.calculations["status"] == status
+
+    def completed(self, preset: str | None = None) -> dict[int, float]:
+        """Candidate -> gap of its successful calculation (with that preset only, if given)."""
+        ok = self.status_mask(S.OK)
+        if preset is not None:
+            ok &= self.calculations["preset"] == preset
+        return dict(zip(self.calculations["candidate"][ok].tolist(), self.calculations["gap"][ok].tolist()))
 
     def results(self, preset: str, *, held_out: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Candidates with a successful calculation at ``preset`` and their gaps (eV): the training candidates,
         or with ``held_out`` the test candidates."""
-        done = self.data.completed(preset)
+        done = self.completed(preset)
         idx = np.fromiter(done, dtype=np.int64, count=len(done))
         gaps = np.fromiter(done.values(), dtype=float, count=len(done))
         keep = (self.test[idx] == held_out) if len(idx) else np.zeros(0, bool)
         return idx[keep], gaps[keep]
 
+    def parameters_of(self, row: int) -> dict:
+        """The GPAW keyword arguments calculation ``row`` ran with (empty if they were not recorded)."""
+        return self.parameters.get(self.calculations["parameters"][row], {})
+
     # -- the calculations table -----------------------------------------------
     def table(self) -> dict[str, np.ndarray]:
         """Every calculation row joined with its candidate, as ordered columns (built once per view)."""
         if "_table" not in self.__dict__:
-            self.__dict__["_table"] = self._build_table()
+            self.__dict__["_table"] = _calculation_table(self)
         return dict(self.__dict__["_table"])
-
-    def _build_table(self) -> dict[str, np.ndarray]:
-        calc, cand = self.data.calculations, self.data.candidates
-        c = calc["candidate"]
-        n = len(c)
-        b = self.b
-        known = (c >= 0) & (c < len(cand["n_b"]))
-        ci = np.where(known, c, 0)
-
-        def take(values, fill):
-            return np.where(known, values[ci], fill) if n else values[:0]
-
-        out = {
-            "row": np.arange(n),
-            "candidate": c,
-            "formula": np.where(known, self.formulas()[ci], "") if n else np.array([], dtype=object),
-            f"n_{b}": take(cand["n_b"], -1),
-            f"x_{b}": take(cand["x_b"], np.nan),
-            "multiplicity": take(cand["multiplicity"], 0),
-            "test": take(self.test, False).astype(bool),
-        }
-        status = calc["status"]
-        finished = np.isin(status, (S.OK, S.FAILED))  # rows with a result (the others hold only fills)
-        # Then every calculation column, in schema order. A value the calculation never produced is None (an
-        # empty cell, null, a key left out), never a fill that reads as a result: -1 SCF iterations, a 0x0x0
-        # grid, "indirect" for a gap never computed, fallback 0 for a calculation that never ran.
-        for name in S.CALCULATIONS.names:
-            if name == "candidate":
-                continue
-            values = calc[name]
-            if name == "kpts":
-                values = np.array([None if not any(k) else "x".join(map(str, k)) for k in values.tolist()],
-                                  dtype=object)
-            elif name == "direct":
-                values = _optional(values.astype(bool), status == S.OK)
-            elif name in ("scf_iterations", "relax_steps", "relax_from"):
-                values = _optional(values, finished & (values >= 0))
-            elif name == "ranks":  # 0: not recorded (rows from before MPI ranks were)
-                values = _optional(values, finished & (values > 0))
-            elif name == "fallback":
-                values = _optional(values, finished)
-            elif name == "parameters":  # the key of a parameter set -> its JSON
-                keys, inverse = np.unique(values.astype(str), return_inverse=True)
-                texts = [S.parameters_json(self.data.parameters[k]) if k in self.data.parameters else ""
-                         for k in keys.tolist()]
-                values = np.array(texts, dtype=object)[inverse]
-            elif values.ndim > 1:
-                continue  # positions and cell: the structure is in export's frames, not in the flat table
-            out[name] = values
-            if name == "finished":
-                out["wall_time"] = calc["finished"] - calc["started"]
-        for name, values in out.items():
-            if values.dtype == object and n:
-                # Rows still running hold their string fill, written as the text "b''" by store 0.1.0: show it empty.
-                out[name] = np.where(values == "b''", "", values)
-        return out
 
     def mask(self, table: dict[str, np.ndarray] | None = None, *, composition=None, n_b=None, x_b=None,
              status=None, gap=None, iteration=None, preset=None) -> np.ndarray:
@@ -311,7 +295,7 @@ class StoreView:
             mask &= _in_range(t["iteration"], parse_range(iteration, "iteration", int))
         if preset is not None:
             wanted = _names(preset)
-            known = sorted(set(self.data.presets) | set(t["preset"].tolist()) - {""})
+            known = sorted(set(self.presets) | set(t["preset"].tolist()) - {""})
             bad = [p for p in wanted if p not in known]
             if bad or not wanted:
                 raise InputError(f"preset {', '.join(bad) or repr(preset)} was not used in {self.path}; "
@@ -323,27 +307,14 @@ class StoreView:
                **filters) -> dict[str, np.ndarray]:
         """Filtered (and optionally sorted, cut and column-selected) calculations table.
 
-        ``filters`` are those of :meth:`mask`. ``sort`` puts NaN last.
+        ``filters`` are those of :meth:`mask`. ``sort`` puts NaN and missing values last.
         """
         t = self.table()
         idx = np.flatnonzero(self.mask(t, **filters))
         names = self.check_columns(columns, t) if columns is not None else list(t)
         if sort is not None:
             (key,) = self.check_columns([sort], t, option="--sort")
-            values = t[key][idx]
-            missing = np.array([v is None for v in values.tolist()], bool) if values.dtype == object else None
-            if missing is not None and missing.any():  # an optional column: values in order, None last
-                present = np.flatnonzero(~missing)
-                inner = np.argsort(np.array(values[present].tolist()), kind="stable")
-                order = np.concatenate([present[inner[::-1] if reverse else inner], np.flatnonzero(missing)])
-            elif values.dtype.kind == "f":
-                order = np.argsort(-values if reverse else values, kind="stable")
-                order = np.concatenate([order[~np.isnan(values[order])], order[np.isnan(values[order])]])
-            else:
-                order = np.argsort(values, kind="stable")
-                if reverse:
-                    order = order[::-1]
-            idx = idx[order]
+            idx = idx[_order(t[key][idx], reverse)]
         if limit is not None:
             if limit < 0:
                 raise InputError(f"--limit {limit} is negative; give a number of rows >= 0")
@@ -364,15 +335,82 @@ class StoreView:
         return to_records(self.select(**filters))
 
 
-def open_store(path: str | Path) -> StoreView:
-    """Open a campaign store read-only (safe while a campaign writes it).
+def _calculation_table(view: StoreView) -> dict[str, np.ndarray]:
+    """:meth:`StoreView.table`: every calculation row joined with its candidate."""
+    calc, cand = view.calculations, view.candidates
+    c = calc["candidate"]
+    n = len(c)
+    b = view.b
+    known = (c >= 0) & (c < len(cand["n_b"]))
+    ci = np.where(known, c, 0)
 
-    Raises
-    ------
-    activemat.errors.StoreError
-        Missing, foreign, newer or damaged store (an InputError: fix the path).
+    def take(values, fill):
+        return np.where(known, values[ci], fill) if n else values[:0]
+
+    out = {
+        "row": np.arange(n),
+        "candidate": c,
+        "formula": np.where(known, view.formulas()[ci], "") if n else np.array([], dtype=object),
+        f"n_{b}": take(cand["n_b"], -1),
+        f"x_{b}": take(cand["x_b"], np.nan),
+        "multiplicity": take(cand["multiplicity"], 0),
+        "test": take(view.test, False).astype(bool),
+    }
+    status = calc["status"]
+    finished = np.isin(status, (S.OK, S.FAILED))  # rows with a result (the others hold only fills)
+    # Then every calculation column, in schema order. A value the calculation never produced is None (an
+    # empty cell, null, a key left out), never a fill that reads as a result: -1 SCF iterations, a 0x0x0
+    # grid, "indirect" for a gap never computed, fallback 0 for a calculation that never ran.
+    for name in S.CALCULATIONS.names:
+        if name == "candidate":
+            continue
+        values = calc[name]
+        if name == "kpts":
+            values = np.array([None if not any(k) else "x".join(map(str, k)) for k in values.tolist()],
+                              dtype=object)
+        elif name == "direct":
+            values = _optional(values.astype(bool), status == S.OK)
+        elif name in ("scf_iterations", "relax_steps", "relax_from"):
+            values = _optional(values, finished & (values >= 0))
+        elif name == "ranks":  # 0: not recorded (rows from before MPI ranks were)
+            values = _optional(values, finished & (values > 0))
+        elif name == "fallback":
+            values = _optional(values, finished)
+        elif name == "parameters":  # the key of a parameter set -> its JSON
+            keys, inverse = np.unique(values.astype(str), return_inverse=True)
+            texts = [S.parameters_json(view.parameters[k]) if k in view.parameters else ""
+                     for k in keys.tolist()]
+            values = np.array(texts, dtype=object)[inverse]
+        elif values.ndim > 1:
+            continue  # positions and cell: the structure is in export's frames, not in the flat table
+        out[name] = values
+        if name == "finished":
+            out["wall_time"] = calc["finished"] - calc["started"]
+    for name, values in out.items():
+        if values.dtype == object and n:
+            # Rows still running hold their string fill, written as the text "b''" by store 0.1.0: show it empty.
+            out[name] = np.where(values == "b''", "", values)
+    return out
+
+
+def _order(values: np.ndarray, reverse: bool) -> np.ndarray:
+    """The order that sorts a column (descending with ``reverse``), NaN and None last either way.
+
+    >>> _order(np.array([0.3, np.nan, 0.1]), reverse=True).tolist()
+    [0, 2, 1]
+    >>> _order(np.array([2, None, 1], dtype=object), reverse=False).tolist()
+    [2, 0, 1]
     """
-    return StoreView(read_store(path))
+    missing = np.array([v is None for v in values.tolist()], bool) if values.dtype == object else None
+    if missing is not None and missing.any():  # an optional column: values in order, None last
+        present = np.flatnonzero(~missing)
+        inner = np.argsort(np.array(values[present].tolist()), kind="stable")
+        return np.concatenate([present[inner[::-1] if reverse else inner], np.flatnonzero(missing)])
+    if values.dtype.kind == "f":
+        order = np.argsort(-values if reverse else values, kind="stable")
+        return np.concatenate([order[~np.isnan(values[order])], order[np.isnan(values[order])]])
+    order = np.argsort(values, kind="stable")
+    return order[::-1] if reverse else order
 
 
 # -- records ---------------------------------------------------------------------

@@ -1,5 +1,11 @@
 """Reading a campaign store: open it read-only, check its version, load it into memory.
 
+:func:`read_store` is the one way to open a store for reading; every reader
+(``status``, ``query``, ``export``, ``predict``, ``inspect``, ``plot``,
+``view``, :class:`activemat.Store`, a resuming campaign) goes through it, and
+gets a :class:`~activemat.store.query.StoreView`. The one writer is
+:class:`activemat.store.write.CampaignStore`.
+
 A reader is safe while a campaign writes the store. It opens the file
 read-only with HDF5's file locks off (a reader must never block a resuming
 writer), trying a plain open first (it checks the file's length; a SWMR open
@@ -13,7 +19,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
@@ -22,51 +27,8 @@ import numpy as np
 from activemat.errors import StoreError
 from activemat.store import schema as S
 from activemat.store.layout import decode, filled, sizes_of, whole_rows
+from activemat.store.query import StoreView
 from activemat.version import __version__
-
-
-@dataclass
-class StoreData:
-    """A read-only, in-memory copy of a store.
-
-    Attributes
-    ----------
-    path
-        The store's file.
-    attrs
-        Root attributes (text decoded to ``str``).
-    candidates, calculations, snapshots
-        Columns of each group as numpy arrays (text as ``str`` object arrays), named as in
-        :mod:`activemat.store.schema`; columns a newer schema added to an older file are filled with
-        their fill value.
-    presets
-        Preset name -> the preset as stored (a plain dict).
-    parameters
-        Parameter-set key (``calculations["parameters"]``) -> the GPAW keyword arguments (a plain
-        dict); empty for a store written before schema 3.
-    """
-
-    path: Path
-    attrs: dict
-    candidates: dict[str, np.ndarray]
-    calculations: dict[str, np.ndarray]
-    snapshots: dict[str, np.ndarray]
-    presets: dict[str, dict] = field(default_factory=dict)
-    parameters: dict[str, dict] = field(default_factory=dict)
-
-    @property
-    def n_calculations(self) -> int:
-        return len(self.calculations["candidate"])
-
-    def status_mask(self, status: str) -> np.ndarray:
-        return self.calculations["status"] == status
-
-    def completed(self, preset: str | None = None) -> dict[int, float]:
-        """Candidate -> gap of its successful calculation (with that preset only, if given)."""
-        ok = self.status_mask(S.OK)
-        if preset is not None:
-            ok &= self.calculations["preset"] == preset
-        return dict(zip(self.calculations["candidate"][ok].tolist(), self.calculations["gap"][ok].tolist()))
 
 
 def open_read(path: Path) -> h5py.File:
@@ -173,23 +135,25 @@ def _parameter_sets(rows: dict[str, np.ndarray]) -> dict[str, dict]:
     return sets
 
 
-def read_store(path: str | Path) -> StoreData:
-    """Open a store read-only (safe while a campaign writes it) and load it into memory.
+def read_store(path: str | Path) -> StoreView:
+    """Open a store read-only (safe while a campaign writes it), load it into memory and close it.
 
     A live writer appends column by column: every group is cut to its
-    shortest column, so a reader sees whole rows only.
+    shortest column, so a reader sees whole rows only. The file is never
+    written, locked or created.
 
     Raises
     ------
     activemat.errors.StoreError
-        Missing, foreign, newer or damaged store.
+        Missing, foreign, newer or damaged store (one line naming the path and the fix; an InputError, so the
+        CLI exits with code 2).
     """
     path = Path(path)
     with open_read(path) as f:
         check_version(path, f)
         try:
             sizes = sizes_of(f)
-            return StoreData(
+            return StoreView(
                 path=path,
                 attrs={k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()},
                 candidates=_read_group(f, S.CANDIDATES, sizes),

@@ -11,7 +11,7 @@ import numpy as np
 
 from activemat.store import schema as S
 from activemat.store.files import writer_running
-from activemat.store.read import StoreData
+from activemat.store.query import StoreView
 
 
 def driver_running(path: Path) -> bool:
@@ -51,20 +51,21 @@ def superseded(calc: dict) -> np.ndarray:
     return np.arange(n) < last[task]
 
 
-def summarize(data: StoreData) -> dict:
-    calc, snaps = data.calculations, data.snapshots
+def summarize(view: StoreView) -> dict:
+    """Counts, failures and the latest model's errors of a store as read (:func:`~activemat.store.read.read_store`)."""
+    calc, snaps = view.calculations, view.snapshots
     status = calc["status"]
     ok = status == S.OK
     failed = status == S.FAILED
     gaps = calc["gap"][ok]
     latest = {k: (v[-1] if len(v) else float("nan")) for k, v in snaps.items()}
-    live = driver_running(data.path)
+    live = driver_running(view.path)
     running = int(np.sum(status == S.RUNNING))
     return {
-        "store": str(data.path),
-        "schema_version": int(data.attrs[S.ATTR_SCHEMA]),
+        "store": str(view.path),
+        "schema_version": int(view.attrs[S.ATTR_SCHEMA]),
         "driver_running": live,
-        "candidates": int(len(data.candidates["n_b"])),
+        "candidates": int(len(view.candidates["n_b"])),
         "attempts": int(len(status)),
         "completed": int(ok.sum()),
         "presets": _per_preset(calc, ok),

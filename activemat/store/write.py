@@ -1,12 +1,16 @@
 """The single writer of a campaign store, laid out as :mod:`activemat.store.schema` declares.
 
-The driver is the only writer. It holds an exclusive lock file beside the
-store's real path and a lock on the store file itself, so a second driver
-is refused however it names the store (a symlink, a hard link; see
-:mod:`activemat.store.files`). HDF5's own file locks are off: they would let
-a reader block a resuming writer. It writes in SWMR mode and flushes after
-every change, so readers (status, query, plots; :mod:`activemat.store.read`)
-can open the file at any time, and a driver killed mid-campaign leaves a
+The driver is the only writer, and :class:`CampaignStore` the one way to
+open a store for writing: :meth:`CampaignStore.create` makes a new store,
+:meth:`CampaignStore.open` reopens one to resume (as
+:func:`activemat.store.read.read_store` is the one way to open it for
+reading). It holds an exclusive lock file beside the store's real path and a
+lock on the store file itself, so a second driver is refused however it
+names the store (a symlink, a hard link; see :mod:`activemat.store.files`).
+HDF5's own file locks are off: they would let a reader block a resuming
+writer. It writes in SWMR mode and flushes after every change, so readers
+(every one reads through :func:`~activemat.store.read.read_store`) can open
+the file at any time, and a driver killed mid-campaign leaves a
 readable file. HDF5 then refuses to reopen that file for writing (its
 consistency flags are still set), so resuming copies it into a fresh file and
 swaps it in atomically; the same copy migrates a file of an older schema
@@ -183,11 +187,6 @@ class CampaignStore(StoreWriter):
         self._keys = {k.decode() for k in self._cols[S.PARAMETERS.path]["key"][:n]}  # parameter sets already stored
 
     # -- opening -------------------------------------------------------------
-    @classmethod
-    def check_compatible(cls, path: Path, identity: str) -> None:
-        """Refuse, without writing anything, a store that this campaign must not continue."""
-        check_compatible(path, identity)
-
     @classmethod
     def create(cls, path: str | Path, *, campaign_text: str, identity: str, pool, presets: dict[str, dict]) -> CampaignStore:
         """Create a store for a campaign and open it for writing.

@@ -33,7 +33,7 @@ from activemat.campaign.setup import build_campaign_pool
 from activemat.cli import main
 from activemat.compute.oracle import ReplayOracle
 from activemat.errors import InputError
-from activemat.store.query import open_store
+from activemat.store.read import read_store
 
 SHIFT = -0.5  # eV: the "low" fidelity answers the measured gap shifted by this much
 
@@ -201,7 +201,7 @@ def test_experiment_without_a_model(tmp_path_factory, tmp_path):
     empty = stores(tmp_path_factory)["empty"]
     with pytest.raises(InputError, match="no calculations yet"):
         plot_store(single, tmp_path / "z", figures="experiment", compare=[empty])
-    assert open_store(single).elements == ("Si", "Ge")
+    assert read_store(single).elements == ("Si", "Ge")
 
 
 def test_plot_cli_applies_named_corrections(fidelities, tmp_path, capsys):

@@ -23,7 +23,7 @@ from activemat.compute.presets import load_preset
 from activemat.compute.records import CalculationRecord
 from activemat.space.pool import build_pool
 from activemat.store.export import export_store
-from activemat.store.query import open_store
+from activemat.store.read import read_store
 from activemat.store.status import summarize
 from activemat.store.write import CampaignStore
 
@@ -60,7 +60,7 @@ def store(tmp_path):
 
 
 def test_rows_without_a_result_show_empty_values_in_the_table(store):
-    t = open_store(store).table()
+    t = read_store(store).table()
     assert t["kpts"].tolist() == ["2x2x2", None, None, "2x2x2", None]
     assert t["scf_iterations"].tolist() == [14, None, None, 11, None]
     assert t["direct"].tolist() == [True, None, None, False, None]  # never "indirect" for a gap never computed
@@ -97,9 +97,9 @@ def test_extxyz_leaves_missing_values_out(store, tmp_path):
 
 
 def test_sorting_puts_missing_values_last(store):
-    rows = open_store(store).select(columns="row,scf_iterations", sort="scf_iterations")
+    rows = read_store(store).select(columns="row,scf_iterations", sort="scf_iterations")
     assert rows["scf_iterations"].tolist() == [11, 14, None, None, None]
-    rows = open_store(store).select(columns="row,scf_iterations", sort="scf_iterations", reverse=True)
+    rows = read_store(store).select(columns="row,scf_iterations", sort="scf_iterations", reverse=True)
     assert rows["scf_iterations"].tolist()[:2] == [14, 11]
     out = io.StringIO()
     write_rows(rows, "table", out)
@@ -107,10 +107,10 @@ def test_sorting_puts_missing_values_last(store):
 
 
 def test_status_counts_an_interrupted_attempt_only_until_it_is_retried(store):
-    summary = summarize(open_store(store).data)
+    summary = summarize(read_store(store))
     # row 2 was retried (row 3, ok); only the dead driver's running row 4 is still interrupted
     assert summary["interrupted"] == 1 and summary["running"] == 0
     assert open_campaign(store).status()["interrupted"] == 1
-    view = open_store(store)
-    status = view.data.calculations["status"]
+    view = read_store(store)
+    status = view.calculations["status"]
     assert np.sum(status == "interrupted") == 1  # the store itself keeps the interrupted row as it was

@@ -11,7 +11,7 @@ from test_query_stores import stores, tutorial_gap, with_test_set
 
 from activemat.analysis.modelcard import model_card, render
 from activemat.analysis.model import fit_store_model
-from activemat.campaign.stored import open_campaign as open_store
+from activemat.campaign.stored import open_campaign
 from activemat.learn.models import cross_validate, cv_predictions
 
 
@@ -96,12 +96,12 @@ def test_empty_and_single_stores_have_no_model(store):
 def test_held_out_test_set_is_reported_and_never_trained_on(store, tmp_path):
     path, held = with_test_set(store["configs"], tmp_path / "test.h5", n=2)
     card = model_card(path)
-    view = open_store(path)
+    view = open_campaign(path)
     train, _ = view.training_set()
     assert card["n_train"] == 8 and card["n_test"] == 2 and card["n_test_reserved"] == 2
     assert not set(held) & set(train.tolist())
     sm = fit_store_model(view)
-    gaps = view.data.completed()
+    gaps = view.completed()
     expected = np.mean(np.abs(sm.model.predict(sm.pool.features[held]) - [gaps[int(c)] for c in held]))
     assert card["test_mae"] == pytest.approx(expected, abs=1e-12)
     assert card["latest_snapshot"]["test_mae"] == pytest.approx(0.0123)

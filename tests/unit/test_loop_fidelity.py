@@ -16,7 +16,6 @@ from activemat.campaign.setup import build_campaign_pool, campaign_model, pretra
 from activemat.campaign.stored import open_campaign
 from activemat.compute.oracle import ReplayOracle
 from activemat.errors import InputError
-from activemat.store.query import open_store
 from activemat.store.read import read_store
 from tests.conftest import synthetic_gaps
 
@@ -90,7 +89,7 @@ def _reader_rebuilds_the_learner(store: str) -> None:
 
     view = open_campaign(store)
     config, pool, ledger = view.config(), view.pool(), view.ledger()
-    learner = Learner(CampaignModel.of(config, pool), pool, iteration=len(view.data.snapshots["iteration"]))
+    learner = Learner(CampaignModel.of(config, pool), pool, iteration=len(view.snapshots["iteration"]))
     assert learner.fit(ledger, np.ones(len(pool), bool))
     with CampaignStore.open(store, config.identity()) as writer:
         writer.add_snapshot(learner.snapshot(ledger), learner.mean.astype("f4"), learner.std.astype("f4"))
@@ -142,7 +141,7 @@ def test_multi_fidelity_campaign_spends_on_the_cheap_preset_and_learns_the_accur
     assert _mae("mf.h5", accurate) < 0.7 * float(np.abs(truth - truth.mean()).mean())
     assert _mae("mf.h5", accurate) < float(np.abs(np.array([cheap[i] for i in range(len(cheap))]) - truth).mean())
     # the store keeps fidelities apart: queries select one, and the model's view is the campaign's preset
-    view = open_store("mf.h5")
+    view = read_store("mf.h5")
     assert len(view.select(preset=ACCURATE)["gap"]) == n_acc
     assert len(view.select(preset=CHEAP)["gap"]) == n_cheap
     assert len(open_campaign(view).training_set()[0]) == n_acc

@@ -13,7 +13,7 @@ from activemat.analysis.curve import gap_curve
 from activemat.analysis.modelcard import model_card
 from activemat.analysis.plots import FIGURES, compare_experiment, plot_parity, plot_store, render_comparison
 from activemat.analysis.model import fit_store_model
-from activemat.campaign.stored import open_campaign as open_store
+from activemat.campaign.stored import open_campaign
 from activemat.errors import InputError
 
 
@@ -35,7 +35,7 @@ def test_all_figures_from_a_store_with_failures(store, tmp_path):
 
 
 def test_parity_statistics_are_the_cross_validation(store, tmp_path):
-    view = open_store(store["tutorial"])
+    view = open_campaign(store["tutorial"])
     stats = plot_parity(view, fit_store_model(view), tmp_path / "parity.png")
     card = model_card(view)
     assert stats["mae"] == pytest.approx(card["cv_mae"], abs=1e-12)

@@ -16,7 +16,7 @@ from activemat.analysis.curve import composition_average
 from activemat.analysis.model import fit_store_model
 from activemat.analysis.predict import predict, render
 from activemat.errors import InputError, NotEnoughData
-from activemat.store.query import open_store
+from activemat.store.read import read_store
 
 
 @pytest.fixture(scope="module")
@@ -106,10 +106,10 @@ def test_a_model_without_joint_covariance_reports_the_bound(store):
 
 def test_refit_reproduces_the_loops_last_model(store):
     for name in ("configs", "tutorial"):
-        view = open_store(store[name])
+        view = read_store(store[name])
         sm = fit_store_model(view)
         mean, std = sm.predict(sm.pool.features)
-        snaps = view.data.snapshots
+        snaps = view.snapshots
         assert sm.kind == str(snaps["model"][-1]).split(":")[0]
         assert len(sm.train) == snaps["n_train"][-1]
         np.testing.assert_allclose(mean, snaps["pool_mean"][-1], atol=2e-4)  # stored as float32

@@ -40,7 +40,7 @@ def learner_snapshot(path: Path) -> None:
     view = open_campaign(path)
     config, pool = view.config(), view.pool()
     ledger = view.ledger()
-    learner = Learner(CampaignModel.of(config, pool), pool, iteration=len(view.data.snapshots["iteration"]))
+    learner = Learner(CampaignModel.of(config, pool), pool, iteration=len(view.snapshots["iteration"]))
     free = np.ones(len(pool), bool)
     free[view.training_set()[0]] = False
     learner.fit(ledger, free)

@@ -19,7 +19,8 @@ from activemat.campaign.stored import open_campaign
 from activemat.compute.records import CalculationRecord
 from activemat.store.write import CampaignStore
 from activemat.analysis.tables import run_query
-from activemat.store.query import open_store, parse_range
+from activemat.store.query import parse_range
+from activemat.store.read import read_store
 from activemat.space.features import structure_features
 from activemat.space.lattice import LATTICE_CONSTANTS
 from test_query_stores import FAILING, stores
@@ -50,10 +51,10 @@ def test_parse_range_rejects(text, kind, message):
 
 # -- the table ----------------------------------------------------------------------------
 def test_table_joins_each_row_with_its_candidate(store):
-    view = open_store(store["configs"])
+    view = read_store(store["configs"])
     pool = build_campaign_pool(open_campaign(view).config())
     t = view.table()
-    calc = view.data.calculations
+    calc = view.calculations
     assert len(t["row"]) == len(calc["candidate"]) > 10
     assert list(t["formula"]) == [pool.formula(c) for c in calc["candidate"]]
     np.testing.assert_array_equal(t["x_ge"], pool.x_b[calc["candidate"]])
@@ -67,7 +68,7 @@ def test_table_joins_each_row_with_its_candidate(store):
 
 
 def test_filters_match_manual_masks(store):
-    view = open_store(store["configs"])
+    view = read_store(store["configs"])
     t = view.table()
     ok = t["status"] == "ok"
     cases = [
@@ -88,7 +89,7 @@ def test_filters_match_manual_masks(store):
 
 
 def test_sort_columns_and_limit(store):
-    view = open_store(store["configs"])
+    view = read_store(store["configs"])
     rows = view.select(sort="gap", reverse=True, limit=3, columns="formula,gap")
     assert list(rows) == ["formula", "gap"]
     gaps = view.select(status="ok")["gap"]
@@ -113,17 +114,17 @@ def test_sort_columns_and_limit(store):
 ])
 def test_bad_filters_say_what_to_fix(store, filters, message):
     with pytest.raises(InputError, match=message):
-        open_store(store["configs"]).select(**filters)
+        read_store(store["configs"]).select(**filters)
 
 
 def test_missing_store_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="store not found"):
-        open_store(tmp_path / "nope.h5")
+        read_store(tmp_path / "nope.h5")
 
 
 # -- output -------------------------------------------------------------------------------
 def test_csv_and_json_round_trip(store):
-    view = open_store(store["configs"])
+    view = read_store(store["configs"])
     out = io.StringIO()
     n = run_query(store["configs"], fmt="csv", file=out, status="ok")
     rows = list(csv.DictReader(io.StringIO(out.getvalue())))
@@ -145,8 +146,8 @@ def test_table_output_is_readable(store):
     run_query(store["configs"], file=out, composition="Si8Ge8,Ge16")
     text = out.getvalue()
     assert "gap (eV)" in text and "Si8Ge8" in text and "Ge16" in text
-    total = open_store(store["configs"]).data.n_calculations
-    n = len(open_store(store["configs"]).select(composition="Si8Ge8,Ge16")["row"])
+    total = read_store(store["configs"]).n_calculations
+    n = len(read_store(store["configs"]).select(composition="Si8Ge8,Ge16")["row"])
     assert f"{n} of {total} calculations match" in text
     assert "error" in text  # failed rows exist, so the error column is shown
 
@@ -183,8 +184,8 @@ def test_query_on_1e5_rows(store, tmp_path):
         g["iteration"][:] = iteration
         g["preset"][:] = np.full(n, b"gpaw-fast")
         g["reason"][:] = np.full(n, b"max_std")
-    view = open_store(path)
-    n_b = view.data.candidates["n_b"][cand]
+    view = read_store(path)
+    n_b = view.candidates["n_b"][cand]
     rows = view.select(status="ok", n_b="4:12", gap="0.1:0.3", iteration="1000:", columns="row")["row"]
     expected = [i for i in range(n) if status[i] == b"ok" and 4 <= n_b[i] <= 12 and 0.1 <= gap[i] <= 0.3
                 and iteration[i] >= 1000]
@@ -197,9 +198,9 @@ def test_query_on_1e5_rows(store, tmp_path):
 
 # -- export --------------------------------------------------------------------------------
 def test_export_extxyz_rebuilds_every_structure(store, tmp_path):
-    view = open_store(store["configs"])
+    view = read_store(store["configs"])
     out = tmp_path / "all.extxyz"
-    assert export_store(store["configs"], out) == view.data.n_calculations
+    assert export_store(store["configs"], out) == view.n_calculations
     frames = ase.io.read(out, ":")
     t = view.table()
     assert len(frames) == len(t["row"])
@@ -209,7 +210,7 @@ def test_export_extxyz_rebuilds_every_structure(store, tmp_path):
         assert atoms.info["candidate"] == c and atoms.info["status"] == t["status"][i]
         assert atoms.info["formula"] == t["formula"][i] and atoms.info["multiplicity"] == t["multiplicity"][i]
         # the structure is the candidate: same features, Vegard lattice (16 atoms, 8 per cubic cell)
-        np.testing.assert_allclose(structure_features(atoms, ("Si", "Ge")), view.data.candidates["features"][c],
+        np.testing.assert_allclose(structure_features(atoms, ("Si", "Ge")), view.candidates["features"][c],
                                    atol=1e-12)
         a = (8 * atoms.get_volume() / len(atoms)) ** (1 / 3)
         x = t["x_ge"][i]
@@ -253,7 +254,7 @@ def with_parameters(store, tmp_path):
     """A copy of the empty store with three finished calculations: two parameter sets and one not recorded."""
     path = tmp_path / "params.h5"
     path.write_bytes(store["empty"].read_bytes())
-    identity = open_store(path).data.attrs[S.ATTR_IDENTITY]
+    identity = read_store(path).attrs[S.ATTR_IDENTITY]
     with CampaignStore.open(path, identity) as s:
         for cand, params in ((5, PBE), (9, FAST), (11, PBE), (12, {})):
             s.finish_attempt(s.add_attempt(cand, 0, "gpaw-fast", 0, "seed"), CalculationRecord(
@@ -263,12 +264,12 @@ def with_parameters(store, tmp_path):
 
 
 def test_parameters_column_and_accessor(with_parameters):
-    view = open_store(with_parameters)
+    view = read_store(with_parameters)
     t = view.table()
     assert [json.loads(p) if p else None for p in t["parameters"]] == [PBE, FAST, PBE, None]
     assert t["parameters"][0] == S.parameters_json(PBE)  # canonical JSON text in the table
-    assert [view.parameters(r) for r in range(4)] == [PBE, FAST, PBE, {}]
-    assert len(view.data.parameters) == 2
+    assert [view.parameters_of(r) for r in range(4)] == [PBE, FAST, PBE, {}]
+    assert len(view.parameters) == 2
     rows = view.select(columns="candidate,parameters", sort="parameters")  # text: sortable
     assert list(rows["candidate"]) == [12, 9, 5, 11]  # "" first, then by JSON text (FAST has kpts [1, ...])
 
@@ -278,7 +279,7 @@ def test_parameters_in_json_csv_and_records(with_parameters):
     run_query(with_parameters, fmt="json", file=out, columns="candidate,parameters")
     assert json.loads(out.getvalue()) == [{"candidate": 5, "parameters": PBE}, {"candidate": 9, "parameters": FAST},
                                           {"candidate": 11, "parameters": PBE}, {"candidate": 12, "parameters": None}]
-    assert open_store(with_parameters).records(columns="candidate,parameters") == json.loads(out.getvalue())
+    assert read_store(with_parameters).records(columns="candidate,parameters") == json.loads(out.getvalue())
     out = io.StringIO()
     run_query(with_parameters, fmt="csv", file=out, columns="candidate,parameters")
     rows = list(csv.DictReader(io.StringIO(out.getvalue())))
@@ -294,3 +295,11 @@ def test_export_keeps_the_parameters(with_parameters, tmp_path):
     frames = ase.io.read(out, ":")
     assert [json.loads(f.info["parameters"]) if "parameters" in f.info else None for f in frames] == \
            [PBE, FAST, PBE, None]
+
+
+def test_doctests():
+    import doctest
+
+    from activemat.store import query
+
+    assert doctest.testmod(query).failed == 0

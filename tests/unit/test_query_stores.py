@@ -108,16 +108,16 @@ def copy_store(src: Path, dst: Path) -> Path:
 def with_test_set(src: Path, dst: Path, n: int = 2) -> tuple[Path, np.ndarray]:
     """A copy of a store whose first `n` successfully computed candidates are marked held-out,
     plus one snapshot carrying a finite test_mae (as a loop with a test set writes)."""
-    from activemat.campaign.stored import open_campaign as open_store
+    from activemat.campaign.stored import open_campaign
 
     copy_store(src, dst)
-    view = open_store(dst)
+    view = open_campaign(dst)
     train, _ = view.training_set()
     held = np.sort(train[:n])
     config = view.config()
     with CampaignStore.open(dst, config.identity()) as store:
         store.mark_test(held)
-        snaps = view.data.snapshots
+        snaps = view.snapshots
         last = {k: snaps[k][-1] for k in ("iteration", "n_train", "cv_mae", "cv_rmse", "cv_r2", "baseline_mae",
                                           "max_std", "mean_std", "model")}
         last.update(iteration=int(last["iteration"]) + 1, test_mae=0.0123, model=str(last["model"]))

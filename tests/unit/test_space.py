@@ -458,12 +458,12 @@ def test_sqs_pool_marks_one_sqs_per_composition_closest_to_the_random_alloy(sqs_
 
 
 def test_sqs_pool_is_stored_and_read_back(sqs_pools, tmp_path):
-    from activemat.store.query import open_store
+    from activemat.store.read import read_store
     from activemat.store.write import CampaignStore
 
     _, sampled = sqs_pools
     CampaignStore.create(tmp_path / "s.h5", campaign_text="", identity="x", pool=sampled, presets={}).close()
-    back = open_store(tmp_path / "s.h5").pool()
+    back = read_store(tmp_path / "s.h5").pool()
     assert np.array_equal(back.sqs, sampled.sqs) and np.array_equal(back.decorations, sampled.decorations)
 
 
@@ -501,7 +501,7 @@ def test_supercell_as_a_3x3_matrix(tmp_path):
     repeats; a singular or left-handed one is refused in one line; the store keeps the matrix."""
     from activemat.campaign.config import parse_campaign
     from activemat.errors import InputError
-    from activemat.store.query import open_store
+    from activemat.store.read import read_store
     from activemat.store.write import CampaignStore
 
     P = [[-1, 1, 1], [1, -1, 1], [1, 1, -1]]
@@ -521,7 +521,7 @@ def test_supercell_as_a_3x3_matrix(tmp_path):
             parse_campaign(f"[space]\nsupercell = {bad}\n")
         assert "\n" not in str(e.value)
     CampaignStore.create(tmp_path / "m.h5", campaign_text="", identity="x", pool=matrix, presets={}).close()
-    back = open_store(tmp_path / "m.h5").pool()
+    back = read_store(tmp_path / "m.h5").pool()
     assert back.supercell == matrix.supercell and np.allclose(back.atoms(3).positions, matrix.atoms(3).positions)
 
 

@@ -18,7 +18,6 @@ from activemat.campaign.config import parse_campaign
 from activemat.compute.records import CalculationRecord
 from activemat.errors import StoreError
 from activemat.store import schema as S
-from activemat.store.query import open_store
 from activemat.store.read import read_store
 from activemat.store.write import CampaignStore
 
@@ -80,10 +79,10 @@ def test_reference_v2_store_reads_and_queries_without_writing(reference):
     assert set(c["parameters"].tolist()) == {""} and data.parameters == {}
     assert np.isnan(c["ks_gap"]).all() and np.isnan(c["discontinuity"]).all()
 
-    view = open_store(reference)
+    view = read_store(reference)
     ok = view.select(status="ok", columns="candidate,gap,parameters")
     assert len(ok["candidate"]) == 402 and set(ok["parameters"].tolist()) == {""}
-    assert view.parameters(0) == {}
+    assert view.parameters_of(0) == {}
     out = io.StringIO()
     assert run_query(reference, fmt="json", file=out, composition="Si8Ge8", columns="candidate,gap,parameters") > 0
     records = json.loads(out.getvalue())
@@ -164,8 +163,8 @@ def test_migrated_reference_store_resumes(reference):
         assert np.array_equal(c[name][:403], old[name], equal_nan=old[name].dtype.kind == "f"), name
     assert c["parameters"][403] != "" and data.parameters == {c["parameters"][403]: PBE}
     assert c["parameters"][404] == "" and c["status"][403:].tolist() == ["ok", "failed"]
-    view = open_store(reference)
-    assert view.parameters(403) == PBE and view.parameters(0) == {}
+    view = read_store(reference)
+    assert view.parameters_of(403) == PBE and view.parameters_of(0) == {}
     assert json.loads(view.table()["parameters"][403]) == PBE
     assert view.records(columns="row,parameters", limit=None)[403]["parameters"] == PBE
 
@@ -223,7 +222,7 @@ def test_newer_store_still_refused(reference):
     with h5py.File(reference, "r+") as f:
         f.attrs[S.ATTR_SCHEMA] = S.SCHEMA_VERSION + 1
     before = _sha(reference)
-    for action in (lambda: read_store(reference), lambda: open_store(reference),
+    for action in (lambda: read_store(reference),
                    lambda: CampaignStore.open(reference, "1d092257b858714a")):
         with pytest.raises(StoreError, match=f"schema {S.SCHEMA_VERSION + 1}, newer than this activemat's"):
             action()

@@ -87,7 +87,7 @@ def no_optimiser(monkeypatch):
 
 def _same_as_last_snapshot(sm, atol=2e-6):
     mean, std = sm.predict(sm.pool.features)
-    snaps = sm.view.data.snapshots
+    snaps = sm.view.snapshots
     assert len(sm.train) == snaps["n_train"][-1]
     np.testing.assert_allclose(mean, snaps["pool_mean"][-1], rtol=0, atol=atol)  # float32 in the store
     np.testing.assert_allclose(std, snaps["pool_std"][-1], rtol=0, atol=atol)

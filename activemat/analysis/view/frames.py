@@ -1,7 +1,7 @@
 """What the live page shows, computed from a store alone: plain columns for each plot and table.
 
 A :class:`Frame` is one reading of a store, built by :func:`read_frame`
-from :func:`activemat.campaign.stored.open_campaign` (a read-only reader,
+from the store as :func:`activemat.store.read.read_store` reads it (read-only,
 safe while a campaign writes the store). It never refits a model: the
 model's mean and std over the pool come from the store's latest snapshot,
 which the campaign wrote after its last refit, so a frame costs a read and
@@ -112,7 +112,7 @@ def _joint_stds(view: CampaignView) -> dict[int, float] | None:
     from activemat.analysis.curve import gap_curve
     from activemat.analysis.model import fit_store_model
 
-    snaps = view.data.snapshots
+    snaps = view.snapshots
     key = (str(view.path), len(snaps["iteration"]))
     if key not in _JOINT:
         stored = len(snaps["iteration"]) and str(snaps.get("hyperparameters", [""])[-1])
@@ -218,8 +218,7 @@ class _Reading:
 
 def _reading(view: CampaignView, presets: list, live: bool) -> _Reading:
     """The store's candidates, latest model and calculations as the columns of a reading."""
-    data = view.data
-    snaps, cand, calc = data.snapshots, data.candidates, data.calculations
+    snaps, cand, calc = view.snapshots, view.candidates, view.calculations
     n_pool = len(cand["n_b"])
     x_b, n_b = cand["x_b"].astype(float), cand["n_b"].astype(int)
     formulas, test = view.formulas(), view.test
