@@ -51,7 +51,7 @@ def valley_gap(calculations: dict, valley: str) -> np.ndarray:
 def separation_data(view, preset: str, lower: str, upper: str) -> tuple[np.ndarray, np.ndarray]:
     """Candidates with a successful ``preset`` calculation that found both valleys (held-out ones excluded;
     the last such row per candidate) and their separation E(upper) - E(lower) (eV)."""
-    calc = view.data.calculations
+    calc = view.calculations
     sep = valley_gap(calc, upper) - valley_gap(calc, lower)
     rows = np.flatnonzero((calc["status"] == S.OK) & (calc["preset"] == preset) & np.isfinite(sep))
     last = {int(calc["candidate"][r]): r for r in rows}
@@ -116,9 +116,9 @@ def crossover(store: str | Path, *, lower: str = "Delta", upper: str = "L", pres
     crossings = _first_crossing(x, draws)
     found = crossings[np.isfinite(crossings)]
     half = len(found) >= n_samples / 2
-    chars = view.data.calculations["cbm_character"]
-    ok = (view.data.calculations["status"] == S.OK) & (view.data.calculations["preset"] == preset)
-    cand = view.data.calculations["candidate"][ok]
+    chars = view.calculations["cbm_character"]
+    ok = (view.calculations["status"] == S.OK) & (view.calculations["preset"] == preset)
+    cand = view.calculations["candidate"][ok]
     n_b = pool.n_b[cand]
     characters = [{"x": float(k / pool.n_sites), "n": int((n_b == k).sum()),
                    "share_upper": float(np.mean(chars[ok][n_b == k] == upper))} for k in np.unique(n_b)]
