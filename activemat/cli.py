@@ -14,9 +14,30 @@ from activemat.errors import InputError
 from activemat.analysis.experiment import CORRECTION_NAMES
 from activemat.learn import MODEL_KINDS
 from activemat.learn.strategies import campaign_kinds
+from activemat.version import __version__
+
+
+def _run_options(args) -> dict:
+    """The campaign-file overrides ``run`` was given (``--store``, ``--workers``, ``--budget``)."""
+    options = {"campaign.store": ("store", "--store"), "cluster.workers": ("workers", "--workers"),
+               "stop.budget": ("budget", "--budget")}
+    return {key: (getattr(args, name), f"{flag} {getattr(args, name)}")
+            for key, (name, flag) in options.items() if getattr(args, name) is not None}
+
+
+def _dry_run(args) -> int:
+    from activemat.campaign.config import load_campaign
+    from activemat.campaign.dryrun import dry_run, render
+
+    config, _ = load_campaign(args.campaign, _run_options(args))
+    plan = dry_run(config, args.campaign)
+    print(json.dumps(plan)) if args.json else render(plan)
+    return 0
 
 
 def _run(args) -> int:
+    if args.dry_run:
+        return _dry_run(args)
     # First, before the heavy imports: from now until the process exits, SIGTERM or Ctrl-C is a stop request.
     from activemat.campaign.signals import StopRequested
 
@@ -25,11 +46,7 @@ def _run(args) -> int:
     from activemat.campaign.config import load_campaign
     from activemat.campaign.loop import run_campaign
 
-    options = {"campaign.store": ("store", "--store"), "cluster.workers": ("workers", "--workers"),
-               "stop.budget": ("budget", "--budget")}
-    overrides = {key: (getattr(args, name), f"{flag} {getattr(args, name)}")
-                 for key, (name, flag) in options.items() if getattr(args, name) is not None}
-    config, text = load_campaign(args.campaign, overrides)
+    config, text = load_campaign(args.campaign, _run_options(args))
     view = nullcontext()
     if args.view:  # the live page beside the driver, bound before anything is computed
         from activemat.analysis.view.server import beside
@@ -41,6 +58,26 @@ def _run(args) -> int:
     stop.settle()
     if args.json:
         print(json.dumps(summary))
+    return 0
+
+
+def _init(args) -> int:
+    from activemat.campaign.starter import next_steps, templates, write_starter
+
+    if args.list:
+        width = max(map(len, templates()))
+        for name, what in templates().items():
+            print(f"{name:<{width}}  {what}")
+        return 0
+    if args.template is None:
+        raise InputError(f"name a template: activemat init TEMPLATE [DIR], TEMPLATE one of {', '.join(templates())} "
+                         "(`activemat init --list` describes them)")
+    from activemat.campaign.config import parse_campaign
+
+    paths = write_starter(args.template, args.folder, slurm=args.slurm)
+    store = parse_campaign(paths[0].read_text(), paths[0]).campaign.store
+    for line in next_steps(paths, store, slurm=args.slurm):
+        print(line)
     return 0
 
 
@@ -196,12 +233,31 @@ _REFIT = ("optimise the model's hyperparameters again (seconds to minutes) inste
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="activemat", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"activemat {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_init(sub)
     _add_campaign_verbs(sub)
     _add_table_verbs(sub)
     _add_model_verbs(sub)
     _add_replay(sub)
     return parser
+
+
+def _add_init(sub) -> None:
+    """``init``: the starter kit, a campaign file from a template (and the SLURM files) in your folder."""
+    from activemat.campaign.starter import TEMPLATES
+
+    init = sub.add_parser("init", help="write a campaign file from a template into a folder (with --slurm also the "
+                                       "SLURM job script and dask-jobqueue profile); never overwrites a file")
+    init.add_argument("template", nargs="?", metavar="TEMPLATE", help=f"one of {', '.join(TEMPLATES)}; "
+                      "written as TEMPLATE.toml")
+    init.add_argument("folder", nargs="?", default=".", metavar="DIR",
+                      help="where to write it (default: the working directory; created if missing)")
+    init.add_argument("--slurm", action="store_true",
+                      help="also campaign.sbatch (runs the driver as a SLURM job) and jobqueue.yaml (an example "
+                           "dask-jobqueue profile), and a [cluster] section for SLURM workers from that profile")
+    init.add_argument("--list", action="store_true", help="list the templates with what each is for")
+    init.set_defaults(func=_init)
 
 
 def _add_campaign_verbs(sub) -> None:
@@ -211,7 +267,11 @@ def _add_campaign_verbs(sub) -> None:
     run.add_argument("--store", help="override [campaign] store")
     run.add_argument("--workers", type=int, help="override [cluster] workers")
     run.add_argument("--budget", type=int, help="override [stop] budget")
-    run.add_argument("--json", action="store_true", help="print a JSON summary at the end")
+    run.add_argument("--json", action="store_true", help="print a JSON summary at the end (with --dry-run: the plan)")
+    run.add_argument("--dry-run", action="store_true",
+                     help="check the campaign and print what would run (store, pool size, presets, workers; for "
+                          "kind = \"slurm\" the worker job script and command dask-jobqueue would submit) without "
+                          "computing, starting, submitting or creating anything")
     run.add_argument("--view", action="store_true",
                      help="serve the live page of the store (as `activemat view`) on 127.0.0.1 while it runs")
     run.add_argument("--view-port", type=int, default=5006, metavar="PORT",

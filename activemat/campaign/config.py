@@ -418,6 +418,7 @@ def load_campaign(path: str | Path, overrides: dict | None = None) -> tuple[Camp
     the file's text."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"campaign file not found: {path}; give the path of a .toml file (see campaigns/)")
+        raise InputError(f"campaign file not found: {path}; give the path of a .toml file, or write one from a "
+                         "template with `activemat init demo` (`activemat init --list` names the templates)")
     text = path.read_text()
     return parse_campaign(text, path, overrides), text

@@ -42,6 +42,8 @@ JOB_NAME = "activemat-worker"
 
 # Calculations an adaptive cluster can run once it has scaled up (see worker_slots).
 _CAPACITY: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# Profile name -> (the profile as completed in the Dask config, the profile as found): settings read twice agree.
+_COMPLETED: dict[str, tuple[dict, dict]] = {}
 
 
 # -- connecting ------------------------------------------------------------------
@@ -72,11 +74,19 @@ def _profile(name: str) -> dict:
     (also when it starts jobs later), so a short profile that names only what
     it changes is completed in the Dask config, with dask's own merge.
     """
+    import dask_jobqueue  # noqa: F401  (its import registers the jobqueue.slurm defaults a profile is completed from)
+
     profile = dask.config.get(f"jobqueue.{name}", None)
     if not isinstance(profile, dict):
-        raise InputError(f"[cluster] profile '{name}': no jobqueue.{name} in the Dask "
-                         "config; copy slurm/jobqueue.yaml to ~/.config/dask/ or point DASK_CONFIG at it")
-    dask.config.set({f"jobqueue.{name}": dask.config.merge(dask.config.get("jobqueue.slurm"), profile)})
+        raise InputError(f"[cluster] profile '{name}': no jobqueue.{name} in the Dask config; `activemat init "
+                         "TEMPLATE --slurm` writes an example jobqueue.yaml: edit it, then copy it to ~/.config/dask/ "
+                         "or point DASK_CONFIG at its folder")
+    completed = _COMPLETED.get(name)
+    if completed is not None and completed[0] == profile:
+        return completed[1]  # completed by an earlier call: the keys the profile itself gave are those it had then
+    merged = dask.config.merge(dask.config.get("jobqueue.slurm"), profile)
+    dask.config.set({f"jobqueue.{name}": merged})
+    _COMPLETED[name] = (merged, profile)
     return profile
 
 

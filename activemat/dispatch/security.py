@@ -158,11 +158,21 @@ def security_for(directory: str | os.PathLike, *, create: bool = True):
     elif not _usable(directory):
         raise InputError(f"{directory}: no usable TLS certificates; create them with "
                          f"`python -m activemat.dispatch.security {directory}` and start the scheduler with them")
-    files = {"tls_ca_file": str(directory / "ca.pem")}
+    return Security(require_encryption=True, **certificate_files(directory))
+
+
+def certificate_files(directory: str | os.PathLike) -> dict[str, str]:
+    """``distributed.Security`` keywords naming the certificate files in ``directory`` (which need not exist yet).
+
+    >>> certificate_files("/c")["tls_worker_key"]
+    '/c/worker.key'
+    """
+    d = Path(directory)
+    files = {"tls_ca_file": str(d / "ca.pem")}
     for role in ROLES:
-        files[f"tls_{role}_cert"] = str(directory / f"{role}.pem")
-        files[f"tls_{role}_key"] = str(directory / f"{role}.key")
-    return Security(require_encryption=True, **files)
+        files[f"tls_{role}_cert"] = str(d / f"{role}.pem")
+        files[f"tls_{role}_key"] = str(d / f"{role}.key")
+    return files
 
 
 def command_line_flags(directory: str | os.PathLike, role: str) -> list[str]:

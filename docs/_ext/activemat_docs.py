@@ -16,6 +16,16 @@ Directives (usable from MyST as ```` ```{activemat-store-schema} ````):
 ``activemat-strategies``
     The registry :data:`activemat.learn.strategies.STRATEGIES`: each strategy's
     name, description and every boolean class flag of ``Strategy``.
+``activemat-templates``
+    The campaign templates ``activemat init`` writes (:data:`activemat.campaign.starter.TEMPLATES`),
+    each read from the package as a campaign file: name, what it is for, presets, space, strategy, budget.
+``activemat-cli-output``
+    What ``activemat ARGS`` prints, run when the docs are built, in a new empty folder (shown as
+    ``/home/me/sige``): the argument is the command line after ``activemat``; ``:setup:`` gives
+    commands run there first (``;``-separated, their output not shown); ``:profile:`` loads the
+    folder's ``jobqueue.yaml`` into the Dask config first (as ``~/.config/dask/`` would); ``:lines:``
+    keeps the first N lines. The driver's Python in a job script is shown as
+    ``/home/me/venvs/activemat/bin/python``. A command that fails is a build warning.
 ``repo-literalinclude``
     ``literalinclude`` with a path relative to the repository root (config value
     ``activemat_repo``), for files outside ``docs/`` such as ``slurm/campaign.sbatch``.
@@ -219,6 +229,79 @@ class Strategies(_Table):
         return [table(["name", "description", *(f.replace("_", " ") for f in flags), "stops with"], rows)]
 
 
+# --- the starter kit ------------------------------------------------------------------------------------------
+
+class Templates(_Table):
+    def run(self):
+        from activemat.campaign import starter
+        from activemat.campaign.config import parse_campaign
+
+        self.depends_on(starter.__file__)
+        if not starter.TEMPLATES:
+            return self.warn("activemat.campaign.starter.TEMPLATES is empty")
+        rows = []
+        for name, what in starter.templates().items():
+            config = parse_campaign(starter.template_text(name), f"template {name}")
+            sp = config.space
+            space = f"{'x'.join(map(str, sp.supercell))} {sp.cell} cell, {sp.mode}, {sp.features}"
+            rows.append([_code(name), what, ", ".join(config.calculator.presets), space,
+                         config.strategy.kind, str(config.stop.budget)])
+        return [table(["template", "what it is for", "presets (cheap to accurate)", "space", "strategy",
+                       "budget"], rows)]
+
+
+class CliOutput(SphinxDirective):
+    required_arguments = 1
+    final_argument_whitespace = True
+    option_spec = {"setup": str, "profile": lambda arg: True, "lines": int}
+
+    SHOWN_AS = "/home/me/sige"
+
+    @staticmethod
+    def _cli(line: str, folder: Path, env: dict[str, str]):
+        import shlex
+        import subprocess
+        import sys
+
+        return subprocess.run([sys.executable, "-m", "activemat.cli", *shlex.split(line)], cwd=folder, env=env,
+                              capture_output=True, text=True, timeout=600)
+
+    def run(self):
+        import sys
+        import tempfile
+
+        import activemat
+
+        line = self.arguments[0]
+        env = {k: v for k, v in os.environ.items() if k not in ("ACTIVEMAT_CALCULATORS", "DASK_CONFIG")}
+        env["PYTHONPATH"] = os.pathsep.join([str(Path(activemat.__file__).resolve().parents[1]),
+                                             *filter(None, [os.environ.get("PYTHONPATH")])])
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp) / "sige"
+            folder.mkdir()
+            for setup in filter(None, (s.strip() for s in self.options.get("setup", "").split(";"))):
+                done = self._cli(setup, folder, env)
+                if done.returncode:
+                    return self._fail(f"activemat {setup}", done.stderr)
+            if "profile" in self.options:  # as a copy in ~/.config/dask/ would: dask reads the folder's YAML
+                env["DASK_CONFIG"] = str(folder)
+            done = self._cli(line, folder, env)
+        if done.returncode:
+            return self._fail(f"activemat {line}", done.stderr)
+        text = done.stdout.replace(str(folder), self.SHOWN_AS)
+        text = text.replace(sys.executable, "/home/me/venvs/activemat/bin/python")
+        lines = text.rstrip("\n").splitlines()
+        if "lines" in self.options and len(lines) > self.options["lines"]:
+            lines = lines[: self.options["lines"]] + ["..."]
+        block = nodes.literal_block("", "\n".join([f"$ activemat {line}", *lines]))
+        block["language"] = "text"
+        return [block]
+
+    def _fail(self, command: str, err: str) -> list[nodes.Node]:
+        logger.warning(f"`{command}` failed while building the docs: {err.strip()}", location=self.get_location())
+        return []
+
+
 # --- files outside docs/ --------------------------------------------------------------------------------------
 
 class RepoLiteralInclude(LiteralInclude):
@@ -236,5 +319,7 @@ def setup(app):
     app.add_directive("activemat-store-schema", StoreSchema)
     app.add_directive("activemat-presets", Presets)
     app.add_directive("activemat-strategies", Strategies)
+    app.add_directive("activemat-templates", Templates)
+    app.add_directive("activemat-cli-output", CliOutput)
     app.add_directive("repo-literalinclude", RepoLiteralInclude)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
