@@ -150,14 +150,18 @@ def _predict(args) -> int:
         print(json.dumps(result)) if args.json else render(result)
         return 0
     if args.curve and args.spec:
-        raise InputError("--curve prints the whole composition curve; leave out the compositions and structure "
-                         "files (or run predict once for them)")
+        spec = " ".join(args.spec)
+        raise InputError(f"--curve prints the whole composition curve E_g(x): leave out the compositions and "
+                         f"structure files; for {spec} alone run `activemat predict {args.store} {spec}` (without "
+                         "--curve)")
+    if args.bowing != "free" and not args.curve:
+        raise InputError(f"--bowing {args.bowing} chooses the bowing fit of the gap curve: add --curve")
     if args.corrections is not None and not args.curve:
         raise InputError("--corrections compares the gap curve with experiment: add --curve")
     if args.curve:
         from activemat.analysis.curve import gap_curve, render, with_experiment
 
-        result = gap_curve(args.store, kind=args.model, refit=args.refit)
+        result = gap_curve(args.store, kind=args.model, refit=args.refit, bowing=args.bowing)
         if args.corrections is not None:
             result = with_experiment(result, args.corrections)
     else:
@@ -301,7 +305,8 @@ def _add_table_verbs(sub) -> None:
     query.add_argument("store", help="campaign store (.h5)")
     _add_filters(query)
     query.add_argument("--format", default="table", choices=("table", "csv", "json"), help="output (default table)")
-    query.add_argument("--columns", help="comma-separated columns (default: a summary for table, all otherwise)")
+    query.add_argument("--columns", help="comma-separated columns (default: a summary for table, all otherwise); a "
+                       "time as ISO 8601 in UTC (submitted) or as Unix seconds (submitted_unix)")
     query.add_argument("--sort", metavar="COLUMN", help="sort by a column (missing values last)")
     query.add_argument("--reverse", action="store_true", help="sort descending")
     query.add_argument("--limit", type=int, help="at most this many rows")
@@ -310,7 +315,8 @@ def _add_table_verbs(sub) -> None:
     export = sub.add_parser("export", help="write calculations with structures to extended XYZ, or to CSV")
     export.add_argument("store", help="campaign store (.h5)")
     export.add_argument("-o", "--output", required=True,
-                        help="FILE.extxyz (or .xyz) or FILE.csv; - for standard output (extended XYZ unless --format)")
+                        help="FILE.extxyz (or .xyz) or FILE.csv, its folder created if missing; - for standard "
+                             "output (extended XYZ unless --format)")
     export.add_argument("--format", choices=("extxyz", "csv"),
                         help="file format (default: from the file name's suffix; extxyz for standard output)")
     _add_filters(export)
@@ -328,6 +334,10 @@ def _add_model_verbs(sub) -> None:
     predict.add_argument("--crossover", nargs="?", const="Delta,L", metavar="LOWER,UPPER",
                          help="where the conduction-band minimum changes from valley LOWER to UPPER along x "
                               "(default Delta,L), from the computed valley gaps, with its uncertainty")
+    predict.add_argument("--bowing", choices=("free", "fixed-ends"), default="free",
+                         help="with --curve: the bowing fit E_g = (1-x) E_A + x E_B - b x(1-x); free: E_A, E_B and b "
+                              "fitted (the default); fixed-ends: E_A and E_B fixed to the computed end members' gaps, "
+                              "b alone fitted")
     predict.add_argument("--model", choices=MODEL_KINDS, help="refit this model kind instead of the campaign's")
     predict.add_argument("--refit", action="store_true", help=_REFIT)
     predict.add_argument("--corrections", metavar="TERMS",
@@ -409,8 +419,20 @@ def _warn(message: str | None) -> None:
 CLOSED_PIPE = 141
 
 
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    """Parse the command line. ``predict`` also takes its compositions after options (``predict STORE --curve
+    Si8Ge8``, which argparse alone refuses as unrecognised arguments)."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command == "predict" and not any(e.startswith("-") for e in extra):
+        args.spec = [*args.spec, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = _parse(argv)
     try:
         return args.func(args)
     except InputError as exc:

@@ -32,7 +32,12 @@ with m. With a subsample it can exceed ``model_std_bound``, which is
 computed over every configuration.
 
 The bowing fit: E_g(x) = (1-x) E_A + x E_B - b x(1-x) by least squares over
-the compositions. The curve points are correlated, so its uncertainty comes
+the compositions, with E_A and E_B fitted too (``bowing="free"``, the
+default) or fixed to the computed end members' gaps (``bowing="fixed-ends"``:
+the DFT gaps of the pure A and pure B cells at the campaign's own preset, so
+only b is fitted, from the mixed compositions). The result says which
+(``bowing["ends"]``) and gives the computed end members beside the fit
+(``bowing["computed"]``). The curve points are correlated, so its uncertainty comes
 from joint draws of the whole curve: the curve is a linear map ``A f`` of
 the latent gap at the subsampled configurations, so its posterior is
 Gaussian with covariance ``A Cov A'``; samples of the curve are drawn from
@@ -74,6 +79,8 @@ from activemat.learn.curve import (  # noqa: F401  (MAX_CONFIGURATIONS: part of 
 
 #: Joint posterior samples of the curve for the bowing fit.
 N_SAMPLES = 4000
+#: The bowing fits: end points fitted with b, or fixed to the computed end members.
+BOWING_FITS = ("free", "fixed-ends")
 
 
 def bowing_design(x: np.ndarray) -> np.ndarray:
@@ -134,28 +141,42 @@ def composition_average(sm: StoreModel, n_b: int, *, max_configurations: int = M
             "n_used": int(len(used)), "configurations": idx, "mean": mean, "std": std}
 
 
-def fit_bowing(x: np.ndarray, mean: np.ndarray, cov: np.ndarray | None, *, n_samples: int = N_SAMPLES,
-               seed: int = 0) -> dict:
+def fit_bowing(x: np.ndarray, mean: np.ndarray, cov: np.ndarray | None, *, ends: tuple[float, float] | None = None,
+               n_samples: int = N_SAMPLES, seed: int = 0) -> dict:
     """Least-squares (E_A, E_B, b) of the curve, mean and std over joint posterior samples of it.
 
     Parameters
     ----------
     x, mean : compositions and the curve's posterior mean (eV).
     cov : the curve's joint posterior covariance (eV^2); None: fit the mean only (no stds).
+    ends : None: E_A and E_B are fitted with b; ``(E_A, E_B)`` (eV): the end points are fixed there and
+        only b is fitted (the end compositions, where x(1-x) = 0, then weigh nothing in it).
     n_samples, seed : number of joint samples and the seed of their generator.
 
     Returns
     -------
     dict
-        ``E_A``, ``E_B``, ``b`` and their ``_std``; ``b_fit_of_mean`` (the fit
-        to the mean curve), ``residual_rms`` (eV, how far the mean curve is
-        from the quadratic form), ``n_samples`` and ``seed``.
+        ``E_A``, ``E_B``, ``b`` and their ``_std`` (None for fixed end
+        points); ``ends`` (``"free"`` or ``"fixed"``); ``b_fit_of_mean`` (the
+        fit to the mean curve), ``residual_rms`` (eV, how far the mean curve
+        is from the fitted form), ``n_samples`` and ``seed``.
+
+    >>> x = np.array([0.0, 0.5, 1.0])
+    >>> round(fit_bowing(x, np.array([1.0, 0.5, 0.6]), None, ends=(1.0, 0.6))["b"], 6)
+    1.2
     """
-    pinv = np.linalg.pinv(bowing_design(x))
-    fit = pinv @ mean
+    design = bowing_design(x)
+    if ends is None:
+        pinv, base = np.linalg.pinv(design), np.zeros(len(x))
+    else:
+        base = design[:, :2] @ np.asarray(ends, float)  # the straight line between the fixed end points
+        pinv = np.vstack([np.zeros((2, len(x))), np.linalg.pinv(design[:, 2:])])
+    fit = pinv @ (mean - base)
+    if ends is not None:
+        fit[:2] = ends
     result = {"E_A": float(fit[0]), "E_B": float(fit[1]), "b": float(fit[2]), "E_A_std": None, "E_B_std": None,
-              "b_std": None, "b_fit_of_mean": float(fit[2]),
-              "residual_rms": float(np.sqrt(np.mean((bowing_design(x) @ fit - mean) ** 2))),
+              "b_std": None, "ends": "free" if ends is None else "fixed", "b_fit_of_mean": float(fit[2]),
+              "residual_rms": float(np.sqrt(np.mean((design @ fit - mean) ** 2))),
               "n_samples": 0, "seed": seed}
     if cov is None or n_samples < 2:
         return result
@@ -163,17 +184,34 @@ def fit_bowing(x: np.ndarray, mean: np.ndarray, cov: np.ndarray | None, *, n_sam
     root = vecs * np.sqrt(np.clip(vals, 0.0, None))
     rng = np.random.default_rng(seed)
     samples = mean + rng.standard_normal((n_samples, len(x))) @ root.T
-    coefs = samples @ pinv.T
+    coefs = (samples - base) @ pinv.T
     for j, name in enumerate(("E_A", "E_B", "b")):
+        if ends is not None and j < 2:
+            continue  # fixed, not fitted: no spread
         result[name] = float(coefs[:, j].mean())
         result[f"{name}_std"] = float(coefs[:, j].std(ddof=1))
     result["n_samples"] = int(n_samples)
     return result
 
 
+def computed_end_members(sm: StoreModel) -> dict[str, float | None]:
+    """The DFT gaps (eV) of the pure A and pure B cells among the model's training results (the campaign's own
+    preset), by formula (e.g. ``{"Si16": 0.596, "Ge16": None}``); None where the end member was not computed."""
+    pool = sm.pool
+    n_b = pool.n_b[np.asarray(sm.train, dtype=np.int64)]
+    y = np.asarray(sm.y, float)
+    out = {}
+    for k in (0, pool.n_sites):
+        row = int(np.flatnonzero(pool.n_b == k)[0]) if np.any(pool.n_b == k) else None
+        name = pool.formula(row) if row is not None else \
+            f"{pool.elements[0]}{pool.n_sites}" if k == 0 else f"{pool.elements[1]}{pool.n_sites}"
+        out[name] = float(y[n_b == k].mean()) if np.any(n_b == k) else None
+    return out
+
+
 def gap_curve(store_or_model: str | Path | CampaignView | StoreModel, *, kind: str | None = None,
               max_configurations: int = MAX_CONFIGURATIONS, n_samples: int = N_SAMPLES, seed: int = 0,
-              joint_max: int = JOINT_MAX, refit: bool = False) -> dict:
+              joint_max: int = JOINT_MAX, refit: bool = False, bowing: str = "free") -> dict:
     """The composition-averaged gap E_g(x) of the random alloy, its joint-posterior std and the bowing fit.
 
     Parameters
@@ -186,6 +224,8 @@ def gap_curve(store_or_model: str | Path | CampaignView | StoreModel, *, kind: s
     n_samples : joint posterior samples of the curve for the bowing fit.
     seed : seed of the subsample and of the samples.
     joint_max : configurations at most in one covariance matrix (see :func:`curve_covariance`).
+    bowing : ``"free"`` (E_A, E_B and b fitted) or ``"fixed-ends"`` (E_A and E_B fixed to the computed
+        end members' gaps, :func:`computed_end_members`; InputError if one was not computed).
 
     Returns
     -------
@@ -196,8 +236,11 @@ def gap_curve(store_or_model: str | Path | CampaignView | StoreModel, *, kind: s
         ``formula``, ``mean``, ``model_std``, ``model_std_bound``,
         ``spread``, ``n_configurations``, ``n_used``, ``extrapolation``),
         ``bowing`` (:func:`fit_bowing` with ``E_<A>``/``E_<B>`` keys for the
-        elements) and ``notes``.
+        elements, ``ends``, ``fit`` (which fit, in words) and ``computed``: the
+        end members' DFT gaps by formula) and ``notes``.
     """
+    if bowing not in BOWING_FITS:
+        raise InputError(f"unknown bowing fit {bowing!r}; use one of {', '.join(BOWING_FITS)}")
     sm = store_or_model if isinstance(store_or_model, StoreModel) \
         else fit_store_model(store_or_model, kind, refit=refit)
     pool = sm.pool
@@ -236,18 +279,33 @@ def gap_curve(store_or_model: str | Path | CampaignView | StoreModel, *, kind: s
     if capped:
         notes.append(f"model_std uses a seeded random subsample of at most {max_configurations} configurations at "
                      f"{len(capped)} of {len(rows)} compositions (n_used); mean and spread use all of them")
-    bowing = {}
+    computed = computed_end_members(sm)
+    ends = None
+    if bowing == "fixed-ends":
+        missing = [name for name, gap in computed.items() if gap is None]
+        if missing:
+            raise InputError(f"--bowing fixed-ends fixes the end points to the computed end members, and "
+                             f"{' and '.join(missing)} {'has' if len(missing) == 1 else 'have'} no result at the "
+                             f"campaign's preset in {sm.view.path}; compute {'it' if len(missing) == 1 else 'them'} "
+                             "(e.g. a fixed list of the formula) or use --bowing free")
+        ends = tuple(computed.values())
+    fitted = {}
     if len(rows) >= 3:
-        fit = fit_bowing(x, mean, cov, n_samples=n_samples, seed=seed)
-        bowing = {f"E_{a}": fit["E_A"], f"E_{a}_std": fit["E_A_std"], f"E_{b}": fit["E_B"],
+        fit = fit_bowing(x, mean, cov, ends=ends, n_samples=n_samples, seed=seed)
+        (end_a, gap_a), (end_b, gap_b) = computed.items()
+        described = (f"end points free: E_{a}, E_{b} and b fitted together" if ends is None else
+                     f"end points fixed to the computed end members {end_a} ({gap_a:.4f} eV) and {end_b} "
+                     f"({gap_b:.4f} eV): b alone fitted")
+        fitted = {f"E_{a}": fit["E_A"], f"E_{a}_std": fit["E_A_std"], f"E_{b}": fit["E_B"],
                   f"E_{b}_std": fit["E_B_std"], **{k: v for k, v in fit.items() if not k.startswith("E_")},
-                  "form": f"E_g(x) = (1-x) E_{a} + x E_{b} - b x(1-x), x = {b} fraction"}
+                  "form": f"E_g(x) = (1-x) E_{a} + x E_{b} - b x(1-x), x = {b} fraction",
+                  "fit": described, "computed": computed}
     else:
         notes.append("the bowing fit needs at least 3 compositions")
     return {"store": str(sm.view.path), "model": sm.kind, "description": sm.model.describe(),
             "hyperparameters": sm.hyperparameters,
             "n_train": int(len(sm.train)), "elements": [a, b], "covariance": how, "compositions": rows,
-            "bowing": bowing, "notes": notes}
+            "bowing": fitted, "notes": notes}
 
 
 def bowing_label(curve: dict) -> str:
@@ -291,21 +349,24 @@ def render(curve: dict, file=None) -> None:
     table = Table(title=f"gap curve E_g(x) of {curve['store']}: {curve['model']} model, {curve['n_train']} "
                         f"calculations; model std from the {curve['covariance']}")
     compared = "corrections" in curve
+    outside = any(r["extrapolation"] for r in curve["compositions"])
     names = (f"x_{b}", "formula", "mean (eV)", "model std", "bound", "spread", "configurations")
     names += ("experiment", "model - exp.") if compared else ()
-    for name in (*names, ""):
-        table.add_column(name, justify="left" if name in ("formula", "") else "right")
+    names += ("extrapolated",) if outside else ()  # a column only when some composition is outside the data
+    for name in names:
+        table.add_column(name, justify="left" if name in ("formula", "extrapolated") else "right")
     for r in curve["compositions"]:
         n = f"{r['n_configurations']}" + (f" ({r['n_used']} used)" if r["n_used"] < r["n_configurations"] else "")
         extra = (f"{r['experiment']:.4f}", f"{r['deviation']:+.4f}") if compared else ()
+        extra += ("yes" if r["extrapolation"] else "",) if outside else ()
         table.add_row(f"{r['x']:.4f}", r["formula"], f"{r['mean']:.4f}", f"{r['model_std']:.4f}",
-                      f"{r['model_std_bound']:.4f}", f"{r['spread']:.4f}", n, *extra,
-                      "extrapolation" if r["extrapolation"] else "")
+                      f"{r['model_std_bound']:.4f}", f"{r['spread']:.4f}", n, *extra)
     console.print(table)
     if curve.get("hyperparameters"):
         console.print(f"model: {curve['hyperparameters']}")
     console.print("model std: of the average (joint posterior); bound: the weighted average of per-configuration "
-                  "stds (fully correlated, with noise); spread: configurational, physics not model error")
+                  "stds (fully correlated, with noise); spread: configurational, physics not model error"
+                  + ("; extrapolated: x outside the range of the computed compositions" if outside else ""))
     fit = curve["bowing"]
     if fit:
         def pm(key):
@@ -315,8 +376,16 @@ def render(curve: dict, file=None) -> None:
         samples = f" (mean +/- std over {fit['n_samples']} joint posterior samples of the curve, seed {fit['seed']})" \
             if fit["n_samples"] else ""
         console.print(f"bowing fit {fit['form']}{samples}:")
-        console.print(f"  E_{a} = {pm(f'E_{a}')}, E_{b} = {pm(f'E_{b}')}, b = {pm('b')}; "
+        console.print(f"  {fit['fit']}")
+        fixed = fit["ends"] == "fixed"
+        console.print(f"  E_{a} = {pm(f'E_{a}')}{' (computed)' if fixed else ''}, E_{b} = {pm(f'E_{b}')}"
+                      f"{' (computed)' if fixed else ''}, b = {pm('b')}; "
                       f"rms residual of the mean curve {fit['residual_rms']:.4f} eV")
+        if not fixed:
+            known = [f"{name} {gap:.4f} eV" for name, gap in fit["computed"].items() if gap is not None]
+            if known:
+                console.print(f"  computed end members: {', '.join(known)}; `--bowing fixed-ends` fixes E_{a} "
+                              f"and E_{b} there")
     if compared:
         terms = "; ".join(f"{t['name']} {t['shift_at_0'] * 1000:+.1f} / {t['shift_at_1'] * 1000:+.1f} meV at x = 0 / 1"
                           for t in curve["corrections"])

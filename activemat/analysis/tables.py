@@ -7,7 +7,9 @@ counts. This module writes them out. The CSV is the text
 :mod:`activemat.store.export` writes to a file; the JSON is
 :func:`~activemat.store.query.to_records` (NaN as null, parameters as
 objects); the rich table shows at most :data:`TABLE_ROW_LIMIT` rows, with
-units in its headers.
+units in its headers. Times (``submitted``, ``started``, ``finished``) are
+written as ISO 8601 in UTC, each followed by its Unix seconds
+(``submitted_unix``, ...; :mod:`activemat.store.timestamps`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from activemat.store import schema as S
 from activemat.store.export import write_csv
 from activemat.store.query import to_records
 from activemat.store.read import read_store
+from activemat.store.timestamps import TIME_COLUMNS, UNIX, source_columns, with_iso_times
 
 __all__ = ["OUTPUT_FORMATS", "write_rows", "run_query", "render_status"]
 
@@ -35,7 +38,7 @@ TABLE_ROW_LIMIT = 100  # rows printed by the table format without --limit
 
 
 def write_rows(table: dict[str, np.ndarray], fmt: str = "table", file: IO | None = None, *,
-               total: int | None = None, title: str | None = None) -> None:
+               total: int | None = None, title: str | None = None, columns: list[str] | None = None) -> None:
     """Write a (filtered) calculations table as a rich table, CSV or JSON.
 
     Parameters
@@ -44,10 +47,14 @@ def write_rows(table: dict[str, np.ndarray], fmt: str = "table", file: IO | None
         ``"table"`` (human, at most ``TABLE_ROW_LIMIT`` rows), ``"csv"`` or ``"json"`` (all rows).
     total
         Number of rows before filtering, for the table caption.
+    columns
+        The columns asked for, a time either as ISO text (``submitted``) or as Unix seconds
+        (``submitted_unix``); None: every column of ``table``, each time in both forms.
     """
     if fmt not in OUTPUT_FORMATS:
         raise InputError(f"unknown --format {fmt!r}; use one of {', '.join(OUTPUT_FORMATS)}")
     file = file or sys.stdout
+    table = with_iso_times(table, columns)
     names = list(table)
     n = len(table[names[0]]) if names else 0
     if fmt == "json":
@@ -68,6 +75,8 @@ def _rich_table(table, names, n, file, total, title) -> None:
         caption += f"; first {shown} shown (use --limit N, or --format csv/json for all)"
     units = {c.name: f" ({c.unit})" for c in S.CALCULATIONS.columns if c.unit}
     units["wall_time"] = f" ({S.UNITS['time']})"
+    units.update({name: " (UTC)" for name in TIME_COLUMNS})
+    units.update({name + UNIX: f" ({S.TIME})" for name in TIME_COLUMNS})
     t = Table(title=title, caption=caption)
     for k in names:
         t.add_column(k + units.get(k, ""), justify="right" if np.asarray(table[k]).dtype.kind in "iuf" else "left",
@@ -96,13 +105,19 @@ def run_query(path: str | Path, *, fmt: str = "table", columns=None, sort=None, 
     if fmt not in OUTPUT_FORMATS:
         raise InputError(f"unknown --format {fmt!r}; use one of {', '.join(OUTPUT_FORMATS)}")
     view = read_store(path)
+    asked = None
+    if columns is not None:  # a time may be asked for as <time>_unix: it is read from <time>
+        asked = [c.strip() for c in (columns.split(",") if isinstance(columns, str) else columns) if str(c).strip()]
+        columns = source_columns(asked) or columns
+    if sort is not None:
+        sort = source_columns([sort])[0]
     if columns is None and fmt == "table":
         t = view.table()
         columns = [c.format(b=view.b) for c in TABLE_COLUMNS if c.format(b=view.b) in t]
         if not np.any(view.calculations["status"] == S.FAILED):
             columns.remove("error")
     rows = view.select(columns=columns, sort=sort, reverse=reverse, limit=limit, **filters)
-    write_rows(rows, fmt, file, total=view.n_calculations, title=f"{view.path}")
+    write_rows(rows, fmt, file, total=view.n_calculations, title=f"{view.path}", columns=asked)
     return len(next(iter(rows.values()))) if rows else 0
 
 

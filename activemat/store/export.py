@@ -27,6 +27,7 @@ import numpy as np
 from activemat.errors import InputError
 from activemat.store.query import StoreView, plain_values
 from activemat.store.read import read_store
+from activemat.store.timestamps import with_iso_times
 
 FORMATS = {".extxyz": "extxyz", ".xyz": "extxyz", ".csv": "csv"}
 # Calculation columns copied into each frame's info (when present), and the k-point vectors (when not NaN).
@@ -85,8 +86,10 @@ def export_store(path: str | Path, out: str | Path, fmt: str | None = None, **fi
     n = len(rows["row"])
     if out.is_dir():
         raise InputError(f"cannot export to {out}: it is a folder; give a file name such as {out / 'calculations.extxyz'}")
-    if not out.parent.exists():
-        raise InputError(f"cannot export to {out}: folder {out.parent} does not exist; create it first")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)  # as `run` creates its store's folder
+    except OSError as exc:
+        raise InputError(f"cannot export to {out}: cannot create folder {out.parent} ({exc.strerror or exc})") from None
     tmp = out.with_name(out.name + ".part")
     try:
         with open(tmp, "w", newline="") as fh:
@@ -116,7 +119,9 @@ def _cell(value) -> str:
 
 def write_csv(table: dict[str, np.ndarray], file: IO) -> None:
     """Write a (filtered) calculations table as CSV: a header of column names, then one line per row (NaN and
-    missing values empty, booleans 1/0, floats at full precision, ``parameters`` as its JSON text)."""
+    missing values empty, booleans 1/0, floats at full precision, ``parameters`` as its JSON text, times as ISO 8601
+    in UTC each followed by its Unix seconds: :func:`~activemat.store.timestamps.with_iso_times`)."""
+    table = with_iso_times(table)
     writer = csv.writer(file, lineterminator="\n")
     names = list(table)
     writer.writerow(names)

@@ -26,6 +26,7 @@ import numpy as np
 
 from activemat.errors import StoreError
 from activemat.store import schema as S
+from activemat.store.identify import campaign_file_instead
 from activemat.store.layout import decode, filled, sizes_of, whole_rows
 from activemat.store.query import StoreView
 from activemat.version import __version__
@@ -49,6 +50,9 @@ def open_read(path: Path) -> h5py.File:
             return h5py.File(path, "r", swmr=True, locking=False)
         except OSError as exc:
             first = exc
+    instead = campaign_file_instead(path)  # `activemat status campaign.toml`: name the store to pass
+    if instead:
+        raise StoreError(instead)
     raise StoreError(f"{path} is not a readable HDF5 store ({short_reason(first)}); it may be truncated or"
                      " corrupt: restore it from a backup or start a new store path")
 

@@ -134,3 +134,19 @@ def test_api_pages_cover_every_module(html):
     pages = {p.stem for p in (html / "reference" / "generated").glob("activemat.*.html")}
     assert {"activemat.store.schema", "activemat.learn.strategies", "activemat.cli"} <= pages
     assert modules <= pages, f"modules without an API page: {sorted(modules - pages)}"
+
+
+def test_starter_kit_page_is_generated_from_the_templates_and_the_cli(html):
+    """The how-to's template table comes from the registry, its example outputs from running the commands."""
+    from activemat.campaign.starter import TEMPLATES
+
+    page = html / "howto" / "starter-kit.html"
+    rows = _rows(page)
+    assert set(TEMPLATES) <= set(rows) and "gpaw-fast" in rows["demo"] and "tb09-relaxed" in rows["sige16-accurate"][2]
+    text = _text(page)
+    assert "$ activemat init demo wrote demo.toml" in text
+    assert "$ activemat run --dry-run demo.toml dry run of campaign demo" in text
+    assert "402 candidates over 17 compositions" in text
+    assert "#SBATCH -J activemat-worker" in text and "dask_worker tls://SCHEDULER-HOST:PORT" in text
+    cli = _text(html / "reference" / "cli.html")
+    assert "activemat init" in cli and "--dry-run" in cli and "--bowing" in cli
