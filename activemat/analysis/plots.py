@@ -52,7 +52,7 @@ from activemat.analysis.model import fit_store_model
 from activemat.campaign.ledger import RETRY, TEST
 from activemat.campaign.stored import CampaignView, open_campaign
 from activemat.errors import InputError, NotEnoughData
-from activemat.learn.models import MAX_FOLDS, cv_predictions
+from activemat.learn.cross_validation import MAX_FOLDS, cv_predictions
 from activemat.learn.strategies import reasons
 from activemat.store import schema as S
 

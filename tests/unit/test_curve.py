@@ -223,7 +223,7 @@ def test_doctests():
     import doctest
 
     from activemat.analysis import curve
-    from activemat.learn import models
+    from activemat.learn import cross_validation, gp, kernels, linear, models, refit
 
-    assert doctest.testmod(curve).failed == 0
-    assert doctest.testmod(models).failed == 0
+    for module in (curve, kernels, gp, linear, refit, cross_validation, models):
+        assert doctest.testmod(module).failed == 0, module.__name__
