@@ -198,7 +198,7 @@ def _plot(args) -> int:
     for warning in results.get("warnings", ()):
         _warn(warning)
     if "experiment" in results:
-        from activemat.analysis.plots import render_comparison
+        from activemat.analysis.experiment_figure import render_comparison
 
         render_comparison(results["experiment"])
     return 0

@@ -30,7 +30,7 @@ from _common import load, save  # noqa: E402
 from activemat.analysis.replay import labelled_pool  # noqa: E402
 from activemat.campaign.config import load_campaign  # noqa: E402
 from activemat.campaign.setup import model_factory  # noqa: E402
-from activemat.learn.models import GPRegressor  # noqa: E402
+from activemat.learn.gp import GPRegressor  # noqa: E402
 
 
 class FixedGP:

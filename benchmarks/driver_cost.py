@@ -2,7 +2,7 @@
 
 What the campaign loop does after every result (activemat.campaign.loop.CampaignLoop.learn
 and select): fit the GP (hyperparameters optimised, 2 restarts), cross-validate
-it (activemat.learn.models.cross_validate), predict mean and std over the whole pool,
+it (activemat.learn.cross_validation.cross_validate), predict mean and std over the whole pool,
 then pick with the campaign's selection rule (activemat.learn.strategies.choose;
 with one calculation still running, i.e. 2 workers, the "kriging believer"
 refit is included). Pools come from activemat.space.pool sampled mode on the
@@ -26,7 +26,7 @@ from _common import save, synthetic_gap  # noqa: E402
 
 from activemat.campaign.config import parse_campaign  # noqa: E402
 from activemat.campaign.setup import model_factory  # noqa: E402
-from activemat.learn.models import cross_validate  # noqa: E402
+from activemat.learn.cross_validation import cross_validate  # noqa: E402
 from activemat.learn.strategies import Context, choose, make_strategy  # noqa: E402
 from activemat.space.pool import build_pool  # noqa: E402
 

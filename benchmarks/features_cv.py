@@ -27,7 +27,7 @@ from _common import save  # noqa: E402
 from activemat.campaign.config import ModelSection  # noqa: E402
 from activemat.campaign.setup import model_factory  # noqa: E402
 from activemat.campaign.stored import open_campaign  # noqa: E402
-from activemat.learn.models import cross_validate  # noqa: E402
+from activemat.learn.cross_validation import cross_validate  # noqa: E402
 from activemat.space.features import DEFAULT_CUTOFFS  # noqa: E402
 from activemat.space.pool import build_pool  # noqa: E402
 
@@ -119,7 +119,7 @@ def compare_tolerance(X: np.ndarray, y: np.ndarray, scaler, restarts: int) -> li
 
     from sklearn.exceptions import ConvergenceWarning
 
-    from activemat.learn import models as gp_model
+    from activemat.learn import gp as gp_model
 
     rows = []
     for n in (len(y) // 2, len(y)):

@@ -74,7 +74,7 @@ from activemat.campaign.setup import (
     model_factory,  # noqa: E402
 )
 from activemat.learn.cokriging import CoKriging, select_fidelity  # noqa: E402
-from activemat.learn.models import RefitSchedule  # noqa: E402
+from activemat.learn.refit import RefitSchedule  # noqa: E402
 from activemat.learn.strategies import best_available, ivr_scores, space_filling  # noqa: E402
 from activemat.space.matching import load_labels  # noqa: E402
 

@@ -213,7 +213,7 @@ def features() -> list[str]:
                    f"{r['fit_mae']:.4f} | {r['fit_seconds']:.1f} | {r['warm_refit_seconds']:.1f} |")
     if d.get("optimiser"):
         out += ["", "Marginal-likelihood optimiser, orbits + ARD: scipy's default stopping rule against the "
-                "project's (`LML_FTOL` in `activemat/learn/models.py`):", "",
+                "project's (`LML_FTOL` in `activemat/learn/gp.py`):", "",
                 "| labels | stopping rule | likelihood evaluations | log marginal likelihood | LOO MAE (eV) | fit (s) |",
                 "|---|---|---|---|---|---|"]
         for r in d["optimiser"]:

@@ -29,7 +29,7 @@ from _common import save, synthetic_gap  # noqa: E402
 from activemat.campaign.config import parse_campaign  # noqa: E402
 from activemat.campaign.setup import model_factory  # noqa: E402
 from activemat.campaign.learner import CV_FEW_FOLDS, CV_FEW_FOLDS_ABOVE  # noqa: E402
-from activemat.learn.models import MAX_FOLDS, cross_validate  # noqa: E402
+from activemat.learn.cross_validation import MAX_FOLDS, cross_validate  # noqa: E402
 from activemat.learn.scalable import predict_chunked  # noqa: E402
 from activemat.learn.strategies import Context, choose_batch, make_strategy  # noqa: E402
 from activemat.space.pool import build_pool  # noqa: E402

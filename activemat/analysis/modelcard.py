@@ -19,7 +19,7 @@ from activemat.analysis.model import fit_store_model, model_settings
 from activemat.campaign.setup import MIN_TRAIN
 from activemat.campaign.stored import CampaignView, open_campaign
 from activemat.errors import InputError
-from activemat.learn.models import MAX_FOLDS, cross_validate
+from activemat.learn.cross_validation import MAX_FOLDS, cross_validate
 from activemat.space.features import class_names
 from activemat.store import schema as S
 

@@ -54,7 +54,7 @@ from activemat.campaign.setup import build_campaign_pool, model_factory, pretrai
 from activemat.errors import InputError
 from activemat.learn.acquisition import composition_weights, representative
 from activemat.learn.cokriging import CoKriging
-from activemat.learn.models import RefitSchedule
+from activemat.learn.refit import RefitSchedule
 from activemat.learn.strategies import STRATEGIES, Context, campaign_kinds, choose, make_strategy
 from activemat.analysis.curve import bowing_design
 from activemat.space.formula import parse_formula

@@ -3,7 +3,7 @@
 The model is the campaign's (:class:`activemat.campaign.model.CampaignModel`:
 its [model] on the campaign preset's results, or a recursive co-kriging over
 a multi-fidelity or transfer campaign's levels, cheap to accurate), with a
-full hyperparameter search when :class:`activemat.learn.models.RefitSchedule`
+full hyperparameter search when :class:`activemat.learn.refit.RefitSchedule`
 says (the training set grew by 10 % since the last one; a co-kriging keeps
 one schedule per level) and a warm start from the last fit between. Each refit predicts over the whole pool and
 writes a snapshot: training size, CV and baseline errors, the held-out test
@@ -25,8 +25,10 @@ import numpy as np
 from activemat.campaign.ledger import Ledger
 from activemat.campaign.model import CampaignModel
 from activemat.campaign.setup import MIN_TRAIN
+from activemat.learn.cross_validation import MAX_FOLDS, cross_validate
 from activemat.learn.curve import curve_stds
-from activemat.learn.models import MAX_FOLDS, RefitSchedule, cross_validate, state_json
+from activemat.learn.models import state_json
+from activemat.learn.refit import RefitSchedule
 from activemat.learn.scalable import predict_chunked
 from activemat.store import schema as S
 

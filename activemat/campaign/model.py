@@ -12,7 +12,7 @@ results per level, in one of three ways:
   loop's model on the same data to rounding (``predict``, ``curve``, ``inspect``, ``plot``, ``view``,
   :class:`activemat.Store`);
 - warm-started from the previous fit, on the refit policy of
-  :class:`activemat.learn.models.RefitSchedule` (the loop; replay);
+  :class:`activemat.learn.refit.RefitSchedule` (the loop; replay);
 - from scratch (a full hyperparameter search).
 
 The loop's :class:`~activemat.campaign.learner.Learner` and the readers'
@@ -29,7 +29,8 @@ import numpy as np
 from activemat.campaign.config import CampaignConfig, ModelSection
 from activemat.campaign.setup import ModelFactory, model_factory, pretrain
 from activemat.learn.cokriging import CoKriging
-from activemat.learn.models import RefitSchedule, reuse_state
+from activemat.learn.models import reuse_state
+from activemat.learn.refit import RefitSchedule
 
 COKRIGING = "co-kriging"
 

@@ -178,69 +178,7 @@ def compute_gap(candidate: int, attempt: int, atoms: Atoms, preset: Preset, scra
     folder = scratch_folder(scratch_root, candidate, attempt)
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        from gpaw import GPAW
-
-        params = gpaw_parameters(atoms, preset.gpaw)
-        other_forces = preset.relax is not None and preset.relax.forces is not None
-        if preset.relax is not None and not other_forces and "forces" not in params["convergence"]:
-            # SCF forces converged well below fmax: an energy/density criterion alone leaves force noise
-            # near 0.05 eV/A at cheap settings, and the optimizer stalls there (16-atom gpaw-fast: 100 steps)
-            params["convergence"]["forces"] = preset.relax.fmax / 10
-        if world.size > 1 and params["kpts"]["size"] == (1, 1, 1):
-            # GPAW 26.7's new calculator splits a Gamma-only cell over ranks only with ScaLAPACK (an assertion
-            # in its BLACS matrices otherwise); the legacy one distributes plane waves without it
-            params["legacy_gpaw"] = True
-        record.parameters, record.kpts = params, tuple(params["kpts"]["size"])
-        atoms = atoms.copy()
-        if preset.relax is not None:
-            record.relax = preset.relax.kind
-            earlier = last_geometry(scratch_root, candidate, attempt)
-            if earlier is not None:  # an interrupted attempt's last geometry, not the ideal one
-                record.relax_from = earlier[0]
-                atoms.set_cell(earlier[1].cell, scale_atoms=False)
-                atoms.positions = earlier[1].positions
-        soc_shift = float("nan")
-        if other_forces and atoms.info.get("relaxed_by") == preset.relax.forces:
-            # another level of the campaign relaxed this structure already (the scheduler passed it): reuse it
-            record.relax, record.relax_steps = preset.relax.kind, 0
-            record.relax_gap = float(atoms.info.get("relax_gap", float("nan")))
-            soc_shift = float(atoms.info.get("relax_soc_shift", float("nan")))
-        elif other_forces:  # relax with another preset's forces (TB09 has none), then compute on that structure
-            soc_shift = _relax_with_forces_of(atoms, preset, record, folder, world)
-        atoms.calc = GPAW(**params, txt=str(folder / "gpaw.txt"))
-        record.energy = float(atoms.get_potential_energy())
-        calc = atoms.calc
-        if preset.relax is not None and not other_forces:
-            if record.relax_from < 0:  # the first SCF was at the ideal structure: its gap comes (nearly) for free
-                record.unrelaxed_gap = (folded_edges(calc, atoms, preset.gpaw, folder, spinorbit=False).gap
-                                        if preset.gpaw.edges == "folded" else kohn_sham_edges(calc)[0])
-            _relax_checked(atoms, preset, record, folder, world)
-            record.energy = float(atoms.get_potential_energy())
-        record.positions, record.cell = atoms.get_positions(), atoms.cell.array.copy()
-        record.gap, record.vbm, record.cbm, record.direct = kohn_sham_edges(calc)
-        record.grid_gap = record.gap
-        if preset.gpaw.edges == "folded":
-            spinorbit = preset.gpaw.spinorbit and not preset.gpaw.legacy
-            edges = folded_edges(calc, atoms, preset.gpaw, folder, spinorbit=spinorbit)
-            record.gap, record.vbm, record.cbm, record.direct = edges.gap, edges.vbm, edges.cbm, edges.direct
-            record.vbm_k, record.cbm_k = tuple(edges.vbm_k), tuple(edges.cbm_k)
-            record.cbm_character, record.band_check = edges.cbm_character, edges.band_check
-            for valley, gap in edges.valleys.items():
-                setattr(record, VALLEY_COLUMNS[valley], gap)
-            if spinorbit:
-                soc_shift = edges.soc_shift
-        if preset.gpaw.gap == "gllbsc":
-            # Quasiparticle gap = KS gap + discontinuity: the CBM moves up by it, the VBM stays. The discontinuity
-            # comes from the HOMO and LUMO of the self-consistent grid (GPAW's recipe) and shifts every
-            # conduction state alike, so it is added to the folded edges too.
-            _, dxc = gllbsc_discontinuity(calc)
-            record.parameters = {**params, "gllbsc": {"ks_gap": record.gap, "discontinuity": dxc}}
-            for name in VALLEY_COLUMNS.values():
-                setattr(record, name, getattr(record, name) + dxc)
-            record.gap, record.cbm = record.gap + dxc, record.cbm + dxc
-        if preset.gpaw.spinorbit and math.isfinite(soc_shift):
-            record.soc_gap = max(record.gap + soc_shift, 0.0)
-        record.scf_iterations = int(calc.get_number_of_iterations())
+        _calculate(record, atoms, preset, scratch_root, folder, world)
         record.status = "ok"
     except Exception as exc:  # a failed calculation is data: keep reason and scratch
         record.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:400]
@@ -251,3 +189,95 @@ def compute_gap(candidate: int, attempt: int, atoms: Atoms, preset: Preset, scra
     if record.ok:
         shutil.rmtree(folder, ignore_errors=True)
     return record
+
+
+def _calculate(record: CalculationRecord, atoms: Atoms, preset: Preset, scratch_root: str, folder, world) -> None:
+    """The steps of one attempt, each filling ``record``: parameters, structure, relaxation, SCF, gap."""
+    from gpaw import GPAW
+
+    params = _attempt_parameters(atoms, preset, world)
+    record.parameters, record.kpts = params, tuple(params["kpts"]["size"])
+    atoms = _start_structure(atoms, preset, record, scratch_root)
+    other_forces = preset.relax is not None and preset.relax.forces is not None
+    soc_shift = _relax_elsewhere(atoms, preset, record, folder, world) if other_forces else float("nan")
+    atoms.calc = GPAW(**params, txt=str(folder / "gpaw.txt"))
+    record.energy = float(atoms.get_potential_energy())
+    calc = atoms.calc
+    if preset.relax is not None and not other_forces:
+        if record.relax_from < 0:  # the first SCF was at the ideal structure: its gap comes (nearly) for free
+            record.unrelaxed_gap = (folded_edges(calc, atoms, preset.gpaw, folder, spinorbit=False).gap
+                                    if preset.gpaw.edges == "folded" else kohn_sham_edges(calc)[0])
+        _relax_checked(atoms, preset, record, folder, world)
+        record.energy = float(atoms.get_potential_energy())
+    record.positions, record.cell = atoms.get_positions(), atoms.cell.array.copy()
+    _read_gap(calc, atoms, preset, record, folder, soc_shift)
+    record.scf_iterations = int(calc.get_number_of_iterations())
+
+
+def _attempt_parameters(atoms: Atoms, preset: Preset, world) -> dict:
+    """The preset's GPAW keyword arguments for ``atoms``, with what a relaxation or several ranks need."""
+    params = gpaw_parameters(atoms, preset.gpaw)
+    other_forces = preset.relax is not None and preset.relax.forces is not None
+    if preset.relax is not None and not other_forces and "forces" not in params["convergence"]:
+        # SCF forces converged well below fmax: an energy/density criterion alone leaves force noise
+        # near 0.05 eV/A at cheap settings, and the optimizer stalls there (16-atom gpaw-fast: 100 steps)
+        params["convergence"]["forces"] = preset.relax.fmax / 10
+    if world.size > 1 and params["kpts"]["size"] == (1, 1, 1):
+        # GPAW 26.7's new calculator splits a Gamma-only cell over ranks only with ScaLAPACK (an assertion
+        # in its BLACS matrices otherwise); the legacy one distributes plane waves without it
+        params["legacy_gpaw"] = True
+    return params
+
+
+def _start_structure(atoms: Atoms, preset: Preset, record: CalculationRecord, scratch_root: str) -> Atoms:
+    """A copy of ``atoms`` to compute on; a relaxation continues from an interrupted attempt's last geometry."""
+    atoms = atoms.copy()
+    if preset.relax is not None:
+        record.relax = preset.relax.kind
+        earlier = last_geometry(scratch_root, record.candidate, record.attempt)
+        if earlier is not None:  # an interrupted attempt's last geometry, not the ideal one
+            record.relax_from = earlier[0]
+            atoms.set_cell(earlier[1].cell, scale_atoms=False)
+            atoms.positions = earlier[1].positions
+    return atoms
+
+
+def _relax_elsewhere(atoms: Atoms, preset: Preset, record: CalculationRecord, folder, world) -> float:
+    """Relax with the ``[relax] forces`` preset (TB09 has no forces), or reuse its relaxation; the spin-orbit shift.
+
+    A structure another level of the campaign already relaxed comes in with ``atoms.info["relaxed_by"]``
+    (the scheduler passes it, with ``relax_gap`` and ``relax_soc_shift``) and is not relaxed again.
+    """
+    if atoms.info.get("relaxed_by") == preset.relax.forces:
+        record.relax, record.relax_steps = preset.relax.kind, 0
+        record.relax_gap = float(atoms.info.get("relax_gap", float("nan")))
+        return float(atoms.info.get("relax_soc_shift", float("nan")))
+    return _relax_with_forces_of(atoms, preset, record, folder, world)
+
+
+def _read_gap(calc, atoms: Atoms, preset: Preset, record: CalculationRecord, folder, soc_shift: float) -> None:
+    """Gap and band edges of the converged ``calc`` into ``record``: the self-consistent k-points, then the
+    folded edges, the GLLB-SC discontinuity and the spin-orbit gap where the preset asks for them."""
+    record.gap, record.vbm, record.cbm, record.direct = kohn_sham_edges(calc)
+    record.grid_gap = record.gap
+    if preset.gpaw.edges == "folded":
+        spinorbit = preset.gpaw.spinorbit and not preset.gpaw.legacy
+        edges = folded_edges(calc, atoms, preset.gpaw, folder, spinorbit=spinorbit)
+        record.gap, record.vbm, record.cbm, record.direct = edges.gap, edges.vbm, edges.cbm, edges.direct
+        record.vbm_k, record.cbm_k = tuple(edges.vbm_k), tuple(edges.cbm_k)
+        record.cbm_character, record.band_check = edges.cbm_character, edges.band_check
+        for valley, gap in edges.valleys.items():
+            setattr(record, VALLEY_COLUMNS[valley], gap)
+        if spinorbit:
+            soc_shift = edges.soc_shift
+    if preset.gpaw.gap == "gllbsc":
+        # Quasiparticle gap = KS gap + discontinuity: the CBM moves up by it, the VBM stays. The discontinuity
+        # comes from the HOMO and LUMO of the self-consistent grid (GPAW's recipe) and shifts every
+        # conduction state alike, so it is added to the folded edges too.
+        _, dxc = gllbsc_discontinuity(calc)
+        record.parameters = {**record.parameters, "gllbsc": {"ks_gap": record.gap, "discontinuity": dxc}}
+        for name in VALLEY_COLUMNS.values():
+            setattr(record, name, getattr(record, name) + dxc)
+        record.gap, record.cbm = record.gap + dxc, record.cbm + dxc
+    if preset.gpaw.spinorbit and math.isfinite(soc_shift):
+        record.soc_gap = max(record.gap + soc_shift, 0.0)

@@ -100,7 +100,7 @@ def ivr_scores(model, X_pool: np.ndarray, candidates: np.ndarray | None = None,
 
     For a candidate c the reduction is sum_j cov(j, c)^2 / (var(c) + noise),
     in closed form from the fitted posterior (GP kernel, or the OLS
-    covariance of :class:`activemat.learn.models.LinearModel`). The sum runs over the
+    covariance of :class:`activemat.learn.linear.LinearModel`). The sum runs over the
     whole pool, or over ``n_reference`` evenly spaced pool points when it is
     larger (pools are ordered by composition, so these spread over it).
     Scores are in the model's units up to a constant factor; only their order

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from activemat.learn.acquisition import believer_model, curve_ivr_scores, ivr_scores
+from activemat.learn.refit import RefitSchedule
 
 RHO_BOUNDS = (0.0, 2.0)
 MIN_POINTS_FOR_RHO = 4
@@ -56,7 +57,7 @@ class CoKriging:
         reuses that level's stored kernel and rho instead of optimising them,
         so a fit on the same data rebuilds that model exactly.
     warm : the previous fit of this model: each level's GP starts from that level's kernel (``make_gp(kernel)``)
-        unless that level's :class:`~activemat.learn.models.RefitSchedule` (carried from fit to fit in
+        unless that level's :class:`~activemat.learn.refit.RefitSchedule` (carried from fit to fit in
         ``schedules_``) calls for a full search, the loop's own refit policy; the hyperparameter search is then
         several times shorter once a level holds hundreds of cheap labels. Dropped (set to None) once fitted.
 
@@ -104,8 +105,6 @@ class CoKriging:
                 rho = float(level["rho"])
                 gp = reuse_state(self.make_gp(), level).fit(X, y - rho * below)
             else:
-                from activemat.learn.models import RefitSchedule
-
                 level = len(self.gps_)
                 previous = self.warm.gps_[level] if self.warm is not None and level < self.warm.n_levels else None
                 start = self.schedules_.setdefault(level, RefitSchedule()).start(previous, len(y))

@@ -1,7 +1,7 @@
 """Learning at scale: a regressor whose refit does not grow as n^3, and predictions in chunks.
 
 :class:`NystroemGP` is an approximate Gaussian process built from
-scikit-learn parts: the campaign's own exact GP (:class:`GPRegressor`: its
+scikit-learn parts: the campaign's own exact GP (:class:`~activemat.learn.gp.GPRegressor`: its
 Matern kernel, length-scale grouping, hyperprior and mean), fitted on a
 subsample of at most ``subsample`` training points, gives the kernel;
 :class:`sklearn.kernel_approximation.Nystroem` turns that kernel, evaluated
@@ -11,7 +11,7 @@ known before any label), into kernel features; and
 them, with its noise and weight precisions from the evidence. Its predictive
 std is BayesianRidge's (weights' posterior covariance + noise). A refit on
 more labels costs O(n m^2) for m components; a full search (the subsample
-GP) runs only when :class:`activemat.learn.models.RefitSchedule` says so.
+GP) runs only when :class:`activemat.learn.refit.RefitSchedule` says so.
 
 :func:`predict_chunked` predicts mean and std over a pool of any size in
 blocks of rows, so memory stays bounded (an exact GP's prediction over
@@ -27,8 +27,8 @@ from sklearn.kernel_approximation import Nystroem
 from sklearn.linear_model import BayesianRidge
 from sklearn.preprocessing import StandardScaler
 
-from activemat.learn.models import (GPRegressor, bowing_curve, bowing_mean, kernel_from_dict, kernel_to_dict,
-                                    white_noise_level)
+from activemat.learn.gp import GPRegressor, bowing_curve, bowing_mean
+from activemat.learn.kernels import kernel_from_dict, kernel_to_dict, white_noise_level
 
 #: Rows per block when predicting over a pool (memory: a block times the training set or the components).
 PREDICT_CHUNK = 8192
@@ -60,8 +60,9 @@ class NystroemGP(RegressorMixin, BaseEstimator):
     ----------
     n_components : Nystroem components (landmarks); refit cost O(n m^2), prediction O(m^2) per candidate.
     subsample : training points the exact GP that sets the kernel sees, at most (random, seeded).
-    exact : the unfitted exact GP (:class:`GPRegressor`) whose fit on the subsample gives the kernel and the
-        mean (``"bowing"`` is refitted on all labels); None: ``GPRegressor(ard=ard, restarts=restarts)``.
+    exact : the unfitted exact GP (:class:`~activemat.learn.gp.GPRegressor`) whose fit on the subsample gives
+        the kernel and the mean (``"bowing"`` is refitted on all labels); None:
+        ``GPRegressor(ard=ard, restarts=restarts)``.
     ard, restarts : the default exact GP's, when ``exact`` is None.
     kernel : a fitted kernel to use as it is (no GP fit): cross-validation, believer fantasies, stored
         hyperparameters.

@@ -20,6 +20,12 @@ writes) supports no variable-length data, and a SWMR writer can only append
 to datasets that already exist, so every group and column is created with
 the store (or added by a migration), never while a campaign writes.
 
+The declarations are written with the frozen dataclasses of
+:mod:`activemat.store.schema_types` (:class:`~activemat.store.schema_types.Column`,
+:class:`~activemat.store.schema_types.Group`, ...), which this module
+imports for the rest of the package: ``S.Column`` and ``S.CALCULATIONS``
+come from the same place.
+
 Schema versions
 ---------------
 1
@@ -76,7 +82,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+from activemat.store.schema_types import Attribute, Column, Dimension, Group
 
 SCHEMA_VERSION = 8
 CREATOR = "activemat"
@@ -107,26 +114,7 @@ ATTR_SUPERCELL = "supercell"
 ATTR_CELL = "cell"
 ATTR_UNITS = "units"
 
-
-@dataclass(frozen=True)
-class Attribute:
-    """A root attribute of the store.
-
-    Attributes
-    ----------
-    name
-        Attribute name (one of the ``ATTR_*`` constants).
-    kind
-        What it holds, for the reference: ``"int"``, ``"str"``, ``"list[str]"``, ``"list[int]"`` or ``"JSON"``.
-    doc
-        One line for the reference.
-    """
-
-    name: str
-    kind: str
-    doc: str
-
-
+#: Every root attribute, for the reference.
 ROOT_ATTRIBUTES = (
     Attribute(ATTR_SCHEMA, "int", "schema version of the file (see the changelog); newer files are refused"),
     Attribute(ATTR_CREATOR, "str", f'always "{CREATOR}"; a file without it is not a store'),
@@ -158,30 +146,7 @@ CALCULATION, SNAPSHOT, PART, K_AXIS = "calculation", "snapshot", "part", "k_axis
 #: Axes of a structure: Cartesian x, y, z, and the cell's three vectors.
 XYZ, CELL_VECTOR = "xyz", "cell_vector"
 
-
-@dataclass(frozen=True)
-class Dimension:
-    """A named dimension: an HDF5 dimension scale (a netCDF dimension and its coordinate).
-
-    Each group holds one coordinate dataset per dimension it uses, named as the dimension and attached as
-    the scale of that axis of every column; a reader of the store's own columns skips them.
-
-    Attributes
-    ----------
-    name
-        Dimension name, also the name of its coordinate dataset in each group that uses it.
-    dtype
-        Dtype of the coordinate.
-    doc
-        What the coordinate holds, one line for the reference.
-    """
-
-    name: str
-    dtype: str
-    doc: str
-    size: int | None = None  # a fixed length (the others: the rows, or a size of the pool)
-
-
+#: Every dimension of a store: each group holds the coordinates of those its columns use.
 DIMENSIONS = (
     Dimension(CANDIDATE, "i8", "row of candidates: 0, 1, ... (the axis of candidates and of a pool prediction)"),
     Dimension(SITE, "i4", "supercell site: 0, 1, ..."),
@@ -208,166 +173,6 @@ def dimension(name: str) -> Dimension:
 #: Sources of a calculation column: written on submission or from the finished record.
 SUBMIT, RESULT = "submit", "result"
 _NAN = float("nan")
-
-
-@dataclass(frozen=True)
-class Column:
-    """One column of a group: a dataset with one entry per row.
-
-    Attributes
-    ----------
-    name
-        Dataset name inside its group.
-    dtype
-        Fixed-size numpy dtype; ``S<n>`` is UTF-8 text cut to ``n`` bytes on a character boundary.
-    unit
-        Physical unit (also the dataset's ``units`` attribute, :data:`UNITS_ATTR`); empty if none.
-    fill
-        Value of a row that has none (not yet written, or added by a migration).
-    per
-        Shape of one entry: ``None`` a scalar; an int ``n`` a fixed vector of ``n``; or :data:`SITE`,
-        :data:`FEATURE`, :data:`CANDIDATE` a vector with one value per supercell site, per feature or
-        per candidate of the pool; or a tuple of these, a table (``(SITE, 3)``: x, y, z of each site).
-    source
-        Where the writer takes the value: for candidates, the attribute of the candidate pool (empty:
-        the fill); for calculations, :data:`SUBMIT` (``CampaignStore.add_attempt``) or :data:`RESULT`
-        (``CampaignStore.finish_attempt``, from the calculation record); empty elsewhere (the caller's
-        values).
-    compress
-        Gzip each row as its own chunk (rows as wide as the pool).
-    since
-        Schema version that added the column (older files get it, filled, by migration).
-    doc
-        One line for the reference.
-    axis
-        Dimension of a fixed vector's entries (``per`` an int); :data:`SITE`, :data:`FEATURE` and
-        :data:`CANDIDATE` name their own.
-    """
-
-    name: str
-    dtype: str
-    unit: str = ""
-    fill: object = 0
-    per: int | str | tuple[int | str, ...] | None = None
-    source: str = ""
-    compress: bool = False
-    since: int = 1
-    doc: str = ""
-    axis: str | tuple[str, ...] = ""
-
-    def shape(self, sizes: Mapping[str, int]) -> tuple[int, ...]:
-        """Shape of one entry, with the pool's ``sizes`` (keys :data:`SITE`, :data:`FEATURE`, :data:`CANDIDATE`).
-
-        >>> Column("kpts", "i4", per=3).shape({})
-        (3,)
-        >>> Column("features", "f8", per=FEATURE).shape({FEATURE: 5})
-        (5,)
-        >>> Column("positions", "f8", per=(SITE, 3)).shape({SITE: 16})
-        (16, 3)
-        """
-        if self.per is None:
-            return ()
-        per = self.per if isinstance(self.per, tuple) else (self.per,)
-        return tuple(p if isinstance(p, int) else sizes[p] for p in per)
-
-    @property
-    def entry_dimensions(self) -> tuple[str, ...]:
-        """Dimensions of the axes of one entry (none for a scalar): a pool size names its own, a fixed length
-        takes the next name of ``axis``.
-
-        >>> Column("kpts", "i4", per=3, axis=K_AXIS).entry_dimensions
-        ('k_axis',)
-        >>> Column("positions", "f8", per=(SITE, 3), axis=XYZ).entry_dimensions
-        ('site', 'xyz')
-        """
-        if self.per is None:
-            return ()
-        per = self.per if isinstance(self.per, tuple) else (self.per,)
-        names = iter(self.axis if isinstance(self.axis, tuple) else (self.axis,))
-        return tuple(next(names) if isinstance(p, int) else p for p in per)
-
-    @property
-    def width(self) -> int:
-        """Bytes of a text column (0 for numbers).
-
-        >>> Column("status", "S12").width
-        12
-        """
-        return int(self.dtype[1:]) if self.dtype.startswith("S") else 0
-
-
-@dataclass(frozen=True)
-class Group:
-    """An HDF5 group: a table of equal-length columns, or (with no columns) attributes only.
-
-    Attributes
-    ----------
-    path
-        Path of the group from the file's root.
-    columns
-        Its columns, in table order.
-    doc
-        One paragraph for the reference.
-    appendable
-        Rows are appended as the campaign runs (chunked, resizable datasets); otherwise the rows
-        are written once, when the store is created.
-    chunk_rows
-        Rows per HDF5 chunk of an appendable column (compressed columns: one row per chunk).
-    since
-        Schema version that added the group.
-    row
-        Dimension of its rows (empty for a group of attributes only).
-    """
-
-    path: str
-    columns: tuple[Column, ...]
-    doc: str
-    appendable: bool = True
-    chunk_rows: int = 1024
-    since: int = 1
-    row: str = ""
-
-    def __getitem__(self, name: str) -> Column:
-        for column in self.columns:
-            if column.name == name:
-                return column
-        raise KeyError(f"{self.path} has no column {name!r}; columns: {', '.join(self.names)}")
-
-    def __contains__(self, name: str) -> bool:
-        return name in self.names
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        """Column names, in table order."""
-        return tuple(c.name for c in self.columns)
-
-    def dimensions_of(self, column: Column) -> tuple[str, ...]:
-        """Dimensions of a column's axes: the group's rows, then its entries'.
-
-        >>> SNAPSHOTS.dimensions_of(SNAPSHOTS["pool_std"])
-        ('snapshot', 'candidate')
-        """
-        return (self.row, *column.entry_dimensions)
-
-    @property
-    def dimensions(self) -> tuple[str, ...]:
-        """Every dimension its columns use, rows first: the names of its coordinate datasets.
-
-        >>> CALCULATIONS.dimensions
-        ('calculation', 'k_axis', 'site', 'xyz', 'cell_vector')
-        """
-        out = [self.row] if self.columns else []
-        for column in self.columns:
-            out += [d for d in self.dimensions_of(column) if d not in out]
-        return tuple(out)
-
-    def path_of(self, name: str) -> str:
-        """Path of a column's dataset from the file's root.
-
-        >>> SNAPSHOTS.path_of("pool_std")
-        'snapshots/pool_std'
-        """
-        return f"{self.path}/{self[name].name}"
 
 
 CANDIDATES = Group("candidates", (
@@ -481,7 +286,7 @@ SNAPSHOTS = Group("snapshots", (
     Column("model", "S300", fill=b"", doc="model kind and fitted hyperparameters, as text (rounded)"),
     Column("hyperparameters", f"S{HYPERPARAMETERS_WIDTH}", fill=b"", compress=True, since=5,
            doc="the fitted model exactly, as JSON: kind, kernel structure and hyperparameters of each level"
-               " (activemat.learn.models.model_state); empty before schema 5 (read verbs then refit)"),
+               " (activemat.learn.models.state_json); empty before schema 5 (read verbs then refit)"),
     Column("pool_mean", "f4", "eV", _NAN, per=CANDIDATE, compress=True, doc="predicted gap of every candidate"),
     Column("pool_std", "f4", "eV", _NAN, per=CANDIDATE, compress=True,
            doc="predicted standard deviation of every candidate's gap"),

@@ -90,7 +90,11 @@ def test_blocks_and_subsampling(store):
     blocks = gap_curve(sm, joint_max=60)  # cross-covariances from pairs of blocks of compositions
     np.testing.assert_allclose([r["model_std"] for r in blocks["compositions"]],
                                [r["model_std"] for r in whole["compositions"]], rtol=1e-6)
-    assert blocks["bowing"]["b"] == pytest.approx(whole["bowing"]["b"], abs=1e-9)
+    # the fit to the mean is the same; the sampled b agrees within its Monte Carlo error (the draws go through
+    # an eigenbasis of the covariance, which tiny differences may rotate where eigenvalues nearly coincide)
+    assert blocks["bowing"]["b_fit_of_mean"] == pytest.approx(whole["bowing"]["b_fit_of_mean"], abs=1e-9)
+    mc_error = whole["bowing"]["b_std"] / np.sqrt(whole["bowing"]["n_samples"])
+    assert blocks["bowing"]["b"] == pytest.approx(whole["bowing"]["b"], abs=4 * mc_error)
     capped = gap_curve(sm, max_configurations=5, seed=3)
     assert max(r["n_used"] for r in capped["compositions"]) == 5
     assert any("at most 5 configurations" in n for n in capped["notes"])
@@ -223,7 +227,7 @@ def test_doctests():
     import doctest
 
     from activemat.analysis import curve
-    from activemat.learn import models
+    from activemat.learn import cross_validation, gp, kernels, linear, models, refit
 
-    assert doctest.testmod(curve).failed == 0
-    assert doctest.testmod(models).failed == 0
+    for module in (curve, kernels, gp, linear, refit, cross_validation, models):
+        assert doctest.testmod(module).failed == 0, module.__name__

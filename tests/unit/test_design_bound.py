@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from activemat.learn.models import GPRegressor
+from activemat.learn.gp import GPRegressor
 from activemat.space.pool import build_pool
 from tests.conftest import load_benchmark, synthetic_gaps
 

@@ -25,7 +25,8 @@ from activemat.analysis.experiment import (
     si_like_gap,
     weber_alonso_gap,
 )
-from activemat.analysis.plots import FIGURES, compare_experiment, plot_store
+from activemat.analysis.experiment_figure import compare_experiment
+from activemat.analysis.plots import FIGURES, plot_store
 from activemat.analysis.curve import composition_average
 from activemat.analysis.model import fit_store_model
 from activemat.campaign.config import parse_campaign

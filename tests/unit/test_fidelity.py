@@ -64,7 +64,7 @@ def test_variance_composes_through_the_levels(two_fidelities):
 def test_joint_covariance_composes_through_the_levels_and_matches_the_variance(two_fidelities):
     """CoKriging.latent_cov: rho^2 Cov_cheap + Cov_d over any rows; its diagonal is predict's variance without
     the levels' fitted noise; symmetric and positive semi-definite, so curve stds and bowing draws exist."""
-    from activemat.learn.models import white_noise_level
+    from activemat.learn.kernels import white_noise_level
 
     pool, cheap, accurate = two_fidelities
     X = pool.features

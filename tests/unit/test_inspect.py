@@ -12,7 +12,7 @@ from test_query_stores import stores, tutorial_gap, with_test_set
 from activemat.analysis.modelcard import model_card, render
 from activemat.analysis.model import fit_store_model
 from activemat.campaign.stored import open_campaign
-from activemat.learn.models import cross_validate, cv_predictions
+from activemat.learn.cross_validation import cross_validate, cv_predictions
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from activemat.campaign.loop import run_campaign
 from activemat.campaign.progress import Reporter
 from activemat.campaign.setup import build_campaign_pool
 from activemat.compute.oracle import ReplayOracle
-from activemat.learn.models import GPRegressor
+from activemat.learn.gp import GPRegressor
 from activemat.learn.strategies import kriging_believer
 from activemat.store.read import read_store
 from tests.conftest import synthetic_gaps

@@ -1,4 +1,4 @@
-"""Tests for activemat.learn.models: regressors with predict(X, return_std=True) and cross-validation."""
+"""Tests for the regressors (activemat.learn.gp, .linear, .models): predict(X, return_std=True) and cross-validation."""
 
 import math
 import subprocess
@@ -10,7 +10,10 @@ import pytest
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
-from activemat.learn.models import GPRegressor, LinearModel, cross_validate, make_model
+from activemat.learn.cross_validation import cross_validate
+from activemat.learn.gp import GPRegressor
+from activemat.learn.linear import LinearModel
+from activemat.learn.models import make_model
 
 
 @pytest.fixture(scope="module")
@@ -239,7 +242,7 @@ def test_optimiser_tolerance_keeps_the_optimum_of_scipys_default():
 _FIT_WHILE_ANOTHER_THREAD_FILTERS = """
 import threading, warnings
 import numpy as np
-from activemat.learn.models import GPRegressor
+from activemat.learn.gp import GPRegressor
 X = np.random.default_rng(0).uniform(size=(6, 2))
 y = 2.0 * X[:, 0]  # noiseless: the noise level ends at its lower bound
 stop = threading.Event()

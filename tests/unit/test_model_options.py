@@ -16,17 +16,16 @@ from activemat.campaign.config import parse_campaign
 from activemat.campaign.setup import model_factory
 from activemat.cli import main
 from activemat.errors import InputError
-from activemat.learn.models import (
-    GPRegressor,
+from activemat.learn.gp import GPRegressor, bowing_mean
+from activemat.learn.kernels import (
     GroupedMatern,
     LogNormalPrior,
-    bowing_mean,
     kernel_from_dict,
     kernel_to_dict,
-    reuse_state,
     weak_prior,
     white_noise_level,
 )
+from activemat.learn.models import reuse_state
 from activemat.space.features import feature_classes
 from activemat.space.pool import build_pool
 from tests.conftest import synthetic_gaps

@@ -1,4 +1,4 @@
-"""activemat.analysis.plots (``activemat plot``) on real stores written by the loop (ReplayOracle, no DFT)."""
+"""``activemat plot`` (plots, experiment_figure) on real stores written by the loop (ReplayOracle, no DFT)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from test_query_stores import stores, with_test_set
 
 from activemat.analysis.curve import gap_curve
 from activemat.analysis.modelcard import model_card
-from activemat.analysis.plots import FIGURES, compare_experiment, plot_parity, plot_store, render_comparison
+from activemat.analysis.experiment_figure import compare_experiment, render_comparison
+from activemat.analysis.plots import FIGURES, plot_parity, plot_store
 from activemat.analysis.model import fit_store_model
 from activemat.campaign.stored import open_campaign
 from activemat.errors import InputError
@@ -130,3 +131,12 @@ def test_experiment_figure_compares_cell_sizes_with_joint_posterior_bands(cells,
     assert f"16-atom cell, gpaw-fast (PBE) [{cells['16']}]: b = {c16['bowing']['b']:.3f} +/- " in text
     assert f"32-atom cell, gpaw-fast (PBE) [{cells['32']}]: b = {c32['bowing']['b']:.3f} +/- " in text
     assert _is_drawn(tmp_path / "cells.png")
+
+
+def test_doctests():
+    import doctest
+
+    from activemat.analysis import canvas, experiment_figure, plots
+
+    for module in (plots, experiment_figure, canvas):
+        assert doctest.testmod(module).failed == 0, module.__name__

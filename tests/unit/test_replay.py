@@ -18,7 +18,7 @@ from activemat.campaign.config import parse_campaign
 from activemat.campaign.setup import model_factory
 from activemat.errors import InputError
 from activemat.learn.acquisition import curve_ivr_scores, ivr_scores
-from activemat.learn.models import GPRegressor
+from activemat.learn.gp import GPRegressor
 from activemat.learn.strategies import Context, choose, make_strategy
 from activemat.space.matching import Matcher, load_labels
 from activemat.space.pool import build_pool

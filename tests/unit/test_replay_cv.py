@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from activemat.learn.models import GPRegressor, cross_validate
+from activemat.learn.cross_validation import cross_validate
+from activemat.learn.gp import GPRegressor
 
 
 class _Refit(GPRegressor):

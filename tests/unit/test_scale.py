@@ -19,7 +19,8 @@ from activemat.campaign.setup import model_factory, prepare
 from activemat.compute.records import CalculationRecord
 from activemat.errors import InputError
 from activemat.learn.acquisition import believer_batch
-from activemat.learn.models import GPRegressor, RefitSchedule
+from activemat.learn.gp import GPRegressor
+from activemat.learn.refit import RefitSchedule
 from activemat.learn.scalable import NystroemGP, pool_basis, predict_chunked
 from activemat.learn.strategies import Context, choose, choose_batch, make_strategy
 from activemat.space.pool import build_pool

@@ -247,7 +247,10 @@ def test_older_schema_is_read_and_migrated_on_open(make_store, config):
 def test_schema_doctests():
     import doctest
 
+    from activemat.store import schema_types
+
     assert doctest.testmod(S).failed == 0
+    assert doctest.testmod(schema_types).failed == 0
 
 
 def test_store_is_laid_out_exactly_as_the_schema_declares(make_store, pool):

@@ -26,8 +26,9 @@ from activemat.campaign.progress import Reporter
 from activemat.campaign.setup import build_campaign_pool
 from activemat.cli import main
 from activemat.compute.oracle import ReplayOracle
-from activemat.learn import models
-from activemat.learn.models import GPRegressor, kernel_from_dict, kernel_to_dict
+from activemat.learn import gp as gp_module
+from activemat.learn.gp import GPRegressor
+from activemat.learn.kernels import kernel_from_dict, kernel_to_dict
 from activemat.store import schema as S
 from activemat.store.read import read_store
 from tests.conftest import synthetic_gaps
@@ -82,7 +83,7 @@ def no_optimiser(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the marginal likelihood was optimised")
 
-    monkeypatch.setattr(models, "lbfgs", refuse)
+    monkeypatch.setattr(gp_module, "lbfgs", refuse)
 
 
 def _same_as_last_snapshot(sm, atol=2e-6):
@@ -127,13 +128,13 @@ def test_read_verbs_rebuild_the_loops_model_without_optimising(store, no_optimis
 
 def test_refit_optimises_again_when_asked(store, monkeypatch):
     calls = []
-    real = models.lbfgs
+    real = gp_module.lbfgs
 
     def counting(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(models, "lbfgs", counting)
+    monkeypatch.setattr(gp_module, "lbfgs", counting)
     sm = fit_store_model(store["configs"], refit=True)
     assert calls and not sm.stored and "optimised now" in sm.hyperparameters and "--refit" in sm.hyperparameters
     calls.clear()
@@ -172,7 +173,7 @@ def test_co_kriging_models_are_rebuilt_from_every_levels_stored_kernel(in_tmp, c
     def refuse(*args, **kwargs):
         raise AssertionError("the marginal likelihood was optimised")
 
-    monkeypatch.setattr(models, "lbfgs", refuse)
+    monkeypatch.setattr(gp_module, "lbfgs", refuse)
     for name, levels in (("mf.h5", 2), ("tuned.h5", 2)):
         state = json.loads(read_store(name).snapshots["hyperparameters"][-1])
         assert state["kind"] == "co-kriging" and len(state["levels"]) == levels
