@@ -129,8 +129,8 @@ def _body(result: dict, figure: str) -> list[str]:
             f"{files}: {r['pool']} candidates labelled by every file{dropped}, errors of the {r['presets'][-1]} "
             f"prediction over all of them.", "",
             f"Costs in {r['presets'][-1]} calculations (the campaign's declared costs); budget {r['budget']:g}; "
-            f"{r['repeats']} repeats (seeds seed, seed + 1, ...).{pretrain} \"MAE / max at c\": median errors (eV) "
-            "once c is spent; \"cost to\": median cost over repeats (reached/repeats), a repeat that never got there "
+            f"{r['repeats']} repeats (the campaign's seed, then seed + 1, ...).{pretrain} \"MAE / max at c\": median "
+            "errors (eV) once c is spent; \"cost to\": median cost over repeats (reached/repeats), a repeat that never got there "
             "counting as infinite.", "",
             *table_lines(r), "",
             f"![MAE and max error vs cost]({figure})", "",
@@ -165,6 +165,7 @@ def plot(result: dict, path: Path) -> None:
         ax.axhline(target, color="k", ls=":", lw=1)
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:g}"[0] in "25" else ""))
         ax.set_xlim(0, grid[-1])
         ax.set_xlabel(f"cost spent ({top} calculations; 1 = {result['costs'][-1]:g} CPU-s)")
         ax.set_ylabel(f"{name} of the {top} gap over the pool (eV)")

@@ -101,7 +101,8 @@ ISSUE16_FIDELITY = (
                             "library's replay (`activemat replay`, 2026-12)"),
 )
 #: Every row of the table of routes: (benchmark, results name, what the route is).
-ISSUE16_ROUTES = (*(("sample_efficiency", f"sample_efficiency_{n}", what) for n, what in ISSUE16_SINGLE + ISSUE16_BATCH),
+ISSUE16_ROUTES = (*(("sample_efficiency", f"sample_efficiency_{n}", what)
+                    for n, what in ISSUE16_SINGLE + ISSUE16_BATCH),
                   *(("fidelity", n, what) for n, what in ISSUE16_FIDELITY))
 
 
