@@ -214,7 +214,8 @@ def _replay(args) -> int:
         from activemat.analysis import replay_levels as levels
 
         result = levels.replay_levels(config, levels.parse_oracles(args.oracle, config), repeats=args.repeats,
-                                      budget=args.budget, target_mae=args.target_mae, progress=progress)
+                                      budget=args.budget, target_mae=args.target_mae, target_max=args.target_max,
+                                      routes=tuple(args.routes), pretrain_n=args.pretrain_n, progress=progress)
         print(to_json(result)) if args.json else levels.render(result)
         return 0
     if len(args.oracle) > 1:
@@ -404,6 +405,13 @@ def _add_replay(sub) -> None:
     rep.add_argument("--batch", type=int, default=1, metavar="Q",
                      help="picks per refit, as Q workers whose results arrive together; the picks of a batch "
                           "count each other as running (kriging believer) (default 1: sequential)")
+    rep.add_argument("--routes", nargs="+", default=["multi", "accurate"], metavar="ROUTE",
+                     help="multi-fidelity: the routes to the accurate map replayed side by side: multi (the "
+                          "campaign), accurate (its accurate preset alone), random (the same, random picks), transfer "
+                          "(the accurate preset on a frozen model of the cheaper ones) (default: multi accurate)")
+    rep.add_argument("--pretrain-n", type=int, metavar="N",
+                     help="multi-fidelity, route transfer: candidates drawn per repeat, labelled at every cheaper "
+                          "preset, that the frozen level is fitted on; their cost counts (default: the whole pool)")
     rep.add_argument("--json", action="store_true", help="machine-readable output")
     rep.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     rep.set_defaults(func=_replay)

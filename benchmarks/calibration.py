@@ -7,11 +7,11 @@ predicted standard deviations (a calibrated Gaussian gives 0.68 and 0.95),
 the mean squared z-score (1 if calibrated; above 1, overconfident) and the
 MAE. Medians over the draws. No DFT: the labels come from an extxyz.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/calibration.py --name calibration-16 \
+    OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.calibration --name calibration-16 \
         --campaign campaigns/sige16-pbe.toml --oracle benchmarks/data/sige16-pbe.extxyz --sizes 10 20 40 80
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/calibration.py --name calibration-32 \
+    OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.calibration --name calibration-32 \
         --campaign campaigns/sige32-fast.toml --oracle benchmarks/data/sige32-fast.extxyz --sizes 10 20 40 80
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/calibration.py --name calibration-compositions \
+    OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.calibration --name calibration-compositions \
         --campaign campaigns/seed-tutorial-active.toml --oracle benchmarks/data/sige16-compositions-fast.extxyz \
         --sizes 4 6 10
 """
@@ -19,17 +19,13 @@ MAE. Medians over the draws. No DFT: the labels come from an extxyz.
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import save  # noqa: E402
-
-from activemat.analysis.replay import labelled_pool  # noqa: E402
-from activemat.campaign.config import load_campaign  # noqa: E402
-from activemat.campaign.setup import model_factory  # noqa: E402
+from activemat.analysis.replay import labelled_pool
+from activemat.campaign.config import load_campaign
+from activemat.campaign.setup import model_factory
+from benchmarks.common import command, save
 
 #: The [model] variants compared: (label, ard, prior). The package default is ("classes", "weak").
 VARIANTS = (("one length scale, max. likelihood", False, "none"),
@@ -47,6 +43,20 @@ def scores(y: np.ndarray, mean: np.ndarray, std: np.ndarray) -> dict:
             "mean_z2": float(np.mean(z ** 2)), "mae": float(np.mean(np.abs(y - mean)))}
 
 
+def summary(result: dict) -> list[str]:
+    """The report's section on one result: fraction within 2 predicted sd, mean squared z-score and MAE per
+    [model] variant and training size."""
+    d = result
+    sizes = list(next(iter(d["variants"].values()))["sizes"])
+    out = [f"({d['draws']} random training sets per size). Command: `{d['command']}`", "",
+           "| model | " + " | ".join(f"{n} labels: within 2 sd / mean z^2 / MAE (eV)" for n in sizes) + " |",
+           "|---" * (len(sizes) + 1) + "|"]
+    for label, v in d["variants"].items():
+        out.append(f"| {label} | " + " | ".join(
+            f"{r['within_2sd']:.2f} / {r['mean_z2']:.1f} / {r['mae']:.4f}" for r in v["sizes"].values()) + " |")
+    return out + [""]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--name", required=True, help="results/<name>.json")
@@ -58,7 +68,7 @@ def main() -> None:
     config, _ = load_campaign(args.campaign)
     full, _, pool, y = labelled_pool(config, args.oracle)
     result = {"campaign": args.campaign, "oracle": args.oracle, "labelled": len(pool), "draws": args.draws,
-              "command": " ".join(["benchmarks/calibration.py", *sys.argv[1:]]), "variants": {}}
+              "command": command("calibration"), "variants": {}}
     print(f"{len(pool)} labelled candidates, {args.draws} random training sets per size; median over draws of: "
           "fraction within 2 sd / mean z^2 / MAE (eV)")
     for label, ard, prior in VARIANTS:

@@ -18,7 +18,7 @@ After every trial: every result a driver ever reported as completed is in the
 store, once; the completed set never shrinks. At the end a fault-free resume
 must reach the budget, and `activemat status --json` must agree with the rows.
 
-    .venv/bin/python benchmarks/chaos.py --faults 100 --budget 400 --seed 1
+    .venv/bin/python -m benchmarks.chaos --faults 100 --budget 400 --seed 1
 
 The CI test (tests/faults/test_chaos.py) runs a short seeded version.
 """
@@ -42,6 +42,7 @@ import numpy as np
 import psutil
 
 from activemat.store.read import read_store
+from benchmarks.common import command, save
 
 REPO = Path(__file__).resolve().parents[1]
 DRIVER = REPO / "tests" / "faults" / "replay_driver.py"
@@ -262,8 +263,6 @@ def main() -> None:
     p.add_argument("--delay", type=float, default=0.2, help="seconds per replayed calculation")
     p.add_argument("--no-disk", action="store_true", help="no full-disk faults (they need root to mount a tmpfs)")
     args = p.parse_args()
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from _common import save
 
     root = Path(tempfile.mkdtemp(prefix="activemat-chaos-"))
     try:
@@ -276,7 +275,7 @@ def main() -> None:
           f"violations {len(result['violations'])} ({result['seconds']} s)")
     for v in result["violations"]:
         print("  VIOLATION", v)
-    path = save("chaos", {**result, "command": "benchmarks/chaos.py " + " ".join(sys.argv[1:])})
+    path = save("chaos", {**result, "command": command("chaos")})
     print(f"-> {path}")
 
 

@@ -11,26 +11,22 @@ hope to learn. Designs of N labels are then compared by the pool MAE of that GP 
 - clairvoyant: the N labels with the smallest pool MAE itself, by the same search. It knows every answer, so it is
   not a strategy but a floor for this model.
 
-    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/design_bound.py --name reference-pbe \
+    OMP_NUM_THREADS=2 .venv/bin/python -m benchmarks.design_bound --name reference-pbe \
         --campaign campaigns/sige16-pbe.toml --oracle benchmarks/data/sige16-pbe.extxyz
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import load, save  # noqa: E402
-
-from activemat.analysis.replay import labelled_pool  # noqa: E402
-from activemat.campaign.config import load_campaign  # noqa: E402
-from activemat.campaign.setup import model_factory  # noqa: E402
-from activemat.learn.gp import GPRegressor  # noqa: E402
+from activemat.analysis.replay import labelled_pool
+from activemat.campaign.config import load_campaign
+from activemat.campaign.setup import model_factory
+from activemat.learn.gp import GPRegressor
+from benchmarks.common import command, load, or_never, save
 
 
 class FixedGP:
@@ -126,6 +122,38 @@ def first_reaching(c: dict[int, list], target: float) -> int | None:
     return next((n for n, (mae, _) in sorted(c.items()) if mae <= target), None)
 
 
+def summary(result: dict) -> list[str]:
+    """The report's section on one result: labels to the target and the MAE at a third of random's, per design."""
+    d, t = result, result["target_mae"]
+    third = d["campaign_random_median"] / 3 if d["campaign_random_median"] else None
+    at = int(third) if third else None  # the largest design within a third of random's labels
+    out = [f"The campaign's GP fitted once on all {d['labels']} labels ({d['fit_seconds']:.0f} s), hyperparameters "
+           f"then fixed: the best a campaign could learn. Command: `{d['command']}`.", "",
+           f"| design of N labels | labels to pool MAE <= {t:g} eV | pool MAE at N = {at} (eV) "
+           "| pool MAE / max at the largest N tried (eV) |", "|---|---|---|---|"]
+    reached = [v for v in d["random_labels_to_mae"] if v is not None]
+    out.append(f"| random, these hyperparameters (median of {len(d['random_labels_to_mae'])}) | "
+               f"{or_never(d['random_median'])} (range {min(reached)}-{max(reached)}) | - | - |" if reached else
+               "| random, these hyperparameters | not reached | - | - |")
+    for k, v in d["designs"].items():
+        last = max(v["curve"], key=int)
+        mae, mx = v["curve"][last]
+        mae_at = (f"{v['curve'][str(at)][0]:.4f}" if str(at) in v["curve"]
+                  else f"<= {t:g} (reached at {last})" if at and int(last) < at else "-")
+        out.append(f"| {k} | {or_never(v['labels_to_mae'])} | {mae_at} | {mae:.4f} / {mx:.4f} at N = {last} |")
+    if third:
+        out += ["", f"One third of the campaign replay's random median ({d['campaign_random_median']:g} labels) is "
+                f"{third:.1f} labels."]
+    return out + [""]
+
+
+def limits(result: dict) -> dict:
+    """Labels to the MAE target by each design (``sequential ivr``, ``I-optimal``, ``clairvoyant``), the median
+    of random designs (``random``) and the ``command``: the limits the report's table of routes quotes."""
+    return {**{k: v["labels_to_mae"] for k, v in result["designs"].items()}, "random": result["random_median"],
+            "command": result["command"]}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--name", required=True, help="results/design_bound_<name>.json")
@@ -138,7 +166,7 @@ def main() -> None:
     p.add_argument("--set", nargs="+", default=[], metavar="SECTION.KEY=VALUE",
                    help="override campaign keys (the [model] options; mean = \"bowing\" is not supported here)")
     args = p.parse_args()
-    from sample_efficiency import parse_set
+    from benchmarks.sample_efficiency import parse_set
 
     config, _ = load_campaign(args.campaign, parse_set(args.set))
     if config.model.mean != "constant":
@@ -168,7 +196,7 @@ def main() -> None:
               "designs": {k: {"curve": v, "labels_to_mae": first_reaching(v, args.target_mae)}
                           for k, v in designs.items()},
               "model": config.model.model_dump(mode="json"),
-              "command": " ".join(["benchmarks/design_bound.py", *sys.argv[1:]])}
+              "command": command("design_bound")}
     path = save(f"design_bound_{args.name}", result)
     print(f"random with these hyperparameters: median {random_median} labels to MAE {args.target_mae} eV ({random})")
     if campaign_random:

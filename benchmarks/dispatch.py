@@ -11,7 +11,7 @@ benchmarks/utilisation.py's `utilisation()`; per-task overhead is
 (workers x wall - busy) / tasks. Real GPAW campaigns already in runs/ are
 measured the same way (read-only).
 
-    .venv/bin/python benchmarks/dispatch.py --workers 1 2 4 --delay 2 --tasks 12
+    .venv/bin/python -m benchmarks.dispatch --workers 1 2 4 --delay 2 --tasks 12
 """
 
 from __future__ import annotations
@@ -19,19 +19,16 @@ from __future__ import annotations
 import argparse
 import io
 import re
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import save, synthetic_gap  # noqa: E402
-from utilisation import CAMPAIGN, utilisation  # noqa: E402
-
-from activemat.campaign.config import parse_campaign  # noqa: E402
-from activemat.campaign.loop import run_campaign  # noqa: E402
-from activemat.campaign.setup import build_campaign_pool  # noqa: E402
-from activemat.compute.oracle import ReplayOracle  # noqa: E402
-from activemat.store.read import read_store  # noqa: E402
+from activemat.campaign.config import parse_campaign
+from activemat.campaign.loop import run_campaign
+from activemat.campaign.setup import build_campaign_pool
+from activemat.compute.oracle import ReplayOracle
+from activemat.store.read import read_store
+from benchmarks.common import command, save, synthetic_gap
+from benchmarks.utilisation import CAMPAIGN, utilisation
 
 REAL_STORES = ("runs/seed-tutorial-all.h5", "runs/seed-tutorial.h5", "runs/seed-tutorial-active.h5",
                "runs/reference-pbe.h5")
@@ -69,6 +66,22 @@ def real(path: str) -> dict | None:
     return u
 
 
+def summary(result: dict) -> list[str]:
+    """The report's section: utilisation and overhead per task, synthetic tasks and real GPAW stores."""
+    d = result
+    out = [f"Command: `{d['command']}` (load average {d['machine']['load_1min']} on {d['machine']['cpus']} cores).", "",
+           "| tasks | workers | tasks run | wall (s) | utilisation | overhead per task (s) | median submit->start (s) |",
+           "|---|---|---|---|---|---|---|"]
+    for r in d["synthetic"]:
+        out.append(f"| synthetic {r['task_s']:g} s | {r['workers']} | {r['calculations']} | {r['wall_s']} | "
+                   f"{100 * r['utilisation']:.1f} % | {r['overhead_per_task_s']} | {r['median_submit_to_start_s']} |")
+    for r in d["real"]:
+        out.append(f"| real GPAW `{r['store']}` ({r['mean_task_s']} s mean) | {r['workers']} | {r['calculations']} | "
+                   f"{r['wall_s']} | {100 * r['utilisation']:.1f} % | {r['overhead_per_task_s']} | "
+                   f"{r['median_submit_to_start_s']} |")
+    return out + [""]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
@@ -87,7 +100,7 @@ def main() -> None:
         print(f"real GPAW {r['store']}: {r['workers']} worker(s), {r['calculations']} calculations of "
               f"{r['mean_task_s']} s, utilisation {100 * r['utilisation']:.1f} %", flush=True)
     out = save("dispatch", {"synthetic": rows, "real": reals,
-                            "command": "benchmarks/dispatch.py " + " ".join(sys.argv[1:])})
+                            "command": command("dispatch")})
     print(f"-> {out}")
 
 

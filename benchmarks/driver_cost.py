@@ -2,33 +2,29 @@
 
 What the campaign loop does after every result (activemat.campaign.loop.CampaignLoop.learn
 and select): fit the GP (hyperparameters optimised, 2 restarts), cross-validate
-it (activemat.learn.cross_validation.cross_validate), predict mean and std over the whole pool,
+it (activemat.learn.models.cross_validate), predict mean and std over the whole pool,
 then pick with the campaign's selection rule (activemat.learn.strategies.choose;
 with one calculation still running, i.e. 2 workers, the "kriging believer"
 refit is included). Pools come from activemat.space.pool sampled mode on the
 54-site 3x3x3 supercell; labels are a smooth synthetic function (timing only).
 Single-threaded BLAS, as the driver runs next to the workers.
 
-    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/driver_cost.py
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 .venv/bin/python -m benchmarks.driver_cost
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import save, synthetic_gap  # noqa: E402
-
-from activemat.campaign.config import parse_campaign  # noqa: E402
-from activemat.campaign.setup import model_factory  # noqa: E402
-from activemat.learn.cross_validation import cross_validate  # noqa: E402
-from activemat.learn.strategies import Context, choose, make_strategy  # noqa: E402
-from activemat.space.pool import build_pool  # noqa: E402
+from activemat.campaign.config import parse_campaign
+from activemat.campaign.setup import model_factory
+from activemat.learn.cross_validation import cross_validate
+from activemat.learn.strategies import Context, choose, make_strategy
+from activemat.space.pool import build_pool
+from benchmarks.common import command, save, shell, synthetic_gap
 
 
 def timed(fn):
@@ -65,6 +61,19 @@ def one(pool, n_train: int, kind: str, seed: int = 0) -> dict:
             "refit_and_select_s": t_fit + t_cv + t_pred + t_sel1}
 
 
+def summary(result: dict) -> list[str]:
+    """The report's section: fit, CV, prediction and selection time per pool size, training size and strategy."""
+    d = result
+    out = [f"Command: `OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 {shell(d['command'])}` "
+           f"(load average {d['machine']['load_1min']} on {d['machine']['cpus']} cores).", "",
+           "| pool | training points | strategy | fit (s) | CV (s) | predict mean+std (s) | select, 1 running (s) "
+           "| total (s) |", "|---|---|---|---|---|---|---|---|"]
+    for r in d["rows"]:
+        out.append(f"| {r['pool']} | {r['n_train']} | {r['strategy']} | {r['fit_s']:.3f} | {r['cv_s']:.3f} | "
+                   f"{r['predict_s']:.3f} | {r['select_1_running_s']:.3f} | **{r['refit_and_select_s']:.3f}** |")
+    return out + [""]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--pools", type=int, nargs="+", default=[100, 1000, 10000, 100000])
@@ -86,7 +95,7 @@ def main() -> None:
                       f"predict {r['predict_s']:.3f} s, select {r['select_s']:.3f} s "
                       f"({r['select_1_running_s']:.3f} s with 1 running) -> total {r['refit_and_select_s']:.3f} s",
                       flush=True)
-    path = save("driver_cost", {"rows": rows, "command": "benchmarks/driver_cost.py " + " ".join(sys.argv[1:])})
+    path = save("driver_cost", {"rows": rows, "command": command("driver_cost")})
     print(f"-> {path}")
 
 

@@ -1,7 +1,7 @@
 """End members against the converged primitive cell: Si and Ge gaps of every preset, cell by cell (real GPAW).
 
-    OMP_NUM_THREADS=1 nice .venv/bin/python benchmarks/end_members.py
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/end_members.py --presets pbe-relaxed --cells 2 16 --report
+    OMP_NUM_THREADS=1 nice .venv/bin/python -m benchmarks.end_members
+    OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.end_members --presets pbe-relaxed --cells 2 16 --report
 
 For each preset and element, the reference is the 2-atom cell with the
 preset's own settings on a Gamma-centred 12x12x12 grid (it holds Gamma, X,
@@ -22,12 +22,12 @@ import argparse
 import tempfile
 import time
 
-from _common import load, save
 from ase.build import bulk
 
 from activemat.compute.bandgap import compute_gap, kpoint_grid
 from activemat.compute.presets import load_preset
 from activemat.space.lattice import LATTICE_CONSTANTS, reference_sites
+from benchmarks.common import load, save
 
 NAME = "end_members"
 #: atoms -> (supercell, cell) as the campaigns build them

@@ -2,7 +2,7 @@
 icet cluster vectors on 1 and 2 processes side by side (issue 15's target: under 2 minutes on 2 cores), then
 one selection step over them, and icet's SQS for all 65 compositions.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/featurize.py [--samples 2000] [--processes 1 2] [--no-sqs]
+    OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.featurize [--samples 2000] [--processes 1 2] [--no-sqs]
 
 Builds the sampled pool once with the cheap "shells" features (the decorations and the pool-building time), then
 times activemat.space.features.cluster_vectors, a plain loop over icet's public ClusterSpace.get_cluster_vector in
@@ -16,23 +16,19 @@ max_std, ivr and ivr_curve scores. Writes benchmarks/results/featurize.json.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 from sklearn.preprocessing import StandardScaler
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import save, synthetic_gap  # noqa: E402
-
-from activemat.learn.acquisition import curve_ivr_scores, ivr_scores  # noqa: E402
-from activemat.learn.models import make_model  # noqa: E402
-from activemat.space.features import DEFAULT_CUTOFFS, cluster_vectors  # noqa: E402
-from activemat.space.lattice import reference_sites  # noqa: E402
-from activemat.space.pool import build_pool  # noqa: E402
-from activemat.space.sampling import sqs_decorations  # noqa: E402
+from activemat.learn.acquisition import curve_ivr_scores, ivr_scores
+from activemat.learn.models import make_model
+from activemat.space.features import DEFAULT_CUTOFFS, cluster_vectors
+from activemat.space.lattice import reference_sites
+from activemat.space.pool import build_pool
+from activemat.space.sampling import sqs_decorations
+from benchmarks.common import save, synthetic_gap
 
 
 def main(argv=None) -> dict:

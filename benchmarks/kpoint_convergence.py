@@ -1,6 +1,6 @@
 """How the self-consistent k-grid's density moves the band edges of Si and Ge (real GPAW, 2-atom cells).
 
-    OMP_NUM_THREADS=1 nice .venv/bin/python benchmarks/kpoint_convergence.py --presets pbe-relaxed tb09-relaxed
+    OMP_NUM_THREADS=1 nice .venv/bin/python -m benchmarks.kpoint_convergence --presets pbe-relaxed tb09-relaxed
 
 For each preset and element, the self-consistent density on a Gamma-centred
 N x N x N grid of the 2-atom cell (N = 4, 6, 8, 12: the 16-atom cell's 2x2x2,
@@ -17,12 +17,12 @@ import argparse
 import tempfile
 import time
 
-from _common import load, save
 from ase.build import bulk
 
 from activemat.compute.bandgap import compute_gap, kpoint_grid
 from activemat.compute.presets import load_preset
 from activemat.space.lattice import LATTICE_CONSTANTS
+from benchmarks.common import load, save
 
 NAME = "kpoint_convergence"
 #: k-point density -> Gamma-centred grid on the 2-atom cells of Si and Ge (ASE rounds up)

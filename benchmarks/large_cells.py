@@ -1,6 +1,6 @@
 """The 32-atom benchmark (issue 15): labels each strategy needs to a held-out error, and transfer from 16 atoms.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/large_cells.py [--repeats 5] [--budget 150] [--jobs 2] [--cutoffs 9 6 5]
+    OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.large_cells [--repeats 5] [--budget 150] [--jobs 2] [--cutoffs 9 6 5]
         [--set model.ard=true --set model.prior=none --name large_cells_repeats10]  (the model before issue 16's options)
 
 Replays campaigns/sige32-fast.toml (icet features with cutoffs 9/6/5 A, GP with a length scale per cluster class
@@ -24,16 +24,13 @@ reaching a target within the budget makes the ratio a bound), and the curve and 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import load, save  # noqa: E402
-
-from activemat.analysis.replay import labels_to_reach, main_progress, median_labels, replay  # noqa: E402
-from activemat.campaign.config import load_campaign  # noqa: E402
+from activemat.analysis.replay import labels_to_reach, main_progress, median_labels, replay
+from activemat.campaign.config import load_campaign
+from benchmarks.common import load, save
 
 ROOT = Path(__file__).resolve().parent.parent
 CAMPAIGN = ROOT / "campaigns" / "sige32-fast.toml"
@@ -103,7 +100,7 @@ def main(argv=None) -> dict:
                    help="override a campaign key, e.g. --set model.prior=weak (repeatable)")
     p.add_argument("--name", default="large_cells", help="results/<name>.json")
     args = p.parse_args(argv)
-    from sample_efficiency import parse_set
+    from benchmarks.sample_efficiency import parse_set
 
     config, _ = load_campaign(CAMPAIGN, parse_set(args.set))
     name = args.name

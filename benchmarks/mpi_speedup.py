@@ -1,7 +1,7 @@
 """Speed-up of one GPAW calculation on 2 MPI ranks against 1, on a 32-atom SiGe cell (real GPAW).
 
     OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 \\
-        .venv/bin/python benchmarks/mpi_speedup.py --preset gpaw-fast
+        .venv/bin/python -m benchmarks.mpi_speedup --preset gpaw-fast
 
 Both runs go through the same launcher (``mpiexec -n 1`` and ``mpiexec -n 2``,
 :class:`activemat.compute.mpi.MpiTask`), so launch overhead is in both. Open
@@ -21,11 +21,10 @@ import resource
 import tempfile
 import time
 
-from _common import machine, save
-
 from activemat.compute.mpi import MpiTask, mpi_backend
 from activemat.compute.presets import load_preset
 from activemat.space.pool import build_pool
+from benchmarks.common import machine, save
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """Cost and gap of a calculator preset on one 16-atom SiGe cell (real GPAW, one core).
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/preset_cost.py gpaw-tb09 --n-ge 8
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/preset_cost.py gpaw-gllbsc --eigenstates 4e-8
+    OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.preset_cost gpaw-tb09 --n-ge 8
+    OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.preset_cost gpaw-gllbsc --eigenstates 4e-8
 
 Prints the configuration, k-grid, gap, SCF iterations and wall time. Use it to
 check a preset's convergence settings before a campaign (e.g. the default

@@ -1,7 +1,7 @@
 """Wall time of the read verbs (predict, inspect, plot) on the 402-row reference store: refit against stored
 hyperparameters.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/read_verbs.py [--repeats 3] [--store benchmarks/data/reference-pbe.h5]
+    OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.read_verbs [--repeats 3] [--store benchmarks/data/reference-pbe.h5]
 
 The reference store (schema 2, every one of the 402 configurations computed with gpaw-pbe-pw) predates stored
 hyperparameters, so its read verbs optimise the GP's hyperparameters every time ("before": what every read
@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import save
+from benchmarks.common import save
+
 
 REPO = Path(__file__).resolve().parents[1]
 VERBS = {"predict": ["predict", "{store}", "Si8Ge8"], "inspect": ["inspect", "{store}"],
@@ -59,7 +60,7 @@ def write_snapshot(path: Path) -> str:
     config, pool = view.config(), view.pool()
     ledger = view.ledger()
     learner = Learner(CampaignModel.of(config, pool), pool,
-                      iteration=len(view.data.snapshots["iteration"]))
+                      iteration=len(view.snapshots["iteration"]))
     free = np.ones(len(pool), bool)
     free[view.training_set()[0]] = False
     learner.fit(ledger, free)

@@ -1,6 +1,6 @@
 """How much relaxing the atoms at the Vegard cell moves the PBE gap of 16-atom SiGe cells (real GPAW).
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/relax_shift.py --preset gpaw-fast --n-ge 0 2 4 6 8 10 12 14 16
+    OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.relax_shift --preset gpaw-fast --n-ge 0 2 4 6 8 10 12 14 16
 
 One configuration per composition (the most probable decoration of each
 Si(16-n)Ge(n)); each is relaxed with ``relax = "positions"`` (BFGS, fmax
@@ -18,12 +18,12 @@ import tempfile
 import time
 
 import numpy as np
-from _common import load, save
 
 from activemat.compute.bandgap import compute_gap
 from activemat.compute.presets import RelaxSettings, load_preset
 from activemat.learn.acquisition import representative
 from activemat.space.pool import build_pool
+from benchmarks.common import load, save
 
 
 def main() -> None:

@@ -6,10 +6,10 @@ compares max_std, ivr and random sampling (all with the campaign's model) with
 the seed tutorial's fixed design plus linear regression.
 
     # complete real data available now: the 17 compositions (gpaw-fast)
-    .venv/bin/python benchmarks/sample_efficiency.py --name seed-compositions \
+    .venv/bin/python -m benchmarks.sample_efficiency --name seed-compositions \
         --campaign campaigns/seed-tutorial-active.toml --store runs/seed-tutorial-all.h5 --repeats 10
     # the 402-configuration reference dataset (gpaw-pbe-pw)
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/sample_efficiency.py --name reference-pbe \
+    OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.sample_efficiency --name reference-pbe \
         --campaign campaigns/sige16-pbe.toml --oracle benchmarks/data/sige16-pbe.extxyz --repeats 10 --budget 200 \
         --jobs 2 --stop-at-targets
 """
@@ -17,19 +17,16 @@ the seed tutorial's fixed design plus linear regression.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import tomllib
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import save  # noqa: E402
-
-from activemat.analysis.replay import main_progress, replay  # noqa: E402
-from activemat.campaign.config import load_campaign  # noqa: E402
-from activemat.store.export import export_store  # noqa: E402
+from activemat.analysis.replay import main_progress, replay
+from activemat.campaign.config import load_campaign
+from activemat.store.export import export_store
+from benchmarks.common import Route, command, or_never, save
 
 
 def summarise(result: dict) -> dict:
@@ -69,6 +66,62 @@ def parse_set(items: list[str]) -> dict:
     return out
 
 
+def _ratio(summary: dict, target: str) -> str:
+    """Median labels to a target over random's; '<' when random never got there (the budget bounds it)."""
+    v = summary.get(f"{target}_labels_vs_random")
+    if v is None:
+        return "-"
+    return ("<" if summary.get(f"{target}_ratio_is_bound") else "") + f"{v:.2f}"
+
+
+def _first(curve: list, target: float) -> int | None:
+    """Labels at which a learning curve first reaches ``target`` (None: never)."""
+    for n, v in enumerate(curve):
+        if v is not None and v <= target:
+            return n
+    return None
+
+
+def summary(result: dict) -> list[str]:
+    """The report's section on one result: the data, labels to each target per strategy, the learning curves."""
+    d, t = result, result["targets"]
+    out = [f"Data: `{d['oracle']}` ({d['labelled_pool']} of {d['pool_size']} candidates labelled"
+           + ("" if d["complete"] else ", **incomplete: errors over the labelled candidates only**")
+           + f"), campaign `{d['campaign']}`, model {d['model']['kind']} ({d.get('features', 'shells')} features"
+           + (", ARD" if d["model"].get("ard") else "") + f", restarts {d['model']['restarts']}), "
+           f"{d['n_seed']} space-filling seeds, {d['repeats']} repeats, budget {d['budget']} labels. "
+           f"Gaps span {d['gap_range'][0]:.3f}-{d['gap_range'][1]:.3f} eV. Command: `{d['command']}`.", "",
+           f"| strategy | model | labels to MAE <= {t['mae']:g} eV (median; reached) | labels to max <= {t['max']:g} eV "
+           "(median; reached) | labels vs random, MAE / max | labels to MAE <= 0.02 eV (mean curve) "
+           "| MAE / max at the end (eV) |",
+           "|---|---|---|---|---|---|---|"]
+    for s, r in d["strategies"].items():
+        sm = d["summary"][s]
+        out.append(f"| {s} | {r['model']} | {or_never(sm['median_labels_to_mae'])}; {sm['reached_mae']}/{sm['repeats']} "
+                   f"| {or_never(sm['median_labels_to_max'])}; {sm['reached_max']}/{sm['repeats']} "
+                   f"| {_ratio(sm, 'mae')} / {_ratio(sm, 'max')} "
+                   f"| {or_never(_first(r['mae']['mean'], 0.02))} | {sm['final_mae']:.4f} / {sm['final_max']:.4f} |")
+    out += ["", "Learning curve, pool MAE in eV (mean ± std over repeats):", ""]
+    names = list(d["strategies"])
+    out += ["| labels | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    length = max(len(r["mae"]["mean"]) for r in d["strategies"].values())
+    for n in [k for k in (2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 30, 40, 50, 75, 100, 150, 200, 300, 402) if k < length]:
+        cells = []
+        for s in names:
+            m = d["strategies"][s]["mae"]
+            ok = n < len(m["mean"]) and m["mean"][n] is not None
+            cells.append(f"{m['mean'][n]:.4f} ± {m['std'][n]:.4f}" if ok else "")
+        out.append(f"| {n} | " + " | ".join(cells) + " |")
+    return out + [""]
+
+
+def routes(result: dict) -> list[Route]:
+    """Labels to each target per strategy (the seed tutorial's ``fixed`` design left out), for the report's table
+    of routes."""
+    return [Route(s, r["labels_to_mae"], r["labels_to_max"], r["median_labels_to_mae"], r["median_labels_to_max"],
+                  r["repeats"], result["command"]) for s, r in result["strategies"].items() if s != "fixed"]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--name", required=True, help="results/sample_efficiency_<name>.json")
@@ -100,7 +153,7 @@ def main() -> None:
                         progress=main_progress)
     result["oracle"] = args.store or args.oracle
     result["summary"] = summarise(result)
-    result["command"] = " ".join(["benchmarks/sample_efficiency.py", *sys.argv[1:]])
+    result["command"] = command("sample_efficiency")
     result["overrides"] = args.set
     path = save(f"sample_efficiency_{args.name}", result)
     print(f"{result['labelled_pool']}/{result['pool_size']} labelled candidates, {result['repeats']} repeats, "

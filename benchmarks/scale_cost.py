@@ -10,29 +10,25 @@ labels: a smooth synthetic function plus 5 meV noise (timing only). Models: the 
 nystroem model (256 components) and, for reference, the exact GP where it is feasible.
 Single-threaded BLAS, as the driver runs next to the workers.
 
-    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/scale_cost.py
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 .venv/bin/python -m benchmarks.scale_cost
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import save, synthetic_gap  # noqa: E402
-
-from activemat.campaign.config import parse_campaign  # noqa: E402
-from activemat.campaign.setup import model_factory  # noqa: E402
-from activemat.campaign.learner import CV_FEW_FOLDS, CV_FEW_FOLDS_ABOVE  # noqa: E402
-from activemat.learn.cross_validation import MAX_FOLDS, cross_validate  # noqa: E402
-from activemat.learn.scalable import predict_chunked  # noqa: E402
-from activemat.learn.strategies import Context, choose_batch, make_strategy  # noqa: E402
-from activemat.space.pool import build_pool  # noqa: E402
+from activemat.campaign.config import parse_campaign
+from activemat.campaign.setup import model_factory
+from activemat.campaign.learner import CV_FEW_FOLDS, CV_FEW_FOLDS_ABOVE
+from activemat.learn.cross_validation import MAX_FOLDS, cross_validate
+from activemat.learn.scalable import predict_chunked
+from activemat.learn.strategies import Context, choose_batch, make_strategy
+from activemat.space.pool import build_pool
+from benchmarks.common import command, save, shell, synthetic_gap
 
 
 def timed(fn):
@@ -67,6 +63,21 @@ def one(pool, n_train: int, batch: int, running: int, kind: str, seed: int = 0) 
             "with_cv_s": t_warm + t_pred + t_sel + t_cv, "load_1min": round(os.getloadavg()[0], 2)}
 
 
+def summary(result: dict) -> list[str]:
+    """The report's section: full search, warm refit, pool prediction and batch selection per size and model."""
+    d = result
+    recorded = d.get("command", "benchmarks/scale_cost.py --gp-upto 500")  # the first result recorded none
+    out = [f"Command: `OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 {shell(recorded)}` ({d['rows'][0]['running']} "
+           "running calculations).", "",
+           "| pool | training points | model | batch | full search (s) | warm refit (s) | predict pool (s) | "
+           "select batch (s) | **refit + select (s)** | CV (s) | load |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in d["rows"]:
+        out.append(f"| {r['pool']} | {r['n_train']} | {r['model']} | {r['batch']} | {r['full_search_s']:.2f} | "
+                   f"{r['warm_refit_s']:.2f} | {r['predict_pool_s']:.2f} | {r['select_batch_s']:.2f} | "
+                   f"**{r['refit_and_select_s']:.2f}** | {r['cv_s']:.2f} | {r['load_1min']} |")
+    return out + [""]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--draws", type=int, default=2400, help="random decorations per composition (55 compositions; symmetry-distinct ones kept)")
@@ -88,7 +99,7 @@ def main() -> None:
                 r["pool_build_s"] = t_build
                 rows.append(r)
                 print({k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()}, flush=True)
-                save("scale_cost", {"rows": rows})
+                save("scale_cost", {"rows": rows, "command": command("scale_cost")})
 
 
 if __name__ == "__main__":

@@ -38,10 +38,10 @@ expected run) are killed with SIGKILL; their nannies restart them, as a batch sy
 a node. Counted from the store afterwards: calculations lost with their worker, whether each was
 rerun to a result, duplicates among results, and completed results against the budget.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/simcluster.py --workers 64 256 1024 --mean-seconds 30
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/simcluster.py --workers 64 256 1024 --prefetch 0.0625 --name simcluster-prefetch
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/simcluster.py --workers 260 --processes 20 --kill 0.1 --name simcluster-faults
-    .venv/bin/python benchmarks/simcluster.py --plot
+    OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.simcluster --workers 64 256 1024 --mean-seconds 30
+    OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.simcluster --workers 64 256 1024 --prefetch 0.0625 --name simcluster-prefetch
+    OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.simcluster --workers 260 --processes 20 --kill 0.1 --name simcluster-faults
+    .venv/bin/python -m benchmarks.simcluster --plot
 
 Results are appended to benchmarks/results/<name>.json after every run.
 """
@@ -49,7 +49,6 @@ Results are appended to benchmarks/results/<name>.json after every run.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import random
@@ -65,8 +64,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, _clean, machine, synthetic_gap  # noqa: E402
+from benchmarks.common import RESULTS, clean, machine, synthetic_gap
+
 
 HERE = Path(__file__).resolve().parent
 WALL_TIMES = HERE / "data" / "sige16-pbe.extxyz"
@@ -284,7 +283,7 @@ def save_row(name: str, row: dict, info: str) -> None:
     data = json.loads(path.read_text()) if path.exists() else {"setup": json.loads(info), "rows": []}
     data["setup"] = json.loads(info)
     data["rows"].append({"machine": machine(), **row})
-    path.write_text(json.dumps(_clean(data), indent=1))
+    path.write_text(json.dumps(clean(data), indent=1))
 
 
 def plot(names: list[str]) -> None:
@@ -319,6 +318,37 @@ def plot(names: list[str]) -> None:
     FIGURE.parent.mkdir(exist_ok=True)
     fig.savefig(FIGURE, dpi=130)
     print(FIGURE)
+
+
+def summary(result: dict) -> list[str]:
+    """The report's section on one result: the setup, then utilisation, driver time and losses per run."""
+    d = result
+    setup = d["setup"]
+    out = [f"Pool {setup['pool']} candidates ({setup['features']} features); calculation times mean "
+           f"{setup['wall_mean_s']:.1f} s (median {setup['wall_median_s']:.1f}, 10-90 % {setup['wall_p10_s']:.1f}-"
+           f"{setup['wall_p90_s']:.1f} s), the measured PBE times x {setup['time_scale']:.3f}.", "",
+           "| workers (processes x threads) | prefetch | results | training points | steady utilisation | whole run | "
+           "results/s | driver s/result (own thread) | with the refit thread | refits | results per refit | "
+           "lost / rerun / duplicates | load average before -> after |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in d["rows"]:
+        dr = r["driver"]
+        both = dr.get("with_refits_per_result_s")
+        out.append(
+            f"| {r['workers']} ({r['processes']} x {r['threads_per_process']}) | {r.get('prefetch', 0)} | {dr['results']} | "
+            f"{r['preload']} -> {r['summary']['completed']} | **{100 * r['utilisation_steady']:.1f} %** | "
+            f"{100 * r['utilisation_whole']:.1f} % | {r['results_per_s']:.2f} | {dr['per_result_s']:.3f} | "
+            f"{'-' if both is None else f'{both:.3f}'} | {dr['refits']} | {dr['results'] / max(dr['refits'], 1):.1f} | "
+            f"{r['lost']} / {r['lost_rerun_ok']} / {r['duplicate_results']} | "
+            f"{r['load_before'][0]:.1f} -> {r['load_after'][0]:.1f} |")
+    out.append("")
+    if any(r.get("kills") for r in d["rows"]):  # a run with killed workers: where every lost calculation went
+        for r in d["rows"]:
+            out += [f"Kills: {r['kills']}; calculations lost with their worker: {r['lost']}, rerun to a result: "
+                    f"{r['lost_rerun_ok']}, never rerun: {r['lost_not_rerun']}; duplicate results: "
+                    f"{r['duplicate_results']}; completed {r['completed_total']} of a budget of {r['budget']}; "
+                    f"rows left running: {r['still_running']}.", ""]
+    return out
 
 
 def main() -> None:

@@ -6,28 +6,24 @@ last, one flush), on a store over the 402-configuration 16-atom pool that alread
 --existing rows. Batch size 1 is what the loop wrote per result before issue 19
 (add_attempt + finish_attempt).
 
-    .venv/bin/python benchmarks/store_batches.py
+    .venv/bin/python -m benchmarks.store_batches
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import save  # noqa: E402
-
-from activemat.campaign.config import parse_campaign  # noqa: E402
-from activemat.campaign.loop import create_or_open  # noqa: E402
-from activemat.campaign.setup import prepare  # noqa: E402
-from activemat.compute.records import CalculationRecord  # noqa: E402
-from activemat.store.read import read_store  # noqa: E402
-from activemat.store.write import Attempt  # noqa: E402
+from activemat.campaign.config import parse_campaign
+from activemat.campaign.loop import create_or_open
+from activemat.campaign.setup import prepare
+from activemat.compute.records import CalculationRecord
+from activemat.store.read import read_store
+from activemat.store.write import Attempt
+from benchmarks.common import command, save, shell
 
 
 def write(store, n: int, batch: int, rng) -> None:
@@ -39,6 +35,15 @@ def write(store, n: int, batch: int, rng) -> None:
                                                        gap=float(rng.uniform(0, 0.6)), energy=-60.0, started=1.0,
                                                        finished=11.0, host="bench", worker="w0"))
                                for row, c in zip(rows, cands)])
+
+
+def summary(result: dict) -> list[str]:
+    """The report's section: milliseconds per row by rows per flush."""
+    d = result
+    return ([f"Command: `{shell(d['command'])}` (load average {d['machine']['load_1min']}; "
+             f"store already holding {d['existing']} rows).", "", "| rows per batch (one flush) | ms per row |",
+             "|---|---|"]
+            + [f"| {r['batch']} | {r['ms_per_row']:.2f} |" for r in d["rows"]] + [""])
 
 
 def main() -> None:
@@ -63,7 +68,7 @@ def main() -> None:
                 out.append({"batch": batch, "rows": n, "ms_per_row": ms})
                 print(f"batch {batch}: {ms:.2f} ms/row ({n} rows)", flush=True)
         assert read_store(f"{tmp}/b.h5").n_calculations == args.existing + sum(r["rows"] for r in out)
-    save("store_batches", {"command": "benchmarks/store_batches.py", "existing": args.existing, "rows": out})
+    save("store_batches", {"command": command("store_batches"), "existing": args.existing, "rows": out})
 
 
 if __name__ == "__main__":

@@ -9,27 +9,24 @@ and the loop's real per-row rate is measured at each size.
 Queries use activemat.store.read.read_store(...).select(...) (read the whole store
 + vectorised filters), as `activemat query` does.
 
-    .venv/bin/python benchmarks/store_throughput.py
+    .venv/bin/python -m benchmarks.store_throughput
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import save  # noqa: E402
-
-from activemat.compute.records import CalculationRecord  # noqa: E402
-from activemat.space.pool import build_pool  # noqa: E402
-from activemat.store import schema as S  # noqa: E402
-from activemat.store.read import read_store  # noqa: E402
-from activemat.store.write import CampaignStore  # noqa: E402
+from activemat.compute.records import CalculationRecord
+from activemat.space.pool import build_pool
+from activemat.store import schema as S
+from activemat.store.read import read_store
+from activemat.store.write import CampaignStore
+from benchmarks.common import command, save, shell
 
 
 def append(store: CampaignStore, start: int, n: int, n_cand: int, rng) -> None:
@@ -61,6 +58,19 @@ def bulk_fill(store: CampaignStore, n: int, n_cand: int, rng) -> None:
         ds[start:] = np.asarray(values[col.name]).astype(col.dtype) if col.name in values else np.full(
             (n, *shape), col.fill, dtype=col.dtype)
     store._f.flush()
+
+
+def summary(result: dict) -> list[str]:
+    """The report's section: append cost, file size, whole reads and a filtered query per store size."""
+    d = result
+    q = "status=ok, gap 0.2:0.4, ge-count 4:12"
+    out = [f"Command: `{shell(d['command'])}`.", "",
+           "| rows | append, as the loop writes (ms/row) | file size (MB) | bytes/row | read whole store (s) "
+           f"| filtered query `{q}` (s) |", "|---|---|---|---|---|---|"]
+    for r in d["rows"]:
+        out.append(f"| {r['rows']} | {r['flushed_ms_per_row']:.1f} | {r['file_mb']:.1f} | {r['bytes_per_row']:.0f} | "
+                   f"{r['query']['read all']['seconds']:.3f} | {r['query'][q]['seconds']:.3f} |")
+    return out + [""]
 
 
 def main() -> None:
@@ -109,7 +119,7 @@ def main() -> None:
                   f"({r['bytes_per_row']:.0f} B/row), filtered query {q['seconds']:.3f} s ({q['rows']} rows), "
                   f"read all {timings['read all']['seconds']:.3f} s", flush=True)
         store.close()
-    out = save("store_throughput", {"rows": rows, "command": "benchmarks/store_throughput.py " + " ".join(sys.argv[1:])})
+    out = save("store_throughput", {"rows": rows, "command": command("store_throughput")})
     print(f"-> {out}")
 
 

@@ -1,6 +1,6 @@
 """A seeded random subset of an extxyz's frames (say, the first N gpaw-fast labels a cheap campaign would buy).
 
-    .venv/bin/python benchmarks/subset_extxyz.py benchmarks/data/sige16-fast.extxyz 40 /tmp/fast40.extxyz --seed 0
+    .venv/bin/python -m benchmarks.subset_extxyz benchmarks/data/sige16-fast.extxyz 40 /tmp/fast40.extxyz --seed 0
 
 The subset is the first N frames of ``numpy.random.default_rng(seed).permutation``; their summed and median
 ``wall_time`` are printed, the cost to count for them.

@@ -4,7 +4,7 @@ Runs a real GPAW campaign (gpaw-fast, 16-atom SiGe cells) on a local Dask
 cluster in a temporary folder and prints figures measured from the store's
 own timestamps. Wall time runs from the first submission to the last result.
 
-    .venv/bin/python benchmarks/utilisation.py --workers 2 --budget 16
+    .venv/bin/python -m benchmarks.utilisation --workers 2 --budget 16
 """
 
 from __future__ import annotations

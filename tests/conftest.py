@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 
@@ -98,15 +97,6 @@ def in_tmp(tmp_path, monkeypatch):
     """Run the test inside its own empty directory."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
-
-
-def load_benchmark(name: str):
-    """The script benchmarks/<name>.py as a module (benchmarks/ is not a package), for testing its functions."""
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"{name}_benchmark", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def synthetic_gaps(pool) -> dict[int, float]:

@@ -44,10 +44,10 @@ from activemat.store import schema as S
 def fidelity_label(view: CampaignView) -> str:
     """The store's calculator preset(s) with their functional, e.g. ``gpaw-fast (PBE)``."""
     t = view.table()
-    names = sorted(set(t["preset"][t["status"] == S.OK].tolist()) - {""}) or sorted(view.data.presets)
+    names = sorted(set(t["preset"][t["status"] == S.OK].tolist()) - {""}) or sorted(view.presets)
     labels = []
     for name in names:
-        xc = view.data.presets.get(name, {}).get("gpaw", {}).get("xc", "")
+        xc = view.presets.get(name, {}).get("gpaw", {}).get("xc", "")
         xc = xc.get("name", "") if isinstance(xc, dict) else xc
         labels.append(f"{name} ({xc})" if xc else name)
     return ", ".join(labels) or "unknown preset"
@@ -74,7 +74,7 @@ def experiment_curve(view: CampaignView, sm, corrections=()) -> dict:
     """
 
     pool = sm.pool if sm is not None else view.pool()
-    done = view.data.completed(view.preset)
+    done = view.completed(view.preset)
     idx = np.fromiter(done, dtype=np.int64, count=len(done))
     gaps = np.fromiter(done.values(), dtype=float, count=len(done))
     cx, cg = [], []
@@ -217,7 +217,7 @@ def check_comparable(view: CampaignView) -> None:
     if tuple(view.elements) != ELEMENTS:
         raise InputError(f"the experiment figure is for Si(1-x)Ge(x), but {view.path} is "
                          f"{view.elements[0]}(1-x){view.elements[1]}(x); compare SiGe stores only")
-    if view.data.n_calculations == 0:
+    if view.n_calculations == 0:
         raise InputError(f"nothing to compare: {view.path} has no calculations yet; run the campaign first")
 
 

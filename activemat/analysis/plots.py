@@ -73,9 +73,9 @@ def plot_gap_vs_x(view: CampaignView, sm, path: Path, reference: CampaignView | 
         ax.fill_between(x, mean - 2 * std, mean + 2 * std, color="#1f77b4", alpha=0.18, lw=0, label=band, zorder=0)
         ax.plot(x, mean, color="#1f77b4", lw=2, label=avg_label, zorder=2)
     if reference is not None:
-        done = reference.data.completed(reference.preset)
+        done = reference.completed(reference.preset)
         idx = np.fromiter(done, dtype=np.int64, count=len(done))
-        ax.scatter(reference.data.candidates["x_b"][idx], list(done.values()), s=30, facecolor="none",
+        ax.scatter(reference.candidates["x_b"][idx], list(done.values()), s=30, facecolor="none",
                    edgecolor="0.3", lw=1.0, zorder=2,
                    label=f"reference: {reference.path.name} ({reference.preset}, {len(idx)})")
     t = view.table()
@@ -107,7 +107,7 @@ def _per_n_train(snaps: dict) -> dict[str, np.ndarray]:
 
 def plot_learning_curve(view: CampaignView, path: Path) -> None:
     fig, ax = figure()
-    snaps = view.data.snapshots
+    snaps = view.snapshots
     if len(snaps.get("n_train", [])):
         s = _per_n_train(snaps)
         n = s["n_train"]
@@ -258,7 +258,7 @@ def plot_store(store: str | Path | CampaignView, out_dir: str | Path, kind: str 
         reference = open_reference(view, reference)
         if results is not None and preset_warning(view, reference):
             results.setdefault("warnings", []).append(preset_warning(view, reference))
-    if view.data.n_calculations == 0:
+    if view.n_calculations == 0:
         raise InputError(f"nothing to plot: {view.path} has no calculations yet; run the campaign first")
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():

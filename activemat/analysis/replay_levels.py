@@ -10,7 +10,16 @@ variance reduction with the campaign's ``max_cheap_share``). Costs are the campa
 preset (a replay has no wall times to measure). The replay pool is the candidates every oracle labels
 (structures labelled at a cheaper preset only are left out, and counted). After each result the model's
 error over the pool's accurate labels is recorded on a cost axis (accurate-calculation equivalents),
-beside a baseline: the same campaign with the accurate preset alone, at the same cost.
+beside the same campaign by other routes to the accurate map, at the same cost (``routes``):
+
+- ``multi``: the campaign as it is;
+- ``accurate``: its accurate preset alone, with its [strategy];
+- ``random``: its accurate preset alone, picked at random;
+- ``transfer``: its accurate preset alone on a frozen model of the cheaper presets, as a campaign with
+  ``[model] transfer_from`` runs: the loop's :class:`~activemat.campaign.model.CampaignModel` with that
+  pretrained level, a co-kriging of the cheaper presets fitted (with the campaign's [model]) on ``pretrain_n``
+  random candidates of the pool, drawn per repeat, labelled at every cheaper preset. Those labels were a
+  previous campaign's: their cost is where the run's cost axis starts, and counts against the budget.
 """
 
 from __future__ import annotations
@@ -27,9 +36,10 @@ from activemat.campaign.learner import Learner
 from activemat.campaign.ledger import Ledger
 from activemat.campaign.model import CampaignModel
 from activemat.campaign.selector import Selector
-from activemat.campaign.setup import build_campaign_pool
+from activemat.campaign.setup import build_campaign_pool, model_factory
 from activemat.compute.records import CalculationRecord
 from activemat.errors import InputError
+from activemat.learn.cokriging import CoKriging
 from activemat.space.matching import load_labels
 from activemat.store import schema as S
 
@@ -79,20 +89,24 @@ def level_data(config: CampaignConfig, oracles: dict[str, str]) -> LevelData:
     return LevelData(subpool(full, idx), [np.array([g[i] for i in every]) for g in labels], len(union) - len(idx))
 
 
-def replay_levels_run(config: CampaignConfig, data: LevelData, *, budget: float) -> dict:
+def replay_levels_run(config: CampaignConfig, data: LevelData, *, budget: float,
+                      pretrained: CoKriging | None = None, spent: float = 0.0) -> dict:
     """One campaign replayed to ``budget`` (accurate-calculation equivalents); errors after each result.
+
+    ``pretrained``: the frozen level of a transfer campaign (``config`` names one in ``[model] transfer_from``);
+    ``spent``: the cost already spent when the run starts (its pretraining).
 
     Returns ``cost`` (cumulative, accurate equivalents), ``level`` of each result, ``mae`` and ``max`` of the
     accurate prediction over the pool (NaN before a model exists) and the final counts per level.
     """
     pool, levels = data.pool, len(data.gaps)
     costs = config.calculator.costs
-    learner = Learner(CampaignModel.of(config, pool), pool)
+    learner = Learner(CampaignModel.of(config, pool, pretrained=pretrained), pool)
     ledger = Ledger(np.zeros(len(pool), bool), levels, config.faults.max_attempts)
     selector = Selector(config, pool, learner, [])
     truth = data.gaps[-1]
     out = {"cost": [], "level": [], "mae": [], "max": []}
-    spent = 0.0
+    spent = float(spent)
     while True:
         pick = selector.next(ledger, [])
         if pick is None:
@@ -117,46 +131,123 @@ def replay_levels_run(config: CampaignConfig, data: LevelData, *, budget: float)
     return out
 
 
-def cost_to_reach(run: dict, target: float) -> float | None:
-    """Cost (accurate equivalents) at which the MAE first reaches ``target``; None if never."""
-    for c, m in zip(run["cost"], run["mae"]):
+def cost_to_reach(run: dict, target: float, error: str = "mae") -> float | None:
+    """Cost (accurate equivalents) at which the ``error`` (``mae`` or ``max``) first reaches ``target``; None if
+    never.
+
+    >>> cost_to_reach({"cost": [1.0, 2.0, 3.0], "mae": [float("nan"), 0.02, 0.008]}, 0.01)
+    3.0
+    """
+    for c, m in zip(run["cost"], run[error]):
         if not math.isnan(m) and m <= target:
             return float(c)
     return None
 
 
+ROUTES = ("multi", "accurate", "random", "transfer")
+PRETRAIN_DRAWS = 1  # the random stream of transfer's pretraining draws (beside the selector's own)
+
+
+def route_config(config: CampaignConfig, route: str, *, transfer_from: str = "") -> CampaignConfig:
+    """The campaign a route replays (:data:`ROUTES`): ``multi`` the campaign itself, the others its accurate
+    preset alone (``random``: picked at random; ``transfer``: on a frozen level, named by ``transfer_from``)."""
+    if route == "multi":
+        return config
+    update: dict = {"calculator": config.calculator.model_copy(update={"cheaper": [], "cost": None})}
+    if route == "random":
+        update["strategy"] = config.strategy.model_copy(update={"kind": "random"})
+    if route == "transfer":
+        update["model"] = config.model.model_copy(update={"transfer_from": transfer_from})
+    return config.model_copy(update=update)
+
+
+def pretrained_level(config: CampaignConfig, data: LevelData, idx: np.ndarray) -> CoKriging:
+    """A transfer campaign's frozen level: a co-kriging of the cheaper presets on the pool's candidates ``idx``
+    (each labelled at every cheaper preset), with the campaign's [model] over the pool, as the loop fits one on
+    a ``transfer_from`` store (:func:`activemat.campaign.setup.pretrain`)."""
+    make = model_factory(config.model, config.campaign.seed, data.pool)
+    X = data.pool.features[idx]
+    return CoKriging(make).fit([(X, gaps[idx]) for gaps in data.gaps[:-1]])
+
+
+def route_run(config: CampaignConfig, route: str, data: LevelData, *, budget: float, pretrain_n: int,
+              transfer_from: str = "") -> dict:
+    """One run of ``route`` (:data:`ROUTES`) for the campaign ``config`` (seeded for this run) on ``data``."""
+    if route == "multi":
+        return replay_levels_run(config, data, budget=budget)
+    accurate = LevelData(data.pool, data.gaps[-1:], 0)
+    routed = route_config(config, route, transfer_from=transfer_from)
+    if route != "transfer":
+        return replay_levels_run(routed, accurate, budget=budget)
+    rng = np.random.default_rng([config.campaign.seed, PRETRAIN_DRAWS])
+    idx = np.sort(rng.choice(len(data.pool), pretrain_n, replace=False))
+    costs = config.calculator.costs
+    return replay_levels_run(routed, accurate, budget=budget, pretrained=pretrained_level(config, data, idx),
+                             spent=pretrain_n * sum(costs[:-1]) / costs[-1])
+
+
+def _route_summary(runs: list[dict], target_mae: float, target_max: float) -> dict:
+    """Costs to each target per run and their medians (a run that never reached one counts as infinite)."""
+    mae = [cost_to_reach(run, target_mae) for run in runs]
+    mx = [cost_to_reach(run, target_max, "max") for run in runs]
+    both = [None if a is None or b is None else max(a, b) for a, b in zip(mae, mx)]
+    last = [{k: (run[k][-1] if run[k] else math.nan) for k in ("mae", "max")} for run in runs]
+    return {"cost_to_mae": mae, "median_cost_to_mae": median_labels(mae),
+            "cost_to_max": mx, "median_cost_to_max": median_labels(mx),
+            "cost_to_both": both, "median_cost_to_both": median_labels(both),
+            "final_mae": [e["mae"] for e in last], "final_max": [e["max"] for e in last],
+            "counts": [run["counts"] for run in runs],
+            "runs": [{k: run[k] for k in ("cost", "level", "mae", "max")} for run in runs]}
+
+
 def replay_levels(config: CampaignConfig, oracles: dict[str, str], *, repeats: int = 3, budget: float | None = None,
-                  target_mae: float = 0.01, progress=None) -> dict:
-    """The campaign against its oracles, ``repeats`` times (seeds seed, seed + 1, ...), beside its accurate
-    preset alone at the same cost; a JSON-ready result with the cost to reach ``target_mae`` per run."""
+                  target_mae: float = 0.01, target_max: float = 0.05, routes: tuple[str, ...] = ("multi", "accurate"),
+                  pretrain_n: int | None = None, progress=None) -> dict:
+    """The campaign against its oracles by each of ``routes`` (:data:`ROUTES`), ``repeats`` times (seeds seed,
+    seed + 1, ...) to the same cost; a JSON-ready result with each run's costs to ``target_mae`` and
+    ``target_max`` (and to both) and their medians. ``pretrain_n``: the labels ``transfer`` pretrains on
+    (default: the whole pool)."""
     if repeats < 1:
         raise InputError(f"--repeats must be at least 1, got {repeats}")
     if len(config.calculator.presets) < 2:
         raise InputError("--oracle PRESET=FILE is for a campaign with [[calculator.cheaper]] presets; give a "
                          "single-fidelity campaign one labelled file (--oracle FILE)")
+    unknown = [r for r in routes if r not in ROUTES]
+    if unknown or not routes:
+        raise InputError(f"--routes {' '.join(unknown)}: choose among {', '.join(ROUTES)}")
     data = level_data(config, oracles)
     budget = float(budget or len(data.pool) / 2)
-    alone = config.model_copy(update={"calculator": config.calculator.model_copy(update={"cheaper": [],
-                                                                                          "cost": None})})
-    accurate = LevelData(data.pool, data.gaps[-1:], 0)
-    runs = {"multi": [], "accurate": []}
+    costs = config.calculator.costs
+    pretrain_n = len(data.pool) if pretrain_n is None else int(pretrain_n)
+    pretraining_cost = pretrain_n * sum(costs[:-1]) / costs[-1]
+    if "transfer" in routes and not (2 <= pretrain_n <= len(data.pool) and pretraining_cost < budget):
+        raise InputError(f"--pretrain-n {pretrain_n}: transfer pretrains on 2 to {len(data.pool)} candidates and "
+                         f"their cost ({pretraining_cost:g} accurate equivalents) must stay below the budget "
+                         f"({budget:g})")
+    cheap = ", ".join(oracles[p] for p in config.calculator.presets[:-1])
+    runs: dict[str, list[dict]] = {route: [] for route in routes}
     for r in range(repeats):
-        for name, cfg, d in (("multi", config, data), ("accurate", alone, accurate)):
-            seeded = cfg.model_copy(update={"campaign": cfg.campaign.model_copy(
-                update={"seed": config.campaign.seed + r})})
-            run = replay_levels_run(seeded, d, budget=budget)
-            runs[name].append(run)
+        seeded = config.model_copy(update={"campaign": config.campaign.model_copy(
+            update={"seed": config.campaign.seed + r})})
+        for route in routes:
+            run = route_run(seeded, route, data, budget=budget, pretrain_n=pretrain_n, transfer_from=cheap)
+            runs[route].append(run)
             if progress:
-                progress(f"{name}: run {r + 1} done, cost {run['cost'][-1]:.1f}, final MAE {run['mae'][-1]:.4f} eV")
-    summary = {}
-    for name, rs in runs.items():
-        reach = [cost_to_reach(run, target_mae) for run in rs]
-        summary[name] = {"cost_to_mae": reach, "median_cost_to_mae": median_labels(reach),
-                         "final_mae": [run["mae"][-1] for run in rs], "counts": [run["counts"] for run in rs],
-                         "runs": [{k: run[k] for k in ("cost", "level", "mae", "max")} for run in rs]}
+                final = f"{run['mae'][-1]:.4f} eV" if run["mae"] else "none"
+                progress(f"{route}: run {r + 1} done, cost {run['cost'][-1] if run['cost'] else 0:.1f}, "
+                         f"final MAE {final}")
+    transfer = {"pretrain_n": pretrain_n, "pretraining_cost": pretraining_cost} if "transfer" in routes else {}
     return {"campaign": config.campaign.name, "presets": config.calculator.presets, "oracles": oracles,
-            "costs": config.calculator.costs, "pool": len(data.pool), "dropped": data.dropped, "budget": budget,
-            "repeats": repeats, "target_mae": target_mae, **summary}
+            "costs": costs, "pool": len(data.pool), "dropped": data.dropped, "budget": budget,
+            "repeats": repeats, "target_mae": target_mae, "target_max": target_max, "routes": list(routes),
+            **transfer, **{route: _route_summary(rs, target_mae, target_max) for route, rs in runs.items()}}
+
+
+def route_label(result: dict, route: str) -> str:
+    """How a route of a :func:`replay_levels` result reads."""
+    top = result["presets"][-1]
+    return {"multi": "multi-fidelity", "accurate": f"{top} alone", "random": f"{top} alone, random",
+            "transfer": f"transfer ({result.get('pretrain_n')} cheap labels first)"}[route]
 
 
 def render(result: dict, file=None) -> None:
@@ -167,12 +258,15 @@ def render(result: dict, file=None) -> None:
     print(f"{result['campaign']}: {presets}; {result['pool']} candidates labelled by every oracle"
           f"{dropped};"
           f" budget {result['budget']:g} accurate-calculation equivalents, {result['repeats']} repeats", file=file)
-    target = result["target_mae"]
-    for name, label in (("multi", "multi-fidelity"), ("accurate", f"{result['presets'][-1]} alone")):
-        s = result[name]
-        med = s["median_cost_to_mae"]
-        reach = "not reached" if med is None else f"{med:.1f}"
-        finals = ", ".join(f"{m:.4f}" for m in s["final_mae"])
+    if "pretraining_cost" in result:
+        print(f"  transfer pretrains on {result['pretrain_n']} candidates labelled at every cheaper preset: "
+              f"cost {result['pretraining_cost']:.1f} before its first result", file=file)
+    mae, mx = result["target_mae"], result["target_max"]
+    for route in result["routes"]:
+        s = result[route]
+        reach = [("not reached" if v is None else f"{v:.1f}")
+                 for v in (s["median_cost_to_mae"], s["median_cost_to_max"], s["median_cost_to_both"])]
+        finals = ", ".join("-" if m is None or math.isnan(m) else f"{m:.4f}" for m in s["final_mae"])
         counts = "; ".join("/".join(map(str, c)) for c in s["counts"])
-        print(f"  {label:>24}: median cost to MAE {target:g} eV: {reach}; final MAE {finals} eV; "
-              f"results per preset {counts}", file=file)
+        print(f"  {route_label(result, route):>32}: median cost to MAE {mae:g} eV: {reach[0]}, to max {mx:g} eV: "
+              f"{reach[1]}, to both: {reach[2]}; final MAE {finals} eV; results per preset {counts}", file=file)

@@ -144,13 +144,6 @@ class StoreView:
     presets: dict[str, dict] = field(default_factory=dict)
     parameters: dict[str, dict] = field(default_factory=dict)
 
-    @property
-    def data(self) -> StoreView:
-        """The view itself. Transitional: the columns were a separate object (``view.data.calculations``), and
-        :mod:`activemat.analysis.plots` (being split) and two benchmarks still read them that way; remove this
-        once they read ``view.calculations``."""
-        return self
-
     # -- what the store describes ---------------------------------------------
     @property
     def elements(self) -> tuple[str, str]:

@@ -1,16 +1,15 @@
-"""A short seeded chaos run (benchmarks/chaos.py): faults of every kind over one campaign, nothing lost."""
+"""A short seeded chaos run (benchmarks.chaos): faults of every kind over one campaign, nothing lost."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.conftest import load_benchmark
+from benchmarks import chaos
 
 pytestmark = pytest.mark.faults
 
 
 def test_seeded_faults_lose_nothing_and_the_campaign_completes(tmp_path):
-    chaos = load_benchmark("chaos")
     result = chaos.run(tmp_path / "chaos", seed=3, faults=12, budget=150, delay=0.2, progress=print)
     assert result["violations"] == []
     assert result["completed"] == 150 and result["lost"] == 0 and result["reported"] >= 100

@@ -1,4 +1,4 @@
-"""benchmarks/calibration.py: the calibration scores, and the script end to end on the shipped composition labels."""
+"""benchmarks.calibration: the calibration scores, and the script end to end on the shipped composition labels."""
 
 import sys
 from pathlib import Path
@@ -6,14 +6,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import load_benchmark
+from benchmarks import calibration as calibration_module
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def calibration():
-    return load_benchmark("calibration")
+    return calibration_module
 
 
 def test_scores_of_a_calibrated_and_an_overconfident_gaussian(calibration):

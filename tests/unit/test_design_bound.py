@@ -1,15 +1,16 @@
-"""benchmarks/design_bound.py: fixed-hyperparameter GP maths and the exchange search, on the synthetic gap table."""
+"""benchmarks.design_bound: fixed-hyperparameter GP maths and the exchange search, on the synthetic gap table."""
 
 import numpy as np
 import pytest
 
 from activemat.learn.gp import GPRegressor
 from activemat.space.pool import build_pool
-from tests.conftest import load_benchmark, synthetic_gaps
+from benchmarks import design_bound
+from tests.conftest import synthetic_gaps
 
 @pytest.fixture(scope="module")
 def bound():
-    return load_benchmark("design_bound")
+    return design_bound
 
 
 @pytest.fixture(scope="module")
