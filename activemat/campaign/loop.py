@@ -20,7 +20,11 @@ Steps, each checkpointed in the store before the next:
               like running calculations)
   5. select : pick for the freed slots (back to 2)
   6. stop   : budget reached, max posterior std below target, pool exhausted,
-              or SIGTERM/SIGINT (wait for or cancel running work, exit cleanly)
+              or SIGTERM/SIGINT (wait for or cancel running work, exit cleanly),
+              or an infrastructure fault (a full or failing scratch disk:
+              no new work starts, running work finishes, and the summary's
+              ``fault`` names it and its fix; the attempts it stopped run
+              again on resume and count against no candidate)
 
 Results that land while the driver refits are collected together on its
 next pass: the driver's work per pass does not grow with the number of
@@ -51,6 +55,7 @@ from activemat.campaign.model import CampaignModel
 from activemat.campaign.setup import prepare
 from activemat.campaign.signals import StopRequested, stop_on_signals
 from activemat.compute.bandgap import compute_gap
+from activemat.compute.faults import is_infrastructure
 from activemat.dispatch.clusters import connect, task_for
 from activemat.errors import InputError
 from activemat.store.read import read_store
@@ -111,6 +116,7 @@ class CampaignLoop:
         self.scheduler: Scheduler | None = None
         self.stop = stop if stop is not None else StopRequested()
         self.stop_reason = ""
+        self.fault = ""  # the first infrastructure fault of the run: no new calculations start after it
         self.snapshot: dict = {}
         self.timings = Timings()
         self.last_refit = 0.0  # seconds the last refit took
@@ -133,7 +139,7 @@ class CampaignLoop:
     def fill(self) -> None:
         """Submit until every worker slot (plus prefetch) is taken or a stop condition holds: every free slot's
         pick is made in one selection step, and all the new rows are written in one batch."""
-        if self.stop:
+        if self.stop or self.fault:
             return
         led, stop = self.ledger, self.config.stop
         free = self.scheduler.slots() - len(self.scheduler)
@@ -213,6 +219,9 @@ class CampaignLoop:
             self.store.finish_attempts([(job.row, record) for job, record in done])
         for job, record in done:
             self.ledger.record(job.key, record)
+            if not record.ok and is_infrastructure(record.error) and not self.fault:
+                self.fault = record.error
+                self.report.log(f"{record.error}: no new calculation starts; running ones finish")
         self.timings.results += len(done)
 
     def learn(self) -> None:
@@ -305,6 +314,9 @@ class CampaignLoop:
                         pending = refits.submit(self.timed_compute, job)
         if self.stop:
             self.stop_reason = f"stopped by {self.stop.signal}"
+        if self.fault:
+            self.stop_reason = (f"{self.fault}, then resume: the attempts it stopped count against no candidate"
+                                " and run again")
         self.stop_reason = self.stop_reason or "budget reached"
 
     def stopping(self) -> None:
@@ -323,6 +335,8 @@ class CampaignLoop:
         led = self.ledger
         out = {"store": str(self.store.path), "completed": len(led.trained), **led.counts(),
                "stop_reason": self.stop_reason, "driver": self.timings.as_dict()}
+        if self.fault:  # the run stopped on an infrastructure fault: `activemat run` exits 2 with this line
+            out["fault"] = self.stop_reason
         if len(self.presets) > 1:  # multi-fidelity: completed calculations and the measured cost of each preset
             out["fidelities"] = {p.name: {"completed": led.completed(f), "cost": self.cost(f)}
                                  for f, p in enumerate(self.presets)}

@@ -16,6 +16,7 @@ import numpy as np
 from distributed import wait
 
 from activemat.campaign.ledger import TaskKey
+from activemat.compute.faults import infrastructure_fault
 from activemat.compute.records import CalculationRecord
 from activemat.dispatch.clusters import worker_slots
 from activemat.dispatch.tasks import STARTED_TOPIC, on_worker
@@ -163,7 +164,9 @@ class Scheduler:
                 record = records[future] if future in records else future.result()
                 record.fallback = job.fallback
             except Exception as exc:  # the worker died or the task could not run: record it, keep going
-                record = job.failure(self.preset_name(job.key), f"{S.LOST}: {type(exc).__name__}: {exc}")
+                # a task that raised because the disk refused (e.g. an MPI task writing its input) is a fault
+                error = infrastructure_fault(exc, job.scratch) or f"{S.LOST}: {type(exc).__name__}: {exc}"
+                record = job.failure(self.preset_name(job.key), error)
             # Release the result on the cluster now, not when the garbage collector gets to a reference cycle
             # holding this Future: a draining worker waits until nobody wants its results before it leaves.
             future.release()

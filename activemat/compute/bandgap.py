@@ -12,13 +12,13 @@ import math
 import shutil
 import socket
 import time
-import traceback
 
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import kptdensity2monkhorstpack
 
 from activemat.compute.edges import Edges, edge_pass
+from activemat.compute.faults import is_infrastructure, record_failure
 from activemat.compute.presets import GpawSettings, Preset
 from activemat.compute.records import VALLEY_COLUMNS, CalculationRecord
 from activemat.compute.relax import RelaxationNotConverged, last_geometry, relax, scratch_folder
@@ -141,6 +141,17 @@ def _relax_checked(atoms: Atoms, preset: Preset, record: CalculationRecord, fold
                                      f"(fmax {preset.relax.fmax}); the retry continues from here")
 
 
+def _close_log_quietly(calc) -> None:
+    """Close a GPAW calculator's log now, ignoring a full disk: GPAW closes it in ``__del__``, where the failed
+    flush would print an 'Exception ignored' traceback on the worker's stderr."""
+    log = getattr(calc, "log", None)
+    if callable(getattr(log, "close", None)):
+        try:
+            log.close()
+        except OSError:
+            pass
+
+
 def compute_gap(candidate: int, attempt: int, atoms: Atoms, preset: Preset, scratch_root: str) -> CalculationRecord:
     """Run one GPAW calculation and return its record; never raises for a failed calculation.
 
@@ -165,7 +176,10 @@ def compute_gap(candidate: int, attempt: int, atoms: Atoms, preset: Preset, scra
     steps, the largest remaining force and the gap at the ideal structure.
 
     The scratch folder (GPAW log, relaxation trajectory) is removed on
-    success and kept on failure.
+    success and kept on failure. A file system that refuses to write the
+    scratch folder (full, over quota, read-only, failing) makes the attempt an
+    infrastructure fault (:mod:`activemat.compute.faults`), not a failed
+    calculation: the record says so, and nothing escapes this function.
     """
     import ase
     import gpaw
@@ -176,8 +190,8 @@ def compute_gap(candidate: int, attempt: int, atoms: Atoms, preset: Preset, scra
                                host=socket.gethostname(), started=time.time(), ranks=world.size,
                                versions=f"gpaw {gpaw.__version__}; ase {ase.__version__}")
     folder = scratch_folder(scratch_root, candidate, attempt)
-    folder.mkdir(parents=True, exist_ok=True)
     try:
+        folder.mkdir(parents=True, exist_ok=True)
         from gpaw import GPAW
 
         params = gpaw_parameters(atoms, preset.gpaw)
@@ -242,10 +256,10 @@ def compute_gap(candidate: int, attempt: int, atoms: Atoms, preset: Preset, scra
             record.soc_gap = max(record.gap + soc_shift, 0.0)
         record.scf_iterations = int(calc.get_number_of_iterations())
         record.status = "ok"
-    except Exception as exc:  # a failed calculation is data: keep reason and scratch
-        record.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:400]
-        (folder / "error.txt").write_text(traceback.format_exc())
-        record.scratch = str(folder)
+    except Exception as exc:  # a failed calculation is data: keep reason and scratch (a full disk: a fault)
+        record_failure(record, exc, folder)
+        if is_infrastructure(record.error):
+            _close_log_quietly(atoms.calc)
     finally:
         record.finished = time.time()
     if record.ok:
