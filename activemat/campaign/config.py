@@ -270,7 +270,10 @@ class ClusterSection(_Section):
     address: str | None = Field(None, description="running scheduler: tcp://host:port or tls://host:port")
     # security
     tls: bool | None = Field(None, description="TLS between scheduler, workers and client; default: on for "
-                                               "'slurm', off for 'local', from the address scheme for 'address'")
+                                               "'slurm' and 'local' (local: a certificate for the run, in "
+                                               "memory; true: the campaign's certificates in tls_dir), from the "
+                                               "address scheme for 'address'; false: plain TCP that any local "
+                                               "user can connect to")
     tls_dir: str | None = Field(None, description="certificate directory; default <store>.tls/")
 
     @model_validator(mode="after")
@@ -314,7 +317,7 @@ class ClusterSection(_Section):
             return self.tls
         if self.kind == "address":
             return self.address.startswith("tls://")
-        return self.kind == "slurm"
+        return True
 
 
 class FaultsSection(_Section):
