@@ -18,6 +18,7 @@ empty string. ``-`` as the target writes to standard output.
 from __future__ import annotations
 
 import csv
+import os
 import sys
 from pathlib import Path
 from typing import IO
@@ -25,6 +26,7 @@ from typing import IO
 import numpy as np
 
 from activemat.errors import InputError
+from activemat.store.files import open_exclusive
 from activemat.store.query import open_store, plain_values
 
 FORMATS = {".extxyz": "extxyz", ".xyz": "extxyz", ".csv": "csv"}
@@ -87,8 +89,9 @@ def export_store(path: str | Path, out: str | Path, fmt: str | None = None, **fi
     if not out.parent.exists():
         raise InputError(f"cannot export to {out}: folder {out.parent} does not exist; create it first")
     tmp = out.with_name(out.name + ".part")
+    fd = open_exclusive(tmp, Path(path))  # never through a planted symlink, never over a file it did not make
     try:
-        with open(tmp, "w", newline="") as fh:
+        with os.fdopen(fd, "w", newline="") as fh:
             _write(view, rows, fmt, fh)
         tmp.replace(out)
     finally:
