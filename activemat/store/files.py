@@ -58,6 +58,7 @@ import numpy as np
 
 from activemat.errors import StoreError, StoreLocked
 from activemat.store import schema as S
+from activemat.store.layout import CHECKSUM_BYTES
 
 #: errno values that mean "no room": a full file system, or the user's disk quota.
 SPACE_ERRORS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
@@ -483,7 +484,8 @@ def row_bytes(column: S.Column, sizes: dict[str, int]) -> int:
 
 
 def _chunk_bytes(group: S.Group, column: S.Column, sizes: dict[str, int]) -> int:
-    return (1 if column.compress else group.chunk_rows) * row_bytes(column, sizes)
+    # a chunk on disk: its rows plus the checksum
+    return (1 if column.compress else group.chunk_rows) * row_bytes(column, sizes) + CHECKSUM_BYTES
 
 
 def append_room(group: S.Group, start: int, n: int, sizes: dict[str, int]) -> int:
@@ -491,7 +493,8 @@ def append_room(group: S.Group, start: int, n: int, sizes: dict[str, int]) -> in
     uncompressed chunk is allocated whole when its first row is flushed; a compressed column has a chunk per
     row, at most its raw size plus a little)."""
     new_chunks = (start + n - 1) // group.chunk_rows - (start - 1) // group.chunk_rows
-    total = new_chunks * group.chunk_rows * np.dtype(S.dimension(group.row).dtype).itemsize  # the row coordinate
+    row = group.chunk_rows * np.dtype(S.dimension(group.row).dtype).itemsize + CHECKSUM_BYTES
+    total = new_chunks * row  # the row coordinate
     for column in group.columns:
         if column.compress:
             total += n * (_chunk_bytes(group, column, sizes) + 1024)

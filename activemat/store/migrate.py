@@ -86,7 +86,8 @@ def copy_store(src: h5py.File, dst: h5py.File) -> None:
             else:
                 ds = target.create_dataset(name, shape=obj.shape, dtype=obj.dtype, maxshape=obj.maxshape,
                                            chunks=obj.chunks, compression=obj.compression,
-                                           compression_opts=obj.compression_opts, fillvalue=obj.fillvalue)
+                                           compression_opts=obj.compression_opts, fillvalue=obj.fillvalue,
+                                           fletcher32=obj.fletcher32)
                 ds.attrs.update({k: v for k, v in obj.attrs.items() if k not in _SCALE_ATTRS})
             _copy_rows(obj, ds)
             target.file.flush()
