@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from activemat.compute.presets import preset_name
 from activemat.dispatch.times import check_slurm_times
 from activemat.errors import InputError, SpaceError
 from activemat.learn import MODEL_KINDS
@@ -98,7 +99,7 @@ class CalculatorSection(_Section):
     def _fidelities(self):
         if self.cheaper and self.cost is None:
             raise ValueError("a multi-fidelity campaign needs `cost` (CPU-seconds per calculation) of its preset")
-        names = [self.preset] + [f.preset for f in self.cheaper]
+        names = self.presets
         if len(set(names)) < len(names):
             raise ValueError(f"each preset may appear once among preset and cheaper, got {names}")
         return self
@@ -123,8 +124,20 @@ class CalculatorSection(_Section):
 
     @property
     def presets(self) -> list[str]:
-        """Fidelities cheap to accurate; the last is the campaign's own preset."""
+        """Names of the fidelities cheap to accurate; the last is the campaign's own preset. A preset given by
+        path is named by its file name without ``.toml`` (:func:`~activemat.compute.presets.preset_name`), as
+        its store rows are."""
+        return [preset_name(spec) for spec in self.preset_specs]
+
+    @property
+    def preset_specs(self) -> list[str]:
+        """The fidelities cheap to accurate as the file gives them (names or paths): what to load."""
         return [f.preset for f in self.cheaper] + [self.preset]
+
+    @property
+    def name(self) -> str:
+        """The name of the campaign's own preset (``preset``, or its file name without ``.toml``)."""
+        return preset_name(self.preset)
 
     @property
     def costs(self) -> list[float]:

@@ -15,6 +15,16 @@ from activemat.errors import InputError
 #: Presets shipped inside the package: the repository's ``calculators/`` folder, installed as the package
 #: data ``activemat.calculators`` (pyproject.toml maps one onto the other).
 SHIPPED = "activemat.calculators"
+def preset_name(spec: str) -> str:
+    """The name of a preset given by name or by path: a path's file name without ``.toml``.
+
+    Every command resolves a campaign's presets through here, so a preset given by path runs, resumes and
+    reads back under one name (the one its store rows carry).
+
+    >>> preset_name("calculators/my-fast.toml"), preset_name("gpaw-fast")
+    ('my-fast', 'gpaw-fast')
+    """
+    return Path(spec).stem if spec.endswith(".toml") else spec
 
 
 class _Strict(BaseModel):
@@ -132,7 +142,7 @@ def load_preset(name: str) -> Preset:
         raise InputError(f"unknown calculator preset '{name}'; known presets: {known}")
     try:
         data = tomllib.loads(path.read_text())
-        preset = Preset.model_validate({"name": path.stem, **data})
+        preset = Preset.model_validate({"name": preset_name(str(path)), **data})
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path}: not valid TOML ({exc}); fix the preset file") from None
     except ValidationError as exc:
