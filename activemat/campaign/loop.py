@@ -58,6 +58,7 @@ from activemat.compute.bandgap import compute_gap
 from activemat.compute.faults import is_infrastructure
 from activemat.dispatch.clusters import connect, task_for
 from activemat.errors import InputError
+from activemat.store import schema as S
 from activemat.store.read import read_store
 from activemat.store.write import CampaignStore
 
@@ -120,6 +121,7 @@ class CampaignLoop:
         self.snapshot: dict = {}
         self.timings = Timings()
         self.last_refit = 0.0  # seconds the last refit took
+        self.scratch = scratch_root(config, store.path, presets, len(pool))
 
     # -- 1. open ----------------------------------------------------------------
     def load(self, data) -> None:
@@ -271,8 +273,7 @@ class CampaignLoop:
     def run(self, client) -> None:
         """Steps 2-6 until nothing runs and nothing more may be submitted."""
         c = self.config
-        self.scheduler = Scheduler(client, self.task, self.store, self.pool, self.presets,
-                                   scratch=str(Path(c.campaign.scratch or f"{self.store.path}.scratch").resolve()),
+        self.scheduler = Scheduler(client, self.task, self.store, self.pool, self.presets, scratch=self.scratch,
                                    time_limit=c.faults.time_limit, prefetch=c.cluster.prefetch,
                                    expected=self.expected_duration)
         self.learner.fit(self.ledger, self.free_top())  # on resume, the model is rebuilt before the first pick
@@ -341,6 +342,19 @@ class CampaignLoop:
             out["fidelities"] = {p.name: {"completed": led.completed(f), "cost": self.cost(f)}
                                  for f, p in enumerate(self.presets)}
         return out
+
+
+def scratch_root(config: CampaignConfig, store: Path, presets, candidates: int) -> str:
+    """The campaign's scratch root (``[campaign] scratch``, else ``<store>.scratch``), absolute; an InputError if
+    the folders under it would not fit the store's ``scratch`` column (they would be stored cut short)."""
+    root = str(Path(config.campaign.scratch or f"{store}.scratch").resolve())
+    longest = max((p.name for p in presets[:-1]), key=lambda n: len(n.encode()), default="")
+    folder = Path(root, longest, f"cand{max(candidates - 1, 0):06d}-try{config.faults.max_attempts + 99}")
+    width = S.CALCULATIONS["scratch"].width
+    if len(str(folder).encode()) > width:
+        raise InputError(f"scratch folder {root}: its attempt folders ({folder}) take {len(str(folder).encode())}"
+                         f" bytes, the store keeps at most {width}: set [campaign] scratch to a shorter path")
+    return root
 
 
 def create_or_open(config: CampaignConfig, campaign_text: str, pool, presets) -> CampaignStore:

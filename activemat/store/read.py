@@ -114,7 +114,11 @@ def check_version(path: Path, f: h5py.File) -> None:
     """Refuse a file that is not an activemat store, or one of a newer schema than this activemat's."""
     if f.attrs.get(S.ATTR_CREATOR) != S.CREATOR or S.ATTR_SCHEMA not in f.attrs:
         raise StoreError(f"{path} is not an activemat store (no '{S.ATTR_SCHEMA}' attribute); give a store written by activemat")
-    version = int(f.attrs[S.ATTR_SCHEMA])
+    version = f.attrs[S.ATTR_SCHEMA]
+    if not isinstance(version, (int, np.integer)) or isinstance(version, bool):  # a writer only ever stores one
+        raise StoreError(f"{path} is damaged (attribute '{S.ATTR_SCHEMA}' is {version!r}, not an integer);"
+                         " restore it from a backup or start a new store path")
+    version = int(version)
     if version > S.SCHEMA_VERSION:
         raise StoreError(f"{path} has store schema {version}, newer than this activemat's {S.SCHEMA_VERSION}"
                          f" (activemat {__version__}); upgrade activemat to read it")
