@@ -328,8 +328,11 @@ class CampaignLoop:
                                 " signal again to cancel them")
                 self.stop.announced = True
             return
-        n = self.scheduler.cancel_all()
-        self.report.log(f"{self.stop.signal}: cancelled {n} running calculation(s); they rerun on resume")
+        keys = self.scheduler.cancel_all()
+        # queued again, so the closing line and run --json count them to retry as status does (the rows say
+        # interrupted)
+        self.ledger.retry += [k for k in keys if k not in self.ledger.retry]
+        self.report.log(f"{self.stop.signal}: cancelled {len(keys)} running calculation(s); they rerun on resume")
 
     def summary(self) -> dict:
         """What the run did, with the attempt figures as ``status`` reports them (:meth:`Ledger.counts`)."""

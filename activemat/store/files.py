@@ -263,11 +263,12 @@ def _holder(lock: Path) -> str:
     return ""
 
 
-def _holder_of_inode(real: Path, st: os.stat_result) -> str:
+def _holder_of_inode(real: Path, st: os.stat_result, own: Path) -> str:
     """The holder of the writer's lock on this inode, found through a lock file beside one of its other names
-    (a hard link in the same directory); '' if none is found there."""
+    (a hard link in the same directory); '' if none is found there. ``own`` is the lock file the asking writer
+    holds itself (it names the asker, not the holder)."""
     try:
-        locks = list(real.parent.glob("*.lock"))
+        locks = [lock for lock in real.parent.glob("*.lock") if lock != own]
     except OSError:
         return ""
     for lock in locks:
@@ -358,7 +359,7 @@ class WriterLock:
             st = os.fstat(fd)
             if not _lock_inode(fd):
                 os.close(fd)
-                holder = _holder_of_inode(real, st) or "under another name: a hard link to the same file"
+                holder = _holder_of_inode(real, st, self.lock) or "under another name: a hard link to the same file"
                 raise StoreLocked(f"{self._name()} is in use by another running campaign ({holder});"
                                   " wait for it or stop it first")
             try:
