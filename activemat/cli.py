@@ -58,6 +58,9 @@ def _run(args) -> int:
     stop.settle()
     if args.json:
         print(json.dumps(summary))
+    if summary.get("fault"):  # an infrastructure fault stopped the run: one line, exit 2, resume once fixed
+        print(f"activemat: error: {summary['fault']}", file=sys.stderr)
+        return 2
     return 0
 
 

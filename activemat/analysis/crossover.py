@@ -101,7 +101,7 @@ def crossover(store: str | Path, *, lower: str = "Delta", upper: str = "L", pres
     """
     view = open_campaign(store)
     config, pool = view.config(), view.pool()
-    preset = preset or config.calculator.preset
+    preset = preset or config.calculator.name
     idx, sep = separation_data(view, preset, lower, upper)
     if len(idx) < 3:
         raise InputError(f"{view.path}: {len(idx)} {preset} result(s) with both the {lower} and {upper} valley "

@@ -14,16 +14,26 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from activemat.compute.presets import preset_name
 from activemat.dispatch.times import check_slurm_times
 from activemat.errors import InputError, SpaceError
 from activemat.learn import MODEL_KINDS
 from activemat.learn.strategies import COST_AWARE, STRATEGIES, campaign_kinds
 from activemat.space.features import DEFAULT_CUTOFFS
 from activemat.space.lattice import check_supercell
+from activemat.store import schema as S
+
+
+#: Largest values a campaign file may give (beyond them a typo, not a plan: budget = 1e23 once passed, and
+#: workers = 100000 asked for as many local processes).
+MAX_BUDGET = 10**9
+MAX_WORKERS = 1024
+MAX_SEED = 2**32 - 1  # scikit-learn's random_state and numpy's legacy seeds take 32 bits
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: every number must be finite (target_gap = nan and noise = inf used to pass)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class CampaignSection(_Section):
@@ -31,7 +41,7 @@ class CampaignSection(_Section):
     store: str = Field("runs/campaign.h5", min_length=1,
                        description="HDF5 store path, relative to the working directory; missing directories on "
                                    "the way are created")
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="seeds every random choice of the campaign")
     scratch: str | None = Field(None, description="scratch root; default: <store>.scratch/")
     test_size: int = Field(0, ge=0, description="candidates held out (random, seeded): computed, never trained on "
                                                 "or selected, for an honest test error")
@@ -98,9 +108,14 @@ class CalculatorSection(_Section):
     def _fidelities(self):
         if self.cheaper and self.cost is None:
             raise ValueError("a multi-fidelity campaign needs `cost` (CPU-seconds per calculation) of its preset")
-        names = [self.preset] + [f.preset for f in self.cheaper]
+        names = self.presets
         if len(set(names)) < len(names):
             raise ValueError(f"each preset may appear once among preset and cheaper, got {names}")
+        width = S.CALCULATIONS["preset"].width
+        for name in names:  # the store keeps the name in a fixed-width column: a longer one could never resume
+            if len(name.encode()) > width:
+                raise ValueError(f"preset name {name!r} is {len(name.encode())} bytes; the store keeps at most "
+                                 f"{width}: give the preset a shorter name (its file name without .toml)")
         return self
 
     @model_validator(mode="after")
@@ -123,8 +138,20 @@ class CalculatorSection(_Section):
 
     @property
     def presets(self) -> list[str]:
-        """Fidelities cheap to accurate; the last is the campaign's own preset."""
+        """Names of the fidelities cheap to accurate; the last is the campaign's own preset. A preset given by
+        path is named by its file name without ``.toml`` (:func:`~activemat.compute.presets.preset_name`), as
+        its store rows are."""
+        return [preset_name(spec) for spec in self.preset_specs]
+
+    @property
+    def preset_specs(self) -> list[str]:
+        """The fidelities cheap to accurate as the file gives them (names or paths): what to load."""
         return [f.preset for f in self.cheaper] + [self.preset]
+
+    @property
+    def name(self) -> str:
+        """The name of the campaign's own preset (``preset``, or its file name without ``.toml``)."""
+        return preset_name(self.preset)
 
     @property
     def costs(self) -> list[float]:
@@ -151,7 +178,7 @@ class ModelSection(_Section):
                                "triplets, quadruplets), shared by its features; false, one for all features; true, "
                                "one per feature (the default is the best, or close to it, on 16- and 32-atom cells; docs: "
                                "explanation/data-efficiency)")
-    restarts: int = Field(2, ge=0, description="GP hyperparameter optimizer restarts")
+    restarts: int = Field(2, ge=0, le=100, description="GP hyperparameter optimizer restarts")
     prior: Literal["none", "weak"] = Field(
         "weak", description="GP hyperparameters: \"none\", maximum marginal likelihood; \"weak\", maximum a "
                             "posteriori under weakly informative log-normal hyperpriors (fixed in advance, see "
@@ -213,7 +240,7 @@ class StrategySection(_Section):
 
 
 class StopSection(_Section):
-    budget: int = Field(10, ge=1, description="completed calculations")
+    budget: int = Field(10, ge=1, le=MAX_BUDGET, description="completed calculations")
     target_std: float | None = Field(None, gt=0, description="eV; stop when the pool's max posterior std is below")
     target_curve_std: float | None = Field(
         None, gt=0, description="eV; stop when the composition curve's joint-posterior std is below this at every "
@@ -230,7 +257,7 @@ class ClusterSection(_Section):
     """
 
     kind: Literal["local", "slurm", "address"] = "local"
-    workers: int = Field(2, ge=1, description="kind='local': worker processes")
+    workers: int = Field(2, ge=1, le=MAX_WORKERS, description="kind='local': worker processes")
     prefetch: int | Literal["auto"] = Field(
         "auto", description="extra submissions beyond one per worker, queued so a freed worker starts at once; "
                             "\"auto\": a sixteenth of the worker slots (none below 16)")
@@ -238,8 +265,8 @@ class ClusterSection(_Section):
     @field_validator("prefetch")
     @classmethod
     def _prefetch_not_negative(cls, value):
-        if value != "auto" and value < 0:
-            raise ValueError("prefetch must be \"auto\" or an integer >= 0")
+        if value != "auto" and not 0 <= value <= MAX_BUDGET:
+            raise ValueError(f"prefetch must be \"auto\" or an integer from 0 to {MAX_BUDGET}")
         return value
     dashboard: bool = Field(True, description="serve the Dask dashboard on 127.0.0.1")
     # kind = "slurm": each SLURM job runs `processes` workers; jobs scale between minimum_jobs and maximum_jobs
@@ -254,8 +281,8 @@ class ClusterSection(_Section):
     job_prologue: list[str] = Field(default_factory=list, description="shell lines run before the workers start, "
                                                                       "e.g. 'module load gpaw'")
     job_directives: list[str] = Field(default_factory=list, description="extra #SBATCH options, e.g. '--qos=short'")
-    minimum_jobs: int = Field(0, ge=0, description="jobs kept even when idle")
-    maximum_jobs: int = Field(1, ge=1, description="jobs at most (adaptive scaling in between)")
+    minimum_jobs: int = Field(0, ge=0, le=10**4, description="jobs kept even when idle")
+    maximum_jobs: int = Field(1, ge=1, le=10**4, description="jobs at most (adaptive scaling in between)")
     lifetime: str | None = Field(None, description="worker lifetime, e.g. '50m'; default: walltime minus a margin")
     lifetime_stagger: str = Field("2m", description="random spread of lifetimes, so workers do not retire at once; "
                                                         "at most a quarter of the lifetime")
@@ -264,13 +291,16 @@ class ClusterSection(_Section):
                                           "durations); false: Dask's --lifetime, which cuts the calculation off")
     interface: str | None = Field(None, description="network interface of scheduler and workers, e.g. 'ib0'; "
                                                     "'lo' keeps everything on this machine")
-    mpi_ranks: int = Field(1, ge=1, description="MPI ranks (cores) per GPAW calculation; needs GPAW built with MPI")
+    mpi_ranks: int = Field(1, ge=1, le=4096, description="MPI ranks (cores) per GPAW calculation; needs GPAW built with MPI")
     mpi_launcher: str = Field("mpiexec -n {ranks}", description="command that starts the ranks of one calculation")
     # kind = "address"
     address: str | None = Field(None, description="running scheduler: tcp://host:port or tls://host:port")
     # security
     tls: bool | None = Field(None, description="TLS between scheduler, workers and client; default: on for "
-                                               "'slurm', off for 'local', from the address scheme for 'address'")
+                                               "'slurm' and 'local' (local: a certificate for the run, in "
+                                               "memory; true: the campaign's certificates in tls_dir), from the "
+                                               "address scheme for 'address'; false: plain TCP that any local "
+                                               "user can connect to")
     tls_dir: str | None = Field(None, description="certificate directory; default <store>.tls/")
 
     @model_validator(mode="after")
@@ -314,11 +344,11 @@ class ClusterSection(_Section):
             return self.tls
         if self.kind == "address":
             return self.address.startswith("tls://")
-        return self.kind == "slurm"
+        return True
 
 
 class FaultsSection(_Section):
-    max_attempts: int = Field(3, ge=1, description="failed calculations per candidate before it is given up "
+    max_attempts: int = Field(3, ge=1, le=100, description="failed calculations per candidate before it is given up "
                                                    "(attempts lost with their worker do not count)")
     time_limit: float | None = Field(None, gt=0, description="seconds one calculation may run")
     on_stop: Literal["wait", "cancel"] = Field(

@@ -11,6 +11,10 @@ Policy:
 - an attempt lost with its worker (node failure, walltime, lifetime
   retirement), or stopped by a time limit, is retried as it was, up to
   :data:`MAX_LOST` times;
+- an attempt stopped by an infrastructure fault (a full, read-only or failing
+  scratch disk: :mod:`activemat.compute.faults`) counts against nothing: it
+  is retried as it was, with no limit (the loop stops submitting on the
+  first one, so a fault that persists cannot burn attempts);
 - on resume, an interrupted attempt runs again; with ``retry_failed`` a
   given-up candidate gets a fresh allowance.
 """
@@ -22,6 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from activemat.compute.faults import is_infrastructure
 from activemat.compute.records import CalculationRecord
 from activemat.errors import InputError
 from activemat.store import schema as S
@@ -58,6 +63,7 @@ class Ledger:
     attempts: dict[TaskKey, int] = field(default_factory=dict)
     fallback: dict[TaskKey, int] = field(default_factory=dict)  # calculation failures = next fallback level
     lost: dict[TaskKey, int] = field(default_factory=dict)  # attempts lost with their worker
+    faults: dict[TaskKey, int] = field(default_factory=dict)  # attempts stopped by an infrastructure fault
     forgiven: dict[TaskKey, int] = field(default_factory=dict)  # failures before retry_failed gave a fresh allowance
     wall_times: dict[int, list[float]] = field(default_factory=dict)  # per fidelity, of successful results
 
@@ -132,7 +138,9 @@ class Ledger:
         (self.failed.add if self.given_up(key) else self.retry.append)(key)
 
     def _count_failure(self, key: TaskKey, error: str) -> None:
-        if error.startswith(S.LOST):  # not the calculation's fault: same settings next time
+        if is_infrastructure(error):  # the disk's fault, not the candidate's: counts against no allowance
+            self.faults[key] = self.faults.get(key, 0) + 1
+        elif error.startswith(S.LOST):  # not the calculation's fault: same settings next time
             self.lost[key] = self.lost.get(key, 0) + 1
         else:  # the calculation itself failed: the preset's next fallback settings
             self.fallback[key] = self.fallback.get(key, 0) + 1
@@ -163,7 +171,7 @@ class Ledger:
         - ``to_retry``: tasks with no result whose last attempt failed or was interrupted (a resumed run
           tries them again).
         """
-        return {"failed": sum(self.fallback.values()) + sum(self.lost.values()),
+        return {"failed": sum(self.fallback.values()) + sum(self.lost.values()) + sum(self.faults.values()),
                 "retried": sum(max(n - 1, 0) for n in self.attempts.values()),
                 "given_up": len(self.failed),
                 "to_retry": len({k for k in self.retry if self.attempts.get(k)})}

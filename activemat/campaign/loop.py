@@ -20,7 +20,11 @@ Steps, each checkpointed in the store before the next:
               like running calculations)
   5. select : pick for the freed slots (back to 2)
   6. stop   : budget reached, max posterior std below target, pool exhausted,
-              or SIGTERM/SIGINT (wait for or cancel running work, exit cleanly)
+              or SIGTERM/SIGINT (wait for or cancel running work, exit cleanly),
+              or an infrastructure fault (a full or failing scratch disk:
+              no new work starts, running work finishes, and the summary's
+              ``fault`` names it and its fix; the attempts it stopped run
+              again on resume and count against no candidate)
 
 Results that land while the driver refits are collected together on its
 next pass: the driver's work per pass does not grow with the number of
@@ -51,8 +55,10 @@ from activemat.campaign.model import CampaignModel
 from activemat.campaign.setup import prepare
 from activemat.campaign.signals import StopRequested, stop_on_signals
 from activemat.compute.bandgap import compute_gap
+from activemat.compute.faults import is_infrastructure
 from activemat.dispatch.clusters import connect, task_for
 from activemat.errors import InputError
+from activemat.store import schema as S
 from activemat.store.read import read_store
 from activemat.store.write import CampaignStore
 
@@ -111,9 +117,11 @@ class CampaignLoop:
         self.scheduler: Scheduler | None = None
         self.stop = stop if stop is not None else StopRequested()
         self.stop_reason = ""
+        self.fault = ""  # the first infrastructure fault of the run: no new calculations start after it
         self.snapshot: dict = {}
         self.timings = Timings()
         self.last_refit = 0.0  # seconds the last refit took
+        self.scratch = scratch_root(config, store.path, presets, len(pool))
 
     # -- 1. open ----------------------------------------------------------------
     def load(self, data) -> None:
@@ -133,7 +141,7 @@ class CampaignLoop:
     def fill(self) -> None:
         """Submit until every worker slot (plus prefetch) is taken or a stop condition holds: every free slot's
         pick is made in one selection step, and all the new rows are written in one batch."""
-        if self.stop:
+        if self.stop or self.fault:
             return
         led, stop = self.ledger, self.config.stop
         free = self.scheduler.slots() - len(self.scheduler)
@@ -213,6 +221,9 @@ class CampaignLoop:
             self.store.finish_attempts([(job.row, record) for job, record in done])
         for job, record in done:
             self.ledger.record(job.key, record)
+            if not record.ok and is_infrastructure(record.error) and not self.fault:
+                self.fault = record.error
+                self.report.log(f"{record.error}: no new calculation starts; running ones finish")
         self.timings.results += len(done)
 
     def learn(self) -> None:
@@ -262,8 +273,7 @@ class CampaignLoop:
     def run(self, client) -> None:
         """Steps 2-6 until nothing runs and nothing more may be submitted."""
         c = self.config
-        self.scheduler = Scheduler(client, self.task, self.store, self.pool, self.presets,
-                                   scratch=str(Path(c.campaign.scratch or f"{self.store.path}.scratch").resolve()),
+        self.scheduler = Scheduler(client, self.task, self.store, self.pool, self.presets, scratch=self.scratch,
                                    time_limit=c.faults.time_limit, prefetch=c.cluster.prefetch,
                                    expected=self.expected_duration)
         self.learner.fit(self.ledger, self.free_top())  # on resume, the model is rebuilt before the first pick
@@ -305,6 +315,9 @@ class CampaignLoop:
                         pending = refits.submit(self.timed_compute, job)
         if self.stop:
             self.stop_reason = f"stopped by {self.stop.signal}"
+        if self.fault:
+            self.stop_reason = (f"{self.fault}, then resume: the attempts it stopped count against no candidate"
+                                " and run again")
         self.stop_reason = self.stop_reason or "budget reached"
 
     def stopping(self) -> None:
@@ -315,18 +328,36 @@ class CampaignLoop:
                                 " signal again to cancel them")
                 self.stop.announced = True
             return
-        n = self.scheduler.cancel_all()
-        self.report.log(f"{self.stop.signal}: cancelled {n} running calculation(s); they rerun on resume")
+        keys = self.scheduler.cancel_all()
+        # queued again, so the closing line and run --json count them to retry as status does (the rows say
+        # interrupted)
+        self.ledger.retry += [k for k in keys if k not in self.ledger.retry]
+        self.report.log(f"{self.stop.signal}: cancelled {len(keys)} running calculation(s); they rerun on resume")
 
     def summary(self) -> dict:
         """What the run did, with the attempt figures as ``status`` reports them (:meth:`Ledger.counts`)."""
         led = self.ledger
         out = {"store": str(self.store.path), "completed": len(led.trained), **led.counts(),
                "stop_reason": self.stop_reason, "driver": self.timings.as_dict()}
+        if self.fault:  # the run stopped on an infrastructure fault: `activemat run` exits 2 with this line
+            out["fault"] = self.stop_reason
         if len(self.presets) > 1:  # multi-fidelity: completed calculations and the measured cost of each preset
             out["fidelities"] = {p.name: {"completed": led.completed(f), "cost": self.cost(f)}
                                  for f, p in enumerate(self.presets)}
         return out
+
+
+def scratch_root(config: CampaignConfig, store: Path, presets, candidates: int) -> str:
+    """The campaign's scratch root (``[campaign] scratch``, else ``<store>.scratch``), absolute; an InputError if
+    the folders under it would not fit the store's ``scratch`` column (they would be stored cut short)."""
+    root = str(Path(config.campaign.scratch or f"{store}.scratch").resolve())
+    longest = max((p.name for p in presets[:-1]), key=lambda n: len(n.encode()), default="")
+    folder = Path(root, longest, f"cand{max(candidates - 1, 0):06d}-try{config.faults.max_attempts + 99}")
+    width = S.CALCULATIONS["scratch"].width
+    if len(str(folder).encode()) > width:
+        raise InputError(f"scratch folder {root}: its attempt folders ({folder}) take {len(str(folder).encode())}"
+                         f" bytes, the store keeps at most {width}: set [campaign] scratch to a shorter path")
+    return root
 
 
 def create_or_open(config: CampaignConfig, campaign_text: str, pool, presets) -> CampaignStore:

@@ -16,6 +16,7 @@ import numpy as np
 from distributed import wait
 
 from activemat.campaign.ledger import TaskKey
+from activemat.compute.faults import infrastructure_fault
 from activemat.compute.records import CalculationRecord
 from activemat.dispatch.clusters import worker_slots
 from activemat.dispatch.tasks import STARTED_TOPIC, on_worker
@@ -123,7 +124,8 @@ class Scheduler:
             args = (key.candidate, attempt, self._structure(key.candidate, base), base.with_fallback(s.fallback),
                     scratch_root)
             tag = f"gap-{base.name}-c{key.candidate}-a{attempt}-{time.time_ns()}"
-            future = self.client.submit(on_worker, self.task, tag, bool(self.time_limit), *args, pure=False, key=tag,
+            # every calculation announces its start: a lost attempt's row then keeps when and where it ran
+            future = self.client.submit(on_worker, self.task, tag, True, *args, pure=False, key=tag,
                                         expected=self.expected(key.fidelity))
             scratch = str(Path(scratch_root) / f"cand{key.candidate:06d}-try{attempt}")
             self.running[future] = Running(row, key, attempt, s.fallback, scratch)
@@ -163,7 +165,9 @@ class Scheduler:
                 record = records[future] if future in records else future.result()
                 record.fallback = job.fallback
             except Exception as exc:  # the worker died or the task could not run: record it, keep going
-                record = job.failure(self.preset_name(job.key), f"{S.LOST}: {type(exc).__name__}: {exc}")
+                # a task that raised because the disk refused (e.g. an MPI task writing its input) is a fault
+                error = infrastructure_fault(exc, job.scratch) or f"{S.LOST}: {type(exc).__name__}: {exc}"
+                record = job.failure(self.preset_name(job.key), error)
             # Release the result on the cluster now, not when the garbage collector gets to a reference cycle
             # holding this Future: a draining worker waits until nobody wants its results before it leaves.
             future.release()
@@ -172,8 +176,6 @@ class Scheduler:
 
     def _note_starts(self) -> None:
         """Take the start time and worker of running calculations from the workers' announcements."""
-        if not self.time_limit:
-            return  # calculations announce their start only under a time limit
         by_tag = {f.key: job for f, job in self.running.items()}
         for _, event in self.client.get_events(STARTED_TOPIC):
             job = by_tag.get(event["tag"])
@@ -196,10 +198,12 @@ class Scheduler:
                 out.append((job, job.failure(self.preset_name(job.key), error)))
         return out
 
-    def cancel_all(self) -> int:
-        """Cancel every running calculation and mark its row interrupted (it reruns on resume)."""
+    def cancel_all(self) -> list[TaskKey]:
+        """Cancel every running calculation and mark its row interrupted (it reruns on resume); return their
+        tasks."""
         rows = [job.row for job in self.running.values()]
+        keys = self.keys()
         self.client.cancel(list(self.running))
         self.store.mark_interrupted(rows)
         self.running.clear()
-        return len(rows)
+        return keys

@@ -47,7 +47,7 @@ def prepare(config: CampaignConfig) -> tuple[CandidatePool, list[Preset], list[i
     with its SQS and cluster vectors takes minutes to build.
     """
     presets = [with_relax(load_preset(name), config.calculator.relax_settings())
-               for name in config.calculator.presets]
+               for name in config.calculator.preset_specs]
     pool = _stored_pool(config) or build_campaign_pool(config)
     return pool, presets, fixed_candidates(config.strategy.fixed, pool)
 

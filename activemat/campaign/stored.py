@@ -35,7 +35,7 @@ class CampaignView(StoreView):
     @property
     def preset(self) -> str:
         """The campaign's own preset (a multi-fidelity store also holds cheaper ones)."""
-        return self.config().calculator.preset
+        return self.config().calculator.name  # a preset given by path: its file name, as the rows say
 
     def training_set(self) -> tuple[np.ndarray, np.ndarray]:
         """Candidates with a successful calculation at the campaign's preset (held-out test candidates

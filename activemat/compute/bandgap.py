@@ -12,13 +12,13 @@ import math
 import shutil
 import socket
 import time
-import traceback
 
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import kptdensity2monkhorstpack
 
 from activemat.compute.edges import Edges, edge_pass
+from activemat.compute.faults import record_failure
 from activemat.compute.presets import GpawSettings, Preset
 from activemat.compute.records import VALLEY_COLUMNS, CalculationRecord
 from activemat.compute.relax import RelaxationNotConverged, last_geometry, relax, scratch_folder
@@ -141,6 +141,17 @@ def _relax_checked(atoms: Atoms, preset: Preset, record: CalculationRecord, fold
                                      f"(fmax {preset.relax.fmax}); the retry continues from here")
 
 
+def _close_log_quietly(calc) -> None:
+    """Close a GPAW calculator's log now, ignoring a full disk: GPAW closes it in ``__del__``, where the failed
+    flush would print an 'Exception ignored' traceback on the worker's stderr."""
+    log = getattr(calc, "log", None)
+    if callable(getattr(log, "close", None)):
+        try:
+            log.close()
+        except OSError:
+            pass
+
+
 def compute_gap(candidate: int, attempt: int, atoms: Atoms, preset: Preset, scratch_root: str) -> CalculationRecord:
     """Run one GPAW calculation and return its record; never raises for a failed calculation.
 
@@ -165,7 +176,10 @@ def compute_gap(candidate: int, attempt: int, atoms: Atoms, preset: Preset, scra
     steps, the largest remaining force and the gap at the ideal structure.
 
     The scratch folder (GPAW log, relaxation trajectory) is removed on
-    success and kept on failure.
+    success and kept on failure. A file system that refuses to write the
+    scratch folder (full, over quota, read-only, failing) makes the attempt an
+    infrastructure fault (:mod:`activemat.compute.faults`), not a failed
+    calculation: the record says so, and nothing escapes this function.
     """
     import ase
     import gpaw
@@ -176,14 +190,12 @@ def compute_gap(candidate: int, attempt: int, atoms: Atoms, preset: Preset, scra
                                host=socket.gethostname(), started=time.time(), ranks=world.size,
                                versions=f"gpaw {gpaw.__version__}; ase {ase.__version__}")
     folder = scratch_folder(scratch_root, candidate, attempt)
-    folder.mkdir(parents=True, exist_ok=True)
     try:
+        folder.mkdir(parents=True, exist_ok=True)
         _calculate(record, atoms, preset, scratch_root, folder, world)
         record.status = "ok"
-    except Exception as exc:  # a failed calculation is data: keep reason and scratch
-        record.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:400]
-        (folder / "error.txt").write_text(traceback.format_exc())
-        record.scratch = str(folder)
+    except Exception as exc:  # a failed calculation is data: keep reason and scratch (a full disk: a fault)
+        record_failure(record, exc, folder)
     finally:
         record.finished = time.time()
     if record.ok:
@@ -200,9 +212,18 @@ def _calculate(record: CalculationRecord, atoms: Atoms, preset: Preset, scratch_
     atoms = _start_structure(atoms, preset, record, scratch_root)
     other_forces = preset.relax is not None and preset.relax.forces is not None
     soc_shift = _relax_elsewhere(atoms, preset, record, folder, world) if other_forces else float("nan")
-    atoms.calc = GPAW(**params, txt=str(folder / "gpaw.txt"))
+    atoms.calc = calc = GPAW(**params, txt=str(folder / "gpaw.txt"))
+    try:
+        _converge(calc, atoms, preset, record, folder, world, soc_shift, other_forces)
+    except OSError:
+        _close_log_quietly(calc)  # a full disk: GPAW's own close in __del__ would print a traceback
+        raise
+
+
+def _converge(calc, atoms: Atoms, preset: Preset, record: CalculationRecord, folder, world, soc_shift: float,
+              other_forces: bool) -> None:
+    """The SCF, the relaxation where the preset asks for one, and the gap read off the converged ``calc``."""
     record.energy = float(atoms.get_potential_energy())
-    calc = atoms.calc
     if preset.relax is not None and not other_forces:
         if record.relax_from < 0:  # the first SCF was at the ideal structure: its gap comes (nearly) for free
             record.unrelaxed_gap = (folded_edges(calc, atoms, preset.gpaw, folder, spinorbit=False).gap

@@ -7,9 +7,12 @@ tell the difference; no physics happens here.
 
 from __future__ import annotations
 
+import shutil
 import socket
 import time
+from pathlib import Path
 
+from activemat.compute.faults import record_failure
 from activemat.compute.records import CalculationRecord
 
 
@@ -26,11 +29,15 @@ class ReplayOracle:
     hang_attempts : candidate -> number of first attempts that take `hang_seconds`.
     raise_attempts : candidate -> number of first attempts that raise instead of
         returning a record, as a task does when its worker process dies.
+    scratch_bytes : bytes each attempt writes into its scratch folder (``gpaw.txt``), removed on success as the
+        band-gap task removes its own: a full scratch disk then fails the attempt as an infrastructure fault
+        (:mod:`activemat.compute.faults`), as it fails GPAW.
     """
 
     def __init__(self, gaps: dict[int, float], delay: float = 0.0, fail_attempts: dict[int, int] | None = None,
                  hang_attempts: dict[int, int] | None = None, hang_seconds: float = 3600.0,
-                 raise_attempts: dict[int, int] | None = None, preset_gaps: dict[str, dict[int, float]] | None = None):
+                 raise_attempts: dict[int, int] | None = None, preset_gaps: dict[str, dict[int, float]] | None = None,
+                 scratch_bytes: int = 0):
         self.gaps = dict(gaps)
         self.preset_gaps = dict(preset_gaps or {})
         self.delay = delay
@@ -38,6 +45,7 @@ class ReplayOracle:
         self.hang_attempts = dict(hang_attempts or {})
         self.hang_seconds = hang_seconds
         self.raise_attempts = dict(raise_attempts or {})
+        self.scratch_bytes = scratch_bytes
 
     def __call__(self, candidate, attempt, atoms, preset, scratch_root) -> CalculationRecord:
         started = time.time()
@@ -49,12 +57,23 @@ class ReplayOracle:
         record = CalculationRecord(candidate=candidate, attempt=attempt, preset=preset.name, status="ok",
                                    host=socket.gethostname(), worker="replay", started=started,
                                    versions="replay oracle")
+        folder = Path(scratch_root) / f"cand{candidate:06d}-try{attempt}"
+        if self.scratch_bytes:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / "gpaw.txt").write_bytes(b"replay\n" * (self.scratch_bytes // 7 + 1))
+            except OSError as exc:
+                record_failure(record, exc, folder)
+                record.finished = time.time()
+                return record
         gaps = self.preset_gaps.get(preset.name, self.gaps)
         if candidate not in gaps or attempt < self.fail_attempts.get(candidate, 0):
             record.status, record.error = "failed", f"replay oracle has no answer for candidate {candidate}"
         else:
             record.gap = float(gaps[candidate])
         record.finished = time.time()
+        if self.scratch_bytes and record.ok:
+            shutil.rmtree(folder, ignore_errors=True)
         return record
 
 

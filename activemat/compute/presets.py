@@ -15,10 +15,28 @@ from activemat.errors import InputError
 #: Presets shipped inside the package: the repository's ``calculators/`` folder, installed as the package
 #: data ``activemat.calculators`` (pyproject.toml maps one onto the other).
 SHIPPED = "activemat.calculators"
+#: Keys GPAW 26.7 knows in ``convergence`` (gpaw/convergence_criteria.py; "bands" is set from ``converge_bands``).
+CONVERGENCE_KEYS = ("energy", "density", "eigenstates", "eigenvalues", "forces", "work function",
+                    "minimum iterations", "maximum iterations")
+#: Keys of an ``xc`` table: the functional's name and the options of the semilocal (meta-)GGA functionals
+#: activemat runs (TB09's ``c``, the gradient ``stencil``).
+XC_KEYS = ("name", "stencil", "c")
+
+
+def preset_name(spec: str) -> str:
+    """The name of a preset given by name or by path: a path's file name without ``.toml``.
+
+    Every command resolves a campaign's presets through here, so a preset given by path runs, resumes and
+    reads back under one name (the one its store rows carry).
+
+    >>> preset_name("calculators/my-fast.toml"), preset_name("gpaw-fast")
+    ('my-fast', 'gpaw-fast')
+    """
+    return Path(spec).stem if spec.endswith(".toml") else spec
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class GpawSettings(_Strict):
@@ -52,7 +70,19 @@ class GpawSettings(_Strict):
     def _xc_has_name(cls, xc):
         if isinstance(xc, dict) and not isinstance(xc.get("name"), str):
             raise ValueError('an xc table needs a string "name", e.g. {name = "TB09", stencil = 1}')
+        unknown = sorted(set(xc) - set(XC_KEYS)) if isinstance(xc, dict) else []
+        if unknown:
+            raise ValueError(f"unknown xc key(s) {', '.join(map(repr, unknown))}; known: {', '.join(XC_KEYS)}")
         return xc
+
+    @field_validator("convergence")
+    @classmethod
+    def _known_convergence(cls, convergence):
+        unknown = sorted(set(convergence) - set(CONVERGENCE_KEYS))
+        if unknown:
+            raise ValueError(f"unknown convergence key(s) {', '.join(map(repr, unknown))}; known: "
+                             f"{', '.join(CONVERGENCE_KEYS)}")
+        return convergence
 
     @property
     def xc_name(self) -> str:
@@ -132,7 +162,7 @@ def load_preset(name: str) -> Preset:
         raise InputError(f"unknown calculator preset '{name}'; known presets: {known}")
     try:
         data = tomllib.loads(path.read_text())
-        preset = Preset.model_validate({"name": path.stem, **data})
+        preset = Preset.model_validate({"name": preset_name(str(path)), **data})
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path}: not valid TOML ({exc}); fix the preset file") from None
     except ValidationError as exc:

@@ -2,7 +2,9 @@
 
 Three kinds, one interface (`connect` yields a Client):
 
-- ``local``: a LocalCluster of single-threaded worker processes on 127.0.0.1.
+- ``local``: a LocalCluster of single-threaded worker processes on 127.0.0.1, over
+  TLS with a certificate made for the run and held in memory: loopback is open to
+  every local user, and a Dask scheduler runs code for whoever connects.
 - ``slurm``: a ``dask_jobqueue.SLURMCluster``. Workers are SLURM jobs submitted
   with ``sbatch``; the cluster scales adaptively between ``minimum_jobs`` and
   ``maximum_jobs``. Workers retire before the job's walltime and are
@@ -49,9 +51,20 @@ _COMPLETED: dict[str, tuple[dict, dict]] = {}
 # -- connecting ------------------------------------------------------------------
 
 def _security(section, store, stack: ExitStack):
-    """A distributed Security for the section, or None without TLS."""
+    """A distributed Security for the section, or None without TLS.
+
+    A local cluster by default gets a certificate made for this run alone and held in memory
+    (``Security.temporary``): the driver hands it to the worker processes it starts, nothing is written to
+    disk, and a process without it (another user's, or this user's) cannot connect to the scheduler or a
+    worker. ``tls = true`` or ``tls_dir`` instead uses the campaign's certificates on disk, with which a
+    client of your own can connect.
+    """
     if not section.use_tls:
         return None
+    if section.kind == "local" and section.tls is None and not section.tls_dir:
+        from distributed.security import Security
+
+        return Security.temporary()
     if section.tls_dir:
         directory = Path(section.tls_dir)
     elif store is not None:

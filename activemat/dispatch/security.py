@@ -54,7 +54,8 @@ def _private_dir(path: Path) -> Path:
 
 def _write(path: Path, data: bytes, mode: int) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    tmp.unlink(missing_ok=True)  # a crashed run's leftover (or a planted link: removing a name changes no file)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)  # never through a link
     try:
         os.write(fd, data)
     finally:

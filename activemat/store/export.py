@@ -18,6 +18,7 @@ empty string. ``-`` as the target writes to standard output.
 from __future__ import annotations
 
 import csv
+import os
 import sys
 from pathlib import Path
 from typing import IO
@@ -25,6 +26,7 @@ from typing import IO
 import numpy as np
 
 from activemat.errors import InputError
+from activemat.store.files import open_exclusive
 from activemat.store.query import StoreView, plain_values
 from activemat.store.read import read_store
 from activemat.store.timestamps import with_iso_times
@@ -91,8 +93,9 @@ def export_store(path: str | Path, out: str | Path, fmt: str | None = None, **fi
     except OSError as exc:
         raise InputError(f"cannot export to {out}: cannot create folder {out.parent} ({exc.strerror or exc})") from None
     tmp = out.with_name(out.name + ".part")
+    fd = open_exclusive(tmp, Path(path))  # never through a planted symlink, never over a file it did not make
     try:
-        with open(tmp, "w", newline="") as fh:
+        with os.fdopen(fd, "w", newline="") as fh:
             _write(view, rows, fmt, fh)
         tmp.replace(out)
     finally:

@@ -23,6 +23,14 @@ The kernel drops both when the writer dies, so a killed driver never blocks a
 resume. A store file with several hard links is never copied and swapped
 (the other names would keep the old copy): the writer refuses and says so.
 
+Names planted beside the store: the lock file, the ``.new`` file a store is
+built in and the ``.rewrite`` copy of a recovery or migration are never
+opened through a symbolic link and never written over a file activemat did
+not create (``O_NOFOLLOW``, ``O_EXCL``, and the inode checked before a swap):
+a planted symlink, hard link or other file is refused with one line naming
+it, and the file it points to is untouched (:func:`open_lock_file`,
+:func:`clear_leftover`).
+
 Room: :class:`Reserve` holds a little disk space (an unlinked file) for as long
 as a writer has the store open. HDF5 cannot survive running out of space
 mid-flush (closing such a file, or exiting the process, crashes); with the
@@ -41,6 +49,7 @@ import os
 import re
 import shutil
 import socket
+import stat
 import struct
 import tempfile
 from pathlib import Path
@@ -49,6 +58,7 @@ import numpy as np
 
 from activemat.errors import StoreError, StoreLocked
 from activemat.store import schema as S
+from activemat.store.layout import CHECKSUM_BYTES
 
 #: errno values that mean "no room": a full file system, or the user's disk quota.
 SPACE_ERRORS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
@@ -107,6 +117,76 @@ def fs_error(path: Path, exc: OSError, where: str | Path) -> StoreError:
     return StoreError(f"{path}: cannot write in {where} ({reason}); check the path and its file system")
 
 
+# -- names planted beside the store ----------------------------------------------------------
+
+def planted(store: Path, name: Path, st: os.stat_result, why: str) -> StoreError:
+    """The one-line StoreError for something at ``name`` (beside the store) that activemat will not write."""
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            target = os.readlink(name)
+        except OSError:
+            target = "?"
+        what = f"is a symbolic link (to {target})"
+    elif stat.S_ISDIR(st.st_mode):
+        what = "is a directory"
+    elif not stat.S_ISREG(st.st_mode):
+        what = "is not a regular file"
+    elif st.st_nlink > 1:
+        what = f"has {st.st_nlink} hard links (other names of the same file)"
+    else:
+        what = f"belongs to uid {st.st_uid}, not you"
+    return StoreError(f"{store}: {name} {what}; activemat {why} only a file it creates itself: remove {name} and"
+                      " run again")
+
+
+def clear_leftover(name: Path, store: Path) -> None:
+    """Make room for a new file at ``name`` beside the (locked) store: remove a regular file a killed writer left
+    there; refuse (StoreError naming it) a symbolic link, a directory or any other kind of file.
+
+    Removing a name never changes the file behind it, so a hard link planted here loses its name only; the
+    new file is then created with ``O_EXCL``, which also fails on a symbolic link planted meanwhile.
+    """
+    try:
+        st = os.lstat(name)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(st.st_mode):
+        raise planted(store, name, st, "writes")
+    name.unlink()
+
+
+def open_exclusive(name: Path, store: Path, mode: int = 0o644) -> int:
+    """A new file at ``name`` (beside ``store``), created here and open for writing (a descriptor): never through
+    a symbolic link, never over a file someone else made (:func:`clear_leftover` first)."""
+    clear_leftover(name, store)
+    try:
+        return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    except FileExistsError:
+        raise planted(store, name, os.lstat(name), "writes") from None
+
+
+def open_lock_file(lock: Path, store: Path) -> int:
+    """Open (or create) the store's lock file for writing: never through a symbolic link, and only a regular
+    file of one name that belongs to this user (the lock file persists between runs, so it may exist)."""
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_uid != os.geteuid():
+        os.close(fd)
+        raise planted(store, lock, st, "locks")
+    return fd
+
+
+def _lock_open_error(store: Path, lock: Path, exc: OSError) -> StoreError:
+    """The one-line StoreError when the lock file cannot be opened: a planted link or directory, or the
+    file system refusing."""
+    if exc.errno in (errno.ELOOP, errno.EISDIR, errno.ENXIO):
+        try:
+            return planted(store, lock, os.lstat(lock), "locks")
+        except OSError:
+            pass
+    return fs_error(store, exc, lock.parent)
+
+
 # -- locks ------------------------------------------------------------------------------------
 
 _OFD = hasattr(fcntl, "F_OFD_SETLK")
@@ -152,7 +232,7 @@ def inode_locked(path: Path) -> bool:
 def lock_file_held(lock: Path) -> bool:
     """True while some process holds the exclusive flock on a store's lock file."""
     try:
-        fd = os.open(lock, os.O_RDONLY)
+        fd = os.open(lock, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return False
     try:
@@ -169,7 +249,11 @@ def lock_file_held(lock: Path) -> bool:
 def _holder(lock: Path) -> str:
     """Who holds a lock file, as its holder wrote it: 'pid 123 on host, opened as /path'."""
     try:
-        lines = lock.read_text(errors="replace").splitlines()
+        fd = os.open(lock, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        try:
+            lines = os.read(fd, 4096).decode(errors="replace").splitlines()
+        finally:
+            os.close(fd)
     except OSError:
         return ""
     if len(lines) >= 3 and lines[0].strip().isdigit():
@@ -179,11 +263,12 @@ def _holder(lock: Path) -> str:
     return ""
 
 
-def _holder_of_inode(real: Path, st: os.stat_result) -> str:
+def _holder_of_inode(real: Path, st: os.stat_result, own: Path) -> str:
     """The holder of the writer's lock on this inode, found through a lock file beside one of its other names
-    (a hard link in the same directory); '' if none is found there."""
+    (a hard link in the same directory); '' if none is found there. ``own`` is the lock file the asking writer
+    holds itself (it names the asker, not the holder)."""
     try:
-        locks = list(real.parent.glob("*.lock"))
+        locks = [lock for lock in real.parent.glob("*.lock") if lock != own]
     except OSError:
         return ""
     for lock in locks:
@@ -231,9 +316,9 @@ class WriterLock:
         except OSError as exc:
             raise fs_error(path, exc, exc.filename or self.real.parent) from None
         try:
-            fd = os.open(self.lock, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = open_lock_file(self.lock, path)
         except OSError as exc:
-            raise fs_error(path, exc, self.real.parent) from None
+            raise _lock_open_error(path, self.lock, exc) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -263,7 +348,7 @@ class WriterLock:
         """Take the inode lock of the existing store file (refused if a writer holds it under another name)."""
         for _ in range(5):
             try:
-                fd = os.open(real, os.O_RDWR)
+                fd = os.open(real, os.O_RDWR | os.O_NOFOLLOW)
             except FileNotFoundError:
                 return  # gone (nothing to lock): whoever writes it next locks the new file
             except OSError as exc:
@@ -274,7 +359,7 @@ class WriterLock:
             st = os.fstat(fd)
             if not _lock_inode(fd):
                 os.close(fd)
-                holder = _holder_of_inode(real, st) or "under another name: a hard link to the same file"
+                holder = _holder_of_inode(real, st, self.lock) or "under another name: a hard link to the same file"
                 raise StoreLocked(f"{self._name()} is in use by another running campaign ({holder});"
                                   " wait for it or stop it first")
             try:
@@ -297,14 +382,24 @@ class WriterLock:
         """Hard links of the locked store file."""
         return os.fstat(self._file_fd).st_nlink if self._file_fd is not None else 1
 
-    def swap_in(self, tmp: Path) -> None:
+    def swap_in(self, tmp: Path, inode: tuple[int, int] | None = None) -> None:
         """Replace the store file by the complete file `tmp` (beside it), atomically, locking it first.
 
         The new inode is locked before its rename makes it the store, so a writer reaching the store
-        under any name finds it locked; the lock file (on the real path) never changes.
+        under any name finds it locked; the lock file (on the real path) never changes. ``inode``
+        (device, inode) is the file the caller wrote: anything else at `tmp` by now is refused.
         """
-        fd = os.open(tmp, os.O_RDWR)
         try:
+            fd = os.open(tmp, os.O_RDWR | os.O_NOFOLLOW)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise planted(self.path, tmp, os.lstat(tmp), "swaps in") from None
+            raise
+        try:
+            st = os.fstat(fd)
+            if inode is not None and (st.st_dev, st.st_ino) != inode:
+                raise StoreError(f"{self.path}: {tmp} was replaced while the store was written there; remove it"
+                                 " and run again (the store is unchanged)")
             if not _lock_inode(fd):
                 raise StoreLocked(f"{tmp} is locked by another process; remove it and run again")
             os.fsync(fd)
@@ -390,7 +485,8 @@ def row_bytes(column: S.Column, sizes: dict[str, int]) -> int:
 
 
 def _chunk_bytes(group: S.Group, column: S.Column, sizes: dict[str, int]) -> int:
-    return (1 if column.compress else group.chunk_rows) * row_bytes(column, sizes)
+    # a chunk on disk: its rows plus the checksum
+    return (1 if column.compress else group.chunk_rows) * row_bytes(column, sizes) + CHECKSUM_BYTES
 
 
 def append_room(group: S.Group, start: int, n: int, sizes: dict[str, int]) -> int:
@@ -398,7 +494,8 @@ def append_room(group: S.Group, start: int, n: int, sizes: dict[str, int]) -> in
     uncompressed chunk is allocated whole when its first row is flushed; a compressed column has a chunk per
     row, at most its raw size plus a little)."""
     new_chunks = (start + n - 1) // group.chunk_rows - (start - 1) // group.chunk_rows
-    total = new_chunks * group.chunk_rows * np.dtype(S.dimension(group.row).dtype).itemsize  # the row coordinate
+    row = group.chunk_rows * np.dtype(S.dimension(group.row).dtype).itemsize + CHECKSUM_BYTES
+    total = new_chunks * row  # the row coordinate
     for column in group.columns:
         if column.compress:
             total += n * (_chunk_bytes(group, column, sizes) + 1024)

@@ -18,6 +18,14 @@ import numpy as np
 
 from activemat.store import schema as S
 
+#: Every dataset a store writes (columns and coordinates) carries HDF5's Fletcher-32 checksum filter, which HDF5
+#: verifies on every read of a chunk: a flipped byte is then an error naming the dataset, never a number (h5dump,
+#: netCDF and xarray verify it too). Stores written before it gain it when they are next copied (a recovery or a
+#: migration rewrites every column through :func:`create_column`).
+CHECKSUM = True
+#: Bytes the checksum adds to each chunk on disk.
+CHECKSUM_BYTES = 4
+
 
 def encode(value, column: S.Column) -> bytes:
     """A text value as the column stores it: UTF-8, cut to the column's width on a character boundary.
@@ -69,6 +77,12 @@ def filled(column: S.Column, n: int, sizes: dict[str, int]) -> np.ndarray:
     return np.full((n, *column.shape(sizes)), column.fill, dtype=column.dtype)
 
 
+def checksummed(n: int) -> dict:
+    """Dataset options for a fixed-size dataset of ``n`` rows: chunked with the checksum (a filter needs chunks;
+    an empty dataset can have none)."""
+    return {"chunks": True, "fletcher32": True} if CHECKSUM and n else {}
+
+
 def create_column(g: h5py.Group, group: S.Group, column: S.Column, sizes: dict[str, int],
                   data: np.ndarray | None = None, n: int = 0) -> h5py.Dataset:
     """Create a column's dataset as the schema declares it: ``data``, or ``n`` rows of its fill (not written
@@ -81,11 +95,12 @@ def create_column(g: h5py.Group, group: S.Group, column: S.Column, sizes: dict[s
         options = {"compression": "gzip", "compression_opts": 1} if column.compress else {}
         ds = g.create_dataset(column.name, shape=(n, *shape), dtype=column.dtype, maxshape=(None, *shape),
                               fillvalue=column.fill, chunks=(1 if column.compress else group.chunk_rows, *shape),
-                              **options)
+                              fletcher32=CHECKSUM, **options)
         if data is not None and n:
             ds[...] = data
     else:
-        ds = g.create_dataset(column.name, data=filled(column, n, sizes) if data is None else data)
+        ds = g.create_dataset(column.name, data=filled(column, n, sizes) if data is None else data,
+                              **checksummed(n))
     if column.unit:
         ds.attrs[S.UNITS_ATTR] = column.unit
     if column.width:
@@ -121,9 +136,10 @@ def add_dimensions(f: h5py.File) -> None:
                 del g[name]
             values = _coordinate(f, group, name, sizes, n)
             if name == group.row and group.appendable:
-                ds = g.create_dataset(name, data=values, maxshape=(None,), chunks=(group.chunk_rows,))
+                ds = g.create_dataset(name, data=values, maxshape=(None,), chunks=(group.chunk_rows,),
+                                      fletcher32=CHECKSUM)
             else:
-                ds = g.create_dataset(name, data=values)
+                ds = g.create_dataset(name, data=values, **checksummed(len(values)))
             if values.dtype.kind == "S":
                 ds.attrs[S.ENCODING_ATTR] = "utf-8"
             ds.make_scale(name)

@@ -16,6 +16,7 @@ it was and says so in one line. A new store is built the same way
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import h5py
@@ -24,7 +25,8 @@ import numpy as np
 from activemat.errors import StoreError
 from activemat.store import files  # files.free_space: looked up where it lives, one place to stand in for it
 from activemat.store import schema as S
-from activemat.store.files import MARGIN, Reserve, WriterLock, reserve_size, size_text, space_error, take_reserve
+from activemat.store.files import (MARGIN, Reserve, WriterLock, clear_leftover, planted, reserve_size, size_text,
+                                   space_error, take_reserve)
 from activemat.store.layout import add_dimensions, create_column, sizes_of, whole_rows
 from activemat.store.read import close_quietly, open_read, short_reason
 
@@ -84,7 +86,8 @@ def copy_store(src: h5py.File, dst: h5py.File) -> None:
             else:
                 ds = target.create_dataset(name, shape=obj.shape, dtype=obj.dtype, maxshape=obj.maxshape,
                                            chunks=obj.chunks, compression=obj.compression,
-                                           compression_opts=obj.compression_opts, fillvalue=obj.fillvalue)
+                                           compression_opts=obj.compression_opts, fillvalue=obj.fillvalue,
+                                           fletcher32=obj.fletcher32)
                 ds.attrs.update({k: v for k, v in obj.attrs.items() if k not in _SCALE_ATTRS})
             _copy_rows(obj, ds)
             target.file.flush()
@@ -102,18 +105,28 @@ def build_file(path: Path, lock: WriterLock, reserve: Reserve, tmp: Path, fill, 
     free space, other errors propagate.
     """
     src = dst = None
+    created = False  # only a file made here is removed on failure (never a name someone planted)
     try:
         if source is not None:
             src = h5py.File(source, "r", swmr=True, locking=False)
+        clear_leftover(tmp, path)  # a killed writer's copy goes; a planted symlink or other file is refused
+        # "x": created here with O_EXCL, so never through a symbolic link planted meanwhile, never over a file.
         # No chunk cache: every chunk goes to disk as it is written (as an object copy does), so a disk that
         # fills up mid-copy leaves little unflushed for the close that the reserve's room must complete.
-        dst = h5py.File(tmp, "w", libver=S.FORMAT, locking=False, rdcc_nbytes=0)
+        try:
+            dst = h5py.File(tmp, "x", libver=S.FORMAT, locking=False, rdcc_nbytes=0)
+        except OSError:
+            if os.path.lexists(tmp):  # planted between the check and the create
+                raise planted(path, tmp, os.lstat(tmp), "writes") from None
+            raise
+        created = True
+        st = os.fstat(dst.id.get_vfd_handle())
         fill(dst) if src is None else fill(src, dst)
         dst.close()
         dst = None
         close_quietly(src)
         src = None
-        lock.swap_in(tmp)
+        lock.swap_in(tmp, (st.st_dev, st.st_ino))
     except (OSError, RuntimeError) as exc:
         full = space_error(exc)
         if full is None:
@@ -127,7 +140,8 @@ def build_file(path: Path, lock: WriterLock, reserve: Reserve, tmp: Path, fill, 
             reserve.release()  # it may be half-flushed: let HDF5 close it
         close_quietly(dst)
         close_quietly(src)
-        tmp.unlink(missing_ok=True)
+        if created:
+            tmp.unlink(missing_ok=True)
 
 
 def rewrite(path: Path, lock: WriterLock, reserve: Reserve, why: str, migrate: bool = False) -> None:

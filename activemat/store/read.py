@@ -80,7 +80,11 @@ def check_version(path: Path, f: h5py.File) -> None:
     """Refuse a file that is not an activemat store, or one of a newer schema than this activemat's."""
     if f.attrs.get(S.ATTR_CREATOR) != S.CREATOR or S.ATTR_SCHEMA not in f.attrs:
         raise StoreError(f"{path} is not an activemat store (no '{S.ATTR_SCHEMA}' attribute); give a store written by activemat")
-    version = int(f.attrs[S.ATTR_SCHEMA])
+    version = f.attrs[S.ATTR_SCHEMA]
+    if not isinstance(version, (int, np.integer)) or isinstance(version, bool):  # a writer only ever stores one
+        raise StoreError(f"{path} is damaged (attribute '{S.ATTR_SCHEMA}' is {version!r}, not an integer);"
+                         " restore it from a backup or start a new store path")
+    version = int(version)
     if version > S.SCHEMA_VERSION:
         raise StoreError(f"{path} has store schema {version}, newer than this activemat's {S.SCHEMA_VERSION}"
                          f" (activemat {__version__}); upgrade activemat to read it")
@@ -96,11 +100,17 @@ def check_compatible(path: Path, identity: str) -> None:
         if found != identity:
             raise StoreError(f"{path} belongs to a different campaign definition (space or calculator changed);"
                              " use a new store path or restore the original [space]/[calculator]")
-        version = int(f.attrs[S.ATTR_SCHEMA])
-        for group in S.GROUPS:
-            if group.since <= version and group.path not in f:
-                raise StoreError(f"{path} is damaged (group '{group.path}' missing); restore it from a backup"
-                                 " or start a new store path")
+        check_groups(path, f)
+
+
+def check_groups(path: Path, f: h5py.File) -> None:
+    """Refuse a store that lacks a group its schema version has (a deleted ``calculations`` group would read as
+    "0 attempts")."""
+    version = int(f.attrs[S.ATTR_SCHEMA])
+    for group in S.GROUPS:
+        if group.since <= version and group.path not in f:
+            raise StoreError(f"{path} is damaged (group '{group.path}' missing); restore it from a backup"
+                             " or start a new store path")
 
 
 def _read_group(f: h5py.File, group: S.Group, sizes: dict[str, int]) -> dict[str, np.ndarray]:
@@ -112,7 +122,13 @@ def _read_group(f: h5py.File, group: S.Group, sizes: dict[str, int]) -> dict[str
         n = whole_rows(g, group)
         for name, ds in g.items():
             if isinstance(ds, h5py.Dataset) and name not in group.dimensions:  # coordinates are not columns
-                data = ds[:n]
+                try:
+                    data = ds[:n]
+                except OSError as exc:  # a chunk failing its Fletcher-32 checksum, or unreadable: name the dataset
+                    reason = short_reason(exc)
+                    if ds.fletcher32 and "filter" in reason:
+                        reason = "its Fletcher-32 checksum does not match: the bytes on disk changed"
+                    raise OSError(f"{group.path}/{name}: {reason}") from None
                 out[name] = decode(data) if data.dtype.kind == "S" else data
     for column in group.columns:
         if column.name not in out:
@@ -155,6 +171,7 @@ def read_store(path: str | Path) -> StoreView:
     path = Path(path)
     with open_read(path) as f:
         check_version(path, f)
+        check_groups(path, f)
         try:
             sizes = sizes_of(f)
             return StoreView(

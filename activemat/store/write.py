@@ -184,7 +184,12 @@ class CampaignStore(StoreWriter):
     def __init__(self, path: Path, f: h5py.File, lock: WriterLock, reserve: Reserve):
         super().__init__(path, f, lock, reserve)
         n = self._n(S.PARAMETERS)
-        self._keys = {k.decode() for k in self._cols[S.PARAMETERS.path]["key"][:n]}  # parameter sets already stored
+        try:
+            self._keys = {k.decode() for k in self._cols[S.PARAMETERS.path]["key"][:n]}  # parameter sets stored
+        except OSError as exc:  # a chunk failing its checksum
+            self.close()
+            raise StoreError(f"{path} is damaged (parameters/key: {short_reason(exc)}); restore it from a backup"
+                             " or start a new store path") from None
 
     # -- opening -------------------------------------------------------------
     @classmethod

@@ -28,8 +28,8 @@ def test_local_cluster_runs_gpaw_on_loopback_single_threaded(tmp_path):
     lines = []
     with connect(ClusterSection(workers=2), log=lines.append) as client:
         assert worker_slots(client) == 2
-        assert client.scheduler.address.startswith("tcp://127.0.0.1:")
-        assert all(addr.startswith("tcp://127.0.0.1:") for addr in client.scheduler_info()["workers"])
+        assert client.scheduler.address.startswith("tls://127.0.0.1:")  # TLS by default (tests/dask/test_tls.py)
+        assert all(addr.startswith("tls://127.0.0.1:") for addr in client.scheduler_info()["workers"])
         assert set(client.run(lambda: os.environ["OMP_NUM_THREADS"]).values()) == {"1"}
         assert _listening_hosts(os.getpid()) == {"127.0.0.1"}
         assert any(line.startswith("dashboard: http://127.0.0.1:") for line in lines)

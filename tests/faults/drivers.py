@@ -18,12 +18,13 @@ STORE = "runs/faults.h5"
 
 
 def start_driver(root: Path, *, budget: int, delay: float, on_stop: str = "wait", store: str = STORE,
-                 name: str = "campaign.toml", group: bool = False) -> subprocess.Popen:
+                 name: str = "campaign.toml", group: bool = False, scratch_bytes: int = 0) -> subprocess.Popen:
     """Write ``root/name`` (FAULT_CAMPAIGN on ``store``) and start a driver on it, replaying gaps after
-    ``delay`` seconds. With ``group`` it leads its own process group, as a terminal's foreground job does."""
+    ``delay`` seconds (each attempt writing ``scratch_bytes`` into its scratch folder). With ``group`` it leads
+    its own process group, as a terminal's foreground job does."""
     text = FAULT_CAMPAIGN.format(seed=5, budget=budget, faults=f'on_stop = "{on_stop}"')
     (root / name).write_text(text.replace(f'"{STORE}"', f'"{store}"'))
-    return subprocess.Popen([sys.executable, str(DRIVER), name, str(delay)], cwd=root,
+    return subprocess.Popen([sys.executable, str(DRIVER), name, str(delay), str(scratch_bytes)], cwd=root,
                             env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=group)
 

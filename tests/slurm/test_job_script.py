@@ -111,7 +111,7 @@ def test_bad_cluster_section_is_a_one_line_error(cluster, message):
 
 
 def test_tls_defaults_follow_the_kind():
-    assert ClusterSection(kind="slurm").use_tls and not ClusterSection().use_tls
+    assert ClusterSection(kind="slurm").use_tls and ClusterSection().use_tls and not ClusterSection(tls=False).use_tls
     assert ClusterSection(kind="address", address="tls://10.0.0.1:8786").use_tls
     assert not ClusterSection(kind="address", address="tcp://127.0.0.1:8786").use_tls
     assert not ClusterSection(kind="slurm", tls=False).use_tls
