@@ -209,6 +209,32 @@ def computed_end_members(sm: StoreModel) -> dict[str, float | None]:
     return out
 
 
+def _bowing(sm: StoreModel, x: np.ndarray, mean: np.ndarray, cov: np.ndarray | None, bowing: str,
+            n_samples: int, seed: int) -> dict:
+    """:func:`fit_bowing` of the curve with the end points free or fixed to the computed end members, its keys
+    named by the elements, and which fit it was."""
+    a, b = sm.pool.elements
+    computed = computed_end_members(sm)
+    ends = None
+    if bowing == "fixed-ends":
+        missing = [name for name, gap in computed.items() if gap is None]
+        if missing:
+            raise InputError(f"--bowing fixed-ends fixes the end points to the computed end members, and "
+                             f"{' and '.join(missing)} {'has' if len(missing) == 1 else 'have'} no result at the "
+                             f"campaign's preset in {sm.view.path}; compute {'it' if len(missing) == 1 else 'them'} "
+                             "(e.g. a fixed list of the formula) or use --bowing free")
+        ends = tuple(computed.values())
+    fit = fit_bowing(x, mean, cov, ends=ends, n_samples=n_samples, seed=seed)
+    (end_a, gap_a), (end_b, gap_b) = computed.items()
+    described = (f"end points free: E_{a}, E_{b} and b fitted together" if ends is None else
+                 f"end points fixed to the computed end members {end_a} ({gap_a:.4f} eV) and {end_b} "
+                 f"({gap_b:.4f} eV): b alone fitted")
+    return {f"E_{a}": fit["E_A"], f"E_{a}_std": fit["E_A_std"], f"E_{b}": fit["E_B"],
+            f"E_{b}_std": fit["E_B_std"], **{k: v for k, v in fit.items() if not k.startswith("E_")},
+            "form": f"E_g(x) = (1-x) E_{a} + x E_{b} - b x(1-x), x = {b} fraction",
+            "fit": described, "computed": computed}
+
+
 def gap_curve(store_or_model: str | Path | CampaignView | StoreModel, *, kind: str | None = None,
               max_configurations: int = MAX_CONFIGURATIONS, n_samples: int = N_SAMPLES, seed: int = 0,
               joint_max: int = JOINT_MAX, refit: bool = False, bowing: str = "free") -> dict:
@@ -279,28 +305,10 @@ def gap_curve(store_or_model: str | Path | CampaignView | StoreModel, *, kind: s
     if capped:
         notes.append(f"model_std uses a seeded random subsample of at most {max_configurations} configurations at "
                      f"{len(capped)} of {len(rows)} compositions (n_used); mean and spread use all of them")
-    computed = computed_end_members(sm)
-    ends = None
-    if bowing == "fixed-ends":
-        missing = [name for name, gap in computed.items() if gap is None]
-        if missing:
-            raise InputError(f"--bowing fixed-ends fixes the end points to the computed end members, and "
-                             f"{' and '.join(missing)} {'has' if len(missing) == 1 else 'have'} no result at the "
-                             f"campaign's preset in {sm.view.path}; compute {'it' if len(missing) == 1 else 'them'} "
-                             "(e.g. a fixed list of the formula) or use --bowing free")
-        ends = tuple(computed.values())
-    fitted = {}
     if len(rows) >= 3:
-        fit = fit_bowing(x, mean, cov, ends=ends, n_samples=n_samples, seed=seed)
-        (end_a, gap_a), (end_b, gap_b) = computed.items()
-        described = (f"end points free: E_{a}, E_{b} and b fitted together" if ends is None else
-                     f"end points fixed to the computed end members {end_a} ({gap_a:.4f} eV) and {end_b} "
-                     f"({gap_b:.4f} eV): b alone fitted")
-        fitted = {f"E_{a}": fit["E_A"], f"E_{a}_std": fit["E_A_std"], f"E_{b}": fit["E_B"],
-                  f"E_{b}_std": fit["E_B_std"], **{k: v for k, v in fit.items() if not k.startswith("E_")},
-                  "form": f"E_g(x) = (1-x) E_{a} + x E_{b} - b x(1-x), x = {b} fraction",
-                  "fit": described, "computed": computed}
+        fitted = _bowing(sm, x, mean, cov, bowing, n_samples, seed)
     else:
+        fitted = {}
         notes.append("the bowing fit needs at least 3 compositions")
     return {"store": str(sm.view.path), "model": sm.kind, "description": sm.model.describe(),
             "hyperparameters": sm.hyperparameters,

@@ -163,10 +163,6 @@ class CampaignLoop:
                 if led.retry:
                     planned.append((led.retry.pop(0), RETRY, nan))
                     continue
-                if stop.target_curve_std is not None and self.learner.curve_std < stop.target_curve_std:
-                    self.stop_reason = self.stop_reason or (f"curve std {self.learner.curve_std:.4f} eV below "
-                                                            "target")
-                    break
                 # one pick at a time against a cost budget (each pick's fidelity sets what is left)
                 n = 1 if stop.cost_budget is not None else min(free - len(planned), stop.budget - training)
                 picks = self.selector.next_batch(led, keys, n)

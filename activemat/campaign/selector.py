@@ -49,6 +49,10 @@ class Selector:
     def next_batch(self, ledger, running: list[TaskKey], n: int) -> list[tuple[TaskKey, str, float]]:
         """Up to ``n`` tasks picked in one step (one per free worker), each as if the earlier ones were running;
         empty (with ``stop_reason`` set) when selection stops. One at a time for multi-fidelity campaigns."""
+        target = self.config.stop.target_curve_std
+        if target is not None and self.learner.curve_std < target:  # inf until a model is fitted
+            self.stop_reason = f"curve std {self.learner.curve_std:.4f} eV below target"
+            return []
         if n <= 1 or self.learner.multi:
             pick = self.next(ledger, running)
             return [] if pick is None else [pick]

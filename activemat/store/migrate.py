@@ -23,10 +23,10 @@ import h5py
 import numpy as np
 
 from activemat.errors import StoreError
-from activemat.store import files  # files.free_space: looked up where it lives, one place to stand in for it
+from activemat.store import room  # room.free_space: looked up where it lives, one place to stand in for it
 from activemat.store import schema as S
-from activemat.store.files import (MARGIN, Reserve, WriterLock, clear_leftover, planted, reserve_size, size_text,
-                                   space_error, take_reserve)
+from activemat.store.files import WriterLock, clear_leftover, planted, size_text, space_error
+from activemat.store.room import MARGIN, Reserve, reserve_size, take_reserve
 from activemat.store.layout import add_dimensions, create_column, sizes_of, whole_rows
 from activemat.store.read import close_quietly, open_read, short_reason
 
@@ -193,7 +193,7 @@ def rewrite_locked(path: Path, lock: WriterLock, reserve: Reserve | None, why: s
     if taken:
         with open_read(real) as src:
             size = reserve_size(sizes_of(src))
-        need, free = real.stat().st_size + MARGIN + size, files.free_space(real.parent)
+        need, free = real.stat().st_size + MARGIN + size, room.free_space(real.parent)
         if free < need:
             raise StoreError(f"{path}: copying the store {why} needs about {size_text(need)} free"
                              f" on {real.parent}; only {size_text(free)} available: free space there"

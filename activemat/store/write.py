@@ -36,10 +36,10 @@ import numpy as np
 
 from activemat.compute.records import CalculationRecord
 from activemat.errors import StoreError
-from activemat.store import files  # files.free_space: looked up where it lives, one place to stand in for it
+from activemat.store import room  # room.free_space: looked up where it lives, one place to stand in for it
 from activemat.store import schema as S
-from activemat.store.files import (MARGIN, Reserve, WriterLock, append_room, no_room, reserve_size, row_bytes,
-                                   space_error, take_reserve)
+from activemat.store.files import WriterLock, space_error
+from activemat.store.room import MARGIN, Reserve, append_room, no_room, reserve_size, row_bytes, take_reserve
 from activemat.store.layout import add_dimensions, create_column, sizes_of
 from activemat.store.migrate import build_file, rewrite_locked
 from activemat.store.read import check_compatible, close_quietly, short_reason
@@ -110,15 +110,15 @@ class StoreWriter:
         """Whole rows of a group (its shortest column)."""
         return min(ds.shape[0] for ds in self._cols[group.path].values())
 
-    def _write(self, room: int, action):
-        """Run ``action`` (HDF5 writes) and flush, if the disk has ``room`` bytes (plus a margin) for it.
+    def _write(self, size: int, action):
+        """Run ``action`` (HDF5 writes) and flush, if the disk has ``size`` bytes (plus a margin) for it.
 
         Without the room: a StoreError, nothing written. If HDF5 runs out of space anyway (another process
         filled the disk meanwhile): the reserve is given back so the flush completes, the store is closed and
         the StoreError says so.
         """
         f = self._live()
-        need, free = room + MARGIN, files.free_space(self._dir)
+        need, free = size + MARGIN, room.free_space(self._dir)
         if free < need:
             raise no_room(self.path, self._dir, "to write the store", need, free,
                           "resume the campaign (every row written so far is kept)")
@@ -404,7 +404,7 @@ def _create_file(path: Path, lock: WriterLock, *, campaign_text: str, identity: 
         # the coordinates along the pool (candidates/candidate, snapshots/candidate)
         estimate += sum(len(pool) * np.dtype(S.dimension(S.CANDIDATE).dtype).itemsize
                         for g in S.GROUPS if S.CANDIDATE in g.dimensions)
-        free = files.free_space(real.parent)
+        free = room.free_space(real.parent)
         if free < estimate + size:
             raise no_room(path, real.parent, "to create the store", estimate + size, free,
                           "run again (or give a store path on another file system)")

@@ -53,7 +53,7 @@ WRITER = """
     from activemat.compute.records import CalculationRecord
     from activemat.errors import StoreError
     from activemat.space.pool import build_pool
-    from activemat.store import files
+    from activemat.store import room
     from activemat.store.write import CampaignStore
 
     path, text, action, before, leave, race, kill = sys.argv[1:8]
@@ -73,7 +73,7 @@ WRITER = """
                                      presets={"gpaw-fast": load_preset("gpaw-fast").model_dump(mode="json")})
         else:
             if race == "race":
-                files.free_space = lambda directory: 1 << 50
+                room.free_space = lambda directory: 1 << 50
             s = CampaignStore.open(path, parse_campaign(text).identity())
         print("OPENED", flush=True)
         if kill == 0:
@@ -85,7 +85,7 @@ WRITER = """
                 fill(leave)
                 print("FILLED", flush=True)
             if i == before and race == "race":
-                files.free_space = lambda directory: 1 << 50
+                room.free_space = lambda directory: 1 << 50
             c = i % len(pool)
             row = s.add_attempt(c, i // len(pool), "gpaw-fast", i, "seed")
             s.finish_attempt(row, CalculationRecord(candidate=c, attempt=i // len(pool), preset="gpaw-fast",
