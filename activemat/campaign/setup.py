@@ -33,7 +33,7 @@ MIN_TRAIN = 2  # results a model needs before it is fitted
 def build_campaign_pool(config: CampaignConfig) -> CandidatePool:
     """The candidate pool of the campaign's [space]."""
     sp = config.space
-    return build_pool(elements=sp.elements, supercell=sp.supercell, mode=sp.mode,
+    return build_pool(elements=sp.parent(), supercell=sp.supercell, mode=sp.mode,
                       samples_per_composition=sp.samples_per_composition, seed=config.campaign.seed,
                       features=sp.features, cutoffs=sp.cutoffs, cell=sp.cell, sqs=sp.sqs)
 
@@ -82,7 +82,7 @@ def fixed_candidates(entries: list[str], pool: CandidatePool) -> list[int]:
         if Path(entry).suffix:
             new = structure_candidates(entry, pool)
         else:
-            new = [representative(pool, parse_formula(entry, pool.elements, pool.n_sites))]
+            new = [representative(pool, parse_formula(entry, pool.parent, pool.n_sites))]
         picks += [i for i in new if i not in picks]
     return picks
 
