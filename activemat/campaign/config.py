@@ -19,7 +19,7 @@ from activemat.errors import InputError, SpaceError
 from activemat.learn import MODEL_KINDS
 from activemat.learn.strategies import COST_AWARE, STRATEGIES, campaign_kinds
 from activemat.space.features import DEFAULT_CUTOFFS
-from activemat.space.lattice import LATTICES, Parent, check_supercell, parent_from_keys
+from activemat.space.lattice import LATTICE_CONSTANTS_BY_LATTICE, LATTICES, Parent, check_supercell, parent_from_keys
 
 
 class _Section(BaseModel):
@@ -413,15 +413,27 @@ class CampaignConfig(_Section):
             del space["features"]  # the original feature set
         if space["cell"] == "primitive":
             del space["cell"]  # the original cell
-        for key in ("lattice", "structure", "chemical_symbols"):
-            if space[key] is None:
-                del space[key]  # the original parent: the diamond lattice of the two elements
-        if not space["lattice_constants"]:
-            del space["lattice_constants"]  # the shipped table
-        if self.space.structure is not None:  # the file's content defines the data, not its name
-            space["structure_sha256"] = hashlib.sha256(Path(self.space.structure).read_bytes()).hexdigest()
+        # The parent enters as what it is, not as spelled: the diamond lattice of the two elements at the shipped
+        # constants is the original space (no key); any other parent by its sites, constants and geometry.
+        parent = self.space.parent()
+        for key in ("lattice", "structure", "chemical_symbols", "lattice_constants"):
+            del space[key]
+        if not _original_parent(parent):
+            space["parent"] = {"lattice": parent.lattice if parent.cell is None else "structure file",
+                               "chemical_symbols": [list(s) for s in parent.chemical_symbols],
+                               "constants": list(parent.constants)}
+            if parent.cell is not None:
+                space["parent"]["cell"] = [list(r) for r in parent.cell]
+                space["parent"]["scaled_positions"] = [list(r) for r in parent.scaled_positions]
         spec = {"space": space, "calculator": calculator}
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _original_parent(parent: Parent) -> bool:
+    """The space before other parents existed: the diamond lattice, both elements on every site, shipped constants."""
+    table = LATTICE_CONSTANTS_BY_LATTICE["diamond"]
+    return parent.is_diamond_pair and parent.cell is None and all(e in table for e in parent.elements) and \
+        parent.constants == tuple(table[e] for e in parent.elements)
 
 
 def _one_line(path: Path, err: ValidationError, overrides: dict[str, str]) -> str:

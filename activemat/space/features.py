@@ -24,7 +24,7 @@ from ase import Atoms
 from ase.neighborlist import neighbor_list
 
 from activemat.errors import SpaceError
-from activemat.space.lattice import Parent, as_parent, mixing_sites, reference_sites
+from activemat.space.lattice import LATTICES, Parent, as_parent, lattice_name, mixing_sites, reference_sites
 from activemat.space.symmetry import site_permutations
 
 __all__ = [
@@ -324,6 +324,11 @@ def structure_features(atoms: Atoms, parent, *, features: str = "shells", cutoff
                          "atoms.pbc = True")
     placed = on_parent(atoms, parent)
     if placed is None:
+        theirs = lattice_name(atoms, parent)
+        if parent.lattice in LATTICES and theirs.split(" (")[0] in LATTICES:
+            ours = lattice_name(parent.cell_atoms("primitive"))
+            if theirs != ours:
+                raise SpaceError(f"structure is on the {theirs} lattice; the campaign's parent is {ours}")
         raise SpaceError(f"structure's atoms do not sit on the sites of the {parent.lattice} parent (of its "
                          "primitive cell's axes); pass an undistorted cell of that lattice")
     mix = np.array(parent.mixing)[parent.site_index(placed)]

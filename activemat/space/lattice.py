@@ -20,12 +20,15 @@ members, from :data:`LATTICE_CONSTANTS` extended by the campaign file.
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import spglib
 from ase import Atoms
 from ase.build import bulk
+from ase.data import atomic_numbers
 from ase.formula import Formula
 
 from activemat.errors import SpaceError
@@ -33,7 +36,7 @@ from activemat.errors import SpaceError
 __all__ = ["LATTICES", "LATTICE_CONSTANTS", "LATTICE_CONSTANTS_BY_LATTICE", "CELLS", "Parent", "as_parent",
            "parent_from_keys", "check_elements", "supercell_atoms",
            "check_supercell", "check_cell", "reference_sites", "mixing_sites", "site_types", "diamond_supercell",
-           "vegard_constant"]
+           "vegard_constant", "lattice_name"]
 
 #: Named parent lattices: ASE ``bulk`` crystal structure -> a formula ASE builds it from (its sites' order).
 LATTICES: dict[str, str] = {"diamond": "Si", "zincblende": "GaAs", "rocksalt": "NaCl", "cesiumchloride": "CsCl",
@@ -410,3 +413,40 @@ def site_types(parent, supercell: tuple[int, int, int], cell: str = "primitive")
     kinds = list(dict.fromkeys(parent.chemical_symbols))
     per_site = np.array([1 + kinds.index(s) for s in parent.chemical_symbols])
     return per_site[_site_index_of(parent, check_supercell(supercell), check_cell(cell))]
+
+
+def lattice_name(atoms, parent=None) -> str:
+    """The lattice of a structure as a message names it: a name of :data:`~activemat.space.lattice.LATTICES`
+    with its space group (``"rocksalt (Fm-3m)"``) when one has the structure's space group and atoms per
+    primitive cell, else its space group. With ``parent``, B is read as A first (so an alloy's decoration does
+    not lower the symmetry compared).
+
+    >>> from ase.build import bulk
+    >>> lattice_name(bulk("NaCl", "rocksalt", a=5.64))
+    'rocksalt (Fm-3m)'
+    """
+    numbers = atoms.numbers.copy()
+    if parent is not None:
+        a, b = (atomic_numbers[e] for e in as_parent(parent).elements)
+        numbers[numbers == b] = a
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Set OLD_ERROR_HANDLING", DeprecationWarning)
+        data = spglib.get_symmetry_dataset((atoms.cell.array, atoms.get_scaled_positions(), numbers), symprec=0.1)
+    if data is None:
+        return "no lattice spglib recognises"
+    n_prim = round(len(atoms) * abs(np.linalg.det(data.primitive_lattice)) / abs(atoms.get_volume()))
+    name = _named_lattices().get((int(data.number), n_prim))
+    return f"{name} ({data.international})" if name else f"space group {data.international}"
+
+
+@functools.lru_cache(maxsize=1)
+def _named_lattices() -> dict[tuple[int, int], str]:
+    """(space group number, atoms per primitive cell) -> name, of every named lattice."""
+    out = {}
+    for name, formula in LATTICES.items():
+        ref = bulk(formula, name, a=5.0)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Set OLD_ERROR_HANDLING", DeprecationWarning)
+            number = spglib.get_symmetry_dataset((ref.cell.array, ref.get_scaled_positions(), ref.numbers)).number
+        out[(int(number), len(ref))] = name
+    return out

@@ -14,20 +14,15 @@ oracles.
 
 from __future__ import annotations
 
-import functools
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import ase.io
 import numpy as np
-import spglib
-from ase.build import bulk
-from ase.data import atomic_numbers
 
 from activemat.errors import InputError, SpaceError
 from activemat.space.features import DEFAULT_CUTOFFS
-from activemat.space.lattice import LATTICES, Parent, as_parent, mixing_sites, reference_sites
+from activemat.space.lattice import LATTICES, Parent, as_parent, lattice_name, reference_sites
 from activemat.space.pool import CandidatePool, pool_of_decorations
 from activemat.space.symmetry import MAX_CODE_SITES, canonical_codes, decoration_codes, site_permutations
 
@@ -73,47 +68,8 @@ def site_decoration(atoms, ref, elements) -> np.ndarray | None:
     return None
 
 
-def lattice_name(atoms, parent=None) -> str:
-    """The lattice of a structure as a message names it: a name of :data:`~activemat.space.lattice.LATTICES`
-    with its space group (``"rocksalt (Fm-3m)"``) when one has the structure's space group and atoms per
-    primitive cell, else its space group. With ``parent``, B is read as A first (so an alloy's decoration does
-    not lower the symmetry compared).
-
-    >>> from ase.build import bulk
-    >>> lattice_name(bulk("NaCl", "rocksalt", a=5.64))
-    'rocksalt (Fm-3m)'
-    """
-    numbers = atoms.numbers.copy()
-    if parent is not None:
-        a, b = (atomic_numbers[e] for e in as_parent(parent).elements)
-        numbers[numbers == b] = a
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Set OLD_ERROR_HANDLING", DeprecationWarning)
-        data = spglib.get_symmetry_dataset((atoms.cell.array, atoms.get_scaled_positions(), numbers), symprec=0.1)
-    if data is None:
-        return "no lattice spglib recognises"
-    n_prim = round(len(atoms) * abs(np.linalg.det(data.primitive_lattice)) / abs(atoms.get_volume()))
-    name = _named_lattices().get((int(data.number), n_prim))
-    return f"{name} ({data.international})" if name else f"space group {data.international}"
-
-
-@functools.lru_cache(maxsize=1)
-def _named_lattices() -> dict[tuple[int, int], str]:
-    """(space group number, atoms per primitive cell) -> name, of every named lattice."""
-    out = {}
-    for name, formula in LATTICES.items():
-        ref = bulk(formula, name, a=5.0)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "Set OLD_ERROR_HANDLING", DeprecationWarning)
-            number = spglib.get_symmetry_dataset((ref.cell.array, ref.get_scaled_positions(), ref.numbers)).number
-        out[(int(number), len(ref))] = name
-    return out
-
-
 def _parent_label(parent: Parent) -> str:
-    if parent.lattice in LATTICES:
-        return lattice_name(parent.cell_atoms("primitive"))
-    return f"the parent of {parent.lattice}"
+    return lattice_name(parent.cell_atoms("primitive")) if parent.lattice in LATTICES else parent.lattice
 
 
 class Matcher:
