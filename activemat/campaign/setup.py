@@ -49,6 +49,10 @@ def prepare(config: CampaignConfig) -> tuple[CandidatePool, list[Preset], list[i
     presets = [with_relax(load_preset(name), config.calculator.relax_settings())
                for name in config.calculator.presets]
     pool = _stored_pool(config) or build_campaign_pool(config)
+    if not all(pool.parent.mixing) and any(p.relax is not None for p in presets):
+        raise InputError(f"relaxing structures of the {pool.parent.name} space (a parent with fixed sublattices) "
+                         "is not supported yet: the store keeps positions per mixing site; set [calculator] relax "
+                         "= \"none\" or use a preset that does not relax")
     return pool, presets, fixed_candidates(config.strategy.fixed, pool)
 
 

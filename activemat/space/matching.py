@@ -104,12 +104,13 @@ class Matcher:
                          reverse=True)
         if not symbols <= set(allowed):
             return None, f"elements {sorted(symbols)} not in the space's {allowed}"
-        other = self._other_lattice(atoms)
-        if other:
-            return None, other
+        dec = self.decoration(atoms) if len(atoms) == n else None
+        if dec is None:  # not on the reference sites: another lattice? (spglib only here: it costs more than a match)
+            other = self._other_lattice(atoms)
+            if other:
+                return None, other
         if len(atoms) != n:
             return None, f"{len(atoms)} atoms; the space's cells have {n}"
-        dec = self.decoration(atoms)
         if dec is not None:
             code = int(canonical_codes(decoration_codes(dec[None]), self.perms)[0])
             if code in self.lookup:
