@@ -223,10 +223,12 @@ def pretrain(path, pool: CandidatePool, make_gp, fixed: dict | None = None) -> C
     if np.array_equal(view.candidates["decoration"], pool.decorations):
         return CoKriging(make_gp, fixed=fixed).fit([(pool.features[idx], gaps)])
     stored = view.pool()
-    if stored.elements != pool.elements or pool.feature_kind not in ("icet", "shells"):
+    other_parent = (stored.parent.lattice, stored.parent.chemical_symbols) != (pool.parent.lattice,
+                                                                               pool.parent.chemical_symbols)
+    if other_parent or pool.feature_kind not in ("icet", "shells"):
         raise InputError(f"[model] transfer_from = {path}: that campaign's [space] differs from this one's and "
                          f"its structures cannot be described by features = \"{pool.feature_kind}\"; pretrain "
                          "from a store over the same space, or use features = \"icet\" (any cell of the same "
-                         "elements)")
+                         "parent and species)")
     return CoKriging(make_gp, fixed=fixed).fit([(np.array([pool.featurize(stored.atoms(int(i))) for i in idx]),
                                                  gaps)])
