@@ -165,3 +165,16 @@ def test_reference_sites_of_the_diamond_pair_are_unchanged():
     ref = reference_sites(("Si", "Ge"), (2, 2, 2))
     assert len(ref) == 16 and set(ref.get_chemical_symbols()) == {"Si"}
     assert mixing_sites(("Si", "Ge"), (2, 2, 2)).tolist() == list(range(16))
+
+
+def test_sampled_cubic_and_rocksalt_pools():
+    sampled = build_pool(ALGAAS, (2, 2, 4), mode="sampled", samples_per_composition=5, features="icet", seed=1)
+    assert sampled.n_sites == 16 and len(sampled.atoms(3)) == 32
+    assert set(np.unique(sampled.n_b)) == set(range(17))
+    cubic = build_pool(ALGAAS, (1, 1, 1), cell="cubic", features="orbits")
+    assert cubic.n_sites == 4 and cubic.multiplicity.sum() == 16 and len(cubic.atoms(0)) == 8
+    pbsn = parent_from_keys(lattice="rocksalt", chemical_symbols=[["Pb", "Sn"], ["Te"]],
+                            lattice_constants={"SnTe": 6.32})
+    pool = build_pool(pbsn, (2, 2, 2), features="icet", cutoffs=[7.0, 5.0])
+    assert pool.parent.name == "Pb(1-x)Sn(x)Te" and pool.multiplicity.sum() == 2 ** 8
+    assert pool.formula(3).endswith("Te8")
