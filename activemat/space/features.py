@@ -346,7 +346,8 @@ def structure_features(atoms: Atoms, parent, *, features: str = "shells", cutoff
 
 def on_parent(atoms: Atoms, parent) -> Atoms | None:
     """A copy of ``atoms`` scaled to the parent's volume per atom (at A's lattice constant) and translated so that
-    every atom sits on a site of the parent that allows its species, wrapped; None if no translation does.
+    every atom sits on a site of the parent that allows its species, wrapped; None if its cell is not a supercell
+    of the parent's primitive cell or no translation does.
 
     Atom 0 is put on each primitive-cell site that allows its species in turn: a structure of the lattice, in any
     origin and site order and with the parent's axes, lands on it for one of them.
@@ -359,6 +360,9 @@ def on_parent(atoms: Atoms, parent) -> Atoms | None:
     scaled = atoms.copy()
     scaled.set_cell(atoms.cell.array * scale, scale_atoms=True)
     inv = np.linalg.inv(prim.cell.array)
+    basis = scaled.cell.array @ inv  # the cell must be a supercell of the primitive one
+    if not np.allclose(basis, np.round(basis), atol=0.02):
+        return None
     site_frac = prim.get_scaled_positions(wrap=False)
     symbols = scaled.get_chemical_symbols()
     allowed = np.array([[e in species for species in parent.chemical_symbols] for e in symbols])  # (atoms, sites)
