@@ -313,6 +313,7 @@ def gap_curve(store_or_model: str | Path | CampaignView | StoreModel, *, kind: s
     return {"store": str(sm.view.path), "model": sm.kind, "description": sm.model.describe(),
             "hyperparameters": sm.hyperparameters,
             "n_train": int(len(sm.train)), "elements": [a, b], "covariance": how, "compositions": rows,
+            "system": pool.parent.name, "fixed": sorted({s[0] for s in pool.parent.chemical_symbols if len(s) == 1}),
             "bowing": fitted, "notes": notes}
 
 
@@ -333,13 +334,34 @@ def with_experiment(curve: dict, corrections) -> dict:
     ``deviation`` (model mean minus it), the curve ``corrections`` (each term
     and its size at x = 0 and 1) and ``deviations`` (their summary).
     """
-    from activemat.analysis.experiment import ELEMENTS, comparable_gap, describe_corrections, deviations
+    from activemat.analysis.experiment import (ELEMENTS, comparable_gap, describe_corrections, deviations,
+                                               measured_for)
 
-    if tuple(curve["elements"]) != ELEMENTS:
-        raise InputError(f"the measured curve is Si(1-x)Ge(x)'s; this store's elements are {curve['elements']}")
     terms = describe_corrections(corrections)
     names = tuple(t["name"] for t in terms)
-    rows = [{**r, "experiment": float(comparable_gap(r["x"], names))} for r in curve["compositions"]]
+    fixed = tuple(curve.get("fixed", ()))
+    if tuple(curve["elements"]) == ELEMENTS and not fixed:
+        rows = [{**r, "experiment": float(comparable_gap(r["x"], names))} for r in curve["compositions"]]
+    else:  # another system: its shipped measured-gap file, without Si-Ge's correction terms
+        measured = measured_for(curve["elements"], fixed)
+        system = curve.get("system", "(1-x)".join(curve["elements"]) + "(x)")
+        if measured is None:
+            raise InputError(f"no measured gap is shipped for {system}; add a file to activemat/analysis/"
+                             "experiments/ (format: SiGe.toml there) or leave the experiment out")
+        if names:
+            raise InputError(f"the correction terms ({', '.join(names)}) are Si-Ge's; {system} has none yet: "
+                             "use --corrections none")
+        rows = [{**r, "experiment": float(measured.gap(r["x"]))} for r in curve["compositions"]]
+        for r in rows:
+            r["deviation"] = r["mean"] - r["experiment"]
+        x = np.array([r["x"] for r in rows])
+        d = np.array([r["deviation"] for r in rows])
+        summary = {"mean_signed": float(d.mean()), "mean_abs": float(np.abs(d).mean()),
+                   "max_abs": float(np.abs(d).max()), "n_compositions": len(rows), "corrections": [],
+                   "at_0": float(d[np.isclose(x, 0)][0]) if np.isclose(x, 0).any() else float("nan"),
+                   "at_1": float(d[np.isclose(x, 1)][0]) if np.isclose(x, 1).any() else float("nan")}
+        return {**curve, "compositions": rows, "corrections": terms, "deviations": summary,
+                "experiment": {"reference": measured.reference, "file": measured.path}}
     for r in rows:
         r["deviation"] = r["mean"] - r["experiment"]
     x, mean = [r["x"] for r in rows], [r["mean"] for r in rows]

@@ -43,12 +43,18 @@ terms (the default) it is the measured curve. Nothing is applied unless named:
 
 from __future__ import annotations
 
+import functools
 import math
+import tomllib
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from activemat.errors import InputError
+
+#: Measured gaps, one TOML file per system (format: the comments of ``experiments/SiGe.toml``).
+EXPERIMENTS = Path(__file__).with_name("experiments")
 
 CITATION = "Weber and Alonso, Phys. Rev. B 40, 5683 (1989)"
 CITATION_SHORT = "Weber & Alonso, PRB 40, 5683 (1989)"
@@ -266,3 +272,95 @@ def deviations(x, gap, terms=()) -> dict:
     return {"mean_signed": float(np.mean(d)), "mean_abs": float(np.mean(np.abs(d))),
             "max_abs": float(np.max(np.abs(d))), "at_0": at(0.0), "at_1": at(1.0), "n_compositions": int(len(x)),
             "corrections": list(parse_corrections(terms))}
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A system's measured gap from its data file (:func:`load_measured`): branches and/or points.
+
+    >>> m = measured_for(("Si", "Ge"))
+    >>> m.short, round(float(m.gap(1.0)), 3), round(m.crossover(), 3)
+    ('Weber & Alonso, PRB 40, 5683 (1989)', 0.74, 0.843)
+    """
+
+    system: str
+    elements: tuple[str, str]
+    fixed: tuple[str, ...]
+    reference: str
+    short: str
+    temperature: float | None
+    quantity: str
+    branches: tuple[tuple[str, tuple[float, ...]], ...]  # (valley, polynomial coefficients c0, c1, ...)
+    points: tuple[tuple[float, float, str], ...]  # (x, gap, reference)
+    path: str
+
+    def branch_gaps(self, x) -> dict[str, np.ndarray]:
+        """Each branch's gap (eV) at ``x``, by valley."""
+        x = np.asarray(x, float)
+        return {v: sum(c * x ** k for k, c in enumerate(coef)) + np.zeros_like(x) for v, coef in self.branches}
+
+    def gap(self, x):
+        """The measured gap (eV) at ``x``: the lowest branch, else the points interpolated linearly."""
+        x = np.asarray(x, float)
+        if self.branches:
+            return np.min(np.stack(list(self.branch_gaps(x).values())), axis=0)
+        xs, gaps = np.array([p[0] for p in self.points]), np.array([p[1] for p in self.points])
+        order = np.argsort(xs)
+        return np.interp(x, xs[order], gaps[order])
+
+    def crossover(self) -> float:
+        """Where the lowest branch changes valley (the first change on a fine grid, refined by bisection); NaN
+        with fewer than two branches or no change."""
+        if len(self.branches) < 2:
+            return float("nan")
+
+        def lowest(x):
+            gaps = self.branch_gaps(np.atleast_1d(x))
+            return np.argmin(np.stack(list(gaps.values())), axis=0)
+
+        grid = np.linspace(0, 1, 1001)
+        which = lowest(grid)
+        change = np.flatnonzero(np.diff(which))
+        if not len(change):
+            return float("nan")
+        lo, hi = grid[change[0]], grid[change[0] + 1]
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if lowest(mid)[0] == which[change[0]] else (lo, mid)
+        return float((lo + hi) / 2)
+
+
+def load_measured(path: str | Path) -> Measured:
+    """Read one system's measured-gap file (TOML; the format is described in ``experiments/SiGe.toml``)."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise InputError(f"{path}: not a readable measured-gap file ({exc})") from None
+    try:
+        branches = tuple((str(b["valley"]), tuple(float(c) for c in b["coefficients"])) for b in data.get("branch", []))
+        points = tuple((float(p["x"]), float(p["gap"]), str(p.get("reference", data.get("reference", ""))))
+                       for p in data.get("point", []))
+        elements = tuple(str(e) for e in data["elements"])
+        if len(elements) != 2 or not (branches or points):
+            raise ValueError("needs two elements and at least one branch or point")
+        return Measured(str(data["system"]), elements, tuple(data.get("fixed", [])), str(data["reference"]),
+                        str(data.get("short", data["reference"])), data.get("temperature"),
+                        str(data.get("quantity", "band gap")), branches, points, str(path))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{path}: measured-gap file lacks or mistypes {exc}; see experiments/SiGe.toml for the "
+                         "format (system, elements, reference, [[branch]] or [[point]])") from None
+
+
+@functools.lru_cache(maxsize=None)
+def _shipped() -> tuple[Measured, ...]:
+    return tuple(load_measured(p) for p in sorted(EXPERIMENTS.glob("*.toml")))
+
+
+def measured_for(elements, fixed=()) -> Measured | None:
+    """The shipped measured gap of the system whose mixing pair is ``elements`` (host first) and whose fixed
+    sublattices hold ``fixed``, or None when none is shipped."""
+    for m in _shipped():
+        if m.elements == tuple(elements) and sorted(m.fixed) == sorted(fixed):
+            return m
+    return None

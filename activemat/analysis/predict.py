@@ -29,6 +29,7 @@ from activemat.analysis.model import StoreModel, fit_store_model
 from activemat.campaign.stored import CampaignView
 from activemat.errors import InputError, SpaceError
 from activemat.store import schema as S
+from activemat.space.formula import format_formula
 
 # A formula as a user types it: counts may be missing (SiGe), integers or fractions (Si0.5Ge0.5).
 _FORMULA = re.compile(r"^(?:[A-Z][a-z]?(?:\d+\.?\d*|\.\d+)?)+$")
@@ -72,7 +73,7 @@ def _structure(sm: StoreModel, atoms, spec: str, frame: int) -> dict:
     n_b = int(np.sum(symbols == view.elements[1]))
     x = float(feats[0])
     lo, hi = sm.x_range()
-    formula = "".join(f"{e}{k}" for e, k in zip(view.elements, (len(atoms) - n_b, n_b)) if k)
+    formula = format_formula(view.parent, int(np.sum(symbols == view.elements[0])), n_b)  # with fixed species
     return {"spec": spec, "type": "structure", "frame": frame, "formula": formula, "n_atoms": len(atoms),
             f"n_{b}": n_b, f"x_{b}": x, "gap": float(mean[0]), "model_std": float(std[0]),
             "extrapolation": not (lo - 1e-9 <= x <= hi + 1e-9),

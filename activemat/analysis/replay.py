@@ -79,7 +79,7 @@ def fixed_design(pool: CandidatePool, formulas) -> list[int]:
     """The most probable candidate of each listed composition that the pool holds, in order."""
     picks = []
     for f in formulas:
-        i = representative(pool, parse_formula(f, pool.elements, pool.n_sites))
+        i = representative(pool, parse_formula(f, pool.parent, pool.n_sites))
         if i is not None:
             picks.append(i)
     return picks
@@ -260,7 +260,7 @@ def labelled_pool(config, oracle: str | Path) -> tuple[CandidatePool, Labels, Ca
     """
     sp = config.space
     if sp.mode == "sampled":
-        full, labels = load_labelled_pool(oracle, sp.elements, sp.supercell, cell=sp.cell, features=sp.features,
+        full, labels = load_labelled_pool(oracle, sp.parent(), sp.supercell, cell=sp.cell, features=sp.features,
                                           cutoffs=sp.cutoffs)
     else:
         full = build_campaign_pool(config)

@@ -20,7 +20,7 @@ from activemat.errors import InputError, SpaceError
 from activemat.learn import MODEL_KINDS
 from activemat.learn.strategies import COST_AWARE, STRATEGIES, campaign_kinds
 from activemat.space.features import DEFAULT_CUTOFFS
-from activemat.space.lattice import check_supercell
+from activemat.space.lattice import LATTICE_CONSTANTS_BY_LATTICE, LATTICES, Parent, check_supercell, parent_from_keys
 from activemat.store import schema as S
 
 
@@ -48,7 +48,48 @@ class CampaignSection(_Section):
 
 
 class SpaceSection(_Section):
-    elements: tuple[str, str] = ("Si", "Ge")
+    elements: tuple[str, str] = Field(
+        ("Si", "Ge"), description="the mixing pair (host A, alloying B): x is B's fraction of the mixing sites. "
+                                  "Alone (no lattice or structure): the diamond lattice with both on every site; "
+                                  "with chemical_symbols it may be left out (their two-species list)")
+    lattice: Literal[tuple(LATTICES)] | None = Field(  # type: ignore[valid-type]
+        None, description=f"the parent, a named lattice ({', '.join(LATTICES)}; ASE's `bulk`) whose primitive "
+                          "cell's sites `chemical_symbols` lists in ASE's order; default: diamond")
+    structure: str | None = Field(
+        None, description="the parent as a structure file (any format ase reads; path relative to the working "
+                          "directory) instead of `lattice`: its cell is the host end member's, one "
+                          "`chemical_symbols` list per atom; cell must be \"primitive\"")
+    chemical_symbols: tuple[tuple[str, ...], ...] | None = Field(
+        None, description="species allowed on each site of the parent's primitive cell (icet's per-site "
+                          "chemical_symbols), e.g. [[\"Ga\", \"Al\"], [\"As\"]]: one two-species list (the "
+                          "mixing sublattice, host first), one species on every other site")
+    lattice_constants: dict[str, float] = Field(
+        default_factory=dict, description="end-member lattice constants in Angstrom, by reduced formula, added "
+                                          "to (or replacing) the shipped table, e.g. {GaAs = 5.653, AlAs = 5.661}; "
+                                          "Vegard's law interpolates between the two end members")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mixing_pair(cls, data):
+        # elements default to the mixing pair of chemical_symbols, so the AlGaAs file need not repeat them
+        if isinstance(data, dict) and "elements" not in data and data.get("chemical_symbols"):
+            pairs = [s for s in data["chemical_symbols"] if isinstance(s, (list, tuple)) and len(s) == 2]
+            if pairs:
+                data = {**data, "elements": tuple(pairs[0])}
+        return data
+
+    @model_validator(mode="after")
+    def _parent_ok(self):
+        try:
+            self.parent()
+        except SpaceError as exc:  # one line naming the key to fix
+            raise ValueError(str(exc)) from None
+        return self
+
+    def parent(self) -> Parent:
+        """The parent structure of this space (:func:`activemat.space.lattice.parent_from_keys`)."""
+        return parent_from_keys(elements=self.elements, lattice=self.lattice, structure=self.structure,
+                                chemical_symbols=self.chemical_symbols, lattice_constants=self.lattice_constants)
     cell: Literal["primitive", "cubic"] = Field(
         "primitive", description="the cell `supercell` repeats: primitive (2 atoms; [2, 2, 2] = 16 atoms) or "
                                  "cubic (8-atom conventional cell; [2, 2, 2] = 64 atoms)")
@@ -66,9 +107,10 @@ class SpaceSection(_Section):
     mode: Literal["configurations", "compositions", "sampled"] = "configurations"
     samples_per_composition: int | None = Field(None, gt=0)
     features: Literal["shells", "orbits", "icet"] = Field(
-        "shells", description="shells: x, pairs in shells 1-3, nearest-neighbour triplet (any cell); orbits: "
-                              "every symmetry-distinct 2-4-site cluster of the supercell (at most 24 sites); icet: "
-                              "x and icet's cluster vector on the diamond parent lattice (any cell; see cutoffs)")
+        "shells", description="shells: x, pairs in shells 1-3, nearest-neighbour triplet (any cell; the diamond "
+                              "lattice only); orbits: every symmetry-distinct 2-4-site cluster of the supercell's "
+                              "mixing sites (at most 24); icet: x and icet's cluster vector on the parent with its "
+                              "per-site species (any cell; see cutoffs)")
     cutoffs: tuple[float, ...] = Field(
         DEFAULT_CUTOFFS, description="cluster cutoffs in Angstrom for pairs, triplets and quadruplets (1 to 3 "
                                      "entries) of the 'icet' features and of the SQS")
@@ -401,8 +443,27 @@ class CampaignConfig(_Section):
             del space["features"]  # the original feature set
         if space["cell"] == "primitive":
             del space["cell"]  # the original cell
+        # The parent enters as what it is, not as spelled: the diamond lattice of the two elements at the shipped
+        # constants is the original space (no key); any other parent by its sites, constants and geometry.
+        parent = self.space.parent()
+        for key in ("lattice", "structure", "chemical_symbols", "lattice_constants"):
+            del space[key]
+        if not _original_parent(parent):
+            space["parent"] = {"lattice": parent.lattice if parent.cell is None else "structure file",
+                               "chemical_symbols": [list(s) for s in parent.chemical_symbols],
+                               "constants": list(parent.constants)}
+            if parent.cell is not None:
+                space["parent"]["cell"] = [list(r) for r in parent.cell]
+                space["parent"]["scaled_positions"] = [list(r) for r in parent.scaled_positions]
         spec = {"space": space, "calculator": calculator}
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _original_parent(parent: Parent) -> bool:
+    """The space before other parents existed: the diamond lattice, both elements on every site, shipped constants."""
+    table = LATTICE_CONSTANTS_BY_LATTICE["diamond"]
+    return parent.is_diamond_pair and parent.cell is None and all(e in table for e in parent.elements) and \
+        parent.constants == tuple(table[e] for e in parent.elements)
 
 
 def _one_line(path: Path, err: ValidationError, overrides: dict[str, str]) -> str:

@@ -213,6 +213,11 @@ class CampaignLoop:
 
     def record(self, done: list[tuple]) -> None:
         """Store results that landed together (one batch, one flush) and take them into the ledger."""
+        if not all(self.pool.parent.mixing):
+            # The store keeps positions per decoration site; a parent with fixed sublattices has more atoms than
+            # that. Relaxing one is refused at setup, so the structure is the candidate's own (export rebuilds it).
+            for _, record in done:
+                record.positions = None
         with self.timings("store"):
             self.store.finish_attempts([(job.row, record) for job, record in done])
         for job, record in done:

@@ -33,7 +33,7 @@ MIN_TRAIN = 2  # results a model needs before it is fitted
 def build_campaign_pool(config: CampaignConfig) -> CandidatePool:
     """The candidate pool of the campaign's [space]."""
     sp = config.space
-    return build_pool(elements=sp.elements, supercell=sp.supercell, mode=sp.mode,
+    return build_pool(elements=sp.parent(), supercell=sp.supercell, mode=sp.mode,
                       samples_per_composition=sp.samples_per_composition, seed=config.campaign.seed,
                       features=sp.features, cutoffs=sp.cutoffs, cell=sp.cell, sqs=sp.sqs)
 
@@ -49,6 +49,10 @@ def prepare(config: CampaignConfig) -> tuple[CandidatePool, list[Preset], list[i
     presets = [with_relax(load_preset(name), config.calculator.relax_settings())
                for name in config.calculator.preset_specs]
     pool = _stored_pool(config) or build_campaign_pool(config)
+    if not all(pool.parent.mixing) and any(p.relax is not None for p in presets):
+        raise InputError(f"relaxing structures of the {pool.parent.name} space (a parent with fixed sublattices) "
+                         "is not supported yet: the store keeps positions per mixing site; set [calculator] relax "
+                         "= \"none\" or use a preset that does not relax")
     return pool, presets, fixed_candidates(config.strategy.fixed, pool)
 
 
@@ -82,7 +86,7 @@ def fixed_candidates(entries: list[str], pool: CandidatePool) -> list[int]:
         if Path(entry).suffix:
             new = structure_candidates(entry, pool)
         else:
-            new = [representative(pool, parse_formula(entry, pool.elements, pool.n_sites))]
+            new = [representative(pool, parse_formula(entry, pool.parent, pool.n_sites))]
         picks += [i for i in new if i not in picks]
     return picks
 
@@ -219,10 +223,12 @@ def pretrain(path, pool: CandidatePool, make_gp, fixed: dict | None = None) -> C
     if np.array_equal(view.candidates["decoration"], pool.decorations):
         return CoKriging(make_gp, fixed=fixed).fit([(pool.features[idx], gaps)])
     stored = view.pool()
-    if stored.elements != pool.elements or pool.feature_kind not in ("icet", "shells"):
+    other_parent = (stored.parent.lattice, stored.parent.chemical_symbols) != (pool.parent.lattice,
+                                                                               pool.parent.chemical_symbols)
+    if other_parent or pool.feature_kind not in ("icet", "shells"):
         raise InputError(f"[model] transfer_from = {path}: that campaign's [space] differs from this one's and "
                          f"its structures cannot be described by features = \"{pool.feature_kind}\"; pretrain "
                          "from a store over the same space, or use features = \"icet\" (any cell of the same "
-                         "elements)")
+                         "parent and species)")
     return CoKriging(make_gp, fixed=fixed).fit([(np.array([pool.featurize(stored.atoms(int(i))) for i in idx]),
                                                  gaps)])

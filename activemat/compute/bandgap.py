@@ -8,6 +8,7 @@ cannot be pickled); only the plain record does.
 
 from __future__ import annotations
 
+import functools
 import math
 import shutil
 import socket
@@ -35,7 +36,7 @@ def kpoint_grid(atoms: Atoms, settings: GpawSettings) -> tuple[int, int, int]:
 
 def gpaw_parameters(atoms: Atoms, settings: GpawSettings) -> dict:
     """Plain-data GPAW keyword arguments (JSON-serialisable; recorded with the result)."""
-    n_occupied = int(round(sum(_valence(atoms)))) // 2
+    n_occupied = int(round(sum(_valence(atoms, settings)))) // 2
     scale = band_scale(atoms)
     params = {
         "mode": {"name": "pw", "ecut": settings.ecut},
@@ -67,9 +68,30 @@ def _occupied(calc) -> int:
     return int(round(calc.get_number_of_electrons())) // 2
 
 
-def _valence(atoms: Atoms) -> list[int]:
-    # Group-IV diamond-lattice elements all have four valence electrons in GPAW's setups.
-    return [4] * len(atoms)
+def _valence(atoms: Atoms, settings: GpawSettings) -> list[int]:
+    """Valence electrons of each atom in the PAW setups GPAW reads for the preset's functional."""
+    xc = settings.xc if isinstance(settings.xc, str) else settings.xc["name"]
+    return [valence_electrons(symbol, xc) for symbol in atoms.get_chemical_symbols()]
+
+
+@functools.lru_cache(maxsize=None)
+def valence_electrons(symbol: str, xc: str = "PBE") -> int:
+    """Valence electrons of ``symbol`` in GPAW's PAW setup for ``xc`` (gpaw-data's ``<symbol>.<xc>`` file).
+
+    A functional without setups of its own (TB09, read with LDA setups) counts those of PBE: gpaw-data's LDA, PBE
+    and GLLB-SC setups of an element share one valence configuration (Si 4, Ge 4, Ga 3, Al 3, As 5).
+    Raises a one-line error when gpaw-data has no setup of the element.
+    """
+    from gpaw.setup_data import SetupData
+
+    names = list(dict.fromkeys((xc, "PBE")))
+    for name in names:
+        try:
+            return int(SetupData(symbol, name, "paw").Nv)
+        except (RuntimeError, FileNotFoundError, OSError):
+            continue
+    raise ValueError(f"GPAW has no PAW setup of {symbol} (for {' or '.join(names)}) in its setup paths; install "
+                     "gpaw-data with that element or choose species it has")
 
 
 def band_edges(eigenvalues: np.ndarray, n_occupied: int) -> tuple[float, float, float, bool]:

@@ -5,7 +5,9 @@ nearest-neighbour triplet; any cell), ``"orbits"`` (every symmetry-distinct
 2-4-site cluster of the supercell; at most 24 sites) and ``"icet"`` (the
 cluster vector of icet's ``ClusterSpace`` on the diamond parent lattice with
 per-order cutoffs; any cell, the same numbers for the same decoration pattern
-in any supercell). Every feature name belongs to a cluster class
+in any supercell). ``"shells"`` are the diamond lattice's (both sites mixing);
+``"orbits"`` and ``"icet"`` work on any parent: clusters of its mixing sites,
+icet's ``ClusterSpace`` with the parent's per-site species. Every feature name belongs to a cluster class
 (:data:`CLUSTER_CLASSES`), which models use to group length scales.
 """
 
@@ -19,17 +21,16 @@ import warnings
 
 import numpy as np
 from ase import Atoms
-from ase.build import bulk
 from ase.neighborlist import neighbor_list
 
 from activemat.errors import SpaceError
-from activemat.space.lattice import LATTICE_CONSTANTS, check_elements, reference_sites
+from activemat.space.lattice import LATTICES, Parent, as_parent, lattice_name, mixing_sites, reference_sites
 from activemat.space.symmetry import site_permutations
 
 __all__ = [
     "FEATURE_SETS", "DEFAULT_CUTOFFS", "CLUSTER_CLASSES", "feature_classes", "class_names", "shell_names",
     "check_cutoffs", "cluster_space", "cluster_vectors", "cutoffs_from_names", "cluster_orbits",
-    "structure_features", "feature_matrix",
+    "structure_features", "on_parent", "feature_matrix",
 ]
 
 FEATURE_SETS = ("shells", "orbits", "icet")
@@ -105,36 +106,42 @@ def check_cutoffs(cutoffs) -> tuple[float, ...]:
 
 
 @functools.lru_cache(maxsize=16)
-def _cached_cluster_space(elements: tuple[str, str], cutoffs: tuple[float, ...]):
+def _cached_cluster_space(parent: Parent, cutoffs: tuple[float, ...]):
     from icet import ClusterSpace  # imported on use: icet costs ~0.8 s to import
 
-    prim = bulk(elements[0], "diamond", a=LATTICE_CONSTANTS[elements[0]])
+    prim = parent.cell_atoms("primitive")
+    # the diamond pair as it always was (one list for every site); any other parent per site
+    symbols = list(parent.elements) if parent.is_diamond_pair else [list(s) for s in parent.chemical_symbols]
     with warnings.catch_warnings():
         # spglib 2.7-2.x warns on every call unless a process-wide flag is flipped; keep it local.
         warnings.filterwarnings("ignore", "Set OLD_ERROR_HANDLING", DeprecationWarning)
-        cs = ClusterSpace(prim, list(cutoffs), list(elements))
+        cs = ClusterSpace(prim, list(cutoffs), symbols)
     if not any(d["order"] == 2 for d in cs.as_list):
-        raise SpaceError(f"space.cutoffs {list(cutoffs)}: no pair fits within {cutoffs[0]} A (nearest neighbours "
-                         f"are {np.sqrt(3) / 4 * LATTICE_CONSTANTS[elements[0]]:.2f} A apart); raise the first cutoff")
+        i, j, d = neighbor_list("ijd", prim, 12.0)
+        mixing = np.array(parent.mixing)
+        nearest = d[mixing[i] & mixing[j]].min(initial=np.inf)
+        raise SpaceError(f"space.cutoffs {list(cutoffs)}: no pair fits within {cutoffs[0]} A (mixing sites are "
+                         f"{nearest:.2f} A apart at the nearest); raise the first cutoff")
     return cs
 
 
-def cluster_space(elements: tuple[str, str] = ("Si", "Ge"), cutoffs=DEFAULT_CUTOFFS):
-    """Return icet's ``ClusterSpace`` of the diamond parent lattice (2-atom primitive cell of A at its
-    lattice constant) with ``cutoffs`` (Angstrom) per cluster order and the two elements on every site.
+def cluster_space(parent=("Si", "Ge"), cutoffs=DEFAULT_CUTOFFS):
+    """Return icet's ``ClusterSpace`` of the parent (a :class:`~activemat.space.lattice.Parent` or the diamond
+    lattice's two elements): its primitive cell at A's lattice constant, ``cutoffs`` (Angstrom) per cluster
+    order, and the species allowed on each site (fixed sublattices take no part in its clusters).
 
     Its cluster vector's point term is ``2 x_B - 1`` for an A/B binary; the
     ``"icet"`` features replace it by x_B (same information, affine) and drop
     the constant zerolet.
     """
-    return _cached_cluster_space(check_elements(elements), check_cutoffs(cutoffs)).copy()
+    return _cached_cluster_space(as_parent(parent), check_cutoffs(cutoffs)).copy()
 
 
-def _icet_names(elements: tuple[str, str], cutoffs: tuple[float, ...]) -> tuple[str, ...]:
+def _icet_names(parent: Parent, cutoffs: tuple[float, ...]) -> tuple[str, ...]:
     """x_B, then one name per cluster-vector column past the point term: order and the cluster's largest
     distance (e.g. ``"pair 2.35 A"``), ``#2``, ``#3`` on clusters of equal order and size."""
-    cs = _cached_cluster_space(elements, cutoffs)
-    names, seen = ["x_" + elements[1].lower()], {}
+    cs = _cached_cluster_space(parent, cutoffs)
+    names, seen = ["x_" + parent.elements[1].lower()], {}
     for row in cs.as_list[2:]:  # skip the zerolet and the point term
         pos = np.array(cs.get_coordinates_of_representative_cluster(row["orbit_index"]))
         size = max(np.linalg.norm(p - q) for p, q in itertools.combinations(pos, 2))
@@ -158,42 +165,44 @@ def cutoffs_from_names(names: tuple[str, ...]) -> tuple[float, ...]:
     return tuple(largest[k] + 0.01 for k in range(2, max(largest) + 1))
 
 
-def _cv_block(elements: tuple[str, str], cutoffs: tuple[float, ...], sites: Atoms, dec: np.ndarray) -> np.ndarray:
-    """Cluster vectors of a block of decorations of ``sites``: a plain loop over icet's public API."""
-    cs = _cached_cluster_space(elements, cutoffs)
-    numbers = np.array([Atoms(e).numbers[0] for e in elements])
+def _cv_block(parent: Parent, cutoffs: tuple[float, ...], sites: Atoms, dec: np.ndarray) -> np.ndarray:
+    """Cluster vectors of a block of decorations of the mixing sites of ``sites`` (a cell of the parent, any
+    species on them): a plain loop over icet's public API."""
+    cs = _cached_cluster_space(parent, cutoffs)
+    numbers = np.array([Atoms(e).numbers[0] for e in parent.elements])
+    mix = np.flatnonzero(np.array(parent.mixing)[parent.site_index(sites)])
     atoms = sites.copy()
     out = np.empty((len(dec), len(cs) - 1))
     for r, row in enumerate(dec):
-        atoms.numbers = numbers[row]
+        atoms.numbers[mix] = numbers[row]
         out[r] = cs.get_cluster_vector(atoms)[1:]  # drop the zerolet (always 1)
     out[:, 0] = dec.mean(axis=1)  # point term 2 x_B - 1 -> x_B
     return out
 
 
-def cluster_vectors(decorations: np.ndarray, elements: tuple[str, str], sites: Atoms, *,
+def cluster_vectors(decorations: np.ndarray, parent, sites: Atoms, *,
                     cutoffs=DEFAULT_CUTOFFS, processes: int = 1, block: int = 4096) -> np.ndarray:
-    """Return the ``"icet"`` features (m, n_features) of (m, n_sites) 0/1 decorations of ``sites``.
+    """Return the ``"icet"`` features (m, n_features) of (m, n_mixing) 0/1 decorations of ``sites``' mixing sites.
 
     Columns: x_B, then icet's cluster vector without zerolet and point term
-    (:func:`cluster_space`). ``sites`` is an all-A cell on the parent lattice
+    (:func:`cluster_space`). ``sites`` is an undecorated cell of the parent
     at A's lattice constant (:func:`~activemat.space.lattice.reference_sites`).
     With ``processes`` > 1 blocks of ``block`` rows run in that many spawned
     processes.
     """
-    elements, cutoffs = check_elements(elements), check_cutoffs(cutoffs)
+    parent, cutoffs = as_parent(parent), check_cutoffs(cutoffs)
     dec = np.asarray(decorations, dtype=np.uint8)
     starts = range(0, len(dec), block)
     if processes <= 1 or len(dec) <= block:
-        parts = [_cv_block(elements, cutoffs, sites, dec[s:s + block]) for s in starts]
+        parts = [_cv_block(parent, cutoffs, sites, dec[s:s + block]) for s in starts]
     else:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as ex:
-            parts = list(ex.map(_cv_block, *zip(*[(elements, cutoffs, sites, dec[s:s + block]) for s in starts])))
+            parts = list(ex.map(_cv_block, *zip(*[(parent, cutoffs, sites, dec[s:s + block]) for s in starts])))
     if not parts:
-        return np.empty((0, len(_icet_names(elements, cutoffs))))
+        return np.empty((0, len(_icet_names(parent, cutoffs))))
     return np.concatenate(parts)
 
 
@@ -234,23 +243,22 @@ def _correlations(dec: np.ndarray, adj: np.ndarray) -> np.ndarray:
     return out
 
 
-def cluster_orbits(elements: tuple[str, str], supercell: tuple[int, int, int],
-                   cell: str = "primitive") -> list[np.ndarray]:
-    """Every symmetry-distinct cluster of 2 to MAX_ORBIT_BODIES sites of the supercell, as orbits.
+def cluster_orbits(parent, supercell: tuple[int, int, int], cell: str = "primitive") -> list[np.ndarray]:
+    """Every symmetry-distinct cluster of 2 to MAX_ORBIT_BODIES mixing sites of the supercell, as orbits.
 
-    Each orbit is an (m, k) array of site indices: all images of one k-site
+    Each orbit is an (m, k) array of mixing-site indices (decoration columns): all images of one k-site
     cluster under the supercell's space group (:func:`~activemat.space.symmetry.site_permutations`).
     Orbits are ordered by size, then by the cluster's summed minimum-image
     bond length (compact clusters first).
     """
-    perms = site_permutations(elements, supercell, cell)
-    atoms = reference_sites(elements, supercell, cell)
-    dist = atoms.get_all_distances(mic=True)
+    perms = site_permutations(parent, supercell, cell)
+    mix = mixing_sites(parent, supercell, cell)
+    dist = reference_sites(parent, supercell, cell).get_all_distances(mic=True)[np.ix_(mix, mix)]
     orbits = []
     for k in range(2, MAX_ORBIT_BODIES + 1):
         seen: set[tuple[int, ...]] = set()
         found = []
-        for cluster in itertools.combinations(range(len(atoms)), k):
+        for cluster in itertools.combinations(range(len(mix)), k):
             if cluster in seen:
                 continue
             images = {tuple(sorted(p[list(cluster)])) for p in perms}
@@ -279,63 +287,115 @@ def _orbit_names(elements: tuple[str, str], orbits: list[np.ndarray]) -> tuple[s
     return tuple(names)
 
 
-def structure_features(atoms: Atoms, elements: tuple[str, str], *, features: str = "shells",
-                       cutoffs=None) -> np.ndarray:
-    """Return the pool feature vector (n_features,) of any diamond-lattice A/B structure.
+def structure_features(atoms: Atoms, parent, *, features: str = "shells", cutoffs=None) -> np.ndarray:
+    """Return the pool feature vector (n_features,) of any structure on the parent lattice.
 
-    The cell, site order and origin may be arbitrary; correlations are
-    averaged over the whole periodic cell, so they are intensive.
-    ``features`` is ``"shells"`` or ``"icet"`` (with ``cutoffs``, default
-    :data:`DEFAULT_CUTOFFS`); ``"orbits"`` are defined on one supercell's
-    sites only (use :class:`activemat.space.matching.Matcher`). For
-    ``"icet"`` the cell is scaled to A's lattice constant (Vegard or other
-    uniform scalings are undone) and moved to put an atom at the origin before
-    icet's ``get_cluster_vector``; the crystal axes must be those of ASE's
-    ``bulk(A, "diamond")`` (a rotated crystal raises SpaceError).
+    ``parent`` is a :class:`~activemat.space.lattice.Parent` or the diamond
+    lattice's two elements. The cell, site order and origin may be arbitrary;
+    correlations are averaged over the whole periodic cell, so they are
+    intensive. ``features`` is ``"shells"`` (the diamond pair only) or
+    ``"icet"`` (with ``cutoffs``, default :data:`DEFAULT_CUTOFFS`);
+    ``"orbits"`` are defined on one supercell's sites only (use
+    :class:`activemat.space.matching.Matcher`). For ``"icet"`` the cell is
+    scaled to the parent's volume per atom at A's lattice constant (Vegard or
+    other uniform scalings are undone) and moved to put an atom on a site of
+    icet's primitive cell that allows its species; the crystal axes must be
+    those of the parent's primitive cell (a rotated crystal raises SpaceError).
     """
-    elements = check_elements(elements)
+    parent = as_parent(parent)
+    elements = parent.elements
     if features not in ("shells", "icet"):
         raise SpaceError(f"structure features are \"shells\" or \"icet\", not {features!r}: "
                          "\"orbits\" are defined on the campaign supercell's sites only")
     symbols = np.array(atoms.get_chemical_symbols())
-    if not np.all(np.isin(symbols, elements)):
-        bad = sorted(set(symbols) - set(elements))
-        raise SpaceError(f"structure contains {', '.join(bad)} but space.elements is {elements}; "
-                         "use a structure of those two elements")
-    adj = _shell_adjacency(atoms)  # also checks that the structure is a periodic diamond lattice
-    dec = (symbols == elements[1])[None].astype(np.uint8)
+    allowed = sorted({e for s in parent.chemical_symbols for e in s})
+    if not np.all(np.isin(symbols, allowed)):
+        bad = sorted(set(symbols) - set(allowed))
+        what = f"space.elements is {elements}" if parent.is_diamond_pair else f"the {parent.name} space has {allowed}"
+        raise SpaceError(f"structure contains {', '.join(bad)} but {what}; use a structure of those elements")
     if features == "shells":
+        _check_shells(parent)
+        adj = _shell_adjacency(atoms)  # also checks that the structure is a periodic diamond lattice
+        dec = (symbols == elements[1])[None].astype(np.uint8)
         return _correlations(dec, adj)[0]
     cutoffs = check_cutoffs(DEFAULT_CUTOFFS if cutoffs is None else cutoffs)
-    scaled = atoms.copy()
-    a = (8 * atoms.get_volume() / len(atoms)) ** (1 / 3)
-    scaled.set_cell(atoms.cell.array * LATTICE_CONSTANTS[elements[0]] / a, scale_atoms=True)
-    # Any origin: put atom 0 on its sublattice's site of icet's primitive cell, at 0 or a/4 (1, 1, 1). An atom
-    # at 0 has its nearest neighbours at a/4 (+-1, +-1, +-1) with a positive product of signs.
-    i, d = neighbor_list("iD", scaled, 0.5 * LATTICE_CONSTANTS[elements[0]])
-    on_b = np.prod(np.sign(d[np.flatnonzero(i == 0)[0]])) < 0
-    scaled.translate(-scaled.positions[0] + on_b * LATTICE_CONSTANTS[elements[0]] / 4)
-    scaled.wrap()
+    if not np.all(atoms.pbc) or len(atoms) == 0:
+        raise SpaceError(f"structure must be a periodic (pbc=True) crystal of the {parent.lattice} lattice; set "
+                         "atoms.pbc = True")
+    placed = on_parent(atoms, parent)
+    if placed is None:
+        theirs = lattice_name(atoms, parent)
+        if parent.lattice in LATTICES and theirs.split(" (")[0] in LATTICES:
+            ours = lattice_name(parent.cell_atoms("primitive"))
+            if theirs != ours:
+                raise SpaceError(f"structure is on the {theirs} lattice; the campaign's parent is {ours}")
+        raise SpaceError(f"structure's atoms do not sit on the sites of the {parent.lattice} parent (of its "
+                         "primitive cell's axes); pass an undistorted cell of that lattice")
+    mix = np.array(parent.mixing)[parent.site_index(placed)]
+    dec = (symbols[mix] == elements[1])[None].astype(np.uint8)
     try:
-        return _cv_block(elements, cutoffs, scaled, dec)[0]
+        out = _cv_block(parent, cutoffs, placed, dec)[0]
     except SpaceError:
         raise
     except Exception as exc:  # icet raises a bare Exception when atoms do not sit on the parent lattice
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SpaceError(f"icet cannot map the structure onto the diamond lattice ({first}); "
-                         "pass an undistorted diamond-lattice cell") from exc
+        raise SpaceError(f"icet cannot map the structure onto the {parent.lattice} lattice ({first}); "
+                         f"pass an undistorted cell of that lattice") from exc
+    return out
 
 
-def feature_matrix(dec: np.ndarray, features: str, elements: tuple[str, str], supercell: tuple[int, int, int],
+def on_parent(atoms: Atoms, parent) -> Atoms | None:
+    """A copy of ``atoms`` scaled to the parent's volume per atom (at A's lattice constant) and translated so that
+    every atom sits on a site of the parent that allows its species, wrapped; None if its cell is not a supercell
+    of the parent's primitive cell or no translation does.
+
+    Atom 0 is put on each primitive-cell site that allows its species in turn: a structure of the lattice, in any
+    origin and site order and with the parent's axes, lands on it for one of them.
+    """
+    parent = as_parent(parent)
+    prim = parent.cell_atoms("primitive")
+    if len(atoms) == 0 or abs(atoms.get_volume()) < 1e-9:
+        return None
+    scale = (prim.get_volume() / len(prim) / (atoms.get_volume() / len(atoms))) ** (1 / 3)
+    scaled = atoms.copy()
+    scaled.set_cell(atoms.cell.array * scale, scale_atoms=True)
+    inv = np.linalg.inv(prim.cell.array)
+    basis = scaled.cell.array @ inv  # the cell must be a supercell of the primitive one
+    if not np.allclose(basis, np.round(basis), atol=0.02):
+        return None
+    site_frac = prim.get_scaled_positions(wrap=False)
+    symbols = scaled.get_chemical_symbols()
+    allowed = np.array([[e in species for species in parent.chemical_symbols] for e in symbols])  # (atoms, sites)
+    for s in np.flatnonzero(allowed[0]):
+        shift = prim.positions[s] - scaled.positions[0]
+        d = ((scaled.positions + shift) @ inv)[:, None, :] - site_frac[None, :, :]
+        on = np.all(np.abs(d - np.round(d)) < 0.02, axis=-1) & allowed
+        if np.all(on.sum(axis=1) == 1):
+            scaled.translate(shift)
+            scaled.wrap()
+            return scaled
+    return None
+
+
+def _check_shells(parent: Parent) -> None:
+    if not parent.is_diamond_pair:
+        raise SpaceError(f"space.features = \"shells\" are the diamond lattice's neighbour shells (both sites "
+                         f"mixing); the {parent.name} space on {parent.lattice} needs features = \"icet\" or "
+                         f"\"orbits\"")
+
+
+def feature_matrix(dec: np.ndarray, features: str, parent, supercell: tuple[int, int, int],
                    cell: str, cutoffs: tuple[float, ...] | None,
                    processes: int = 1) -> tuple[tuple[str, ...], np.ndarray]:
-    """Feature names and matrix of (m, n_sites) decorations of the supercell (checked elements, supercell and
+    """Feature names and matrix of (m, n_mixing) decorations of the supercell (checked parent, supercell and
     cell), in feature set ``features`` (``"icet"`` with checked ``cutoffs``)."""
-    sites = reference_sites(elements, supercell, cell)
+    parent = as_parent(parent)
+    sites = reference_sites(parent, supercell, cell)
     if features == "orbits":
-        orbits = cluster_orbits(elements, supercell, cell)
-        return _orbit_names(elements, orbits), _orbit_features(dec, orbits)
+        orbits = cluster_orbits(parent, supercell, cell)
+        return _orbit_names(parent.elements, orbits), _orbit_features(dec, orbits)
     if features == "icet":
-        return _icet_names(elements, cutoffs), cluster_vectors(dec, elements, sites, cutoffs=cutoffs,
-                                                               processes=processes)
-    return shell_names(elements), _correlations(dec, _shell_adjacency(sites))
+        return _icet_names(parent, cutoffs), cluster_vectors(dec, parent, sites, cutoffs=cutoffs,
+                                                             processes=processes)
+    _check_shells(parent)
+    return shell_names(parent.elements), _correlations(dec, _shell_adjacency(sites))

@@ -1,26 +1,157 @@
-"""The parent lattice: diamond lattice constants, the two elements, cells and supercells.
+"""The parent lattice: a parent structure with the species allowed on each site, lattice constants (Vegard),
+cells and supercells.
 
-Every pool decorates the sites of one supercell of the diamond lattice:
-the 2-atom primitive cell or the 8-atom conventional cubic cell, repeated
-by three integers or transformed by a 3x3 integer matrix. Its site order
-(:func:`reference_sites`) defines the decoration columns of every pool;
-lattice constants follow Vegard's law between the two elements.
+Every pool decorates the *mixing sites* of one supercell of a parent
+structure: a named lattice (:data:`LATTICES`: ASE's ``bulk``) or a structure
+file, whose primitive-cell sites each allow one species (a fixed sublattice)
+or two (the mixing sublattice: host A, alloying B), as icet's per-site
+``chemical_symbols``. The original space is the diamond lattice with both
+species on every site: :func:`as_parent` turns an element pair ``("Si",
+"Ge")`` into it, so every function that takes a parent also takes the pair.
+
+The cell (the 2-atom primitive cell or ASE's conventional cubic cell) is
+repeated by three integers or transformed by a 3x3 integer matrix. Its site
+order (:func:`reference_sites`) numbers the sites; the mixing sites among
+them, in that order (:func:`mixing_sites`), are the decoration columns of
+every pool. Lattice constants follow Vegard's law between the two end
+members, from :data:`LATTICE_CONSTANTS` extended by the campaign file.
 """
 
 from __future__ import annotations
 
+import functools
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
+import spglib
 from ase import Atoms
 from ase.build import bulk
+from ase.data import atomic_numbers
+from ase.formula import Formula
 
 from activemat.errors import SpaceError
 
-__all__ = ["LATTICE_CONSTANTS", "CELLS", "check_elements", "check_supercell", "check_cell", "reference_sites",
-           "diamond_supercell", "vegard_constant"]
+__all__ = ["LATTICES", "LATTICE_CONSTANTS", "LATTICE_CONSTANTS_BY_LATTICE", "CELLS", "Parent", "as_parent",
+           "parent_from_keys", "check_elements", "supercell_atoms",
+           "check_supercell", "check_cell", "reference_sites", "mixing_sites", "site_types", "diamond_supercell",
+           "vegard_constant", "lattice_name"]
 
-#: Diamond-structure lattice constants (Angstrom).
-LATTICE_CONSTANTS: dict[str, float] = {"Si": 5.431, "Ge": 5.658, "C": 3.567, "Sn": 6.489}
-CELLS = ("primitive", "cubic")  # supercell repeats the 2-atom primitive or the 8-atom conventional cubic cell
+#: Named parent lattices: ASE ``bulk`` crystal structure -> a formula ASE builds it from (its sites' order).
+LATTICES: dict[str, str] = {"diamond": "Si", "zincblende": "GaAs", "rocksalt": "NaCl", "cesiumchloride": "CsCl",
+                            "fluorite": "CaF2", "fcc": "Cu", "bcc": "Fe"}
+#: Lattice constants (Angstrom, room temperature) of end members, per named lattice, keyed by the end member's
+#: reduced formula. III-V: Vurgaftman, Meyer and Ram-Mohan, J. Appl. Phys. 89, 5815 (2001). A campaign file
+#: adds or replaces entries with ``[space] lattice_constants``.
+LATTICE_CONSTANTS_BY_LATTICE: dict[str, dict[str, float]] = {
+    "diamond": {"Si": 5.431, "Ge": 5.658, "C": 3.567, "Sn": 6.489},
+    "zincblende": {"GaAs": 5.6533, "AlAs": 5.6611, "InAs": 6.0583, "GaP": 5.4505, "AlP": 5.4672, "InP": 5.8697,
+                   "GaSb": 6.0959, "AlSb": 6.1355, "InSb": 6.4794, "ZnS": 5.409, "ZnSe": 5.668, "CdTe": 6.481},
+    "rocksalt": {"MgO": 4.212, "CaO": 4.811, "NaCl": 5.640, "KCl": 6.293, "PbS": 5.936, "PbSe": 6.124,
+                 "PbTe": 6.462},
+}
+#: Diamond-structure lattice constants (Angstrom): the original table of the Si-Ge space.
+LATTICE_CONSTANTS: dict[str, float] = LATTICE_CONSTANTS_BY_LATTICE["diamond"]
+CELLS = ("primitive", "cubic")  # supercell repeats the primitive cell or ASE's conventional cubic cell
+
+
+@dataclass(frozen=True)
+class Parent:
+    """A parent structure and the species allowed on each of its primitive cell's sites.
+
+    Attributes
+    ----------
+    lattice
+        A name of :data:`LATTICES`, or the structure file the parent was read from.
+    chemical_symbols
+        Per site of the primitive cell, the species allowed there (icet's per-site ``chemical_symbols``). The
+        sites that allow two species are the mixing sublattice, all with the same two (host A first, alloying
+        B); every other site holds one species.
+    constants
+        Lattice constants (Angstrom) of the two end members (A, then B, on every mixing site); Vegard's law
+        interpolates between them. A structure-file parent's cell is A's; it is scaled by their ratio.
+    cell, scaled_positions
+        A structure-file parent's cell (Angstrom) and fractional positions; None for a named lattice.
+    """
+
+    lattice: str
+    chemical_symbols: tuple[tuple[str, ...], ...]
+    constants: tuple[float, float]
+    cell: tuple[tuple[float, float, float], ...] | None = None
+    scaled_positions: tuple[tuple[float, float, float], ...] | None = None
+
+    @property
+    def elements(self) -> tuple[str, str]:
+        """The mixing pair (host A, alloying B); the composition axis x is B's fraction of the mixing sites."""
+        return next(s for s in self.chemical_symbols if len(s) == 2)
+
+    @property
+    def mixing(self) -> tuple[bool, ...]:
+        """Per primitive-cell site: does it mix A and B."""
+        return tuple(len(s) == 2 for s in self.chemical_symbols)
+
+    @property
+    def is_diamond_pair(self) -> bool:
+        """The original space: the diamond lattice with A and B on both sites."""
+        return self.lattice == "diamond" and all(self.mixing)
+
+    def end_member(self, k: int) -> str:
+        """Reduced formula of end member ``k`` (0: A on every mixing site, 1: B), e.g. ``GaAs``.
+
+        >>> as_parent(("Si", "Ge")).end_member(1)
+        'Ge'
+        """
+        symbols = "".join(s[k] if len(s) == 2 else s[0] for s in self.chemical_symbols)
+        return str(Formula(symbols).reduce()[0])
+
+    @property
+    def name(self) -> str:
+        """The alloy, host end member first, as people write it: ``Ga(1-x)Al(x)As``, ``Si(1-x)Ge(x)``."""
+        a, b = self.elements
+        fixed = str(Formula("".join(s[0] for s in self.chemical_symbols if len(s) == 1)).reduce()[0]) \
+            if not all(self.mixing) else ""
+        return f"{a}(1-x){b}(x){fixed}"
+
+    def constant(self, x: float) -> float:
+        """Lattice constant (Angstrom) at fraction ``x`` of B on the mixing sites, by Vegard's law."""
+        return (1 - x) * self.constants[0] + x * self.constants[1]
+
+    def cell_atoms(self, cell: str = "primitive", x: float = 0.0) -> Atoms:
+        """The ``cell`` (``"primitive"`` or ``"cubic"``) of the host end member at Vegard's constant for ``x``."""
+        if self.cell is None:
+            atoms = bulk(LATTICES[self.lattice], self.lattice, a=self.constant(x), cubic=cell == "cubic")
+        else:
+            if cell != "primitive":
+                raise SpaceError(f"a structure-file parent ({self.lattice}) repeats its own cell: set space.cell = "
+                                 "\"primitive\" (the default) and give the supercell in units of the file's cell")
+            atoms = Atoms(cell=np.array(self.cell) * self.constant(x) / self.constants[0],
+                          scaled_positions=self.scaled_positions, pbc=True,
+                          numbers=np.ones(len(self.chemical_symbols), int))
+        hosts = np.array([s[0] for s in self.chemical_symbols])
+        atoms.set_chemical_symbols(hosts[self.site_index(atoms)])
+        return atoms
+
+    def site_index(self, atoms: Atoms) -> np.ndarray:
+        """For each atom of a cell of this lattice (host end member's geometry, any lattice constant), the
+        primitive-cell site it sits on."""
+        prim = _primitive_geometry(self)
+        scale = (abs(np.linalg.det(prim[0])) / len(prim[1]) / (atoms.get_volume() / len(atoms))) ** (1 / 3)
+        frac = atoms.positions * scale @ np.linalg.inv(prim[0])  # in the primitive cell's lattice
+        d = frac[:, None, :] - prim[1][None, :, :]
+        on = np.all(np.abs(d - np.round(d)) < 1e-4, axis=-1)
+        if not np.all(on.sum(axis=1) == 1):
+            raise SpaceError(f"a cell of the {self.lattice} parent does not map onto its primitive cell's sites")
+        return on.argmax(axis=1)
+
+
+@functools.lru_cache(maxsize=32)
+def _primitive_geometry(parent: Parent) -> tuple[np.ndarray, np.ndarray]:
+    """(cell, fractional positions) of the parent's primitive cell at A's lattice constant."""
+    if parent.cell is None:
+        prim = bulk(LATTICES[parent.lattice], parent.lattice, a=parent.constants[0])
+        return prim.cell.array, prim.get_scaled_positions(wrap=False)
+    return np.array(parent.cell), np.array(parent.scaled_positions)
 
 
 def check_elements(elements: tuple[str, str]) -> tuple[str, str]:
@@ -34,10 +165,146 @@ def check_elements(elements: tuple[str, str]) -> tuple[str, str]:
         raise SpaceError(f"space.elements must be two element symbols (host, alloying), got {elements!r}")
     for e in elements:
         if e not in LATTICE_CONSTANTS:
-            raise SpaceError(f"unknown element {e!r} in space.elements; known: {known}")
+            raise SpaceError(f"unknown element {e!r} in space.elements; known: {known}; for another lattice or "
+                             f"elements set space.lattice and space.chemical_symbols (docs: map your own alloy)")
     if elements[0] == elements[1]:
         raise SpaceError(f"space.elements must be two different elements, got {tuple(elements)!r}")
     return (str(elements[0]), str(elements[1]))
+
+
+@functools.lru_cache(maxsize=32)
+def _diamond_pair(elements: tuple[str, str]) -> Parent:
+    return Parent("diamond", (elements, elements), (LATTICE_CONSTANTS[elements[0]], LATTICE_CONSTANTS[elements[1]]))
+
+
+def as_parent(parent: Parent | tuple[str, str] | list[str]) -> Parent:
+    """A :class:`Parent`, or two elements (host, alloying) of the original space: the diamond lattice with both
+    on every site, lattice constants from :data:`LATTICE_CONSTANTS`.
+
+    >>> as_parent(("Si", "Ge")).chemical_symbols
+    (('Si', 'Ge'), ('Si', 'Ge'))
+    """
+    if isinstance(parent, Parent):
+        return parent
+    return _diamond_pair(check_elements(parent))
+
+
+def _species_lists(chemical_symbols, where: str) -> tuple[tuple[str, ...], ...]:
+    """Per-site species lists: a list of lists of element symbols, each list without repeats."""
+    from ase.data import atomic_numbers
+
+    ok = isinstance(chemical_symbols, (list, tuple)) and len(chemical_symbols) > 0 and all(
+        isinstance(s, (list, tuple)) and 1 <= len(s) and all(isinstance(e, str) for e in s) for s in chemical_symbols)
+    if not ok:
+        raise SpaceError(f"space.chemical_symbols must list the species allowed on each site of {where}, such as "
+                         f"[[\"Ga\", \"Al\"], [\"As\"]]; got {chemical_symbols!r}")
+    out = tuple(tuple(str(e) for e in s) for s in chemical_symbols)
+    for s in out:
+        bad = [e for e in s if e not in atomic_numbers or e == "X"]
+        if bad:
+            raise SpaceError(f"space.chemical_symbols: {bad[0]!r} is not an element symbol")
+        if len(set(s)) != len(s):
+            raise SpaceError(f"space.chemical_symbols: species repeated on one site: {list(s)}")
+    mixing = {s for s in out if len(s) > 1}
+    if len(mixing) != 1 or any(len(s) > 2 for s in out):
+        raise SpaceError(f"space.chemical_symbols {[list(s) for s in out]}: activemat mixes two species on one "
+                         "sublattice (one list of two species, on one or more sites; every other site one species)")
+    return out
+
+
+def parent_from_keys(*, elements=None, lattice: str | None = None, structure: str | None = None,
+                     chemical_symbols=None, lattice_constants: dict | None = None,
+                     base: str | Path = ".") -> Parent:
+    """The parent a campaign file's ``[space]`` describes.
+
+    ``lattice`` (a name of :data:`LATTICES`) or ``structure`` (a file ase reads, relative to ``base``) with
+    ``chemical_symbols`` per site of its primitive cell (the file's atoms); or neither, and ``elements`` (default
+    Si, Ge): the diamond lattice with both on every site, the original space. ``elements``, when given with
+    ``chemical_symbols``, must be the mixing pair. End-member lattice constants come from
+    :data:`LATTICE_CONSTANTS_BY_LATTICE` updated by ``lattice_constants``.
+
+    >>> p = parent_from_keys(lattice="zincblende", chemical_symbols=[["Ga", "Al"], ["As"]])
+    >>> p.elements, p.constants, p.name
+    (('Ga', 'Al'), (5.6533, 5.6611), 'Ga(1-x)Al(x)As')
+    >>> parent_from_keys(lattice="zincblende", chemical_symbols=[["In", "Ga"], ["N"]])
+    Traceback (most recent call last):
+    ...
+    activemat.errors.SpaceError: no lattice constant for InN on the zincblende lattice; add it to the campaign file: [space] lattice_constants = {InN = <Angstrom>}
+    """
+    extra = dict(lattice_constants or {})
+    for key, value in extra.items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < 100:
+            raise SpaceError(f"space.lattice_constants.{key} must be a lattice constant in Angstrom, got {value!r}")
+    if lattice is not None and structure is not None:
+        raise SpaceError("give space.lattice (a named lattice) or space.structure (a file), not both")
+    if lattice is None and structure is None:
+        if chemical_symbols is not None:
+            raise SpaceError("space.chemical_symbols needs its parent: set space.lattice (e.g. \"zincblende\") or "
+                             "space.structure (a file)")
+        lattice = "diamond"
+    if structure is None and lattice not in LATTICES:
+        raise SpaceError(f"unknown space.lattice {lattice!r}; use one of {', '.join(LATTICES)}, or space.structure "
+                         "for a structure file")
+    if structure is not None:
+        import ase.io
+
+        path = Path(base) / structure
+        try:
+            atoms = ase.io.read(path)
+        except FileNotFoundError:
+            raise SpaceError(f"space.structure: file not found: {path}; give a path relative to the campaign "
+                             "file's folder") from None
+        except Exception as exc:  # ase raises many types for a malformed file
+            raise SpaceError(f"space.structure: {path} is not readable by ase ({type(exc).__name__}: {exc})") \
+                from None
+        if chemical_symbols is None:
+            raise SpaceError(f"space.structure needs space.chemical_symbols: one list of species per atom of "
+                             f"{path} ({len(atoms)} atoms)")
+        sites = _species_lists(chemical_symbols, f"the {len(atoms)}-atom cell of {path}")
+        if len(sites) != len(atoms):
+            raise SpaceError(f"space.chemical_symbols has {len(sites)} site lists; {path} has {len(atoms)} atoms")
+        label, table = str(structure), {}
+        cell = tuple(tuple(float(v) for v in row) for row in atoms.cell.array)
+        frac = tuple(tuple(float(v) for v in row) for row in atoms.get_scaled_positions())
+    else:
+        n = len(bulk(LATTICES[lattice], lattice, a=5.0))
+        if chemical_symbols is None:
+            if lattice != "diamond":
+                raise SpaceError(f"space.lattice = {lattice!r} needs space.chemical_symbols, one list per site of "
+                                 f"its {n}-site primitive cell in ASE's order ({_site_order(lattice)}), such as "
+                                 f"{_example(lattice)}")
+            pair = check_elements(("Si", "Ge") if elements is None else tuple(elements))
+            chemical_symbols = [pair, pair]
+        sites = _species_lists(chemical_symbols, f"the {lattice} primitive cell ({_site_order(lattice)})")
+        if len(sites) != n:
+            raise SpaceError(f"space.chemical_symbols has {len(sites)} site lists; the {lattice} primitive cell has "
+                             f"{n} sites ({_site_order(lattice)}), such as {_example(lattice)}")
+        label, table, cell, frac = lattice, dict(LATTICE_CONSTANTS_BY_LATTICE.get(lattice, {})), None, None
+    mix = next(s for s in sites if len(s) == 2)
+    if elements is not None and tuple(elements) != mix:
+        raise SpaceError(f"space.elements {list(elements)} must be the mixing pair of space.chemical_symbols "
+                         f"(host first): {list(mix)}; or leave space.elements out")
+    table.update(extra)
+    probe = Parent(label, sites, (1.0, 1.0))
+    constants = []
+    for k in range(2):
+        formula = probe.end_member(k)
+        if formula not in table:
+            raise SpaceError(f"no lattice constant for {formula} on the {label} lattice; add it to the campaign "
+                             f"file: [space] lattice_constants = {{{formula} = <Angstrom>}}")
+        constants.append(float(table[formula]))
+    return Parent(label, sites, (constants[0], constants[1]), cell, frac)
+
+
+def _site_order(lattice: str) -> str:
+    atoms = bulk(LATTICES[lattice], lattice, a=4.0)
+    return ", ".join(f"{s} at {' '.join(f'{v:g}' for v in p)}" for s, p in
+                     zip(atoms.get_chemical_symbols(), atoms.get_scaled_positions().round(3)))
+
+
+def _example(lattice: str) -> str:
+    symbols = bulk(LATTICES[lattice], lattice, a=4.0).get_chemical_symbols()
+    return "[" + ", ".join(f"[\"{s}\", ...]" if i == 0 else f"[\"{s}\"]" for i, s in enumerate(symbols)) + "]"
 
 
 def check_supercell(supercell) -> tuple:
@@ -89,24 +356,97 @@ def diamond_supercell(element: str, a: float, supercell: tuple, cell: str) -> At
     return _supercell_of(bulk(element, "diamond", a=a, cubic=cell == "cubic"), supercell)
 
 
-def vegard_constant(elements: tuple[str, str], x: float) -> float:
-    """Lattice constant (Angstrom) of the alloy with fraction ``x`` of B, by Vegard's law.
+def vegard_constant(parent, x: float) -> float:
+    """Lattice constant (Angstrom) of the alloy with fraction ``x`` of B on the mixing sites, by Vegard's law.
 
     >>> round(vegard_constant(("Si", "Ge"), 0.5), 4)
     5.5445
     """
-    a_a, a_b = (LATTICE_CONSTANTS[e] for e in elements)
-    return (1 - x) * a_a + x * a_b
+    return as_parent(parent).constant(x)
 
 
-def reference_sites(elements: tuple[str, str], supercell: tuple[int, int, int], cell: str = "primitive") -> Atoms:
-    """Return the undecorated supercell (all A, lattice constant of A).
+def supercell_atoms(parent, supercell: tuple, cell: str = "primitive", x: float = 0.0) -> Atoms:
+    """The supercell (checked) of the host end member at Vegard's lattice constant for ``x``, in the site order
+    of :func:`reference_sites`."""
+    return _supercell_of(as_parent(parent).cell_atoms(cell, x), supercell)
 
-    ``supercell`` repeats the 2-atom primitive cell (``cell="primitive"``) or
-    the 8-atom conventional cubic cell (``cell="cubic"``; ``[2, 2, 2]`` gives 64
-    sites), or is a 3x3 integer matrix whose rows are the supercell's vectors in
-    units of that cell's (``[[-1, 1, 1], [1, -1, 1], [1, 1, -1]]`` of the
-    primitive cell is the 8-atom cubic cell). Its site order defines the decoration columns of every pool.
+
+def reference_sites(parent, supercell: tuple[int, int, int], cell: str = "primitive") -> Atoms:
+    """Return the undecorated supercell: every site of the ``parent`` (a :class:`Parent` or two elements of the
+    diamond lattice) with its host species (A on the mixing sites), at A's lattice constant.
+
+    ``supercell`` repeats the primitive cell (``cell="primitive"``: 2 atoms
+    for diamond) or ASE's conventional cubic cell (``cell="cubic"``: 8 atoms
+    for diamond; ``[2, 2, 2]`` gives 64 sites), or is a 3x3 integer matrix
+    whose rows are the supercell's vectors in units of that cell's
+    (``[[-1, 1, 1], [1, -1, 1], [1, 1, -1]]`` of the primitive cell is the
+    cubic cell). Its site order numbers the sites; its mixing sites
+    (:func:`mixing_sites`), in that order, are the decoration columns of every pool.
     """
-    elements, supercell, cell = check_elements(elements), check_supercell(supercell), check_cell(cell)
-    return diamond_supercell(elements[0], LATTICE_CONSTANTS[elements[0]], supercell, cell)
+    supercell, cell = check_supercell(supercell), check_cell(cell)
+    return supercell_atoms(as_parent(parent), supercell, cell)
+
+
+@functools.lru_cache(maxsize=64)
+def _site_index_of(parent: Parent, supercell: tuple, cell: str) -> np.ndarray:
+    index = parent.site_index(reference_sites(parent, supercell, cell))
+    index.flags.writeable = False
+    return index
+
+
+def mixing_sites(parent, supercell: tuple[int, int, int], cell: str = "primitive") -> np.ndarray:
+    """Indices into :func:`reference_sites` of the mixing sites: the decoration columns, in order.
+
+    >>> mixing_sites(parent_from_keys(lattice="zincblende", chemical_symbols=[["Ga", "Al"], ["As"]]),
+    ...              (1, 1, 2)).tolist()
+    [0, 2]
+    """
+    parent = as_parent(parent)
+    index = _site_index_of(parent, check_supercell(supercell), check_cell(cell))
+    return np.flatnonzero(np.array(parent.mixing)[index])
+
+
+def site_types(parent, supercell: tuple[int, int, int], cell: str = "primitive") -> np.ndarray:
+    """Per site of :func:`reference_sites`, a sublattice number (1, 2, ...): sites with the same allowed species
+    share it. Symmetry operations (spglib) map each type onto itself."""
+    parent = as_parent(parent)
+    kinds = list(dict.fromkeys(parent.chemical_symbols))
+    per_site = np.array([1 + kinds.index(s) for s in parent.chemical_symbols])
+    return per_site[_site_index_of(parent, check_supercell(supercell), check_cell(cell))]
+
+
+def lattice_name(atoms, parent=None) -> str:
+    """The lattice of a structure as a message names it: a name of :data:`~activemat.space.lattice.LATTICES`
+    with its space group (``"rocksalt (Fm-3m)"``) when one has the structure's space group and atoms per
+    primitive cell, else its space group. With ``parent``, B is read as A first (so an alloy's decoration does
+    not lower the symmetry compared).
+
+    >>> from ase.build import bulk
+    >>> lattice_name(bulk("NaCl", "rocksalt", a=5.64))
+    'rocksalt (Fm-3m)'
+    """
+    numbers = atoms.numbers.copy()
+    if parent is not None:
+        a, b = (atomic_numbers[e] for e in as_parent(parent).elements)
+        numbers[numbers == b] = a
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Set OLD_ERROR_HANDLING", DeprecationWarning)
+        data = spglib.get_symmetry_dataset((atoms.cell.array, atoms.get_scaled_positions(), numbers), symprec=0.1)
+    if data is None:
+        return "no lattice spglib recognises"
+    n_prim = round(len(atoms) * abs(np.linalg.det(data.primitive_lattice)) / abs(atoms.get_volume()))
+    name = _named_lattices().get((int(data.number), n_prim))
+    return f"{name} ({data.international})" if name else f"space group {data.international}"
+
+
+@functools.lru_cache(maxsize=1)
+def _named_lattices() -> dict[tuple[int, int], str]:
+    """(space group number, atoms per primitive cell) -> name, of every named lattice."""
+    out = {}
+    for name, formula in LATTICES.items():
+        ref = bulk(formula, name, a=5.0)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Set OLD_ERROR_HANDLING", DeprecationWarning)
+            number = spglib.get_symmetry_dataset((ref.cell.array, ref.get_scaled_positions(), ref.numbers)).number
+        out[(int(number), len(ref))] = name
+    return out

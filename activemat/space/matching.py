@@ -3,10 +3,13 @@
 Each structure is mapped onto the pool's candidates whatever its site order,
 origin or (Vegard-scaled) lattice constant: atoms are assigned to the
 reference supercell's sites by fractional position modulo lattice
-translations, and the decoration is reduced with the supercell's space group
-(:func:`activemat.space.symmetry.canonical_codes`). Structures that match no
-candidate are reported, with the reason. Used by fixed lists of structure
-files, ``predict`` on structure files, and replay oracles.
+translations (each on a site that allows its species), and the decoration of
+the mixing sites is reduced with the supercell's space group
+(:func:`activemat.space.symmetry.canonical_codes`). No neighbour counts: any
+parent lattice works. Structures that match no candidate are reported, with
+the reason; one of another lattice than the parent's names both. Used by
+fixed lists of structure files, ``predict`` on structure files, and replay
+oracles.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import numpy as np
 
 from activemat.errors import InputError, SpaceError
 from activemat.space.features import DEFAULT_CUTOFFS
-from activemat.space.lattice import reference_sites
+from activemat.space.lattice import LATTICES, Parent, as_parent, lattice_name, reference_sites
 from activemat.space.pool import CandidatePool, pool_of_decorations
 from activemat.space.symmetry import MAX_CODE_SITES, canonical_codes, decoration_codes, site_permutations
 
@@ -27,16 +30,23 @@ SHELL_FEATURES = ("x", "pair1", "pair2", "pair3", "triplet1")  # the "shells" fe
 SITE_TOLERANCE = 0.3  # Angstrom: an atom this close to a reference site sits on it (first neighbours are 2.35 A apart)
 
 
-def site_decoration(atoms, ref, elements: tuple[str, str]) -> np.ndarray | None:
-    """A structure's decoration of the sites of ``ref`` (an all-A
-    :func:`~activemat.space.lattice.reference_sites` cell; 1 = element B), or None if its atoms do not sit on them.
+def site_decoration(atoms, ref, elements) -> np.ndarray | None:
+    """A structure's decoration of the mixing sites of ``ref`` (an undecorated
+    :func:`~activemat.space.lattice.reference_sites` cell; 1 = element B), or None if its atoms do not sit on
+    sites that allow their species. ``elements``: a :class:`~activemat.space.lattice.Parent` or the diamond
+    lattice's pair.
 
     The structure may be scaled (any lattice constant), translated, and given
     in any basis of the same supercell lattice.
     """
+    parent = as_parent(elements)
     n, ref_cell, ref_frac = len(ref), ref.cell.array, ref.get_scaled_positions()
     if len(atoms) != n:
         return None
+    site_kind = parent.site_index(ref)
+    mixing = np.array(parent.mixing)[site_kind]
+    symbols = atoms.get_chemical_symbols()
+    allowed = np.array([[e in parent.chemical_symbols[j] for j in site_kind] for e in symbols])  # (atoms, sites)
     scale = (abs(np.linalg.det(ref_cell)) / atoms.get_volume()) ** (1 / 3)  # undo a Vegard/other scaling
     inv = np.linalg.inv(ref_cell)
     # The structure's cell must span the same lattice as the reference supercell (any basis of it).
@@ -44,17 +54,22 @@ def site_decoration(atoms, ref, elements: tuple[str, str]) -> np.ndarray | None:
     if not (np.allclose(basis, np.round(basis), atol=0.02) and round(abs(np.linalg.det(np.round(basis)))) == 1):
         return None
     frac = atoms.positions * scale @ inv
-    is_b = np.array(atoms.get_chemical_symbols()) == elements[1]
-    for k in range(n):  # put atom k on site 0; half the atoms (one sublattice) make every atom land on a site
+    is_b = np.array(symbols) == parent.elements[1]
+    for k in np.flatnonzero(allowed[:, 0]):  # put atom k on site 0; one sublattice's atoms land every atom on a site
         d = (frac - frac[k] + ref_frac[0])[:, None, :] - ref_frac[None, :, :]
         d -= np.round(d)
         dist = np.linalg.norm(d @ ref_cell, axis=-1)  # (atoms, sites), Angstrom
         site = dist.argmin(axis=1)
-        if np.all(dist[np.arange(n), site] < SITE_TOLERANCE) and len(np.unique(site)) == n:
+        if (np.all(dist[np.arange(n), site] < SITE_TOLERANCE) and len(np.unique(site)) == n
+                and np.all(allowed[np.arange(n), site])):
             dec = np.zeros(n, np.uint8)
             dec[site] = is_b
-            return dec
+            return dec[mixing]
     return None
+
+
+def _parent_label(parent: Parent) -> str:
+    return lattice_name(parent.cell_atoms("primitive")) if parent.lattice in LATTICES else parent.lattice
 
 
 class Matcher:
@@ -70,26 +85,32 @@ class Matcher:
             raise InputError(f"structures are matched to cells of up to {MAX_CODE_SITES} sites; the pool has "
                              f"{pool.n_sites}")
         self.pool = pool
-        self.ref = reference_sites(pool.elements, pool.supercell, pool.cell)
-        self.perms = site_permutations(pool.elements, pool.supercell, pool.cell)
+        self.ref = reference_sites(pool.parent, pool.supercell, pool.cell)
+        self.perms = site_permutations(pool.parent, pool.supercell, pool.cell)
         canon = canonical_codes(decoration_codes(pool.decorations), self.perms)
         self.lookup: dict[int, int] = {}
         for i, c in enumerate(canon.tolist()):
             self.lookup.setdefault(c, i)  # sampled pools may hold a class twice: the first one answers
 
     def decoration(self, atoms) -> np.ndarray | None:
-        """The structure's decoration of the reference sites (1 = element B), or None if its atoms do not sit on them."""
-        return site_decoration(atoms, self.ref, self.pool.elements)
+        """The structure's decoration of the mixing sites (1 = element B), or None if its atoms do not sit on them."""
+        return site_decoration(atoms, self.ref, self.pool.parent)
 
     def match(self, atoms) -> tuple[int | None, str]:
         """Candidate index of a structure and how it was found, or None and why not."""
-        n, pool = self.pool.n_sites, self.pool
+        n, pool = len(self.ref), self.pool
         symbols = set(atoms.get_chemical_symbols())
-        if not symbols <= set(pool.elements):
-            return None, f"elements {sorted(symbols)} not in the space's {list(pool.elements)}"
+        allowed = sorted({e for s in pool.parent.chemical_symbols for e in s}, key=list(pool.elements).__contains__,
+                         reverse=True)
+        if not symbols <= set(allowed):
+            return None, f"elements {sorted(symbols)} not in the space's {allowed}"
+        dec = self.decoration(atoms) if len(atoms) == n else None
+        if dec is None:  # not on the reference sites: another lattice? (spglib only here: it costs more than a match)
+            other = self._other_lattice(atoms)
+            if other:
+                return None, other
         if len(atoms) != n:
             return None, f"{len(atoms)} atoms; the space's cells have {n}"
-        dec = self.decoration(atoms)
         if dec is not None:
             code = int(canonical_codes(decoration_codes(dec[None]), self.perms)[0])
             if code in self.lookup:
@@ -105,10 +126,26 @@ class Matcher:
         except SpaceError as exc:
             return None, str(exc).split(";")[0]
         hits = np.flatnonzero(np.all(np.abs(pool.features - feats) < 1e-6, axis=1))
+        # (the structure is on the parent's lattice: _other_lattice said so)
         if len(hits) == 1:
             return int(hits[0]), "features"
         return None, ("no candidate has its features" if not len(hits)
                       else f"features shared by {len(hits)} candidates and sites not on the reference cell")
+
+
+    def _other_lattice(self, atoms) -> str | None:
+        """Why a structure is not on the parent's lattice, naming both (space groups with B read as A), or None.
+
+        An ideal cell of the parent (any decoration, cell or lattice constant) has the parent's space group once
+        B is read as A; a relaxed one may lose symmetry, so only a different lattice *name* refuses it."""
+        if not hasattr(self, "_parent_label"):
+            self._parent_label = _parent_label(self.pool.parent)
+        theirs = lattice_name(atoms, self.pool.parent)
+        ours = self._parent_label
+        if theirs.split(" (")[0] in LATTICES and ours.split(" (")[0] in LATTICES and \
+                theirs.split(" (")[0] != ours.split(" (")[0]:
+            return f"structure is on the {theirs} lattice; the campaign's parent is {ours}"
+        return None
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Candidate pools: A/B decorations of a diamond-lattice supercell, with multiplicities and features.
+"""Candidate pools: A/B decorations of the mixing sites of a parent's supercell, with multiplicities and features.
 
 A pool is every symmetry-distinct decoration of a small supercell
 (``mode="configurations"``), one representative per composition
@@ -6,15 +6,15 @@ A pool is every symmetry-distinct decoration of a small supercell
 (``"sampled"``, de-duplicated by symmetry), each with cluster-expansion
 features (:mod:`activemat.space.features`); with ``sqs=True`` it also holds
 icet's special quasirandom structure at every composition (the campaign's
-seeds; :mod:`activemat.space.sampling`). Decoration column ``j`` is site
-``j`` of :func:`~activemat.space.lattice.reference_sites`; value 1 means
-element B.
+seeds; :mod:`activemat.space.sampling`). Decoration column ``j`` is mixing
+site ``j`` (:func:`~activemat.space.lattice.mixing_sites`, every site on the
+diamond pair's lattice); value 1 means element B.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from ase import Atoms
@@ -32,12 +32,12 @@ from activemat.space.features import (
 )
 from activemat.space.formula import format_formula
 from activemat.space.lattice import (
+    Parent,
+    as_parent,
     check_cell,
-    check_elements,
     check_supercell,
-    diamond_supercell,
-    reference_sites,
-    vegard_constant,
+    mixing_sites,
+    supercell_atoms,
 )
 from activemat.space.sampling import MAX_EXACT_SITES, enumerate_classes, merge_sqs, sample_classes, sqs_decorations
 from activemat.space.symmetry import MAX_CODE_SITES, site_permutations, unique_classes
@@ -54,11 +54,11 @@ class CandidatePool:
     Attributes
     ----------
     elements
-        (host A, alloying B); decoration value 1 means B.
+        (host A, alloying B) of the mixing sublattice; decoration value 1 means B.
     supercell
         Repetition of the cell named by ``cell``, or a 3x3 integer matrix of it.
     decorations
-        (n, n_sites) uint8, 1 = element B at that site.
+        (n, n_sites) uint8 over the mixing sites, 1 = element B at that site.
     multiplicity
         (n,) int64, number of decorations of the supercell equivalent to this one.
     features
@@ -75,6 +75,9 @@ class CandidatePool:
     sqs
         (n,) bool, True for icet's special quasirandom structure of a composition
         (preferred as that composition's seed); None: the pool has none.
+    parent
+        The parent structure (:class:`~activemat.space.lattice.Parent`); None given: the diamond lattice of
+        ``elements``, the original space.
     """
 
     elements: tuple[str, str]
@@ -87,6 +90,13 @@ class CandidatePool:
     feature_set: str | None = None
     cutoffs: tuple[float, ...] | None = None
     sqs: np.ndarray | None = None
+    parent: Parent | None = field(default=None)
+
+    def __post_init__(self):
+        parent = as_parent(self.elements if self.parent is None else self.parent)
+        if parent.elements != tuple(self.elements):
+            raise SpaceError(f"pool elements {self.elements} are not its parent's mixing pair {parent.elements}")
+        object.__setattr__(self, "parent", parent)
 
     def __len__(self) -> int:
         return len(self.decorations)
@@ -127,34 +137,37 @@ class CandidatePool:
         return cutoffs_from_names(self.feature_names)
 
     def featurize(self, atoms: Atoms) -> np.ndarray:
-        """Feature vector (n_features,) of any diamond-lattice A/B structure, like this pool's rows.
+        """Feature vector (n_features,) of any structure on the parent lattice, like this pool's rows.
 
         ``"shells"`` and ``"icet"`` features are defined on the parent lattice: any cell size or
         shape works. ``"orbits"`` are defined on this supercell's sites only (SpaceError).
         """
         kind = self.feature_kind
         if kind == "compositions":
-            return structure_features(atoms, self.elements)[:1]
+            return structure_features(atoms, self.parent, features="icet" if not self.parent.is_diamond_pair
+                                      else "shells")[:1]
         if kind == "orbits":
             raise SpaceError("space.features = \"orbits\" is defined on the campaign supercell's sites only; "
                              "give a decoration of that cell, or use features = \"icet\" for any cell")
-        return structure_features(atoms, self.elements, features=kind,
+        return structure_features(atoms, self.parent, features=kind,
                                   cutoffs=self.cluster_cutoffs if kind == "icet" else None)
 
     def formula(self, i: int) -> str:
-        """Return e.g. ``"Si4Ge12"`` (A first; elements with count 0 omitted)."""
+        """Return e.g. ``"Si4Ge12"``, ``"Ga5Al3As8"`` (A, B, then fixed species; counts of 0 omitted)."""
         k = int(self.decorations[i].sum())
-        return format_formula(self.elements, self.n_sites - k, k)
+        return format_formula(self.parent, self.n_sites - k, k)
 
     def atoms(self, i: int) -> Atoms:
         """Return candidate ``i`` as a periodic supercell at the Vegard lattice constant."""
         x = float(self.decorations[i].mean())
-        atoms = diamond_supercell(self.elements[0], vegard_constant(self.elements, x), self.supercell, self.cell)
-        atoms.set_chemical_symbols(np.array(self.elements)[self.decorations[i]])
+        atoms = supercell_atoms(self.parent, self.supercell, self.cell, x)
+        symbols = np.array(atoms.get_chemical_symbols(), dtype=object)
+        symbols[mixing_sites(self.parent, self.supercell, self.cell)] = np.array(self.elements)[self.decorations[i]]
+        atoms.set_chemical_symbols(symbols.tolist())
         return atoms
 
 
-def pool_of_decorations(decorations: np.ndarray, elements: tuple[str, str] = ("Si", "Ge"),
+def pool_of_decorations(decorations: np.ndarray, elements=("Si", "Ge"),
                         supercell: tuple[int, int, int] = (2, 2, 2), *, cell: str = "primitive",
                         features: str = "shells", cutoffs=DEFAULT_CUTOFFS) -> tuple[CandidatePool, np.ndarray]:
     """A pool of given decorations of the supercell (e.g. labelled structures), one row per symmetry class.
@@ -162,34 +175,37 @@ def pool_of_decorations(decorations: np.ndarray, elements: tuple[str, str] = ("S
     Returns the pool, ordered by composition, and for each input row the pool
     row of its class. Multiplicity counts the input rows of each class (as
     for a ``"sampled"`` pool); symmetry classes are found for cells of at most
-    MAX_CODE_SITES sites, identical rows only above.
+    MAX_CODE_SITES sites, identical rows only above. ``elements``: a
+    :class:`~activemat.space.lattice.Parent`, or the diamond lattice's two elements.
     """
-    elements, supercell, cell = check_elements(elements), check_supercell(supercell), check_cell(cell)
+    parent, supercell, cell = as_parent(elements), check_supercell(supercell), check_cell(cell)
     dec = np.asarray(decorations, dtype=np.uint8)
     n = dec.shape[1]
-    perms = site_permutations(elements, supercell, cell) if n <= MAX_CODE_SITES else None
+    perms = site_permutations(parent, supercell, cell) if n <= MAX_CODE_SITES else None
     order = np.argsort(dec.sum(axis=1), kind="stable")
     first, counts, classes = unique_classes(dec[order], perms)
     keep = order[first]
     rows = np.empty(len(dec), dtype=np.int64)
     rows[order] = classes
     cutoffs = check_cutoffs(cutoffs) if features == "icet" else None
-    names, feats = feature_matrix(dec[keep], features, elements, supercell, cell, cutoffs)
-    pool = CandidatePool(elements, supercell, dec[keep], counts.astype(np.int64), feats, names, cell=cell,
-                         feature_set=features, cutoffs=cutoffs)
+    names, feats = feature_matrix(dec[keep], features, parent, supercell, cell, cutoffs)
+    pool = CandidatePool(parent.elements, supercell, dec[keep], counts.astype(np.int64), feats, names, cell=cell,
+                         feature_set=features, cutoffs=cutoffs, parent=parent)
     return pool, rows
 
 
-def build_pool(elements: tuple[str, str] = ("Si", "Ge"), supercell: tuple[int, int, int] = (2, 2, 2),
+def build_pool(elements=("Si", "Ge"), supercell: tuple[int, int, int] = (2, 2, 2),
                mode: str = "configurations", samples_per_composition: int | None = None, seed: int = 0,
                features: str = "shells", *, cutoffs=DEFAULT_CUTOFFS, cell: str = "primitive",
                sqs: bool = False, processes: int = 1) -> CandidatePool:
-    """Build the candidate pool of a diamond-lattice A/B supercell.
+    """Build the candidate pool of the A/B decorations of a parent's supercell.
 
     Parameters
     ----------
     elements
-        (host A, alloying B), keys of :data:`~activemat.space.lattice.LATTICE_CONSTANTS`.
+        A :class:`~activemat.space.lattice.Parent` (:func:`~activemat.space.lattice.parent_from_keys`), or
+        (host A, alloying B), keys of :data:`~activemat.space.lattice.LATTICE_CONSTANTS`: the diamond lattice
+        with both on every site.
     supercell
         Repetition of the cell named by ``cell``.
     mode
@@ -229,33 +245,33 @@ def build_pool(elements: tuple[str, str] = ("Si", "Ge"), supercell: tuple[int, i
     -------
     CandidatePool
     """
-    elements, supercell, cell = check_elements(elements), check_supercell(supercell), check_cell(cell)
-    n = _check_choices(mode, features, len(reference_sites(elements, supercell, cell)))
+    parent, supercell, cell = as_parent(elements), check_supercell(supercell), check_cell(cell)
+    n = _check_choices(mode, features, len(mixing_sites(parent, supercell, cell)), parent)
     cutoffs = check_cutoffs(cutoffs) if features == "icet" or sqs else None
     # symmetry classes of random draws and of SQS (up to MAX_CODE_SITES sites: larger cells compare rows as they are)
-    perms = site_permutations(elements, supercell, cell) if (mode == "sampled" or sqs) and n <= MAX_CODE_SITES else None
+    perms = site_permutations(parent, supercell, cell) if (mode == "sampled" or sqs) and n <= MAX_CODE_SITES else None
     if mode == "sampled":
         dec, mult = sample_classes(n, _check_samples(samples_per_composition), seed, perms)
     else:
-        dec, mult = enumerate_classes(elements, supercell, n, cell)
-    sqs_rows = sqs_decorations(elements, supercell, cell, cutoffs=cutoffs, seed=seed) if sqs else None
+        dec, mult = enumerate_classes(parent, supercell, n, cell)
+    sqs_rows = sqs_decorations(parent, supercell, cell, cutoffs=cutoffs, seed=seed) if sqs else None
     is_sqs = None
     if mode == "compositions":
         dec, mult, feats, is_sqs = _one_per_composition(dec, mult, sqs_rows)
-        names = shell_names(elements)[:1]
+        names = shell_names(parent.elements)[:1]
     else:
         if sqs_rows is not None:
             dec, mult, is_sqs = merge_sqs(dec, mult, sqs_rows, perms)
-        names, feats = feature_matrix(dec, features, elements, supercell, cell, cutoffs, processes)
+        names, feats = feature_matrix(dec, features, parent, supercell, cell, cutoffs, processes)
     for arr in (dec, mult, feats) + ((is_sqs,) if is_sqs is not None else ()):
         arr.flags.writeable = False  # the pool is frozen; so are its arrays
-    return CandidatePool(elements, supercell, dec, mult, feats, names, cell=cell,
+    return CandidatePool(parent.elements, supercell, dec, mult, feats, names, cell=cell,
                          feature_set=None if mode == "compositions" else features,
-                         cutoffs=cutoffs if features == "icet" else None, sqs=is_sqs)
+                         cutoffs=cutoffs if features == "icet" else None, sqs=is_sqs, parent=parent)
 
 
-def _check_choices(mode: str, features: str, n: int) -> int:
-    """The number of sites ``n``, once ``mode`` and ``features`` are known and fit an ``n``-site supercell."""
+def _check_choices(mode: str, features: str, n: int, parent: Parent) -> int:
+    """The number of mixing sites ``n``, once ``mode`` and ``features`` are known and fit them and the parent."""
     if mode not in MODES:
         raise SpaceError(f"unknown space.mode {mode!r}; use one of {', '.join(MODES)}")
     if features not in FEATURE_SETS:
@@ -263,6 +279,9 @@ def _check_choices(mode: str, features: str, n: int) -> int:
     if features == "orbits" and n > MAX_EXACT_SITES:
         raise SpaceError(f"space.features = \"orbits\" enumerates the clusters of the supercell; {n} sites is too "
                          f"many (max {MAX_EXACT_SITES}); use features = \"icet\"")
+    if features == "shells" and mode != "compositions" and not parent.is_diamond_pair:
+        raise SpaceError(f"space.features = \"shells\" are the diamond lattice's neighbour shells; the "
+                         f"{parent.name} space on {parent.lattice} needs features = \"icet\" (or \"orbits\")")
     return n
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from activemat.errors import SpaceError
 from activemat.space.features import DEFAULT_CUTOFFS, check_cutoffs, cluster_space
-from activemat.space.lattice import check_elements, reference_sites
+from activemat.space.lattice import as_parent, mixing_sites, reference_sites
 from activemat.space.symmetry import canonical_codes, class_keys, site_permutations, unique_classes
 
 __all__ = ["MAX_EXACT_SITES", "enumerate_classes", "sample_classes", "sqs_decorations", "merge_sqs"]
@@ -28,14 +28,14 @@ def _codes_to_decorations(codes: np.ndarray, n: int) -> np.ndarray:
     return ((codes[:, None] >> np.arange(n, dtype=np.uint64)) & np.uint64(1)).astype(np.uint8)
 
 
-def enumerate_classes(elements: tuple[str, str], supercell: tuple[int, int, int], n: int, cell: str):
-    """Return (decorations, multiplicity) of all symmetry classes of the ``n``-site supercell, sorted by
-    (n_b, code)."""
+def enumerate_classes(parent, supercell: tuple[int, int, int], n: int, cell: str):
+    """Return (decorations, multiplicity) of all symmetry classes of the supercell's ``n`` mixing sites, sorted
+    by (n_b, code). ``parent``: a :class:`~activemat.space.lattice.Parent` or the diamond lattice's two elements."""
     if n > MAX_EXACT_SITES:
-        raise SpaceError(f"space.supercell {list(supercell)} of the {cell} cell has {n} sites, too many for exact "
+        raise SpaceError(f"space.supercell {list(supercell)} of the {cell} cell has {n} mixing sites, too many for exact "
                          f"enumeration (max {MAX_EXACT_SITES}); use mode = \"sampled\" with samples_per_composition")
     codes = np.arange(1 << n, dtype=np.uint64)
-    canon = canonical_codes(codes, site_permutations(elements, supercell, cell))
+    canon = canonical_codes(codes, site_permutations(parent, supercell, cell))
     reps = np.flatnonzero(canon == codes).astype(np.uint64)
     mult = np.bincount(canon.astype(np.intp), minlength=1 << n)[reps.astype(np.intp)].astype(np.int64)
     dec = _codes_to_decorations(reps, n)
@@ -62,30 +62,36 @@ def sample_classes(n: int, per_comp: int, seed: int, perms: np.ndarray | None) -
     return np.concatenate(blocks), np.concatenate(counts).astype(np.int64)
 
 
-def sqs_decorations(elements: tuple[str, str], supercell: tuple[int, int, int], cell: str = "primitive", *,
+def sqs_decorations(parent, supercell: tuple[int, int, int], cell: str = "primitive", *,
                     cutoffs=DEFAULT_CUTOFFS, seed: int = 0) -> np.ndarray:
-    """Special quasirandom structures of the supercell, one per composition: (n_sites + 1, n_sites) decorations.
+    """Special quasirandom structures of the supercell, one per composition: (n + 1, n) decorations of its n
+    mixing sites.
 
     Row k has k B atoms, placed by icet's ``generate_sqs_from_supercells``
     (simulated annealing of the decoration towards the random alloy's cluster
-    vector for ``cutoffs``, seeded by ``seed + k``). Rows 0 and n_sites are
-    the pure elements.
+    vector for ``cutoffs``, seeded by ``seed + k``) on the mixing sublattice;
+    fixed sublattices keep their species. Rows 0 and n are the end members.
     """
     from icet.tools.structure_generation import generate_sqs_from_supercells  # icet costs ~0.8 s to import
 
-    elements, cutoffs = check_elements(elements), check_cutoffs(cutoffs)
-    sites = reference_sites(elements, supercell, cell)
-    n, cs = len(sites), cluster_space(elements, cutoffs)
+    parent, cutoffs = as_parent(parent), check_cutoffs(cutoffs)
+    elements = parent.elements
+    sites, mix = reference_sites(parent, supercell, cell), mixing_sites(parent, supercell, cell)
+    n, cs = len(mix), cluster_space(parent, cutoffs)
+    # icet names sublattices A, B, ... of its primitive structure; the mixing one is the one with two species
+    sublattice = next(sl.symbol for sl in cs.get_sublattices(cs.primitive_structure)
+                      if set(sl.chemical_symbols) == set(elements))
     out = np.zeros((n + 1, n), dtype=np.uint8)
     out[n] = 1
     for k in range(1, n):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "Set OLD_ERROR_HANDLING", DeprecationWarning)
-            atoms = generate_sqs_from_supercells(cs, [sites], {elements[0]: (n - k) / n, elements[1]: k / n},
+            atoms = generate_sqs_from_supercells(cs, [sites], {sublattice: {elements[0]: (n - k) / n,
+                                                                            elements[1]: k / n}},
                                                  random_seed=seed + k)
         # icet decorates the supercell it is given, site for site
         assert np.allclose(atoms.positions, sites.positions) and np.allclose(atoms.cell, sites.cell)
-        out[k] = np.array(atoms.get_chemical_symbols()) == elements[1]
+        out[k] = np.array(atoms.get_chemical_symbols())[mix] == elements[1]
     return out
 
 

@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 import spglib
 
-from activemat.space.lattice import reference_sites
+from activemat.space.lattice import mixing_sites, reference_sites, site_types
 
 __all__ = ["MAX_CODE_SITES", "site_permutations", "canonical_codes", "decoration_codes", "class_keys",
            "unique_classes"]
@@ -21,18 +21,20 @@ __all__ = ["MAX_CODE_SITES", "site_permutations", "canonical_codes", "decoration
 MAX_CODE_SITES = 64  # a decoration packs into one uint64 code: symmetry de-duplication up to this many sites
 
 
-def site_permutations(elements: tuple[str, str], supercell: tuple[int, int, int],
-                      cell: str = "primitive") -> np.ndarray:
-    """Return (n_ops, n_sites) site permutations of the all-A supercell's space group.
+def site_permutations(parent, supercell: tuple[int, int, int], cell: str = "primitive") -> np.ndarray:
+    """Return (n_ops, n_mixing) permutations of the mixing sites by the undecorated supercell's space group.
 
-    ``perm[o, j]`` is the site that site ``j`` is mapped to by operation ``o``.
+    ``parent`` is a :class:`~activemat.space.lattice.Parent` or the two elements of the diamond lattice. The
+    space group is that of the supercell with each sublattice (sites allowing the same species) one type, so
+    operations map mixing sites onto mixing sites. ``perm[o, j]`` is the mixing site (decoration column) that
+    column ``j`` is mapped to by operation ``o``.
     """
-    atoms = reference_sites(elements, supercell, cell)
+    atoms = reference_sites(parent, supercell, cell)
     frac = atoms.get_scaled_positions()
     with warnings.catch_warnings():
         # spglib 2.7-2.x warns on every call unless a process-wide flag is flipped; keep it local.
         warnings.filterwarnings("ignore", "Set OLD_ERROR_HANDLING", DeprecationWarning)
-        sym = spglib.get_symmetry((atoms.cell[:], frac, atoms.numbers), symprec=1e-5)
+        sym = spglib.get_symmetry((atoms.cell[:], frac, site_types(parent, supercell, cell)), symprec=1e-5)
     if sym is None:
         raise RuntimeError(f"spglib found no symmetry for the {supercell} supercell")
     perms = []
@@ -42,7 +44,15 @@ def site_permutations(elements: tuple[str, str], supercell: tuple[int, int, int]
         match = np.all(np.abs(diff - np.round(diff)) < 1e-4, axis=-1)  # (ops, j, target)
         assert np.all(match.sum(axis=2) == 1), "symmetry operation does not map sites onto sites"
         perms.append(match.argmax(axis=2))
-    return np.concatenate(perms)
+    full = np.concatenate(perms)
+    mix = mixing_sites(parent, supercell, cell)
+    if len(mix) == len(atoms):
+        return full  # every site mixes (the diamond pair)
+    column = np.full(len(atoms), -1)
+    column[mix] = np.arange(len(mix))
+    out = column[full[:, mix]]
+    assert np.all(out >= 0), "symmetry operation maps a mixing site onto a fixed one"
+    return out
 
 
 def canonical_codes(codes: np.ndarray, perms: np.ndarray) -> np.ndarray:

@@ -35,7 +35,8 @@ import numpy as np
 
 from activemat.store import schema as S
 from activemat.errors import InputError
-from activemat.space.formula import parse_formula
+from activemat.space.formula import format_formula, parse_formula
+from activemat.space.lattice import Parent, as_parent, parent_from_keys
 from activemat.space.pool import CandidatePool
 __all__ = ["StoreView", "parse_range", "to_records", "plain_values"]
 
@@ -150,6 +151,25 @@ class StoreView:
         return tuple(str(e) for e in self.attrs[S.ATTR_ELEMENTS])
 
     @property
+    def parent(self) -> Parent:
+        """The parent structure, from the stored campaign file's ``[space]`` (the diamond lattice of the two
+        elements when it names none: every store from before other parents existed)."""
+        if "_parent" not in self.__dict__:
+            import tomllib
+
+            try:
+                space = tomllib.loads(str(self.attrs.get(S.ATTR_CAMPAIGN_TEXT, ""))).get("space", {})
+            except tomllib.TOMLDecodeError:
+                space = {}
+            keys = ("lattice", "structure", "chemical_symbols", "lattice_constants")
+            if any(k in space for k in keys):
+                parent = parent_from_keys(elements=self.elements, **{k: space[k] for k in keys if k in space})
+            else:
+                parent = as_parent(self.elements)
+            self.__dict__["_parent"] = parent
+        return self.__dict__["_parent"]
+
+    @property
     def supercell(self) -> tuple:
         """Three repeats, or a 3x3 matrix as a tuple of rows."""
         value = np.asarray(self.attrs[S.ATTR_SUPERCELL])
@@ -180,16 +200,14 @@ class StoreView:
         return np.zeros(len(self.candidates["n_b"]), bool) if test is None else test.astype(bool)
 
     def formulas(self) -> np.ndarray:
-        """Formula of every candidate, e.g. ``Si4Ge12`` (object array)."""
-        a, b = self.elements
+        """Formula of every candidate, e.g. ``Si4Ge12``, ``Ga5Al3As8`` (object array)."""
         n = self.n_sites
-        per_count = np.array(["".join(f"{e}{k}" for e, k in ((a, n - m), (b, m)) if k > 0) for m in range(n + 1)],
-                             dtype=object)
+        per_count = np.array([format_formula(self.parent, n - m, m) for m in range(n + 1)], dtype=object)
         return per_count[self.candidates["n_b"]]
 
     def n_b_of(self, formula: str) -> int:
         """Number of alloying atoms in a formula; InputError naming the fix if it is not one of this store's."""
-        return parse_formula(formula, self.elements, self.n_sites)
+        return parse_formula(formula, self.parent, self.n_sites)
 
     def pool(self) -> CandidatePool:
         """The store's candidate pool, from its stored arrays.
@@ -201,7 +219,8 @@ class StoreView:
         c = self.candidates
         return CandidatePool(self.elements, self.supercell, c["decoration"].astype(np.uint8),
                              c["multiplicity"].astype(np.int64), c["features"].astype(float), self.feature_names,
-                             cell=self.cell, sqs=c["sqs"].astype(bool) if c["sqs"].any() else None)
+                             cell=self.cell, sqs=c["sqs"].astype(bool) if c["sqs"].any() else None,
+                             parent=self.parent)
 
     # -- what the calculations came to ------------------------------------------
     @property

@@ -240,3 +240,30 @@ def test_plot_cli_rejects_unknown_corrections(fidelities, tmp_path, capsys):
     assert main(["plot", str(fidelities["exact"]), "-o", str(tmp_path / "y"), "--corrections", "all"]) == 2
     assert "correction terms are only used by the experiment figure" in capsys.readouterr().err
     assert not (tmp_path / "y").exists()
+
+
+def test_sige_measured_gap_file_is_the_weber_alonso_curve():
+    # issue 30: measured gaps are data files, one per system; SiGe's is the first and keeps every number
+    from activemat.analysis.experiment import (CITATION, CITATION_SHORT, CROSSOVER_X, ELEMENTS, GE_BRANCH,
+                                               SI_BRANCH, measured_for, weber_alonso_gap)
+
+    m = measured_for(ELEMENTS)
+    assert m.reference == CITATION and m.short == CITATION_SHORT and m.temperature == 4.2
+    assert dict(m.branches) == {"Delta": SI_BRANCH, "L": GE_BRANCH}
+    x = np.linspace(0, 1, 101)
+    np.testing.assert_allclose(m.gap(x), weber_alonso_gap(x), rtol=0, atol=1e-12)
+    assert m.crossover() == pytest.approx(CROSSOVER_X, abs=1e-9)
+    assert measured_for(("Ga", "Al"), ("As",)) is None  # not shipped yet
+
+
+def test_measured_gap_file_of_points(tmp_path):
+    from activemat.analysis.experiment import load_measured
+
+    path = tmp_path / "AB.toml"
+    path.write_text('system = "A(1-x)B(x)"\nelements = ["Ga", "Al"]\nfixed = ["As"]\nreference = "r"\n'
+                    '[[point]]\nx = 0.0\ngap = 1.5\n[[point]]\nx = 1.0\ngap = 2.2\nreference = "other"\n')
+    m = load_measured(path)
+    assert float(m.gap(0.5)) == pytest.approx(1.85) and m.points[1][2] == "other" and np.isnan(m.crossover())
+    path.write_text('system = "x"\n')
+    with pytest.raises(InputError, match="measured-gap file lacks or mistypes"):
+        load_measured(path)

@@ -43,11 +43,12 @@ from pathlib import Path
 
 import numpy as np
 
-from activemat.analysis.experiment import CITATION_SHORT, ELEMENTS, weber_alonso_gap
+from activemat.analysis.experiment import CITATION_SHORT, ELEMENTS, measured_for, weber_alonso_gap
 from activemat.campaign.ledger import TEST
 from activemat.campaign.stored import CampaignView, open_campaign
 from activemat.errors import StoreError
 from activemat.store import schema as S
+from activemat.space.formula import composition_label
 
 #: ``kind`` values of the ``computed`` source besides one per preset (``"ok:<preset>"``).
 TESTED, RUNNING, FAILED = "tested", "running", "failed"
@@ -273,12 +274,18 @@ def _curve(r: _Reading, joint: dict[int, float] | None) -> dict:
     return curve
 
 
-def _experiment(elements: tuple[str, str]) -> dict:
-    """The ``experiment`` source, the measured gap of Si-Ge stores (empty for other elements)."""
-    if tuple(elements) != ELEMENTS:
-        return {"x": [], "gap": []}
+def _fixed(parent) -> tuple[str, ...]:
+    return tuple(sorted({s[0] for s in parent.chemical_symbols if len(s) == 1}))
+
+
+def _experiment(elements: tuple[str, str], fixed: tuple[str, ...] = ()) -> dict:
+    """The ``experiment`` source: the measured gap of the store's system (Weber-Alonso for Si-Ge, a shipped
+    measured-gap file for others; empty where none is shipped)."""
     xs = np.linspace(0.0, 1.0, 201)
-    return {"x": xs, "gap": weber_alonso_gap(xs)}
+    if tuple(elements) == ELEMENTS and not fixed:
+        return {"x": xs, "gap": weber_alonso_gap(xs)}
+    measured = measured_for(elements, fixed)
+    return {"x": xs, "gap": measured.gap(xs)} if measured is not None else {"x": [], "gap": []}
 
 
 def _computed(r: _Reading) -> dict:
@@ -381,7 +388,7 @@ def _header(r: _Reading, config, status: dict, *, path: str, budget: int, n_show
     return {
         "store": path, "name": config.campaign.name, "presets": r.presets, "preset": r.top,
         "model": config.model.kind, "strategy": config.strategy.kind, "budget": budget,
-        "elements": [a, b], "x_label": f"{b} fraction x in {a}(1-x){b}(x)", "n_candidates": int(r.n_pool),
+        "elements": [a, b], "x_label": composition_label(r.view.parent), "n_candidates": int(r.n_pool),
         "n_shown": n_shown, "driver_running": r.live, "curve_band": "joint" if joint else "bound",
         **{k: int(status[k]) for k in ("completed", "running", "failed", "given_up", "interrupted")},
         # status reads a running row as one a resumed run would redo; beside a live driver it is just running
@@ -431,7 +438,7 @@ def read_frame(store: str | Path | CampaignView, *, assigned: dict | None = None
     # the latest snapshot written before each submission: its prediction was made without that result
     snap_row = _snapshot_for(r.snaps, r.calc["submitted"].astype(float), r.calc["iteration"].astype(int))
     parity, expected = _parity(r, snap_row), _expected(r)
-    sources = {"configs": configs, "curve": _curve(r, joint), "experiment": _experiment(view.elements),
+    sources = {"configs": configs, "curve": _curve(r, joint), "experiment": _experiment(view.elements, _fixed(view.parent)),
                "computed": _computed(r), "learning": _learning(r.snaps), "parity": parity,
                "picks": _picks(r, snap_row), "running": _running(r, assigned or {}, expected),
                "failures": _failures(r)}
