@@ -213,11 +213,7 @@ class CampaignLoop:
 
     def record(self, done: list[tuple]) -> None:
         """Store results that landed together (one batch, one flush) and take them into the ledger."""
-        if not all(self.pool.parent.mixing):
-            # The store keeps positions per decoration site; a parent with fixed sublattices has more atoms than
-            # that. Relaxing one is refused at setup, so the structure is the candidate's own (export rebuilds it).
-            for _, record in done:
-                record.positions = None
+        _drop_unstorable_positions(done, self.pool)
         with self.timings("store"):
             self.store.finish_attempts([(job.row, record) for job, record in done])
         for job, record in done:
@@ -359,6 +355,14 @@ def scratch_root(config: CampaignConfig, store: Path, presets, candidates: int) 
         raise InputError(f"scratch folder {root}: its attempt folders ({folder}) take {len(str(folder).encode())}"
                          f" bytes, the store keeps at most {width}: set [campaign] scratch to a shorter path")
     return root
+
+
+def _drop_unstorable_positions(done: list[tuple], pool) -> None:
+    """The store keeps positions per decoration site; a parent with fixed sublattices has more atoms than that.
+    Relaxing one is refused at setup, so the structure is the candidate's own (export rebuilds it)."""
+    if not all(pool.parent.mixing):
+        for _, record in done:
+            record.positions = None
 
 
 def create_or_open(config: CampaignConfig, campaign_text: str, pool, presets) -> CampaignStore:

@@ -246,26 +246,8 @@ def parent_from_keys(*, elements=None, lattice: str | None = None, structure: st
         raise SpaceError(f"unknown space.lattice {lattice!r}; use one of {', '.join(LATTICES)}, or space.structure "
                          "for a structure file")
     if structure is not None:
-        import ase.io
-
-        path = Path(base) / structure
-        try:
-            atoms = ase.io.read(path)
-        except FileNotFoundError:
-            raise SpaceError(f"space.structure: file not found: {path}; give a path relative to the campaign "
-                             "file's folder") from None
-        except Exception as exc:  # ase raises many types for a malformed file
-            raise SpaceError(f"space.structure: {path} is not readable by ase ({type(exc).__name__}: {exc})") \
-                from None
-        if chemical_symbols is None:
-            raise SpaceError(f"space.structure needs space.chemical_symbols: one list of species per atom of "
-                             f"{path} ({len(atoms)} atoms)")
-        sites = _species_lists(chemical_symbols, f"the {len(atoms)}-atom cell of {path}")
-        if len(sites) != len(atoms):
-            raise SpaceError(f"space.chemical_symbols has {len(sites)} site lists; {path} has {len(atoms)} atoms")
+        sites, cell, frac = _structure_sites(Path(base) / structure, chemical_symbols)
         label, table = str(structure), {}
-        cell = tuple(tuple(float(v) for v in row) for row in atoms.cell.array)
-        frac = tuple(tuple(float(v) for v in row) for row in atoms.get_scaled_positions())
     else:
         n = len(bulk(LATTICES[lattice], lattice, a=5.0))
         if chemical_symbols is None:
@@ -294,6 +276,29 @@ def parent_from_keys(*, elements=None, lattice: str | None = None, structure: st
                              f"file: [space] lattice_constants = {{{formula} = <Angstrom>}}")
         constants.append(float(table[formula]))
     return Parent(label, sites, (constants[0], constants[1]), cell, frac)
+
+
+def _structure_sites(path: Path, chemical_symbols) -> tuple[list, tuple, tuple]:
+    """A structure-file parent: its species lists per atom, cell and scaled positions (one-line errors)."""
+    import ase.io
+
+    try:
+        atoms = ase.io.read(path)
+    except FileNotFoundError:
+        raise SpaceError(f"space.structure: file not found: {path}; give a path relative to the campaign "
+                         "file's folder") from None
+    except Exception as exc:  # ase raises many types for a malformed file
+        raise SpaceError(f"space.structure: {path} is not readable by ase ({type(exc).__name__}: {exc})") \
+            from None
+    if chemical_symbols is None:
+        raise SpaceError(f"space.structure needs space.chemical_symbols: one list of species per atom of "
+                         f"{path} ({len(atoms)} atoms)")
+    sites = _species_lists(chemical_symbols, f"the {len(atoms)}-atom cell of {path}")
+    if len(sites) != len(atoms):
+        raise SpaceError(f"space.chemical_symbols has {len(sites)} site lists; {path} has {len(atoms)} atoms")
+    cell = tuple(tuple(float(v) for v in row) for row in atoms.cell.array)
+    frac = tuple(tuple(float(v) for v in row) for row in atoms.get_scaled_positions())
+    return sites, cell, frac
 
 
 def _site_order(lattice: str) -> str:
