@@ -120,7 +120,7 @@ def test_stops_on_target_curve_std_as_the_readers_curve_reports_it(in_tmp, clien
     from activemat.campaign.model import CampaignModel
     from activemat.campaign.stored import open_campaign
 
-    summary, data, pool = run(client, budget=60, kind="ivr_curve", stop="target_curve_std = 0.01")
+    summary, data, pool = run(client, budget=60, strategy={"kind": "ivr_curve"}, stop={"target_curve_std": 0.01})
     assert "curve std" in summary["stop_reason"] and "below target" in summary["stop_reason"]
     assert 4 < summary["completed"] < 60
     view = open_campaign("runs/replay.h5")
