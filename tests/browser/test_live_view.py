@@ -30,21 +30,6 @@ if chromium.find() is None:
 
 REPO = Path(__file__).resolve().parents[2]
 DRIVER = REPO / "tests" / "browser" / "view_driver.py"
-CAMPAIGN = """
-[campaign]
-name = "browser"
-store = "runs/live.h5"
-seed = 2
-test_size = 1
-[space]
-supercell = [2, 2, 2]
-[strategy]
-n_seed = 4
-[stop]
-budget = {budget}
-[cluster]
-workers = 2
-"""
 LINE = re.compile(r"view: (http://127\.0\.0\.1:(\d+)/)")
 PLOTS = 3  # band gap, learning curve, parity
 
@@ -116,9 +101,10 @@ def browser():
     b.quit()
 
 
-def test_page_follows_a_running_campaign_then_reports_the_finished_store(tmp_path, browser):
+def test_page_follows_a_running_campaign_then_reports_the_finished_store(tmp_path, browser, campaign_file):
     budget = 8
-    (tmp_path / "c.toml").write_text(CAMPAIGN.format(budget=budget))
+    campaign_file("c.toml", name="browser", store="runs/live.h5", seed=2, test_size=1, strategy={"n_seed": 4},
+                  stop={"budget": budget}, cluster={"dashboard": None})  # the Dask dashboard on, as by default
     store = tmp_path / "runs" / "live.h5"
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     driver = subprocess.Popen([sys.executable, str(DRIVER), "c.toml", "2.5", "--view-port", "0"], cwd=tmp_path,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TINY_CAMPAIGN
+from tests.conftest import TINY, campaign_toml
 
 
 def activemat(*args, cwd) -> subprocess.CompletedProcess:
@@ -26,7 +26,7 @@ def sha(path: Path) -> str:
 def campaign(tmp_path_factory):
     """One real tiny campaign shared by the tests below."""
     root = tmp_path_factory.mktemp("e2e")
-    (root / "tiny.toml").write_text(TINY_CAMPAIGN)
+    (root / "tiny.toml").write_text(campaign_toml(TINY))
     result = activemat("run", "tiny.toml", cwd=root)
     assert result.returncode == 0, result.stderr
     return root
@@ -57,19 +57,17 @@ def test_second_run_recomputes_nothing(campaign):
 
 
 @pytest.mark.parametrize("edit, expected", [
-    (("budget = 4", "budgett = 4"), "stop.budgett: unknown key"),
-    (('preset = "gpaw-fast"', 'preset = "gpaw-nonexistent"'), "unknown calculator preset 'gpaw-nonexistent'"),
-    (('elements = ["Si", "Ge"]', 'elements = ["Si", "Xx"]'), "unknown element 'Xx'"),
-    (("supercell = [1, 1, 2]", "supercell = [2, 1, 2]"), "different campaign definition"),
-    (('preset = "gpaw-fast"', 'preset = "gpaw-fast"\ncost = 5\ncheaper = [{preset = "gpaw-pbe-pw", cost = 1}]'),
-     'set [strategy] kind = "ivr"'),
-    (('[strategy]\nkind = "max_std"', '[model]\ntransfer_from = "nowhere.h5"\n[strategy]\nkind = "ivr"'),
-     "store not found: nowhere.h5"),
-    (('kind = "max_std"', 'kind = "fixed"\nfixed = ["Si2Ge2", "picks.extxyz"]'), "structure file not found: picks.extxyz"),
+    ({"stop": {"budget": None, "budgett": 4}}, "stop.budgett: unknown key"),
+    ({"calculator": {"preset": "gpaw-nonexistent"}}, "unknown calculator preset 'gpaw-nonexistent'"),
+    ({"space": {"elements": ["Si", "Xx"]}}, "unknown element 'Xx'"),
+    ({"space": {"supercell": [2, 1, 2]}}, "different campaign definition"),
+    ({"calculator": {"cost": 5, "cheaper": [{"preset": "gpaw-pbe-pw", "cost": 1}]}}, 'set [strategy] kind = "ivr"'),
+    ({"model": {"transfer_from": "nowhere.h5"}, "strategy": {"kind": "ivr"}}, "store not found: nowhere.h5"),
+    ({"strategy": {"kind": "fixed", "fixed": ["Si2Ge2", "picks.extxyz"]}}, "structure file not found: picks.extxyz"),
 ])
 def test_bad_input_exits_2_with_one_line_and_store_untouched(campaign, edit, expected):
     bad = campaign / "bad.toml"
-    bad.write_text(TINY_CAMPAIGN.replace(*edit))
+    bad.write_text(campaign_toml(TINY, **edit))
     before = sha(campaign / "runs/tiny.h5")
     result = activemat("run", "bad.toml", cwd=campaign)
     assert result.returncode == 2
@@ -86,7 +84,7 @@ def test_bad_input_exits_2_with_one_line_and_store_untouched(campaign, edit, exp
 ])
 def test_command_line_overrides_are_validated_like_the_file(campaign, override, expected):
     """An override passes the campaign file's checks: refused with one line, exit 2, no store created or touched."""
-    (campaign / "over.toml").write_text(TINY_CAMPAIGN.replace('store = "runs/tiny.h5"', 'store = "runs/over.h5"'))
+    (campaign / "over.toml").write_text(campaign_toml(TINY, store="runs/over.h5"))
     before = sha(campaign / "runs/tiny.h5")
     result = activemat("run", "over.toml", *override, cwd=campaign)
     assert result.returncode == 2, result.stderr

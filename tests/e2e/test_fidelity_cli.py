@@ -7,13 +7,11 @@ import json
 
 import pytest
 
-from tests.conftest import TINY_CAMPAIGN
+from tests.conftest import TINY, campaign_toml
 from tests.e2e.test_cli import activemat, sha
 
-MULTI = TINY_CAMPAIGN.replace('store = "runs/tiny.h5"', 'store = "runs/multi.h5"').replace(
-    'preset = "gpaw-fast"',
-    'preset = "gpaw-pbe-pw"\ncost = 3.0\n[[calculator.cheaper]]\npreset = "gpaw-fast"\ncost = 1.0').replace(
-    'kind = "max_std"', 'kind = "ivr"').replace("budget = 4", "budget = 7")
+MULTI = campaign_toml(TINY, store="runs/multi.h5", strategy={"kind": "ivr"}, stop={"budget": 7}, calculator={
+    "preset": "gpaw-pbe-pw", "cost": 3.0, "cheaper": [{"preset": "gpaw-fast", "cost": 1.0}]})
 
 
 @pytest.fixture(scope="module")
@@ -48,10 +46,8 @@ def test_both_fidelities_are_computed_and_kept_apart(multi):
 
 def test_transfer_campaign_pretrains_on_the_cheap_results(multi, tmp_path):
     root, _ = multi
-    text = TINY_CAMPAIGN.replace('store = "runs/tiny.h5"', 'store = "runs/tuned.h5"').replace(
-        'preset = "gpaw-fast"', 'preset = "gpaw-pbe-pw"').replace(
-        '[strategy]\nkind = "max_std"', '[model]\ntransfer_from = "runs/multi.h5"\n[strategy]\nkind = "ivr"').replace(
-        "budget = 4", "budget = 3")
+    text = campaign_toml(TINY, store="runs/tuned.h5", calculator={"preset": "gpaw-pbe-pw"},
+                         model={"transfer_from": "runs/multi.h5"}, strategy={"kind": "ivr"}, stop={"budget": 3})
     (root / "tuned.toml").write_text(text)
     before = sha(root / "runs/multi.h5")
     result = activemat("run", "tuned.toml", "--json", cwd=root)
@@ -68,8 +64,8 @@ def test_a_fixed_list_from_a_structure_file_recomputes_those_configurations(mult
                      cwd=root).returncode == 0
     cheap = json.loads(activemat("query", "runs/multi.h5", "--preset", "gpaw-fast", "--status", "ok",
                                  "--format", "json", cwd=root).stdout)
-    text = TINY_CAMPAIGN.replace('store = "runs/tiny.h5"', 'store = "runs/again.h5"').replace(
-        'kind = "max_std"', 'kind = "fixed"\nfixed = ["cheap.extxyz"]').replace("budget = 4", "budget = 10")
+    text = campaign_toml(TINY, store="runs/again.h5", strategy={"kind": "fixed", "fixed": ["cheap.extxyz"]},
+                         stop={"budget": 10})
     (root / "again.toml").write_text(text)
     result = activemat("run", "again.toml", "--json", cwd=root)
     assert result.returncode == 0, result.stderr

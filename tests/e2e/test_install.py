@@ -22,6 +22,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from tests.conftest import TINY
+
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,36 +31,6 @@ REPO = Path(__file__).resolve().parents[2]
 # What a source checkout holds besides the sources: never part of a build.
 NOT_SOURCES = (".venv", ".git", "build", "dist", "*.egg-info", "__pycache__", "runs", ".make",
                "dask-worker-space", ".import_linter_cache", "*.h5")
-
-CAMPAIGN = """
-[campaign]
-name = "installed"
-store = "runs/installed.h5"
-seed = 1
-
-[space]
-elements = ["Si", "Ge"]
-supercell = [1, 1, 1]
-mode = "compositions"        # Si2, SiGe, Ge2
-
-[calculator]
-preset = "gpaw-fast"
-
-[strategy]
-kind = "max_std"
-n_seed = 2
-
-[model]
-restarts = 0
-
-[stop]
-budget = 3
-
-[cluster]
-workers = 1
-dashboard = false
-"""
-
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment without anything that could put the repository on sys.path or add presets."""
@@ -153,10 +125,12 @@ def test_user_presets_from_the_environment_variable(installed, tmp_path):
 
 
 @pytest.mark.gpaw
-def test_console_script_runs_a_real_campaign(installed, tmp_path):
+def test_console_script_runs_a_real_campaign(installed, tmp_path, campaign_file):
     """bin/activemat of the fresh venv, outside the repository, on the shipped gpaw-fast preset."""
     assert str(installed.python) in installed.activemat.read_text(), "the script runs the fresh venv's python"
-    (tmp_path / "installed.toml").write_text(CAMPAIGN)
+    campaign_file("installed.toml", TINY, name="installed", store="runs/installed.h5", model={"restarts": 0},
+                  space={"supercell": [1, 1, 1], "mode": "compositions"},  # Si2, SiGe, Ge2
+                  stop={"budget": 3}, cluster={"workers": 1})
     out = ok(run(installed.activemat, "run", "installed.toml", "--json", cwd=tmp_path, timeout=600))
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["completed"] == 3 and summary["failed"] == summary["given_up"] == 0

@@ -20,51 +20,28 @@ from activemat.store.read import read_store
 
 pytestmark = [pytest.mark.e2e, pytest.mark.gpaw]
 
-CAMPAIGN = """
-[campaign]
-store = "runs/{name}.h5"
-seed = 2
-[space]
-supercell = {supercell}
-cell = "{cell}"
-mode = "sampled"
-samples_per_composition = 2
-features = "icet"
-cutoffs = [7.0, 6.0, 5.0]
-sqs = {sqs}
-[calculator]
-preset = "gpaw-fast"
-[model]
-restarts = 0
-[strategy]
-n_seed = 2
-[stop]
-budget = 2
-[cluster]
-workers = 2
-dashboard = false
-"""
-
-
 def activemat(*args, cwd) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "activemat.cli", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=900)
 
 
 @pytest.mark.parametrize("name, supercell, cell, n_sites, sqs", [
-    ("sige32", [2, 2, 4], "primitive", 32, "true"),  # SQS take about 2 s per composition: 33 here
-    ("sige64", [2, 2, 2], "cubic", 64, "false"),
+    ("sige32", [2, 2, 4], "primitive", 32, True),  # SQS take about 2 s per composition: 33 here
+    ("sige64", [2, 2, 2], "cubic", 64, False),
 ])
-def test_large_cell_campaign_runs_and_predicts_structures_of_other_sizes(tmp_path, name, supercell, cell,
-                                                                         n_sites, sqs):
-    (tmp_path / "c.toml").write_text(CAMPAIGN.format(name=name, supercell=supercell, cell=cell, sqs=sqs))
+def test_large_cell_campaign_runs_and_predicts_structures_of_other_sizes(tmp_path, campaign_file, name, supercell,
+                                                                         cell, n_sites, sqs):
+    campaign_file("c.toml", store=f"runs/{name}.h5", seed=2, calculator={"preset": "gpaw-fast"},
+                  space={"supercell": supercell, "cell": cell, "mode": "sampled", "samples_per_composition": 2,
+                         "features": "icet", "cutoffs": [7.0, 6.0, 5.0], "sqs": sqs},
+                  model={"restarts": 0}, strategy={"n_seed": 2}, stop={"budget": 2})
     run = activemat("run", "c.toml", "--json", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     summary = json.loads(run.stdout.strip().splitlines()[-1])
     assert summary["completed"] == 2 and summary["failed"] == 0
     data = read_store(tmp_path / "runs" / f"{name}.h5")
     sqs_rows = np.flatnonzero(data.candidates["sqs"])
-    if sqs == "true":  # one SQS per composition, and the space-filling seeds are SQS (end members first)
+    if sqs:  # one SQS per composition, and the space-filling seeds are SQS (end members first)
         assert np.array_equal(np.sort(data.candidates["n_b"][sqs_rows]), np.arange(n_sites + 1))
         assert set(data.calculations["candidate"].tolist()) <= set(sqs_rows.tolist())
     else:

@@ -10,7 +10,7 @@ import ase.io
 import numpy as np
 import pytest
 
-from tests.conftest import TINY_CAMPAIGN
+from tests.conftest import TINY, campaign_toml
 
 
 def activemat(*args, cwd) -> subprocess.CompletedProcess:
@@ -22,7 +22,7 @@ def activemat(*args, cwd) -> subprocess.CompletedProcess:
 def campaign(tmp_path_factory):
     """A real 3-calculation campaign (GPAW, 4-atom cells, 2 local workers)."""
     root = tmp_path_factory.mktemp("e2e-query")
-    (root / "tiny.toml").write_text(TINY_CAMPAIGN)
+    (root / "tiny.toml").write_text(campaign_toml(TINY))
     result = activemat("run", "tiny.toml", "--budget", "3", cwd=root)
     assert result.returncode == 0, result.stderr
     return root

@@ -16,26 +16,12 @@ import numpy as np
 from activemat.space.pool import build_pool
 from tests.conftest import synthetic_gaps
 
-CAMPAIGN = """
-[campaign]
-name = "replay-e2e"
-seed = 0
-[space]
-supercell = [2, 2, 2]
-[model]
-restarts = 0
-[strategy]
-kind = "max_std"
-n_seed = 3
-"""
-
-
 def activemat(*args, cwd) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "activemat.cli", *args], cwd=cwd, capture_output=True,
                           text=True, timeout=600)
 
 
-def test_replay_cli_json_and_table(tmp_path):
+def test_replay_cli_json_and_table(tmp_path, campaign_file):
     pool = build_pool(("Si", "Ge"), (2, 2, 2))
     gaps = synthetic_gaps(pool)
     rng = np.random.default_rng(0)
@@ -49,7 +35,8 @@ def test_replay_cli_json_and_table(tmp_path):
     stranger = build_pool(("Si", "Ge"), (1, 1, 2)).atoms(1)  # 4 atoms: matches nothing
     stranger.info["gap"] = 0.4
     ase.io.write(tmp_path / "oracle.extxyz", frames + [stranger], format="extxyz")
-    (tmp_path / "c.toml").write_text(CAMPAIGN)
+    campaign_file("c.toml", {}, name="replay-e2e", seed=0, space={"supercell": [2, 2, 2]}, model={"restarts": 0},
+                  strategy={"kind": "max_std", "n_seed": 3})
 
     result = activemat("replay", "c.toml", "--oracle", "oracle.extxyz", "--strategy", "max_std", "random", "fixed",
                        "--repeats", "2", "--budget", "12", "--json", cwd=tmp_path)

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from activemat.store.read import read_store
-from tests.conftest import FAULT_CAMPAIGN
+from tests.conftest import campaign_toml
 
 REPO = Path(__file__).resolve().parents[2]
 DRIVER = REPO / "tests" / "faults" / "replay_driver.py"
@@ -19,11 +19,11 @@ STORE = "runs/faults.h5"
 
 def start_driver(root: Path, *, budget: int, delay: float, on_stop: str = "wait", store: str = STORE,
                  name: str = "campaign.toml", group: bool = False, scratch_bytes: int = 0) -> subprocess.Popen:
-    """Write ``root/name`` (FAULT_CAMPAIGN on ``store``) and start a driver on it, replaying gaps after
-    ``delay`` seconds (each attempt writing ``scratch_bytes`` into its scratch folder). With ``group`` it leads
-    its own process group, as a terminal's foreground job does."""
-    text = FAULT_CAMPAIGN.format(seed=5, budget=budget, faults=f'on_stop = "{on_stop}"')
-    (root / name).write_text(text.replace(f'"{STORE}"', f'"{store}"'))
+    """Write ``root/name`` (a campaign of the 402-candidate pool on ``store``) and start a driver on it, replaying
+    gaps after ``delay`` seconds (each attempt writing ``scratch_bytes`` into its scratch folder). With ``group``
+    it leads its own process group, as a terminal's foreground job does."""
+    text = campaign_toml(store=store, seed=5, stop={"budget": budget}, faults={"on_stop": on_stop})
+    (root / name).write_text(text)
     return subprocess.Popen([sys.executable, str(DRIVER), name, str(delay), str(scratch_bytes)], cwd=root,
                             env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=group)

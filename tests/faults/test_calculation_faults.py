@@ -26,11 +26,11 @@ from activemat.compute.oracle import ReplayOracle
 from activemat.store import schema as S
 from activemat.store.read import read_store
 from activemat.store.write import CampaignStore
-from tests.conftest import FAULT_CAMPAIGN, TINY_CAMPAIGN, synthetic_gaps
+from tests.conftest import TINY, campaign_toml, synthetic_gaps
 
 
-def _run_replay(budget, oracle_kwargs, faults=""):
-    text = FAULT_CAMPAIGN.format(seed=2, budget=budget, faults=faults)
+def _run_replay(budget, oracle_kwargs, faults=None):
+    text = campaign_toml(store="runs/faults.h5", seed=2, stop={"budget": budget}, faults=faults or {})
     config = parse_campaign(text)
     oracle = ReplayOracle(synthetic_gaps(build_campaign_pool(config)), **oracle_kwargs)
     report = Reporter(budget, Console(file=io.StringIO()))
@@ -72,7 +72,7 @@ def test_a_worker_killed_mid_calculation_is_retried_elsewhere(in_tmp):
 def test_a_calculation_past_its_time_limit_is_stopped_and_retried(in_tmp):
     t0 = time.time()
     summary, calc = _run_replay(5, {"delay": 0.2, "hang_attempts": {0: 1}, "hang_seconds": 300},
-                                faults="time_limit = 3")
+                                faults={"time_limit": 3})
     assert time.time() - t0 < 120, "the hung calculation was not abandoned"
     first = (calc["candidate"] == 0) & (calc["attempt"] == 0)
     assert calc["status"][first][0] == "failed" and calc["error"][first][0].startswith(S.TIMEOUT)
@@ -102,7 +102,7 @@ def activemat(*args, cwd, env=None):
 def test_gpaw_failure_is_recorded_then_fixed_by_the_fallback_settings(tmp_path):
     (tmp_path / "presets").mkdir()
     (tmp_path / "presets/flaky.toml").write_text(FLAKY_PRESET)
-    campaign = TINY_CAMPAIGN.replace('preset = "gpaw-fast"', 'preset = "flaky"').replace("budget = 4", "budget = 2")
+    campaign = campaign_toml(TINY, calculator={"preset": "flaky"}, stop={"budget": 2})
     (tmp_path / "flaky.toml").write_text(campaign)
     env = {"ACTIVEMAT_CALCULATORS": str(tmp_path / "presets")}
     result = activemat("run", "flaky.toml", cwd=tmp_path, env=env)
@@ -126,11 +126,12 @@ def _sha(path) -> str:
 
 @pytest.fixture
 def tiny_store(tmp_path):
-    """A real (empty) store of TINY_CAMPAIGN, made without running anything."""
-    config = parse_campaign(TINY_CAMPAIGN)
+    """A real (empty) store of the TINY campaign, made without running anything."""
+    text = campaign_toml(TINY)
+    config = parse_campaign(text)
     (tmp_path / "runs").mkdir()
-    (tmp_path / "tiny.toml").write_text(TINY_CAMPAIGN)
-    store = CampaignStore.create(tmp_path / "runs/tiny.h5", campaign_text=TINY_CAMPAIGN,
+    (tmp_path / "tiny.toml").write_text(text)
+    store = CampaignStore.create(tmp_path / "runs/tiny.h5", campaign_text=text,
                                  identity=config.identity(), pool=build_campaign_pool(config), presets={})
     store.close()
     return tmp_path / "runs/tiny.h5"
@@ -165,7 +166,7 @@ def test_bad_store_exits_2_with_one_line_and_is_left_as_it_was(tiny_store, damag
 
 
 def test_impossible_composition_exits_2(tmp_path):
-    bad = TINY_CAMPAIGN.replace('kind = "max_std"', 'kind = "fixed"\nfixed = ["Si3Ge14"]')
+    bad = campaign_toml(TINY, strategy={"kind": "fixed", "fixed": ["Si3Ge14"]})
     (tmp_path / "bad.toml").write_text(bad)
     result = activemat("run", "bad.toml", cwd=tmp_path)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1

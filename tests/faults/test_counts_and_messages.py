@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -33,28 +32,17 @@ from activemat.errors import StoreLocked
 from activemat.store import schema as S
 from activemat.store.read import read_store
 from activemat.store.write import CampaignStore
-from tests.conftest import synthetic_gaps
+from tests.conftest import campaign_toml, synthetic_gaps
 from tests.faults.drivers import completed
 
 pytestmark = pytest.mark.faults
 
 REPO = Path(__file__).resolve().parents[2]
-CAMPAIGN = """
-[campaign]
-store = "runs/counts.h5"
-seed = 4
-[space]
-supercell = [2, 2, 2]
-[stop]
-budget = {budget}
-[cluster]
-workers = 2
-prefetch = 0
-"""
 
 
 def _run(client, budget: int, oracle_kwargs: dict, stop: StopRequested | None = None):
-    text = CAMPAIGN.format(budget=budget)
+    text = campaign_toml(store="runs/counts.h5", seed=4, stop={"budget": budget},
+                         cluster={"prefetch": 0, "dashboard": None})  # the dashboard as by default
     config = parse_campaign(text)
     oracle = ReplayOracle(synthetic_gaps(build_campaign_pool(config)), **oracle_kwargs)
     out = io.StringIO()
@@ -112,12 +100,7 @@ time.sleep(120)
 
 
 def test_a_refusal_through_a_hard_link_names_the_running_driver(tmp_path):
-    text = textwrap.dedent("""\
-        [campaign]
-        name = "held"
-        [space]
-        supercell = [1, 1, 2]
-        """)
+    text = campaign_toml({}, name="held", space={"supercell": [1, 1, 2]})
     real = tmp_path / "real.h5"
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(real), text], stdout=subprocess.PIPE, text=True,
                               env={**os.environ, "PYTHONPATH": str(REPO)})

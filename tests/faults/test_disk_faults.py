@@ -26,6 +26,7 @@ from activemat.errors import StoreError
 from activemat.store.read import read_store
 from activemat.store.status import driver_running
 from activemat.store.write import CampaignStore
+from tests.conftest import campaign_toml
 from tests.faults.drivers import completed, reap, reported, start_driver
 
 pytestmark = pytest.mark.faults
@@ -33,14 +34,7 @@ pytestmark = pytest.mark.faults
 REPO = Path(__file__).resolve().parents[2]
 MiB = 1 << 20
 
-CAMPAIGN = textwrap.dedent("""\
-    [campaign]
-    name = "disk"
-    [space]
-    supercell = [2, 2, 2]
-    [calculator]
-    preset = "gpaw-fast"
-    """)
+CAMPAIGN = campaign_toml({}, name="disk", space={"supercell": [2, 2, 2]}, calculator={"preset": "gpaw-fast"})
 
 # A child process: opens (or creates) a store, optionally fills the disk, writes rows until the store refuses,
 # printing what it wrote; "race" pretends the free-space check saw plenty (as when another process fills the

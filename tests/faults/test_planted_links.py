@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -25,19 +24,13 @@ from activemat.space.pool import build_pool
 from activemat.store.export import export_store
 from activemat.store.read import read_store
 from activemat.store.write import CampaignStore
+from tests.conftest import campaign_toml
 
 pytestmark = pytest.mark.faults
 
 REPO = Path(__file__).resolve().parents[2]
-CAMPAIGN = textwrap.dedent("""\
-    [campaign]
-    name = "links"
-    [space]
-    supercell = [1, 1, 2]
-    mode = "configurations"
-    [calculator]
-    preset = "gpaw-fast"
-    """)
+CAMPAIGN = campaign_toml({}, name="links", space={"supercell": [1, 1, 2], "mode": "configurations"},
+                         calculator={"preset": "gpaw-fast"})
 PRECIOUS = b"precious bytes that are not a store\n"
 
 

@@ -26,7 +26,7 @@ from activemat.compute.faults import INFRASTRUCTURE
 from activemat.compute.oracle import ReplayOracle
 from activemat.store import schema as S
 from activemat.store.read import read_store
-from tests.conftest import synthetic_gaps
+from tests.conftest import campaign_toml, synthetic_gaps
 from tests.faults.drivers import completed, reap, start_driver
 from tests.faults.test_disk_faults import fill, small_fs  # noqa: F401  (small_fs: the tmpfs fixture)
 
@@ -34,23 +34,10 @@ pytestmark = pytest.mark.faults
 
 KiB = 1024
 STORE = "runs/scratch.h5"
-CAMPAIGN = """
-[campaign]
-store = "{store}"
-seed = 2
-scratch = "{scratch}"
-[space]
-supercell = [2, 2, 2]
-[stop]
-budget = {budget}
-[cluster]
-workers = 2
-dashboard = false
-"""
 
 
 def _run(client, scratch: Path, budget: int):
-    text = CAMPAIGN.format(store=STORE, scratch=scratch, budget=budget)
+    text = campaign_toml(store=STORE, seed=2, scratch=scratch, stop={"budget": budget})
     config = parse_campaign(text)
     pool = build_campaign_pool(config)
     oracle = ReplayOracle(synthetic_gaps(pool), delay=0.2, scratch_bytes=64 * KiB)

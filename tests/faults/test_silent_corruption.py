@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
-import textwrap
 from pathlib import Path
 
 import h5py
@@ -25,18 +24,12 @@ from activemat.errors import StoreError
 from activemat.space.pool import build_pool
 from activemat.store.read import read_store
 from activemat.store.write import CampaignStore
+from tests.conftest import campaign_toml
 
 pytestmark = pytest.mark.faults
 
-CAMPAIGN = textwrap.dedent("""\
-    [campaign]
-    name = "damage"
-    [space]
-    supercell = [1, 1, 2]
-    mode = "configurations"
-    [calculator]
-    preset = "gpaw-fast"
-    """)
+CAMPAIGN = campaign_toml({}, name="damage", space={"supercell": [1, 1, 2], "mode": "configurations"},
+                         calculator={"preset": "gpaw-fast"})
 READ_COMMANDS = {
     "status": ["status", "{store}"],
     "query": ["query", "{store}"],

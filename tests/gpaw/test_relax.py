@@ -16,7 +16,7 @@ from activemat.compute.relax import TRAJECTORY, last_geometry, scratch_folder
 from activemat.space.pool import build_pool
 from activemat.store.export import export_store
 from activemat.store.read import read_store
-from tests.conftest import TINY_CAMPAIGN
+from tests.conftest import TINY, campaign_toml
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +76,7 @@ def test_cell_relaxation_changes_the_cell(cell, tmp_path):
 
 def test_relaxed_campaign_exports_the_relaxed_structures(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    text = (TINY_CAMPAIGN.replace("budget = 4", "budget = 3")
-            .replace('preset = "gpaw-fast"', 'preset = "gpaw-fast"\nrelax = "positions"\nrelax_fmax = 0.05'))
+    text = campaign_toml(TINY, stop={"budget": 3}, calculator={"relax": "positions", "relax_fmax": 0.05})
     config = parse_campaign(text)
     summary = run_campaign(config, text)
     assert summary["completed"] == 3

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TINY_CAMPAIGN
+from tests.conftest import TINY, campaign_toml
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "slurm" / "local-slurm.sh"
@@ -99,19 +99,7 @@ def wait_until_gone(job_ids, timeout: float = 300) -> None:
 
 
 def slurm_campaign(**cluster) -> str:
-    """TINY_CAMPAIGN (4-atom cells, gpaw-fast) with its workers as single-core SLURM jobs on loopback."""
+    """TINY (4-atom cells, gpaw-fast) with its workers as single-core SLURM jobs on loopback."""
     settings = {"kind": "slurm", "partition": "debug", "interface": "lo", "walltime": "00:10:00", "cores": 1,
                 "memory": "1GB", "maximum_jobs": 1, "dashboard": False, **cluster}
-    lines = "\n".join(f"{k} = {_toml(v)}" for k, v in settings.items())
-    head, _, _ = TINY_CAMPAIGN.partition("[cluster]")
-    return f"{head}[cluster]\n{lines}\n"
-
-
-def _toml(value) -> str:
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    return str(value)
+    return campaign_toml({**TINY, "cluster": settings})

@@ -79,12 +79,11 @@ def test_two_rank_relaxed_campaign_on_the_local_cluster(tmp_path, monkeypatch, m
     from activemat.campaign.config import parse_campaign
     from activemat.campaign.loop import run_campaign
     from activemat.store.read import read_store
-    from tests.conftest import TINY_CAMPAIGN
+    from tests.conftest import TINY, campaign_toml
 
     monkeypatch.chdir(tmp_path)
-    text = (TINY_CAMPAIGN.replace("budget = 4", "budget = 3")
-            .replace('preset = "gpaw-fast"', 'preset = "gpaw-fast"\nrelax = "positions"')
-            .replace("workers = 2", "workers = 1\nmpi_ranks = 2"))
+    text = campaign_toml(TINY, stop={"budget": 3}, calculator={"relax": "positions"},
+                         cluster={"workers": 1, "mpi_ranks": 2})
     summary = run_campaign(parse_campaign(text), text)
     assert summary["completed"] == 3 and summary["failed"] == 0, summary
     calc = read_store(tmp_path / "runs" / "tiny.h5").calculations

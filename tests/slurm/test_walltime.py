@@ -31,38 +31,10 @@ from activemat.dispatch.clusters import JOB_NAME
 from activemat.space.pool import build_pool
 from activemat.store import schema as S
 from activemat.store.read import read_store
+from tests.conftest import campaign_toml
 from tests.slurm.conftest import QueueWatcher, wait_until_gone
 
 SECONDS = 5.0  # every calculation takes this long
-CAMPAIGN = """
-[campaign]
-store = "runs/life.h5"
-seed = 3
-[space]
-supercell = [2, 2, 2]
-[calculator]
-cost = {seconds}
-[strategy]
-kind = "random"
-n_seed = 2
-[stop]
-budget = {budget}
-[faults]
-time_limit = 600  # announces each start, so a lost attempt's start time is known
-[cluster]
-kind = "slurm"
-partition = "debug"
-interface = "lo"
-cores = 1
-memory = "1GB"
-walltime = "00:05:00"
-lifetime = "{lifetime}"
-lifetime_stagger = "2s"
-maximum_jobs = 1
-minimum_jobs = 1
-dashboard = false
-drain = {drain}
-"""
 STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")
 
 
@@ -80,7 +52,13 @@ def run(tmp_path: Path, monkeypatch, *, drain: bool, budget: int = 12, lifetime:
     monkeypatch.chdir(folder)
     pool = build_pool()
     oracle = ReplayOracle({i: 0.6 - 0.5 * float(pool.x_b[i]) for i in range(len(pool))}, delay=SECONDS)
-    text = CAMPAIGN.format(seconds=SECONDS, budget=budget, lifetime=lifetime, drain=str(drain).lower())
+    text = campaign_toml(
+        store="runs/life.h5", seed=3, calculator={"cost": SECONDS}, strategy={"kind": "random", "n_seed": 2},
+        stop={"budget": budget},
+        faults={"time_limit": 600},  # announces each start, so a lost attempt's start time is known
+        cluster={"kind": "slurm", "workers": None, "partition": "debug", "interface": "lo", "cores": 1,
+                 "memory": "1GB", "walltime": "00:05:00", "lifetime": lifetime, "lifetime_stagger": "2s",
+                 "maximum_jobs": 1, "minimum_jobs": 1, "drain": drain})
     started = time.time()
     with QueueWatcher(folder) as queue:
         summary = run_campaign(parse_campaign(text), text, task=oracle)

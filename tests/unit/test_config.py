@@ -7,6 +7,7 @@ import pytest
 from activemat.campaign.config import CampaignConfig, load_campaign, parse_campaign
 from activemat.compute.presets import available_presets, load_preset
 from activemat.errors import InputError
+from tests.conftest import campaign_toml
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "campaigns" / "demo.toml"
@@ -192,39 +193,31 @@ def test_bad_preset_file_is_one_line_input_error(tmp_path, text, expect):
     assert str(path) in msg and expect in msg
 
 
-MULTI = """
-[calculator]
-preset = "gpaw-tb09-coarse"
-cost = 150
-[[calculator.cheaper]]
-preset = "gpaw-pbe-pw"
-cost = 60
-[strategy]
-kind = "ivr"
-"""
+MULTI = {"calculator": {"preset": "gpaw-tb09-coarse", "cost": 150, "cheaper": [{"preset": "gpaw-pbe-pw", "cost": 60}]},
+         "strategy": {"kind": "ivr"}}
 
 
 def test_multi_fidelity_lists_presets_cheap_to_accurate_and_costs_leave_identity_alone():
-    config = parse_campaign(MULTI)
+    config = parse_campaign(campaign_toml(MULTI))
     assert config.calculator.presets == ["gpaw-pbe-pw", "gpaw-tb09-coarse"]
     assert config.calculator.costs == [60.0, 150.0]
-    remeasured = parse_campaign(MULTI.replace("cost = 60", "cost = 45"))
+    remeasured = parse_campaign(campaign_toml(MULTI, calculator={"cheaper": [{"preset": "gpaw-pbe-pw", "cost": 45}]}))
     assert remeasured.identity() == config.identity()
     single = parse_campaign('[calculator]\npreset = "gpaw-tb09-coarse"\n')
     assert single.identity() != config.identity()  # the cheaper presets define data
 
 
 @pytest.mark.parametrize("edit, expect", [
-    (("cost = 150\n", ""), "needs `cost`"),
-    (('preset = "gpaw-pbe-pw"', 'preset = "gpaw-tb09-coarse"'), "each preset may appear once"),
-    (('kind = "ivr"', 'kind = "max_std"'), 'kind = "ivr"'),
-    (("[strategy]", '[model]\nkind = "linear"\n[strategy]'), 'kind = "gp"'),
-    (("[strategy]", '[model]\ntransfer_from = "x.h5"\n[strategy]'), "not both"),
-    (("cost = 60", "cost = 0"), "cheaper.0.cost"),
+    ({"calculator": {"cost": None}}, "needs `cost`"),
+    ({"calculator": {"cheaper": [{"preset": "gpaw-tb09-coarse", "cost": 60}]}}, "each preset may appear once"),
+    ({"strategy": {"kind": "max_std"}}, 'kind = "ivr"'),
+    ({"model": {"kind": "linear"}}, 'kind = "gp"'),
+    ({"model": {"transfer_from": "x.h5"}}, "not both"),
+    ({"calculator": {"cheaper": [{"preset": "gpaw-pbe-pw", "cost": 0}]}}, "cheaper.0.cost"),
 ])
 def test_bad_multi_fidelity_settings_are_one_line_errors(edit, expect):
     with pytest.raises(InputError) as exc:
-        parse_campaign(MULTI.replace(*edit))
+        parse_campaign(campaign_toml(MULTI, **edit))
     assert expect in _one_line(exc)
 
 

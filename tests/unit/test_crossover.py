@@ -13,19 +13,10 @@ from activemat.compute.presets import load_preset
 from activemat.compute.records import CalculationRecord
 from activemat.errors import InputError
 from activemat.store.write import CampaignStore
+from tests.conftest import campaign_toml
 
-CAMPAIGN = """
-[campaign]
-name = "valleys"
-seed = 0
-[space]
-supercell = [2, 2, 2]
-mode = "configurations"
-[calculator]
-preset = "pbe-fast"
-[model]
-restarts = 1
-"""
+CAMPAIGN = campaign_toml({}, name="valleys", seed=0, space={"supercell": [2, 2, 2], "mode": "configurations"},
+                         calculator={"preset": "pbe-fast"}, model={"restarts": 1})
 
 
 def _store(path, n: int, crossing: float = 0.8) -> None:

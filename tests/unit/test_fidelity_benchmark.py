@@ -14,28 +14,13 @@ from activemat.errors import InputError
 from activemat.space.pool import build_pool
 from benchmarks import fidelity
 from benchmarks.common import RESULTS
-from tests.conftest import synthetic_gaps
+from tests.conftest import campaign_toml, synthetic_gaps
 
 BUDGET = 6.0
-CAMPAIGN = """[campaign]
-name = "t"
-store = "t.h5"
-
-[space]
-supercell = [2, 2, 2]
-mode = "configurations"
-
-[calculator]
-preset = "gpaw-pbe-pw"
-cost = 150.0
-[[calculator.cheaper]]
-preset = "gpaw-fast"
-cost = 10.0
-
-[strategy]
-kind = "ivr"
-n_seed = 3
-"""
+CAMPAIGN = campaign_toml({}, name="t", store="t.h5", space={"supercell": [2, 2, 2], "mode": "configurations"},
+                         calculator={"preset": "gpaw-pbe-pw", "cost": 150.0,
+                                     "cheaper": [{"preset": "gpaw-fast", "cost": 10.0}]},
+                         strategy={"kind": "ivr", "n_seed": 3})
 
 
 def _write(path, pool, idx, gaps, preset):

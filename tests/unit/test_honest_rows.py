@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import textwrap
 
 import ase.io
 import numpy as np
@@ -26,15 +25,9 @@ from activemat.store.export import export_store
 from activemat.store.read import read_store
 from activemat.store.status import summarize
 from activemat.store.write import CampaignStore
+from tests.conftest import campaign_toml
 
-CAMPAIGN = textwrap.dedent("""\
-    [campaign]
-    name = "rows"
-    [space]
-    supercell = [1, 1, 2]
-    [calculator]
-    preset = "gpaw-fast"
-    """)
+CAMPAIGN = campaign_toml({}, name="rows", space={"supercell": [1, 1, 2]}, calculator={"preset": "gpaw-fast"})
 OK, FAILED, INTERRUPTED, RETRIED, RUNNING = range(5)  # the rows of the store below
 
 

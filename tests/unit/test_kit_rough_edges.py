@@ -105,9 +105,8 @@ def test_curve_with_a_composition_says_how_to_predict_it(store):
 
 # -- status of a campaign file -------------------------------------------------------------------------
 
-def test_status_of_a_campaign_file_names_its_store(tmp_path):
-    campaign = tmp_path / "demo.toml"
-    campaign.write_text('[campaign]\nname = "demo"\nstore = "runs/demo.h5"\n[stop]\nbudget = 3\n')
+def test_status_of_a_campaign_file_names_its_store(tmp_path, campaign_file):
+    campaign = campaign_file("demo.toml", {}, name="demo", store="runs/demo.h5", stop={"budget": 3})
     for verb in ("status", "query", "inspect"):
         line = one_line_error(*cli(verb, campaign)[::2])
         assert f"{campaign} is a campaign file, not a store: give the store it writes, runs/demo.h5" in line, line

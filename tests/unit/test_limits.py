@@ -30,7 +30,7 @@ from activemat.space.pool import build_pool
 from activemat.store import schema as S
 from activemat.store.read import read_store
 from activemat.store.write import CampaignStore
-from tests.conftest import synthetic_gaps
+from tests.conftest import campaign_toml, synthetic_gaps
 
 
 def _one_line(exc: pytest.ExceptionInfo) -> str:
@@ -112,7 +112,7 @@ def test_unknown_keys_and_odd_numbers_in_presets_are_refused(tmp_path, gpaw, say
 
 @pytest.mark.parametrize("value", ["six", 6.5, True])
 def test_a_non_integer_schema_attribute_is_one_line_on_every_read(tmp_path, capsys, value):
-    text = '[campaign]\nname = "x"\n[space]\nsupercell = [1, 1, 2]\n'
+    text = campaign_toml({}, name="x", space={"supercell": [1, 1, 2]})
     store = tmp_path / "c.h5"
     with CampaignStore.create(store, campaign_text=text, identity=parse_campaign(text).identity(),
                               pool=build_pool(supercell=(1, 1, 2)), presets={}):
@@ -133,13 +133,13 @@ def test_a_non_integer_schema_attribute_is_one_line_on_every_read(tmp_path, caps
 
 def test_a_preset_given_by_path_runs_resumes_and_reads_back(in_tmp, client, capsys):
     preset = _preset_file(in_tmp / "presets", "my-fast")
-    text = (f'[campaign]\nstore = "runs/p.h5"\nseed = 3\n[space]\nsupercell = [2, 2, 2]\n'
-            f'[calculator]\npreset = "{preset}"\n[strategy]\nn_seed = 4\n[stop]\nbudget = {{budget}}\n'
-            '[cluster]\nworkers = 2\n')
     for budget in (4, 6):  # a run, then a resume that extends it
-        config = parse_campaign(text.format(budget=budget))
+        text = campaign_toml({}, store="runs/p.h5", seed=3, space={"supercell": [2, 2, 2]},
+                             calculator={"preset": preset}, strategy={"n_seed": 4}, stop={"budget": budget},
+                             cluster={"workers": 2})
+        config = parse_campaign(text)
         oracle = ReplayOracle(synthetic_gaps(build_campaign_pool(config)), delay=0.01)
-        summary = run_campaign(config, text.format(budget=budget), client=client, task=oracle,
+        summary = run_campaign(config, text, client=client, task=oracle,
                                report=Reporter(budget, Console(file=io.StringIO())))
         assert summary["completed"] == budget and summary["given_up"] == 0
     calc = read_store("runs/p.h5").calculations
@@ -161,7 +161,7 @@ def test_a_scratch_root_too_long_for_the_store_is_refused(in_tmp, client):
 
     width = S.CALCULATIONS["scratch"].width
     long = in_tmp / ("s" * (width - len(str(in_tmp)) - 10))
-    text = f'[campaign]\nstore = "runs/s.h5"\nscratch = "{long}"\n[space]\nsupercell = [2, 2, 2]\n[stop]\nbudget = 2\n'
+    text = campaign_toml({}, store="runs/s.h5", scratch=long, space={"supercell": [2, 2, 2]}, stop={"budget": 2})
     config = parse_campaign(text)
     with pytest.raises(InputError) as exc:
         run_campaign(config, text, client=client, report=Reporter(2, Console(file=io.StringIO())),

@@ -17,53 +17,33 @@ from activemat.campaign.stored import open_campaign
 from activemat.compute.oracle import ReplayOracle
 from activemat.errors import InputError
 from activemat.store.read import read_store
-from tests.conftest import synthetic_gaps
+from tests.conftest import campaign_toml, synthetic_gaps
 
 CHEAP, ACCURATE = "gpaw-pbe-pw", "gpaw-tb09"
 
-MULTI = """
-[campaign]
-store = "{store}"
-seed = 1
-[calculator]
-preset = "gpaw-tb09"
-cost = {cost}
-[[calculator.cheaper]]
-preset = "gpaw-pbe-pw"
-cost = 1.0
-[strategy]
-kind = "ivr"
-n_seed = 3
-[stop]
-budget = {budget}
-{stop}
-[cluster]
-workers = 2
-"""
+# Every campaign here: the 16-atom pool (no [space]), seed 1, 3 space-filling picks, two workers (the dashboard
+# as by default).
+BASE = {"campaign": {"seed": 1}, "strategy": {"n_seed": 3}, "cluster": {"workers": 2}}
 
-SINGLE = """
-[campaign]
-store = "{store}"
-seed = 1
-[calculator]
-preset = "{preset}"
-[model]
-{model}
-[strategy]
-kind = "{kind}"
-n_seed = 3
-[stop]
-budget = {budget}
-[cluster]
-workers = 2
-"""
+
+def multi(store: str, *, cost: float, budget: int, **stop) -> str:
+    """ACCURATE at ``cost`` CPU-seconds a calculation learning from CHEAP at 1 s, by cost-aware variance reduction."""
+    return campaign_toml(BASE, store=store, strategy={"kind": "ivr"}, stop={"budget": budget, **stop},
+                         calculator={"preset": ACCURATE, "cost": cost, "cheaper": [{"preset": CHEAP, "cost": 1.0}]})
+
+
+def single(store: str, preset: str, *, kind: str, budget: int, model: dict | None = None, space: dict | None = None,
+           **strategy) -> str:
+    """One fidelity, ``preset``; ``model={"transfer_from": ...}`` pretrains on another store."""
+    return campaign_toml(BASE, store=store, space=space, calculator={"preset": preset}, model=model or {},
+                         strategy={"kind": kind, **strategy}, stop={"budget": budget})
 
 
 @pytest.fixture(scope="module")
 def truth():
     """Cheap gaps with a rough configurational part a few points cannot learn, and accurate ones
     = 0.6 * cheap + 0.55 + 0.1 x (synthetic, not physics)."""
-    pool = build_campaign_pool(parse_campaign(MULTI.format(store="x.h5", cost=10, budget=1, stop="")))
+    pool = build_campaign_pool(parse_campaign(multi("x.h5", cost=10, budget=1)))
     f = dict(zip(pool.feature_names, pool.features.T))
     rough = 0.04 * np.cos(9 * f["pair2"] + 7 * f["triplet1"])
     cheap = {i: g + rough[i] for i, g in synthetic_gaps(pool).items()}
@@ -113,7 +93,7 @@ def _mae(store, accurate) -> float:
 
 def test_multi_fidelity_campaign_spends_on_the_cheap_preset_and_learns_the_accurate_gap(in_tmp, client, truth):
     pool, cheap, accurate = truth
-    text = MULTI.format(store="mf.h5", cost=20.0, budget=30, stop="")
+    text = multi("mf.h5", cost=20.0, budget=30)
     summary = _run(client, text, cheap, accurate)
     data = read_store("mf.h5")
     calc = data.calculations
@@ -150,11 +130,10 @@ def test_multi_fidelity_campaign_spends_on_the_cheap_preset_and_learns_the_accur
 
 def test_multi_fidelity_resumes_and_stops_at_its_cost_budget(in_tmp, client, truth):
     pool, cheap, accurate = truth
-    _run(client, MULTI.format(store="mf.h5", cost=5.0, budget=10, stop=""), cheap, accurate)
+    _run(client, multi("mf.h5", cost=5.0, budget=10), cheap, accurate)
     first = read_store("mf.h5").n_calculations
     # declared costs until 3 results are measured; the replay answers in ~0.01 s, so measured costs are tiny
-    summary = _run(client, MULTI.format(store="mf.h5", cost=5.0, budget=500, stop="cost_budget = 0.25"),
-                   cheap, accurate)
+    summary = _run(client, multi("mf.h5", cost=5.0, budget=500, cost_budget=0.25), cheap, accurate)
     assert summary["stop_reason"] == "cost budget reached"
     calc = read_store("mf.h5").calculations
     ok = calc["status"] == "ok"
@@ -169,12 +148,11 @@ def test_transfer_from_a_cheap_store_beats_accurate_points_alone(in_tmp, client,
     # One length scale, maximum likelihood: the model this margin was set for. With the package defaults (classes,
     # weak prior) the accurate-only model is already better on this rough synthetic truth (0.015 against 0.020 eV)
     # and the transferred one ends at 0.007-0.014 eV depending on which result lands first, so half is not robust.
-    model = 'ard = false\nprior = "none"'
-    _run(client, SINGLE.format(store="cheap.h5", preset=CHEAP, model=model, kind="max_std", budget=80), cheap, accurate)
-    alone = SINGLE.format(store="alone.h5", preset=ACCURATE, model=model, kind="ivr", budget=8)
+    model = {"ard": False, "prior": "none"}
+    _run(client, single("cheap.h5", CHEAP, model=model, kind="max_std", budget=80), cheap, accurate)
+    alone = single("alone.h5", ACCURATE, model=model, kind="ivr", budget=8)
     _run(client, alone, cheap, accurate)
-    tuned = SINGLE.format(store="tuned.h5", preset=ACCURATE, model=model + '\ntransfer_from = "cheap.h5"', kind="ivr",
-                          budget=8)
+    tuned = single("tuned.h5", ACCURATE, model={**model, "transfer_from": "cheap.h5"}, kind="ivr", budget=8)
     _run(client, tuned, cheap, accurate)
     data = read_store("tuned.h5")
     assert set(data.calculations["preset"].tolist()) == {ACCURATE}  # the cheap store is only read
@@ -185,14 +163,14 @@ def test_transfer_from_a_cheap_store_beats_accurate_points_alone(in_tmp, client,
 
 def test_transfer_refuses_a_missing_or_foreign_store_before_creating_its_own(in_tmp, client, truth):
     pool, cheap, accurate = truth
-    text = SINGLE.format(store="t.h5", preset=ACCURATE, model='transfer_from = "nowhere.h5"', kind="ivr", budget=4)
+    text = single("t.h5", ACCURATE, model={"transfer_from": "nowhere.h5"}, kind="ivr", budget=4)
     with pytest.raises(InputError, match="nowhere.h5"):
         _run(client, text, cheap, accurate)
-    other = SINGLE.format(store="small.h5", preset=CHEAP, model="", kind="max_std", budget=3).replace(
-        "[calculator]", "[space]\nmode = \"compositions\"\n[calculator]")
+    other = single("small.h5", CHEAP, space={"mode": "compositions"}, kind="max_std", budget=3)
     _run(client, other, cheap, accurate)
     # another pool of the same cell: its structures are featurised as this pool's rows ("shells" features)
-    pool_text = SINGLE.format(store="t.h5", preset=ACCURATE, model='transfer_from = "small.h5"', kind="ivr", budget=4)
+    pool_args = dict(model={"transfer_from": "small.h5"}, kind="ivr", budget=4)
+    pool_text = single("t.h5", ACCURATE, **pool_args)
     config = parse_campaign(pool_text)
     pretrained = pretrain("small.h5", pool, campaign_model(config, pool))
     idx, gaps = open_campaign("small.h5").training_set()
@@ -200,7 +178,7 @@ def test_transfer_refuses_a_missing_or_foreign_store_before_creating_its_own(in_
     X = np.array([pool.featurize(small.atoms(int(i))) for i in idx])
     assert pretrained.n_levels == 1 and np.allclose(pretrained.predict(X), gaps, atol=0.05)
     # but "orbits" are defined on the campaign's own supercell sites only
-    text = pool_text.replace("[calculator]", "[space]\nfeatures = \"orbits\"\n[calculator]")
+    text = single("t.h5", ACCURATE, space={"features": "orbits"}, **pool_args)
     with pytest.raises(InputError, match="space.*features = .orbits"):
         _run(client, text, cheap, accurate)
     import os
@@ -211,9 +189,9 @@ def test_transfer_with_a_fixed_list_computes_that_list(in_tmp, client, truth):
     """A transfer campaign keeps a model-free strategy: the fixed list is computed in order, with no seeds, as
     in a single-fidelity campaign (model-driven kinds become cost-aware variance reduction)."""
     pool, cheap, accurate = truth
-    _run(client, SINGLE.format(store="cheap.h5", preset=CHEAP, model="", kind="max_std", budget=20), cheap, accurate)
-    fixed = SINGLE.format(store="listed.h5", preset=ACCURATE, model='transfer_from = "cheap.h5"', kind="fixed",
-                          budget=5).replace("n_seed = 3", 'n_seed = 2\nfixed = ["Si12Ge4", "Si4Ge12", "Si8Ge8"]')
+    _run(client, single("cheap.h5", CHEAP, kind="max_std", budget=20), cheap, accurate)
+    fixed = single("listed.h5", ACCURATE, model={"transfer_from": "cheap.h5"}, kind="fixed", budget=5, n_seed=2,
+                   fixed=["Si12Ge4", "Si4Ge12", "Si8Ge8"])
     _run(client, fixed, cheap, accurate)
     calc = read_store("listed.h5").calculations
     picked = [pool.formula(c) for c, r in zip(calc["candidate"], calc["reason"]) if r == "fixed"]

@@ -17,29 +17,19 @@ from activemat.compute.oracle import ReplayOracle
 from activemat.learn.gp import GPRegressor
 from activemat.learn.strategies import kriging_believer
 from activemat.store.read import read_store
-from tests.conftest import synthetic_gaps
+from tests.conftest import campaign_toml, synthetic_gaps
 
-CAMPAIGN = """
-[campaign]
-store = "runs/replay.h5"
-seed = 3
-{campaign}
-[space]
-supercell = [2, 2, 2]
-[strategy]
-kind = "{kind}"
-n_seed = 4
-{extra}
-[stop]
-budget = {budget}
-{stop}
-[cluster]
-workers = 2
-"""
+# The 16-atom pool on runs/replay.h5: seed 3, 4 space-filling picks, two workers (the dashboard as by default).
+BASE = {"campaign": {"store": "runs/replay.h5", "seed": 3}, "space": {"supercell": [2, 2, 2]},
+        "strategy": {"kind": "max_std", "n_seed": 4}, "cluster": {"workers": 2}}
 
 
-def run(client, budget=10, kind="max_std", extra="", stop="", oracle=None, campaign=""):
-    text = CAMPAIGN.format(kind=kind, extra=extra, budget=budget, stop=stop, campaign=campaign)
+def campaign(budget: int, *, stop: dict | None = None, **overrides) -> str:
+    return campaign_toml(BASE, stop={"budget": budget, **(stop or {})}, **overrides)
+
+
+def run(client, budget=10, oracle=None, **overrides):
+    text = campaign(budget, **overrides)
     config = parse_campaign(text)
     pool = build_campaign_pool(config)
     oracle = oracle or ReplayOracle(synthetic_gaps(pool), delay=0.02)
@@ -78,7 +68,7 @@ def test_resume_recomputes_nothing_and_extends(in_tmp, client):
 
 
 def test_failures_are_recorded_and_not_repicked(in_tmp, client):
-    text = CAMPAIGN.format(kind="max_std", extra="", budget=8, stop="", campaign="")
+    text = campaign(8)
     pool = build_campaign_pool(parse_campaign(text))
     gaps = synthetic_gaps(pool)
     missing = [0, 401]  # both end members: the first seeds
@@ -98,7 +88,7 @@ def test_failures_are_recorded_and_not_repicked(in_tmp, client):
 
 
 def test_a_retry_that_succeeds_is_kept(in_tmp, client):
-    text = CAMPAIGN.format(kind="max_std", extra="", budget=6, stop="", campaign="")
+    text = campaign(6)
     pool = build_campaign_pool(parse_campaign(text))
     oracle = ReplayOracle(synthetic_gaps(pool), delay=0.01, fail_attempts={0: 1})
     _, data, _ = run(client, budget=6, oracle=oracle)
@@ -108,15 +98,15 @@ def test_a_retry_that_succeeds_is_kept(in_tmp, client):
 
 
 def test_fixed_strategy_follows_the_list(in_tmp, client):
-    extra = 'fixed = ["Si2Ge14", "Si14Ge2", "Si8Ge8"]'
-    summary, data, pool = run(client, budget=10, kind="fixed", extra=extra)
+    strategy = {"kind": "fixed", "fixed": ["Si2Ge14", "Si14Ge2", "Si8Ge8"]}
+    summary, data, pool = run(client, budget=10, strategy=strategy)
     formulas = [pool.formula(c) for c in data.calculations["candidate"]]
     assert sorted(formulas) == sorted(["Si2Ge14", "Si14Ge2", "Si8Ge8"])
     assert summary["stop_reason"] == "fixed list done"
 
 
 def test_stops_on_target_std(in_tmp, client):
-    summary, data, _ = run(client, budget=50, stop="target_std = 0.2")
+    summary, data, _ = run(client, budget=50, stop={"target_std": 0.2})
     assert "below target" in summary["stop_reason"]
     assert summary["completed"] < 50
 
@@ -130,7 +120,7 @@ def test_stops_on_target_curve_std_as_the_readers_curve_reports_it(in_tmp, clien
     from activemat.campaign.model import CampaignModel
     from activemat.campaign.stored import open_campaign
 
-    summary, data, pool = run(client, budget=60, kind="ivr_curve", stop="target_curve_std = 0.01")
+    summary, data, pool = run(client, budget=60, strategy={"kind": "ivr_curve"}, stop={"target_curve_std": 0.01})
     assert "curve std" in summary["stop_reason"] and "below target" in summary["stop_reason"]
     assert 4 < summary["completed"] < 60
     view = open_campaign("runs/replay.h5")
@@ -144,7 +134,7 @@ def test_stops_on_target_curve_std_as_the_readers_curve_reports_it(in_tmp, clien
 def test_ei_finds_target_gap(in_tmp, client):
     # 12 model-driven picks: with the default weak prior the first few still explore (with 6, the median pick
     # missed the target by more than the pool's median in 3 runs of 4)
-    summary, data, pool = run(client, budget=16, kind="ei", extra="target_gap = 0.3")
+    summary, data, pool = run(client, budget=16, strategy={"kind": "ei", "target_gap": 0.3})
     picked = data.calculations["gap"][data.calculations["reason"] == "ei"]
     # model-driven picks concentrate near the target compared with the pool
     pool_gaps = np.array(list(synthetic_gaps(pool).values()))
@@ -164,7 +154,7 @@ def test_kriging_believer_moves_the_next_pick_away_from_running_ones():
 
 
 def test_held_out_test_set_is_computed_but_never_trained_on_or_selected(in_tmp, client):
-    summary, data, pool = run(client, budget=8, campaign="test_size = 5")
+    summary, data, pool = run(client, budget=8, test_size=5)
     test = data.candidates["test"].astype(bool)
     assert test.sum() == 5
     calc = data.calculations
@@ -176,7 +166,7 @@ def test_held_out_test_set_is_computed_but_never_trained_on_or_selected(in_tmp, 
     assert np.isfinite(snaps["test_mae"][-1]) and snaps["test_mae"][-1] < 0.2
     gaps = synthetic_gaps(pool)
     assert all(abs(gaps[c] - g) < 1e-12 for c, g in zip(calc["candidate"][held], calc["gap"][held]))
-    _, again, _ = run(client, budget=8, campaign="test_size = 5")
+    _, again, _ = run(client, budget=8, test_size=5)
     assert np.array_equal(again.candidates["test"], data.candidates["test"]), "the test set never shifts"
     assert len(again.calculations["candidate"]) == 13, "resume recomputes nothing"
 
@@ -184,11 +174,11 @@ def test_held_out_test_set_is_computed_but_never_trained_on_or_selected(in_tmp, 
 def test_lost_attempts_do_not_use_up_max_attempts_but_are_capped(in_tmp, client):
     from activemat.campaign.ledger import MAX_LOST
 
-    text = CAMPAIGN.format(kind="max_std", extra="", budget=6, stop="", campaign="")
+    text = campaign(6)
     pool = build_campaign_pool(parse_campaign(text))
     # candidate 0 is lost twice then succeeds; candidate 401 is lost every time
     oracle = ReplayOracle(synthetic_gaps(pool), delay=0.01, raise_attempts={0: 2, 401: 100})
-    summary, data, _ = run(client, budget=6, extra="", stop="[faults]\nmax_attempts = 1", oracle=oracle)
+    summary, data, _ = run(client, budget=6, faults={"max_attempts": 1}, oracle=oracle)
     calc = data.calculations
     first = calc["candidate"] == 0
     assert list(calc["status"][first]) == ["failed", "failed", "ok"], "lost attempts do not count toward max_attempts"

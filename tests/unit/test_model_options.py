@@ -28,7 +28,7 @@ from activemat.learn.kernels import (
 from activemat.learn.models import reuse_state
 from activemat.space.features import feature_classes
 from activemat.space.pool import build_pool
-from tests.conftest import synthetic_gaps
+from tests.conftest import campaign_toml, synthetic_gaps
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +93,7 @@ def test_feature_classes_of_the_orbit_features():
 
 def test_campaign_classes_key_builds_a_grouped_gp():
     pool = build_pool(("Si", "Ge"), (2, 2, 2), features="orbits")
-    config = parse_campaign('[space]\nfeatures = "orbits"\n[model]\nard = "classes"\nrestarts = 0\n')
+    config = parse_campaign(campaign_toml({}, space={"features": "orbits"}, model={"ard": "classes", "restarts": 0}))
     gp = model_factory(config.model, 0, pool)()
     y = np.array(list(synthetic_gaps(pool).values()))
     gp.fit(pool.features[::10], y[::10])
@@ -215,7 +215,7 @@ def test_prior_from_a_missing_file_is_an_input_error():
 def test_replay_batches_pick_distinct_candidates_and_refit_once_per_batch(batch):
     pool = build_pool(("Si", "Ge"), (2, 2, 2))
     y = np.array(list(synthetic_gaps(pool).values()))
-    config = parse_campaign('[model]\nrestarts = 0\n[strategy]\nkind = "ivr"\nn_seed = 3\n')
+    config = parse_campaign(campaign_toml({}, model={"restarts": 0}, strategy={"kind": "ivr", "n_seed": 3}))
     run = replay_curve(pool, y, config.strategy, model_factory(config.model, 0, pool), seed=0, budget=14,
                        batch=batch)
     assert len(run["picks"]) == 14 and len(set(run["picks"])) == 14

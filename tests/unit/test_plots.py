@@ -91,9 +91,8 @@ def cells(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("cells")
     texts = {"16": campaign_text("c16", root / "c16.h5", kind="random", budget=12),
-             "32": campaign_text("c32", root / "c32.h5", mode="sampled", kind="random", budget=12)
-             .replace("supercell = [2, 2, 2]", "supercell = [2, 2, 4]")
-             .replace('mode = "sampled"', 'mode = "sampled"\nsamples_per_composition = 2')}
+             "32": campaign_text("c32", root / "c32.h5", mode="sampled", kind="random", budget=12,
+                                 space={"supercell": [2, 2, 4], "samples_per_composition": 2})}
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                       dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
         for text in texts.values():

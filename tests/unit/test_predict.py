@@ -184,7 +184,7 @@ def test_orbit_feature_stores_predict_structures_that_sit_on_the_supercell(tmp_p
     from activemat.compute.oracle import ReplayOracle
     from tests.conftest import synthetic_gaps
 
-    text = campaign_text("orbits", tmp_path / "orbits.h5", mode='configurations"\nfeatures = "orbits', budget=6)
+    text = campaign_text("orbits", tmp_path / "orbits.h5", space={"features": "orbits"}, budget=6)
     pool = build_campaign_pool(parse_campaign(text))
     assert pool.features.shape[1] == 30
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,

@@ -22,29 +22,7 @@ from activemat.campaign.setup import build_campaign_pool, prepare
 from activemat.compute.oracle import ReplayOracle
 from activemat.campaign.progress import Reporter
 from activemat.store.write import CampaignStore
-from tests.conftest import synthetic_gaps
-
-CAMPAIGN = """
-[campaign]
-name = "{name}"
-store = "{store}"
-seed = 2
-[space]
-supercell = [2, 2, 2]
-mode = "{mode}"
-[model]
-kind = "{model}"
-restarts = 0
-[strategy]
-kind = "{kind}"
-n_seed = 4
-{extra}
-[stop]
-budget = {budget}
-[cluster]
-workers = 2
-dashboard = false
-"""
+from tests.conftest import campaign_toml, synthetic_gaps
 
 TUTORIAL_FIXED = ["Si2Ge14", "Si6Ge10", "Si8Ge8", "Si10Ge6", "Si12Ge4", "Si14Ge2"]
 FAILING = (0, 401)  # Si16 and Ge16 have no answer: the first two seeds fail
@@ -58,9 +36,14 @@ def tutorial_gap(x: np.ndarray) -> np.ndarray:
 _STORES: dict[str, Path] = {}
 
 
-def campaign_text(name: str, store: Path, *, mode="configurations", model="gp", kind="max_std", extra="",
-                  budget=10) -> str:
-    return CAMPAIGN.format(name=name, store=store, mode=mode, model=model, kind=kind, extra=extra, budget=budget)
+def campaign_text(name: str, store: Path, *, mode="configurations", model="gp", kind="max_std", budget=10,
+                  **overrides) -> str:
+    """A campaign of the 16-atom cell on ``store`` (seed 2, 4 space-filling picks, no optimiser restarts, two
+    workers, no dashboard); ``overrides`` as campaign_toml takes them."""
+    return campaign_toml({"campaign": {"name": name, "store": store, "seed": 2},
+                          "space": {"supercell": [2, 2, 2], "mode": mode}, "model": {"kind": model, "restarts": 0},
+                          "strategy": {"kind": kind, "n_seed": 4}, "stop": {"budget": budget},
+                          "cluster": {"workers": 2, "dashboard": False}}, **overrides)
 
 
 def _run(client, text: str, oracle) -> None:
@@ -82,9 +65,8 @@ def stores(tmp_path_factory) -> dict[str, Path]:
         gaps = synthetic_gaps(build_campaign_pool(parse_campaign(text)))
         _run(client, text, ReplayOracle({k: v for k, v in gaps.items() if k not in FAILING}, delay=0.01))
 
-        extra = "fixed = [" + ", ".join(f'"{f}"' for f in TUTORIAL_FIXED) + "]"
         text = campaign_text("tutorial", root / "tutorial.h5", mode="compositions", model="linear", kind="fixed",
-                             extra=extra, budget=6)
+                             strategy={"fixed": TUTORIAL_FIXED}, budget=6)
         pool = build_campaign_pool(parse_campaign(text))
         _run(client, text, ReplayOracle(dict(enumerate(tutorial_gap(pool.x_b).tolist())), delay=0.01))
 

@@ -23,7 +23,7 @@ from activemat.learn.strategies import Context, choose, make_strategy
 from activemat.space.matching import Matcher, load_labels
 from activemat.space.pool import build_pool
 from activemat.space.symmetry import site_permutations
-from tests.conftest import synthetic_gaps
+from tests.conftest import campaign_toml, synthetic_gaps
 
 
 @pytest.fixture(scope="module")
@@ -202,17 +202,9 @@ def test_ivr_strategy_avoids_running_and_trained(pool):
 
 # -- replay --------------------------------------------------------------------------
 
-CAMPAIGN = """
-[campaign]
-seed = 5
-[space]
-supercell = [2, 2, 2]
-[model]
-restarts = 0
-[strategy]
-kind = "max_std"
-n_seed = 4
-"""
+REPLAY = {"campaign": {"seed": 5}, "space": {"supercell": [2, 2, 2]}, "model": {"restarts": 0},
+          "strategy": {"kind": "max_std", "n_seed": 4}}
+CAMPAIGN = campaign_toml(REPLAY)
 
 
 def test_replay_curve_learns_and_reaches_targets(pool):
@@ -295,8 +287,8 @@ def test_replay_of_a_sampled_space_takes_the_oracles_structures_as_its_pool(tmp_
     assert labels.gaps[row] == pytest.approx(gaps[5] + 0.001)
     assert np.allclose(pool.features[row], big.features[5])
 
-    text = CAMPAIGN.replace("supercell = [2, 2, 2]\n", "supercell = [2, 2, 3]\nmode = \"sampled\"\n"
-                            "samples_per_composition = 3\nfeatures = \"icet\"\n")
+    text = campaign_toml(REPLAY, space={"supercell": [2, 2, 3], "mode": "sampled", "samples_per_composition": 3,
+                                        "features": "icet"})
     result = replay(parse_campaign(text), path, ("ivr_curve", "random"), repeats=2, budget=20, held_out=0.25)
     assert result["complete"] and result["labelled_pool"] == len(pool) and result["held_out"] == round(
         0.25 * len(pool))
@@ -323,7 +315,7 @@ def test_replay_with_transfer_from_a_store_of_another_cell(tmp_path, pool):
     from activemat.space.pool import build_pool as bp
 
     small = bp(("Si", "Ge"), (2, 2, 2), features="icet")
-    small_text = CAMPAIGN.replace("[space]\n", "[space]\nfeatures = \"icet\"\n")
+    small_text = campaign_toml(REPLAY, space={"features": "icet"})
     preset = pc(small_text).calculator.preset
     gaps16 = synthetic_gaps(small)
     with CampaignStore.create(tmp_path / "s.h5", campaign_text=small_text, identity=pc(small_text).identity(),
@@ -338,9 +330,9 @@ def test_replay_with_transfer_from_a_store_of_another_cell(tmp_path, pool):
     for atoms, i in zip(frames, range(len(big))):
         atoms.info["gap"] = gaps[i]
     ase.io.write(tmp_path / "o.extxyz", frames, format="extxyz")
-    space = "supercell = [2, 2, 3]\nmode = \"sampled\"\nsamples_per_composition = 4\nfeatures = \"icet\"\n"
-    plain = CAMPAIGN.replace("supercell = [2, 2, 2]\n", space)
-    transfer = plain.replace("[model]", f"[model]\ntransfer_from = \"{tmp_path / 's.h5'}\"")
+    space = {"supercell": [2, 2, 3], "mode": "sampled", "samples_per_composition": 4, "features": "icet"}
+    plain = campaign_toml(REPLAY, space=space)
+    transfer = campaign_toml(REPLAY, space=space, model={"transfer_from": tmp_path / "s.h5"})
     kw = dict(repeats=1, budget=6, held_out=0.2)
     a = replay(pc(plain), tmp_path / "o.extxyz", ("random",), **kw)["strategies"]["random"]["runs"]["test_mae"][0]
     b = replay(pc(transfer), tmp_path / "o.extxyz", ("random",), **kw)["strategies"]["random"]["runs"]["test_mae"][0]

@@ -16,6 +16,7 @@ from test_query_stores import stores
 from activemat.cli import main
 from activemat.errors import SpaceError
 from activemat.space.formula import parse_formula
+from tests.conftest import campaign_toml
 
 SIGE = ("Si", "Ge")
 
@@ -153,7 +154,7 @@ def test_replay_output_is_not_cut_when_piped(tmp_path, monkeypatch):
     from activemat.campaign.config import parse_campaign
     from activemat.campaign.setup import build_campaign_pool
 
-    text = "[campaign]\nseed = 0\n[space]\nsupercell = [2, 2, 2]\nmode = \"compositions\"\n"
+    text = campaign_toml({}, seed=0, space={"supercell": [2, 2, 2], "mode": "compositions"})
     config = parse_campaign(text)
     pool = build_campaign_pool(config)
     frames = []
@@ -205,7 +206,7 @@ def pbe_reference(store, tmp_path_factory):
     from test_query_stores import campaign_text
 
     path = tmp_path_factory.mktemp("ref") / "pbe.h5"
-    text = campaign_text("pbe", path).replace('[strategy]', '[calculator]\npreset = "gpaw-pbe-pw"\n[strategy]')
+    text = campaign_text("pbe", path, calculator={"preset": "gpaw-pbe-pw"})
     config = parse_campaign(text)
     pool, (preset,), _ = prepare(config)
     done = read_store(store["configs"]).completed("gpaw-fast")

@@ -25,20 +25,7 @@ from activemat.learn.scalable import NystroemGP, pool_basis, predict_chunked
 from activemat.learn.strategies import Context, choose, choose_batch, make_strategy
 from activemat.space.pool import build_pool
 from activemat.store.read import read_store
-from tests.conftest import synthetic_gaps
-
-CAMPAIGN = """
-[campaign]
-store = "{store}"
-seed = 2
-[space]
-supercell = [2, 2, 2]
-[strategy]
-kind = "max_std"
-n_seed = 4
-[stop]
-budget = 200
-"""
+from tests.conftest import campaign_toml, synthetic_gaps
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +55,8 @@ class FakeClient:
 
 
 def _loop(tmp_path, workers):
-    text = CAMPAIGN.format(store=tmp_path / "scale.h5")
+    text = campaign_toml({}, store=tmp_path / "scale.h5", seed=2, space={"supercell": [2, 2, 2]},
+                         strategy={"kind": "max_std", "n_seed": 4}, stop={"budget": 200})
     config = parse_campaign(text)
     pool, presets, fixed = prepare(config)
     store = create_or_open(config, text, pool, presets)

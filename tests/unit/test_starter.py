@@ -25,6 +25,7 @@ from activemat.campaign.starter import SLURM_FILES, TEMPLATES, profile_name, wit
 from activemat.cli import main
 from activemat.errors import InputError
 from activemat.version import __version__
+from tests.conftest import campaign_toml
 
 ROOT = Path(__file__).resolve().parents[2]
 KIT = ROOT / "activemat" / "templates"
@@ -180,35 +181,23 @@ def test_dry_run_of_an_existing_store_says_it_resumes(tmp_path_factory, tmp_path
     code, out, _ = cli("run", "--dry-run", campaign)
     assert f"(exists: {status['completed']} completed of {status['attempts']} attempts); run would resume it" in out
     # another campaign on the same store: refused as run refuses it
-    campaign.write_text(campaign_text("configs", path, budget=10).replace("supercell = [2, 2, 2]",
-                                                                          "supercell = [1, 1, 2]"))
+    campaign.write_text(campaign_text("configs", path, budget=10, space={"supercell": [1, 1, 2]}))
     line = one_line_error(*cli("run", "--dry-run", campaign)[::2])
     assert "holds another campaign" in line and "--store" in line
     assert path.read_bytes() == before
 
 
-SLURM = """
-[campaign]
-name = "on-slurm"
-store = "{store}"
-[calculator]
-preset = "gpaw-fast"
-[cluster]
-kind = "slurm"
-{cluster}
-"""
-
-
-def _slurm_campaign(tmp_path: Path, cluster: str) -> Path:
+def _slurm_campaign(tmp_path: Path, **cluster) -> Path:
     path = tmp_path / "on-slurm.toml"
-    path.write_text(SLURM.format(store=tmp_path / "runs" / "on-slurm.h5", cluster=cluster))
+    path.write_text(campaign_toml({}, name="on-slurm", store=tmp_path / "runs" / "on-slurm.h5",
+                                  calculator={"preset": "gpaw-fast"}, cluster={"kind": "slurm", **cluster}))
     return path
 
 
 def test_dry_run_prints_the_job_script_dask_jobqueue_would_submit(tmp_path):
     profiles = yaml.safe_load((KIT / "jobqueue.yaml").read_text())
-    campaign = _slurm_campaign(tmp_path, f'profile = "{profile_name()}"\naccount = "chem42"\nmaximum_jobs = 3\n'
-                                         'job_prologue = ["echo campaign"]')
+    campaign = _slurm_campaign(tmp_path, profile=profile_name(), account="chem42", maximum_jobs=3,
+                               job_prologue=["echo campaign"])
     with dask.config.set({f"jobqueue.{profile_name()}": profiles["jobqueue"][profile_name()]}):
         code, out, err = cli("run", "--dry-run", campaign)
         plan = json.loads(cli("run", "--dry-run", campaign, "--json")[1])
@@ -248,20 +237,19 @@ def test_dry_run_script_is_the_one_slurmcluster_writes(tmp_path):
 
 
 @pytest.mark.parametrize("cluster, message", [
-    ('profile = "nowhere"', "profile 'nowhere': no jobqueue.nowhere in the Dask config; `activemat init TEMPLATE "
-                            "--slurm` writes an example jobqueue.yaml"),
-    ('memory = "lots"\ninterface = "lo"', "[cluster]: dask-jobqueue refuses these SLURM settings"),
+    ({"profile": "nowhere"}, "profile 'nowhere': no jobqueue.nowhere in the Dask config; `activemat init TEMPLATE "
+                             "--slurm` writes an example jobqueue.yaml"),
+    ({"memory": "lots", "interface": "lo"}, "[cluster]: dask-jobqueue refuses these SLURM settings"),
 ])
 def test_dry_run_errors_are_one_line(tmp_path, cluster, message):
-    line = one_line_error(*cli("run", "--dry-run", _slurm_campaign(tmp_path, cluster))[::2])
+    line = one_line_error(*cli("run", "--dry-run", _slurm_campaign(tmp_path, **cluster))[::2])
     assert message in line, line
     assert tree(tmp_path) == {"on-slurm.toml"}
 
 
-def test_dry_run_of_an_address_cluster_contacts_nothing(tmp_path):
-    path = tmp_path / "address.toml"
-    path.write_text(f'[campaign]\nstore = "{tmp_path / "a.h5"}"\n[cluster]\nkind = "address"\n'
-                    'address = "tls://127.0.0.1:9"\ntls_dir = "nowhere"\n')
+def test_dry_run_of_an_address_cluster_contacts_nothing(tmp_path, campaign_file):
+    path = campaign_file("address.toml", {}, store=tmp_path / "a.h5",
+                         cluster={"kind": "address", "address": "tls://127.0.0.1:9", "tls_dir": "nowhere"})
     code, out, err = cli("run", "--dry-run", path)
     assert code == 0 and "the running scheduler at tls://127.0.0.1:9 (not contacted by a dry run)" in out, err
 

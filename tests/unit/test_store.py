@@ -26,15 +26,9 @@ from activemat.store.status import driver_running, summarize
 from activemat.errors import StoreLocked
 from activemat.store.read import read_store
 from activemat.store.write import CampaignStore
+from tests.conftest import campaign_toml
 
-CAMPAIGN = textwrap.dedent("""\
-    [campaign]
-    name = "tiny"
-    [space]
-    supercell = [1, 1, 2]
-    [calculator]
-    preset = "gpaw-fast"
-    """)
+CAMPAIGN = campaign_toml({}, name="tiny", space={"supercell": [1, 1, 2]}, calculator={"preset": "gpaw-fast"})
 
 
 @pytest.fixture(scope="module")
@@ -423,7 +417,8 @@ def test_open_with_other_identity_refused_without_writing(make_store):
 def test_identity_from_other_supercell_refused(make_store):
     store = make_store()
     store.close()
-    other = parse_campaign(CAMPAIGN.replace("[1, 1, 2]", "[1, 2, 2]"))
+    other = parse_campaign(campaign_toml({}, name="tiny", space={"supercell": [1, 2, 2]},
+                                         calculator={"preset": "gpaw-fast"}))
     with pytest.raises(StoreError):
         CampaignStore.open(store.path, other.identity())
 

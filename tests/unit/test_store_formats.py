@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -22,16 +21,10 @@ from activemat.space.pool import build_pool
 from activemat.store import schema as S
 from activemat.store.read import read_store
 from activemat.store.write import CampaignStore
+from tests.conftest import campaign_toml
 
 REFERENCE = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "reference-pbe.h5"
-CAMPAIGN = textwrap.dedent("""\
-    [campaign]
-    name = "tiny"
-    [space]
-    supercell = [1, 1, 2]
-    [calculator]
-    preset = "gpaw-fast"
-    """)
+CAMPAIGN = campaign_toml({}, name="tiny", space={"supercell": [1, 1, 2]}, calculator={"preset": "gpaw-fast"})
 
 
 def _tool(name: str) -> str:

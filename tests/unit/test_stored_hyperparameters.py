@@ -31,45 +31,19 @@ from activemat.learn.gp import GPRegressor
 from activemat.learn.kernels import kernel_from_dict, kernel_to_dict
 from activemat.store import schema as S
 from activemat.store.read import read_store
-from tests.conftest import synthetic_gaps
+from tests.conftest import campaign_toml, synthetic_gaps
 
 REFERENCE = __import__("pathlib").Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "reference-pbe.h5"
 
-MULTI = """
-[campaign]
-store = "mf.h5"
-seed = 1
-[calculator]
-preset = "gpaw-tb09"
-cost = 20.0
-[[calculator.cheaper]]
-preset = "gpaw-pbe-pw"
-cost = 1.0
-[strategy]
-kind = "ivr"
-n_seed = 3
-[stop]
-budget = 14
-[cluster]
-workers = 2
-"""
+# The 16-atom pool (no [space]), seed 1, 3 space-filling picks, two workers (the dashboard as by default).
+BASE = {"campaign": {"seed": 1}, "strategy": {"n_seed": 3}, "cluster": {"workers": 2}}
+MULTI = campaign_toml(BASE, store="mf.h5", strategy={"kind": "ivr"}, stop={"budget": 14}, calculator={
+    "preset": "gpaw-tb09", "cost": 20.0, "cheaper": [{"preset": "gpaw-pbe-pw", "cost": 1.0}]})
 
-SINGLE = """
-[campaign]
-store = "{store}"
-seed = 1
-[calculator]
-preset = "{preset}"
-[model]
-{model}
-[strategy]
-kind = "max_std"
-n_seed = 3
-[stop]
-budget = {budget}
-[cluster]
-workers = 2
-"""
+
+def single(store: str, preset: str, budget: int, **model) -> str:
+    return campaign_toml(BASE, store=store, calculator={"preset": preset}, model=model,
+                         strategy={"kind": "max_std"}, stop={"budget": budget})
 
 
 @pytest.fixture(scope="module")
@@ -166,9 +140,8 @@ def test_co_kriging_models_are_rebuilt_from_every_levels_stored_kernel(in_tmp, c
     accurate = {i: 0.6 * g + 0.55 + 0.1 * pool.x_b[i] for i, g in cheap.items()}
     oracle = ReplayOracle(accurate, delay=0.01, preset_gaps={"gpaw-pbe-pw": cheap})
     _run(client, MULTI, oracle)
-    _run(client, SINGLE.format(store="cheap.h5", preset="gpaw-pbe-pw", model="", budget=12), oracle)
-    _run(client, SINGLE.format(store="tuned.h5", preset="gpaw-tb09", model='transfer_from = "cheap.h5"', budget=6),
-         oracle)
+    _run(client, single("cheap.h5", "gpaw-pbe-pw", 12), oracle)
+    _run(client, single("tuned.h5", "gpaw-tb09", 6, transfer_from="cheap.h5"), oracle)
 
     def refuse(*args, **kwargs):
         raise AssertionError("the marginal likelihood was optimised")

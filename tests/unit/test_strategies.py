@@ -214,7 +214,7 @@ def test_a_registered_strategy_is_usable_everywhere(monkeypatch, pool):
     from activemat.analysis.replay import replay_curve
     from activemat.campaign.config import parse_campaign
     from activemat.campaign.setup import model_factory
-    from tests.conftest import synthetic_gaps
+    from tests.conftest import campaign_toml, synthetic_gaps
 
     class LowestIndex(Strategy):
         name = "lowest"
@@ -227,7 +227,7 @@ def test_a_registered_strategy_is_usable_everywhere(monkeypatch, pool):
     monkeypatch.setitem(STRATEGIES, "lowest", None)  # restores the registry afterwards; register() fills it
     register(LowestIndex)
     assert "lowest" in campaign_kinds() and "lowest" in reasons()
-    config = parse_campaign("[strategy]\nkind = 'lowest'\nn_seed = 2\n[model]\nrestarts = 0\n")
+    config = parse_campaign(campaign_toml({}, strategy={"kind": "lowest", "n_seed": 2}, model={"restarts": 0}))
     gaps = synthetic_gaps(pool)
     y = np.array([gaps[i] for i in range(len(pool))])
     run = replay_curve(pool, y, config.strategy, model_factory(config.model, 0, pool), seed=0, budget=6)

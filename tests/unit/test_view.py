@@ -19,32 +19,22 @@ from activemat.campaign.stored import open_campaign
 from activemat.compute.oracle import ReplayOracle
 from activemat.errors import InputError
 from activemat.store.read import read_store
-from tests.conftest import synthetic_gaps
+from tests.conftest import campaign_toml, synthetic_gaps
 
-CAMPAIGN = """
-[campaign]
-name = "view"
-store = "runs/view.h5"
-seed = 4
-test_size = 1
-[space]
-supercell = [2, 2, 2]
-[strategy]
-n_seed = 4
-[stop]
-budget = 7
-[cluster]
-workers = 2
-"""
+
+def campaign(store: str = "runs/view.h5") -> str:
+    """Seven results and one held out on the 16-atom pool; the Dask dashboard on, as by default."""
+    return campaign_toml(name="view", store=store, seed=4, test_size=1, strategy={"n_seed": 4}, stop={"budget": 7},
+                         cluster={"dashboard": None})
 
 
 @pytest.fixture(scope="module")
 def store(client, tmp_path_factory):
     """A finished store: 7 training results, one held-out, the first attempt at Si16 failed."""
     root = tmp_path_factory.mktemp("view")
-    config = parse_campaign(CAMPAIGN.replace("runs/view.h5", str(root / "view.h5")))
+    config = parse_campaign(campaign(str(root / "view.h5")))
     oracle = ReplayOracle(synthetic_gaps(build_campaign_pool(config)), delay=0.01, fail_attempts={0: 1})
-    run_campaign(config, CAMPAIGN, client=client, report=Reporter(7, Console(file=io.StringIO())), task=oracle)
+    run_campaign(config, campaign(), client=client, report=Reporter(7, Console(file=io.StringIO())), task=oracle)
     return root / "view.h5"
 
 
@@ -179,7 +169,7 @@ def test_server_binds_the_loopback_only_and_refuses_a_busy_port(store):
 def test_run_view_on_a_busy_port_stops_before_anything_is_computed(in_tmp, store, capsys):
     from activemat.cli import main
 
-    (in_tmp / "c.toml").write_text(CAMPAIGN)
+    (in_tmp / "c.toml").write_text(campaign())
     server = ViewServer(store, port=0).start_in_thread()
     try:
         assert main(["run", "c.toml", "--view", "--view-port", str(server.port)]) == 2
