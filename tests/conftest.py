@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from activemat.cli import main
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -167,3 +171,19 @@ def synthetic_gaps(pool) -> dict[int, float]:
     pair1 = pool.features[:, pool.feature_names.index("pair1")] if "pair1" in pool.feature_names else 0 * x
     gap = 0.60 - 0.55 * x + 0.05 * x**2 + 0.04 * (pair1 - (1 - 2 * x) ** 2)
     return {i: float(g) for i, g in enumerate(np.maximum(gap, 0.0))}
+
+
+def cli(*args) -> tuple[int, str, str]:
+    """Run the command line in this process: (exit code, standard output, standard error)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in args])
+    return code, out.getvalue(), err.getvalue()
+
+
+def one_line_error(code: int, err: str) -> str:
+    """The one ``activemat: error:`` line of an exit-2 refusal (fails the test on anything else)."""
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("activemat: error: "), err
+    return lines[0]

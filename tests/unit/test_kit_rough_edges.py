@@ -23,7 +23,7 @@ from activemat.campaign.setup import build_campaign_pool
 from activemat.cli import main
 from activemat.store.read import read_store
 from activemat.store.timestamps import TIME_COLUMNS, iso_utc, with_iso_times
-from tests.conftest import synthetic_gaps
+from tests.conftest import cli, one_line_error, synthetic_gaps
 
 
 @pytest.fixture(scope="module")
@@ -45,20 +45,6 @@ def whole(tmp_path_factory):
                       dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
         _run(client, text, ReplayOracle(gaps, delay=0.0))
     return path, gaps
-
-
-def cli(*args) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in args])
-    return code, out.getvalue(), err.getvalue()
-
-
-def one_line_error(code: int, err: str) -> str:
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("activemat: error: "), err
-    return lines[0]
 
 
 def _sha(path) -> str:

@@ -5,7 +5,6 @@ another preset. Bad input: one line naming the thing and the fix, exit code 2, t
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
@@ -13,10 +12,9 @@ import json
 import pytest
 from test_query_stores import stores
 
-from activemat.cli import main
 from activemat.errors import SpaceError
 from activemat.space.formula import parse_formula
-from tests.conftest import campaign_toml
+from tests.conftest import campaign_toml, cli, one_line_error
 
 SIGE = ("Si", "Ge")
 
@@ -28,20 +26,6 @@ def store(tmp_path_factory):
 
 def _sha(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def cli(*args) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in args])
-    return code, out.getvalue(), err.getvalue()
-
-
-def one_line_error(code: int, err: str) -> str:
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("activemat: error: "), err
-    return lines[0]
 
 
 # -- formulas as a user types them -------------------------------------------------------------------

@@ -25,24 +25,10 @@ from activemat.campaign.starter import SLURM_FILES, TEMPLATES, profile_name, wit
 from activemat.cli import main
 from activemat.errors import InputError
 from activemat.version import __version__
-from tests.conftest import campaign_toml
+from tests.conftest import campaign_toml, cli, one_line_error
 
 ROOT = Path(__file__).resolve().parents[2]
 KIT = ROOT / "activemat" / "templates"
-
-
-def cli(*args) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in args])
-    return code, out.getvalue(), err.getvalue()
-
-
-def one_line_error(code: int, err: str) -> str:
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("activemat: error: "), err
-    return lines[0]
 
 
 def tree(folder: Path) -> set[str]:
