@@ -8,8 +8,11 @@ Here the separation of two valleys,
 
     s(config) = E(upper valley) - E(lower valley),  e.g. E_L - E_Δ,
 
-is learned over the pool by the campaign's own ``[model]`` (a GP on the
-same features, fitted to the results of one preset), averaged per
+is learned over the pool by the campaign's own model: a GP on the same
+features fitted to the results of one preset or, for a multi-fidelity
+campaign, its recursive co-kriging over every preset's separations (the
+cheap levels' valleys move with the accurate ones, so they carry most of
+the information where the accurate level has few results), averaged per
 composition as the gap curve is (multiplicity weights, joint posterior:
 :mod:`activemat.learn.curve`), and the crossover is where that average
 changes sign. Its uncertainty comes from joint draws of the whole averaged
@@ -32,6 +35,7 @@ import numpy as np
 from activemat.campaign.setup import model_factory
 from activemat.campaign.stored import open_campaign
 from activemat.errors import InputError
+from activemat.learn.cokriging import CoKriging
 from activemat.learn.curve import composition_subsets, curve_covariance
 from activemat.store import schema as S
 
@@ -61,6 +65,27 @@ def separation_data(view, preset: str, lower: str, upper: str) -> tuple[np.ndarr
     return idx, sep[[last[int(c)] for c in idx]]
 
 
+def _fit_separation(view, config, pool, preset: str | None, lower: str, upper: str):
+    """The fitted separation model and its levels (``preset``, ``n_results``), cheap to accurate: the campaign's
+    co-kriging over every preset with results (``preset`` None, a multi-fidelity campaign), else one GP."""
+    every = [config.calculator.name] if config.model.transfer_from else list(config.calculator.presets)
+    presets = [preset] if preset else every  # a transfer campaign's frozen level is another store's
+    data = [(p, *separation_data(view, p, lower, upper)) for p in presets]
+    top, top_idx, _ = data[-1]
+    if len(top_idx) < 3:
+        raise InputError(f"{view.path}: {len(top_idx)} {top} result(s) with both the {lower} and {upper} valley "
+                         "gaps; a crossover needs 3 (valley gaps come from presets with edges = \"folded\", "
+                         "schema 8 and later)")
+    data = [d for d in data if len(d[1])]  # a cheap level without valley gaps (an older preset) is left out
+    levels = [{"preset": p, "n_results": int(len(idx))} for p, idx, _ in data]
+    make = model_factory(config.model, config.campaign.seed, pool)
+    if len(data) > 1:
+        model = CoKriging(make).fit([(pool.features[idx], sep) for _, idx, sep in data])
+    else:
+        model = make(n_train=len(top_idx)).fit(pool.features[top_idx], data[-1][2])
+    return model, levels
+
+
 def _first_crossing(x: np.ndarray, curves: np.ndarray) -> np.ndarray:
     """Per row of ``curves`` (values at increasing ``x``): where it first goes from >= 0 to < 0, linear between
     points; NaN where it never does."""
@@ -82,7 +107,8 @@ def crossover(store: str | Path, *, lower: str = "Delta", upper: str = "L", pres
     store : the campaign store.
     lower, upper : the valleys (``Delta``, ``L``, ``Gamma``, ``X``); the separation E(upper) - E(lower) is
         positive where ``lower`` holds the minimum.
-    preset : whose results (default: the campaign's own preset, its most accurate).
+    preset : whose results alone (default: every preset of the campaign, cheap to accurate, by its co-kriging;
+        the campaign's own preset for a single-fidelity or transfer campaign).
     n_samples, seed : the joint draws of the averaged separation.
 
     Returns
@@ -90,7 +116,8 @@ def crossover(store: str | Path, *, lower: str = "Delta", upper: str = "L", pres
     dict
         ``x`` (median crossover of the draws; NaN if under half of them cross), ``x_low``/``x_high`` (16th and
         84th percentiles), ``no_crossing`` (share of draws that never change sign), ``n_results``,
-        ``preset``, ``valleys``, ``curve`` (per composition: ``x``, ``separation`` and its joint-posterior
+        ``preset`` (the accurate level), ``levels`` (each fitted level's ``preset`` and ``n_results``, cheap to
+        accurate), ``valleys``, ``curve`` (per composition: ``x``, ``separation`` and its joint-posterior
         ``std``, eV) and ``characters`` (per composition with computed cells: ``x``, ``n`` and ``share_upper``,
         the share whose ``cbm_character`` is ``upper``).
 
@@ -101,13 +128,8 @@ def crossover(store: str | Path, *, lower: str = "Delta", upper: str = "L", pres
     """
     view = open_campaign(store)
     config, pool = view.config(), view.pool()
-    preset = preset or config.calculator.name
-    idx, sep = separation_data(view, preset, lower, upper)
-    if len(idx) < 3:
-        raise InputError(f"{view.path}: {len(idx)} {preset} result(s) with both the {lower} and {upper} valley "
-                         "gaps; a crossover needs 3 (valley gaps come from presets with edges = \"folded\", "
-                         "schema 8 and later)")
-    model = model_factory(config.model, config.campaign.seed, pool)(n_train=len(idx)).fit(pool.features[idx], sep)
+    model, levels = _fit_separation(view, config, pool, preset, lower, upper)
+    preset = levels[-1]["preset"]
     subsets = list(composition_subsets(pool))
     x = np.array([k for k, *_ in subsets], float) / pool.n_sites
     mean = np.array([w @ model.predict(pool.features[i]) for _, i, w, _, _ in subsets])
@@ -122,7 +144,7 @@ def crossover(store: str | Path, *, lower: str = "Delta", upper: str = "L", pres
     n_b = pool.n_b[cand]
     characters = [{"x": float(k / pool.n_sites), "n": int((n_b == k).sum()),
                    "share_upper": float(np.mean(chars[ok][n_b == k] == upper))} for k in np.unique(n_b)]
-    return {"preset": preset, "valleys": (lower, upper), "n_results": int(len(idx)),
+    return {"preset": preset, "levels": levels, "valleys": (lower, upper), "n_results": levels[-1]["n_results"],
             "x": float(np.median(found)) if half else float("nan"),
             "x_low": float(np.percentile(found, 16)) if half else float("nan"),
             "x_high": float(np.percentile(found, 84)) if half else float("nan"),
@@ -141,7 +163,8 @@ def render(result: dict, console=None) -> None:
     lower, upper = result["valleys"]
     figure = (f"x = {result['x']:.3f} (16-84 %: {result['x_low']:.3f}-{result['x_high']:.3f})"
               if result["x"] == result["x"] else "not located (under half of the draws cross)")
-    console.print(f"{lower} -> {upper} crossover from {result['n_results']} {result['preset']} results: {figure}; "
+    source = " + ".join(f"{level['n_results']} {level['preset']}" for level in result["levels"])
+    console.print(f"{lower} -> {upper} crossover from {source} results: {figure}; "
                   f"no crossing in {100 * result['no_crossing']:.1f} % of the draws")
     shares = {round(c["x"], 6): c for c in result["characters"]}
     table = Table("x", f"E_{upper} - E_{lower} (eV)", "std (eV)", "computed cells", f"CBM at {upper}")

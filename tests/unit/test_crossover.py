@@ -19,25 +19,38 @@ CAMPAIGN = campaign_toml({}, name="valleys", seed=0, space={"supercell": [2, 2, 
                          calculator={"preset": "pbe-fast"}, model={"restarts": 1})
 
 
-def _store(path, n: int, crossing: float = 0.8) -> None:
+#: the same space with a cheap level below: pbe-fast (fidelity 0) -> pbe-relaxed (fidelity 1)
+MULTI = campaign_toml({}, name="valleys-multi", seed=0, space={"supercell": [2, 2, 2], "mode": "configurations"},
+                      calculator={"preset": "pbe-relaxed", "cost": 1000.0,
+                                  "cheaper": [{"preset": "pbe-fast", "cost": 100.0}]},
+                      model={"restarts": 1}, strategy={"kind": "ivr"})
+
+
+def _store(path, n: int, crossing: float = 0.8, *, text: str = CAMPAIGN, top: int = 0) -> None:
     """Delta 1.2 - 0.3 x and L = Delta + (crossing - x), crossing at ``crossing``, each with a
-    small configurational term; every 10th result has no L state in the window (NaN)."""
-    config = parse_campaign(CAMPAIGN)
+    small configurational term; every 10th result has no L state in the window (NaN). With ``top``, ``text``
+    is MULTI: the ``n`` results are pbe-fast's with their crossing 0.1 lower, and ``top`` of them are computed
+    again with pbe-relaxed, whose crossing is ``crossing``."""
+    config = parse_campaign(text)
     pool = build_campaign_pool(config)
     rng = np.random.default_rng(1)
     picks = np.unique(np.concatenate([[0, len(pool) - 1], rng.choice(len(pool), n, replace=False)]))
     wiggle = 0.01 * np.sin(7 * pool.features[:, 1])
-    store = CampaignStore.create(path, campaign_text=CAMPAIGN, identity=config.identity(), pool=pool,
-                                 presets={"pbe-fast": load_preset("pbe-fast").model_dump(mode="json")})
+    presets = config.calculator.presets
+    store = CampaignStore.create(path, campaign_text=text, identity=config.identity(), pool=pool,
+                                 presets={p: load_preset(p).model_dump(mode="json") for p in presets})
+    levels = [(0, "pbe-fast", picks, crossing)] if not top else [
+        (0, "pbe-fast", picks, crossing - 0.1), (1, "pbe-relaxed", picks[::max(1, len(picks) // top)], crossing)]
     with store:
-        for i, c in enumerate(picks.tolist()):
-            x = pool.x_b[c]
-            delta = 1.2 - 0.3 * x + wiggle[c]
-            l_gap = delta + 1.0 * (crossing - x) + wiggle[c] if i % 10 != 5 else float("nan")
-            row = store.add_attempt(c, 0, "pbe-fast", 0, "seed")
-            store.finish_attempt(row, CalculationRecord(
-                c, 0, "pbe-fast", "ok", gap=float(np.fmin(delta, l_gap)), gap_delta=delta, gap_x=delta + 0.15,
-                gap_l=l_gap, cbm_character="L" if l_gap < delta else "Delta"))
+        for fidelity, preset, chosen, at in levels:
+            for i, c in enumerate(chosen.tolist()):
+                x = pool.x_b[c]
+                delta = 1.2 - 0.3 * x + wiggle[c]
+                l_gap = delta + 1.0 * (at - x) + wiggle[c] if i % 10 != 5 else float("nan")
+                row = store.add_attempt(c, fidelity, preset, 0, "seed")
+                store.finish_attempt(row, CalculationRecord(
+                    c, fidelity, preset, "ok", gap=float(np.fmin(delta, l_gap)), gap_delta=delta,
+                    gap_x=delta + 0.15, gap_l=l_gap, cbm_character="L" if l_gap < delta else "Delta"))
 
 
 def test_the_crossover_is_where_the_averaged_valley_separation_changes_sign(tmp_path):
@@ -88,3 +101,17 @@ def test_predict_crossover_prints_the_figure_and_refuses_an_unknown_valley(tmp_p
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "unknown valley 'K'" in err
     assert main(["predict", str(tmp_path / "v.h5"), "Si8Ge8", "--crossover"]) == 2
+
+
+def test_a_multi_fidelity_campaign_locates_it_by_co_kriging_over_every_level(tmp_path):
+    """Few accurate results and many cheap ones whose crossover is shifted: the co-kriging lands on the accurate
+    crossing with a tighter interval than the accurate results alone give."""
+    _store(tmp_path / "m.h5", 60, text=MULTI, top=6)
+    both = crossover(tmp_path / "m.h5", seed=2)
+    alone = crossover(tmp_path / "m.h5", preset="pbe-relaxed", seed=2)
+    assert [level["preset"] for level in both["levels"]] == ["pbe-fast", "pbe-relaxed"]
+    assert both["levels"][0]["n_results"] > 50 and both["n_results"] == both["levels"][1]["n_results"] < 10
+    assert alone["levels"] == [{"preset": "pbe-relaxed", "n_results": both["n_results"]}]
+    assert both["x"] == pytest.approx(0.8, abs=0.03)
+    width = both["x_high"] - both["x_low"]
+    assert np.isnan(alone["x"]) or width < alone["x_high"] - alone["x_low"]
