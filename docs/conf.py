@@ -36,7 +36,7 @@ extensions = [
 activemat_repo = str(_repo_root())
 
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "results/*.md"]  # results/: generated fragments, included by results.md
 templates_path = ["_templates"]
 
 myst_enable_extensions = ["colon_fence", "deflist"]

@@ -16,6 +16,7 @@ is compared with, and the deviations are then taken from it; none are applied un
 from __future__ import annotations
 
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,9 @@ from activemat.analysis.model import fit_store_model
 from activemat.campaign.stored import CampaignView, open_campaign
 from activemat.errors import InputError, NotEnoughData
 from activemat.store import schema as S
+
+#: characters per legend line: the legend sits below the panels and must fit the figure's width
+LEGEND_WIDTH = 110
 
 
 def fidelity_label(view: CampaignView) -> str:
@@ -137,8 +141,9 @@ def plot_experiment(curves: list[dict], path: Path, corrections=()) -> None:
                  f"{'terms applied: ' + _terms_label(corrections) if corrections else 'no correction terms applied'}",
                  fontsize=10)
     ax.grid(alpha=0.3)
-    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=1, fontsize=7.5, frameon=False,
-               handlelength=2.5)
+    handles, labels = ax.get_legend_handles_labels()
+    labels = [textwrap.fill(label, LEGEND_WIDTH) for label in labels]  # long labels would run off the figure
+    fig.legend(handles, labels, loc="outside lower center", ncol=1, fontsize=7.5, frameon=False, handlelength=2.5)
     dev.set_xlabel("Ge fraction x in Si$_{1-x}$Ge$_x$")
     dev.set_ylabel(f"model $-$ {what} (eV)")
     dev.set_title(f"model $-$ {'(experiment + ' + _terms_label(corrections) + ')' if corrections else 'experiment'}:"
