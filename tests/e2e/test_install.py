@@ -1,82 +1,31 @@
 """A non-editable install works: the wheel, a fresh venv, the shipped presets and a real campaign.
 
-The project is built into a wheel the way `pip install .` builds it (isolated, from pyproject.toml's
-[build-system]), from a copy of the repository so the build writes nothing into the work tree. The
-wheel goes into a fresh venv under tmp_path. Rebuilding GPAW there would take many minutes, so that
-venv sees the test venv's dependencies through a .pth line naming the test venv's site-packages. Python
-adds that directory to sys.path but does not process the .pth files inside it, so the editable
-activemat of the test venv stays invisible: the tests check that the installed copy is the one imported.
+The wheel is built once per session and installed into a fresh venv under tmp_path that reaches the test venv's
+dependencies through a .pth file (tests/e2e/conftest.py says how, and why the editable activemat of the test venv
+stays invisible): the tests check that the installed copy is the one imported.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
-import sysconfig
 import zipfile
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 from tests.conftest import TINY
+from tests.e2e.conftest import REPO, clean_env, fresh_venv, ok, run
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[2]
-
-# What a source checkout holds besides the sources: never part of a build.
-NOT_SOURCES = (".venv", ".git", "build", "dist", "*.egg-info", "__pycache__", "runs", ".make",
-               "dask-worker-space", ".import_linter_cache", "*.h5")
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """The environment without anything that could put the repository on sys.path or add presets."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV", "ACTIVEMAT_CALCULATORS")}
-    env.update(extra)
-    return env
-
-
-def run(*cmd, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([str(c) for c in cmd], cwd=cwd, env=env or clean_env(), capture_output=True,
-                          text=True, timeout=timeout)
-
-
-def ok(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode == 0, f"{result.args} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
-    return result.stdout
-
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory):
+def installed(tmp_path_factory, built_wheel):
     """activemat built into a wheel and installed, non-editable, into a fresh venv."""
-    root = tmp_path_factory.mktemp("install")
-    src, dist, venv, work = root / "src", root / "dist", root / "venv", root / "work"
-    work.mkdir()
-
-    created = run(sys.executable, "-m", "venv", "--without-pip", venv, cwd=root)
-    if created.returncode != 0 or not (venv / "bin" / "python").exists():
-        pytest.skip(f"cannot create a virtual environment here: {created.stderr.strip() or created.stdout.strip()}")
-    python = venv / "bin" / "python"
-
-    # Build from a copy: setuptools writes build/ and *.egg-info next to the sources. Absolute paths
-    # throughout: pip reads a bare relative name such as "src" as a package on the index.
-    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(*NOT_SOURCES))
-    ok(run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", dist, src, cwd=root))
-    [wheel] = dist.glob("activemat-*.whl")
-
-    # Install before the .pth exists, with this venv's pip run under the fresh interpreter (--python): it
-    # sees only the fresh venv, so the test venv's activemat cannot count as "already installed".
-    ok(run(sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-index", wheel, cwd=root))
-
-    site = Path(ok(run(python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))", cwd=work)).strip())
-    outer = dict.fromkeys(sysconfig.get_path(k) for k in ("purelib", "platlib"))  # this (test) venv's
-    (site / "_activemat_test_dependencies.pth").write_text("".join(f"{p}\n" for p in outer))
-    return SimpleNamespace(root=root, src=src, wheel=wheel, venv=venv, python=python,
-                           activemat=venv / "bin" / "activemat", site=site, work=work)
+    venv = fresh_venv(tmp_path_factory.mktemp("install"), built_wheel.wheel)
+    venv.wheel, venv.src = built_wheel.wheel, built_wheel.src
+    return venv
 
 
 def installed_python(installed, code: str, env: dict[str, str] | None = None) -> str:
