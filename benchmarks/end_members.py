@@ -110,7 +110,7 @@ def main() -> None:
                     r = rows[-1]
                     print(f"{name} {element} {atoms} atoms: " + (f"{r['gap']:.4f} eV, CBM {r['cbm_character']}"
                           if r["ok"] else f"FAILED {r['error']}") + f", {r['seconds']:.0f} s", flush=True)
-    report(rows)
+    report((load(NAME) or {}).get("rows", rows))  # as saved: a NaN read as None prints "-"
 
 
 if __name__ == "__main__":
