@@ -15,6 +15,7 @@ docs/results/<name>.md that docs/results.md includes; rerun it as the campaign g
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import time
 from pathlib import Path
@@ -24,8 +25,9 @@ from activemat.analysis.crossover import crossover
 from activemat.analysis.curve import gap_curve, with_experiment
 from activemat.analysis.experiment import CROSSOVER_X
 from activemat.analysis.experiment_figure import compare_experiment
+from activemat.errors import InputError
 from activemat.store import schema as S
-from benchmarks.common import command, load, save
+from benchmarks.common import command, save
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ROOT / "docs" / "figures"
@@ -48,18 +50,22 @@ def costs(store: Store) -> list[dict]:
     return rows
 
 
-def summarise(path: Path, name: str, samples: int) -> dict:
+def summarise(path: Path, name: str, samples: int, figures: Path = FIGURES) -> dict:
     store = Store(path)
     status = store.status()
-    curve = with_experiment(gap_curve(path, bowing="fixed-ends", n_samples=samples), "all")
+    try:  # the end points at the computed end members when both are there
+        curve = gap_curve(path, bowing="fixed-ends", n_samples=samples)
+    except InputError:
+        curve = gap_curve(path, n_samples=samples)
+    curve = with_experiment(curve, "all")
     try:
         cross = crossover(path)
     except Exception as error:  # too few results with both valleys yet: say so on the page
         cross = {"error": str(error)}
-    figure = FIGURES / f"{name}-experiment.png"
+    figure = figures / f"{name}-experiment.png"
     compare_experiment([path], figure, corrections="all")
     return {"command": command("production"), "store": str(path), "name": name, "status": status,
-            "costs": costs(store), "curve": curve, "crossover": cross, "figure": str(figure.relative_to(ROOT))}
+            "costs": costs(store), "curve": curve, "crossover": cross, "figure": figure.name}
 
 
 def _f(v, digits: int = 3) -> str:
@@ -78,7 +84,7 @@ def fragment(r: dict) -> str:
     lines += [f"| {c['preset']} | {c['results']} | {c['attempts']} | {c['cpu_hours']:.2f} | {_f(c['median_s'], 0)} |"
               for c in r["costs"]]
     dev = curve["deviations"]
-    lines += ["", f"![the curve against experiment](../{Path(r['figure']).relative_to('docs')})", "",
+    lines += ["", f"![the curve against experiment](../figures/{r['figure']})", "",
               "| x | composition | model gap (eV) | joint std (eV) | configurational spread (eV) | "
               "measured + terms (eV) | model - measured (eV) |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {c['x']:.4f} | {c['formula']} | {c['mean']:.3f} | {c['model_std']:.3f} | {c['spread']:.3f} | "
@@ -98,21 +104,25 @@ def fragment(r: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("store", type=Path)
     p.add_argument("--name", help="default: the store's stem")
     p.add_argument("--samples", type=int, default=4000, help="joint posterior draws for the bowing fit")
+    p.add_argument("--out", type=Path, help="write the JSON, figure and fragment into this folder instead of "
+                                            "benchmarks/results, docs/figures and docs/results")
     a = p.parse_args(argv)
     name = a.name or a.store.stem
+    results, figures, fragments = (a.out, a.out, a.out) if a.out else (None, FIGURES, FRAGMENTS)
     start = time.time()
-    result = summarise(a.store, name, a.samples)
-    saved = save(f"production-{name}", result)
-    text = fragment(load(f"production-{name}"))  # as saved: NaN as None, the machine's date added
-    FRAGMENTS.mkdir(parents=True, exist_ok=True)
-    (FRAGMENTS / f"{name}.md").write_text(text)
+    result = summarise(a.store, name, a.samples, figures)
+    saved = save(f"production-{name}", result, results)
+    text = fragment(json.loads(saved.read_text()))  # as saved: NaN as None, the machine's date added
+    fragments.mkdir(parents=True, exist_ok=True)
+    (fragments / f"{name}.md").write_text(text)
     print(text)
-    print(f"written {saved}, {FRAGMENTS / f'{name}.md'}, {result['figure']} in {time.time() - start:.0f} s")
+    print(f"written {saved}, {fragments / f'{name}.md'}, {figures / result['figure']} in {time.time() - start:.0f} s")
+    return result
 
 
 if __name__ == "__main__":

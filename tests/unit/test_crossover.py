@@ -40,7 +40,7 @@ def _store(path, n: int, crossing: float = 0.8, *, text: str = CAMPAIGN, top: in
     store = CampaignStore.create(path, campaign_text=text, identity=config.identity(), pool=pool,
                                  presets={p: load_preset(p).model_dump(mode="json") for p in presets})
     levels = [(0, "pbe-fast", picks, crossing)] if not top else [
-        (0, "pbe-fast", picks, crossing - 0.1), (1, "pbe-relaxed", picks[::max(1, len(picks) // top)], crossing)]
+        (0, "pbe-fast", picks, crossing - 0.1), (1, "pbe-relaxed", np.unique(np.r_[picks[::max(1, len(picks) // top)], picks[-1]]), crossing)]
     with store:
         for fidelity, preset, chosen, at in levels:
             for i, c in enumerate(chosen.tolist()):
