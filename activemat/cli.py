@@ -11,7 +11,6 @@ from contextlib import nullcontext
 from activemat.errors import InputError
 
 # The registries name the choices (strategies, model kinds): light modules, imported for the parser.
-from activemat.analysis.experiment import CORRECTION_NAMES
 from activemat.learn import MODEL_KINDS
 from activemat.learn.strategies import campaign_kinds
 from activemat.version import __version__
@@ -149,7 +148,7 @@ def _predict(args) -> int:
             raise InputError("--crossover locates the valley crossover of the whole curve; leave out --curve, the "
                              "compositions and structure files")
         lower, _, upper = args.crossover.partition(",")
-        result = crossover(args.store, lower=lower, upper=upper or "L")
+        result = crossover(args.store, lower=lower or None, upper=upper or None)
         print(json.dumps(result)) if args.json else render(result)
         return 0
     if args.curve and args.spec:
@@ -335,9 +334,10 @@ def _add_model_verbs(sub) -> None:
     predict.add_argument("--curve", action="store_true",
                          help="the composition-averaged gap curve E_g(x) with its joint-posterior model std, the "
                               "configurational spread and the bowing parameter b (instead of SPEC)")
-    predict.add_argument("--crossover", nargs="?", const="Delta,L", metavar="LOWER,UPPER",
-                         help="where the conduction-band minimum changes from valley LOWER to UPPER along x "
-                              "(default Delta,L), from the computed valley gaps, with its uncertainty")
+    predict.add_argument("--crossover", nargs="?", const="", metavar="LOWER,UPPER",
+                         help="where the conduction-band minimum changes from valley LOWER to UPPER along x, from "
+                              "the computed valley gaps, with its uncertainty; default: the valleys of the system's "
+                              "measured-gap file (Si-Ge: Delta,L; Al-Ga-As: Gamma,X)")
     predict.add_argument("--bowing", choices=("free", "fixed-ends"), default="free",
                          help="with --curve: the bowing fit E_g = (1-x) E_A + x E_B - b x(1-x); free: E_A, E_B and b "
                               "fitted (the default); fixed-ends: E_A and E_B fixed to the computed end members' gaps, "
@@ -345,9 +345,10 @@ def _add_model_verbs(sub) -> None:
     predict.add_argument("--model", choices=MODEL_KINDS, help="refit this model kind instead of the campaign's")
     predict.add_argument("--refit", action="store_true", help=_REFIT)
     predict.add_argument("--corrections", metavar="TERMS",
-                         help="with --curve: also the measured SiGe gap (Weber and Alonso 1989) at each composition "
-                              "and the model's deviation from it, with these named terms added to the measurement "
-                              f"(comma-separated from {', '.join(CORRECTION_NAMES)}, all, or none)")
+                         help="with --curve: also the measured gap of the store's system (its file in "
+                              "activemat/analysis/experiments: Si-Ge, Al-Ga-As) at each composition and the model's "
+                              "deviation from it, with these named terms of that file added to the measurement "
+                              "(comma-separated, all, or none; Si-Ge: exciton, zpr, soc; Al-Ga-As: soc)")
     predict.add_argument("--json", action="store_true", help="machine-readable output")
     predict.set_defaults(func=_predict)
 
@@ -366,16 +367,17 @@ def _add_model_verbs(sub) -> None:
     plot.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the PNGs (created if missing)")
     plot.add_argument("--figures", help="comma-separated subset of gap_vs_x, learning_curve, parity, selection "
                       "(the default), and experiment: composition-averaged gap of each store against the "
-                      "measured SiGe gap (Weber and Alonso, Phys. Rev. B 40, 5683 (1989))")
+                      "measured gap of its system (Si-Ge: Weber and Alonso, Phys. Rev. B 40, 5683 (1989); "
+                      "Al-Ga-As: Vurgaftman et al., J. Appl. Phys. 89, 5815 (2001))")
     plot.add_argument("--model", choices=MODEL_KINDS, help="refit this model kind instead of the campaign's")
     plot.add_argument("--refit", action="store_true", help=_REFIT)
     plot.add_argument("--reference", metavar="STORE", help="overlay this store's gaps (same [space]) on gap_vs_x")
     plot.add_argument("--corrections", metavar="TERMS",
-                      help="experiment figure and its printed deviations: add these named terms to the measured "
-                           "(excitonic, 4.2 K) gap to get what a static-lattice, scalar-relativistic DFT gap is "
-                           f"compared with; comma-separated from {', '.join(CORRECTION_NAMES)} (exciton binding, "
-                           "zero-point renormalisation, spin-orbit Delta_so/3), or all; default none: the measured "
-                           "curve as is")
+                      help="experiment figure and its printed deviations: add these named terms of the system's "
+                           "measured-gap file to the measured gap to get what a static-lattice, scalar-relativistic "
+                           "DFT gap is compared with; comma-separated, or all (Si-Ge: exciton binding, zero-point "
+                           "renormalisation zpr, spin-orbit soc = Delta_so/3; Al-Ga-As: soc); default none: the "
+                           "measured curve as is")
     plot.set_defaults(func=_plot)
 
 

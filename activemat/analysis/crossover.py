@@ -1,7 +1,11 @@
 """Where the random alloy's conduction-band minimum changes valley, from computed valley gaps.
 
 Si(1-x)Ge(x)'s minimum lies in the Δ valley on the Si side and at L on the
-Ge side (measured crossover: x = 0.85, :data:`activemat.analysis.experiment.CROSSOVER_X`).
+Ge side (measured crossover: x = 0.85, :data:`activemat.analysis.experiment.CROSSOVER_X`);
+Al(x)Ga(1-x)As's lies at Γ on the GaAs side and at X on the AlAs side (measured:
+x = 0.37 ± 0.015 at 2 K). Which two valleys matter is the system's: by default
+the pair its measured-gap file names (:meth:`activemat.analysis.experiment.Measured.crossover_valleys`),
+and the result carries that file's measured crossover for comparison.
 The edge pass stores the gap to each valley of every calculation
 (``gap_delta``, ``gap_x``, ``gap_l``, ``gap_gamma``: :func:`activemat.compute.edges.valley_gaps`).
 Here the separation of two valleys,
@@ -32,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from activemat.analysis.experiment import measured_for_parent
 from activemat.campaign.setup import model_factory
 from activemat.campaign.stored import open_campaign
 from activemat.errors import InputError
@@ -98,15 +103,30 @@ def _first_crossing(x: np.ndarray, curves: np.ndarray) -> np.ndarray:
     return out
 
 
-def crossover(store: str | Path, *, lower: str = "Delta", upper: str = "L", preset: str | None = None,
+def default_valleys(view, lower: str | None = None, upper: str | None = None) -> tuple[str, str]:
+    """``(lower, upper)`` with the missing ones from the store's system's measured-gap file (Si-Ge: Delta, L;
+    Al-Ga-As: Gamma, X); InputError when one is missing and no file names them."""
+    if lower and upper:
+        return lower, upper
+    measured = measured_for_parent(view.parent)
+    valleys = measured.crossover_valleys() if measured is not None else None
+    if valleys is None:
+        why = "names no two valleys" if measured is not None else "is shipped"
+        raise InputError(f"no measured-gap file for {view.parent.name} {why}: give the valleys, "
+                         f"--crossover LOWER,UPPER (from {', '.join(VALLEY_GAPS)})")
+    return lower or valleys[0], upper or valleys[1]
+
+
+def crossover(store: str | Path, *, lower: str | None = None, upper: str | None = None, preset: str | None = None,
               n_samples: int = N_SAMPLES, seed: int = 0) -> dict:
-    """Where the minimum changes from valley ``lower`` (Si side) to ``upper``, from a store's valley gaps.
+    """Where the minimum changes from valley ``lower`` (the x = 0 side) to ``upper``, from a store's valley gaps.
 
     Parameters
     ----------
     store : the campaign store.
     lower, upper : the valleys (``Delta``, ``L``, ``Gamma``, ``X``); the separation E(upper) - E(lower) is
-        positive where ``lower`` holds the minimum.
+        positive where ``lower`` holds the minimum. Default: the pair of the system's measured-gap file
+        (:func:`default_valleys`).
     preset : whose results alone (default: every preset of the campaign, cheap to accurate, by its co-kriging;
         the campaign's own preset for a single-fidelity or transfer campaign).
     n_samples, seed : the joint draws of the averaged separation.
@@ -119,14 +139,18 @@ def crossover(store: str | Path, *, lower: str = "Delta", upper: str = "L", pres
         ``preset`` (the accurate level), ``levels`` (each fitted level's ``preset`` and ``n_results``, cheap to
         accurate), ``valleys``, ``curve`` (per composition: ``x``, ``separation`` and its joint-posterior
         ``std``, eV) and ``characters`` (per composition with computed cells: ``x``, ``n`` and ``share_upper``,
-        the share whose ``cbm_character`` is ``upper``).
+        the share whose ``cbm_character`` is ``upper``), and ``measured``: the system's measured crossover of
+        these valleys (``x``, ``uncertainty``, ``temperature``, ``reference``, and ``branches_x``, where the
+        file's branches cross), or None.
 
     Raises
     ------
     InputError
-        Fewer than 3 results with both valleys, or an unknown valley.
+        Fewer than 3 results with both valleys, an unknown valley, or no valleys given where no measured-gap
+        file names them.
     """
     view = open_campaign(store)
+    lower, upper = default_valleys(view, lower, upper)
     config, pool = view.config(), view.pool()
     model, levels = _fit_separation(view, config, pool, preset, lower, upper)
     preset = levels[-1]["preset"]
@@ -151,7 +175,16 @@ def crossover(store: str | Path, *, lower: str = "Delta", upper: str = "L", pres
             "no_crossing": float(1 - len(found) / n_samples),
             "curve": [{"x": float(xi), "separation": float(m), "std": float(np.sqrt(max(c, 0.0)))}
                       for xi, m, c in zip(x, mean, np.diag(cov))],
-            "characters": characters}
+            "characters": characters, "measured": _measured(view, lower, upper)}
+
+
+def _measured(view, lower: str, upper: str) -> dict | None:
+    """The system's measured crossover of ``lower`` -> ``upper`` (and where its file's branches cross), if any."""
+    measured = measured_for_parent(view.parent)
+    if measured is None or measured.crossover_valleys() != (lower, upper):
+        return None
+    seen = dict(measured.measured_crossover or {})
+    return {**seen, "branches_x": measured.crossover(), "branches_reference": measured.reference}
 
 
 def render(result: dict, console=None) -> None:
@@ -166,6 +199,11 @@ def render(result: dict, console=None) -> None:
     source = " + ".join(f"{level['n_results']} {level['preset']}" for level in result["levels"])
     console.print(f"{lower} -> {upper} crossover from {source} results: {figure}; "
                   f"no crossing in {100 * result['no_crossing']:.1f} % of the draws")
+    seen = result.get("measured")
+    if seen:
+        measured = f"x = {seen['x']:.3f} +/- {seen['uncertainty']:.3f} ({seen['reference']}); " if "x" in seen else ""
+        console.print(f"experiment: {measured}the branches of {seen['branches_reference']} cross at "
+                      f"x = {seen['branches_x']:.3f}")
     shares = {round(c["x"], 6): c for c in result["characters"]}
     table = Table("x", f"E_{upper} - E_{lower} (eV)", "std (eV)", "computed cells", f"CBM at {upper}")
     for row in result["curve"]:

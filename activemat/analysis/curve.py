@@ -327,45 +327,32 @@ def bowing_label(curve: dict) -> str:
 
 
 def with_experiment(curve: dict, corrections) -> dict:
-    """The curve with the measured gap (:mod:`activemat.analysis.experiment`) beside each composition.
+    """The curve with the measured gap of its system (:func:`activemat.analysis.experiment.measured_for`)
+    beside each composition.
 
-    ``corrections`` names the terms added to the measurement first (``"none"``
-    or ``""``: the measured curve as it is); each row gets ``experiment`` and
-    ``deviation`` (model mean minus it), the curve ``corrections`` (each term
-    and its size at x = 0 and 1) and ``deviations`` (their summary).
+    ``corrections`` names the terms of the system's measured-gap file added to the measurement first
+    (``"none"`` or ``""``: the measured curve as it is); each row gets ``experiment`` and ``deviation``
+    (model mean minus it), the curve ``corrections`` (each term and its size at x = 0 and 1),
+    ``deviations`` (their summary) and ``experiment`` (the file's ``reference``, ``temperature``,
+    ``quantity`` and ``file``). No file for the system is an InputError naming it.
     """
-    from activemat.analysis.experiment import (ELEMENTS, comparable_gap, describe_corrections, deviations,
-                                               measured_for)
+    from activemat.analysis.experiment import measured_for
 
-    terms = describe_corrections(corrections)
-    names = tuple(t["name"] for t in terms)
     fixed = tuple(curve.get("fixed", ()))
-    if tuple(curve["elements"]) == ELEMENTS and not fixed:
-        rows = [{**r, "experiment": float(comparable_gap(r["x"], names))} for r in curve["compositions"]]
-    else:  # another system: its shipped measured-gap file, without Si-Ge's correction terms
-        measured = measured_for(curve["elements"], fixed)
+    measured = measured_for(curve["elements"], fixed)
+    if measured is None:
         system = curve.get("system", "(1-x)".join(curve["elements"]) + "(x)")
-        if measured is None:
-            raise InputError(f"no measured gap is shipped for {system}; add a file to activemat/analysis/"
-                             "experiments/ (format: SiGe.toml there) or leave the experiment out")
-        if names:
-            raise InputError(f"the correction terms ({', '.join(names)}) are Si-Ge's; {system} has none yet: "
-                             "use --corrections none")
-        rows = [{**r, "experiment": float(measured.gap(r["x"]))} for r in curve["compositions"]]
-        for r in rows:
-            r["deviation"] = r["mean"] - r["experiment"]
-        x = np.array([r["x"] for r in rows])
-        d = np.array([r["deviation"] for r in rows])
-        summary = {"mean_signed": float(d.mean()), "mean_abs": float(np.abs(d).mean()),
-                   "max_abs": float(np.abs(d).max()), "n_compositions": len(rows), "corrections": [],
-                   "at_0": float(d[np.isclose(x, 0)][0]) if np.isclose(x, 0).any() else float("nan"),
-                   "at_1": float(d[np.isclose(x, 1)][0]) if np.isclose(x, 1).any() else float("nan")}
-        return {**curve, "compositions": rows, "corrections": terms, "deviations": summary,
-                "experiment": {"reference": measured.reference, "file": measured.path}}
+        raise InputError(f"no measured gap is shipped for {system}: add a file to activemat/analysis/experiments/ "
+                         "(format: SiGe.toml or AlGaAs.toml there) or leave out --corrections")
+    terms = measured.describe_corrections(corrections)
+    names = tuple(t["name"] for t in terms)
+    rows = [{**r, "experiment": float(measured.comparable_gap(r["x"], names))} for r in curve["compositions"]]
     for r in rows:
         r["deviation"] = r["mean"] - r["experiment"]
     x, mean = [r["x"] for r in rows], [r["mean"] for r in rows]
-    return {**curve, "compositions": rows, "corrections": terms, "deviations": deviations(x, mean, names)}
+    return {**curve, "compositions": rows, "corrections": terms, "deviations": measured.deviations(x, mean, names),
+            "experiment": {"reference": measured.reference, "temperature": measured.temperature,
+                           "quantity": measured.quantity, "file": measured.path}}
 
 
 def render(curve: dict, file=None) -> None:
@@ -420,8 +407,9 @@ def render(curve: dict, file=None) -> None:
         terms = "; ".join(f"{t['name']} {t['shift_at_0'] * 1000:+.1f} / {t['shift_at_1'] * 1000:+.1f} meV at x = 0 / 1"
                           for t in curve["corrections"])
         d = curve["deviations"]
-        console.print("experiment: Weber and Alonso, Phys. Rev. B 40, 5683 (1989), 4.2 K; "
-                      + (f"terms added: {terms}" if terms else "as measured, no correction terms"))
+        e = curve["experiment"]
+        console.print(f"experiment: {e['reference']}, {e['temperature']} K, {e['quantity']}")
+        console.print(f"terms added: {terms}" if terms else "as measured, no correction terms")
         console.print(f"model - experiment: mean {d['mean_signed']:+.4f} eV, mean abs {d['mean_abs']:.4f} eV")
     for note in curve["notes"]:
         console.print(f"note: {note}")

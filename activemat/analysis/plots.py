@@ -26,7 +26,6 @@ import numpy as np
 
 from activemat.analysis.canvas import COLOURS, figure, legend_below, note
 from activemat.analysis.curve import bowing_label, gap_curve, has_joint_covariance
-from activemat.analysis.experiment import parse_corrections
 from activemat.analysis.experiment_figure import check_comparable, compare_experiment
 from activemat.analysis.modelcard import open_reference, preset_warning
 from activemat.analysis.model import fit_store_model
@@ -231,7 +230,7 @@ def plot_store(store: str | Path | CampaignView, out_dir: str | Path, kind: str 
     ``results["warnings"]``: one line each, e.g. a reference computed with another preset than the model's.
     ``refit`` optimises the models' hyperparameters again instead of reusing the latest snapshots'.
     ``corrections``: terms applied to the measured curve in the ``experiment`` figure and its deviations
-    (names of :data:`activemat.analysis.experiment.CORRECTIONS`, comma-separated, or ``"all"``; default none).
+    (names of the terms in the system's measured-gap file, comma-separated, or ``"all"``; default none).
 
     Raises
     ------
@@ -239,12 +238,13 @@ def plot_store(store: str | Path | CampaignView, out_dir: str | Path, kind: str 
         Unknown figure name, an output folder that is a file, a store
         with no calculation at all, ``compare`` or ``corrections`` without
         the ``experiment`` figure, an unknown correction name, or
-        ``experiment`` on a store that is not SiGe.
+        ``experiment`` on a store whose system has no measured-gap file.
     """
     view = open_campaign(store)
     figures = figure_names(figures)
-    corrections = parse_corrections(corrections)
-    if corrections and "experiment" not in figures:
+    named = [n for n in (corrections.split(",") if isinstance(corrections, str) else corrections or ())
+             if n.strip() and n.strip().lower() != "none"]
+    if named and "experiment" not in figures:
         raise InputError("correction terms are only used by the experiment figure; add --figures experiment "
                          "(or experiment,gap_vs_x,...)")
     compare = [open_campaign(c) for c in (compare or ())]
@@ -252,8 +252,10 @@ def plot_store(store: str | Path | CampaignView, out_dir: str | Path, kind: str 
         raise InputError("more than one store is only used by the experiment figure; add --figures experiment "
                          "(or experiment,gap_vs_x,...)")
     if "experiment" in figures:
+        measured = None
         for v in [view, *compare]:
-            check_comparable(v)
+            measured = check_comparable(v, measured)
+        corrections = measured.parse_corrections(corrections)
     if reference is not None:
         reference = open_reference(view, reference)
         if results is not None and preset_warning(view, reference):

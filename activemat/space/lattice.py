@@ -28,6 +28,7 @@ import numpy as np
 import spglib
 from ase import Atoms
 from ase.build import bulk
+from ase.spacegroup import crystal
 from ase.data import atomic_numbers
 from ase.formula import Formula
 
@@ -35,12 +36,14 @@ from activemat.errors import SpaceError
 
 __all__ = ["LATTICES", "LATTICE_CONSTANTS", "LATTICE_CONSTANTS_BY_LATTICE", "CELLS", "Parent", "as_parent",
            "parent_from_keys", "check_elements", "supercell_atoms",
-           "check_supercell", "check_cell", "reference_sites", "mixing_sites", "site_types", "diamond_supercell",
+           "check_supercell", "check_cell", "reference_sites", "mixing_sites", "site_types", "diamond_supercell", "named_cell",
            "vegard_constant", "lattice_name"]
 
-#: Named parent lattices: ASE ``bulk`` crystal structure -> a formula ASE builds it from (its sites' order).
+#: Named parent lattices: ASE ``bulk`` crystal structure -> a formula ASE builds it from (its sites' order);
+#: ``wurtzite`` with the ideal c/a = sqrt(8/3) and u = 3/8, ``perovskite`` (cubic ABX3, Pm-3m) from
+#: ``ase.spacegroup.crystal`` (B at the origin, A at the body centre, X at the face centres: :func:`named_cell`).
 LATTICES: dict[str, str] = {"diamond": "Si", "zincblende": "GaAs", "rocksalt": "NaCl", "cesiumchloride": "CsCl",
-                            "fluorite": "CaF2", "fcc": "Cu", "bcc": "Fe"}
+                            "fluorite": "CaF2", "fcc": "Cu", "bcc": "Fe", "wurtzite": "ZnO", "perovskite": "SrTiO3"}
 #: Lattice constants (Angstrom, room temperature) of end members, per named lattice, keyed by the end member's
 #: reduced formula. III-V: Vurgaftman, Meyer and Ram-Mohan, J. Appl. Phys. 89, 5815 (2001). A campaign file
 #: adds or replaces entries with ``[space] lattice_constants``.
@@ -120,7 +123,7 @@ class Parent:
     def cell_atoms(self, cell: str = "primitive", x: float = 0.0) -> Atoms:
         """The ``cell`` (``"primitive"`` or ``"cubic"``) of the host end member at Vegard's constant for ``x``."""
         if self.cell is None:
-            atoms = bulk(LATTICES[self.lattice], self.lattice, a=self.constant(x), cubic=cell == "cubic")
+            atoms = named_cell(self.lattice, self.constant(x), cubic=cell == "cubic")
         else:
             if cell != "primitive":
                 raise SpaceError(f"a structure-file parent ({self.lattice}) repeats its own cell: set space.cell = "
@@ -145,11 +148,25 @@ class Parent:
         return on.argmax(axis=1)
 
 
+def named_cell(lattice: str, a: float, *, cubic: bool = False) -> Atoms:
+    """The primitive (or ASE's conventional cubic) cell of a named lattice with its formula's species.
+
+    >>> named_cell("perovskite", 3.9).get_chemical_symbols(), named_cell("wurtzite", 3.2).get_chemical_symbols()
+    (['Ti', 'Sr', 'O', 'O', 'O'], ['Zn', 'O', 'Zn', 'O'])
+    """
+    if lattice == "perovskite":  # cubic: the primitive cell is the cubic one
+        return crystal(["Ti", "Sr", "O"], basis=[(0, 0, 0), (0.5, 0.5, 0.5), (0.5, 0, 0)], spacegroup=221,
+                       cellpar=[a, a, a, 90, 90, 90], primitive_cell=True)
+    if lattice == "wurtzite" and cubic:
+        raise SpaceError("the wurtzite lattice is hexagonal: set space.cell = \"primitive\" (the default)")
+    return bulk(LATTICES[lattice], lattice, a=a, cubic=cubic)
+
+
 @functools.lru_cache(maxsize=32)
 def _primitive_geometry(parent: Parent) -> tuple[np.ndarray, np.ndarray]:
     """(cell, fractional positions) of the parent's primitive cell at A's lattice constant."""
     if parent.cell is None:
-        prim = bulk(LATTICES[parent.lattice], parent.lattice, a=parent.constants[0])
+        prim = named_cell(parent.lattice, parent.constants[0])
         return prim.cell.array, prim.get_scaled_positions(wrap=False)
     return np.array(parent.cell), np.array(parent.scaled_positions)
 
@@ -249,7 +266,7 @@ def parent_from_keys(*, elements=None, lattice: str | None = None, structure: st
         sites, cell, frac = _structure_sites(Path(base) / structure, chemical_symbols)
         label, table = str(structure), {}
     else:
-        n = len(bulk(LATTICES[lattice], lattice, a=5.0))
+        n = len(named_cell(lattice, 5.0))
         if chemical_symbols is None:
             if lattice != "diamond":
                 raise SpaceError(f"space.lattice = {lattice!r} needs space.chemical_symbols, one list per site of "
@@ -302,13 +319,13 @@ def _structure_sites(path: Path, chemical_symbols) -> tuple[list, tuple, tuple]:
 
 
 def _site_order(lattice: str) -> str:
-    atoms = bulk(LATTICES[lattice], lattice, a=4.0)
+    atoms = named_cell(lattice, 4.0)
     return ", ".join(f"{s} at {' '.join(f'{v:g}' for v in p)}" for s, p in
                      zip(atoms.get_chemical_symbols(), atoms.get_scaled_positions().round(3)))
 
 
 def _example(lattice: str) -> str:
-    symbols = bulk(LATTICES[lattice], lattice, a=4.0).get_chemical_symbols()
+    symbols = named_cell(lattice, 4.0).get_chemical_symbols()
     return "[" + ", ".join(f"[\"{s}\", ...]" if i == 0 else f"[\"{s}\"]" for i, s in enumerate(symbols)) + "]"
 
 
@@ -449,7 +466,7 @@ def _named_lattices() -> dict[tuple[int, int], str]:
     """(space group number, atoms per primitive cell) -> name, of every named lattice."""
     out = {}
     for name, formula in LATTICES.items():
-        ref = bulk(formula, name, a=5.0)
+        ref = named_cell(name, 5.0)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "Set OLD_ERROR_HANDLING", DeprecationWarning)
             number = spglib.get_symmetry_dataset((ref.cell.array, ref.get_scaled_positions(), ref.numbers)).number

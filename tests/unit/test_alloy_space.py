@@ -137,7 +137,8 @@ def test_lattice_constants_missing_entry_names_the_key():
     ('lattice = "zincblende"\nchemical_symbols = [["Ga", "Al"], ["As", "P"]]', "two species on one sublattice"),
     ('lattice = "zincblende"\nelements = ["Al", "Ga"]\nchemical_symbols = [["Ga", "Al"], ["As"]]',
      "must be the mixing pair"),
-    ('lattice = "wurtzite"\nchemical_symbols = [["Ga", "Al"], ["As"]]', "space.lattice"),
+    ('lattice = "chalcopyrite"\nchemical_symbols = [["Ga", "Al"], ["As"]]', "space.lattice"),
+    ('lattice = "wurtzite"\nchemical_symbols = [["Ga", "Al"], ["As"]]', "the wurtzite primitive cell has 4 sites"),
 ])
 def test_bad_parent_keys_are_one_line_input_errors(space, expected):
     with pytest.raises(InputError, match=expected) as info:
@@ -178,3 +179,31 @@ def test_sampled_cubic_and_rocksalt_pools():
     pool = build_pool(pbsn, (2, 2, 2), features="icet", cutoffs=[7.0, 5.0])
     assert pool.parent.name == "Pb(1-x)Sn(x)Te" and pool.multiplicity.sum() == 2 ** 8
     assert pool.formula(3).endswith("Te8")
+
+
+def test_wurtzite_and_perovskite_parents_enumerate_and_build_their_sublattices():
+    # wurtzite: ASE's 4-site hexagonal cell (cation, anion, cation, anion), ideal c/a and u = 3/8
+    gan = parent_from_keys(lattice="wurtzite", chemical_symbols=[["Ga", "Al"], ["N"], ["Ga", "Al"], ["N"]],
+                           lattice_constants={"GaN": 3.189, "AlN": 3.112})
+    pool = build_pool(gan, (1, 1, 2), features="icet", cutoffs=[5.0])
+    assert pool.parent.name == "Ga(1-x)Al(x)N" and pool.n_sites == 4 and pool.multiplicity.sum() == 2 ** 4
+    assert pool.n_b.tolist() == [0, 1, 2, 2, 3, 4]  # two symmetry-distinct Ga2Al2 decorations
+    for i in range(len(pool)):
+        atoms = pool.atoms(i)
+        symbols = np.array(atoms.get_chemical_symbols())
+        assert len(atoms) == 8 and (symbols == "N").sum() == 4 and (symbols == "Al").sum() == pool.n_b[i]
+        assert set(symbols[gan.site_index(atoms) % 2 == 0]) <= {"Ga", "Al"}  # cations only on cation sites
+    assert pool.atoms(0).cell.cellpar()[:3] == pytest.approx([3.189, 3.189, 2 * 3.189 * np.sqrt(8 / 3)])
+    with pytest.raises(SpaceError, match="wurtzite lattice is hexagonal"):
+        gan.cell_atoms("cubic")
+    # perovskite ABX3 (Pm-3m): B at the origin, A at the body centre, X on the faces; halides mix on X
+    halide = parent_from_keys(lattice="perovskite",
+                              chemical_symbols=[["Pb"], ["Cs"], ["I", "Br"], ["I", "Br"], ["I", "Br"]],
+                              lattice_constants={"PbCsI3": 6.29, "PbCsBr3": 5.87})
+    pool = build_pool(halide, (2, 1, 1), features="icet", cutoffs=[6.5])
+    assert pool.n_sites == 6 and pool.multiplicity.sum() == 2 ** 6
+    atoms = pool.atoms(int(np.flatnonzero(pool.n_b == 3)[0]))
+    symbols = np.array(atoms.get_chemical_symbols())
+    assert (symbols == "Pb").sum() == (symbols == "Cs").sum() == 2 and (symbols == "Br").sum() == 3
+    assert set(symbols[halide.site_index(atoms) >= 2]) == {"I", "Br"}
+    assert atoms.cell.cellpar()[0] == pytest.approx(2 * (6.29 + 5.87) / 2)  # Vegard at x = 1/2

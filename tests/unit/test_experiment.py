@@ -71,7 +71,7 @@ TERMS = (("exciton", 0.0147, 0.00415, +1, +1), ("zpr", -0.059, -0.050, -1, +1),
 def test_each_term_sign_and_size_at_the_end_members(name, si, ge, sign, up):
     c = CORRECTIONS[name]
     assert float(c.value(0.0)) == pytest.approx(si) and float(c.value(1.0)) == pytest.approx(ge)
-    assert np.sign(c.si) == np.sign(c.ge) == sign
+    assert np.sign(c.at_0) == np.sign(c.at_1) == sign
     # every term raises the reference a static-lattice, scalar-relativistic DFT gap is compared with
     assert np.sign(float(c.shift(0.0))) == np.sign(float(c.shift(1.0))) == up
     assert float(comparable_gap(0.0, name) - weber_alonso_gap(0.0)) == pytest.approx(abs(si))
@@ -79,15 +79,17 @@ def test_each_term_sign_and_size_at_the_end_members(name, si, ge, sign, up):
     # linear in x between the end members
     assert float(c.value(0.5)) == pytest.approx((si + ge) / 2)
     assert float(c.shift(0.25)) == pytest.approx(up * abs(0.75 * si + 0.25 * ge))
-    assert float(c.uncertainty(0.5)) == pytest.approx((c.si_uncertainty + c.ge_uncertainty) / 2)
-    assert c.si_uncertainty > 0 and c.ge_uncertainty > 0 and c.citation and c.convention
+    assert float(c.uncertainty(0.5)) == pytest.approx((c.uncertainty_0 + c.uncertainty_1) / 2)
+    assert c.uncertainty_0 > 0 and c.uncertainty_1 > 0 and c.citation and c.convention
 
 
 def test_term_magnitudes_are_the_cited_ones():
     # meV: E_x Si 14.7, Ge 4.15; ZPR Si -59 (-57 to -64), Ge about -50; Delta_so/3 Si 44/3, Ge 290/3
-    assert 14 < 1000 * CORRECTIONS["exciton"].si < 15.5 and 4 < 1000 * CORRECTIONS["exciton"].ge < 4.5
-    assert -64 <= 1000 * CORRECTIONS["zpr"].si <= -57 and -60 <= 1000 * CORRECTIONS["zpr"].ge <= -40
-    assert 1000 * CORRECTIONS["soc"].ge == pytest.approx(96.7, abs=0.1)
+    assert 14 < 1000 * CORRECTIONS["exciton"].at_0 < 15.5 and 4 < 1000 * CORRECTIONS["exciton"].at_1 < 4.5
+    assert -64 <= 1000 * CORRECTIONS["zpr"].at_0 <= -57 and -60 <= 1000 * CORRECTIONS["zpr"].at_1 <= -40
+    assert 1000 * CORRECTIONS["soc"].at_1 == pytest.approx(96.7, abs=0.1)
+    # Delta_so/3 with the uncertainties the citation states (1 and 3 meV)
+    assert (CORRECTIONS["soc"].uncertainty_0, CORRECTIONS["soc"].uncertainty_1) == pytest.approx((0.001, 0.003))
     for c in CORRECTIONS.values():
         assert re.search(r"\b(19|20)\d\d\)", c.citation)  # a year: every number has a source
 
@@ -235,7 +237,7 @@ def test_plot_cli_rejects_unknown_corrections(fidelities, tmp_path, capsys):
     assert main(["plot", str(fidelities["exact"]), "-o", str(tmp_path / "x"), "--figures", "experiment",
                  "--corrections", "exciton,phonon"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "unknown correction phonon; choose from exciton, zpr, soc, all or none" in err[0]
+    assert len(err) == 1 and "unknown correction phonon for Si(1-x)Ge(x) (SiGe.toml); choose from exciton, zpr, soc, all or none" in err[0]
     assert not (tmp_path / "x").exists()
     assert main(["plot", str(fidelities["exact"]), "-o", str(tmp_path / "y"), "--corrections", "all"]) == 2
     assert "correction terms are only used by the experiment figure" in capsys.readouterr().err
@@ -249,11 +251,13 @@ def test_sige_measured_gap_file_is_the_weber_alonso_curve():
 
     m = measured_for(ELEMENTS)
     assert m.reference == CITATION and m.short == CITATION_SHORT and m.temperature == 4.2
-    assert dict(m.branches) == {"Delta": SI_BRANCH, "L": GE_BRANCH}
+    assert {b.valley: b.coefficients for b in m.branches} == {"Delta": SI_BRANCH, "L": GE_BRANCH}
     x = np.linspace(0, 1, 101)
     np.testing.assert_allclose(m.gap(x), weber_alonso_gap(x), rtol=0, atol=1e-12)
     assert m.crossover() == pytest.approx(CROSSOVER_X, abs=1e-9)
-    assert measured_for(("Ga", "Al"), ("As",)) is None  # not shipped yet
+    assert m.crossover_valleys() == ("Delta", "L") and m.measured_crossover is None
+    assert measured_for(("Ga", "Al"), ("As",)).system == "Al(x)Ga(1-x)As"
+    assert measured_for(("In", "Ga"), ("N",)) is None  # not shipped
 
 
 def test_measured_gap_file_of_points(tmp_path):

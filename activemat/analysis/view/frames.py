@@ -20,7 +20,7 @@ a Bokeh ``ColumnDataSource``):
   rebuilt from them, not optimised, once per snapshot), else the weighted
   average of the stds, an upper bound that takes the configurations' errors as
   fully correlated (``Frame.curve_band`` says which);
-- ``experiment``: the measured SiGe gap (Weber and Alonso) for Si-Ge stores;
+- ``experiment``: the measured gap of the store's system where a file is shipped (Si-Ge: Weber and Alonso);
 - ``computed``: calculations by ``kind`` (:data:`KINDS`): results of each
   preset, held-out results, running ones and failed ones (placed at the
   model mean, as they have no gap);
@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from activemat.analysis.experiment import CITATION_SHORT, ELEMENTS, measured_for, weber_alonso_gap
+from activemat.analysis.experiment import measured_for_parent
 from activemat.campaign.ledger import TEST
 from activemat.campaign.stored import CampaignView, open_campaign
 from activemat.errors import StoreError
@@ -274,17 +274,11 @@ def _curve(r: _Reading, joint: dict[int, float] | None) -> dict:
     return curve
 
 
-def _fixed(parent) -> tuple[str, ...]:
-    return tuple(sorted({s[0] for s in parent.chemical_symbols if len(s) == 1}))
-
-
-def _experiment(elements: tuple[str, str], fixed: tuple[str, ...] = ()) -> dict:
-    """The ``experiment`` source: the measured gap of the store's system (Weber-Alonso for Si-Ge, a shipped
-    measured-gap file for others; empty where none is shipped)."""
+def _experiment(parent) -> dict:
+    """The ``experiment`` source: the measured gap of the store's system, from its shipped measured-gap file
+    (Weber-Alonso for Si-Ge); empty where none is shipped."""
     xs = np.linspace(0.0, 1.0, 201)
-    if tuple(elements) == ELEMENTS and not fixed:
-        return {"x": xs, "gap": weber_alonso_gap(xs)}
-    measured = measured_for(elements, fixed)
+    measured = measured_for_parent(parent)
     return {"x": xs, "gap": measured.gap(xs)} if measured is not None else {"x": [], "gap": []}
 
 
@@ -401,7 +395,7 @@ def _header(r: _Reading, config, status: dict, *, path: str, budget: int, n_show
         "n_parity": int(len(dft)), "expected": expected,
         "last_row": float(np.nanmax(np.concatenate([calc["submitted"], calc["finished"]]))) if len(r.rows) else None,
         "progress": _bar(int(np.sum(ok_top & ~r.is_test)), budget),
-        "citation": CITATION_SHORT if (a, b) == ELEMENTS else "", "test_reason": TEST,
+        "citation": getattr(measured_for_parent(r.view.parent), "short", ""), "test_reason": TEST,
     }
 
 
@@ -438,7 +432,7 @@ def read_frame(store: str | Path | CampaignView, *, assigned: dict | None = None
     # the latest snapshot written before each submission: its prediction was made without that result
     snap_row = _snapshot_for(r.snaps, r.calc["submitted"].astype(float), r.calc["iteration"].astype(int))
     parity, expected = _parity(r, snap_row), _expected(r)
-    sources = {"configs": configs, "curve": _curve(r, joint), "experiment": _experiment(view.elements, _fixed(view.parent)),
+    sources = {"configs": configs, "curve": _curve(r, joint), "experiment": _experiment(view.parent),
                "computed": _computed(r), "learning": _learning(r.snaps), "parity": parity,
                "picks": _picks(r, snap_row), "running": _running(r, assigned or {}, expected),
                "failures": _failures(r)}
