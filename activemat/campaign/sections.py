@@ -34,7 +34,7 @@ class _Section(BaseModel):
 
 
 class CampaignSection(_Section):
-    name: str = "campaign"
+    name: str = Field("campaign", description="the campaign's name")
     store: str = Field("runs/campaign.h5", min_length=1,
                        description="HDF5 store path, relative to the working directory; missing directories on "
                                    "the way are created")
@@ -101,8 +101,12 @@ class SpaceSection(_Section):
             return check_supercell(supercell)
         except SpaceError as exc:
             raise ValueError(str(exc).removeprefix("space.supercell ")) from None
-    mode: Literal["configurations", "compositions", "sampled"] = "configurations"
-    samples_per_composition: int | None = Field(None, gt=0)
+    mode: Literal["configurations", "compositions", "sampled"] = Field(
+        "configurations", description="the pool: configurations, every symmetry-distinct decoration (up to 24 sites); "
+                                       "compositions, one per composition (its most probable class; x only); sampled, "
+                                       "random decorations per composition, one row per symmetry class")
+    samples_per_composition: int | None = Field(None, gt=0, description="mode = \"sampled\": random decorations drawn "
+                                                                      "per composition")
     features: Literal["shells", "orbits", "icet"] = Field(
         "shells", description="shells: x, pairs in shells 1-3, nearest-neighbour triplet (any cell; the diamond "
                               "lattice only); orbits: every symmetry-distinct 2-4-site cluster of the supercell's "
@@ -295,7 +299,9 @@ class ClusterSection(_Section):
     the GIL); `mpi_ranks` > 1 runs each calculation under an MPI launcher instead.
     """
 
-    kind: Literal["local", "slurm", "address"] = "local"
+    kind: Literal["local", "slurm", "address"] = Field(
+        "local", description="where the workers run: local processes, SLURM jobs (dask-jobqueue), or an existing "
+                             "Dask scheduler at `address`")
     workers: int = Field(2, ge=1, le=MAX_WORKERS, description="kind='local': worker processes")
     prefetch: int | Literal["auto"] = Field(
         "auto", description="extra submissions beyond one per worker, queued so a freed worker starts at once; "
