@@ -123,9 +123,8 @@ def preset_table() -> list[str]:
     m = data["machine"]
     out += ["", f"Each cell is Si / Ge. Gaps and times: `python -m benchmarks.end_members --report` "
                 f"(`benchmarks/results/end_members.json`; the 2-atom cell on a Γ-centred 12x12x12 grid with the "
-                f"preset's own settings is its converged gap), measured on {m['host']} ({m['cpus']} cores, "
-                f"Python {m['python']}, {m['date']}, 1-minute load {m['load_1min']}: other runs shared the cores, "
-                f"so the times are those of a loaded machine, one core per calculation). Experiment: "
+                f"preset's own settings is its converged gap), measured on a {m['cpus']}-core machine that other "
+                f"runs shared (the times are those of a loaded machine, one core per calculation). Experiment: "
                 f"{CITATION}, as measured (Si {measured['Si']:.3f} eV, Ge {measured['Ge']:.3f} eV at 4.2 K), "
                 f"with no correction terms; a static-lattice Kohn-Sham gap without spin-orbit is not the "
                 f"same quantity (explanation: physics, the terms of the comparison)."]
