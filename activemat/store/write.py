@@ -107,8 +107,14 @@ class StoreWriter:
         return self._f
 
     def _n(self, group: S.Group) -> int:
-        """Whole rows of a group (its shortest column)."""
-        return min(ds.shape[0] for ds in self._cols[group.path].values())
+        """Whole rows of a group (its shortest column); of calculations, up to the last with a status (rows
+        appended by a write stopped before their status are written over)."""
+        n = min(ds.shape[0] for ds in self._cols[group.path].values())
+        if group is S.CALCULATIONS:
+            status = self._cols[group.path]["status"]
+            while n and status[n - 1] == b"":
+                n -= 1
+        return n
 
     def _write(self, size: int, action):
         """Run ``action`` (HDF5 writes) and flush, if the disk has ``size`` bytes (plus a margin) for it.
@@ -291,10 +297,14 @@ class CampaignStore(StoreWriter):
         if not attempts:
             return []
         now = time.time()
+        # Two flushes: the rows, then their status. A kill can tear a chunk mid-flush (its first pages new, the
+        # rest old); rows whose status is not on disk yet are dropped by a recovery (store/salvage.py).
         start = self._append(S.CALCULATIONS, [{
-            "candidate": a.candidate, "attempt": a.attempt, "status": S.RUNNING, "preset": a.preset,
+            "candidate": a.candidate, "attempt": a.attempt, "preset": a.preset,
             "iteration": a.iteration, "reason": a.reason, "score": a.score, "submitted": now} for a in attempts])
-        return list(range(start, start + len(attempts)))
+        rows = list(range(start, start + len(attempts)))
+        self._set(S.CALCULATIONS, "status", rows, S.RUNNING.encode())
+        return rows
 
     def finish_attempt(self, row: int, record: CalculationRecord) -> None:
         """Fill a submitted row with its result, its GPAW parameters included, and flush.
@@ -310,9 +320,10 @@ class CampaignStore(StoreWriter):
         """Fill many submitted rows with their results in one write and one flush (what
         :meth:`finish_attempt` does for one row, for results that landed together).
 
-        New parameter sets are appended (and flushed) first; every result column of every row is written
-        before any row's status, so a killed writer leaves each row either finished with all its results or
-        still running (rerun on resume).
+        New parameter sets are appended (and flushed) first; every result column of every row is written and
+        flushed before any row's status, so a killed writer leaves each row either finished with all its results
+        or still running (rerun on resume), even when the kill tore a chunk in the middle of a flush
+        (:mod:`activemat.store.salvage`).
         """
         if not results:
             return
@@ -324,11 +335,19 @@ class CampaignStore(StoreWriter):
         keys = [self._parameters_key(record.settings) for _, record in results]
         calc = self._cols[S.CALCULATIONS.path]
 
+        values = result_values(calc, keys, [record for _, record in results])
+        status = values.pop("status")
+
         def fill():
-            for name, values in result_values(calc, keys, [record for _, record in results]).items():
-                calc[name][rows] = values  # the status last
+            for name, column in values.items():
+                calc[name][rows] = column
 
         self._write(0, fill)
+
+        def finish():
+            calc["status"][rows] = status
+
+        self._write(0, finish)  # the status last, in a flush of its own
 
     def _parameters_key(self, settings: dict) -> str:
         """Key of a parameter set, stored once: appended (as parts of the schema's width) on first use."""
