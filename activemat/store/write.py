@@ -38,7 +38,7 @@ from activemat.compute.records import CalculationRecord
 from activemat.errors import StoreError
 from activemat.store import room  # room.free_space: looked up where it lives, one place to stand in for it
 from activemat.store import schema as S
-from activemat.store.files import WriterLock, space_error
+from activemat.store.files import WriterLock, abandon, space_error
 from activemat.store.room import MARGIN, Reserve, append_room, no_room, reserve_size, row_bytes, take_reserve
 from activemat.store.layout import add_dimensions, create_column, sizes_of
 from activemat.store.migrate import build_file, rewrite_locked
@@ -91,6 +91,7 @@ class StoreWriter:
                 f.close()
             except (OSError, RuntimeError, ValueError):
                 self._reserve.release()  # every change was flushed already: only HDF5's bookkeeping is left
+                abandon(f)
                 close_quietly(f)
         self._reserve.release()
         self._lock.release()
@@ -143,7 +144,7 @@ class StoreWriter:
         try:
             f.flush()
         except (OSError, RuntimeError, ValueError):
-            pass
+            abandon(f)  # the disk refuses it still (an I/O error): HDF5 finishes closing it in memory
         close_quietly(f)
         self._lock.release()
         return _write_failed(self.path, self._dir, exc)
@@ -262,8 +263,9 @@ class CampaignStore(StoreWriter):
                 f = _open_rw(real)
             except OSError as exc:
                 if "consistency flags" not in str(exc):
-                    raise StoreError(f"{path} cannot be opened for writing ({short_reason(exc)}); check"
-                                     " permissions") from None
+                    reason = short_reason(exc)
+                    fix = "check the disk (dmesg) and resume" if "Input/output" in reason else "check permissions"
+                    raise StoreError(f"{path} cannot be opened for writing ({reason}); {fix}") from None
                 rewrite = "to recover it after a killed campaign driver"  # we hold the locks: nobody else writes
             else:
                 if int(f.attrs[S.ATTR_SCHEMA]) < S.SCHEMA_VERSION:
