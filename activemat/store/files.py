@@ -106,6 +106,35 @@ def fs_error(path: Path, exc: OSError, where: str | Path) -> StoreError:
 
 # -- names planted beside the store ----------------------------------------------------------
 
+def abandon(f) -> None:
+    """Point an open HDF5 file's descriptor at an in-memory copy of it, so HDF5 can finish closing it when the
+    disk refuses its writes (an I/O error at every few writes).
+
+    HDF5 could neither flush nor close such a file, and freeing its objects afterwards (or HDF5's own clean-up
+    at exit) crashed the process with a segmentation fault after the store's one-line error. The file on disk
+    keeps what the last completed flush wrote; its writer's SWMR flags stay set, so the resume recovers it.
+    """
+    try:
+        fd = f.id.get_vfd_handle()
+    except (OSError, RuntimeError, ValueError):
+        return
+    copy = os.memfd_create("activemat-abandoned-store")
+    try:
+        try:
+            size = os.fstat(fd).st_size
+            done = 0
+            while done < size:
+                sent = os.sendfile(copy, fd, done, size - done)
+                if not sent:
+                    break
+                done += sent
+        except OSError:
+            os.ftruncate(copy, 0)  # unreadable too: HDF5's last writes go nowhere all the same
+        os.dup2(copy, fd)
+    finally:
+        os.close(copy)
+
+
 def planted(store: Path, name: Path, st: os.stat_result, why: str) -> StoreError:
     """The one-line StoreError for something at ``name`` (beside the store) that activemat will not write."""
     if stat.S_ISLNK(st.st_mode):

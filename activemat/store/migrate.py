@@ -29,6 +29,7 @@ from activemat.store.files import WriterLock, clear_leftover, planted, size_text
 from activemat.store.room import MARGIN, Reserve, reserve_size, take_reserve
 from activemat.store.layout import add_dimensions, create_column, sizes_of, whole_rows
 from activemat.store.read import close_quietly, open_read, short_reason
+from activemat.store.salvage import Torn, read_block, settle
 
 #: Bytes per block when a dataset is copied (a pool prediction of 10^6 candidates over many snapshots does not
 #: fit in memory at once).
@@ -50,8 +51,8 @@ def add_missing(f: h5py.File) -> None:
                 create_column(g, group, column, sizes, n=n)
 
 
-def _copy_rows(src: h5py.Dataset, dst: h5py.Dataset) -> None:
-    """Copy a dataset's values in blocks of rows."""
+def _copy_rows(src: h5py.Dataset, dst: h5py.Dataset, torn: Torn | None) -> None:
+    """Copy a dataset's values in blocks of rows (with ``torn``, a chunk failing its checksum is read raw)."""
     n = src.shape[0] if src.shape else 0
     if not src.shape:
         dst[()] = src[()]
@@ -59,16 +60,19 @@ def _copy_rows(src: h5py.Dataset, dst: h5py.Dataset) -> None:
     row = max(int(np.prod(src.shape[1:], dtype=np.int64)) * src.dtype.itemsize, 1)
     step = max(COPY_BLOCK // row, 1)
     for start in range(0, n, step):
-        dst[start:start + step] = src[start:start + step]
+        stop = min(start + step, n)
+        dst[start:stop] = src[start:stop] if torn is None else read_block(src, start, stop, torn)
 
 
-def copy_store(src: h5py.File, dst: h5py.File) -> None:
+def copy_store(src: h5py.File, dst: h5py.File, torn: Torn | None = None) -> None:
     """Rewrite every group and dataset of ``src`` into ``dst`` (open with the schema's format bounds).
 
     Declared columns are created as the schema declares them and filled with the source's values; anything
     else is rewritten with its own shape, chunks and filters. Nothing is copied as an HDF5 object (an object
     copy keeps the on-disk format it was written in, which HDF5 1.10 tools may not read); the coordinates
-    and dimension scales are not copied but made anew (:func:`~activemat.store.layout.add_dimensions`).
+    and dimension scales are not copied but made anew (:func:`~activemat.store.layout.add_dimensions`). With
+    ``torn`` (recovering a killed writer's file) the one chunk a kill may have torn is read without its checksum
+    (:mod:`activemat.store.salvage`).
     """
     sizes = sizes_of(src)
     declared = {group.path: group for group in S.GROUPS}
@@ -89,7 +93,7 @@ def copy_store(src: h5py.File, dst: h5py.File) -> None:
                                            compression_opts=obj.compression_opts, fillvalue=obj.fillvalue,
                                            fletcher32=obj.fletcher32)
                 ds.attrs.update({k: v for k, v in obj.attrs.items() if k not in _SCALE_ATTRS})
-            _copy_rows(obj, ds)
+            _copy_rows(obj, ds, torn)
             target.file.flush()
 
     rewrite(src, dst, None)
@@ -157,7 +161,10 @@ def rewrite(path: Path, lock: WriterLock, reserve: Reserve, why: str, migrate: b
     tmp = real.with_name(real.name + ".rewrite")
 
     def copy(src: h5py.File, dst: h5py.File) -> None:
-        copy_store(src, dst)
+        torn = None if migrate else Torn()  # a killed writer's file: one chunk may be torn by the kill
+        copy_store(src, dst, torn)
+        if torn is not None:
+            settle(dst, torn)
         if migrate:
             add_missing(dst)
             dst.attrs[S.ATTR_SCHEMA] = S.SCHEMA_VERSION

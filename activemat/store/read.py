@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import h5py
@@ -30,6 +31,10 @@ from activemat.store.identify import campaign_file_instead
 from activemat.store.layout import decode, filled, sizes_of, whole_rows
 from activemat.store.query import StoreView
 from activemat.version import __version__
+
+#: Reads of a store a writer holds before a chunk failing its checksum is damage (a read racing the writer's
+#: rewrite of that chunk can see some of its pages old and some new).
+READ_TRIES = 3
 
 
 def open_read(path: Path) -> h5py.File:
@@ -134,6 +139,11 @@ def _read_group(f: h5py.File, group: S.Group, sizes: dict[str, int]) -> dict[str
         if column.name not in out:
             data = filled(column, n, sizes)
             out[column.name] = decode(data) if data.dtype.kind == "S" else data
+    if group is S.CALCULATIONS:  # rows a writer appended without their status yet are not whole rows either
+        m = len(out["status"])
+        while m and out["status"][m - 1] == "":
+            m -= 1
+        out = {name: values[:m] for name, values in out.items()}
     return out
 
 
@@ -160,7 +170,10 @@ def read_store(path: str | Path) -> StoreView:
 
     A live writer appends column by column: every group is cut to its
     shortest column, so a reader sees whole rows only. The file is never
-    written, locked or created.
+    written, locked or created. A chunk failing its checksum in a file a
+    writer holds is read again (a read racing the writer's rewrite of a chunk
+    can see some of its pages old and some new); if it still fails, the
+    error says that resuming recovers a killed writer's torn chunk.
 
     Raises
     ------
@@ -169,19 +182,34 @@ def read_store(path: str | Path) -> StoreView:
         CLI exits with code 2).
     """
     path = Path(path)
-    with open_read(path) as f:
-        check_version(path, f)
-        check_groups(path, f)
-        try:
-            sizes = sizes_of(f)
-            return StoreView(
-                path=path,
-                attrs={k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()},
-                candidates=_read_group(f, S.CANDIDATES, sizes),
-                calculations=_read_group(f, S.CALCULATIONS, sizes),
-                snapshots=_read_group(f, S.SNAPSHOTS, sizes),
-                presets={k: json.loads(v) for k, v in f[S.PRESETS.path].attrs.items()},
-                parameters=_parameter_sets(_read_group(f, S.PARAMETERS, sizes)),
-            )
-        except (KeyError, OSError, ValueError) as exc:
-            raise StoreError(f"{path} is damaged ({exc}); restore it from a backup or start a new store path") from None
+    for attempt in range(READ_TRIES):
+        with open_read(path) as f:
+            check_version(path, f)
+            check_groups(path, f)
+            try:
+                return _load(path, f)
+            except (KeyError, OSError, ValueError) as exc:
+                written = f.swmr_mode  # a live writer, or one that was killed
+                reason = str(exc)
+        if not (written and "checksum" in reason):
+            break
+        # A chunk read while the writer rewrote it can mix its old and new pages: read again.
+        time.sleep(0.05 * (attempt + 1))
+    if written and "checksum" in reason:
+        raise StoreError(f"{path} is damaged ({reason}); a campaign driver killed mid-write can leave one torn"
+                         " chunk: resume the campaign to recover it, else restore it from a backup")
+    raise StoreError(f"{path} is damaged ({reason}); restore it from a backup or start a new store path")
+
+
+def _load(path: Path, f: h5py.File) -> StoreView:
+    """Every group of the open store ``f`` in memory."""
+    sizes = sizes_of(f)
+    return StoreView(
+        path=path,
+        attrs={k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()},
+        candidates=_read_group(f, S.CANDIDATES, sizes),
+        calculations=_read_group(f, S.CALCULATIONS, sizes),
+        snapshots=_read_group(f, S.SNAPSHOTS, sizes),
+        presets={k: json.loads(v) for k, v in f[S.PRESETS.path].attrs.items()},
+        parameters=_parameter_sets(_read_group(f, S.PARAMETERS, sizes)),
+    )

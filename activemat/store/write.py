@@ -38,7 +38,7 @@ from activemat.compute.records import CalculationRecord
 from activemat.errors import StoreError
 from activemat.store import room  # room.free_space: looked up where it lives, one place to stand in for it
 from activemat.store import schema as S
-from activemat.store.files import WriterLock, space_error
+from activemat.store.files import WriterLock, abandon, space_error
 from activemat.store.room import MARGIN, Reserve, append_room, no_room, reserve_size, row_bytes, take_reserve
 from activemat.store.layout import add_dimensions, create_column, sizes_of
 from activemat.store.migrate import build_file, rewrite_locked
@@ -91,6 +91,7 @@ class StoreWriter:
                 f.close()
             except (OSError, RuntimeError, ValueError):
                 self._reserve.release()  # every change was flushed already: only HDF5's bookkeeping is left
+                abandon(f)
                 close_quietly(f)
         self._reserve.release()
         self._lock.release()
@@ -107,8 +108,14 @@ class StoreWriter:
         return self._f
 
     def _n(self, group: S.Group) -> int:
-        """Whole rows of a group (its shortest column)."""
-        return min(ds.shape[0] for ds in self._cols[group.path].values())
+        """Whole rows of a group (its shortest column); of calculations, up to the last with a status (rows
+        appended by a write stopped before their status are written over)."""
+        n = min(ds.shape[0] for ds in self._cols[group.path].values())
+        if group is S.CALCULATIONS:
+            status = self._cols[group.path]["status"]
+            while n and status[n - 1] == b"":
+                n -= 1
+        return n
 
     def _write(self, size: int, action):
         """Run ``action`` (HDF5 writes) and flush, if the disk has ``size`` bytes (plus a margin) for it.
@@ -137,7 +144,7 @@ class StoreWriter:
         try:
             f.flush()
         except (OSError, RuntimeError, ValueError):
-            pass
+            abandon(f)  # the disk refuses it still (an I/O error): HDF5 finishes closing it in memory
         close_quietly(f)
         self._lock.release()
         return _write_failed(self.path, self._dir, exc)
@@ -256,8 +263,9 @@ class CampaignStore(StoreWriter):
                 f = _open_rw(real)
             except OSError as exc:
                 if "consistency flags" not in str(exc):
-                    raise StoreError(f"{path} cannot be opened for writing ({short_reason(exc)}); check"
-                                     " permissions") from None
+                    reason = short_reason(exc)
+                    fix = "check the disk (dmesg) and resume" if "Input/output" in reason else "check permissions"
+                    raise StoreError(f"{path} cannot be opened for writing ({reason}); {fix}") from None
                 rewrite = "to recover it after a killed campaign driver"  # we hold the locks: nobody else writes
             else:
                 if int(f.attrs[S.ATTR_SCHEMA]) < S.SCHEMA_VERSION:
@@ -291,10 +299,14 @@ class CampaignStore(StoreWriter):
         if not attempts:
             return []
         now = time.time()
+        # Two flushes: the rows, then their status. A kill can tear a chunk mid-flush (its first pages new, the
+        # rest old); rows whose status is not on disk yet are dropped by a recovery (store/salvage.py).
         start = self._append(S.CALCULATIONS, [{
-            "candidate": a.candidate, "attempt": a.attempt, "status": S.RUNNING, "preset": a.preset,
+            "candidate": a.candidate, "attempt": a.attempt, "preset": a.preset,
             "iteration": a.iteration, "reason": a.reason, "score": a.score, "submitted": now} for a in attempts])
-        return list(range(start, start + len(attempts)))
+        rows = list(range(start, start + len(attempts)))
+        self._set(S.CALCULATIONS, "status", rows, S.RUNNING.encode())
+        return rows
 
     def finish_attempt(self, row: int, record: CalculationRecord) -> None:
         """Fill a submitted row with its result, its GPAW parameters included, and flush.
@@ -310,9 +322,10 @@ class CampaignStore(StoreWriter):
         """Fill many submitted rows with their results in one write and one flush (what
         :meth:`finish_attempt` does for one row, for results that landed together).
 
-        New parameter sets are appended (and flushed) first; every result column of every row is written
-        before any row's status, so a killed writer leaves each row either finished with all its results or
-        still running (rerun on resume).
+        New parameter sets are appended (and flushed) first; every result column of every row is written and
+        flushed before any row's status, so a killed writer leaves each row either finished with all its results
+        or still running (rerun on resume), even when the kill tore a chunk in the middle of a flush
+        (:mod:`activemat.store.salvage`).
         """
         if not results:
             return
@@ -324,11 +337,19 @@ class CampaignStore(StoreWriter):
         keys = [self._parameters_key(record.settings) for _, record in results]
         calc = self._cols[S.CALCULATIONS.path]
 
+        values = result_values(calc, keys, [record for _, record in results])
+        status = values.pop("status")
+
         def fill():
-            for name, values in result_values(calc, keys, [record for _, record in results]).items():
-                calc[name][rows] = values  # the status last
+            for name, column in values.items():
+                calc[name][rows] = column
 
         self._write(0, fill)
+
+        def finish():
+            calc["status"][rows] = status
+
+        self._write(0, finish)  # the status last, in a flush of its own
 
     def _parameters_key(self, settings: dict) -> str:
         """Key of a parameter set, stored once: appended (as parts of the schema's width) on first use."""
