@@ -1,8 +1,8 @@
 """Store writes in batches: milliseconds per calculation row, one row per flush against many.
 
 Appends through activemat.store.write.CampaignStore as the loop writes them: each batch is one
-add_attempts (rows written as running, one flush) and one finish_attempts (results, statuses
-last, one flush), on a store over the 402-configuration 16-atom pool that already holds
+add_attempts (rows, then their running status: two flushes) and one finish_attempts (results, statuses
+last: two flushes), on a store over the 402-configuration 16-atom pool that already holds
 --existing rows. Batch size 1 is what the loop wrote per result before issue 19
 (add_attempt + finish_attempt).
 

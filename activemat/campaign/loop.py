@@ -6,7 +6,7 @@ Steps, each checkpointed in the store before the next:
   2. submit : fill every free worker slot, held-out test candidates first,
               then retries, then new picks, as many as there are free slots
               in one selection step (:class:`Selector`); the rows are
-              written as running (one batch, one flush) before the tasks are
+              written as running (one batch: values, then statuses, in two flushes) before the tasks are
               sent (:class:`Scheduler`)
   3. collect: take every calculation that completed since the last pass,
               write their records in one batch and flush; the ledger queues
@@ -203,7 +203,7 @@ class CampaignLoop:
 
     # -- 3. collect, 4. learn -------------------------------------------------------
     def collect_many(self, done: list[tuple]) -> None:
-        """Store every result that landed together (one batch, one flush), then refit once."""
+        """Store every result that landed together (one batch: values, then statuses, in two flushes), then refit once."""
         if not done:
             return
         self.record(done)
@@ -212,7 +212,7 @@ class CampaignLoop:
             self.report.finished(record, self.label(job.key), self.snapshot)
 
     def record(self, done: list[tuple]) -> None:
-        """Store results that landed together (one batch, one flush) and take them into the ledger."""
+        """Store results that landed together (one batch: values, then statuses, in two flushes) and take them into the ledger."""
         _drop_unstorable_positions(done, self.pool)
         with self.timings("store"):
             self.store.finish_attempts([(job.row, record) for job, record in done])

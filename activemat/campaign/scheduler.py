@@ -110,7 +110,7 @@ class Scheduler:
         return self.presets[key.fidelity].name
 
     def submit_many(self, items: list[Submission]) -> None:
-        """Write the attempts' rows (status running) in one batch and one flush, then send the tasks."""
+        """Write the attempts' rows (status running) in one batch (rows, then their status, in two flushes), then send the tasks."""
         if not items:
             return
         rows = self.store.add_attempts([Attempt(s.key.candidate, s.attempt, self.preset_name(s.key), s.picked_at,
