@@ -1,9 +1,7 @@
 """The Python API (``activemat.Store``) and its notebook-style docs page, which runs here as a doctest.
 
-The page reads ``runs/reference-pbe.h5``: the shipped reference store (402 PBE calculations, schema 2),
-copied into a temporary folder and given one snapshot by the campaign's own Learner, as the loop writes
-after every result (the store is migrated to schema 5 on that open), so its latest snapshot holds the
-hyperparameters exactly.
+The page reads ``runs/reference-pbe.h5``: the shipped reference store (402 PBE calculations, current schema,
+its latest snapshot holding the campaign's model), copied into a temporary folder as the page says.
 """
 
 from __future__ import annotations
@@ -30,31 +28,12 @@ REFERENCE = ROOT / "benchmarks" / "data" / "reference-pbe.h5"
 PAGE = ROOT / "docs" / "howto" / "python.md"
 
 
-def learner_snapshot(path: Path) -> None:
-    """One snapshot of the campaign's model on every result, written as the loop writes it."""
-    from activemat.campaign.learner import Learner
-    from activemat.campaign.model import CampaignModel
-    from activemat.campaign.stored import open_campaign
-    from activemat.store.write import CampaignStore
-
-    view = open_campaign(path)
-    config, pool = view.config(), view.pool()
-    ledger = view.ledger()
-    learner = Learner(CampaignModel.of(config, pool), pool, iteration=len(view.snapshots["iteration"]))
-    free = np.ones(len(pool), bool)
-    free[view.training_set()[0]] = False
-    learner.fit(ledger, free)
-    with CampaignStore.open(path, config.identity()) as store:
-        store.add_snapshot(learner.snapshot(ledger), learner.mean.astype("f4"), learner.std.astype("f4"))
-
-
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> Path:
     """A folder holding runs/reference-pbe.h5 as the docs page reads it."""
     root = tmp_path_factory.mktemp("api")
     (root / "runs").mkdir()
     shutil.copy(REFERENCE, root / "runs" / "reference-pbe.h5")
-    learner_snapshot(root / "runs" / "reference-pbe.h5")
     return root
 
 

@@ -23,7 +23,7 @@ from activemat.store.read import read_store
 from activemat.store.write import CampaignStore
 from tests.conftest import campaign_toml
 
-REFERENCE = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "reference-pbe.h5"
+V2 = Path(__file__).resolve().parents[2] / "tests" / "data" / "reference-pbe-v2.h5"  # schema 2 (tests/data/README.md)
 CAMPAIGN = campaign_toml({}, name="tiny", space={"supercell": [1, 1, 2]}, calculator={"preset": "gpaw-fast"})
 
 
@@ -57,17 +57,46 @@ def fresh(tmp_path) -> Path:
 
 @pytest.fixture
 def migrated(tmp_path) -> Path:
-    """The real version-2 reference store (402 candidates, 401 snapshots), migrated by a resume's open."""
+    """A real version-2 store (12 calculations of the PBE reference campaign, 402 candidates, 11 snapshots), migrated
+    by a resume's open."""
     path = tmp_path / "reference-pbe.h5"
-    shutil.copy(REFERENCE, path)
+    shutil.copy(V2, path)
     with CampaignStore.open(path, read_store(path).attrs[S.ATTR_IDENTITY]):
         pass
     return path
 
 
-@pytest.mark.parametrize("store", ["fresh", "migrated"])
+ROOT = Path(__file__).resolve().parents[2]
+#: Every store the repository ships (the fixtures in tests/data keep their old schemas on purpose).
+SHIPPED = sorted(p for p in ROOT.glob("**/*.h5") if ROOT / "tests" / "data" not in p.parents
+                 and not {".venv", "runs", "docs/_build"} & {part for part in p.relative_to(ROOT).parts[:2]})
+
+
+def test_every_shipped_store_is_in_the_current_schema_with_its_model_stored():
+    assert ROOT / "benchmarks" / "data" / "reference-pbe.h5" in SHIPPED
+    for path in SHIPPED:
+        data = read_store(path)
+        assert int(data.attrs[S.ATTR_SCHEMA]) == S.SCHEMA_VERSION, f"{path}: python -m benchmarks.ship_store {path}"
+        assert data.snapshots["hyperparameters"][-1], path  # read verbs rebuild its model without optimising
+        assert not path.with_name(path.name + ".lock").exists()
+
+
+def _store(store: str, request) -> Path:
+    """The fixture of that name, or a copy of the shipped store of that name (as a user reads it)."""
+    for shipped in SHIPPED:
+        if store == str(shipped.relative_to(ROOT)):
+            path = request.getfixturevalue("tmp_path") / shipped.name
+            shutil.copy(shipped, path)
+            return path
+    return request.getfixturevalue(store)
+
+
+STORES = ["fresh", "migrated", *(str(p.relative_to(ROOT)) for p in SHIPPED)]
+
+
+@pytest.mark.parametrize("store", STORES)
 def test_hdf5_1_10_tools_read_every_dataset(store, request):
-    path = request.getfixturevalue(store)
+    path = _store(store, request)
     header = subprocess.run([_tool("h5dump"), "-H", str(path)], capture_output=True, text=True, timeout=120)
     assert header.returncode == 0, header.stdout[-2000:] + header.stderr[-2000:]
     listing = subprocess.run([_tool("h5ls"), "-r", str(path)], capture_output=True, text=True, timeout=120)
@@ -82,10 +111,10 @@ def test_hdf5_1_10_tools_read_every_dataset(store, request):
     assert values.returncode == 0 and "DATA {" in values.stdout, values.stderr
 
 
-@pytest.mark.parametrize("store", ["fresh", "migrated"])
+@pytest.mark.parametrize("store", STORES)
 def test_xarray_opens_every_group_with_named_dimensions(store, request):
     xr = pytest.importorskip("xarray")
-    path = request.getfixturevalue(store)
+    path = _store(store, request)
     data = read_store(path)
     root = xr.open_dataset(path, engine="h5netcdf")
     assert root.attrs[S.ATTR_CREATOR] == S.CREATOR and int(root.attrs[S.ATTR_SCHEMA]) == S.SCHEMA_VERSION

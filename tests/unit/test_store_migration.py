@@ -1,4 +1,9 @@
-"""Stores written by earlier schemas open, read, query, migrate and resume (a real version-2 store included)."""
+"""Stores written by earlier schemas open, read, query, migrate and resume (a real version-2 store included).
+
+The real one is ``tests/data/reference-pbe-v2.h5``: the first 12 calculations of the PBE reference campaign as
+activemat 0.1.0 wrote them (store schema 2; ``tests/data/README.md``). The shipped reference store itself is in
+the current schema (``test_shipped_stores.py``).
+"""
 
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ from activemat.store import schema as S
 from activemat.store.read import read_store
 from activemat.store.write import CampaignStore
 
-REFERENCE = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "reference-pbe.h5"
+V2 = Path(__file__).resolve().parents[2] / "tests" / "data" / "reference-pbe-v2.h5"
 PBE = {"mode": {"name": "pw", "ecut": 300.0}, "xc": "PBE", "kpts": {"size": [2, 2, 2], "gamma": True}}
 
 
@@ -58,12 +63,12 @@ def _same(a, b) -> bool:
 @pytest.fixture
 def reference(tmp_path) -> Path:
     path = tmp_path / "reference-pbe.h5"
-    shutil.copy(REFERENCE, path)
+    shutil.copy(V2, path)
     return path
 
 
-def test_reference_store_is_a_version_2_store():
-    with h5py.File(REFERENCE, "r", locking=False) as f:
+def test_the_fixture_is_a_version_2_store():
+    with h5py.File(V2, "r", locking=False) as f:
         assert int(f.attrs[S.ATTR_SCHEMA]) == 2 < S.SCHEMA_VERSION
         assert "parameters" not in f[S.CALCULATIONS.path] and S.PARAMETERS.path not in f
 
@@ -73,15 +78,15 @@ def test_reference_v2_store_reads_and_queries_without_writing(reference):
     data = read_store(reference)
     c = data.calculations
     assert data.attrs[S.ATTR_SCHEMA] == 2
-    assert data.n_calculations == 403 and len(data.completed("gpaw-pbe-pw")) == 402
-    assert len(data.candidates["n_b"]) == 402 and len(data.snapshots["iteration"]) == 401
+    assert data.n_calculations == 12 and len(data.completed("gpaw-pbe-pw")) == 12
+    assert len(data.candidates["n_b"]) == 402 and len(data.snapshots["iteration"]) == 11
     # the columns schema 3 added, filled in memory: parameters not recorded, no GLLB-SC results
     assert set(c["parameters"].tolist()) == {""} and data.parameters == {}
     assert np.isnan(c["ks_gap"]).all() and np.isnan(c["discontinuity"]).all()
 
     view = read_store(reference)
     ok = view.select(status="ok", columns="candidate,gap,parameters")
-    assert len(ok["candidate"]) == 402 and set(ok["parameters"].tolist()) == {""}
+    assert len(ok["candidate"]) == 12 and set(ok["parameters"].tolist()) == {""}
     assert view.parameters_of(0) == {}
     out = io.StringIO()
     assert run_query(reference, fmt="json", file=out, composition="Si8Ge8", columns="candidate,gap,parameters") > 0
@@ -128,9 +133,9 @@ def test_reference_v2_store_migrates_on_open_losing_and_altering_nothing(referen
         if column.since in (3, 6):
             dtype, shape, maxshape, values, attrs = migrated[S.CALCULATIONS.path_of(column.name)]
             entry = column.shape({S.SITE: 16})
-            assert dtype == np.dtype(column.dtype) and shape == (403, *entry) and maxshape == (None, *entry)
+            assert dtype == np.dtype(column.dtype) and shape == (12, *entry) and maxshape == (None, *entry)
             assert attrs.get("units", "") == column.unit
-            assert np.array_equal(values, np.full((403, *entry), column.fill, column.dtype),
+            assert np.array_equal(values, np.full((12, *entry), column.fill, column.dtype),
                                   equal_nan=values.dtype.kind == "f")
     for name in S.PARAMETERS.names:
         assert migrated[S.PARAMETERS.path_of(name)][1] == (0,)
@@ -150,23 +155,23 @@ def test_migrated_reference_store_resumes(reference):
     old = read_store(reference).calculations
     with CampaignStore.open(reference, identity) as store:
         assert store.interrupt_running() == []
-        row = store.add_attempt(7, 1, "gpaw-pbe-pw", 401, "retry")
+        row = store.add_attempt(7, 1, "gpaw-pbe-pw", 11, "retry")
         store.finish_attempt(row, CalculationRecord(candidate=7, attempt=1, preset="gpaw-pbe-pw", status="ok",
                                                     gap=0.5, kpts=(2, 2, 2), parameters=PBE))
     with CampaignStore.open(reference, identity) as store:  # a second resume: no migration any more
-        store.finish_attempt(store.add_attempt(8, 1, "gpaw-pbe-pw", 402, "retry"), CalculationRecord(
+        store.finish_attempt(store.add_attempt(8, 1, "gpaw-pbe-pw", 12, "retry"), CalculationRecord(
             candidate=8, attempt=1, preset="gpaw-pbe-pw", status="failed", error="SCF did not converge"))
     data = read_store(reference)
     c = data.calculations
-    assert row == 403 and data.n_calculations == 405
+    assert row == 12 and data.n_calculations == 14
     for name in old:
-        assert np.array_equal(c[name][:403], old[name], equal_nan=old[name].dtype.kind == "f"), name
-    assert c["parameters"][403] != "" and data.parameters == {c["parameters"][403]: PBE}
-    assert c["parameters"][404] == "" and c["status"][403:].tolist() == ["ok", "failed"]
+        assert np.array_equal(c[name][:12], old[name], equal_nan=old[name].dtype.kind == "f"), name
+    assert c["parameters"][12] != "" and data.parameters == {c["parameters"][12]: PBE}
+    assert c["parameters"][13] == "" and c["status"][12:].tolist() == ["ok", "failed"]
     view = read_store(reference)
-    assert view.parameters_of(403) == PBE and view.parameters_of(0) == {}
-    assert json.loads(view.table()["parameters"][403]) == PBE
-    assert view.records(columns="row,parameters", limit=None)[403]["parameters"] == PBE
+    assert view.parameters_of(12) == PBE and view.parameters_of(0) == {}
+    assert json.loads(view.table()["parameters"][12]) == PBE
+    assert view.records(columns="row,parameters", limit=None)[12]["parameters"] == PBE
 
 
 def test_synthetic_v2_store_migrates(reference, tmp_path):
@@ -184,7 +189,7 @@ def test_synthetic_v2_store_migrates(reference, tmp_path):
     with CampaignStore.open(reference, identity):
         pass
     data = read_store(reference)
-    assert data.attrs[S.ATTR_SCHEMA] == S.SCHEMA_VERSION and data.n_calculations == 404
+    assert data.attrs[S.ATTR_SCHEMA] == S.SCHEMA_VERSION and data.n_calculations == 13
     assert set(data.calculations["parameters"].tolist()) == {""} and data.parameters == {}
     assert math.isnan(data.calculations["ks_gap"][-1]) and data.calculations["gap"][-1] == 0.4
 

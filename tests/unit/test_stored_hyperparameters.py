@@ -33,7 +33,7 @@ from activemat.store import schema as S
 from activemat.store.read import read_store
 from tests.conftest import campaign_toml, synthetic_gaps
 
-REFERENCE = __import__("pathlib").Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "reference-pbe.h5"
+V2 = __import__("pathlib").Path(__file__).resolve().parents[2] / "tests" / "data" / "reference-pbe-v2.h5"  # schema 2
 
 # The 16-atom pool (no [space]), seed 1, 3 space-filling picks, two workers (the dashboard as by default).
 BASE = {"campaign": {"seed": 1}, "strategy": {"n_seed": 3}, "cluster": {"workers": 2}}
@@ -122,11 +122,11 @@ def test_refit_optimises_again_when_asked(store, monkeypatch):
 
 def test_a_store_without_stored_hyperparameters_is_refitted_and_says_why(tmp_path):
     path = tmp_path / "reference-pbe.h5"
-    shutil.copy(REFERENCE, path)
+    shutil.copy(V2, path)
     assert int(read_store(path).attrs[S.ATTR_SCHEMA]) < 5
     sm = fit_store_model(path)
     assert not sm.stored and "no stored hyperparameters" in sm.hyperparameters
-    assert isinstance(sm.model, GPRegressor) and len(sm.train) == 402
+    assert isinstance(sm.model, GPRegressor) and len(sm.train) == 12
 
 
 def _run(client, text, oracle):
