@@ -31,8 +31,9 @@ PURPOSE = {
                         "`gpaw-tb09-coarse` changes the functional alone (multi-fidelity, transfer).",
     "gpaw-gllbsc": "GLLB-SC with its derivative discontinuity: Si-rich cells only. It keeps PBE's band order "
                    "in Ge and fails there (explanation: physics).",
-    "pbe-fast": "PBE of the ideal structure with the band edges where they are (folded Γ/X/L/Δ): the cheap "
-                "level of `sige16-accurate` and 32-atom PBE maps.",
+    "pbe-fast": "PBE of the ideal structure with the band edges where they are (folded Γ/X/L/Δ; on other "
+                "parents their lattice's special points): the cheap level of `sige16-accurate`, 32-atom PBE maps, "
+                "and AlGaAs's Γ-X crossover.",
     "pbe-relaxed": "Accurate PBE: relaxed positions, folded band edges, spin-orbit beside; the forces that "
                    "relax `tb09-relaxed`'s structures.",
     "tb09-relaxed": "The gap to compare with experiment: TB09 on the PBE-relaxed structure, band edges where "

@@ -18,8 +18,10 @@ from distributed import wait
 from activemat.campaign.ledger import TaskKey
 from activemat.compute.faults import infrastructure_fault
 from activemat.compute.records import CalculationRecord
+from activemat.compute.zone import PARENT_ATOMS, PARENT_CELL
 from activemat.dispatch.clusters import worker_slots
 from activemat.dispatch.tasks import STARTED_TOPIC, on_worker
+from activemat.space.lattice import primitive_cell
 from activemat.store import schema as S
 from activemat.store.write import Attempt
 
@@ -131,8 +133,11 @@ class Scheduler:
             self.running[future] = Running(row, key, attempt, s.fallback, scratch)
 
     def _structure(self, candidate: int, preset):
-        """The candidate's structure; relaxed already if another level relaxes with this preset's forces."""
+        """The candidate's structure, with its parent's primitive cell (the edge pass folds onto that cell's special
+        points); relaxed already if another level relaxes with this preset's forces."""
         atoms = self.pool.atoms(candidate)
+        cell, n_primitive = primitive_cell(self.pool.parent)
+        atoms.info.update({PARENT_CELL: cell.tolist(), PARENT_ATOMS: n_primitive})
         forces = preset.relax.forces if preset.relax is not None else None
         if forces is not None and forces in {p.name for p in self.presets}:
             done = self.store.relaxed_structure(candidate, forces)

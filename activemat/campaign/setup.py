@@ -53,7 +53,25 @@ def prepare(config: CampaignConfig) -> tuple[CandidatePool, list[Preset], list[i
         raise InputError(f"relaxing structures of the {pool.parent.name} space (a parent with fixed sublattices) "
                          "is not supported yet: the store keeps positions per mixing site; set [calculator] relax "
                          "= \"none\" or use a preset that does not relax")
+    _check_edges(pool, [p.name for p in presets if p.gpaw.edges == "folded"])
     return pool, presets, fixed_candidates(config.strategy.fixed, pool)
+
+
+def _check_edges(pool: CandidatePool, names: list[str]) -> None:
+    """Refuse, before any calculation, presets whose edge pass cannot fold the campaign's cells onto its parent."""
+    if not names:
+        return
+    from activemat.compute.zone import parent_zone, supercell_matrix
+    from activemat.space.lattice import primitive_cell, reference_sites
+
+    try:
+        cell, n_primitive = primitive_cell(pool.parent)
+        parent_zone(cell)
+        supercell_matrix(reference_sites(pool.parent, pool.supercell, pool.cell), (cell, n_primitive))
+    except (ValueError, RuntimeError) as exc:  # ASE's lattice identification raises RuntimeError
+        raise InputError(f"preset {names[0]} finds band edges (edges = \"folded\") on the parent's Brillouin zone, "
+                         f"which fails for the {pool.parent.lattice} parent ({exc}); use a preset without edges, "
+                         "such as gpaw-fast") from None
 
 
 def with_relax(preset: Preset, relax: dict | None) -> Preset:

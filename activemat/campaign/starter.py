@@ -37,6 +37,8 @@ TEMPLATES = {
                    "(gpaw-fast)",
     "multi-fidelity": "TB09 gaps of the 16-atom space learnt from cheap PBE gaps by co-kriging",
     "sige16-pbe-nystroem": "sige16-pbe with the scalable Nystroem model instead of the exact GP",
+    "algaas16-pbe-fast": "Al(x)Ga(1-x)As on zincblende: all 16 cation decorations of the 16-atom cell with "
+                         "pbe-fast, the gap curve and the Gamma-to-X crossover from the valley gaps",
 }
 
 #: The SLURM files ``--slurm`` adds: the driver's job script and the dask-jobqueue profile.

@@ -184,7 +184,10 @@ def compute_gap(candidate: int, attempt: int, atoms: Atoms, preset: Preset, scra
     ``parameters["gllbsc"]`` keeps the Kohn-Sham gap and the discontinuity.
     The edge pass also gives the gap to each conduction valley
     (:func:`activemat.compute.edges.valley_gaps`: ``gap_gamma``, ``gap_delta``,
-    ``gap_x``, ``gap_l``).
+    ``gap_x``, ``gap_l``; on a parent that is not fcc only ``gap_gamma``,
+    its other valleys being other points). The parent's primitive cell comes
+    in ``atoms.info`` (:mod:`activemat.compute.zone`; without it, the diamond
+    lattice's).
 
     With ``[relax] forces`` another preset's forces relax it, and TB09 (no
     forces) computes on that structure; a structure that preset already
@@ -309,8 +312,11 @@ def _read_gap(calc, atoms: Atoms, preset: Preset, record: CalculationRecord, fol
         record.gap, record.vbm, record.cbm, record.direct = edges.gap, edges.vbm, edges.cbm, edges.direct
         record.vbm_k, record.cbm_k = tuple(edges.vbm_k), tuple(edges.cbm_k)
         record.cbm_character, record.band_check = edges.cbm_character, edges.band_check
+        # the columns name the fcc valleys; another lattice's valleys are other points: only its Gamma is stored
+        columns = VALLEY_COLUMNS if edges.lattice == "FCC" else {"Gamma": VALLEY_COLUMNS["Gamma"]}
         for valley, gap in edges.valleys.items():
-            setattr(record, VALLEY_COLUMNS[valley], gap)
+            if valley in columns:
+                setattr(record, columns[valley], gap)
         if spinorbit:
             soc_shift = edges.soc_shift
     if preset.gpaw.gap == "gllbsc":

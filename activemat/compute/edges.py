@@ -5,12 +5,15 @@ edges: Si's conduction-band minimum lies at about 0.85 of Γ-X (the Δ
 valley), which no affordable supercell grid contains. After the
 self-consistent calculation, :func:`edge_pass` diagonalises the converged
 Hamiltonian again (GPAW's ``fixed_density``) on the supercell k-points onto
-which the primitive cell's Γ, X, L and Δ points fold (:func:`edge_kpoints`,
-from the supercell matrix :func:`supercell_matrix`), reads the gap there,
-and finds where the edges come from by unfolding (Popescu and Zunger,
-PRB 85, 085201 (2012)): the weight of each primitive k-point in the band-edge
-state's plane waves (:func:`unfold_weights`), classified as Γ, Δ, X, L or
-other (:func:`character`). The lowest conduction state of each valley
+which the parent's primitive-cell special points fold (:func:`edge_kpoints`,
+from the supercell matrix :func:`supercell_matrix` and the parent's zone
+:func:`~activemat.compute.zone.parent_zone`: on an fcc parent Γ, X, L and
+Δ, on any other ASE's special points of its Bravais lattice), reads the gap
+there, and finds where the edges come from by unfolding (Popescu and
+Zunger, PRB 85, 085201 (2012)): the weight of each primitive k-point in the
+band-edge state's plane waves (:func:`unfold_weights`), classified by valley
+(fcc: Γ, Δ, X, L or other, :func:`character`; other lattices: the special
+point's name or other). The lowest conduction state of each valley
 (:func:`valley_gaps`) tells how far the other valleys lie above the
 minimum, so where an alloy's minimum changes valley can be located from
 computed energies rather than from the characters alone.
@@ -36,100 +39,28 @@ start from c = 1 and, with the density fixed, never update it).
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 from ase import Atoms
 
-#: Fraction of Γ-X at which Si's Δ conduction-band minimum lies (PBE and TB09: about 0.84).
-DELTA_FRACTION = 0.85
+from activemat.compute.zone import (DELTA_FRACTION, FCC_PRIMITIVE, FCC_VALLEYS, PRIMITIVE_POINTS,  # noqa: F401
+                                    Zone, character, edge_kpoints, parent_primitive, parent_zone, reduced,
+                                    supercell_matrix, wrapped)
+
 #: Unoccupied bands above the converged ones, so the highest converged band converges.
 BUFFER_BANDS = 4
 #: eV: the conduction-band minimum may move by at most this when the band count doubles.
 BAND_TOLERANCE = 0.005
 #: eV above the conduction-band minimum within which conduction states are unfolded for :func:`valley_gaps`.
 VALLEY_WINDOW = 1.5
-#: The conduction valleys :func:`valley_gaps` reports, in this order.
-VALLEYS = ("Gamma", "Delta", "X", "L")
-#: Atoms in the parent's primitive cell (diamond).
-PRIMITIVE_ATOMS = 2
-#: The diamond (fcc) primitive cell for a = 1, rows as in ``ase.build.bulk(..., "diamond")``.
-FCC_PRIMITIVE = 0.5 * np.array([[0.0, 1.0, 1.0], [1.0, 0.0, 1.0], [1.0, 1.0, 0.0]])
-#: Its reciprocal vectors in units of 2π/a (rows): k_cartesian = k_fractional @ FCC_RECIPROCAL.
-FCC_RECIPROCAL = np.linalg.inv(FCC_PRIMITIVE).T
+#: The conduction valleys :func:`valley_gaps` reports on an fcc parent (others: :attr:`Zone.valleys`), in order.
+VALLEYS = FCC_VALLEYS
 
 
 class BandsNotConverged(RuntimeError):
     """More unoccupied bands moved the conduction-band minimum: the band count was too short."""
-
-
-def _cartesian_points() -> dict[str, np.ndarray]:
-    """Γ, the X and L stars and the Δ points (one per direction; time reversal pairs ±k), in units of 2π/a."""
-    axes = np.eye(3)
-    points = {"Gamma": np.zeros(3)}
-    for i, axis in enumerate("xyz"):
-        points[f"X{axis}"] = axes[i]
-        points[f"Delta{axis}"] = DELTA_FRACTION * axes[i]
-    for i, signs in enumerate([(1, 1, 1), (-1, 1, 1), (1, -1, 1), (1, 1, -1)]):
-        points[f"L{i + 1}"] = 0.5 * np.array(signs, float)
-    return points
-
-
-#: The primitive cell's points the edges may sit at, as fractional coordinates of its reciprocal cell.
-PRIMITIVE_POINTS = {name: k @ np.linalg.inv(FCC_RECIPROCAL) for name, k in _cartesian_points().items()}
-
-
-def supercell_matrix(atoms: Atoms) -> np.ndarray:
-    """The integer matrix M with cell = M @ primitive cell (rows), for a supercell of the diamond lattice.
-
-    The lattice constant is taken from the volume per atom, so a Vegard
-    cell of any composition works.
-
-    >>> from ase.build import bulk
-    >>> supercell_matrix(bulk("Si", "diamond", a=5.43).repeat((2, 2, 4))).tolist()
-    [[2, 0, 0], [0, 2, 0], [0, 0, 4]]
-    >>> supercell_matrix(bulk("Si", "diamond", a=5.43, cubic=True)).tolist()
-    [[-1, 1, 1], [1, -1, 1], [1, 1, -1]]
-    """
-    a = (8 * atoms.get_volume() / len(atoms)) ** (1 / 3)  # a primitive cell of volume a^3/4 holds 2 atoms
-    exact = atoms.cell.array @ np.linalg.inv(a * FCC_PRIMITIVE)
-    matrix = np.rint(exact)
-    if np.abs(exact - matrix).max() > 0.05 or round(abs(np.linalg.det(matrix))) * PRIMITIVE_ATOMS != len(atoms):
-        raise ValueError("the cell is not a supercell of the diamond lattice's primitive cell")
-    return matrix.astype(int)
-
-
-def _wrapped(k: np.ndarray) -> np.ndarray:
-    out = np.mod(np.round(k, 9), 1.0)
-    out[np.isclose(out, 1.0)] = 0.0
-    return out
-
-
-def edge_kpoints(matrix: np.ndarray) -> tuple[np.ndarray, list[list[str]]]:
-    """Supercell k-points (fractional, time-reversal pairs once) holding the primitive Γ, X, L and Δ points.
-
-    A primitive k-point with fractional coordinates k folds onto the
-    supercell k-point ``M @ k`` (mod 1). Returns the k-points and, for each,
-    the names of the primitive points that fold onto it.
-
-    >>> k, names = edge_kpoints(2 * np.eye(3, dtype=int))
-    >>> len(k), names[0]
-    (4, ['Gamma', 'Xx', 'Xy', 'Xz', 'L1', 'L2', 'L3', 'L4'])
-    """
-    found: list[np.ndarray] = []
-    names: list[list[str]] = []
-    for name, k in PRIMITIVE_POINTS.items():
-        folded = _wrapped(matrix @ k)
-        for i, other in enumerate(found):
-            if np.allclose(folded, other) or np.allclose(_wrapped(-folded), other):
-                names[i].append(name)
-                break
-        else:
-            found.append(folded)
-            names.append([name])
-    return np.array(found), names
 
 
 def unfold_weights(u: np.ndarray, kpoint: np.ndarray, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -144,45 +75,16 @@ def unfold_weights(u: np.ndarray, kpoint: np.ndarray, matrix: np.ndarray) -> tup
     c = np.fft.fftn(u)
     power = (np.abs(c) ** 2).ravel()
     n = np.stack(np.meshgrid(*[np.fft.fftfreq(s, 1.0 / s) for s in u.shape], indexing="ij"), -1).reshape(-1, 3)
-    primitive = _wrapped((kpoint + n) @ np.linalg.inv(matrix).T)
+    primitive = wrapped((kpoint + n) @ np.linalg.inv(matrix).T)
     keys, inverse = np.unique(np.round(primitive, 6), axis=0, return_inverse=True)
     weights = np.bincount(inverse.ravel(), weights=power, minlength=len(keys))
     return keys, weights / weights.sum()
 
 
-def reduced(k_fractional: np.ndarray) -> np.ndarray:
-    """A primitive k-point in Cartesian units of 2π/a, in the first Brillouin zone, kx >= ky >= kz >= 0.
-
-    >>> reduced(PRIMITIVE_POINTS["Xz"]).round(3).tolist(), reduced(PRIMITIVE_POINTS["L3"]).round(3).tolist()
-    ([1.0, 0.0, 0.0], [0.5, 0.5, 0.5])
-    """
-    k = np.asarray(k_fractional, float) @ FCC_RECIPROCAL
-    shifts = np.array(list(itertools.product((-2, -1, 0, 1, 2), repeat=3))) @ FCC_RECIPROCAL
-    k = min(k - shifts, key=lambda v: (round(float(v @ v), 9), tuple(-np.abs(v))))
-    return np.sort(np.abs(k))[::-1]
-
-
-def character(k_fractional: np.ndarray, tolerance: float = 0.02) -> str:
-    """Which valley a primitive k-point is: ``Gamma``, ``Delta`` (on Γ-X), ``X``, ``L`` or ``other``.
-
-    >>> [character(PRIMITIVE_POINTS[p]) for p in ("Gamma", "Deltay", "Xy", "L2")]
-    ['Gamma', 'Delta', 'X', 'L']
-    """
-    k = reduced(k_fractional)
-    if np.all(k < tolerance):
-        return "Gamma"
-    if np.allclose(k, [1, 0, 0], atol=tolerance):
-        return "X"
-    if np.allclose(k, [0.5, 0.5, 0.5], atol=tolerance):
-        return "L"
-    if np.all(k[1:] < tolerance):
-        return "Delta"
-    return "other"
-
-
 @dataclass
 class Edges:
-    """The band edges found by the fixed-density pass. Energies in eV; k-points Cartesian, units 2π/a."""
+    """The band edges found by the fixed-density pass. Energies in eV; k-points as :meth:`Zone.reduced` writes
+    them (fcc: Cartesian, units 2π/a, sorted; other lattices: fractional in the primitive reciprocal cell)."""
 
     gap: float
     vbm: float
@@ -194,6 +96,7 @@ class Edges:
     band_check: float  # CBM with twice the bands minus CBM (eV)
     soc_shift: float = float("nan")  # what spin-orbit coupling adds to the gap (eV); NaN if not computed
     valleys: dict = field(default_factory=dict)  # valley -> its lowest conduction state minus the VBM (eV)
+    lattice: str = "FCC"  # the parent's Bravais lattice (ASE's name): it names the valleys
 
 
 def conduction_bands(matrix: np.ndarray, extra_bands: int) -> int:
@@ -223,27 +126,30 @@ def _eigenvalues(calc) -> np.ndarray:
     return np.array([calc.get_eigenvalues(kpt=k) for k in range(len(calc.get_ibz_k_points()))])
 
 
-def _valley_weights(calc, kpt: int, band: int, matrix: np.ndarray) -> dict[str, float]:
-    """The unfolded weight of one state summed by valley (:func:`character` of each primitive k-point)."""
+def _valley_weights(calc, kpt: int, band: int, matrix: np.ndarray, zone: Zone) -> dict[str, float]:
+    """The unfolded weight of one state summed by valley (:meth:`Zone.character` of each primitive k-point)."""
     u = calc.get_pseudo_wave_function(band=band, kpt=kpt, periodic=True)
     keys, weights = unfold_weights(u, calc.get_ibz_k_points()[kpt], matrix)
     out: dict[str, float] = {}
     for key, w in zip(keys, weights):
-        out[character(key)] = out.get(character(key), 0.0) + float(w)
+        valley = zone.character(key)
+        out[valley] = out.get(valley, 0.0) + float(w)
     return out
 
 
 def valley_gaps(calc, eps: np.ndarray, n_occupied: int, n_converged: int, matrix: np.ndarray, vbm: float,
-                window: float = VALLEY_WINDOW) -> dict[str, float]:
+                window: float = VALLEY_WINDOW, zone: Zone | None = None) -> dict[str, float]:
     """The gap to each conduction valley (eV): its lowest state minus the VBM.
 
     Every converged conduction state at the pass's k-points up to ``window``
     above the conduction-band minimum is unfolded and assigned to the valley
-    holding most of its weight (Γ, Δ, X or L; states mostly elsewhere count
-    for none). The window stops below the highest converged band of any
-    k-point, so no state below it was left out; a valley with no state in it
-    is absent (it lies higher).
+    holding most of its weight (the ``zone``'s valleys, None: the diamond
+    lattice's Γ, Δ, X and L; states mostly elsewhere count for none). The
+    window stops below the highest converged band of any k-point, so no
+    state below it was left out; a valley with no state in it is absent (it
+    lies higher).
     """
+    zone = zone or parent_zone(FCC_PRIMITIVE)
     cbm = float(eps[:, n_occupied].min())
     top = min(cbm + window, float(eps[:, n_converged - 1].min()))
     found: dict[str, float] = {}
@@ -251,11 +157,11 @@ def valley_gaps(calc, eps: np.ndarray, n_occupied: int, n_converged: int, matrix
         for band in range(n_occupied, n_converged):
             if eps[kpt, band] > top:
                 break
-            weights = _valley_weights(calc, kpt, band, matrix)
+            weights = _valley_weights(calc, kpt, band, matrix, zone)
             valley = max(weights, key=weights.get)
-            if valley in VALLEYS:
+            if valley in zone.valleys:
                 found[valley] = min(found.get(valley, math.inf), float(eps[kpt, band]) - vbm)
-    return {v: round(found[v], 12) for v in VALLEYS if v in found}
+    return {v: round(found[v], 12) for v in zone.valleys if v in found}
 
 
 def _state_k(calc, kpt: int, bands: list[int], matrix: np.ndarray) -> np.ndarray:
@@ -274,11 +180,14 @@ def edge_pass(calc, atoms: Atoms, n_occupied: int, extra_bands: int, *, txt=None
               degenerate: float = 0.005, conduction: int | None = None, buffer: int = BUFFER_BANDS) -> Edges:
     """Band edges of a converged calculator at the points where they fold (the module docstring says how).
 
-    ``conduction`` and ``buffer`` override the converged unoccupied bands
-    (:func:`conduction_bands`) and the unconverged ones above them.
+    The parent's primitive cell comes with ``atoms`` (:func:`parent_primitive`:
+    the diamond lattice's without it). ``conduction`` and ``buffer`` override
+    the converged unoccupied bands (:func:`conduction_bands`) and the
+    unconverged ones above them.
     """
     matrix = supercell_matrix(atoms)
-    kpts, _ = edge_kpoints(matrix)
+    zone = parent_zone(parent_primitive(atoms)[0])
+    kpts, _ = edge_kpoints(matrix, zone)
     n_conduction = conduction_bands(matrix, extra_bands) if conduction is None else conduction
     n_bands = n_occupied + n_conduction + buffer
     nscf = _fixed_density(calc, kpts, n_bands, n_bands - buffer, txt)
@@ -291,9 +200,10 @@ def edge_pass(calc, atoms: Atoms, n_occupied: int, extra_bands: int, *, txt=None
     bottom = [b for b in range(n_occupied, n_bands - buffer) if eps[k_c, b] - cbm < degenerate]
     cbm_k = _state_k(nscf, k_c, bottom, matrix)
     edges = Edges(gap=round(max(cbm - vbm, 0.0), 12), vbm=vbm, cbm=cbm, direct=k_v == k_c,
-                  vbm_k=reduced(_state_k(nscf, k_v, top, matrix)), cbm_k=reduced(cbm_k),
-                  cbm_character=character(cbm_k), band_check=band_check,
-                  valleys=valley_gaps(nscf, eps, n_occupied, n_bands - buffer, matrix, vbm))
+                  vbm_k=zone.reduced(_state_k(nscf, k_v, top, matrix)), cbm_k=zone.reduced(cbm_k),
+                  cbm_character=zone.character(cbm_k), band_check=band_check,
+                  valleys=valley_gaps(nscf, eps, n_occupied, n_bands - buffer, matrix, vbm, zone=zone),
+                  lattice=zone.lattice)
     if spinorbit:
         edges.soc_shift = spinorbit_gap(nscf, n_occupied) - (cbm - vbm)
     return edges

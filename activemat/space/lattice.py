@@ -35,7 +35,7 @@ from ase.formula import Formula
 from activemat.errors import SpaceError
 
 __all__ = ["LATTICES", "LATTICE_CONSTANTS", "LATTICE_CONSTANTS_BY_LATTICE", "CELLS", "Parent", "as_parent",
-           "parent_from_keys", "check_elements", "supercell_atoms",
+           "parent_from_keys", "check_elements", "supercell_atoms", "primitive_cell",
            "check_supercell", "check_cell", "reference_sites", "mixing_sites", "site_types", "diamond_supercell", "named_cell",
            "vegard_constant", "lattice_name"]
 
@@ -169,6 +169,28 @@ def _primitive_geometry(parent: Parent) -> tuple[np.ndarray, np.ndarray]:
         prim = named_cell(parent.lattice, parent.constants[0])
         return prim.cell.array, prim.get_scaled_positions(wrap=False)
     return np.array(parent.cell), np.array(parent.scaled_positions)
+
+
+@functools.lru_cache(maxsize=32)
+def primitive_cell(parent: Parent) -> tuple[np.ndarray, int]:
+    """The parent's primitive cell (rows, Angstrom, at A's constant) and its atoms: a named lattice's as ASE builds
+    it; a structure file's reduced by spglib to the smallest cell repeating its sites, in the file's orientation.
+
+    >>> primitive_cell(parent_from_keys(lattice="wurtzite", chemical_symbols=[["Ga", "Al"], ["N"]] * 2,
+    ...                                 lattice_constants={"GaN": 3.19, "AlN": 3.11}))[1]
+    4
+    """
+    cell, frac = _primitive_geometry(parent)
+    if parent.cell is None:
+        return cell, len(frac)
+    kinds = list(dict.fromkeys(parent.chemical_symbols))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Set OLD_ERROR_HANDLING", DeprecationWarning)
+        data = spglib.get_symmetry_dataset((cell, frac, [kinds.index(s) for s in parent.chemical_symbols]))
+    if data is None:
+        return cell, len(frac)
+    n = round(len(frac) * abs(np.linalg.det(data.primitive_lattice) / np.linalg.det(cell)))
+    return (cell, len(frac)) if n >= len(frac) else (np.array(data.primitive_lattice), n)
 
 
 def check_elements(elements: tuple[str, str]) -> tuple[str, str]:

@@ -25,6 +25,7 @@ ALGAAS = parent_from_keys(lattice="zincblende", chemical_symbols=[["Ga", "Al"], 
 # store resumes only if its campaign's identity is unchanged. A new campaign file adds a line here.
 IDENTITIES = {
     "algaas16-fast.toml": "cc297efa72f58041",
+    "algaas16-pbe-fast.toml": "00faf5fc247467e3",
     "demo.toml": "830baceadb506e90",
     "multi-fidelity.toml": "42c07fdbd2d6d8cc",
     "reference-32-fast.toml": "5e21dd3619082470",
