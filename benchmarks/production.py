@@ -98,7 +98,8 @@ def fragment(r: dict) -> str:
     if "error" in cross:
         lines += ["", f"Crossover: not yet ({cross['error']})."]
     else:
-        lines += ["", f"Δ → L crossover from {cross['n_results']} {cross['preset']} results: "
+        source = " + ".join(f"{level['n_results']} {level['preset']}" for level in cross["levels"])
+        lines += ["", f"Δ → L crossover from {source} results (co-kriging of the valley separation): "
                       f"x = {_f(cross['x'], 2)} (16-84 %: {_f(cross['x_low'], 2)}-{_f(cross['x_high'], 2)}; "
                       f"{100 * cross['no_crossing']:.0f} % of the draws never cross); measured x = {CROSSOVER_X:.2f}."]
     return "\n".join(lines) + "\n"
