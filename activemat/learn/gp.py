@@ -74,14 +74,18 @@ def bowing_mean(x: np.ndarray, y: np.ndarray, degree: int = 2) -> np.ndarray:
     """Least-squares coefficients (c0, c1, c2) of the mean gap c0 + c1 x + c2 x^2 (a bowing curve in x), or of a
     polynomial of lower ``degree`` (1: the line in x, c2 = 0).
 
-    With fewer than ``degree + 1`` distinct compositions the polynomial's degree drops (two: a line, one: a
-    constant), so a handful of labels never gives a wild parabola.
+    The polynomial never passes through every labelled composition: with fewer than ``degree + 2`` distinct
+    compositions its degree drops (three: a line, two or one: a constant), so the GP always has residuals to
+    learn its scale from (a line through the two end members alone would leave none, and a GP fitted to zeros
+    is certain of everything) and a handful of labels never gives a wild parabola.
 
     >>> x = np.array([0.0, 0.25, 0.5, 1.0])
     >>> np.round(bowing_mean(x, 0.6 - 0.2 * x - 0.3 * x ** 2), 6).tolist()
     [0.6, -0.2, -0.3]
     >>> np.round(bowing_mean(np.array([0.0, 0.5, 1.0]), np.array([0.6, 0.4, 0.2]), degree=1), 6).tolist()
     [0.6, -0.4, 0.0]
+    >>> np.round(bowing_mean(np.array([0.0, 1.0]), np.array([0.6, 0.2]), degree=1), 6).tolist()
+    [0.4, 0.0, 0.0]
     >>> np.round(bowing_mean(np.array([0.5, 0.5]), np.array([0.1, 0.3])), 6).tolist()
     [0.2, 0.0, 0.0]
     """
@@ -94,8 +98,8 @@ def bowing_mean(x: np.ndarray, y: np.ndarray, degree: int = 2) -> np.ndarray:
 
 def mean_design(x: np.ndarray, n_compositions: int, degree: int) -> np.ndarray:
     """The design matrix [1, x, x^2][:, :p] of a polynomial mean of ``degree`` fitted on ``n_compositions``
-    distinct compositions: p = min(degree + 1, n_compositions) columns (:func:`bowing_mean`)."""
-    return np.vander(np.asarray(x, float), min(degree + 1, n_compositions), increasing=True)
+    distinct compositions: p = min(degree + 1, n_compositions - 1) columns, at least one (:func:`bowing_mean`)."""
+    return np.vander(np.asarray(x, float), max(min(degree + 1, n_compositions - 1), 1), increasing=True)
 
 
 def bowing_curve(coef: np.ndarray, x: np.ndarray) -> np.ndarray:

@@ -59,7 +59,15 @@ def _latent_posterior_cov(model, X):
     Z, T = model.scaler_.transform(X), gp.X_train_
     K = gp.kernel_(T) + gp.alpha * np.eye(len(T))
     cross = k(Z, T)
-    return (k(Z) - cross @ np.linalg.solve(K, cross.T)) * model.y_std_ ** 2
+    cov = k(Z) - cross @ np.linalg.solve(K, cross.T)
+    if model.mean != "constant":  # plus the least-squares mean's uncertainty: R P K P' R', R = H* - K*' K^-1 H
+        x = model.scaler_.inverse_transform(T)[:, 0]
+        p = max(min({"linear": 2, "bowing": 3}[model.mean], len(np.unique(x)) - 1), 1)
+        H, H_star = np.vander(x, p, increasing=True), np.vander(X[:, 0], p, increasing=True)
+        P = np.linalg.pinv(H)
+        R = H_star - cross @ np.linalg.solve(K, H)
+        cov = cov + R @ P @ K @ P.T @ R.T
+    return cov * model.y_std_ ** 2
 
 
 def test_model_std_is_the_joint_posterior_std_of_the_average(store):
