@@ -110,9 +110,11 @@ def test_blocks_and_subsampling(store):
         assert a["mean"] == b["mean"] and a["spread"] == b["spread"]  # mean and spread use every configuration
         assert a["model_std"] > 0
     # Fewer configurations average out less of the independent part of the errors: in expectation over
-    # subsamples the std is larger than the whole composition's (conservative).
-    assert np.mean([r["model_std"] for r in capped["compositions"]]) > np.mean(
-        [r["model_std"] for r in whole["compositions"]])
+    # subsamples the std is larger than the whole composition's (conservative). Over several subsamples: the part
+    # shared by a composition's configurations (with a linear mean, the fitted line's) leaves a small margin.
+    subsampled = [np.mean([r["model_std"] for r in gap_curve(sm, max_configurations=5, seed=s)["compositions"]])
+                  for s in range(3, 8)]
+    assert np.mean(subsampled) > np.mean([r["model_std"] for r in whole["compositions"]])
     assert gap_curve(sm, max_configurations=5, seed=3) == capped  # seeded
 
 
