@@ -185,6 +185,8 @@ REPORT = (
     Summary("calibration", "calibration-16", caption="**16 atoms, 402 PBE labels**"),
     Summary("calibration", "calibration-32", caption="**32 atoms, 256 gpaw-fast labels**"),
     Summary("calibration", "calibration-compositions", caption="**17 compositions, gpaw-fast**"),
+    "### Small data: the GP against the linear baseline in x (no DFT)", "",
+    Summary("small_data", "small_data"),
     "## Multi-fidelity and transfer at equal cost (replay, no DFT)", "",
     "### Cheap fidelity gpaw-pbe-pw", "",
     Summary("fidelity", "fidelity"),

@@ -26,14 +26,16 @@ import numpy as np
 def write_snapshot(path: Path) -> dict:
     """One snapshot of the campaign's model on every result, written as the loop writes it (Learner)."""
     from activemat.campaign.learner import Learner
-    from activemat.campaign.model import CampaignModel
+    from activemat.campaign.model import CampaignModel, stored_model_state
     from activemat.campaign.stored import open_campaign
     from activemat.store.write import CampaignStore
 
     view = open_campaign(path)
     config, pool = view.config(), view.pool()
     ledger = view.ledger()
-    learner = Learner(CampaignModel.of(config, pool), pool, iteration=len(view.snapshots["iteration"]))
+    # as the loop resumes the store: a file without `mean` keeps the mean of its stored model
+    model = CampaignModel.of(config, pool, stored=stored_model_state(view))
+    learner = Learner(model, pool, iteration=len(view.snapshots["iteration"]))
     free = np.ones(len(pool), bool)
     free[view.training_set()[0]] = False
     learner.fit(ledger, free)

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from activemat.campaign.config import ModelSection
-from activemat.campaign.model import CampaignModel, model_kind, state_kind
+from activemat.campaign.model import COKRIGING, CampaignModel, model_kind, state_kind, stored_model_state
 from activemat.campaign.setup import MIN_TRAIN
 from activemat.campaign.stored import CampaignView, open_campaign
 from activemat.errors import InputError, NotEnoughData
@@ -125,18 +125,19 @@ def latest_state(view: CampaignView) -> tuple[dict | None, int | None, str]:
 def model_settings(view: CampaignView, kind: str | None = None) -> ModelSection:
     """The [model] section to rebuild with: the campaign's (of the kind its latest snapshot's state names, when
     a later run changed it), or ``kind`` instead (then without ARD, default restarts)."""
-    return _section(view.config(), latest_state(view)[0], kind)
+    return _section(view.config(), latest_state(view)[0], kind, stored_model_state(view))
 
 
-def _section(config, state: dict | None, kind: str | None) -> ModelSection:
-    """:func:`model_settings` of a parsed campaign file and its latest stored ``state``."""
-    stored = state_kind(state)
-    kind = kind or (stored if stored in MODEL_KINDS else config.model.kind)
+def _section(config, state: dict | None, kind: str | None, stored: dict | None = None) -> ModelSection:
+    """:func:`model_settings` of a parsed campaign file and its latest stored ``state`` (whose prior mean a file
+    without ``mean`` keeps)."""
+    last = state_kind(state)
+    kind = kind or (last if last in MODEL_KINDS else config.model.kind)
     if kind not in MODEL_KINDS:
         raise InputError(f"unknown model kind {kind!r}; use one of {', '.join(MODEL_KINDS)}")
-    if kind == config.model.kind:
-        return config.model
-    return ModelSection(kind=kind)
+    section = config.model if kind == config.model.kind else ModelSection(kind=kind)
+    # a file without ``mean`` keeps the mean of the stored model (constant before the linear default)
+    return section.settled(multi=model_kind(config, section) == COKRIGING, stored=stored)
 
 
 def _levels(view: CampaignView, cm: CampaignModel, pool) -> tuple[list, list]:
@@ -171,7 +172,7 @@ def fit_store_model(store: str | Path | CampaignView, kind: str | None = None, *
     view = open_campaign(store)
     config, pool = view.config(), view.pool()
     latest = latest_state(view)
-    section = _section(config, latest[0], kind)
+    section = _section(config, latest[0], kind, stored_model_state(view))
     train, y = view.training_set()
     if len(train) < MIN_TRAIN:
         raise NotEnoughData(f"{view.path} has {len(train)} successful calculation(s) to train on; a model needs at "

@@ -2,7 +2,9 @@
 
 Model type and fitted hyperparameters, training size, cross-validated MAE,
 RMSE and R^2 (leave-one-out, or 20-fold above 20 points, as the loop), the
-mean-value baseline cross-validated the same way, the held-out test error
+mean-value baseline and the linear baseline in x (least squares on the
+composition) cross-validated the same way, with one line when the linear
+baseline beats the model (:func:`baseline_wins`), the held-out test error
 when the campaign reserved a test set, and for linear models the
 coefficients per feature with importances (``|coefficient|`` x the feature's std
 over the pool: the gap change, in eV, of a typical feature change).
@@ -20,6 +22,7 @@ from activemat.campaign.setup import MIN_TRAIN
 from activemat.campaign.stored import CampaignView, open_campaign
 from activemat.errors import InputError
 from activemat.learn.cross_validation import MAX_FOLDS, cross_validate
+from activemat.learn.linear import LinearModel
 from activemat.space.features import class_names
 from activemat.store import schema as S
 
@@ -87,6 +90,22 @@ def _with_unit(name: str, value, unit: str, features) -> str:
     else:
         shown = f"{value:+.4f}" if name == "intercept" else f"{value:.4g}" if isinstance(value, float) else str(value)
     return f"{shown} {unit}".strip()
+
+
+def linear_baseline_mae(X: np.ndarray, y: np.ndarray) -> float:
+    """Cross-validated MAE (eV) of the linear baseline in x: least squares on the composition (the first feature)
+    alone, with the splits of :func:`~activemat.learn.cross_validation.cross_validate`."""
+    x = X[:, :1]
+    return cross_validate(LinearModel().fit(x, y), x, y)["cv_mae"]
+
+
+def baseline_wins(card: dict) -> str | None:
+    """One line when the linear baseline in x cross-validates better than the model (None otherwise)."""
+    model, base = card.get("cv_mae"), card.get("linear_baseline_mae")
+    if model is None or base is None or not base < model:
+        return None
+    return (f"the linear baseline in x wins: CV MAE {base:.4f} eV against the model's {model:.4f} eV; a straight "
+            "line in x predicts these results better than the model until more are computed")
 
 
 def _coefficients(sm) -> list[dict]:
@@ -172,6 +191,8 @@ def model_card(store: str | Path | CampaignView, kind: str | None = None,
     X = sm.X
     # co-kriging: no closed-form cross-validation (each fold would refit every level)
     cv = {} if sm.kind == "co-kriging" else cross_validate(sm.model, X, y)
+    if cv:
+        cv["linear_baseline_mae"] = linear_baseline_mae(X, y)
     fit = sm.model.predict(X)
     ss_tot = float(np.sum((y - y.mean()) ** 2))
     card.update({
@@ -184,6 +205,7 @@ def model_card(store: str | Path | CampaignView, kind: str | None = None,
         "fit_r2": 1.0 - float(np.sum((fit - y) ** 2)) / ss_tot if ss_tot > 0 else None,
         "gap_range": [float(y.min()), float(y.max())],
     })
+    card["baseline_wins"] = baseline_wins(card)
     if sm.kind == "linear":
         card["coefficients"] = _coefficients(sm)
     if len(test_idx):
@@ -241,6 +263,9 @@ def render(card: dict, file=None) -> None:
         t.add_row("CV RMSE", _ev(card["cv_rmse"]))
         t.add_row("CV R^2", "-" if card["cv_r2"] is None else f"{card['cv_r2']:.3f}")
         t.add_row("baseline MAE (training mean)", _ev(card["baseline_mae"]))
+        t.add_row("baseline MAE (linear in x)", _ev(card.get("linear_baseline_mae")))
+        if card.get("baseline_wins"):
+            t.add_row("[bold red]baseline wins[/]", card["baseline_wins"])
     t.add_row("fit R^2 (training)", "-" if card["fit_r2"] is None else f"{card['fit_r2']:.3f}")
     t.add_row("fit MAE (training)", _ev(card["fit_mae"]))
     if card["n_test_reserved"]:

@@ -51,7 +51,7 @@ from activemat.campaign.ledger import RETRY, TEST, Ledger, TaskKey
 from activemat.campaign.progress import Reporter
 from activemat.campaign.scheduler import Scheduler, Submission
 from activemat.campaign.selector import Selector
-from activemat.campaign.model import CampaignModel
+from activemat.campaign.model import CampaignModel, stored_model_state
 from activemat.campaign.setup import prepare
 from activemat.campaign.signals import StopRequested, stop_on_signals
 from activemat.compute.bandgap import compute_gap
@@ -406,7 +406,9 @@ def run_campaign(config: CampaignConfig, campaign_text: str, *, client=None, rep
 def _run(config: CampaignConfig, campaign_text: str, *, client, report, task, stop: StopRequested) -> dict:
     pool, presets, fixed = prepare(config)
     task = task_for(config.cluster, task)  # MPI per calculation when [cluster] mpi_ranks > 1; refused if unavailable
-    model = CampaignModel.of(config, pool)  # a transfer campaign fits its frozen level here, before the store opens
+    # a transfer campaign fits its frozen level here, before the store opens; a stored campaign keeps its mean
+    stored = stored_model_state(config.campaign.store) if Path(config.campaign.store).exists() else None
+    model = CampaignModel.of(config, pool, stored=stored)
     store = create_or_open(config, campaign_text, pool, presets)
     report = report or Reporter(budget=config.stop.budget)
     with store:

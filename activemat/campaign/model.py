@@ -22,12 +22,14 @@ cannot disagree on what a campaign's model is.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
 
 from activemat.campaign.config import CampaignConfig, ModelSection
 from activemat.campaign.setup import ModelFactory, model_factory, pretrain
+from activemat.campaign.stored import open_campaign
 from activemat.learn.cokriging import CoKriging
 from activemat.learn.models import reuse_state
 from activemat.learn.refit import RefitSchedule
@@ -43,6 +45,21 @@ def model_kind(config: CampaignConfig, section: ModelSection | None = None) -> s
     if len(config.calculator.presets) > 1 or config.model.transfer_from:
         return COKRIGING
     return config.model.kind
+
+
+def stored_model_state(store) -> dict | None:
+    """The model state (hyperparameters) of a store's latest snapshot, for
+    :meth:`~activemat.campaign.sections.ModelSection.settled`: None if the store has no snapshot (a campaign
+    that has fitted no model yet takes the defaults), ``{}`` if its latest snapshot has no readable state (written
+    before store schema 5: a constant mean). ``store``: a path or an open view."""
+    snaps = open_campaign(store).snapshots
+    if not len(snaps.get("iteration", [])):
+        return None
+    try:
+        state = json.loads(str(snaps["hyperparameters"][-1]) or "{}")
+    except ValueError:
+        return {}
+    return state if isinstance(state, dict) else {}
 
 
 def state_kind(state: dict | None) -> str | None:
@@ -76,16 +93,18 @@ class CampaignModel:
 
     @classmethod
     def of(cls, config: CampaignConfig, pool, *, section: ModelSection | None = None,
-           pretrained_state: dict | None = None, pretrained: CoKriging | None = None) -> CampaignModel:
+           pretrained_state: dict | None = None, pretrained: CoKriging | None = None,
+           stored: dict | None = None) -> CampaignModel:
         """The model of ``config`` over ``pool``; ``section`` replaces its [model] (a reader's other kind).
 
         A transfer campaign's frozen level is ``pretrained`` if given, else fitted on the ``transfer_from``
         store now, with ``pretrained_state`` (a stored co-kriging state's first level) as its fixed
-        hyperparameters when given.
+        hyperparameters when given. ``stored``: the store's latest model state, whose prior mean a file
+        without ``mean`` keeps (:meth:`~activemat.campaign.sections.ModelSection.settled`).
         """
-        section = section or config.model
-        make = model_factory(section, config.campaign.seed, pool)
         kind = model_kind(config, section)
+        section = (section or config.model).settled(multi=kind == COKRIGING, stored=stored)
+        make = model_factory(section, config.campaign.seed, pool)
         every = config.calculator.presets
         if kind == COKRIGING and config.model.transfer_from:
             if pretrained is None:

@@ -231,9 +231,12 @@ class ModelSection(_Section):
                           "GP fitted on them centres the hyperprior (needs prior = \"weak\"); count their cost")
     noise: float | None = Field(
         None, gt=0, description="eV; the GP's white-noise std, fixed (a deterministic code); unset: fitted")
-    mean: Literal["constant", "bowing"] = Field(
-        "constant", description="GP prior mean: constant (the labels' mean) or bowing (a quadratic in x fitted "
-                                "to the labels by least squares; the GP learns the configuration dependence)")
+    mean: Literal["constant", "linear", "bowing"] = Field(
+        "linear", description="GP prior mean, fitted to the labels by least squares, the GP learning the rest: "
+                              "linear, a line in x (the linear baseline; the default: never worse than it in "
+                              "cross-validation from 5 results, docs: explanation/model); bowing, a quadratic in "
+                              "x; constant, the labels' mean. Unset, a multi-fidelity or transfer campaign's "
+                              "levels and a store whose model predates the linear default keep constant")
     transfer_from: str | None = Field(
         None, description="store of a previous (cheaper) campaign over the same space: its gaps pretrain the "
                           "model, this campaign's results fine-tune it")
@@ -241,6 +244,20 @@ class ModelSection(_Section):
         "free", description="multi-fidelity and transfer: free, each level's GP fitted on its own; tied, the "
                             "hyperprior of each discrepancy GP is centred on the fitted hyperparameters of the "
                             "level below (a discrepancy seen at few points is not taken for smooth and certain)")
+
+    def settled(self, *, multi: bool = False, stored: dict | None = None) -> "ModelSection":
+        """This section with the prior mean the model uses when the file does not set ``mean``: the constant mean
+        for a co-kriging's levels (``multi``), and for a campaign whose latest stored model state (``stored``: a
+        snapshot's hyperparameters; ``{}`` when a snapshot has none) is a GP's without a ``mean`` (written before
+        the linear default), so that a stored campaign keeps its model on resume and in the read verbs; else the
+        stored GP state's mean. ``stored`` None: no model stored yet, the default."""
+        if "mean" in self.model_fields_set or self.kind == "linear":
+            return self
+        if multi:
+            return self.model_copy(update={"mean": "constant"})
+        if stored is not None and stored.get("kind", "gp") in ("gp", "nystroem"):
+            return self.model_copy(update={"mean": stored.get("mean", "constant")})
+        return self
 
     @model_validator(mode="after")
     def _gp_options(self):

@@ -14,6 +14,7 @@ import warnings
 from functools import partial
 
 import numpy as np
+from scipy.linalg import cho_solve
 from scipy.optimize import minimize
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
@@ -64,23 +65,41 @@ def lbfgs(obj_func, initial_theta, bounds, ftol: float | None = LML_FTOL, prior:
     return result.x, result.fun
 
 
-def bowing_mean(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Least-squares coefficients (c0, c1, c2) of the mean gap c0 + c1 x + c2 x^2 (a bowing curve in x).
+#: The degree of the polynomial in x of each prior mean (``mean``); ``"constant"`` is the training mean that
+#: ``normalize_y`` subtracts.
+MEAN_DEGREES = {"constant": 0, "linear": 1, "bowing": 2}
 
-    With fewer than three distinct compositions the polynomial's degree drops (two: a line, one: a
-    constant), so a handful of labels never gives a wild parabola.
+
+def bowing_mean(x: np.ndarray, y: np.ndarray, degree: int = 2) -> np.ndarray:
+    """Least-squares coefficients (c0, c1, c2) of the mean gap c0 + c1 x + c2 x^2 (a bowing curve in x), or of a
+    polynomial of lower ``degree`` (1: the line in x, c2 = 0).
+
+    The polynomial never passes through every labelled composition: with fewer than ``degree + 2`` distinct
+    compositions its degree drops (three: a line, two or one: a constant), so the GP always has residuals to
+    learn its scale from (a line through the two end members alone would leave none, and a GP fitted to zeros
+    is certain of everything) and a handful of labels never gives a wild parabola.
 
     >>> x = np.array([0.0, 0.25, 0.5, 1.0])
     >>> np.round(bowing_mean(x, 0.6 - 0.2 * x - 0.3 * x ** 2), 6).tolist()
     [0.6, -0.2, -0.3]
+    >>> np.round(bowing_mean(np.array([0.0, 0.5, 1.0]), np.array([0.6, 0.4, 0.2]), degree=1), 6).tolist()
+    [0.6, -0.4, 0.0]
+    >>> np.round(bowing_mean(np.array([0.0, 1.0]), np.array([0.6, 0.2]), degree=1), 6).tolist()
+    [0.4, 0.0, 0.0]
     >>> np.round(bowing_mean(np.array([0.5, 0.5]), np.array([0.1, 0.3])), 6).tolist()
     [0.2, 0.0, 0.0]
     """
     x, y = np.asarray(x, float), np.asarray(y, float)
-    degree = min(len(np.unique(x)), 3) - 1
+    design = mean_design(x, len(np.unique(x)), degree)
     coef = np.zeros(3)
-    coef[:degree + 1] = np.linalg.lstsq(np.vander(x, degree + 1, increasing=True), y, rcond=None)[0]
+    coef[:design.shape[1]] = np.linalg.lstsq(design, y, rcond=None)[0]
     return coef
+
+
+def mean_design(x: np.ndarray, n_compositions: int, degree: int) -> np.ndarray:
+    """The design matrix [1, x, x^2][:, :p] of a polynomial mean of ``degree`` fitted on ``n_compositions``
+    distinct compositions: p = min(degree + 1, n_compositions - 1) columns, at least one (:func:`bowing_mean`)."""
+    return np.vander(np.asarray(x, float), max(min(degree + 1, n_compositions - 1), 1), increasing=True)
 
 
 def bowing_curve(coef: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -109,9 +128,10 @@ class GPRegressor(RegressorMixin, BaseEstimator):
     prior_centre : a fitted kernel of the same structure (say, from a cheaper fidelity over the same space)
         whose hyperparameters centre the prior (:func:`~activemat.learn.kernels.weak_prior`); needs ``prior="weak"``.
     noise : the white noise's std in eV, fixed (a deterministic code); None fits it.
-    mean : ``"constant"`` (the training mean) or ``"bowing"``: a quadratic in x (the first feature) fitted by
-        least squares to the labels (:func:`bowing_mean`); the GP models the residual. The std does not include
-        the uncertainty of the three coefficients.
+    mean : ``"constant"`` (the training mean), ``"linear"`` (a line in x, the first feature: the linear
+        baseline) or ``"bowing"`` (a quadratic in x), fitted by least squares to the labels (:func:`bowing_mean`);
+        the GP models the residual. For ``"linear"`` and ``"bowing"`` the std and covariance include the
+        uncertainty of the fitted mean (:meth:`predict`).
     restarts : restarts of the marginal-likelihood optimiser.
     kernel : a fixed, already fitted kernel; skips hyperparameter optimisation
         (used for cross-validation and for "kriging believer" fantasies).
@@ -124,7 +144,7 @@ class GPRegressor(RegressorMixin, BaseEstimator):
     Attributes
     ----------
     scaler_ : the feature scaler used (``scaler``, or one fitted on the training features).
-    mean_coef_ : (c0, c1, c2) of the bowing mean in x (zeros for ``mean="constant"``).
+    mean_coef_ : (c0, c1, c2) of the mean in x (zeros for ``mean="constant"``; c2 = 0 for ``"linear"``).
     y_std_ : std of the training residuals (eV; 1 if they are constant): the factor from the GP's normalised
         units (``normalize_y``) to eV, e.g. for variances in eV^2.
     gp_ : the fitted :class:`sklearn.gaussian_process.GaussianProcessRegressor` (on scaled features, residuals).
@@ -169,8 +189,8 @@ class GPRegressor(RegressorMixin, BaseEstimator):
 
     def _check_params(self) -> None:
         """The parameters' ranges, checked when fitting (scikit-learn's convention: ``__init__`` only stores)."""
-        if self.mean not in ("constant", "bowing"):
-            raise ValueError(f"mean must be 'constant' or 'bowing', not {self.mean!r}")
+        if self.mean not in MEAN_DEGREES:
+            raise ValueError(f"mean must be one of {', '.join(map(repr, MEAN_DEGREES))}, not {self.mean!r}")
         if self.prior not in (None, "weak"):
             raise ValueError(f"prior must be None or 'weak', not {self.prior!r}")
         if self.prior_centre is not None and self.prior != "weak":
@@ -185,7 +205,8 @@ class GPRegressor(RegressorMixin, BaseEstimator):
         X, y = np.asarray(X, float), np.asarray(y, float)
         self._check_params()
         self.scaler_ = self.scaler if self.scaler is not None else StandardScaler().fit(X)
-        self.mean_coef_ = bowing_mean(X[:, 0], y) if self.mean == "bowing" else np.zeros(3)
+        degree = MEAN_DEGREES[self.mean]
+        self.mean_coef_ = bowing_mean(X[:, 0], y, degree) if degree else np.zeros(3)
         r = y - self._mean(X)
         # normalize_y divides targets by their std (1 when constant): the factor from the GP's units to eV
         std = float(np.std(r))
@@ -205,7 +226,35 @@ class GPRegressor(RegressorMixin, BaseEstimator):
             normalize_y=True, random_state=self.random_state)
         self.gp_.fit(self.scaler_.transform(X), r)
         self.kernel_ = self.gp_.kernel_
+        self._fit_mean_uncertainty(X[:, 0], degree)
         return self
+
+    def _fit_mean_uncertainty(self, x: np.ndarray, degree: int) -> None:
+        """What :meth:`_mean_cov` needs: the mean's design H (n x p), K^-1 H and P K P' with P = H^+ (the least
+        squares map), K the GP's training covariance in its normalised units (``gp_.L_`` L')."""
+        self.n_compositions_ = len(np.unique(x))
+        if not degree:
+            self.mean_parts_ = None
+            return
+        H = mean_design(x, self.n_compositions_, degree)
+        L = self.gp_.L_
+        P = np.linalg.pinv(H)
+        PL = P @ L
+        self.mean_parts_ = (cho_solve((L, True), H), PL @ PL.T)
+
+    def _mean_cov(self, X: np.ndarray, diagonal: bool = False) -> np.ndarray:
+        """Covariance (eV^2) that the least-squares fit of the mean adds at the rows of ``X``: R (P K P') R' with
+        R = H* - K*' K^-1 H. The prediction error is the GP's own plus R' P g (g: the training residuals' GP
+        draw), and the two are uncorrelated (the GP's error is orthogonal to the training data), so the
+        variances add exactly: the std is that of the predictor's error, mean included. ``diagonal``: the
+        variances alone."""
+        KinvH, PKP = self.mean_parts_
+        H_star = mean_design(X[:, 0], self.n_compositions_, MEAN_DEGREES[self.mean])
+        K_star = self.gp_.kernel_(self.gp_.X_train_, self.scaler_.transform(X))
+        R = H_star - K_star.T @ KinvH
+        if diagonal:
+            return np.einsum("ij,jk,ik->i", R, PKP, R) * self.y_std_ ** 2
+        return (R @ PKP @ R.T) * self.y_std_ ** 2
 
     def predict(self, X, return_std: bool = False, return_cov: bool = False):
         """Posterior mean, with the std or the covariance (eV^2) of a new noisy observation (scikit-learn's).
@@ -216,9 +265,12 @@ class GPRegressor(RegressorMixin, BaseEstimator):
         out = self.gp_.predict(self.scaler_.transform(X), return_std=return_std, return_cov=return_cov)
         if self.mean == "constant":
             return out
-        if isinstance(out, tuple):
-            return (out[0] + self._mean(X), *out[1:])
-        return out + self._mean(X)
+        if not isinstance(out, tuple):
+            return out + self._mean(X)
+        mean, spread = out
+        if return_cov:
+            return mean + self._mean(X), spread + self._mean_cov(X)
+        return mean + self._mean(X), np.sqrt(spread ** 2 + self._mean_cov(X, diagonal=True))
 
     def latent_cov(self, X) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean (eV) and covariance (eV^2) of the noise-free gap at the rows of ``X``.
@@ -257,4 +309,4 @@ class GPRegressor(RegressorMixin, BaseEstimator):
         """The fitted hyperparameters exactly, as plain data (:func:`~activemat.learn.kernels.kernel_to_dict` of ``kernel_``): with
         ``kernel=kernel_from_dict(state["kernel"])`` a fit on the same data gives the same model, without
         optimising."""
-        return {"kind": "gp", "kernel": kernel_to_dict(self.kernel_)}
+        return {"kind": "gp", "kernel": kernel_to_dict(self.kernel_), "mean": self.mean}

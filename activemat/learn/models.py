@@ -32,6 +32,10 @@ def reuse_state(model, state: dict):
     if state.get("kind") == "linear" and isinstance(model, LinearModel):
         return model
     if state.get("kind") == "gp" and isinstance(model, GPRegressor):
+        stored_mean = state.get("mean", "constant")  # states written before the mean was stored: constant
+        if stored_mean != model.mean:
+            raise ValueError(f"stored hyperparameters of a GP with a {stored_mean} mean do not fit one with a "
+                             f"{model.mean} mean")
         return model.set_params(kernel=kernel_from_dict(state["kernel"]), warm_start=None)
     raise ValueError(f"stored hyperparameters of a {state.get('kind')!r} model do not fit a {type(model).__name__}")
 

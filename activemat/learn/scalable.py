@@ -27,7 +27,7 @@ from sklearn.kernel_approximation import Nystroem
 from sklearn.linear_model import BayesianRidge
 from sklearn.preprocessing import StandardScaler
 
-from activemat.learn.gp import GPRegressor, bowing_curve, bowing_mean
+from activemat.learn.gp import MEAN_DEGREES, GPRegressor, bowing_curve, bowing_mean
 from activemat.learn.kernels import kernel_from_dict, kernel_to_dict, white_noise_level
 
 #: Rows per block when predicting over a pool (memory: a block times the training set or the components).
@@ -61,7 +61,7 @@ class NystroemGP(RegressorMixin, BaseEstimator):
     n_components : Nystroem components (landmarks); refit cost O(n m^2), prediction O(m^2) per candidate.
     subsample : training points the exact GP that sets the kernel sees, at most (random, seeded).
     exact : the unfitted exact GP (:class:`~activemat.learn.gp.GPRegressor`) whose fit on the subsample gives
-        the kernel and the mean (``"bowing"`` is refitted on all labels); None:
+        the kernel and the mean (``"linear"`` or ``"bowing"``: refitted on all labels); None:
         ``GPRegressor(ard=ard, restarts=restarts)``.
     ard, restarts : the default exact GP's, when ``exact`` is None.
     kernel : a fitted kernel to use as it is (no GP fit): cross-validation, believer fantasies, stored
@@ -79,7 +79,7 @@ class NystroemGP(RegressorMixin, BaseEstimator):
     kernel_ : the kernel the features use (on scaled features; its white noise does not enter them).
     landmarks_ : the scaled landmark rows.
     scaler_, nystroem_, ridge_ : the fitted scaler, feature map and Bayesian ridge.
-    mean_coef_ : (c0, c1, c2) of the bowing mean in x (None for a constant mean).
+    mean_coef_ : (c0, c1, c2) of the mean in x (None for a constant mean).
 
     Raises
     ------
@@ -127,8 +127,8 @@ class NystroemGP(RegressorMixin, BaseEstimator):
         self.scaler_ = self.scaler if self.scaler is not None else StandardScaler().fit(X)
         given = self.kernel if self.kernel is not None else self.warm_start
         self.kernel_ = given if given is not None else self._search(X, y)
-        bowing = self.exact is not None and getattr(self.exact, "mean", "constant") == "bowing"
-        self.mean_coef_ = bowing_mean(X[:, 0], y) if bowing else None
+        degree = MEAN_DEGREES[getattr(self.exact, "mean", "constant")] if self.exact is not None else 0
+        self.mean_coef_ = bowing_mean(X[:, 0], y, degree) if degree else None
         self.landmarks_ = self._landmarks(self.scaler_.transform(X))
         # kernel_(A, B) with B given leaves the white noise out: the features span the noise-free kernel
         self.nystroem_ = Nystroem(kernel="precomputed", n_components=len(self.landmarks_), random_state=0).fit(
@@ -196,7 +196,8 @@ class NystroemGP(RegressorMixin, BaseEstimator):
 
     def state(self) -> dict:
         """The kernel exactly (with it a fit on the same data gives the same model) and the size."""
-        return {"kind": "nystroem", "kernel": kernel_to_dict(self.kernel_), "n_components": self.n_components}
+        return {"kind": "nystroem", "kernel": kernel_to_dict(self.kernel_), "n_components": self.n_components,
+                "mean": getattr(self.exact, "mean", "constant")}
 
     def with_state(self, state: dict) -> "NystroemGP":
         """This unfitted model set to reuse a stored :meth:`state` (ValueError if it is another kind's)."""

@@ -180,7 +180,7 @@ def test_fixed_noise_is_not_optimised(data):
     ('ard = "clases"', "model.ard"),
     ('prior = "strong"', "model.prior"),
     ('noise = 0', "model.noise"),
-    ('mean = "linear"', "model.mean"),
+    ('mean = "cubic"', "model.mean"),
     ('prior = "none"\nprior_from = "cheap.extxyz"', "prior_from centres the hyperprior"),
     ('kind = "linear"\nmean = "bowing"', "mean set a Gaussian process"),
 ])
@@ -199,6 +199,7 @@ def test_good_model_keys_parse():
     m = parse_campaign('[model]\nard = "classes"\nprior = "weak"\nprior_from = "a.extxyz"\nnoise = 0.001\n'
                        'mean = "bowing"\n').model
     assert (m.ard, m.prior, m.noise, m.mean) == ("classes", "weak", 0.001, "bowing")
+    assert parse_campaign("[model]\nmean = \"linear\"\n").model.mean == "linear"
     assert parse_campaign("[model]\nard = true\n").model.ard is True
 
 
