@@ -84,7 +84,8 @@ def fragment(r: dict) -> str:
     lines += [f"| {c['preset']} | {c['results']} | {c['attempts']} | {c['cpu_hours']:.2f} | {_f(c['median_s'], 0)} |"
               for c in r["costs"]]
     dev = curve["deviations"]
-    lines += ["", f"![the curve against experiment](../figures/{r['figure']})", "",
+    # the path is relative to docs/results.md, the page that includes the fragment
+    lines += ["", f"![the curve against experiment](figures/{r['figure']})", "",
               "| x | composition | model gap (eV) | joint std (eV) | configurational spread (eV) | "
               "measured + terms (eV) | model - measured (eV) |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {c['x']:.4f} | {c['formula']} | {c['mean']:.3f} | {c['model_std']:.3f} | {c['spread']:.3f} | "
