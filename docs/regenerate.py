@@ -1,7 +1,7 @@
 """Example outputs in README.md and docs/ that cannot drift: each is made by running what produces it.
 
     python -m docs.regenerate            # rewrite every generated region in place
-    python -m docs.regenerate --check    # list the stale ones and exit 1 (tests/e2e/test_docs_outputs.py)
+    python -m docs.regenerate --check    # list the stale ones and exit 1 (tests/e2e/test_docs_regenerate_check.py)
     python -m docs.regenerate README.md  # only these files
 
 A generated region is the text between two HTML comments (invisible on GitHub and in the built pages)::

@@ -1,7 +1,7 @@
 """Generated regions of the docs (docs/regenerate.py): a stale output fails the check, regenerating fixes it,
 a recorded run must match the store it wrote, and the generated reference blocks hold what the code declares.
 
-The whole docs are checked in tests/e2e/test_docs_outputs.py; here, small files in tmp_path.
+The whole docs are checked in tests/e2e/test_docs_regenerate_check.py; here, small files in tmp_path.
 """
 
 from __future__ import annotations
