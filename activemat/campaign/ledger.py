@@ -8,9 +8,12 @@ Policy:
 
 - a calculation that itself failed is retried with the preset's next
   fallback settings, until ``[faults] max_attempts`` such failures;
-- an attempt lost with its worker (node failure, walltime, lifetime
-  retirement), or stopped by a time limit, is retried as it was, up to
-  :data:`MAX_LOST` times;
+- an attempt lost with its worker (a dead node, walltime, lifetime
+  retirement), or stopped by a time limit, is retried as it was. Losing a
+  worker is the infrastructure's fault, so it never gives a candidate up:
+  a task lost :data:`MAX_LOST` times in one run (a node failing over and
+  over, or a calculation that takes its worker down) is held until the next
+  run, counted to retry;
 - an attempt stopped by an infrastructure fault (a full, read-only or failing
   scratch disk: :mod:`activemat.compute.faults`) counts against nothing: it
   is retried as it was, with no limit (the loop stops submitting on the
@@ -31,7 +34,10 @@ from activemat.compute.records import CalculationRecord
 from activemat.errors import InputError
 from activemat.store import schema as S
 
-MAX_LOST = 10  # attempts per candidate lost with their worker before it is given up
+MAX_LOST = 10  # attempts of a task lost with their worker in one run before it is held until the next run
+#: What the loop says of a task it holds (lost MAX_LOST times in one run).
+HELD = (f"lost its worker {MAX_LOST} times in this run (a failing node, or a calculation that takes its worker down:"
+        " see the store's .dask.log); held until the next run, not given up")
 RETRY, TEST = "retry", "test"  # reasons the loop writes itself (a strategy's picks carry the strategy's name)
 
 
@@ -63,6 +69,8 @@ class Ledger:
     attempts: dict[TaskKey, int] = field(default_factory=dict)
     fallback: dict[TaskKey, int] = field(default_factory=dict)  # calculation failures = next fallback level
     lost: dict[TaskKey, int] = field(default_factory=dict)  # attempts lost with their worker
+    lost_now: dict[TaskKey, int] = field(default_factory=dict)  # of them, in this run
+    held: set[TaskKey] = field(default_factory=set)  # lost MAX_LOST times in this run: tried again by the next
     faults: dict[TaskKey, int] = field(default_factory=dict)  # attempts stopped by an infrastructure fault
     forgiven: dict[TaskKey, int] = field(default_factory=dict)  # failures before retry_failed gave a fresh allowance
     wall_times: dict[int, list[float]] = field(default_factory=dict)  # per fidelity, of successful results
@@ -112,7 +120,6 @@ class Ledger:
                 self.retry.append(key)
             elif retry_failed:
                 self.forgiven[key] = self.fallback.get(key, 0)  # a fresh allowance of attempts
-                self.lost[key] = 0
                 self.retry.append(key)
             elif self.given_up(key):
                 self.failed.add(key)
@@ -121,6 +128,12 @@ class Ledger:
         # held-out candidates go first (at the campaign's fidelity): the test error is then reported from the start
         held = [TaskKey(self.top, int(c)) for c in np.flatnonzero(self.test)]
         self.retry = [k for k in held if k not in done and k not in self.retry] + self.retry
+
+    def requeue(self, keys: list[TaskKey]) -> int:
+        """Queue cancelled calculations again (their rows say interrupted), so the closing line and run --json
+        count them to retry as status does; how many."""
+        self.retry += [k for k in keys if k not in self.retry]
+        return len(keys)
 
     def next_attempt(self, key: TaskKey) -> tuple[int, int]:
         """Number of the attempt about to start, and the fallback settings level it runs with."""
@@ -135,6 +148,11 @@ class Ledger:
             self.wall_times[key.fidelity].append(record.wall_time)
             return
         self._count_failure(key, record.error)
+        if record.error.startswith(S.LOST):
+            self.lost_now[key] = self.lost_now.get(key, 0) + 1
+            if self.lost_now[key] >= MAX_LOST:
+                self.held.add(key)
+                return
         (self.failed.add if self.given_up(key) else self.retry.append)(key)
 
     def _count_failure(self, key: TaskKey, error: str) -> None:
@@ -146,13 +164,15 @@ class Ledger:
             self.fallback[key] = self.fallback.get(key, 0) + 1
 
     def given_up(self, key: TaskKey) -> bool:
-        failures = self.fallback.get(key, 0) - self.forgiven.get(key, 0)
-        return failures >= self.max_attempts or self.lost.get(key, 0) >= MAX_LOST
+        """Whether the task's own calculation failed ``max_attempts`` times (lost workers and infrastructure faults
+        never count)."""
+        return self.fallback.get(key, 0) - self.forgiven.get(key, 0) >= self.max_attempts
 
     def busy(self, running: list[TaskKey]) -> np.ndarray:
-        """(levels, candidates) bool: not to pick: done, given up, queued, running, or held out (at every level)."""
+        """(levels, candidates) bool: not to pick: done, given up, queued, held, running, or held out (at every
+        level)."""
         busy = np.zeros((self.levels, len(self.test)), bool)
-        for keys in (self.trained, self.failed, self.retry, running):
+        for keys in (self.trained, self.failed, self.retry, self.held, running):
             for k in keys:
                 busy[k] = True
         return busy | self.test
@@ -169,12 +189,12 @@ class Ledger:
         - ``retried``: attempts after a task's first;
         - ``given_up``: tasks with no result that the retry policy stopped trying;
         - ``to_retry``: tasks with no result whose last attempt failed or was interrupted (a resumed run
-          tries them again).
+          tries them again), held ones included.
         """
         return {"failed": sum(self.fallback.values()) + sum(self.lost.values()) + sum(self.faults.values()),
                 "retried": sum(max(n - 1, 0) for n in self.attempts.values()),
                 "given_up": len(self.failed),
-                "to_retry": len({k for k in self.retry if self.attempts.get(k)})}
+                "to_retry": len({k for k in self.retry if self.attempts.get(k)} | self.held)}
 
     def completed(self, fidelity: int) -> int:
         return sum(k.fidelity == fidelity for k in self.trained)

@@ -47,9 +47,9 @@ import numpy as np
 
 from activemat.campaign.config import CampaignConfig
 from activemat.campaign.learner import Learner
-from activemat.campaign.ledger import RETRY, TEST, Ledger, TaskKey
+from activemat.campaign.ledger import HELD, MAX_LOST, RETRY, TEST, Ledger, TaskKey
 from activemat.campaign.progress import Reporter
-from activemat.campaign.scheduler import Scheduler, Submission
+from activemat.campaign.scheduler import WORKER_WAIT, Scheduler, Submission, WorkerWatch
 from activemat.campaign.selector import Selector
 from activemat.campaign.model import CampaignModel, stored_model_state
 from activemat.campaign.setup import prepare
@@ -221,6 +221,8 @@ class CampaignLoop:
             if not record.ok and is_infrastructure(record.error) and not self.fault:
                 self.fault = record.error
                 self.report.log(f"{record.error}: no new calculation starts; running ones finish")
+            if job.key in self.ledger.held and self.ledger.lost_now[job.key] == MAX_LOST:
+                self.report.log(f"#{job.key.candidate} {self.label(job.key)}: {HELD}")
         self.timings.results += len(done)
 
     def learn(self) -> None:
@@ -273,6 +275,8 @@ class CampaignLoop:
         self.scheduler = Scheduler(client, self.task, self.store, self.pool, self.presets, scratch=self.scratch,
                                    time_limit=c.faults.time_limit, prefetch=c.cluster.prefetch,
                                    expected=self.expected_duration)
+        wait = c.faults.worker_wait or (None if c.cluster.kind == "slurm" else WORKER_WAIT)
+        watch = WorkerWatch(client, wait, self.report.log, getattr(client.scheduler, "address", "the scheduler"))
         self.learner.fit(self.ledger, self.free_top())  # on resume, the model is rebuilt before the first pick
         self.fill()
         # Refits run in a thread (NumPy and BLAS release the GIL) while this one collects results and fills
@@ -290,6 +294,8 @@ class CampaignLoop:
                         wait_futures([pending])
                 with self.timings("collect"):
                     done += self.scheduler.overdue()
+                if not done and not self.fault:
+                    self.stranded(watch.check(len(self.scheduler)))
                 if done:
                     self.record(done)
                     stale = True
@@ -317,6 +323,13 @@ class CampaignLoop:
                                 " and run again")
         self.stop_reason = self.stop_reason or "budget reached"
 
+    def stranded(self, fault: str | None) -> None:
+        """No worker left for too long (:class:`WorkerWatch`): cancel what is queued (it reruns on resume), stop."""
+        if fault:
+            self.fault = fault
+            n = self.ledger.requeue(self.scheduler.cancel_all())
+            self.report.log(f"{fault}: cancelled {n} queued calculation(s); they rerun on resume")
+
     def stopping(self) -> None:
         """On a stop signal: cancel running work (on_stop = cancel, or a second signal) or let it finish."""
         if self.config.faults.on_stop == "wait" and self.stop.count == 1:
@@ -325,23 +338,21 @@ class CampaignLoop:
                                 " signal again to cancel them")
                 self.stop.announced = True
             return
-        keys = self.scheduler.cancel_all()
-        # queued again, so the closing line and run --json count them to retry as status does (the rows say
-        # interrupted)
-        self.ledger.retry += [k for k in keys if k not in self.ledger.retry]
-        self.report.log(f"{self.stop.signal}: cancelled {len(keys)} running calculation(s); they rerun on resume")
+        n = self.ledger.requeue(self.scheduler.cancel_all())
+        self.report.log(f"{self.stop.signal}: cancelled {n} running calculation(s); they rerun on resume")
 
-    def summary(self) -> dict:
-        """What the run did, with the attempt figures as ``status`` reports them (:meth:`Ledger.counts`)."""
-        led = self.ledger
-        out = {"store": str(self.store.path), "completed": len(led.trained), **led.counts(),
-               "stop_reason": self.stop_reason, "driver": self.timings.as_dict()}
-        if self.fault:  # the run stopped on an infrastructure fault: `activemat run` exits 2 with this line
-            out["fault"] = self.stop_reason
-        if len(self.presets) > 1:  # multi-fidelity: completed calculations and the measured cost of each preset
-            out["fidelities"] = {p.name: {"completed": led.completed(f), "cost": self.cost(f)}
-                                 for f, p in enumerate(self.presets)}
-        return out
+
+def summarise(loop: CampaignLoop) -> dict:
+    """What the run did, with the attempt figures as ``status`` reports them (:meth:`Ledger.counts`)."""
+    led = loop.ledger
+    out = {"store": str(loop.store.path), "completed": len(led.trained), **led.counts(),
+           "stop_reason": loop.stop_reason, "driver": loop.timings.as_dict()}
+    if loop.fault:  # the run stopped on an infrastructure fault: `activemat run` exits 2 with this line
+        out["fault"] = loop.stop_reason
+    if len(loop.presets) > 1:  # multi-fidelity: completed calculations and the measured cost of each preset
+        out["fidelities"] = {p.name: {"completed": led.completed(f), "cost": loop.cost(f)}
+                             for f, p in enumerate(loop.presets)}
+    return out
 
 
 def scratch_root(config: CampaignConfig, store: Path, presets, candidates: int) -> str:
@@ -434,7 +445,7 @@ def _run(config: CampaignConfig, campaign_text: str, *, client, report, task, st
                 else:
                     with report:
                         loop.run(cl)
-    summary = loop.summary()
+    summary = summarise(loop)
     report.log(f"stopped: {loop.stop_reason}; {summary['completed']} completed, {summary['failed']} failed "
                f"attempt(s), {summary['given_up']} given up, {summary['to_retry']} to retry -> {summary['store']}")
     return summary

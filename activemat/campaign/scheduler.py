@@ -16,7 +16,7 @@ import numpy as np
 from distributed import wait
 
 from activemat.campaign.ledger import TaskKey
-from activemat.compute.faults import infrastructure_fault
+from activemat.compute.faults import INFRASTRUCTURE, infrastructure_fault
 from activemat.compute.records import CalculationRecord
 from activemat.compute.zone import PARENT_ATOMS, PARENT_CELL
 from activemat.dispatch.clusters import worker_slots
@@ -212,3 +212,54 @@ class Scheduler:
         self.store.mark_interrupted(rows)
         self.running.clear()
         return keys
+
+
+#: Seconds a local or address cluster may have calculations queued and no worker before the run stops.
+WORKER_WAIT = 600.0
+
+
+class WorkerWatch:
+    """A cluster with calculations queued and no worker left (every worker's node dead or unreachable): say so
+    once, then give up after ``wait`` seconds.
+
+    Dask keeps a task whose workers are gone queued until a worker comes, and without this the driver would wait
+    in silence for ever (a scheduler someone else runs, whose nodes died). An adaptive SLURM cluster submits
+    new jobs itself, and its queue may hold them for hours: there ``wait`` is None and the line is only said.
+
+    Parameters
+    ----------
+    client : the Dask client.
+    wait : seconds to wait for a worker, or None for ever.
+    log : called with each line to show.
+    where : the scheduler, as the lines name it.
+    """
+
+    #: Seconds between two questions to the scheduler (each is a round trip).
+    EVERY = 2.0
+
+    def __init__(self, client, wait: float | None, log, where: str):
+        self.client, self.wait, self.log, self.where = client, wait, log, where
+        self.since: float | None = None  # when the last worker left
+        self.asked = time.monotonic()
+
+    def check(self, queued: int) -> str | None:
+        """With ``queued`` calculations submitted: the fault line once no worker has been there for ``wait``
+        seconds, else None."""
+        if not queued or time.monotonic() - self.asked < self.EVERY:
+            return None
+        self.asked = time.monotonic()
+        workers = len(self.client.nthreads())
+        if workers:
+            if self.since is not None:
+                self.log(f"{workers} worker(s) back after {time.monotonic() - self.since:.0f} s: continuing")
+            self.since = None
+            return None
+        if self.since is None:
+            self.since = time.monotonic()
+            limit = f"up to {self.wait:g} s" if self.wait is not None else "until one comes"
+            self.log(f"no Dask worker connected to {self.where} (their nodes are dead or unreachable): waiting "
+                     f"{limit} with {queued} calculation(s) queued; start workers, or stop and resume later")
+        if self.wait is not None and time.monotonic() - self.since >= self.wait:
+            return (f"{INFRASTRUCTURE}: no Dask worker connected to {self.where} for {self.wait:g} s (their nodes are "
+                    "dead or unreachable); start workers there or check the cluster")
+        return None

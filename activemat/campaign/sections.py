@@ -416,3 +416,8 @@ class FaultsSection(_Section):
     on_stop: Literal["wait", "cancel"] = Field(
         "wait", description="on SIGTERM/SIGINT: wait for running calculations, or cancel them (resubmitted on resume)")
     retry_failed: bool = Field(False, description="on resume, try candidates that failed before again")
+    worker_wait: float | None = Field(
+        None, gt=0, le=1e7, description="seconds the run waits while calculations are queued and no Dask worker is "
+        "connected (their nodes dead or unreachable) before it stops with one line, exit 2, the queued calculations "
+        "to run again on resume; default 600 for local and address clusters, no limit for SLURM (its queue may hold "
+        "the jobs for longer)")

@@ -19,7 +19,7 @@ from ase import Atoms
 from ase.calculators.calculator import kptdensity2monkhorstpack
 
 from activemat.compute.edges import Edges, edge_pass
-from activemat.compute.faults import record_failure
+from activemat.compute.faults import SetupMissing, record_failure
 from activemat.compute.presets import GpawSettings, Preset
 from activemat.compute.records import VALLEY_COLUMNS, CalculationRecord
 from activemat.compute.relax import RelaxationNotConverged, last_geometry, relax, scratch_folder
@@ -80,7 +80,9 @@ def valence_electrons(symbol: str, xc: str = "PBE") -> int:
 
     A functional without setups of its own (TB09, read with LDA setups) counts those of PBE: gpaw-data's LDA, PBE
     and GLLB-SC setups of an element share one valence configuration (Si 4, Ge 4, Ga 3, Al 3, As 5).
-    Raises a one-line error when gpaw-data has no setup of the element.
+    Raises :class:`~activemat.compute.faults.SetupMissing` when GPAW's setup paths hold no setup of the element
+    (no gpaw-data on this host, ``GPAW_SETUP_PATH`` at an empty folder): an infrastructure fault, not the
+    calculation's failure.
     """
     from gpaw.setup_data import SetupData
 
@@ -90,8 +92,7 @@ def valence_electrons(symbol: str, xc: str = "PBE") -> int:
             return int(SetupData(symbol, name, "paw").Nv)
         except (RuntimeError, FileNotFoundError, OSError):
             continue
-    raise ValueError(f"GPAW has no PAW setup of {symbol} (for {' or '.join(names)}) in its setup paths; install "
-                     "gpaw-data with that element or choose species it has")
+    raise SetupMissing(f"{symbol}.{names[0]}")
 
 
 def band_edges(eigenvalues: np.ndarray, n_occupied: int) -> tuple[float, float, float, bool]:

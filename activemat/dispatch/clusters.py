@@ -36,6 +36,7 @@ from activemat.compute.bandgap import SINGLE_THREAD_ENV, compute_gap
 from activemat.compute.mpi import MpiTask, mpi_backend
 from activemat.dispatch import session
 from activemat.dispatch.lifetime import DrainingLifetime
+from activemat.dispatch.logs import LOG_ENV, driver_log, log_path_for
 from activemat.dispatch.security import security_for, tls_dir_for
 from activemat.dispatch.times import worker_lifetime
 from activemat.errors import InputError
@@ -173,15 +174,17 @@ def slurm_cluster(section, *, security=None, log_directory: str | None = None):
     return SLURMCluster(silence_logs=logging.ERROR, **kwargs)
 
 
-def _local_cluster(section, security):
+def _local_cluster(section, security, log: Path | None = None):
     from distributed import LocalCluster
 
     extra = {"security": security, "protocol": "tls://"} if security is not None else {}
+    env = {**SINGLE_THREAD_ENV, LOG_ENV: str(log)} if log is not None else SINGLE_THREAD_ENV
     # The scheduler's HTTP server runs even without a dashboard: a free port on loopback, never 8787.
-    # Worker processes leave the driver's process group (activemat.dispatch.session): Ctrl-C reaches the driver only.
+    # Worker processes leave the driver's process group and write their standard error into the store's Dask log
+    # (activemat.dispatch.session, .logs): Ctrl-C reaches the driver only, and Dask's tracebacks never the terminal.
     return LocalCluster(n_workers=section.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                         dashboard_address="127.0.0.1:0", scheduler_kwargs={"dashboard": section.dashboard},
-                        env=SINGLE_THREAD_ENV, silence_logs=logging.ERROR, preload=[session.__name__], **extra)
+                        env=env, silence_logs=logging.ERROR, preload=[session.__name__], **extra)
 
 
 @contextmanager
@@ -195,8 +198,10 @@ def connect(section, log=print, *, store: str | os.PathLike | None = None):
     log
         Called with one line each for the dashboard link and cluster details.
     store
-        The campaign's store: TLS certificates go to ``<store>.tls/`` and SLURM
-        job logs to ``<store>.jobs/``. Without it, certificates live in a
+        The campaign's store: TLS certificates go to ``<store>.tls/``, SLURM
+        job logs to ``<store>.jobs/`` and Dask's messages (the driver's and a
+        local cluster's workers') to ``<store>.dask.log``
+        (:mod:`activemat.dispatch.logs`). Without it, certificates live in a
         private temporary folder of the working directory for this run only.
     """
     from distributed import Client
@@ -204,6 +209,8 @@ def connect(section, log=print, *, store: str | os.PathLike | None = None):
     if section.mpi_ranks > 1:
         task_for(section)  # refuse mpi_ranks > 1 here, before any job is submitted, when MPI is missing
     with ExitStack() as stack:
+        log = log_path_for(store) if store is not None else None
+        stack.enter_context(driver_log(log))  # entered first, left last: covers the cluster's shutdown
         security = _security(section, store, stack)
         if section.kind == "address":
             client = stack.enter_context(Client(section.address, security=security))
@@ -222,7 +229,7 @@ def connect(section, log=print, *, store: str | os.PathLike | None = None):
             log(f"slurm: {section.minimum_jobs}-{section.maximum_jobs} job(s) of {per_job}"
                 f" worker(s), scheduler {cluster.scheduler_address}" + (f", job logs in {jobs}" if jobs else ""))
         else:
-            cluster = stack.enter_context(_local_cluster(section, security))
+            cluster = stack.enter_context(_local_cluster(section, security, log))
         client = stack.enter_context(Client(cluster, security=security))
         if section.kind == "slurm":
             _CAPACITY[client] = section.maximum_jobs * per_job

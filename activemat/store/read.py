@@ -118,8 +118,41 @@ def check_groups(path: Path, f: h5py.File) -> None:
                              " or start a new store path")
 
 
+#: Root attributes every reader needs (the others have defaults for files that lack them) and the Python types
+#: each root attribute's value may have.
+REQUIRED_ATTRIBUTES = (S.ATTR_CAMPAIGN_TEXT, S.ATTR_IDENTITY, S.ATTR_ELEMENTS, S.ATTR_SUPERCELL,
+                       S.ATTR_FEATURE_NAMES)
+
+
+def _kind_ok(value, kind: str) -> bool:
+    """Whether a root attribute's value is of the kind the schema declares (:class:`~.schema_types.Attribute`)."""
+    if kind in ("str", "JSON"):
+        return isinstance(value, (str, bytes))
+    if kind == "int":
+        return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    array = np.asarray(value)
+    if kind == "list[int]":
+        return array.dtype.kind in "iu" and array.ndim in (1, 2) and array.size > 0
+    return array.dtype.kind in "OSU" and array.ndim == 1  # list[str]
+
+
+def check_attributes(path: Path, f: h5py.File) -> None:
+    """Refuse a store whose root attributes a reader needs are missing or of another type (a deleted
+    ``supercell`` was a traceback in inspect and predict)."""
+    for attribute in S.ROOT_ATTRIBUTES:
+        if attribute.name not in f.attrs:
+            if attribute.name in REQUIRED_ATTRIBUTES:
+                raise StoreError(f"{path} is damaged (root attribute '{attribute.name}' missing); restore it from a"
+                                 " backup or start a new store path")
+        elif not _kind_ok(f.attrs[attribute.name], attribute.kind):
+            raise StoreError(f"{path} is damaged (root attribute '{attribute.name}' is not {attribute.kind});"
+                             " restore it from a backup or start a new store path")
+
+
 def _read_group(f: h5py.File, group: S.Group, sizes: dict[str, int]) -> dict[str, np.ndarray]:
-    """A group's whole rows as arrays (text decoded), with columns the file's schema lacked filled in."""
+    """A group's whole rows as arrays (text decoded), with columns the file's schema lacked filled in; a column
+    the file's schema has and the file lacks is damage (filled, it would read as no value)."""
+    version = int(f.attrs[S.ATTR_SCHEMA])
     out = {}
     n = 0
     if group.path in f:  # a group a newer schema added is missing from an older file
@@ -137,6 +170,8 @@ def _read_group(f: h5py.File, group: S.Group, sizes: dict[str, int]) -> dict[str
                 out[name] = decode(data) if data.dtype.kind == "S" else data
     for column in group.columns:
         if column.name not in out:
+            if group.path in f and column.since <= version:
+                raise ValueError(f"dataset '{group.path}/{column.name}' missing")
             data = filled(column, n, sizes)
             out[column.name] = decode(data) if data.dtype.kind == "S" else data
     if group is S.CALCULATIONS:  # rows a writer appended without their status yet are not whole rows either
@@ -184,11 +219,15 @@ def read_store(path: str | Path) -> StoreView:
     path = Path(path)
     for attempt in range(READ_TRIES):
         with open_read(path) as f:
-            check_version(path, f)
-            check_groups(path, f)
             try:
+                check_version(path, f)
+                check_groups(path, f)
+                check_attributes(path, f)
                 return _load(path, f)
-            except (KeyError, OSError, ValueError) as exc:
+            except StoreError:
+                raise
+            # h5py raises RuntimeError for some failing metadata checksums (a link lookup in a damaged B-tree)
+            except (KeyError, OSError, ValueError, RuntimeError) as exc:
                 written = f.swmr_mode  # a live writer, or one that was killed
                 reason = str(exc)
         if not (written and "checksum" in reason):

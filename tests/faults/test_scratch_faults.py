@@ -121,6 +121,7 @@ def test_a_driver_stops_on_a_full_scratch_disk_with_one_line(small_fs, tmp_path)
     assert lines[-1].startswith("activemat: error: infrastructure fault: no space left on device (errno 28) ")
     assert f"{scratch.resolve()}/cand" in lines[-1] and "free space there, then resume" in lines[-1], lines[-1]
     assert sum(line.startswith("activemat: error:") for line in lines) == 1
+    assert "Traceback" not in err and not any(" - ERROR - " in line for line in lines), err[-3000:]  # Dask's: its log
     calc = read_store(tmp_path / "runs" / "faults.h5").calculations
     assert (calc["status"] != S.OK).all() and len(calc["candidate"]) <= 4
     (scratch / "filler").unlink()

@@ -171,8 +171,11 @@ def test_held_out_test_set_is_computed_but_never_trained_on_or_selected(in_tmp, 
     assert len(again.calculations["candidate"]) == 13, "resume recomputes nothing"
 
 
-def test_lost_attempts_do_not_use_up_max_attempts_but_are_capped(in_tmp, client):
+def test_lost_attempts_do_not_use_up_max_attempts_and_never_give_a_candidate_up(in_tmp, client):
+    """A worker lost with its node is the infrastructure's fault (issue 29): a task lost over and over is held
+    until the next run, counted to retry, never given up; the next run tries it again."""
     from activemat.campaign.ledger import MAX_LOST
+    from activemat.campaign.stored import open_campaign
 
     text = campaign(6)
     pool = build_campaign_pool(parse_campaign(text))
@@ -186,4 +189,13 @@ def test_lost_attempts_do_not_use_up_max_attempts_but_are_capped(in_tmp, client)
     assert list(calc["fallback"][first]) == [0, 0, 0], "a lost attempt is retried with the same settings"
     hopeless = calc["candidate"] == 401
     assert hopeless.sum() == MAX_LOST and set(calc["status"][hopeless]) == {"failed"}
-    assert summary["given_up"] == 1 and summary["completed"] == 6
+    assert summary["given_up"] == 0 and summary["to_retry"] == 1 and summary["completed"] == 6, summary
+    status = open_campaign("runs/replay.h5").status()
+    assert status["given_up"] == 0 and status["to_retry"] == 1, status
+    # the next run (its node mended) tries it first, with the same settings
+    summary, data, _ = run(client, budget=7, faults={"max_attempts": 1},
+                           oracle=ReplayOracle(synthetic_gaps(pool), delay=0.01))
+    calc = data.calculations
+    again = (calc["candidate"] == 401) & (calc["attempt"] == MAX_LOST)
+    assert calc["status"][again].tolist() == ["ok"] and calc["fallback"][again].tolist() == [0]
+    assert summary["given_up"] == 0 and summary["to_retry"] == 0 and summary["completed"] == 7
