@@ -182,12 +182,14 @@ class Sandbox:
         script = DATA / f"{name}.sh"
         if not script.is_file():
             raise GenerationError(f"no setup script docs/data/{name}.sh")
-        self._setup = subprocess.Popen(["bash", "-e", str(script)], cwd=self.folder, env=self.env,
-                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                       start_new_session=True)
-        out, _ = self._setup.communicate(timeout=300)
-        if self._setup.returncode != 0:
-            raise GenerationError(f"setup docs/data/{name}.sh exited {self._setup.returncode}:\n{out[-3000:]}")
+        log = Path(self._tmp.name) / "setup.log"  # a file, not a pipe: what the setup leaves running keeps it open
+        with log.open("w") as out:
+            self._setup = subprocess.Popen(["bash", "-e", str(script)], cwd=self.folder, env=self.env,
+                                           stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                           start_new_session=True)
+        if self._setup.wait(timeout=300) != 0:
+            raise GenerationError(f"setup docs/data/{name}.sh exited {self._setup.returncode}:\n"
+                                  f"{log.read_text()[-3000:]}")
 
     def close(self) -> None:
         if self._setup is not None:  # what the setup left running: its process group (its own session)
