@@ -1,6 +1,7 @@
 """How much relaxing the atoms at the Vegard cell moves the PBE gap of 16-atom SiGe cells (real GPAW).
 
     OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.relax_shift --preset gpaw-fast --n-ge 0 2 4 6 8 10 12 14 16
+    .venv/bin/python -m benchmarks.relax_shift --preset gpaw-pbe-pw --report
 
 One configuration per composition (the most probable decoration of each
 Si(16-n)Ge(n)); each is relaxed with ``relax = "positions"`` (BFGS, fmax
@@ -8,7 +9,8 @@ Si(16-n)Ge(n)); each is relaxed with ``relax = "positions"`` (BFGS, fmax
 SCF, at the ideal structure, and ``gap`` at the relaxed one. Prints the
 shift per configuration, its mean and largest magnitude; writes
 benchmarks/results/relax_shift[-PRESET].json after every configuration, and a rerun
-skips the configurations already there (resumable).
+skips the configurations already there (resumable). ``--report`` prints the
+table of what is saved and computes nothing.
 """
 
 from __future__ import annotations
@@ -32,12 +34,26 @@ def main() -> None:
     parser.add_argument("--n-ge", type=int, nargs="+", default=[0, 2, 4, 6, 8, 10, 12, 14, 16])
     parser.add_argument("--figure", default=None, help="also draw both gap curves into this image file")
     parser.add_argument("--fmax", type=float, default=0.05)
+    parser.add_argument("--report", action="store_true", help="print the table of what is saved; compute nothing")
     args = parser.parse_args()
-    pool = build_pool()
-    preset = load_preset(args.preset).model_copy(update={"relax": RelaxSettings(kind="positions", fmax=args.fmax)})
     name = "relax_shift" if args.preset == "gpaw-fast" else f"relax_shift-{args.preset}"
     done = load(name)
+    if args.report:
+        if not done:
+            parser.error(f"no saved results for {args.preset}: benchmarks/results/{name}.json; run without --report")
+        report(done)
+        return
     rows = done["rows"] if done and done.get("fmax") == args.fmax else []
+    measure(args, name, rows)
+    report(load(name))
+    if args.figure:
+        draw([row for row in rows if "error" not in row], args.preset, args.figure)
+
+
+def measure(args: argparse.Namespace, name: str, rows: list[dict]) -> None:
+    """Relax each asked-for composition's representative not in ``rows`` yet; save after each and at the end."""
+    pool = build_pool()
+    preset = load_preset(args.preset).model_copy(update={"relax": RelaxSettings(kind="positions", fmax=args.fmax)})
     for n in args.n_ge:
         index = representative(pool, n)
         if any(row["candidate"] == index for row in rows):
@@ -63,11 +79,27 @@ def main() -> None:
     shifts = np.array([row["shift"] for row in rows_ok])
     summary = {"mean_shift": float(shifts.mean()), "mean_abs_shift": float(np.abs(shifts).mean()),
                "max_abs_shift": float(np.abs(shifts).max())}
-    print(f"gap shift by relaxation over {len(rows_ok)} cells ({len(rows) - len(rows_ok)} failed): mean {summary['mean_shift']:+.4f} eV, mean |shift| "
-          f"{summary['mean_abs_shift']:.4f} eV, max |shift| {summary['max_abs_shift']:.4f} eV")
     save(name, {"preset": args.preset, "fmax": args.fmax, "rows": rows, **summary})
-    if args.figure:
-        draw(rows_ok, args.preset, args.figure)
+
+
+def report(done: dict) -> None:
+    """The saved rows as a table (by Ge content) and the summary of their shifts."""
+    rows = sorted(done["rows"], key=lambda row: row["x_ge"])
+    print(f"{done['preset']}, positions relaxed (BFGS) to fmax {done['fmax']} eV/A at the Vegard cell; one "
+          f"configuration per composition ({done['machine']['date']})")
+    print(f"{'configuration':>13} {'ideal (eV)':>10} {'relaxed (eV)':>12} {'shift (eV)':>10} {'steps':>5} "
+          f"{'largest move (A)':>16} {'s':>5}")
+    for row in rows:
+        if "error" in row:
+            print(f"{row['formula']:>13} FAILED after {row['seconds']:.0f} s: {row['error']}")
+            continue
+        print(f"{row['formula']:>13} {row['unrelaxed_gap']:10.3f} {row['relaxed_gap']:12.3f} {row['shift']:+10.3f} "
+              f"{row['steps']:5d} {row['max_displacement']:16.3f} {row['seconds']:5.0f}")
+    ok = [row for row in rows if "error" not in row]
+    mixed = [row["shift"] for row in ok if 0 < row["x_ge"] < 1]
+    if mixed:
+        print(f"shift of the {len(mixed)} mixed cells: {min(mixed):+.3f} to {max(mixed):+.3f} eV, mean "
+              f"{np.mean(mixed):+.3f} eV ({len(rows) - len(ok)} failed)")
 
 
 def draw(rows: list[dict], preset: str, path: str) -> None:

@@ -19,10 +19,17 @@ Kinds:
     ``benchmarks/data/reference-pbe.h5`` (and a copy in ``runs/``), and ``.venv/bin/activemat`` (this
     checkout's CLI; ``activemat`` alone works too). What it prints (stdout and stderr, in order, 120
     columns) replaces the lines up to the next command; the folder is shown as ``/home/me/sige``.
-    Options: ``exit=N`` (the status the command must end with, default 0), ``lines=N`` (keep the first N
-    lines of each output), ``recorded=NAME`` (the first command computes DFT, which cannot run here: its
-    output is ``docs/data/NAME.txt``, a transcript of the run that wrote the store named in
-    :data:`RECORDINGS`, checked line by line against that store's calculations).
+    ``.venv/bin/python`` is this interpreter, with this checkout first on the path (``python -m
+    benchmarks.X --report`` reads this checkout's ``benchmarks/results/``). ``HOME`` is the folder's parent,
+    shown as ``/home/me``; a process id and this machine's name in "pid N on HOST" are shown as
+    "pid 25573 on vm".
+    Options: ``exit=N`` (the status the block's last command must end with, default 0; the others must
+    succeed), ``lines=N`` (keep the first N lines of each output), ``recorded=NAME`` (the first command
+    computes DFT, which cannot run here: its output is ``docs/data/NAME.txt``, a transcript of the run that
+    wrote the store named in :data:`RECORDINGS`, checked line by line against that store's calculations),
+    ``setup=NAME`` (before the commands, ``bash docs/data/NAME.sh`` runs in the folder, not shown: it
+    prepares what the page describes but a reader would not type, e.g. a running driver or a damaged file;
+    it must succeed, and whatever it leaves running in its process group is stopped after the block).
 ``preset-guide``
     The table of :mod:`docs.preset_guide`: every shipped preset, what it is for, and its gaps and cost
     from ``benchmarks/results/end_members.json``.
@@ -37,6 +44,8 @@ import difflib
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -46,6 +55,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "docs" / "data"
 SHOWN_AS = "/home/me/sige"
+HOME_SHOWN_AS = "/home/me"
 BEGIN = re.compile(r"^<!-- generated: (?P<kind>[\w-]+)(?P<args>(?: [\w-]+=\S+)*) -->$")
 END = "<!-- end generated -->"
 #: recording name (docs/data/NAME.txt) -> what its result lines are checked against: the store that run wrote
@@ -136,7 +146,11 @@ class Sandbox:
         (self.folder / ".venv" / "bin").mkdir(parents=True)
         cli = self.folder / ".venv" / "bin" / "activemat"
         cli.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m activemat.cli "$@"\n')
-        cli.chmod(0o755)
+        python = cli.with_name("python")
+        python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+        for script in (cli, python):
+            script.chmod(0o755)
+        self._setup: subprocess.Popen | None = None
         shutil.copytree(ROOT / "campaigns", self.folder / "campaigns", symlinks=False)
         for target, source in SANDBOX_FILES.items():
             if source.is_file():
@@ -145,6 +159,7 @@ class Sandbox:
         self.env = {k: v for k, v in os.environ.items()
                     if k not in ("ACTIVEMAT_CALCULATORS", "DASK_CONFIG", "FORCE_COLOR", "CLICOLOR_FORCE")}
         self.env.update(PATH=f"{cli.parent}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONPATH=str(ROOT),
+                        HOME=str(self.folder.parent),
                         COLUMNS="120", LINES="50", PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", TERM="dumb",
                         NO_COLOR="1", PYTHONWARNINGS="ignore")
 
@@ -152,7 +167,9 @@ class Sandbox:
         done = subprocess.run(["bash", "-o", "pipefail", "-c", command], cwd=self.folder, env=self.env,
                               stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, timeout=900)
-        text = done.stdout.replace(str(self.folder), SHOWN_AS).replace(sys.executable, "python")
+        text = done.stdout.replace(str(self.folder), SHOWN_AS).replace(str(self.folder.parent), HOME_SHOWN_AS)
+        text = re.sub(rf"\bpid \d+ on {re.escape(socket.gethostname())}\b", "pid 25573 on vm",
+                      text.replace(sys.executable, "python"))
         if done.returncode != expect:
             raise GenerationError(f"`{command}` exited {done.returncode}, not {expect}:\n{text[-3000:]}")
         lines = [line.rstrip() for line in text.splitlines()]
@@ -160,7 +177,26 @@ class Sandbox:
             lines.pop()
         return lines
 
+    def setup(self, name: str) -> None:
+        """Run ``docs/data/NAME.sh`` here, in a process group of its own (stopped by :meth:`close`)."""
+        script = DATA / f"{name}.sh"
+        if not script.is_file():
+            raise GenerationError(f"no setup script docs/data/{name}.sh")
+        log = Path(self._tmp.name) / "setup.log"  # a file, not a pipe: what the setup leaves running keeps it open
+        with log.open("w") as out:
+            self._setup = subprocess.Popen(["bash", "-e", str(script)], cwd=self.folder, env=self.env,
+                                           stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                           start_new_session=True)
+        if self._setup.wait(timeout=300) != 0:
+            raise GenerationError(f"setup docs/data/{name}.sh exited {self._setup.returncode}:\n"
+                                  f"{log.read_text()[-3000:]}")
+
     def close(self) -> None:
+        if self._setup is not None:  # what the setup left running: its process group (its own session)
+            try:
+                os.killpg(self._setup.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
         self._tmp.cleanup()
 
 
@@ -219,12 +255,14 @@ def render_output(region: Region) -> list[str]:
     sandbox = Sandbox()
     out = [body[0]]
     try:
+        if "setup" in region.options:
+            sandbox.setup(region.options["setup"])
         for i, shown in enumerate(cmds):
             if i == 0 and "recorded" in region.options:
                 printed = recording(region.options["recorded"])
             else:
                 command = "\n".join(shown)[2:]
-                printed = sandbox.run(command, int(region.options.get("exit", 0)))
+                printed = sandbox.run(command, int(region.options.get("exit", 0)) if i == len(cmds) - 1 else 0)
             if keep is not None and len(printed) > keep:
                 printed = printed[:keep] + ["..."]
             out += shown + printed

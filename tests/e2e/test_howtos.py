@@ -13,7 +13,8 @@ blocks (one script). ``pycon`` blocks are doctests, run with their outputs compa
 ``tests/unit/test_python_api.py``; ``toml``, ``text`` and directives are not commands.
 
 A block that cannot run here says so in the page, in a MyST comment on the line before its fence
-(invisible in the built docs)::
+(invisible in the built docs; above a ``<!-- generated: ... -->`` marker when the block is a generated
+region of ``docs/regenerate.py``)::
 
     % howto-test: skip (needs a SLURM cluster)
 
@@ -90,7 +91,10 @@ def blocks(page: Path) -> list[Block]:
             continue
         assert info in SHELL | {"python"}, f"{page.name}: a ```{info} block: say whether it runs (test_howtos.py)"
         line = text.count("\n", 0, m.start()) + 1
-        before = text[:m.start()].rstrip("\n").rsplit("\n", 1)[-1].strip()
+        preceding = text[:m.start()].rstrip("\n").rsplit("\n", 2)
+        before = preceding[-1].strip()
+        if before.startswith("<!-- generated:") and len(preceding) > 1:  # a docs.regenerate region: its mark is above
+            before = preceding[-2].strip()
         mark = MARK.match(before)
         assert mark or not before.startswith("% howto-test"), f"{page.name}:{line - 1}: malformed mark {before!r}"
         kind = "python" if info == "python" else "shell"

@@ -6,7 +6,9 @@ The whole docs are checked in tests/e2e/test_docs_regenerate_check.py; here, sma
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 import tomllib
 
 import pytest
@@ -126,3 +128,40 @@ def test_the_docs_hold_generated_regions_of_every_kind():
     readme = regenerate.regions(regenerate.ROOT / "README.md")
     assert [r.options.get("recorded") for r in readme] == ["demo-run", None]
     assert shutil.which("bash")
+
+
+def test_a_setup_script_prepares_the_block_and_what_it_leaves_running_is_stopped(tmp_path, monkeypatch):
+    """``setup=NAME`` runs docs/data/NAME.sh first, unseen; ``exit=N`` is the last command's status; a background
+    process of the setup is stopped after the block, and its 'pid N on HOST' shows as 'pid 25573 on vm'."""
+    import socket
+
+    monkeypatch.setattr(regenerate, "DATA", tmp_path)
+    (tmp_path / "hold.sh").write_text('sleep 300 &\necho "$!" > held.pid\necho prepared > note.txt\n')
+    page = tmp_path / "page.md"
+    page.write_text("<!-- generated: output setup=hold exit=3 -->\n```\n$ cat note.txt\n"
+                    f'$ echo "pid $(cat held.pid) on {socket.gethostname()} in $PWD, home $HOME"; exit 3\n'
+                    "```\n<!-- end generated -->\n")
+    region = regenerate.regions(page)[0]
+    sandbox = regenerate.Sandbox()
+    folder = sandbox.folder
+    try:
+        sandbox.setup("hold")
+        held = int((folder / "held.pid").read_text())
+        assert sandbox.run("cat note.txt", 0) == ["prepared"]
+    finally:
+        sandbox.close()
+    assert not folder.exists()
+    with pytest.raises(ProcessLookupError):  # the setup's background process was stopped with its group
+        for _ in range(50):
+            os.kill(held, 0)
+            time.sleep(0.1)
+
+    out = regenerate.render(region)
+    assert out[1:-1] == ["$ cat note.txt", "prepared", region.body[2],
+                         "pid 25573 on vm in /home/me/sige, home /home/me"]
+    region.options["exit"] = "0"
+    with pytest.raises(regenerate.GenerationError, match="exited 3, not 0"):
+        regenerate.render(region)
+    region.options["setup"] = "missing"
+    with pytest.raises(regenerate.GenerationError, match="no setup script docs/data/missing.sh"):
+        regenerate.render(region)
