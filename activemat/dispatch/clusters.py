@@ -209,8 +209,8 @@ def connect(section, log=print, *, store: str | os.PathLike | None = None):
     if section.mpi_ranks > 1:
         task_for(section)  # refuse mpi_ranks > 1 here, before any job is submitted, when MPI is missing
     with ExitStack() as stack:
-        log = log_path_for(store) if store is not None else None
-        stack.enter_context(driver_log(log))  # entered first, left last: covers the cluster's shutdown
+        dask_log = log_path_for(store) if store is not None else None
+        stack.enter_context(driver_log(dask_log))  # entered first, left last: covers the cluster's shutdown
         security = _security(section, store, stack)
         if section.kind == "address":
             client = stack.enter_context(Client(section.address, security=security))
@@ -229,7 +229,7 @@ def connect(section, log=print, *, store: str | os.PathLike | None = None):
             log(f"slurm: {section.minimum_jobs}-{section.maximum_jobs} job(s) of {per_job}"
                 f" worker(s), scheduler {cluster.scheduler_address}" + (f", job logs in {jobs}" if jobs else ""))
         else:
-            cluster = stack.enter_context(_local_cluster(section, security, log))
+            cluster = stack.enter_context(_local_cluster(section, security, dask_log))
         client = stack.enter_context(Client(cluster, security=security))
         if section.kind == "slurm":
             _CAPACITY[client] = section.maximum_jobs * per_job
