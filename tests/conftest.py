@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -179,6 +181,13 @@ def cli(*args) -> tuple[int, str, str]:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main([str(a) for a in args])
     return code, out.getvalue(), err.getvalue()
+
+
+def cli_process(*args, cwd, timeout: float = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run the command line as a user starts it, in a child process (``python -m activemat.cli``) in ``cwd``, with
+    ``env`` added to this process's environment: the completed process, output captured as text."""
+    return subprocess.run([sys.executable, "-m", "activemat.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
 
 
 def one_line_error(code: int, err: str) -> str:

@@ -8,12 +8,12 @@ machine). The shipped campaign (campaigns/algaas16-fast.toml) is the 16-atom cel
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import ase.io
 import pytest
 from ase.build import bulk
+
+from tests.conftest import cli_process
 
 pytest.importorskip("gpaw")
 
@@ -46,25 +46,20 @@ dashboard = false
 """
 
 
-def activemat(*args, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "activemat.cli", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=900)
-
-
 @pytest.fixture(scope="module")
 def algaas(tmp_path_factory):
     root = tmp_path_factory.mktemp("algaas")
     (root / "algaas.toml").write_text(ALGAAS)
-    result = activemat("run", "algaas.toml", cwd=root)
+    result = cli_process("run", "algaas.toml", cwd=root, timeout=900)
     assert result.returncode == 0, result.stderr
     return root
 
 
 def test_algaas_campaign_computes_every_decoration_with_gpaw(algaas):
-    status = json.loads(activemat("status", "runs/algaas.h5", "--json", cwd=algaas).stdout)
+    status = json.loads(cli_process("status", "runs/algaas.h5", "--json", cwd=algaas, timeout=900).stdout)
     assert status["completed"] == 3 and status["failed"] == 0
     assert 0.2 < status["gap_min"] <= status["gap_max"] < 3.0  # PBE: GaAs ~0.5 eV (Gamma), AlAs ~1.5 eV (X)
-    result = activemat("export", "runs/algaas.h5", "-o", "calcs.extxyz", cwd=algaas)
+    result = cli_process("export", "runs/algaas.h5", "-o", "calcs.extxyz", cwd=algaas, timeout=900)
     assert result.returncode == 0, result.stderr
     frames = ase.io.read(algaas / "calcs.extxyz", ":")
     assert sorted(f.get_chemical_formula() for f in frames) == sorted(["AlAs2Ga", "Al2As2", "As2Ga2"])
@@ -72,12 +67,12 @@ def test_algaas_campaign_computes_every_decoration_with_gpaw(algaas):
 
 
 def test_algaas_predicts_compositions_and_refuses_another_lattice(algaas):
-    result = activemat("predict", "runs/algaas.h5", "Ga1Al1As2", "--json", cwd=algaas)
+    result = cli_process("predict", "runs/algaas.h5", "Ga1Al1As2", "--json", cwd=algaas, timeout=900)
     assert result.returncode == 0, result.stderr
     item = json.loads(result.stdout)["predictions"][0]
     assert 0.2 < item["gap"] < 3.0
     ase.io.write(algaas / "rocksalt.extxyz", bulk("GaAs", "rocksalt", a=5.6).repeat((1, 1, 2)))
-    result = activemat("predict", "runs/algaas.h5", "rocksalt.extxyz", cwd=algaas)
+    result = cli_process("predict", "runs/algaas.h5", "rocksalt.extxyz", cwd=algaas, timeout=900)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "rocksalt (Fm-3m)" in lines[0] and "zincblende (F-43m)" in lines[0], lines

@@ -7,8 +7,6 @@ import io
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 
@@ -26,7 +24,7 @@ from activemat.compute.oracle import ReplayOracle
 from activemat.store import schema as S
 from activemat.store.read import read_store
 from activemat.store.write import CampaignStore
-from tests.conftest import TINY, campaign_toml, synthetic_gaps
+from tests.conftest import TINY, campaign_toml, cli_process, synthetic_gaps
 
 
 def _run_replay(budget, oracle_kwargs, faults=None):
@@ -93,11 +91,6 @@ mixer = [0.1, 5, 50.0]
 """
 
 
-def activemat(*args, cwd, env=None):
-    return subprocess.run([sys.executable, "-m", "activemat.cli", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=600, env={**os.environ, **(env or {})})
-
-
 @pytest.mark.gpaw
 def test_gpaw_failure_is_recorded_then_fixed_by_the_fallback_settings(tmp_path):
     (tmp_path / "presets").mkdir()
@@ -105,9 +98,9 @@ def test_gpaw_failure_is_recorded_then_fixed_by_the_fallback_settings(tmp_path):
     campaign = campaign_toml(TINY, calculator={"preset": "flaky"}, stop={"budget": 2})
     (tmp_path / "flaky.toml").write_text(campaign)
     env = {"ACTIVEMAT_CALCULATORS": str(tmp_path / "presets")}
-    result = activemat("run", "flaky.toml", cwd=tmp_path, env=env)
+    result = cli_process("run", "flaky.toml", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
-    status = json.loads(activemat("status", "runs/tiny.h5", "--json", cwd=tmp_path).stdout)
+    status = json.loads(cli_process("status", "runs/tiny.h5", "--json", cwd=tmp_path).stdout)
     assert status["completed"] == 2 and status["failed"] == 2 and status["retried"] == 2
     assert status["failed_candidates"] == 0
     for failure in status["failures"]:
@@ -159,7 +152,7 @@ def test_bad_store_exits_2_with_one_line_and_is_left_as_it_was(tiny_store, damag
     damage(tiny_store)
     before = _sha(tiny_store)
     args = ["run", "tiny.toml"] if command == "run" else ["status", "runs/tiny.h5"]
-    result = activemat(*args, cwd=tiny_store.parent.parent)
+    result = cli_process(*args, cwd=tiny_store.parent.parent)
     assert result.returncode == 2, result.stderr
     assert expected in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert _sha(tiny_store) == before
@@ -168,7 +161,7 @@ def test_bad_store_exits_2_with_one_line_and_is_left_as_it_was(tiny_store, damag
 def test_impossible_composition_exits_2(tmp_path):
     bad = campaign_toml(TINY, strategy={"kind": "fixed", "fixed": ["Si3Ge14"]})
     (tmp_path / "bad.toml").write_text(bad)
-    result = activemat("run", "bad.toml", cwd=tmp_path)
+    result = cli_process("run", "bad.toml", cwd=tmp_path)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
     assert "Si3Ge14" in result.stderr
     assert not (tmp_path / "runs").exists(), "nothing is created on bad input"
@@ -176,5 +169,5 @@ def test_impossible_composition_exits_2(tmp_path):
 
 def test_malformed_toml_exits_2(tmp_path):
     (tmp_path / "bad.toml").write_text("[stop\nbudget = 3\n")
-    result = activemat("run", "bad.toml", cwd=tmp_path)
+    result = cli_process("run", "bad.toml", cwd=tmp_path)
     assert result.returncode == 2 and "not valid TOML" in result.stderr

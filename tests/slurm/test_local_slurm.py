@@ -13,7 +13,6 @@ import json
 import os
 import stat
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,12 +22,8 @@ import psutil
 from activemat.campaign.config import ClusterSection
 from activemat.dispatch.clusters import JOB_NAME, connect, worker_slots
 from activemat.store.read import read_store
+from tests.conftest import cli_process
 from tests.slurm.conftest import ACTIVEMAT, ROOT, QueueWatcher, slurm_campaign, squeue, wait_until_gone
-
-
-def activemat(*args, cwd, timeout=600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "activemat.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
 
 
 def job_log(store: Path, job: str) -> str:
@@ -84,7 +79,7 @@ def test_connect_submits_tls_workers_as_slurm_jobs(slurm, tmp_path, monkeypatch)
 def test_cli_campaign_runs_on_slurm_workers(slurm, tmp_path):
     (tmp_path / "tiny.toml").write_text(slurm_campaign(maximum_jobs=2))
     with QueueWatcher(tmp_path) as queue:
-        result = activemat("run", "tiny.toml", "--json", cwd=tmp_path)
+        result = cli_process("run", "tiny.toml", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["completed"] == 4 and summary["stop_reason"] == "budget reached"
@@ -112,7 +107,7 @@ def test_workers_retire_before_walltime_and_are_replaced(slurm, tmp_path):
     (tmp_path / "life.toml").write_text(slurm_campaign(walltime="00:05:00", lifetime="5s", lifetime_stagger="1s",
                                                        drain=False))
     with QueueWatcher(tmp_path) as queue:
-        result = activemat("run", "life.toml", "--budget", "7", "--json", cwd=tmp_path)
+        result = cli_process("run", "life.toml", "--budget", "7", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1])["completed"] == 7
     jobs = queue.jobs(JOB_NAME)
