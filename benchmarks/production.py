@@ -25,6 +25,7 @@ from activemat.analysis.crossover import crossover
 from activemat.analysis.curve import gap_curve, with_experiment
 from activemat.analysis.experiment import CROSSOVER_X
 from activemat.analysis.experiment_figure import compare_experiment
+from activemat.analysis.model import fit_store_model
 from activemat.errors import InputError
 from activemat.store import schema as S
 from benchmarks.common import command, save
@@ -53,17 +54,18 @@ def costs(store: Store) -> list[dict]:
 def summarise(path: Path, name: str, samples: int, figures: Path = FIGURES) -> dict:
     store = Store(path)
     status = store.status()
+    model = fit_store_model(store.view)  # fitted once: the curve and the figure share it
     try:  # the end points at the computed end members when both are there
-        curve = gap_curve(path, bowing="fixed-ends", n_samples=samples)
+        curve = gap_curve(model, bowing="fixed-ends", n_samples=samples)
     except InputError:
-        curve = gap_curve(path, n_samples=samples)
+        curve = gap_curve(model, n_samples=samples)
     curve = with_experiment(curve, "all")
     try:
         cross = crossover(path)
-    except Exception as error:  # too few results with both valleys yet: say so on the page
+    except InputError as error:  # too few results with both valleys yet: say so on the page
         cross = {"error": str(error)}
     figure = figures / f"{name}-experiment.png"
-    compare_experiment([path], figure, corrections="all")
+    compare_experiment([path], figure, models={str(model.view.path): model}, corrections="all")
     return {"command": command("production"), "store": str(path), "name": name, "status": status,
             "costs": costs(store), "curve": curve, "crossover": cross, "figure": figure.name}
 
@@ -116,6 +118,7 @@ def main(argv=None) -> dict:
     a = p.parse_args(argv)
     name = a.name or a.store.stem
     results, figures, fragments = (a.out, a.out, a.out) if a.out else (None, FIGURES, FRAGMENTS)
+    figures.mkdir(parents=True, exist_ok=True)
     start = time.time()
     result = summarise(a.store, name, a.samples, figures)
     saved = save(f"production-{name}", result, results)
