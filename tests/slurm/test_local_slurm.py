@@ -99,12 +99,14 @@ def test_cli_campaign_runs_on_slurm_workers(slurm, tmp_path):
 
 
 def test_workers_retire_before_walltime_and_are_replaced(slurm, tmp_path):
-    """A 5 s worker lifetime in a 5 min job: workers retire mid-campaign, new jobs replace them, nothing is lost.
+    """A 15 s worker lifetime in a 5 min job: workers retire mid-campaign, new jobs replace them, nothing is lost.
 
-    (With 10 s, one job computed all 7 tiny calculations before its worker retired on this machine.)
+    A tiny calculation takes about 3 s and a worker 2-4 s to start, so each worker computes a few of the 7 before it
+    retires. (With 5 s, a loaded machine never finished one: Dask moves the cut-off task to the next worker, which
+    retires in turn, and the run spun until the test's timeout.)
     """
     # Dask's own --lifetime (drain = false): draining workers are tests/slurm/test_walltime.py's subject
-    (tmp_path / "life.toml").write_text(slurm_campaign(walltime="00:05:00", lifetime="5s", lifetime_stagger="1s",
+    (tmp_path / "life.toml").write_text(slurm_campaign(walltime="00:05:00", lifetime="15s", lifetime_stagger="2s",
                                                        drain=False))
     with QueueWatcher(tmp_path) as queue:
         result = cli_process("run", "life.toml", "--budget", "7", "--json", cwd=tmp_path)

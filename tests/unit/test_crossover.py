@@ -27,7 +27,8 @@ MULTI = campaign_toml({}, name="valleys-multi", seed=0, space={"supercell": [2, 
 
 
 def _store(path, n: int, crossing: float = 0.8, *, text: str = CAMPAIGN, top: int = 0) -> None:
-    """Delta 1.2 - 0.3 x and L = Delta + (crossing - x), crossing at ``crossing``, each with a
+    """Delta 1.2 - 0.3 x and L = Delta + (crossing - x)(1 + 2 x), crossing at ``crossing`` (curved, so that a
+    prior mean linear in x cannot pin it from a handful of results), each with a
     small configurational term; every 10th result has no L state in the window (NaN). With ``top``, ``text``
     is MULTI: the ``n`` results are pbe-fast's with their crossing 0.1 lower, and ``top`` of them are computed
     again with pbe-relaxed, whose crossing is ``crossing``."""
@@ -46,7 +47,7 @@ def _store(path, n: int, crossing: float = 0.8, *, text: str = CAMPAIGN, top: in
             for i, c in enumerate(chosen.tolist()):
                 x = pool.x_b[c]
                 delta = 1.2 - 0.3 * x + wiggle[c]
-                l_gap = delta + 1.0 * (at - x) + wiggle[c] if i % 10 != 5 else float("nan")
+                l_gap = delta + (at - x) * (1 + 2 * x) + wiggle[c] if i % 10 != 5 else float("nan")
                 row = store.add_attempt(c, fidelity, preset, 0, "seed")
                 store.finish_attempt(row, CalculationRecord(
                     c, fidelity, preset, "ok", gap=float(np.fmin(delta, l_gap)), gap_delta=delta,
