@@ -24,7 +24,7 @@ demo: setup
 
 # test-packages first: on a fresh machine GPAW is then built against Open MPI at once.
 test: test-packages setup gpaw-mpi $(STAMP)/test-extra slurm-up
-	ACTIVEMAT_SLURM_STATE=$(SLURM_STATE) $(BIN)/python -m pytest tests
+	ACTIVEMAT_SLURM_STATE=$(SLURM_STATE) $(BIN)/python -m pytest tests --durations=30
 
 # Sphinx + MyST; the reference pages are generated from the code (docs/_ext, sphinx-argparse,
 # autodoc-pydantic, autosummary). The docs dependencies are in the `test` extra.
