@@ -1,7 +1,7 @@
 """A production campaign's results as a scientist reads them: what was computed at what cost, the curve against
 experiment with every correction named, and where the conduction-band minimum changes valley.
 
-    OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.production runs/sige16-accurate.h5
+    OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.production benchmarks/data/sige16-accurate.h5
 
 Reads the store only (safe while its campaign runs) through the tool's own readers: the cost per preset from
 the calculations table, :func:`activemat.analysis.curve.gap_curve` with the end points fixed to the computed end
@@ -66,8 +66,25 @@ def summarise(path: Path, name: str, samples: int, figures: Path = FIGURES) -> d
         cross = {"error": str(error)}
     figure = figures / f"{name}-experiment.png"
     compare_experiment([path], figure, models={str(model.view.path): model}, corrections="all")
+    stop = store.config().stop
     return {"command": command("production"), "store": str(path), "name": name, "status": status,
+            "stop": {"target_curve_std": stop.target_curve_std, "cost_budget_cpu_hours":
+                     stop.cost_budget / 3600 if stop.cost_budget else None, "budget": stop.budget},
             "costs": costs(store), "curve": curve, "crossover": cross, "figure": figure.name}
+
+
+def stop_line(r: dict) -> str:
+    """Where the campaign stands against its own stop: the curve's std target, then the cost budget."""
+    stop, total = r.get("stop") or {}, sum(c["cpu_hours"] for c in r["costs"])
+    worst = max(c["model_std"] for c in r["curve"]["compositions"])
+    parts = []
+    if stop.get("target_curve_std") is not None:
+        reached = "reached" if worst <= stop["target_curve_std"] else "not reached"
+        parts.append(f"curve std target {stop['target_curve_std']:.3f} eV {reached} "
+                     f"(largest joint std here {worst:.4f} eV)")
+    if stop.get("cost_budget_cpu_hours"):
+        parts.append(f"{total:.1f} of a {stop['cost_budget_cpu_hours']:.0f} CPU-hour budget spent")
+    return "Stop: " + "; ".join(parts) + "." if parts else ""
 
 
 def _f(v, digits: int = 3) -> str:
@@ -81,7 +98,7 @@ def fragment(r: dict) -> str:
     done = "running" if st.get("driver_running") else "not running"
     lines = [f"<!-- made by `{r['command']}` on {r['machine']['date']}; do not edit -->", "",
              f"State on {r['machine']['date']}: {st['completed']} results, campaign {done}; "
-             f"{total:.1f} CPU-hours of DFT so far.", "",
+             f"{total:.1f} CPU-hours of DFT so far. {stop_line(r)}", "",
              "| preset | results | attempts | CPU-hours | median per result (s) |", "|---|---|---|---|---|"]
     lines += [f"| {c['preset']} | {c['results']} | {c['attempts']} | {c['cpu_hours']:.2f} | {_f(c['median_s'], 0)} |"
               for c in r["costs"]]

@@ -16,7 +16,7 @@ Kinds:
     A fenced block of commands, each a line starting with ``$ `` (continued by lines after a trailing
     ``\\``). Each command is run with ``bash -o pipefail -c`` in a new folder holding what a user has after
     ``make demo``: ``campaigns/``, ``runs/demo.h5`` (the recorded demo store, ``docs/data/demo.h5``),
-    ``benchmarks/data/reference-pbe.h5`` (and a copy in ``runs/``), and ``.venv/bin/activemat`` (this
+    ``benchmarks/data/reference-pbe.h5`` (and a copy in ``runs/``), ``benchmarks/data/sige16-accurate.h5``, and ``.venv/bin/activemat`` (this
     checkout's CLI; ``activemat`` alone works too). What it prints (stdout and stderr, in order, 120
     columns) replaces the lines up to the next command; the folder is shown as ``/home/me/sige``.
     ``.venv/bin/python`` is this interpreter, with this checkout first on the path (``python -m
@@ -67,7 +67,8 @@ RECORDINGS = {"demo-run": DATA / "demo.h5", "seed-tutorial-run": DATA / "seed-tu
 SANDBOX_FILES = {"runs/demo.h5": DATA / "demo.h5",
                  "runs/seed-tutorial.h5": DATA / "seed-tutorial.h5",
                  "runs/reference-pbe.h5": ROOT / "benchmarks" / "data" / "reference-pbe.h5",
-                 "benchmarks/data/reference-pbe.h5": ROOT / "benchmarks" / "data" / "reference-pbe.h5"}
+                 "benchmarks/data/reference-pbe.h5": ROOT / "benchmarks" / "data" / "reference-pbe.h5",
+                 "benchmarks/data/sige16-accurate.h5": ROOT / "benchmarks" / "data" / "sige16-accurate.h5"}
 PROGRESS = re.compile(r"^\s*\d+/\d+ (?P<formula>\S+)\s+#(?P<candidate>\d+)\s+gap (?P<gap>[\d.]+) eV .*?"
                       r"(?P<wall>[\d.]+) s on (?P<worker>\S+)\s+\|")
 

@@ -30,7 +30,7 @@ import sys
 
 import numpy as np
 
-from activemat.analysis.replay import median_labels, subpool
+from activemat.analysis.replay import CurveTruth, median_labels, subpool
 from activemat.campaign.config import CampaignConfig
 from activemat.campaign.learner import Learner
 from activemat.campaign.ledger import Ledger
@@ -90,14 +90,18 @@ def level_data(config: CampaignConfig, oracles: dict[str, str]) -> LevelData:
 
 
 def replay_levels_run(config: CampaignConfig, data: LevelData, *, budget: float,
-                      pretrained: CoKriging | None = None, spent: float = 0.0) -> dict:
+                      pretrained: CoKriging | None = None, spent: float = 0.0,
+                      stop_at: dict[str, float] | None = None) -> dict:
     """One campaign replayed to ``budget`` (accurate-calculation equivalents); errors after each result.
 
     ``pretrained``: the frozen level of a transfer campaign (``config`` names one in ``[model] transfer_from``);
-    ``spent``: the cost already spent when the run starts (its pretraining).
+    ``spent``: the cost already spent when the run starts (its pretraining); ``stop_at``: targets (eV) by error
+    name (``mae``, ``max``, ``curve_mae``, ``curve_max``): the run ends once each has been reached.
 
     Returns ``cost`` (cumulative, accurate equivalents), ``level`` of each result, ``mae`` and ``max`` of the
-    accurate prediction over the pool (NaN before a model exists) and the final counts per level.
+    accurate prediction over the pool, ``curve_mae`` and ``curve_max`` of its composition curve (the
+    multiplicity-weighted average per composition) against the accurate labels' curve (NaN before a model
+    exists), and the final counts per level.
     """
     pool, levels = data.pool, len(data.gaps)
     costs = config.calculator.costs
@@ -105,7 +109,8 @@ def replay_levels_run(config: CampaignConfig, data: LevelData, *, budget: float,
     ledger = Ledger(np.zeros(len(pool), bool), levels, config.faults.max_attempts)
     selector = Selector(config, pool, learner, [])
     truth = data.gaps[-1]
-    out = {"cost": [], "level": [], "mae": [], "max": []}
+    curve = CurveTruth.of(pool, truth)
+    out: dict = {"cost": [], "level": [], "mae": [], "max": [], "curve_mae": [], "curve_max": []}
     spent = float(spent)
     while True:
         pick = selector.next(ledger, [])
@@ -123,17 +128,21 @@ def replay_levels_run(config: CampaignConfig, data: LevelData, *, budget: float,
         free = ~ledger.busy([])[-1]
         fitted = learner.fit(ledger, free)
         err = np.abs(learner.mean - truth) if fitted else np.full(len(pool), np.nan)
+        curve_err = np.abs(curve.weights @ learner.mean - curve.gap) if fitted else np.full(len(curve.x), np.nan)
         out["cost"].append(spent)
         out["level"].append(key.fidelity)
-        out["mae"].append(float(err.mean()))
-        out["max"].append(float(err.max()))
+        for name, e in (("mae", err.mean()), ("max", err.max()), ("curve_mae", curve_err.mean()),
+                        ("curve_max", curve_err.max())):
+            out[name].append(float(e))
+        if stop_at and all(cost_to_reach(out, target, name) is not None for name, target in stop_at.items()):
+            break
     out["counts"] = [ledger.completed(f) for f in range(levels)]
     return out
 
 
 def cost_to_reach(run: dict, target: float, error: str = "mae") -> float | None:
-    """Cost (accurate equivalents) at which the ``error`` (``mae`` or ``max``) first reaches ``target``; None if
-    never.
+    """Cost (accurate equivalents) at which the ``error`` (``mae``, ``max``, ``curve_mae`` or ``curve_max``)
+    first reaches ``target``; None if never.
 
     >>> cost_to_reach({"cost": [1.0, 2.0, 3.0], "mae": [float("nan"), 0.02, 0.008]}, 0.01)
     3.0
@@ -171,19 +180,20 @@ def pretrained_level(config: CampaignConfig, data: LevelData, idx: np.ndarray) -
 
 
 def route_run(config: CampaignConfig, route: str, data: LevelData, *, budget: float, pretrain_n: int,
-              transfer_from: str = "") -> dict:
-    """One run of ``route`` (:data:`ROUTES`) for the campaign ``config`` (seeded for this run) on ``data``."""
+              transfer_from: str = "", stop_at: dict[str, float] | None = None) -> dict:
+    """One run of ``route`` (:data:`ROUTES`) for the campaign ``config`` (seeded for this run) on ``data``, ended
+    at ``budget`` or once the ``stop_at`` targets are reached (:func:`replay_levels_run`)."""
     if route == "multi":
-        return replay_levels_run(config, data, budget=budget)
+        return replay_levels_run(config, data, budget=budget, stop_at=stop_at)
     accurate = LevelData(data.pool, data.gaps[-1:], 0)
     routed = route_config(config, route, transfer_from=transfer_from)
     if route != "transfer":
-        return replay_levels_run(routed, accurate, budget=budget)
+        return replay_levels_run(routed, accurate, budget=budget, stop_at=stop_at)
     rng = np.random.default_rng([config.campaign.seed, PRETRAIN_DRAWS])
     idx = np.sort(rng.choice(len(data.pool), pretrain_n, replace=False))
     costs = config.calculator.costs
     return replay_levels_run(routed, accurate, budget=budget, pretrained=pretrained_level(config, data, idx),
-                             spent=pretrain_n * sum(costs[:-1]) / costs[-1])
+                             spent=pretrain_n * sum(costs[:-1]) / costs[-1], stop_at=stop_at)
 
 
 def _route_summary(runs: list[dict], target_mae: float, target_max: float) -> dict:
@@ -197,16 +207,17 @@ def _route_summary(runs: list[dict], target_mae: float, target_max: float) -> di
             "cost_to_both": both, "median_cost_to_both": median_labels(both),
             "final_mae": [e["mae"] for e in last], "final_max": [e["max"] for e in last],
             "counts": [run["counts"] for run in runs],
-            "runs": [{k: run[k] for k in ("cost", "level", "mae", "max")} for run in runs]}
+            "runs": [{k: run[k] for k in ("cost", "level", "mae", "max", "curve_mae", "curve_max")} for run in runs]}
 
 
 def replay_levels(config: CampaignConfig, oracles: dict[str, str], *, repeats: int = 3, budget: float | None = None,
                   target_mae: float = 0.01, target_max: float = 0.05, routes: tuple[str, ...] = ("multi", "accurate"),
-                  pretrain_n: int | None = None, progress=None) -> dict:
+                  pretrain_n: int | None = None, stop_at: dict[str, float] | None = None, progress=None) -> dict:
     """The campaign against its oracles by each of ``routes`` (:data:`ROUTES`), ``repeats`` times (seeds seed,
     seed + 1, ...) to the same cost; a JSON-ready result with each run's costs to ``target_mae`` and
     ``target_max`` (and to both) and their medians. ``pretrain_n``: the labels ``transfer`` pretrains on
-    (default: the whole pool)."""
+    (default: the whole pool); ``stop_at``: end each run once these targets are reached
+    (:func:`replay_levels_run`)."""
     if repeats < 1:
         raise InputError(f"--repeats must be at least 1, got {repeats}")
     if len(config.calculator.presets) < 2:
@@ -230,7 +241,8 @@ def replay_levels(config: CampaignConfig, oracles: dict[str, str], *, repeats: i
         seeded = config.model_copy(update={"campaign": config.campaign.model_copy(
             update={"seed": config.campaign.seed + r})})
         for route in routes:
-            run = route_run(seeded, route, data, budget=budget, pretrain_n=pretrain_n, transfer_from=cheap)
+            run = route_run(seeded, route, data, budget=budget, pretrain_n=pretrain_n, transfer_from=cheap,
+                            stop_at=stop_at)
             runs[route].append(run)
             if progress:
                 final = f"{run['mae'][-1]:.4f} eV" if run["mae"] else "none"

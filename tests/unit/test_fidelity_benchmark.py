@@ -112,6 +112,24 @@ def test_the_script_saves_what_the_library_returns(run, files):
     assert (tmp / "fig.png").stat().st_size > 10_000
 
 
+def test_a_run_records_its_curve_error_and_stops_once_its_targets_are_reached(run, files):
+    tmp = files
+    config, _ = load_campaign(tmp / "c.toml")
+    oracles = parse_oracles([f"gpaw-fast={tmp / 'cheap.extxyz'}", f"gpaw-pbe-pw={tmp / 'accurate.extxyz'}"], config)
+    full = run["multi"]["runs"][0]
+    # a composition's curve error is a weighted mean of signed errors: never above the pool's largest error
+    assert all(c <= m + 1e-12 for c, m in zip(full["curve_max"], full["max"]) if c == c)
+    assert any(c < m for c, m in zip(full["curve_max"], full["max"]) if c == c)
+    target = full["mae"][6]
+    stopped = replay_levels(config, oracles, repeats=1, budget=BUDGET, routes=("multi",), stop_at={"mae": target})
+    cut = stopped["multi"]["runs"][0]
+    reach = cost_to_reach(full, target)
+    assert cut["cost"][-1] == reach < full["cost"][-1]  # ended at the first result that reached it
+    n = len(cut["cost"])
+    assert np.array_equal(cut["mae"], full["mae"][:n], equal_nan=True)  # NaN before the first model
+    assert np.array_equal(cut["curve_max"], full["curve_max"][:n], equal_nan=True)
+
+
 def test_the_report_reads_the_result_through_the_benchmarks_summary(run):
     result = run
     lines = fidelity.summary(result)
