@@ -65,6 +65,7 @@ RECORDINGS = {"demo-run": DATA / "demo.h5", "seed-tutorial-run": DATA / "seed-tu
               "demo-run-12": ROOT / "benchmarks" / "data" / "sige16-fast.extxyz"}
 #: what the folder a command runs in holds: its path there -> the file in this checkout
 SANDBOX_FILES = {"runs/demo.h5": DATA / "demo.h5",
+                 "benchmarks/data/algaas16-pbe-fast.h5": ROOT / "benchmarks" / "data" / "algaas16-pbe-fast.h5",
                  "runs/seed-tutorial.h5": DATA / "seed-tutorial.h5",
                  "runs/reference-pbe.h5": ROOT / "benchmarks" / "data" / "reference-pbe.h5",
                  "benchmarks/data/reference-pbe.h5": ROOT / "benchmarks" / "data" / "reference-pbe.h5"}
