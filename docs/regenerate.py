@@ -16,7 +16,8 @@ Kinds:
     A fenced block of commands, each a line starting with ``$ `` (continued by lines after a trailing
     ``\\``). Each command is run with ``bash -o pipefail -c`` in a new folder holding what a user has after
     ``make demo``: ``campaigns/``, ``runs/demo.h5`` (the recorded demo store, ``docs/data/demo.h5``),
-    ``benchmarks/data/reference-pbe.h5`` (and a copy in ``runs/``), ``benchmarks/data/sige16-accurate.h5``, and ``.venv/bin/activemat`` (this
+    ``benchmarks/data/reference-pbe.h5`` (and a copy in ``runs/``), ``benchmarks/data/sige16-accurate.h5``,
+    ``benchmarks/data/algaas16-pbe-fast.h5``, and ``.venv/bin/activemat`` (this
     checkout's CLI; ``activemat`` alone works too). What it prints (stdout and stderr, in order, 120
     columns) replaces the lines up to the next command; the folder is shown as ``/home/me/sige``.
     ``.venv/bin/python`` is this interpreter, with this checkout first on the path (``python -m
@@ -65,6 +66,7 @@ RECORDINGS = {"demo-run": DATA / "demo.h5", "seed-tutorial-run": DATA / "seed-tu
               "demo-run-12": ROOT / "benchmarks" / "data" / "sige16-fast.extxyz"}
 #: what the folder a command runs in holds: its path there -> the file in this checkout
 SANDBOX_FILES = {"runs/demo.h5": DATA / "demo.h5",
+                 "benchmarks/data/algaas16-pbe-fast.h5": ROOT / "benchmarks" / "data" / "algaas16-pbe-fast.h5",
                  "runs/seed-tutorial.h5": DATA / "seed-tutorial.h5",
                  "runs/reference-pbe.h5": ROOT / "benchmarks" / "data" / "reference-pbe.h5",
                  "benchmarks/data/reference-pbe.h5": ROOT / "benchmarks" / "data" / "reference-pbe.h5",

@@ -65,7 +65,7 @@ def experiment_curve(view: CampaignView, sm, corrections=(), measured: Measured 
     system's file) with the named ``corrections`` applied (default none:
     the measured gap). ``computed_x``/``computed_gap`` are the
     multiplicity-weighted averages of the computed gaps per composition;
-    ``n_atoms`` is the supercell's size, ``n_pool`` the pool's number of
+    ``n_atoms`` is the supercell's atoms (fixed sublattices included), ``n_pool`` the pool's number of
     configurations, ``weighted`` whether they carry multiplicities (an
     enumerated pool; a sampled one averages uniformly), ``covariance`` says
     how ``model_std`` was obtained and ``notes`` are :func:`gap_curve`'s.
@@ -82,7 +82,8 @@ def experiment_curve(view: CampaignView, sm, corrections=(), measured: Measured 
         w = pool.multiplicity[idx[m]].astype(float)
         cx.append(float(k) / view.n_sites)
         cg.append(float(w @ gaps[m] / w.sum()))
-    curve = {"store": str(view.path), "label": fidelity_label(view), "n_atoms": int(view.n_sites),
+    sites = view.parent.mixing  # the store counts mixing sites; a fixed sublattice (As in AlGaAs) adds atoms
+    curve = {"store": str(view.path), "label": fidelity_label(view), "n_atoms": view.n_sites * len(sites) // sum(sites),
              "elements": list(view.elements),
              "n_pool": int(len(pool)), "weighted": bool(np.any(pool.multiplicity != 1)),
              "n_computed": int(len(idx)), "computed_x": cx, "computed_gap": cg, "model": None, "n_train": 0,

@@ -324,8 +324,8 @@ def _structure_sites(path: Path, chemical_symbols) -> tuple[list, tuple, tuple]:
     try:
         atoms = ase.io.read(path)
     except FileNotFoundError:
-        raise SpaceError(f"space.structure: file not found: {path}; give a path relative to the campaign "
-                         "file's folder") from None
+        raise SpaceError(f"space.structure: file not found: {path}; give its path from the working directory "
+                         "(where activemat runs), which is where it is read from") from None
     except Exception as exc:  # ase raises many types for a malformed file
         raise SpaceError(f"space.structure: {path} is not readable by ase ({type(exc).__name__}: {exc})") \
             from None

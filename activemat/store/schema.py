@@ -123,9 +123,11 @@ ROOT_ATTRIBUTES = (
     Attribute(ATTR_CAMPAIGN_TEXT, "str", "text of the campaign file the store was created with"),
     Attribute(ATTR_IDENTITY, "str", "hash of what defines the data (space and calculator); a resume must match it"),
     Attribute(ATTR_FEATURE_NAMES, "list[str]", "names of the columns of candidates/features"),
-    Attribute(ATTR_ELEMENTS, "list[str]", "host and alloying element (A, B), e.g. Si, Ge"),
+    Attribute(ATTR_ELEMENTS, "list[str]", "host and alloying species of the mixing sublattice (A, B), e.g. Si, Ge "
+                                          "or Ga, Al; the parent and any fixed species are in the campaign text"),
     Attribute(ATTR_SUPERCELL, "list[int]", "repetitions of the cell named by the cell attribute, e.g. 2, 2, 2"),
-    Attribute(ATTR_CELL, "str", 'the repeated cell: "primitive" (2-atom diamond) or "cubic" (8-atom); files '
+    Attribute(ATTR_CELL, "str", 'the repeated cell: "primitive" (the parent\'s primitive cell: 2 atoms for diamond '
+                                'and zincblende) or "cubic" (the conventional cubic cell: 8 atoms for those); files '
                                 'without it (schema 1-2) are "primitive"'),
     Attribute(ATTR_UNITS, "JSON", "units of the physical quantities, " + json.dumps(UNITS)),
 )
@@ -242,12 +244,18 @@ CALCULATIONS = Group("calculations", (
     Column("grid_gap", "f8", "eV", _NAN, source=RESULT, since=7,
            doc="gap on the self-consistent k-points alone (a folded-edges preset's gap is read after them)"),
     Column("vbm_k", "f8", "", _NAN, per=3, source=RESULT, since=7, axis=XYZ,
-           doc="primitive-cell k-point of the VBM by unfolding, Cartesian in units of 2 pi / a, components made "
-               "positive and sorted (kx >= ky >= kz); NaN = a grid preset"),
+           doc="k-point of the VBM by unfolding, in the reciprocal cell of the parent's primitive cell. An fcc "
+               "parent (diamond, zincblende, rocksalt): Cartesian in units of 2 pi / a, first zone, components "
+               "made positive and sorted (kx >= ky >= kz). Any other parent: fractional in the primitive cell's "
+               "reciprocal basis, ASE's coordinates of the special point it is (wurtzite's M: 0.5, 0, 0), else "
+               "wrapped into (-1/2, 1/2]. NaN = a grid preset"),
     Column("cbm_k", "f8", "", _NAN, per=3, source=RESULT, since=7, axis=XYZ,
-           doc="primitive-cell k-point of the CBM, as vbm_k ((0.85, 0, 0): Delta at 0.85 Gamma-X)"),
+           doc="k-point of the CBM, as vbm_k (fcc: (0.85, 0, 0) is Delta at 0.85 Gamma-X, (1, 0, 0) X)"),
     Column("cbm_character", "S8", fill=b"", source=RESULT, since=7,
-           doc="valley of the CBM: Gamma, Delta, X, L or other; empty = a grid preset"),
+           doc="valley of the CBM, a special point of the parent's primitive cell. fcc parents: Gamma, Delta "
+               "(on Gamma-X), X, L or other. Others: Gamma or the special points ASE names for the Bravais "
+               "lattice (hexagonal, as wurtzite: A, H, K, L, M; simple cubic, as the perovskite: M, R, X), or "
+               "other; empty = a grid preset"),
     Column("band_check", "f8", "eV", _NAN, source=RESULT, since=7,
            doc="CBM with twice the unoccupied bands minus the CBM (beyond -0.005 eV the attempt fails)"),
     Column("soc_gap", "f8", "eV", _NAN, source=RESULT, since=7,
@@ -256,7 +264,8 @@ CALCULATIONS = Group("calculations", (
            doc="gap of the [relax] forces preset (PBE for TB09) at the relaxed structure; NaN = not that case"),
     *(Column(f"gap_{valley}", "f8", "eV", _NAN, source=RESULT, since=8,
              doc=f"gap to the lowest conduction state of the {name} valley (unfolded states up to 1.5 eV above "
-                 "the CBM); NaN = none in that window, or a grid preset")
+                 "the CBM); NaN = none in that window, or a grid preset"
+                 + ("" if valley == "gamma" else ", or a parent that is not fcc (only gap_gamma is filled there)"))
       for valley, name in (("gamma", "Gamma"), ("delta", "Delta"), ("x", "X"), ("l", "L"))),
 ), doc="One row per calculation attempt, appended on submission and filled in when its result arrives.",
     row=CALCULATION)

@@ -126,11 +126,12 @@ def test_experiment_figure_of_an_algaas_store(synthetic, tmp_path):
     (c,) = result["fidelities"]
     assert c["deviation"]["mean_signed"] == pytest.approx(SHIFT - (0.341 + 0.28) / 6, abs=0.03)
     assert "E_Ga" in c["bowing"] and "E_Al" in c["bowing"]
+    assert c["n_atoms"] == 16  # 8 mixing cation sites and 8 As: the label says 16-atom cell, not 8
     assert matplotlib.image.imread(tmp_path / "e.png").shape[0] > 500
     code, out, _ = cli("plot", str(synthetic), "-o", str(tmp_path / "figs"), "--figures", "experiment",
                        "--corrections", "soc")
     assert code == 0 and (tmp_path / "figs" / "experiment.png").exists()
-    assert "Vurgaftman" in out and "E_Ga = " in out and "E_Al = " in out
+    assert "Vurgaftman" in out and "E_Ga = " in out and "E_Al = " in out and "16-atom cell" in out
 
 
 def test_crossover_defaults_to_gamma_x_for_algaas(synthetic):
