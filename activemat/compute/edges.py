@@ -137,6 +137,19 @@ def _valley_weights(calc, kpt: int, band: int, matrix: np.ndarray, zone: Zone) -
     return out
 
 
+def dominant_valley(weights: list[dict[str, float]]) -> str:
+    """The valley holding most of the summed weight of one or more (degenerate) states.
+
+    Summed over a valley's points, not read at its single heaviest point: a state spread over L's four
+    inequivalent points is L even when Γ, folded onto the same supercell k-point, holds the largest single share.
+    """
+    total: dict[str, float] = {}
+    for state in weights:
+        for valley, w in state.items():
+            total[valley] = total.get(valley, 0.0) + w
+    return max(total, key=total.get)
+
+
 def valley_gaps(calc, eps: np.ndarray, n_occupied: int, n_converged: int, matrix: np.ndarray, vbm: float,
                 window: float = VALLEY_WINDOW, zone: Zone | None = None) -> dict[str, float]:
     """The gap to each conduction valley (eV): its lowest state minus the VBM.
@@ -157,8 +170,7 @@ def valley_gaps(calc, eps: np.ndarray, n_occupied: int, n_converged: int, matrix
         for band in range(n_occupied, n_converged):
             if eps[kpt, band] > top:
                 break
-            weights = _valley_weights(calc, kpt, band, matrix, zone)
-            valley = max(weights, key=weights.get)
+            valley = dominant_valley([_valley_weights(calc, kpt, band, matrix, zone)])
             if valley in zone.valleys:
                 found[valley] = min(found.get(valley, math.inf), float(eps[kpt, band]) - vbm)
     return {v: round(found[v], 12) for v in zone.valleys if v in found}
@@ -201,7 +213,8 @@ def edge_pass(calc, atoms: Atoms, n_occupied: int, extra_bands: int, *, txt=None
     cbm_k = _state_k(nscf, k_c, bottom, matrix)
     edges = Edges(gap=round(max(cbm - vbm, 0.0), 12), vbm=vbm, cbm=cbm, direct=k_v == k_c,
                   vbm_k=zone.reduced(_state_k(nscf, k_v, top, matrix)), cbm_k=zone.reduced(cbm_k),
-                  cbm_character=zone.character(cbm_k), band_check=band_check,
+                  cbm_character=dominant_valley([_valley_weights(nscf, k_c, b, matrix, zone) for b in bottom]),
+                  band_check=band_check,
                   valleys=valley_gaps(nscf, eps, n_occupied, n_bands - buffer, matrix, vbm, zone=zone),
                   lattice=zone.lattice)
     if spinorbit:

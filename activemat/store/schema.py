@@ -255,7 +255,9 @@ CALCULATIONS = Group("calculations", (
            doc="valley of the CBM, a special point of the parent's primitive cell. fcc parents: Gamma, Delta "
                "(on Gamma-X), X, L or other. Others: Gamma or the special points ASE names for the Bravais "
                "lattice (hexagonal, as wurtzite: A, H, K, L, M; simple cubic, as the perovskite: M, R, X), or "
-               "other; empty = a grid preset"),
+               "other: the one holding most of the CBM states' unfolded weight summed over its points (the rule "
+               "the valley gaps use; stores written before 2026-12-08 name the single heaviest point's valley, "
+               "which can say Gamma for a Gamma-L mixture mostly on L); empty = a grid preset"),
     Column("band_check", "f8", "eV", _NAN, source=RESULT, since=7,
            doc="CBM with twice the unoccupied bands minus the CBM (beyond -0.005 eV the attempt fails)"),
     Column("soc_gap", "f8", "eV", _NAN, source=RESULT, since=7,

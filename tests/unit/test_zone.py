@@ -175,3 +175,13 @@ def test_a_folded_edges_preset_on_a_wurtzite_campaign_loads(campaign_file, tmp_p
 def test_doctests():
     for module in (zone, edges):
         assert doctest.testmod(module).failed == 0, module.__name__
+
+
+def test_the_cbm_valley_is_the_one_with_most_summed_weight_not_the_heaviest_point():
+    from activemat.compute.edges import dominant_valley
+    # a Gamma-L mixture as in Al-rich 2x2x2 AlGaAs cells: Gamma the heaviest point, L four points of 0.15
+    mixed = {"Gamma": 0.3, "L": 4 * 0.15, "other": 0.1}
+    assert dominant_valley([mixed]) == "L"
+    # degenerate CBM states count together: one leaning X, one Delta, and Delta wins on the sum
+    assert dominant_valley([{"X": 0.6, "Delta": 0.4}, {"X": 0.1, "Delta": 0.9}]) == "Delta"
+    assert dominant_valley([{"Gamma": 1.0}]) == "Gamma"
