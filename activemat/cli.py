@@ -217,7 +217,9 @@ def _replay(args) -> int:
 
         result = levels.replay_levels(config, levels.parse_oracles(args.oracle, config), repeats=args.repeats,
                                       budget=args.budget, target_mae=args.target_mae, target_max=args.target_max,
-                                      routes=tuple(args.routes), pretrain_n=args.pretrain_n, progress=progress)
+                                      routes=tuple(args.routes), pretrain_n=args.pretrain_n, progress=progress,
+                                      stop_at={"mae": args.target_mae, "max": args.target_max}
+                                      if args.stop_at_targets else None)
         print(to_json(result)) if args.json else levels.render(result)
         return 0
     if len(args.oracle) > 1:

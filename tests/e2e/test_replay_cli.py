@@ -81,6 +81,17 @@ def test_multi_fidelity_replay_runs_the_campaign_against_one_oracle_per_preset(t
     assert set(multi["level"]) == {0, 1} and set(alone["level"]) == {0}  # both fidelities bought; one alone
     assert result["multi"]["counts"][0][0] > result["multi"]["counts"][0][1]  # cheap results outnumber
     assert 0 < multi["mae"][-1] < 0.2 and 0 < alone["mae"][-1] < 0.2
+    # --stop-at-targets: each run ends at the result that brings both errors within the (loose) targets
+    out = activemat("replay", str(campaign), "--oracle", fast, "--oracle", pbe, "--repeats", "1", "--budget", "6",
+                    "--target-mae", "0.15", "--target-max", "0.6", "--stop-at-targets", "--json", "--quiet",
+                    cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    early = json.loads(out.stdout)["multi"]["runs"][0]
+    assert max(early["cost"]) < max(multi["cost"])
+
+    def first(errors, target):  # None: before the first fit
+        return next(i for i, e in enumerate(errors) if e is not None and e <= target)
+    assert len(early["mae"]) - 1 == max(first(early["mae"], 0.15), first(early["max"], 0.6))
     for bad, says in (([fast], "no labelled file for gpaw-pbe-pw"), ([fast, "gpaw-tb09=x.extxyz"], "not a preset"),
                       ([str(data / "sige16-pbe.extxyz")], "PRESET=FILE")):
         args = [a for o in bad for a in ("--oracle", o)]
