@@ -78,6 +78,23 @@ def measure(name: str, keys: dict, cell_name: str, samples: int, n_match: int) -
     return row
 
 
+def summary(result: dict) -> list[str]:
+    """benchmarks/REPORT.md's lines for one result: the table of both spaces and the per-structure ratios."""
+    draws = result.get("samples", "?")
+    out = ["| space, cell | mixing sites | candidates | features | pool built | cluster vector | match |",
+           "|---|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        cell = r["cell"].replace("-atom", " atoms") + (f" ({draws} draws per composition)" if r["atoms"] > 16 else "")
+        out.append(f"| {r['space']}, {cell} | {r['mixing_sites']} | {r['candidates']} | {r['features']} | "
+                   f"{r['build_s']:.2f} s | {r['cluster_vector_ms']:.2f} ms | {r['match_ms']:.3g} ms |")
+    ratios = result["ratios"]
+    out += ["", "Per structure, zincblende / diamond: cluster vectors " + " and ".join(
+        f"{v['cluster_vector_ms']:.2f}x ({k.replace('-atom', ' atoms')})" for k, v in ratios.items())
+        + ", matching " + " and ".join(f"{v['match_ms']:.2f}x" for v in ratios.values())
+        + f" (measured {result['machine']['date']}, load {result['machine']['load_1min']})."]
+    return out
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--samples", type=int, default=40, help="random draws per composition of the 64-atom cell")
