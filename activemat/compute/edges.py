@@ -126,14 +126,22 @@ def _eigenvalues(calc) -> np.ndarray:
     return np.array([calc.get_eigenvalues(kpt=k) for k in range(len(calc.get_ibz_k_points()))])
 
 
-def _valley_weights(calc, kpt: int, band: int, matrix: np.ndarray, zone: Zone) -> dict[str, float]:
-    """The unfolded weight of one state summed by valley (:meth:`Zone.character` of each primitive k-point)."""
+def _unfolded(calc, kpt: int, band: int, matrix: np.ndarray) -> dict[tuple, float]:
+    """One state's unfolded weight per primitive k-point (fractional, as a tuple)."""
     u = calc.get_pseudo_wave_function(band=band, kpt=kpt, periodic=True)
     keys, weights = unfold_weights(u, calc.get_ibz_k_points()[kpt], matrix)
+    out: dict[tuple, float] = {}
+    for key, w in zip(map(tuple, keys), weights):
+        out[key] = out.get(key, 0.0) + float(w)
+    return out
+
+
+def _by_valley(weights: dict[tuple, float], zone: Zone) -> dict[str, float]:
+    """Unfolded weights summed by valley (:meth:`Zone.character` of each primitive k-point)."""
     out: dict[str, float] = {}
-    for key, w in zip(keys, weights):
-        valley = zone.character(key)
-        out[valley] = out.get(valley, 0.0) + float(w)
+    for key, w in weights.items():
+        valley = zone.character(np.array(key))
+        out[valley] = out.get(valley, 0.0) + w
     return out
 
 
@@ -170,21 +178,18 @@ def valley_gaps(calc, eps: np.ndarray, n_occupied: int, n_converged: int, matrix
         for band in range(n_occupied, n_converged):
             if eps[kpt, band] > top:
                 break
-            valley = dominant_valley([_valley_weights(calc, kpt, band, matrix, zone)])
+            valley = dominant_valley([_by_valley(_unfolded(calc, kpt, band, matrix), zone)])
             if valley in zone.valleys:
                 found[valley] = min(found.get(valley, math.inf), float(eps[kpt, band]) - vbm)
     return {v: round(found[v], 12) for v in zone.valleys if v in found}
 
 
-def _state_k(calc, kpt: int, bands: list[int], matrix: np.ndarray) -> np.ndarray:
-    """The primitive k-point (fractional) with the most weight in the given (degenerate) states at ``kpt``."""
-    kpoint = calc.get_ibz_k_points()[kpt]
+def _heaviest(states: list[dict[tuple, float]]) -> np.ndarray:
+    """The primitive k-point (fractional) with the most weight summed over the given (degenerate) states."""
     total: dict[tuple, float] = {}
-    for band in bands:
-        u = calc.get_pseudo_wave_function(band=band, kpt=kpt, periodic=True)
-        keys, weights = unfold_weights(u, kpoint, matrix)
-        for key, w in zip(map(tuple, keys), weights):
-            total[key] = total.get(key, 0.0) + float(w)
+    for state in states:
+        for key, w in state.items():
+            total[key] = total.get(key, 0.0) + w
     return np.array(max(total, key=total.get))
 
 
@@ -210,11 +215,11 @@ def edge_pass(calc, atoms: Atoms, n_occupied: int, extra_bands: int, *, txt=None
     band_check = check_bands(calc, nscf.get_ibz_k_points()[k_c], n_occupied, cbm, 2 * n_conduction, buffer, txt)
     top = [b for b in range(n_occupied) if valence[k_v] - eps[k_v, b] < degenerate]
     bottom = [b for b in range(n_occupied, n_bands - buffer) if eps[k_c, b] - cbm < degenerate]
-    cbm_k = _state_k(nscf, k_c, bottom, matrix)
+    cbm_states = [_unfolded(nscf, k_c, b, matrix) for b in bottom]  # unfolded once: the k-point and the valley
     edges = Edges(gap=round(max(cbm - vbm, 0.0), 12), vbm=vbm, cbm=cbm, direct=k_v == k_c,
-                  vbm_k=zone.reduced(_state_k(nscf, k_v, top, matrix)), cbm_k=zone.reduced(cbm_k),
-                  cbm_character=dominant_valley([_valley_weights(nscf, k_c, b, matrix, zone) for b in bottom]),
-                  band_check=band_check,
+                  vbm_k=zone.reduced(_heaviest([_unfolded(nscf, k_v, b, matrix) for b in top])),
+                  cbm_k=zone.reduced(_heaviest(cbm_states)),
+                  cbm_character=dominant_valley([_by_valley(w, zone) for w in cbm_states]), band_check=band_check,
                   valleys=valley_gaps(nscf, eps, n_occupied, n_bands - buffer, matrix, vbm, zone=zone),
                   lattice=zone.lattice)
     if spinorbit:
