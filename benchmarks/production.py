@@ -125,6 +125,17 @@ def fragment(r: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def publish(key: str, result: dict, results: Path | None, render, page: Path) -> Path:
+    """Save ``result`` as benchmarks/results/<key>.json (or into ``results``), render the page fragment from what
+    was saved (NaN as None, the machine's date added) into ``page``, and print it; returns the saved JSON."""
+    saved = save(key, result, results)
+    text = render(json.loads(saved.read_text()))
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text(text)
+    print(text)
+    return saved
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("store", type=Path)
@@ -138,11 +149,7 @@ def main(argv=None) -> dict:
     figures.mkdir(parents=True, exist_ok=True)
     start = time.time()
     result = summarise(a.store, name, a.samples, figures)
-    saved = save(f"production-{name}", result, results)
-    text = fragment(json.loads(saved.read_text()))  # as saved: NaN as None, the machine's date added
-    fragments.mkdir(parents=True, exist_ok=True)
-    (fragments / f"{name}.md").write_text(text)
-    print(text)
+    saved = publish(f"production-{name}", result, results, fragment, fragments / f"{name}.md")
     print(f"written {saved}, {fragments / f'{name}.md'}, {figures / result['figure']} in {time.time() - start:.0f} s")
     return result
 

@@ -27,7 +27,6 @@ Writes benchmarks/results/production-cost-<name>.json and the generated page fra
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import tempfile
 import time
@@ -37,12 +36,12 @@ import numpy as np
 
 from activemat.analysis.api import Store
 from activemat.analysis.model import fit_store_model
-from activemat.analysis.replay_levels import cost_to_reach, level_data, replay_levels
+from activemat.analysis.replay_levels import cost_to_reach, level_data, replay_levels, seeded
 from activemat.learn.curve import curve_stds
 from activemat.space.matching import load_labels
 from activemat.store.export import export_store
-from benchmarks.common import command, median_or_none, save, shell
-from benchmarks.production import FRAGMENTS, ROOT, costs
+from benchmarks.common import command, median_or_none, shell
+from benchmarks.production import FRAGMENTS, ROOT, costs, publish
 
 #: the measured complete set beside which the worlds' cheapest level is checked (PBE, 2x2x2, all 402 cells)
 REFERENCE = ROOT / "benchmarks" / "data" / "sige16-pbe.extxyz"
@@ -55,10 +54,6 @@ def with_costs(config, seconds: list[float]):
     calc = config.calculator
     cheaper = [c.model_copy(update={"cost": s}) for c, s in zip(calc.cheaper, seconds)]
     return config.model_copy(update={"calculator": calc.model_copy(update={"cheaper": cheaper, "cost": seconds[-1]})})
-
-
-def seeded(config, seed: int):
-    return config.model_copy(update={"campaign": config.campaign.model_copy(update={"seed": seed})})
 
 
 def per_result_seconds(store: Store) -> tuple[list[dict], list[float], list[str]]:
@@ -93,8 +88,9 @@ def route_summary(runs: list[dict], targets: dict[str, float], top_seconds: floa
     equivalents and CPU-hours, and the results per preset (``levels`` of them) at it in each run; the runs'
     final errors."""
     out = {}
+    per_run = [reached(run, targets, levels) for run in runs]
     for name in targets:
-        hits = [reached(run, targets, levels)[name] for run in runs]
+        hits = [r[name] for r in per_run]
         med = median_or_none([h["cost"] for h in hits])
         out[name] = {"costs": [h["cost"] for h in hits], "median": med,
                      "median_cpu_hours": None if med is None else med * top_seconds / 3600,
@@ -348,14 +344,15 @@ def main(argv=None) -> dict:
     store = Store(a.store)
     rows, seconds, source = per_result_seconds(store)
     config = with_costs(store.config(), seconds)
-    stop = store.config().stop
+    stop = config.stop
     targets = {"curve": a.target_curve or stop.target_curve_std or 0.02, "mae": a.target_mae}
     budget = a.budget or (stop.cost_budget / seconds[-1] if stop.cost_budget else 100.0)
     budget_from = "--budget" if a.budget else ("the campaign's cost budget" if stop.cost_budget else "default")
     model = fit_store_model(store.view)
-    result = {"command": command("production_cost", None if argv is None else list(argv)), "store": str(a.store), "name": name,
-              "presets": config.calculator.presets, "costs": rows, "seconds": seconds, "seconds_from": source,
-              "targets": targets, "budget_from": budget_from, "campaign": campaign_spend(store, rows, seconds[-1], model)}
+    result = {"command": command("production_cost", None if argv is None else list(argv)), "store": str(a.store),
+              "name": name, "presets": config.calculator.presets, "costs": rows, "seconds": seconds,
+              "seconds_from": source, "targets": targets, "budget_from": budget_from,
+              "campaign": campaign_spend(store, rows, seconds[-1], model)}
     with tempfile.TemporaryDirectory(prefix="production-cost-") as tmp:
         result["real"] = real_replay(store.view, config, Path(tmp), repeats=a.repeats, targets=targets,
                                      top_seconds=seconds[-1])
@@ -363,11 +360,7 @@ def main(argv=None) -> dict:
                                                targets=targets, top_seconds=seconds[-1], reference=REFERENCE)
     results, fragments = (a.out, a.out) if a.out else (None, FRAGMENTS)
     result["elapsed_s"] = time.time() - start
-    saved = save(f"production-cost-{name}", result, results)
-    text = fragment(json.loads(saved.read_text()))
-    fragments.mkdir(parents=True, exist_ok=True)
-    (fragments / f"{name}-cost.md").write_text(text)
-    print(text)
+    saved = publish(f"production-cost-{name}", result, results, fragment, fragments / f"{name}-cost.md")
     print(f"written {saved}, {fragments / f'{name}-cost.md'} in {time.time() - start:.0f} s")
     return result
 

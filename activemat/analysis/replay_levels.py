@@ -210,6 +210,11 @@ def _route_summary(runs: list[dict], target_mae: float, target_max: float) -> di
             "runs": [{k: run[k] for k in ("cost", "level", "mae", "max", "curve_mae", "curve_max")} for run in runs]}
 
 
+def seeded(config: CampaignConfig, seed: int) -> CampaignConfig:
+    """``config`` with its campaign seed set to ``seed`` (one replay run's picks and model draws)."""
+    return config.model_copy(update={"campaign": config.campaign.model_copy(update={"seed": seed})})
+
+
 def replay_levels(config: CampaignConfig, oracles: dict[str, str], *, repeats: int = 3, budget: float | None = None,
                   target_mae: float = 0.01, target_max: float = 0.05, routes: tuple[str, ...] = ("multi", "accurate"),
                   pretrain_n: int | None = None, stop_at: dict[str, float] | None = None, progress=None) -> dict:
@@ -238,10 +243,9 @@ def replay_levels(config: CampaignConfig, oracles: dict[str, str], *, repeats: i
     cheap = ", ".join(oracles[p] for p in config.calculator.presets[:-1])
     runs: dict[str, list[dict]] = {route: [] for route in routes}
     for r in range(repeats):
-        seeded = config.model_copy(update={"campaign": config.campaign.model_copy(
-            update={"seed": config.campaign.seed + r})})
+        repeat = seeded(config, config.campaign.seed + r)
         for route in routes:
-            run = route_run(seeded, route, data, budget=budget, pretrain_n=pretrain_n, transfer_from=cheap,
+            run = route_run(repeat, route, data, budget=budget, pretrain_n=pretrain_n, transfer_from=cheap,
                             stop_at=stop_at)
             runs[route].append(run)
             if progress:
