@@ -13,10 +13,18 @@ waits until it is computing, injects one fault, and lets the driver end:
   alias_driver  a second driver on the same store through a symlink (refused, exit 2), then SIGTERM
   full_disk     the store's filesystem (a small tmpfs) fills up: the driver stops with one line, exit 2;
                 the filler is removed before the next trial (only where a tmpfs can be mounted)
+  full_scratch  the scratch filesystem (a second tmpfs; each attempt writes a GPAW-sized log there) fills up:
+                an infrastructure fault, one line, exit 2, never a failed candidate; freed before the next trial
+  io_error      the driver runs under strace, every Nth write to the store failing with EIO as a failing disk
+                does (N drawn from 200-2000): one line, exit 2 (only where strace may trace)
+  another_user  a process of uid 65534 tries every connection it can to the driver's scheduler and workers:
+                all refused, the campaign unaffected, then SIGTERM (only as root with setpriv)
 
 After every trial: every result a driver ever reported as completed is in the
 store, once; the completed set never shrinks. At the end a fault-free resume
-must reach the budget, and `activemat status --json` must agree with the rows.
+must reach the budget, `activemat status --json` must agree with the rows, and
+no candidate may have been given up (an infrastructure fault never counts
+against a candidate's retries).
 
     .venv/bin/python -m benchmarks.chaos --faults 100 --budget 400 --seed 1
 
@@ -35,7 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -43,17 +51,22 @@ import psutil
 
 from activemat.store.read import read_store
 from benchmarks.common import command, save
+from tests.faults import another_user
 
 REPO = Path(__file__).resolve().parents[1]
 DRIVER = REPO / "tests" / "faults" / "replay_driver.py"
-FAULTS = ("kill_driver", "kill_worker", "sigint_group", "sigterm", "alias_driver", "full_disk")
+FAULTS = ("kill_driver", "kill_worker", "sigint_group", "sigterm", "alias_driver", "full_disk", "full_scratch",
+          "io_error", "another_user")
 REPORTED = re.compile(r"^\s*\d+/\d+ \S+\s+#(\d+)\s+gap ", re.M)  # a completed calculation's progress line
 TMPFS_KB = 16384  # the store (about 1.5 MB here) and room for its recovery copy
+SCRATCH_KB = 2048  # attempts in flight, each with its GPAW-sized log
+SCRATCH_BYTES = 64 * 1024
 
 CAMPAIGN = """
 [campaign]
 store = "{store}"
 seed = 5
+scratch = "{scratch}"
 [space]
 supercell = [2, 2, 2]
 [stop]
@@ -68,10 +81,21 @@ def _env() -> dict:
     return {**os.environ, "PYTHONPATH": str(REPO)}
 
 
-def start(root: Path, campaign: str, delay: float) -> subprocess.Popen:
-    """A driver leading its own process group, as a terminal's foreground job does."""
-    return subprocess.Popen([sys.executable, str(DRIVER), campaign, str(delay)], cwd=root, env=_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+def start(root: Path, campaign: str, delay: float, wrap: list[str] = ()) -> subprocess.Popen:
+    """A driver leading its own process group, as a terminal's foreground job does (under ``wrap``, a command
+    prefix such as strace's, if given). Each attempt writes a GPAW-sized log into its scratch folder."""
+    return subprocess.Popen([*wrap, sys.executable, str(DRIVER), campaign, str(delay), str(SCRATCH_BYTES)],
+                            cwd=root, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+def strace_eio(path: Path, every: int) -> list[str] | None:
+    """A command prefix under which every ``every``th write to ``path`` fails with EIO (None: no strace here)."""
+    exe = shutil.which("strace")
+    if exe is None or subprocess.run([exe, "-qq", "-o", "/dev/null", "true"], capture_output=True).returncode:
+        return None
+    return [exe, "-f", "--seccomp-bpf", "-qq", "-o", "/dev/null", "-P", str(path), "-e", "trace=pwrite64,write",
+            "-e", f"inject=pwrite64,write:error=EIO:when={every}+{every}"]
 
 
 def ok_rows(store: Path) -> list[int]:
@@ -92,10 +116,10 @@ def wait_for(predicate, timeout: float) -> bool:
 
 
 @contextmanager
-def small_filesystem(path: Path):
-    """A tmpfs of TMPFS_KB at ``path`` (root only); yields False where none can be mounted."""
+def small_filesystem(path: Path, size_kb: int = TMPFS_KB):
+    """A tmpfs of ``size_kb`` at ``path`` (root only); yields False where none can be mounted."""
     path.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={TMPFS_KB}k", "tmpfs", str(path)],
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(path)],
                              capture_output=True).returncode == 0
     try:
         yield mounted
@@ -136,29 +160,43 @@ def signal_group(proc: subprocess.Popen, sig: int) -> None:
         pass  # it ended by itself
 
 
+def available_kinds(disk: bool, scratch_mounted: bool, store_mounted: bool, io_wrap: bool) -> list[str]:
+    """The fault kinds that can run here: the disk ones need root (tmpfs), io_error strace, another_user setpriv."""
+    possible = {"full_disk": disk and store_mounted, "full_scratch": disk and scratch_mounted, "io_error": io_wrap,
+                "another_user": another_user.unavailable() is None}
+    return [k for k in FAULTS if possible.get(k, True)]
+
+
 def run(root: Path, *, seed: int, faults: int, budget: int, delay: float = 0.2, disk: bool = True,
         progress=None) -> dict:
     """Inject ``faults`` seeded faults into one campaign under ``root``; return what happened.
 
     The result lists every violation found (a reported result missing from the
     store, a candidate completed twice, a shrinking completed set, an
-    unexpected exit code, status disagreeing with the rows): none is the pass.
+    unexpected exit code or error message, a connection another user got,
+    status disagreeing with the rows, a candidate given up): none is the pass.
     """
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
-    with small_filesystem(root / "fs") as mounted:
-        use_disk = disk and mounted
-        store_dir = root / "fs" if use_disk else root / "runs"
+    with ExitStack() as mounts:
+        store_mounted = disk and mounts.enter_context(small_filesystem(root / "fs"))
+        scratch_mounted = disk and mounts.enter_context(small_filesystem(root / "scratch", SCRATCH_KB))
+        store_dir = root / "fs" if store_mounted else root / "runs"
         store_dir.mkdir(parents=True, exist_ok=True)
         store = store_dir / "chaos.h5"
-        (root / "campaign.toml").write_text(CAMPAIGN.format(store=store.relative_to(root), budget=budget))
+        scratch = root / "scratch"
+        scratch.mkdir(exist_ok=True)
+        (root / "campaign.toml").write_text(CAMPAIGN.format(store=store.relative_to(root), budget=budget,
+                                                            scratch=scratch))
         (root / "link.h5").symlink_to(store.resolve())
-        (root / "alias.toml").write_text(CAMPAIGN.format(store="link.h5", budget=budget))
-        kinds = [k for k in FAULTS if k != "full_disk" or use_disk]
+        (root / "alias.toml").write_text(CAMPAIGN.format(store="link.h5", budget=budget, scratch=scratch))
+        kinds = available_kinds(disk, scratch_mounted, store_mounted, strace_eio(store, 1) is not None)
         reported: set[int] = set()
         before: set[int] = set()
         injected = {k: 0 for k in kinds}
         killed_workers = 0
+        probes = 0
+        probe_errors: list[str] = []
         exits: list[dict] = []
         violations: list[str] = []
         started = time.monotonic()
@@ -177,12 +215,20 @@ def run(root: Path, *, seed: int, faults: int, budget: int, delay: float = 0.2, 
                 violations.append(f"trial {trial} ({kind}): completed results lost: {sorted(before - now)[:10]}")
             before = now
 
+        def one_line(trial: int, kind: str, err: str, words: str) -> None:
+            """A fault's exit: exactly one error line, and it names the fault."""
+            errors = [line for line in err.splitlines() if line.startswith("activemat: error:")]
+            if len(errors) != 1 or words not in errors[0] or "Traceback" in err:
+                violations.append(f"trial {trial} ({kind}): expected one error line naming {words!r}: {err[-400:]}")
+
         # every kind equally often, in a seeded order: rounds of a shuffled list of all kinds
         schedule = [str(k) for _ in range(-(-faults // len(kinds))) for k in rng.permutation(kinds)][:faults]
         for trial, kind in enumerate(schedule):
             if len(before) >= budget - 5:
                 break  # the campaign is nearly done: leave the rest to the final resume
-            driver = start(root, "campaign.toml", delay)
+            wrap = strace_eio(store, int(rng.integers(200, 2000))) if kind == "io_error" else []
+            # the probe takes seconds: slower calculations leave the campaign's budget to the other faults
+            driver = start(root, "campaign.toml", delay * 10 if kind == "another_user" else delay, wrap)
             n0 = len(before)
             wait_for(lambda: len(ok_rows(store)) > n0 or driver.poll() is not None, timeout=90)
             time.sleep(float(rng.uniform(0.0, 1.5)))
@@ -217,14 +263,39 @@ def run(root: Path, *, seed: int, faults: int, budget: int, delay: float = 0.2, 
                     violations.append(f"trial {trial} (alias_driver): second driver exit {code}: {err2[-300:]}")
                 extra = err2
                 signal_group(driver, signal.SIGTERM)
-            elif kind == "full_disk":
-                filler = fill(store_dir)
+            elif kind in ("full_disk", "full_scratch"):
+                filler = fill(store_dir if kind == "full_disk" else scratch)
                 expected = {2}
+            elif kind == "io_error":  # the store fails on its own; a driver that outlives 30 s is stopped
+                if not wait_for(lambda: driver.poll() is not None, timeout=30):
+                    signal_group(driver, signal.SIGTERM)
+                expected = {0, 2}
+            elif kind == "another_user":
+                schedulers, listening = another_user.listeners(driver.pid)
+                applied = False
+                if schedulers and driver.poll() is None:
+                    try:  # the driver's own listeners (scheduler, nannies) each get the scheduler probes
+                        result = another_user.probe(schedulers, listening)
+                    except (RuntimeError, subprocess.TimeoutExpired) as exc:  # the probe itself broke: no fault
+                        probe_errors.append(f"trial {trial}: {str(exc)[-300:]}")
+                    else:
+                        applied = True
+                        probes += len(result) - 1
+                        if breaches := another_user.breaches(result):
+                            violations.append(f"trial {trial} (another_user): got in through {breaches}")
+                signal_group(driver, signal.SIGTERM)
             code, err = end(driver)
             if filler is not None:
                 filler.unlink()
                 if code == 0:  # it finished (or stopped) before it next wrote: no fault happened
                     expected, applied = {0}, False
+                else:
+                    one_line(trial, kind, err, "no space left on device")
+            if kind == "io_error":
+                if code == 2:
+                    one_line(trial, kind, err, "Input/output error")
+                else:
+                    applied = False  # stopped before its Nth write
             if driver.poll() is not None and code == 0 and "budget reached" in err:
                 expected = {0}
             if code not in expected:
@@ -250,7 +321,8 @@ def run(root: Path, *, seed: int, faults: int, budget: int, delay: float = 0.2, 
         if status.get("given_up"):
             violations.append(f"status says {status['given_up']} given up; no fault should exhaust the retries")
         return {"seed": seed, "faults_requested": faults, "trials": len(exits), "injected": injected,
-                "disk_faults": use_disk, "killed_workers": killed_workers, "budget": budget, "completed": len(before),
+                "disk_faults": bool(store_mounted and scratch_mounted), "killed_workers": killed_workers,
+                "refused_connections": probes, "probe_errors": probe_errors, "budget": budget, "completed": len(before),
                 "reported": len(reported), "lost": len(reported - before),
                 "violations": violations, "exits": exits, "seconds": round(time.monotonic() - started, 1)}
 
@@ -261,7 +333,8 @@ def main() -> None:
     p.add_argument("--budget", type=int, default=400)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--delay", type=float, default=0.2, help="seconds per replayed calculation")
-    p.add_argument("--no-disk", action="store_true", help="no full-disk faults (they need root to mount a tmpfs)")
+    p.add_argument("--no-disk", action="store_true",
+                   help="no full-disk or full-scratch faults (they need root to mount a tmpfs)")
     args = p.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="activemat-chaos-"))

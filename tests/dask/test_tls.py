@@ -8,14 +8,10 @@ certificate are refused by the scheduler.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import socket
 import ssl
 import stat
-import subprocess
-import sys
 import time
 
 import pytest
@@ -26,6 +22,7 @@ from activemat.campaign.config import ClusterSection
 from activemat.dispatch.clusters import connect
 from activemat.dispatch.security import ensure_certificates, security_for, tls_dir_for
 from activemat.errors import InputError
+from tests.faults import another_user
 
 
 @pytest.fixture(scope="module")
@@ -124,53 +121,6 @@ def test_certificates_are_reused_and_replaced_when_broken(tmp_path):
     assert stat.S_IMODE(ensure_certificates(d).stat().st_mode) == 0o700
 
 
-# Run as another local user (uid 65534): everything a process without the campaign's certificate can try against
-# the scheduler and every worker listener. Prints one JSON object: probe -> "refused: <exception>" or "connected".
-ANOTHER_USER = r"""
-import asyncio, json, os, socket, ssl, sys
-from distributed import Client
-from distributed.comm import connect
-from distributed.security import Security
-
-scheduler, workers = sys.argv[1], json.loads(sys.argv[2])
-out = {"uid": os.getuid()}
-
-def attempt(name, fn):
-    try:
-        fn()
-        out[name] = "connected"
-    except Exception as exc:
-        out[name] = f"refused: {type(exc).__name__}"
-
-def client(address, security=None):
-    with Client(address, security=security, timeout=5) as c:
-        out["ran_as"] = c.run(os.getuid)
-
-def raw_tls(address):  # TLS without a client certificate, trusting anything
-    host, port = address.split("://")[1].rsplit(":", 1)
-    ctx = ssl.create_default_context()
-    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-    with socket.create_connection((host, int(port)), timeout=5) as raw, ctx.wrap_socket(raw) as conn:
-        conn.sendall(b"hello")
-        if not conn.recv(16):
-            raise ConnectionResetError("closed")
-
-def comm(address):  # distributed's own handshake, plain TCP
-    async def go():
-        c = await connect(address, timeout=5)
-        await c.close()
-    asyncio.run(go())
-
-attempt("scheduler_plain_tcp", lambda: client(scheduler.replace("tls://", "tcp://")))
-attempt("scheduler_tls_without_certificate", lambda: raw_tls(scheduler))
-attempt("scheduler_own_certificate", lambda: client(scheduler, Security.temporary()))
-for i, w in enumerate(workers):
-    attempt(f"worker{i}_plain_tcp", lambda: comm(w.replace("tls://", "tcp://")))
-    attempt(f"worker{i}_tls_without_certificate", lambda: raw_tls(w))
-print(json.dumps(out))
-"""
-
-
 @pytest.fixture(scope="module")
 def default_cluster(tmp_path_factory):
     """A local cluster as a campaign starts it by default (no tls key): yields (client, working directory)."""
@@ -198,20 +148,15 @@ def test_local_cluster_is_tls_by_default_with_a_certificate_for_the_run(default_
     assert "PRIVATE KEY" not in left[0].read_text() and "CERTIFICATE" not in left[0].read_text()
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"),
-                    reason="running a probe as another user needs root and setpriv")
+@pytest.mark.skipif(bool(another_user.unavailable()), reason=str(another_user.unavailable()))
 def test_another_local_user_cannot_connect_to_the_default_local_cluster(default_cluster):
     """The probe of issue 29: a process of uid 65534 connected and ran client.run(os.getuid) on every worker.
     Now every connection it tries, to the scheduler and to each worker, fails during the handshake."""
     client, root = default_cluster
     workers = list(client.scheduler_info()["workers"])
-    proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
-                           ANOTHER_USER, client.scheduler.address, json.dumps(workers)],
-                          capture_output=True, text=True, timeout=120, cwd="/", env={"PATH": os.environ["PATH"]})
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.splitlines()[-1])
+    out = another_user.probe([client.scheduler.address], workers)
     print(out)
-    assert out.pop("uid") == 65534 and "ran_as" not in out
+    assert out.pop("uid") == another_user.UID and "ran_as" not in out
     assert len(out) == 3 + 2 * len(workers)
     assert all(result.startswith("refused") for result in out.values()), out
     assert client.submit(sum, [1, 2]).result() == 3  # and the campaign's client still works

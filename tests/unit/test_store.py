@@ -486,7 +486,7 @@ def test_truncated_file(make_store, tmp_path):
             print("ONE-LINE" if "\\n" not in msg else "MULTI-LINE", msg)
         else:
             print("NO-ERROR")
-        """, cut, timeout=4)
+        """, cut, timeout=60)  # imports alone take seconds at load 6
     assert proc.stdout.startswith("ONE-LINE"), proc.stdout + proc.stderr
 
 
