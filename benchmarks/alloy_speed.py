@@ -24,7 +24,8 @@ import time
 import numpy as np
 
 from activemat.space.features import cluster_vectors
-from activemat.space.lattice import parent_from_keys, reference_sites
+from activemat.space.lattice import reference_sites
+from activemat.space.parents import parent_from_keys
 from activemat.space.matching import Matcher
 from activemat.space.pool import build_pool
 from benchmarks.common import save

@@ -115,13 +115,16 @@ def _one_line(path: Path, err: ValidationError, overrides: dict[str, str]) -> st
     return f"{path}: {where}: {msg}{more}"
 
 
-def parse_campaign(text: str, source: Path | str = "<campaign>", overrides: dict | None = None) -> CampaignConfig:
+def parse_campaign(text: str, source: Path | str = "<campaign>", overrides: dict | None = None,
+                   parent: Parent | None = None) -> CampaignConfig:
     """Validate campaign TOML text; raise InputError with a one-line message.
 
     ``overrides`` maps a dotted key to ``(value, option)``, e.g.
     ``{"stop.budget": (20, "--budget 20")}``: the value replaces the file's
     before validation, so a command-line override passes the same checks as
-    the file, and an error names the option.
+    the file, and an error names the option. ``parent``: the parent structure
+    a store recorded, used instead of building it from ``[space]`` (whose
+    structure file may not be where the store is read).
     """
     source = Path(source)
     try:
@@ -135,7 +138,7 @@ def parse_campaign(text: str, source: Path | str = "<campaign>", overrides: dict
             raise InputError(f"{source}: {section}: must be a table [{section}]; fix the file")
         table[name] = value
     try:
-        return CampaignConfig.model_validate(data)
+        return CampaignConfig.model_validate(data, context={"parent": parent})
     except ValidationError as exc:
         raise InputError(_one_line(source, exc, {k: opt for k, (_, opt) in (overrides or {}).items()})) from None
 

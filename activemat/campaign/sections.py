@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from activemat.compute.presets import preset_name
 from activemat.dispatch.times import check_slurm_times
@@ -17,7 +17,8 @@ from activemat.errors import SpaceError
 from activemat.learn import MODEL_KINDS
 from activemat.learn.strategies import STRATEGIES, campaign_kinds
 from activemat.space.features import DEFAULT_CUTOFFS
-from activemat.space.lattice import LATTICES, Parent, check_supercell, parent_from_keys
+from activemat.space.lattice import LATTICES, Parent, check_supercell
+from activemat.space.parents import parent_from_keys
 from activemat.store import schema as S
 
 
@@ -75,8 +76,16 @@ class SpaceSection(_Section):
                 data = {**data, "elements": tuple(pairs[0])}
         return data
 
+    # the parent a store recorded, when this section is a store's campaign text read back (parse_campaign's
+    # `parent`): its structure file is then never read again, wherever the reader runs
+    _recorded: Parent | None = PrivateAttr(None)
+
     @model_validator(mode="after")
-    def _parent_ok(self):
+    def _parent_ok(self, info: ValidationInfo):
+        recorded = (info.context or {}).get("parent")
+        if recorded is not None:
+            self._recorded = recorded
+            return self
         try:
             self.parent()
         except SpaceError as exc:  # one line naming the key to fix
@@ -84,7 +93,10 @@ class SpaceSection(_Section):
         return self
 
     def parent(self) -> Parent:
-        """The parent structure of this space (:func:`activemat.space.lattice.parent_from_keys`)."""
+        """The parent structure of this space (:func:`activemat.space.parents.parent_from_keys`), or the one its
+        store recorded."""
+        if self._recorded is not None:
+            return self._recorded
         return parent_from_keys(elements=self.elements, lattice=self.lattice, structure=self.structure,
                                 chemical_symbols=self.chemical_symbols, lattice_constants=self.lattice_constants)
     cell: Literal["primitive", "cubic"] = Field(

@@ -29,8 +29,13 @@ class CampaignView(StoreView):
     """A :class:`~activemat.store.query.StoreView` that also knows the campaign definition stored in it."""
 
     def config(self) -> CampaignConfig:
-        """The campaign definition the store was created with."""
-        return parse_campaign(self.attrs[S.ATTR_CAMPAIGN_TEXT], f"{self.path} (stored campaign file)")
+        """The campaign definition the store was created with, on the parent structure it recorded (a
+        structure file is not read again)."""
+        if "_config" not in self.__dict__:
+            parent = self.parent if S.ATTR_PARENT in self.attrs else None
+            self.__dict__["_config"] = parse_campaign(self.attrs[S.ATTR_CAMPAIGN_TEXT],
+                                                      f"{self.path} (stored campaign file)", parent=parent)
+        return self.__dict__["_config"]
 
     @property
     def preset(self) -> str:

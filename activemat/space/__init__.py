@@ -5,6 +5,8 @@ One module per job, each importing only those above it in this list:
 - :mod:`~activemat.space.lattice`: the parent structure (a named lattice or a file, with the species
   allowed on each site; an element pair is the diamond lattice), end-member lattice constants (Vegard),
   cells and supercells, and the reference and mixing sites that number every decoration's columns;
+- :mod:`~activemat.space.parents`: a campaign file's ``[space]`` keys -> its parent (a named lattice or a
+  structure file), every mistake a one-line error;
 - :mod:`~activemat.space.formula`: formulas of a cell's compositions, written and parsed;
 - :mod:`~activemat.space.symmetry`: the supercell's space group as site permutations, decoration codes and
   their canonical (symmetry-class) codes;

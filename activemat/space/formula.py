@@ -17,7 +17,7 @@ __all__ = ["format_formula", "parse_formula", "fixed_counts", "composition_label
 def fixed_counts(parent, n_sites: int) -> tuple[tuple[str, float], ...]:
     """(species, count) of the fixed sublattices in a cell of ``n_sites`` mixing sites, in site order.
 
-    >>> from activemat.space.lattice import parent_from_keys
+    >>> from activemat.space.parents import parent_from_keys
     >>> fixed_counts(parent_from_keys(lattice="zincblende", chemical_symbols=[["Ga", "Al"], ["As"]]), 8)
     (('As', 8.0),)
     """

@@ -203,7 +203,7 @@ def build_pool(elements=("Si", "Ge"), supercell: tuple[int, int, int] = (2, 2, 2
     Parameters
     ----------
     elements
-        A :class:`~activemat.space.lattice.Parent` (:func:`~activemat.space.lattice.parent_from_keys`), or
+        A :class:`~activemat.space.lattice.Parent` (:func:`~activemat.space.parents.parent_from_keys`), or
         (host A, alloying B), keys of :data:`~activemat.space.lattice.LATTICE_CONSTANTS`: the diamond lattice
         with both on every site.
     supercell

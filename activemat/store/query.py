@@ -36,7 +36,8 @@ import numpy as np
 from activemat.store import schema as S
 from activemat.errors import InputError
 from activemat.space.formula import format_formula, parse_formula
-from activemat.space.lattice import Parent, as_parent, parent_from_keys
+from activemat.space.lattice import Parent, as_parent
+from activemat.space.parents import parent_from_keys
 from activemat.space.pool import CandidatePool
 __all__ = ["StoreView", "parse_range", "to_records", "plain_values"]
 
@@ -152,8 +153,11 @@ class StoreView:
 
     @property
     def parent(self) -> Parent:
-        """The parent structure, from the stored campaign file's ``[space]`` (the diamond lattice of the two
-        elements when it names none: every store from before other parents existed)."""
+        """The parent structure as the store recorded it (its ``parent`` attribute); in stores written before
+        that attribute, from the stored campaign file's ``[space]`` (the diamond lattice of the two elements
+        when it names none: every store from before other parents existed)."""
+        if "_parent" not in self.__dict__ and S.ATTR_PARENT in self.attrs:
+            self.__dict__["_parent"] = Parent.from_json(str(self.attrs[S.ATTR_PARENT]))
         if "_parent" not in self.__dict__:
             import tomllib
 

@@ -113,6 +113,7 @@ ATTR_ELEMENTS = "elements"
 ATTR_SUPERCELL = "supercell"
 ATTR_CELL = "cell"
 ATTR_UNITS = "units"
+ATTR_PARENT = "parent"
 
 #: Every root attribute, for the reference.
 ROOT_ATTRIBUTES = (
@@ -130,6 +131,11 @@ ROOT_ATTRIBUTES = (
                                 'and zincblende) or "cubic" (the conventional cubic cell: 8 atoms for those); files '
                                 'without it (schema 1-2) are "primitive"'),
     Attribute(ATTR_UNITS, "JSON", "units of the physical quantities, " + json.dumps(UNITS)),
+    Attribute(ATTR_PARENT, "JSON", "the parent structure as computed: lattice (a name, or the structure file it "
+                                   "was read from), chemical_symbols per site, the end members' lattice constants, "
+                                   "a structure file's cell and scaled_positions; so a store is read anywhere "
+                                   "without the file. Optional: in stores created before it existed, the parent "
+                                   "is read from the campaign text"),
 )
 
 # -- calculation status ------------------------------------------------------------------

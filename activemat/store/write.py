@@ -454,7 +454,7 @@ def _fill_new(f: h5py.File, sizes: dict[str, int], *, campaign_text: str, identi
                     S.ATTR_CAMPAIGN_TEXT: campaign_text, S.ATTR_IDENTITY: identity,
                     S.ATTR_FEATURE_NAMES: list(pool.feature_names),
                     S.ATTR_ELEMENTS: list(pool.elements), S.ATTR_SUPERCELL: list(pool.supercell),
-                    S.ATTR_CELL: pool.cell,
+                    S.ATTR_CELL: pool.cell, S.ATTR_PARENT: pool.parent.to_json(),
                     S.ATTR_UNITS: json.dumps(S.UNITS)})
     for group in S.GROUPS:
         g = f.create_group(group.path)

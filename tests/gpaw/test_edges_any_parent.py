@@ -10,7 +10,8 @@ from activemat.compute.bandgap import compute_gap
 from activemat.compute.edges import edge_pass
 from activemat.compute.presets import load_preset
 from activemat.compute.zone import PARENT_ATOMS, PARENT_CELL, supercell_matrix, wrapped
-from activemat.space.lattice import parent_from_keys, primitive_cell
+from activemat.space.lattice import primitive_cell
+from activemat.space.parents import parent_from_keys
 
 pytest.importorskip("gpaw")
 pytestmark = pytest.mark.filterwarnings("ignore:.*libxc should be compiled with --disable-fhc.*")

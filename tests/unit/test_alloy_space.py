@@ -14,7 +14,8 @@ from activemat.campaign.config import load_campaign, parse_campaign
 from activemat.errors import InputError, SpaceError
 from activemat.space.features import structure_features
 from activemat.space.formula import format_formula, parse_formula
-from activemat.space.lattice import mixing_sites, parent_from_keys, reference_sites
+from activemat.space.lattice import mixing_sites, reference_sites
+from activemat.space.parents import parent_from_keys
 from activemat.space.matching import Matcher
 from activemat.space.pool import build_pool
 
@@ -208,3 +209,47 @@ def test_wurtzite_and_perovskite_parents_enumerate_and_build_their_sublattices()
     assert (symbols == "Pb").sum() == (symbols == "Cs").sum() == 2 and (symbols == "Br").sum() == 3
     assert set(symbols[halide.site_index(atoms) >= 2]) == {"I", "Br"}
     assert atoms.cell.cellpar()[0] == pytest.approx(2 * (6.29 + 5.87) / 2)  # Vegard at x = 1/2
+
+
+def test_a_structure_file_parent_is_recorded_so_the_store_reads_anywhere(tmp_path, monkeypatch):
+    """Issue 30: the store records the parent it computed on; status, predict and export work from a folder
+    without the structure file (they used to re-read it there, and failed)."""
+    from activemat.campaign.setup import build_campaign_pool
+    from activemat.campaign.stored import open_campaign
+    from activemat.compute.records import CalculationRecord
+    from activemat.store.write import CampaignStore
+    from tests.conftest import cli
+
+    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
+    home.mkdir(), elsewhere.mkdir()
+    monkeypatch.chdir(home)
+    ase.io.write("GaAs.vasp", bulk("GaAs", "zincblende", a=5.6533), format="vasp")
+    text = ('[campaign]\nstore = "c.h5"\n[space]\nstructure = "GaAs.vasp"\nchemical_symbols = [["Ga", "Al"], '
+            '["As"]]\nsupercell = [1, 1, 2]\nmode = "configurations"\nfeatures = "icet"\n'
+            'lattice_constants = {GaAs = 5.6533, AlAs = 5.6611}\n[calculator]\npreset = "gpaw-fast"\n')
+    cfg = parse_campaign(text)
+    pool = build_campaign_pool(cfg)
+    store = CampaignStore.create("c.h5", campaign_text=text, identity=cfg.identity(), pool=pool, presets={})
+    for i in range(len(pool.n_b)):  # rows written directly: this test is about reading, not computing
+        row = store.add_attempt(i, 0, "gpaw-fast", 0, "seed")
+        store.finish_attempt(row, CalculationRecord(candidate=i, attempt=0, preset="gpaw-fast", status="ok",
+                                                    gap=1.4 + 0.6 * pool.x_b[i], started=1.0, finished=2.0))
+    store.close()
+    parent, identity = cfg.space.parent(), cfg.identity()
+
+    monkeypatch.chdir(elsewhere)
+    view = open_campaign(home / "c.h5")
+    assert view.parent == parent and view.config().space.parent() == parent
+    assert view.config().identity() == identity
+    code, out, err = cli("status", home / "c.h5", "--json")
+    assert code == 0 and json.loads(out)["completed"] == len(pool.n_b), err
+    ase.io.write("cell.extxyz", pool.atoms(1))  # a structure file is matched on the recorded parent
+    code, out, err = cli("predict", home / "c.h5", "GaAlAs2", "cell.extxyz", "--json")
+    assert code == 0, err
+    rows = json.loads(out)["predictions"]
+    print(rows)
+    assert abs(rows[0]["gap"] - 1.7) < 0.1 and abs(rows[1]["gap"] - (1.4 + 0.6 * pool.x_b[1])) < 0.1
+    code, _, err = cli("export", home / "c.h5", "-o", "out.extxyz")
+    assert code == 0, err
+    frames = ase.io.read("out.extxyz", ":")
+    assert len(frames) == len(pool.n_b) and {"Ga", "As"} <= set(frames[0].get_chemical_symbols())

@@ -15,7 +15,8 @@ from activemat.compute import edges, zone
 from activemat.compute.presets import load_preset
 from activemat.compute.zone import (FCC_PRIMITIVE, PARENT_ATOMS, PARENT_CELL, PRIMITIVE_POINTS, edge_kpoints,
                                     parent_zone, supercell_matrix, wrapped)
-from activemat.space.lattice import as_parent, parent_from_keys, primitive_cell, reference_sites
+from activemat.space.lattice import as_parent, primitive_cell, reference_sites
+from activemat.space.parents import parent_from_keys
 from activemat.space.pool import build_pool
 from tests.conftest import cli
 
