@@ -22,7 +22,10 @@ composition as the gap curve is (multiplicity weights, joint posterior:
 changes sign. Its uncertainty comes from joint draws of the whole averaged
 curve: each draw's first sign change (linear between compositions) is one
 crossover; the figure is their median with the 16th-84th percentile
-interval, and the share of draws with no sign change is reported.
+interval, and the share of draws with no sign change is reported. The
+interval of the draws can be narrower than the cell allows: the two
+compositions of the cell's grid between which the mean changes sign (its
+bracket) are the resolution, and are reported beside it.
 
 The Si-like valley is Δ or X, whichever is lower (Si's minimum lies on the
 Δ line near X; in a supercell the state nearest X may unfold onto X). A
@@ -135,7 +138,9 @@ def crossover(store: str | Path, *, lower: str | None = None, upper: str | None 
     -------
     dict
         ``x`` (median crossover of the draws; NaN if under half of them cross), ``x_low``/``x_high`` (16th and
-        84th percentiles), ``no_crossing`` (share of draws that never change sign), ``n_results``,
+        84th percentiles), ``no_crossing`` (share of draws that never change sign), ``bracket`` (the two
+        compositions of the cell's grid between which the mean separation changes sign, or None: the
+        resolution the cell allows, however narrow the interval of the draws), ``n_results``,
         ``preset`` (the accurate level), ``levels`` (each fitted level's ``preset`` and ``n_results``, cheap to
         accurate), ``valleys``, ``curve`` (per composition: ``x``, ``separation`` and its joint-posterior
         ``std``, eV) and ``characters`` (per composition with computed cells: ``x``, ``n`` and ``share_upper``,
@@ -166,13 +171,15 @@ def crossover(store: str | Path, *, lower: str | None = None, upper: str | None 
     ok = (view.calculations["status"] == S.OK) & (view.calculations["preset"] == preset)
     cand = view.calculations["candidate"][ok]
     n_b = pool.n_b[cand]
+    sign = np.flatnonzero((mean[:-1] >= 0) & (mean[1:] < 0))  # the grid points around the mean's sign change
+    bracket = (float(x[sign[0]]), float(x[sign[0] + 1])) if len(sign) else None
     characters = [{"x": float(k / pool.n_sites), "n": int((n_b == k).sum()),
                    "share_upper": float(np.mean(chars[ok][n_b == k] == upper))} for k in np.unique(n_b)]
     return {"preset": preset, "levels": levels, "valleys": (lower, upper), "n_results": levels[-1]["n_results"],
             "x": float(np.median(found)) if half else float("nan"),
             "x_low": float(np.percentile(found, 16)) if half else float("nan"),
             "x_high": float(np.percentile(found, 84)) if half else float("nan"),
-            "no_crossing": float(1 - len(found) / n_samples),
+            "no_crossing": float(1 - len(found) / n_samples), "bracket": bracket,
             "curve": [{"x": float(xi), "separation": float(m), "std": float(np.sqrt(max(c, 0.0)))}
                       for xi, m, c in zip(x, mean, np.diag(cov))],
             "characters": characters, "measured": _measured(view, lower, upper)}
@@ -197,7 +204,9 @@ def render(result: dict, console=None) -> None:
     figure = (f"x = {result['x']:.3f} (16-84 %: {result['x_low']:.3f}-{result['x_high']:.3f})"
               if result["x"] == result["x"] else "not located (under half of the draws cross)")
     source = " + ".join(f"{level['n_results']} {level['preset']}" for level in result["levels"])
-    console.print(f"{lower} -> {upper} crossover from {source} results: {figure}; "
+    grid = (f"; between the cell's compositions x = {result['bracket'][0]:.3f} and {result['bracket'][1]:.3f}"
+            if result.get("bracket") else "")
+    console.print(f"{lower} -> {upper} crossover from {source} results: {figure}{grid}; "
                   f"no crossing in {100 * result['no_crossing']:.1f} % of the draws")
     seen = result.get("measured")
     if seen:

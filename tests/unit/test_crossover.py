@@ -61,6 +61,9 @@ def test_the_crossover_is_where_the_averaged_valley_separation_changes_sign(tmp_
     assert out["n_results"] < 62  # the results without an L state are left out
     assert out["x_low"] <= out["x"] <= out["x_high"] and out["x"] == pytest.approx(0.8, abs=0.02)
     assert out["x_high"] - out["x_low"] < 0.05 and out["no_crossing"] < 0.01
+    # the cell's resolution: the two neighbouring compositions of its grid around the mean's sign change
+    low, high = out["bracket"]
+    assert low <= out["x"] <= high and high - low == pytest.approx(1 / 16)
     curve = out["curve"]
     assert curve[0]["separation"] == pytest.approx(0.8, abs=0.03) and curve[-1]["separation"] < 0
     assert all(c["std"] >= 0 for c in curve)
