@@ -16,6 +16,7 @@ from ase.build import bulk
 
 from activemat.campaign.config import ClusterSection
 from activemat.compute.bandgap import compute_gap
+from activemat.compute.faults import INFRASTRUCTURE
 from activemat.compute.mpi import MpiTask, mpi_backend
 from activemat.compute.presets import load_preset
 from activemat.dispatch.clusters import connect, task_for
@@ -67,6 +68,24 @@ def test_two_ranks_give_the_serial_gap(tmp_path, mpi_env):
     assert parallel.ok, parallel.error
     assert (serial.ranks, parallel.ranks) == (1, 2)
     assert abs(parallel.gap - serial.gap) < 1e-3
+
+
+@pytest.mark.skipif(not HAVE_MPI, reason="no MPI here: GPAW is built without MPI (gpaw info: 'MPI enabled no'), "
+                                         "no mpi4py, or no mpiexec on PATH")
+def test_missing_setups_under_mpi_are_an_infrastructure_fault(tmp_path, monkeypatch, mpi_env):
+    """Issue 29: ranks on a host without PAW setups (GPAW's rc.py empties its setup paths, GPAW_SETUP_PATH names
+    an empty folder) return the same one-line fault as a serial calculation, not a calculation failure."""
+    home, empty = tmp_path / "home", tmp_path / "no-setups"
+    (home / ".gpaw").mkdir(parents=True)
+    empty.mkdir()
+    (home / ".gpaw" / "rc.py").write_text("setup_paths[:] = []  # a host without gpaw-data\n")
+    monkeypatch.setenv("HOME", str(home))  # the ranks are new processes: they read this environment
+    monkeypatch.setenv("GPAW_SETUP_PATH", str(empty))
+    record = task_for(ClusterSection(mpi_ranks=2, cores=2))(4, 0, si(), load_preset("gpaw-fast"),
+                                                            str(tmp_path / "scratch"))
+    assert record.status == "failed" and record.ranks == 2, record
+    assert record.error.startswith(f"{INFRASTRUCTURE}: no PAW setup Si.PBE on host "), record.error
+    assert str(empty) in record.error and "\n" not in record.error
 
 
 @pytest.mark.skipif(not HAVE_MPI, reason="no MPI here: GPAW is built without MPI (gpaw info: 'MPI enabled no'), "
