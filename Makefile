@@ -29,7 +29,7 @@ test: test-packages setup gpaw-mpi $(STAMP)/test-extra slurm-up
 # Sphinx + MyST; the reference pages are generated from the code (docs/_ext, sphinx-argparse,
 # autodoc-pydantic, autosummary). The docs dependencies are in the `test` extra.
 docs: setup $(STAMP)/test-extra
-	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
+	$(BIN)/python -m sphinx -W --keep-going -j auto -b html docs docs/_build/html
 	@echo "docs: docs/_build/html/index.html"
 
 setup: $(STAMP)/venv

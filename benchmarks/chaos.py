@@ -1,6 +1,6 @@
 """Chaos: a seeded random sequence of faults over one campaign, then a final resume; what survived.
 
-One campaign (the 402-configuration 16-atom space, two local worker
+One campaign (a sampled 24-atom space of 1102 candidates, room for 100 faults; two local worker
 processes) is driven by `tests/faults/replay_driver.py`, a real driver whose
 DFT is a ReplayOracle (a named fake: loop logic, store and processes are
 real, the gaps are a synthetic function). Each trial starts the driver,
@@ -68,7 +68,9 @@ store = "{store}"
 seed = 5
 scratch = "{scratch}"
 [space]
-supercell = [2, 2, 2]
+supercell = [2, 2, 3]
+mode = "sampled"
+samples_per_composition = 60
 [stop]
 budget = {budget}
 [cluster]

@@ -74,7 +74,7 @@ def html(tmp_path_factory) -> Path:
     source = tmp / "docs"
     shutil.copytree(DOCS, source, ignore=shutil.ignore_patterns("_build", "generated", "__pycache__"))
     out = tmp / "html"
-    proc = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
+    proc = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-j", "auto", "-b", "html",
                            "-d", str(tmp / "doctrees"), str(source), str(out)],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, f"sphinx-build failed (warnings are errors):\n{proc.stderr[-6000:]}"
