@@ -107,7 +107,9 @@ def test_page_follows_a_running_campaign_then_reports_the_finished_store(tmp_pat
                   stop={"budget": budget}, cluster={"dashboard": None})  # the Dask dashboard on, as by default
     store = tmp_path / "runs" / "live.h5"
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    driver = subprocess.Popen([sys.executable, str(DRIVER), "c.toml", "2.5", "--view-port", "0"], cwd=tmp_path,
+    # 5 s per result: at load 6 the page was up only as the 8th of 9 rows landed with 2.5 s, and the last row
+    # ends the run (and its server), so the page never showed a row after its first agreement
+    driver = subprocess.Popen([sys.executable, str(DRIVER), "c.toml", "5.0", "--view-port", "0"], cwd=tmp_path,
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     err = Lines(driver.stderr)
     try:

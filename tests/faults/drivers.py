@@ -52,11 +52,15 @@ def wait_for(predicate, timeout: float = 90.0) -> bool:
 
 
 def reap(proc: subprocess.Popen) -> None:
-    """Kill a driver still running and wait for it. A test that fails mid-way must reap its driver: a Popen
-    garbage-collected while running (and its open pipes) fails a later test on pytest's unraisable check."""
+    """Kill a driver still running, wait for it and close its pipes. A test that fails mid-way must reap its
+    driver: a Popen garbage-collected while running, or finished with its pipes open, fails a later test on
+    pytest's unraisable check (an unclosed file)."""
     if proc.poll() is None:
         proc.kill()
-        proc.communicate()
+    proc.wait()
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        if pipe is not None and not pipe.closed:
+            pipe.close()
 
 
 def finish(proc: subprocess.Popen, timeout: float = 120) -> int:

@@ -102,7 +102,8 @@ def test_sigint_with_cancel_marks_running_as_interrupted_then_resume_reruns_them
 
 
 def test_status_reads_the_store_while_the_campaign_writes_it(tmp_path):
-    driver = start_driver(tmp_path, budget=16, delay=0.3)
+    # 1.5 s per result: a `status` process took seconds at load 6, and 0.3 s let the campaign end in 2 reads
+    driver = start_driver(tmp_path, budget=16, delay=1.5)
     assert wait_for(lambda: (tmp_path / "runs/faults.h5").exists())
     seen, live = [], []
     while driver.poll() is None:

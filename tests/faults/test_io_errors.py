@@ -126,5 +126,5 @@ def test_a_campaign_driver_failing_every_nth_store_write_loses_nothing(tmp_path)
         reap(proc)
     assert proc.returncode == 0, err
     done = completed(store)
-    assert len(done) == len(set(done)) == 20
+    assert len(done) == len(set(done)) == 20, err[-3000:]  # once at load 6: 14 of 20, exit 0 (not understood)
     assert set(got) <= set(done)

@@ -16,6 +16,9 @@ from tests.faults.drivers import completed, reap, reported, wait_for
 pytestmark = pytest.mark.faults
 
 BUDGET = 24
+# seconds per replayed result of the first driver: it must outlive the second driver's start-up, which took over
+# 12 s (24 results at 1 s on 2 workers) at load 6
+FIRST_DELAY = 3.0
 
 
 def start_driver(root: Path, name: str, store: str, budget: int, delay: float) -> subprocess.Popen:
@@ -53,7 +56,7 @@ def test_second_driver_through_a_symlink_is_refused_and_nothing_is_lost(tmp_path
     runs.mkdir()
     link, real = runs / "link.h5", runs / "real.h5"
     link.symlink_to("real.h5")  # dangling until the first driver creates the store through it
-    first = start_driver(tmp_path, "first.toml", "runs/link.h5", BUDGET, 1.0)
+    first = start_driver(tmp_path, "first.toml", "runs/link.h5", BUDGET, FIRST_DELAY)
     try:
         assert wait_for(lambda: real.exists() or not link.is_symlink()), "no store appeared"
         assert link.is_symlink(), "creating the store through the symlink replaced the link by a regular file"
@@ -69,7 +72,7 @@ def test_second_driver_through_a_symlink_is_refused_and_nothing_is_lost(tmp_path
 def test_second_driver_through_a_hard_link_is_refused_and_nothing_is_lost(tmp_path):
     runs = tmp_path / "runs"
     real, hard = runs / "real.h5", runs / "hard.h5"
-    first = start_driver(tmp_path, "first.toml", "runs/real.h5", BUDGET, 1.0)
+    first = start_driver(tmp_path, "first.toml", "runs/real.h5", BUDGET, FIRST_DELAY)
     try:
         assert wait_for(lambda: real.exists())
         hard.hardlink_to(real)
