@@ -1,6 +1,7 @@
 """Chaos: a seeded random sequence of faults over one campaign, then a final resume; what survived.
 
-One campaign (a sampled 24-atom space of 1102 candidates, room for 100 faults; two local worker
+One campaign (a sampled 24-atom space of 2076 candidates, room for 100 faults; a linear model, whose
+refits stay cheap as results grow (a GP's took minutes per driver start past 400 results); two local worker
 processes) is driven by `tests/faults/replay_driver.py`, a real driver whose
 DFT is a ReplayOracle (a named fake: loop logic, store and processes are
 real, the gaps are a synthetic function). Each trial starts the driver,
@@ -70,7 +71,9 @@ scratch = "{scratch}"
 [space]
 supercell = [2, 2, 3]
 mode = "sampled"
-samples_per_composition = 60
+samples_per_composition = 120
+[model]
+kind = "linear"
 [stop]
 budget = {budget}
 [cluster]
