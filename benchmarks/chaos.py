@@ -59,7 +59,8 @@ DRIVER = REPO / "tests" / "faults" / "replay_driver.py"
 FAULTS = ("kill_driver", "kill_worker", "sigint_group", "sigterm", "alias_driver", "full_disk", "full_scratch",
           "io_error", "another_user")
 REPORTED = re.compile(r"^\s*\d+/\d+ \S+\s+#(\d+)\s+gap ", re.M)  # a completed calculation's progress line
-TMPFS_KB = 16384  # the store (about 1.5 MB here) and room for its recovery copy
+TMPFS_KB = 131072  # the store (tens of MB after hundreds of refits: each snapshot predicts the whole pool) and
+# room for its recovery copy; 16 MB filled up after 592 results, and every later driver stopped on it
 SCRATCH_KB = 2048  # attempts in flight, each with its GPAW-sized log
 SCRATCH_BYTES = 64 * 1024
 
@@ -245,11 +246,17 @@ def run(root: Path, *, seed: int, faults: int, budget: int, delay: float = 0.2, 
                 driver.kill()
                 expected = {-signal.SIGKILL}
             elif kind == "kill_worker":
-                workers = [p for p in psutil.Process(driver.pid).children(recursive=True)
-                           if "multiprocessing" in " ".join(p.cmdline())]
+                try:
+                    workers = [p for p in psutil.Process(driver.pid).children(recursive=True)
+                               if "multiprocessing" in " ".join(p.cmdline())]
+                except psutil.NoSuchProcess:  # the driver has already ended
+                    workers = []
                 if workers:
-                    workers[int(rng.integers(len(workers)))].kill()
-                    killed_workers += 1
+                    try:
+                        workers[int(rng.integers(len(workers)))].kill()
+                        killed_workers += 1
+                    except psutil.NoSuchProcess:
+                        pass  # it ended by itself
                 time.sleep(1.0)
                 signal_group(driver, signal.SIGTERM)
             elif kind == "sigint_group":
