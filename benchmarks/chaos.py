@@ -229,6 +229,7 @@ def run(root: Path, *, seed: int, faults: int, budget: int, delay: float = 0.2, 
 
         # every kind equally often, in a seeded order: rounds of a shuffled list of all kinds
         schedule = [str(k) for _ in range(-(-faults // len(kinds))) for k in rng.permutation(kinds)][:faults]
+        seen = 0  # violations already shown
         for trial, kind in enumerate(schedule):
             if len(before) >= budget - 5:
                 break  # the campaign is nearly done: leave the rest to the final resume
@@ -317,6 +318,9 @@ def run(root: Path, *, seed: int, faults: int, budget: int, delay: float = 0.2, 
             check(trial, kind, err + extra)
             if progress:
                 progress(f"trial {trial}: {kind}, exit {code}, {len(before)} completed")
+                for violation in violations[seen:]:  # as they happen: a run cut short still shows them
+                    progress(f"  VIOLATION {violation}")
+            seen = len(violations)
         final = start(root, "campaign.toml", delay=0.02)
         code, err = end(final, timeout=600)
         check(faults, "final resume", err)
