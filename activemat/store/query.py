@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from activemat.store import schema as S
-from activemat.errors import InputError
+from activemat.errors import InputError, StoreError
 from activemat.space.formula import format_formula, parse_formula
 from activemat.space.lattice import Parent, as_parent
 from activemat.space.parents import parent_from_keys
@@ -156,22 +156,29 @@ class StoreView:
         """The parent structure as the store recorded it (its ``parent`` attribute); in stores written before
         that attribute, from the stored campaign file's ``[space]`` (the diamond lattice of the two elements
         when it names none: every store from before other parents existed)."""
-        if "_parent" not in self.__dict__ and S.ATTR_PARENT in self.attrs:
-            self.__dict__["_parent"] = Parent.from_json(str(self.attrs[S.ATTR_PARENT]))
         if "_parent" not in self.__dict__:
-            import tomllib
-
-            try:
-                space = tomllib.loads(str(self.attrs.get(S.ATTR_CAMPAIGN_TEXT, ""))).get("space", {})
-            except tomllib.TOMLDecodeError:
-                space = {}
-            keys = ("lattice", "structure", "chemical_symbols", "lattice_constants")
-            if any(k in space for k in keys):
-                parent = parent_from_keys(elements=self.elements, **{k: space[k] for k in keys if k in space})
-            else:
-                parent = as_parent(self.elements)
-            self.__dict__["_parent"] = parent
+            recorded = self.attrs.get(S.ATTR_PARENT)
+            self.__dict__["_parent"] = self._text_parent() if recorded is None else self._recorded_parent(recorded)
         return self.__dict__["_parent"]
+
+    def _recorded_parent(self, text) -> Parent:
+        try:
+            return Parent.from_json(text.decode() if isinstance(text, bytes) else str(text))
+        except (ValueError, KeyError, TypeError):  # damaged text (json's errors are ValueErrors)
+            raise StoreError(f"{self.path} is damaged (root attribute '{S.ATTR_PARENT}' is not a parent structure);"
+                             " restore it from a backup or start a new store path") from None
+
+    def _text_parent(self) -> Parent:
+        import tomllib
+
+        try:
+            space = tomllib.loads(str(self.attrs.get(S.ATTR_CAMPAIGN_TEXT, ""))).get("space", {})
+        except tomllib.TOMLDecodeError:
+            space = {}
+        keys = ("lattice", "structure", "chemical_symbols", "lattice_constants")
+        if any(k in space for k in keys):
+            return parent_from_keys(elements=self.elements, **{k: space[k] for k in keys if k in space})
+        return as_parent(self.elements)
 
     @property
     def supercell(self) -> tuple:

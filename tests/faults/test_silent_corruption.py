@@ -142,3 +142,18 @@ def test_a_missing_calculations_group_is_refused_by_every_read_command(store, tm
     assert lines[0] == (f"activemat: error: {store} is damaged (group 'calculations' missing); restore it from a"
                         " backup or start a new store path"), lines
     assert sha(store) == before
+
+
+@pytest.mark.parametrize("command", sorted(READ_COMMANDS))
+def test_a_damaged_parent_attribute_is_one_line_never_a_traceback(store, tmp_path, command, capsys):
+    """The root attribute ``parent`` (JSON) with damaged text: every read command (each reads the parent) says so
+    in one line, exit 2, and never changes the file."""
+    with h5py.File(store, "r+") as f:
+        f.attrs["parent"] = '{"lattice": "diamond", "chemical_symbols": [["Si", "Ge"]'  # cut short
+    before = sha(store)
+    argv = [a.format(store=store, tmp=tmp_path) for a in READ_COMMANDS[command]]
+    code, lines = run_cli(argv, capsys)
+    print("MESSAGE:", code, lines)
+    assert code == 2 and lines == [f"activemat: error: {store} is damaged (root attribute 'parent' is not a "
+                                   "parent structure); restore it from a backup or start a new store path"], lines
+    assert sha(store) == before
