@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from activemat.analysis.api import Store
-from activemat.analysis.crossover import crossover
+from activemat.analysis.crossover import bracket_text, crossover
 from activemat.analysis.curve import gap_curve, with_experiment
 from activemat.analysis.experiment import CROSSOVER_X
 from activemat.analysis.experiment_figure import compare_experiment
@@ -121,15 +121,9 @@ def fragment(r: dict) -> str:
         source = " + ".join(f"{level['n_results']} {level['preset']}" for level in cross["levels"])
         lines += ["", f"Δ → L crossover from {source} results (co-kriging of the valley separation): "
                       f"x = {_f(cross['x'], 2)} (16-84 %: {_f(cross['x_low'], 2)}-{_f(cross['x_high'], 2)}; "
-                      f"{100 * cross['no_crossing']:.0f} % of the draws never cross{_bracket(cross)}); "
+                      f"{100 * cross['no_crossing']:.0f} % of the draws never cross{bracket_text(cross)}); "
                       f"measured x = {CROSSOVER_X:.2f}."]
     return "\n".join(lines) + "\n"
-
-
-def _bracket(cross: dict) -> str:
-    """The cell's resolution: the two compositions of its grid around the sign change (results before it: none)."""
-    low_high = cross.get("bracket")
-    return f"; between the cell's compositions {low_high[0]:.3f} and {low_high[1]:.3f}" if low_high else ""
 
 
 def publish(key: str, result: dict, results: Path | None, render, page: Path) -> Path:

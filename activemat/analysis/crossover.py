@@ -194,6 +194,13 @@ def _measured(view, lower: str, upper: str) -> dict | None:
     return {**seen, "branches_x": measured.crossover(), "branches_reference": measured.reference}
 
 
+def bracket_text(result: dict) -> str:
+    """The cell's resolution as printed after the figure (``"; between the cell's compositions x = a and b"``), or
+    nothing where the mean never changes sign (and for a result saved before the bracket existed)."""
+    bracket = result.get("bracket")
+    return f"; between the cell's compositions x = {bracket[0]:.3f} and {bracket[1]:.3f}" if bracket else ""
+
+
 def render(result: dict, console=None) -> None:
     """Print a crossover result: the figure, then the averaged separation per composition."""
     from rich.console import Console
@@ -204,9 +211,7 @@ def render(result: dict, console=None) -> None:
     figure = (f"x = {result['x']:.3f} (16-84 %: {result['x_low']:.3f}-{result['x_high']:.3f})"
               if result["x"] == result["x"] else "not located (under half of the draws cross)")
     source = " + ".join(f"{level['n_results']} {level['preset']}" for level in result["levels"])
-    grid = (f"; between the cell's compositions x = {result['bracket'][0]:.3f} and {result['bracket'][1]:.3f}"
-            if result.get("bracket") else "")
-    console.print(f"{lower} -> {upper} crossover from {source} results: {figure}{grid}; "
+    console.print(f"{lower} -> {upper} crossover from {source} results: {figure}{bracket_text(result)}; "
                   f"no crossing in {100 * result['no_crossing']:.1f} % of the draws")
     seen = result.get("measured")
     if seen:
