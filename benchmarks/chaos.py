@@ -53,6 +53,7 @@ import psutil
 from activemat.store.read import read_store
 from benchmarks.common import command, save
 from tests.faults import another_user
+from tests.faults.drivers import strace_eio
 
 REPO = Path(__file__).resolve().parents[1]
 DRIVER = REPO / "tests" / "faults" / "replay_driver.py"
@@ -93,15 +94,6 @@ def start(root: Path, campaign: str, delay: float, wrap: list[str] = ()) -> subp
     return subprocess.Popen([*wrap, sys.executable, str(DRIVER), campaign, str(delay), str(SCRATCH_BYTES)],
                             cwd=root, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
-
-
-def strace_eio(path: Path, every: int) -> list[str] | None:
-    """A command prefix under which every ``every``th write to ``path`` fails with EIO (None: no strace here)."""
-    exe = shutil.which("strace")
-    if exe is None or subprocess.run([exe, "-qq", "-o", "/dev/null", "true"], capture_output=True).returncode:
-        return None
-    return [exe, "-f", "--seccomp-bpf", "-qq", "-o", "/dev/null", "-P", str(path), "-e", "trace=pwrite64,write",
-            "-e", f"inject=pwrite64,write:error=EIO:when={every}+{every}"]
 
 
 def ok_rows(store: Path) -> list[int]:
@@ -166,9 +158,9 @@ def signal_group(proc: subprocess.Popen, sig: int) -> None:
         pass  # it ended by itself
 
 
-def available_kinds(disk: bool, scratch_mounted: bool, store_mounted: bool, io_wrap: bool) -> list[str]:
+def available_kinds(store_mounted: bool, scratch_mounted: bool, io_wrap: bool) -> list[str]:
     """The fault kinds that can run here: the disk ones need root (tmpfs), io_error strace, another_user setpriv."""
-    possible = {"full_disk": disk and store_mounted, "full_scratch": disk and scratch_mounted, "io_error": io_wrap,
+    possible = {"full_disk": store_mounted, "full_scratch": scratch_mounted, "io_error": io_wrap,
                 "another_user": another_user.unavailable() is None}
     return [k for k in FAULTS if possible.get(k, True)]
 
@@ -196,7 +188,7 @@ def run(root: Path, *, seed: int, faults: int, budget: int, delay: float = 0.2, 
                                                             scratch=scratch))
         (root / "link.h5").symlink_to(store.resolve())
         (root / "alias.toml").write_text(CAMPAIGN.format(store="link.h5", budget=budget, scratch=scratch))
-        kinds = available_kinds(disk, scratch_mounted, store_mounted, strace_eio(store, 1) is not None)
+        kinds = available_kinds(store_mounted, scratch_mounted, strace_eio(store, 1) is not None)
         reported: set[int] = set()
         before: set[int] = set()
         injected = {k: 0 for k in kinds}

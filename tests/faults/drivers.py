@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -68,3 +70,22 @@ def finish(proc: subprocess.Popen, timeout: float = 120) -> int:
     _, err = proc.communicate(timeout=timeout)
     assert proc.returncode == 0, err
     return proc.returncode
+
+
+@functools.cache
+def _strace() -> str | None:
+    """strace, if it is here and may trace (ptrace permitted)."""
+    exe = shutil.which("strace")
+    if exe is None or subprocess.run([exe, "-qq", "-o", "/dev/null", "true"], capture_output=True).returncode:
+        return None
+    return exe
+
+
+def strace_eio(path: Path, every: int) -> list[str] | None:
+    """A command prefix under which every ``every``th write to ``path`` fails with EIO, as a failing disk returns
+    it (threads and child processes included); None where strace cannot trace."""
+    exe = _strace()
+    if exe is None:
+        return None
+    return [exe, "-f", "--seccomp-bpf", "-qq", "-o", "/dev/null", "-P", str(path), "-e", "trace=pwrite64,write",
+            "-e", f"inject=pwrite64,write:error=EIO:when={every}+{every}"]

@@ -6,6 +6,7 @@ import pytest
 
 from benchmarks import chaos
 from tests.faults import another_user
+from tests.faults.drivers import strace_eio
 
 pytestmark = pytest.mark.faults
 
@@ -19,6 +20,6 @@ def test_seeded_faults_lose_nothing_and_the_campaign_completes(tmp_path):
     kinds = {k for k, n in result["injected"].items() if n}
     assert {"kill_driver", "kill_worker", "sigint_group", "sigterm", "alias_driver"} <= kinds
     assert ("full_disk" in kinds) == ("full_scratch" in kinds) == result["disk_faults"]
-    assert ("io_error" in kinds) == (chaos.strace_eio(tmp_path, 1) is not None)
+    assert ("io_error" in kinds) == (strace_eio(tmp_path, 1) is not None)
     if another_user.unavailable() is None:  # and every connection it tried was refused
         assert "another_user" in kinds and result["refused_connections"] >= 3

@@ -10,7 +10,6 @@ the store after a resume, once.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -23,7 +22,7 @@ from activemat.campaign.config import parse_campaign
 from activemat.store.read import read_store
 from activemat.store.write import CampaignStore
 from tests.conftest import campaign_toml
-from tests.faults.drivers import REPO, STORE, completed, reap, reported, start_driver
+from tests.faults.drivers import REPO, STORE, completed, reap, reported, start_driver, strace_eio
 
 pytestmark = pytest.mark.faults
 
@@ -58,18 +57,12 @@ WRITER = """
 """
 
 
-def _strace() -> str:
-    exe = shutil.which("strace")
-    if exe is None or subprocess.run([exe, "-qq", "-o", "/dev/null", "true"], capture_output=True).returncode:
-        pytest.skip("needs strace with ptrace permitted (apt-get install strace) to inject I/O errors")
-    return exe
-
-
 def failing_every(n: int, path: Path, argv: list[str], **kw) -> list[str]:
-    """``argv`` under strace, every ``n``th write to ``path`` failing with EIO (threads and child processes
-    included)."""
-    return [_strace(), "-f", "--seccomp-bpf", "-qq", "-o", "/dev/null", "-P", str(path),
-            "-e", "trace=pwrite64,write", "-e", f"inject=pwrite64,write:error=EIO:when={n}+{n}", *argv]
+    """``argv`` under strace, every ``n``th write to ``path`` failing with EIO (:func:`drivers.strace_eio`)."""
+    prefix = strace_eio(path, n)
+    if prefix is None:
+        pytest.skip("needs strace with ptrace permitted (apt-get install strace) to inject I/O errors")
+    return [*prefix, *argv]
 
 
 def _writer(path: Path, action: str, rows: int, every: int | None) -> subprocess.CompletedProcess:
