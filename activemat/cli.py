@@ -144,6 +144,8 @@ def _predict(args) -> int:
     if args.crossover is not None:
         from activemat.analysis.crossover import crossover, render
 
+        if args.preset:
+            raise InputError("--crossover reads the valley gaps of every level of the store: leave out --preset")
         if args.spec or args.curve:
             raise InputError("--crossover locates the valley crossover of the whole curve; leave out --curve, the "
                              "compositions and structure files")
@@ -163,13 +165,13 @@ def _predict(args) -> int:
     if args.curve:
         from activemat.analysis.curve import gap_curve, render, with_experiment
 
-        result = gap_curve(args.store, kind=args.model, refit=args.refit, bowing=args.bowing)
+        result = gap_curve(args.store, kind=args.model, refit=args.refit, bowing=args.bowing, preset=args.preset)
         if args.corrections is not None:
             result = with_experiment(result, args.corrections)
     else:
         from activemat.analysis.predict import predict, render
 
-        result = predict(args.store, args.spec, kind=args.model, refit=args.refit)
+        result = predict(args.store, args.spec, kind=args.model, refit=args.refit, preset=args.preset)
     if args.json:
         print(json.dumps(result))
     else:
@@ -346,6 +348,9 @@ def _add_model_verbs(sub) -> None:
                               "b alone fitted")
     predict.add_argument("--model", choices=MODEL_KINDS, help="refit this model kind instead of the campaign's")
     predict.add_argument("--refit", action="store_true", help=_REFIT)
+    predict.add_argument("--preset", metavar="NAME",
+                         help="of a multi-fidelity store, one level alone: a model of that preset's results only "
+                              "(its hyperparameters optimised now), to compare levels or cell sizes")
     predict.add_argument("--corrections", metavar="TERMS",
                          help="with --curve: also the measured gap of the store's system (its file in "
                               "activemat/analysis/experiments: Si-Ge, Al-Ga-As) at each composition and the model's "

@@ -237,15 +237,15 @@ def _bowing(sm: StoreModel, x: np.ndarray, mean: np.ndarray, cov: np.ndarray | N
 
 def gap_curve(store_or_model: str | Path | CampaignView | StoreModel, *, kind: str | None = None,
               max_configurations: int = MAX_CONFIGURATIONS, n_samples: int = N_SAMPLES, seed: int = 0,
-              joint_max: int = JOINT_MAX, refit: bool = False, bowing: str = "free") -> dict:
+              joint_max: int = JOINT_MAX, refit: bool = False, bowing: str = "free", preset: str | None = None) -> dict:
     """The composition-averaged gap E_g(x) of the random alloy, its joint-posterior std and the bowing fit.
 
     Parameters
     ----------
     store_or_model : a store (path or view), refitted with
         :func:`activemat.analysis.model.fit_store_model`, or an already refitted model.
-    kind : model kind to refit instead of the campaign's (ignored for a model).
-    refit : optimise the hyperparameters again instead of reusing the latest snapshot's (ignored for a model).
+    kind, refit, preset : for a store, :func:`fit_store_model`'s: a model kind instead of the campaign's,
+        hyperparameters optimised again, one level of a multi-fidelity store alone (ignored for a model).
     max_configurations : configurations per composition at most in the covariance.
     n_samples : joint posterior samples of the curve for the bowing fit.
     seed : seed of the subsample and of the samples.
@@ -268,7 +268,7 @@ def gap_curve(store_or_model: str | Path | CampaignView | StoreModel, *, kind: s
     if bowing not in BOWING_FITS:
         raise InputError(f"unknown bowing fit {bowing!r}; use one of {', '.join(BOWING_FITS)}")
     sm = store_or_model if isinstance(store_or_model, StoreModel) \
-        else fit_store_model(store_or_model, kind, refit=refit)
+        else fit_store_model(store_or_model, kind, refit=refit, preset=preset)
     pool = sm.pool
     a, b = pool.elements
     mean_all, std_all = sm.predict(pool.features)

@@ -154,7 +154,8 @@ def _levels(view: CampaignView, cm: CampaignModel, pool) -> tuple[list, list]:
     return X_levels, y_levels
 
 
-def fit_store_model(store: str | Path | CampaignView, kind: str | None = None, *, refit: bool = False) -> StoreModel:
+def fit_store_model(store: str | Path | CampaignView, kind: str | None = None, *, refit: bool = False,
+                    preset: str | None = None) -> StoreModel:
     """The campaign's model on the store's successful calculations, with the latest snapshot's hyperparameters.
 
     Parameters
@@ -163,6 +164,9 @@ def fit_store_model(store: str | Path | CampaignView, kind: str | None = None, *
         snapshot is of that kind).
     refit : optimise the hyperparameters again (the loop's full search with restarts) instead of reusing the
         stored ones.
+    preset : of a multi-fidelity or transfer store, one level alone: a single-level model (the campaign's kind,
+        or ``kind``) on that preset's results, its hyperparameters optimised now; of a single-level store, its
+        own preset (InputError for any other).
 
     Raises
     ------
@@ -171,6 +175,12 @@ def fit_store_model(store: str | Path | CampaignView, kind: str | None = None, *
     """
     view = open_campaign(store)
     config, pool = view.config(), view.pool()
+    if preset is not None:
+        presets = config.calculator.presets
+        if preset not in presets:
+            raise InputError(f"{view.path}: the campaign has no preset {preset!r}; its presets: {', '.join(presets)}")
+        if model_kind(config) == COKRIGING:
+            return _fit_level(view, config, pool, preset, kind)
     latest = latest_state(view)
     section = _section(config, latest[0], kind, stored_model_state(view))
     train, y = view.training_set()
@@ -197,3 +207,17 @@ def fit_store_model(store: str | Path | CampaignView, kind: str | None = None, *
     else:
         how = f"hyperparameters optimised now: {why}"
     return StoreModel(view, pool, cm.kind, model, train, y, hyperparameters=how, snapshot=snapshot)
+
+
+def _fit_level(view: CampaignView, config, pool, preset: str, kind: str | None) -> StoreModel:
+    """:func:`fit_store_model` of one level of a multi-fidelity store, as a single-level model."""
+    section = ModelSection(kind=kind) if kind and kind != config.model.kind else config.model
+    cm = CampaignModel.level(config, pool, preset, section)
+    idx, gaps = view.results(preset)
+    if len(idx) < MIN_TRAIN:
+        raise NotEnoughData(f"{view.path} has {len(idx)} successful {preset} calculation(s); a model of that level "
+                            f"needs at least {MIN_TRAIN}: run the campaign further (activemat run)")
+    model = cm.fit([pool.features[idx]], [gaps])
+    return StoreModel(view, pool, cm.kind, model, idx, gaps,
+                      hyperparameters=f"hyperparameters optimised now: the {preset} level alone of a multi-fidelity "
+                                      "store")

@@ -89,7 +89,7 @@ _STRUCTURE_SUFFIXES = {".xyz", ".extxyz", ".cif", ".traj", ".vasp", ".json", ".d
 
 
 def predict(store: str | Path | CampaignView | StoreModel, specs, kind: str | None = None, *,
-            refit: bool = False) -> dict:
+            refit: bool = False, preset: str | None = None) -> dict:
     """Predict gaps (eV) for compositions (``"Si4Ge12"``, ``"SiGe3"``, ``"Si0.25Ge0.75"``), structure files
     and ``ase.Atoms``.
 
@@ -124,7 +124,7 @@ def predict(store: str | Path | CampaignView | StoreModel, specs, kind: str | No
     if not specs:
         raise InputError("nothing to predict; give a composition such as Si4Ge12 or a structure file (or, for the "
                          "whole composition curve, activemat predict STORE --curve)")
-    sm = store if isinstance(store, StoreModel) else fit_store_model(store, kind, refit=refit)
+    sm = store if isinstance(store, StoreModel) else fit_store_model(store, kind, refit=refit, preset=preset)
     items = []
     for i, spec in enumerate(specs):
         if isinstance(spec, Atoms):

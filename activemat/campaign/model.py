@@ -116,6 +116,14 @@ class CampaignModel:
             return cls(kind, make, list(every), list(range(len(every))))
         return cls(kind, make, [every[-1]], [len(every) - 1])
 
+    @classmethod
+    def level(cls, config: CampaignConfig, pool, preset: str, section: ModelSection | None = None) -> CampaignModel:
+        """A single-level model of ``section`` (default the campaign's [model]) on one preset of a multi-fidelity
+        campaign: that level's results alone, as if it were a campaign of its own."""
+        section = section or config.model
+        make = model_factory(section.settled(multi=True), config.campaign.seed, pool)  # a level's constant mean
+        return cls(section.kind, make, [preset], [config.calculator.presets.index(preset)])
+
     @property
     def multi(self) -> bool:
         """Whether the model is a co-kriging (several fitted levels, or a frozen pretrained one below)."""

@@ -21,7 +21,7 @@ UID = 65534  # nobody
 # Prints one JSON object: probe -> "refused: <exception>" or "connected" (and "ran_as" if code ran remotely).
 PROBE = r"""
 import asyncio, json, os, socket, ssl, sys
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from distributed import Client
 from distributed.comm import connect
 from distributed.security import Security
@@ -50,8 +50,8 @@ def raw_tls(address):  # TLS without a client certificate, trusting anything
             raise ConnectionResetError("closed")
 
 def comm(address):  # distributed's own handshake, plain TCP
-    async def go():
-        c = await connect(address, timeout=5)
+    async def go():  # bounded: an HTTP listener (a worker's metrics server) never answers the handshake
+        c = await asyncio.wait_for(connect(address, timeout=5), 10)
         await c.close()
     asyncio.run(go())
 
@@ -63,9 +63,12 @@ for i, s in enumerate(schedulers):
 for i, w in enumerate(workers):
     probes += [(f"worker{i}_plain_tcp", comm, w.replace("tls://", "tcp://")),
                (f"worker{i}_tls_without_certificate", raw_tls, w)]
-with ThreadPoolExecutor(len(probes)) as pool:  # all at once: each may wait out its 5 s timeout
-    list(pool.map(lambda p: attempt(*p), probes))
-print(json.dumps(out))
+pool = ThreadPoolExecutor(len(probes))  # all at once: each may wait out its 5 s timeout
+futures = {pool.submit(attempt, *p): p[0] for p in probes}
+for hung in wait(futures, timeout=30).not_done:  # a listener that accepts and never answers (a worker's
+    out.setdefault(futures[hung], "refused: no answer in 30 s")  # HTTP server) let nobody in
+print(json.dumps(out), flush=True)
+os._exit(0)  # without joining the hung threads
 """
 
 
