@@ -36,7 +36,8 @@ CELLS = {16: ((2, 2, 2), "primitive"), 32: ((2, 2, 4), "primitive"), 54: ((3, 3,
 #: k-point density giving a Gamma-centred 12x12x12 grid on the 2-atom cell of Si and of Ge
 REFERENCE_DENSITY = 5.9
 TARGET = 0.01  # eV
-PRESETS = ("pbe-fast", "pbe-relaxed", "tb09-relaxed", "gpaw-fast", "gpaw-pbe-pw", "gpaw-tb09")
+PRESETS = ("pbe-fast", "pbe-relaxed", "tb09-relaxed", "gpaw-fast", "gpaw-pbe-pw", "gpaw-tb09", "gpaw-tb09-coarse",
+           "gpaw-gllbsc")
 
 
 def structure(element: str, atoms: int):

@@ -321,7 +321,10 @@ class CampaignLoop:
         if self.fault:
             self.stop_reason = (f"{self.fault}, then resume: the attempts it stopped count against no candidate"
                                 " and run again")
-        self.stop_reason = self.stop_reason or "budget reached"
+        if not self.stop_reason:  # every other end names itself where it happens
+            done, budget = len(self.ledger.trained), c.stop.budget
+            self.stop_reason = "budget reached" if done >= budget else \
+                f"nothing left to submit after {done} of {budget} results (selection gave no reason)"
 
     def stranded(self, fault: str | None) -> None:
         """No worker left for too long (:class:`WorkerWatch`): cancel what is queued (it reruns on resume), stop."""
