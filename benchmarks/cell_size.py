@@ -20,6 +20,7 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
+from activemat.analysis import canvas
 from activemat.analysis.curve import gap_curve
 from benchmarks.common import command
 from benchmarks.production import FIGURES, FRAGMENTS, publish
@@ -55,13 +56,8 @@ def compare(small: dict, large: dict) -> dict:
 
 
 def figure(small: dict, large: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for curve, colour in ((small, "tab:blue"), (large, "tab:red")):
+    fig, ax = canvas.figure(6, 4)
+    for curve, colour in zip((small, large), canvas.COLOURS):
         x = [c["x"] for c in curve["compositions"]]
         mean = [c["mean"] for c in curve["compositions"]]
         std = [c["model_std"] for c in curve["compositions"]]
@@ -72,9 +68,7 @@ def figure(small: dict, large: dict, path: Path) -> None:
     ax.set_ylabel("random-alloy gap (eV)")
     ax.set_title(f"{small['preset'] or 'campaign preset'}: cell size (bands: ±2 joint std)", fontsize=10)
     ax.legend()
-    fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def fragment(r: dict) -> str:

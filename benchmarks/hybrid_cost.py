@@ -8,8 +8,9 @@ Each row is one calculation: PW 300 eV, Γ-centred grid, Fermi-Dirac 0.01 eV, 4 
 and 1 more converged), on the ideal diamond cell at the project's lattice constants. The gap is read on the
 grid's own k-points (the 2x2x2 grid of the 2-atom cell holds Γ, X and L but not Si's Δ minimum at 0.85 Γ-X):
 the figures are costs, with gaps unconverged in the k-sampling. The 2-atom rows at two grids give the growth
-with the k-points, the 16-atom rows (Γ only) the growth with the cell. Writes benchmarks/results/hybrid_cost.json after every row; a rerun
-skips rows already there.
+with the k-points, the 16-atom rows (Γ only) the growth with the cell. The cells are those of
+``benchmarks.end_members``. Writes benchmarks/results/hybrid_cost.json after every row; a rerun skips rows
+already there.
 """
 
 from __future__ import annotations
@@ -19,23 +20,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from ase.build import bulk
 from ase.dft.bandgap import bandgap
 
-from activemat.space.lattice import LATTICE_CONSTANTS, reference_sites
 from benchmarks.common import load, save
+from benchmarks.end_members import structure
 
 NAME = "hybrid_cost"
 #: (element, atoms, grid) of each row: the 2-atom cell at two grids (the k-point scaling), the 16-atom cell at
 #: Γ only (the cell-size scaling)
 ROWS = [("Si", 2, 2), ("Ge", 2, 2), ("Si", 2, 3), ("Si", 16, 1), ("Ge", 16, 1)]
 FUNCTIONALS = ("PBE", "HSE06")
-
-
-def structure(element: str, atoms: int):
-    if atoms == 2:
-        return bulk(element, "diamond", a=LATTICE_CONSTANTS[element])
-    return reference_sites((element, "Ge" if element == "Si" else "Si"), (2, 2, 2), "primitive")
 
 
 def run(element: str, atoms: int, grid: int, xc: str) -> dict:
@@ -63,8 +57,8 @@ def report(rows: list[dict]) -> None:
         pbe, hse = by.get((element, atoms, grid, "PBE")), by.get((element, atoms, grid, "HSE06"))
         if not (pbe and hse):
             continue
-        print(f"| {element}{atoms} | {grid}x{grid}x{grid} | {pbe['gap']:.3f} | {hse['gap']:.3f} | {pbe['seconds']:.0f} | "
-              f"{hse['seconds']:.0f} | {hse['seconds'] / pbe['seconds']:.0f} |")
+        print(f"| {element}{atoms} | {grid}x{grid}x{grid} | {pbe['gap']:.3f} | {hse['gap']:.3f} | "
+              f"{pbe['seconds']:.0f} | {hse['seconds']:.0f} | {hse['seconds'] / pbe['seconds']:.0f} |")
 
 
 def main() -> None:
